@@ -1,1 +1,57 @@
-"""See the module docstrings."""
+"""Datasets, loaders, partitioners and per-party preprocessing.
+
+The data flow starts here: :func:`load_dataset` gives a :class:`Dataset` (frame plus schema),
+:func:`train_val_test_split` makes the global split, a partitioner deals the training rows to
+parties (:func:`stratified_non_iid`, :func:`dirichlet_label_skew`, :func:`size_imbalance`),
+and each party fits its own :class:`PartyPreprocessor`; :func:`pool_preprocessors` combines
+their aggregates for the global test set.
+
+Built-in datasets: ``loanapp`` (chapter 2's default, shipped offline), ``kaggle_loan_approval``
+(paper 001's own file, given a path), ``lending_club``, ``credit_data``. Dataset cards are in
+``data/*.md``. Introduced in chapter 2 (``chapters/02_dp_vs_ckks.py``).
+"""
+
+from fedlib.data.kaggle import KAGGLE_COLUMNS, fixture_path, load_kaggle_loan_approval
+from fedlib.data.loaders import load_credit_data, load_lending_club, load_loanapp
+from fedlib.data.partition import (
+    Partition,
+    PartitionError,
+    dirichlet_label_skew,
+    size_imbalance,
+    stratified_non_iid,
+)
+from fedlib.data.preprocess import PartyPreprocessor, pool_preprocessors
+from fedlib.data.registry import (
+    DataSchemaError,
+    Dataset,
+    DatasetCard,
+    UnknownDatasetError,
+    list_datasets,
+    load_dataset,
+    register_dataset,
+)
+from fedlib.data.split import train_val_test_split
+
+__all__ = [
+    "KAGGLE_COLUMNS",
+    "DataSchemaError",
+    "Dataset",
+    "DatasetCard",
+    "Partition",
+    "PartitionError",
+    "PartyPreprocessor",
+    "UnknownDatasetError",
+    "dirichlet_label_skew",
+    "fixture_path",
+    "list_datasets",
+    "load_credit_data",
+    "load_dataset",
+    "load_kaggle_loan_approval",
+    "load_lending_club",
+    "load_loanapp",
+    "pool_preprocessors",
+    "register_dataset",
+    "size_imbalance",
+    "stratified_non_iid",
+    "train_val_test_split",
+]

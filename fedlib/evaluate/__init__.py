@@ -1,1 +1,73 @@
-"""See the module docstrings."""
+"""Evaluation: classification and calibration metrics, subgroup and fairness metrics, the
+paper-vs-ours scorecard, and seaborn figure helpers.
+
+The figure helpers (:mod:`fedlib.evaluate.figures`) are loaded on first use, so importing
+``fedlib.evaluate`` does not import matplotlib or seaborn.
+
+Introduced in chapter 2 (``chapters/02_dp_vs_ckks.py``); fairness metrics in chapter 1.
+
+Examples
+--------
+>>> from fedlib.evaluate import classification_metrics
+>>> classification_metrics([0, 1], [0.3, 0.6])["accuracy"]
+1.0
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from .fairness import (
+    disparate_impact_ratio,
+    equal_opportunity_difference,
+    fairness_report,
+    statistical_parity_difference,
+)
+from .metrics import (
+    DegenerateMetricWarning,
+    check_binary_inputs,
+    classification_metrics,
+    expected_calibration_error,
+    reliability_curve,
+)
+from .scorecard import VERDICTS, Claim, claims_frame, claims_records, verdict
+from .subgroups import SUBGROUP_COLUMNS, subgroup_metrics
+
+_FIGURES = (
+    "PALETTE",
+    "book_theme",
+    "data_lines",
+    "plot_epsilon_curve",
+    "plot_reliability",
+    "plot_rounds",
+    "plot_subgroups",
+    "plot_timing_bars",
+)
+
+__all__ = [
+    "SUBGROUP_COLUMNS",
+    "VERDICTS",
+    "Claim",
+    "DegenerateMetricWarning",
+    "check_binary_inputs",
+    "claims_frame",
+    "claims_records",
+    "classification_metrics",
+    "disparate_impact_ratio",
+    "equal_opportunity_difference",
+    "expected_calibration_error",
+    "fairness_report",
+    "reliability_curve",
+    "statistical_parity_difference",
+    "subgroup_metrics",
+    "verdict",
+    *_FIGURES,
+]
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy: matplotlib and seaborn cost ~1 s to import and most callers never plot.
+    if name in _FIGURES:
+        return getattr(importlib.import_module(".figures", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,1 +1,57 @@
-"""See the module docstrings."""
+"""Discrete-time survival analysis for chapter 3 (FSL-BDP): labels, likelihood, hazard network,
+metrics (time-dependent C-index, IPCW Brier / IBS, Kaplan-Meier) and IFRS 9 lifetime ECL.
+
+References: Amed, Sen & Banerjee (2026), FSL-BDP, secs. 3.2 and 4.2. Introduced in chapter 3
+(``chapters/03_fsl_bdp_survival.py``).
+"""
+
+from fedlib.survival.ecl import discount_factors, lifetime_ecl, marginal_default_probabilities
+from fedlib.survival.labels import (
+    SurvivalInputError,
+    check_survival_data,
+    discretize,
+    interval_grid,
+    survival_targets,
+)
+from fedlib.survival.likelihood import (
+    discrete_time_nll,
+    hazards_from_logits,
+    log_survival_from_logits,
+    survival_from_logits,
+)
+from fedlib.survival.metrics import (
+    CensoringKM,
+    brier_score,
+    concordance_td,
+    concordance_td_curve,
+    integrated_brier_score,
+    kaplan_meier,
+    survival_at,
+)
+from fedlib.survival.model import PAPER_HIDDEN, HazardNet, predict_hazards, predict_survival
+
+__all__ = [
+    "PAPER_HIDDEN",
+    "CensoringKM",
+    "HazardNet",
+    "SurvivalInputError",
+    "brier_score",
+    "check_survival_data",
+    "concordance_td",
+    "concordance_td_curve",
+    "discount_factors",
+    "discrete_time_nll",
+    "discretize",
+    "hazards_from_logits",
+    "integrated_brier_score",
+    "interval_grid",
+    "kaplan_meier",
+    "lifetime_ecl",
+    "log_survival_from_logits",
+    "marginal_default_probabilities",
+    "predict_hazards",
+    "predict_survival",
+    "survival_at",
+    "survival_from_logits",
+    "survival_targets",
+]

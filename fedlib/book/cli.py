@@ -1,0 +1,149 @@
+"""``fedbook``: run chapters, build the book, list chapters.
+
+::
+
+    fedbook list
+    fedbook run 02 [--params smoke|default|paper|path.yml] [-p key value ...]
+    fedbook run all [--params smoke]
+    fedbook build [--params default] [--no-run]
+
+Exit codes: 0 success, 1 a chapter or the book build failed, 2 bad usage or bad parameters
+(reported before any kernel starts, nothing written).
+
+References: DESIGN.md, "How a chapter is run"; the page ``book/rerun.md``.
+
+Examples
+--------
+>>> build_parser().parse_args(["run", "02", "-p", "epsilon", "2"]).p
+[['epsilon', '2']]
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from fedlib.book.chapters import (
+    CHAPTERS,
+    Chapter,
+    ChapterNotFound,
+    available_chapters,
+    get_chapter,
+    repo_root,
+)
+from fedlib.book.params import ParameterError
+
+__all__ = ["build_parser", "main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``fedbook``."""
+    ap = argparse.ArgumentParser(prog="fedbook", description=__doc__.split("\n")[0])
+    sub = ap.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="list the chapters and whether they have been run")
+    run = sub.add_parser("run", help="execute one chapter (or all) with a parameter set")
+    run.add_argument("chapter", help="chapter id or name (02, 02_dp_vs_ckks) or 'all'")
+    build = sub.add_parser("build", help="run every chapter, then build the HTML book")
+    build.add_argument("--no-run", action="store_true", help="only render what has been run")
+    for p in (run, build):
+        p.add_argument(
+            "--params", default="default",
+            help="parameter set (smoke, default, paper) or a path to a .yml file",
+        )
+        p.add_argument(
+            "-p", nargs=2, action="append", default=[], metavar=("KEY", "VALUE"),
+            help="override one parameter; VALUE is parsed as YAML (2, 1e-5, true, [1, 2])",
+        )
+        p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    return ap
+
+
+def _list(root: Path) -> int:
+    for ch in CHAPTERS:
+        if not ch.exists(root):
+            state = "not written yet"
+        elif (root / "book" / "chapters" / f"{ch.name}.results.json").is_file():
+            state = "run"
+        else:
+            state = "not run"
+        print(f"{ch.id}  {ch.name:<32} {state:<16} {ch.title}")
+    return 0
+
+
+def _select(which: str, root: Path) -> list[Chapter]:
+    if which == "all":
+        chapters = available_chapters(root)
+        if not chapters:
+            raise ChapterNotFound("no chapter source exists yet under chapters/")
+        return chapters
+    ch = get_chapter(which)
+    if not ch.exists(root):
+        raise ChapterNotFound(f"chapter {ch.id}: source {ch.source_path(root)} does not exist yet")
+    return [ch]
+
+
+def _run(chapters: list[Chapter], args: argparse.Namespace, root: Path) -> int:
+    from fedlib.book.runner import ChapterRunError, execute_plan, plan_run
+
+    # Validate every chapter before starting any kernel: a typo in chapter 4's overrides
+    # should not surface after chapter 1 has run for an hour.
+    plans = [plan_run(ch, args.params, [tuple(kv) for kv in args.p], root=root) for ch in chapters]
+    done, failed = [], []
+    for plan in plans:
+        print(f"== chapter {plan.chapter.id} ({plan.chapter.name}), "
+              f"parameters {plan.parameter_set}", flush=True)
+        try:
+            done.append(execute_plan(plan, progress=not args.no_progress))
+        except ChapterRunError as err:
+            print(err, file=sys.stderr)
+            failed.append(plan.chapter)
+    print("\nSummary:")
+    for r in done:
+        print(f"  {r.chapter.id} {r.chapter.name}: {r.seconds:.1f} s -> {r.notebook}, {r.results}")
+    for ch in failed:
+        print(f"  {ch.id} {ch.name}: FAILED (previous outputs kept)")
+    return 1 if failed else 0
+
+
+def _build(args: argparse.Namespace, root: Path) -> int:
+    from fedlib.book.pages import write_generated
+
+    if not args.no_run:
+        status = _run(_select("all", root), args, root)
+        if status:
+            print("not building the book: a chapter failed", file=sys.stderr)
+            return status
+    toc = write_generated(root)
+    jb = Path(sys.executable).with_name("jupyter-book")
+    cmd = [str(jb) if jb.exists() else "jupyter-book", "build", str(root),
+           "--path-output", str(root / "book"), "--toc", str(toc), "-W", "-n", "--keep-going"]
+    print("$ " + " ".join(cmd), flush=True)
+    proc = subprocess.run(cmd, cwd=root, check=False)
+    index = root / "book" / "_build" / "html" / "index.html"
+    if proc.returncode != 0:
+        print(f"jupyter-book build failed (exit {proc.returncode})", file=sys.stderr)
+        return 1
+    print(f"\nThe book is at {index}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``fedbook`` console script; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    root = repo_root()
+    try:
+        if args.command == "list":
+            return _list(root)
+        if args.command == "run":
+            return _run(_select(args.chapter, root), args, root)
+        return _build(args, root)
+    except (ParameterError, ChapterNotFound) as err:
+        print(f"fedbook: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

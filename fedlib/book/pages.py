@@ -1,0 +1,198 @@
+"""Generated pages: the reproduction scorecard, the run status and the effective table of contents.
+
+All three are derived from ``book/chapters/*.results.json`` and the chapter registry, written
+under ``book/_generated/`` (git-ignored) and included by the hand-written pages
+``book/scorecard.md`` and ``book/status.md``.
+
+The committed ``_toc.yml`` names every planned chapter. The build uses a generated copy in which
+a chapter whose source does not exist yet is dropped, and a chapter that exists but has never
+been run points to a short placeholder page instead of a missing notebook: the book always
+builds, and says plainly what is missing.
+
+References: DESIGN.md, "How a chapter is run" (the scorecard reads results.json).
+
+Examples
+--------
+>>> md_cell("a|b")
+'a\\\\|b'
+>>> fmt_value(0.123456), fmt_value(None), fmt_value(14)
+('0.1235', '–', '14')
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+from collections import Counter
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from fedlib.book.chapters import CHAPTERS, Chapter, repo_root
+from fedlib.book.results import VERDICTS, load_results
+
+__all__ = [
+    "fmt_value",
+    "md_cell",
+    "render_scorecard",
+    "render_status",
+    "write_generated",
+    "write_toc",
+]
+
+GENERATED = Path("book") / "_generated"
+CHAPTER_DIR = Path("book") / "chapters"
+
+
+def md_cell(text: Any) -> str:
+    """Escape a value for a Markdown table cell."""
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def fmt_value(v: Any) -> str:
+    """Format a number for a table: 4 significant digits, '–' for missing."""
+    if v is None:
+        return "–"
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        return md_cell(v)
+    if isinstance(v, int):
+        return str(v)
+    return f"{v:.4g}"
+
+
+def _results(root: Path, chapters: Iterable[Chapter]) -> list[tuple[Chapter, dict | None, Path]]:
+    out = []
+    for ch in chapters:
+        path = root / CHAPTER_DIR / f"{ch.name}.results.json"
+        out.append((ch, load_results(path) if path.is_file() else None, path))
+    return out
+
+
+def render_scorecard(root: Path, chapters: Iterable[Chapter]) -> str:
+    """Markdown: per chapter, claim / paper / ours / tolerance / verdict, with verdict counts."""
+    lines = []
+    for ch, doc, _ in _results(root, chapters):
+        lines += [f"## Chapter {ch.id}: {ch.title}", ""]
+        if doc is None:
+            lines += [f"Not run yet: `fedbook run {ch.id}`.", ""]
+            continue
+        counts = Counter(c["verdict"] for c in doc["claims"])
+        summary = ", ".join(f"{counts[v]} {v}" for v in VERDICTS if counts[v]) or "no claims"
+        lines += [
+            f"Parameter set `{doc['parameter_set']}`; {len(doc['claims'])} claims: {summary}.",
+            "",
+        ]
+        if doc["claims"]:
+            lines += [
+                "| claim | paper | ours | tolerance | verdict | note |",
+                "|---|---|---|---|---|---|",
+            ]
+            for c in doc["claims"]:
+                lines.append(
+                    f"| {md_cell(c['claim'])} | {fmt_value(c['paper'])} | {fmt_value(c['ours'])}"
+                    f" | {fmt_value(c['tolerance'])} | {c['verdict']} | {md_cell(c['note'])} |"
+                )
+            lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+def render_status(root: Path, chapters: Iterable[Chapter]) -> str:
+    """Markdown: what ran, when, with which parameter set and values, timings and versions."""
+    lines = [
+        "| chapter | parameter set | run at (UTC) | total seconds |",
+        "|---|---|---|---|",
+    ]
+    runs = _results(root, chapters)
+    for ch, doc, path in runs:
+        if doc is None:
+            lines.append(f"| {ch.id} {md_cell(ch.title)} | not run | – | – |")
+            continue
+        when = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC).strftime("%Y-%m-%d %H:%M")
+        lines.append(
+            f"| {ch.id} {md_cell(ch.title)} | `{doc['parameter_set']}` | {when} "
+            f"| {fmt_value(doc['timings'].get('total_s'))} |"
+        )
+    lines.append("")
+    versions: dict[str, dict[str, str]] = {}
+    for ch, doc, _ in runs:
+        if doc is None:
+            continue
+        lines += [f"## Chapter {ch.id}", "", "| parameter | value |", "|---|---|"]
+        lines += [f"| `{k}` | `{md_cell(v)}` |" for k, v in doc["parameters"].items()]
+        lines += ["", "| timing | seconds |", "|---|---|"]
+        lines += [f"| {md_cell(k)} | {fmt_value(v)} |" for k, v in doc["timings"].items()]
+        lines.append("")
+        for pkg, ver in doc["versions"].items():
+            versions.setdefault(pkg, {})[ch.id] = ver
+    if versions:
+        ids = sorted({i for v in versions.values() for i in v})
+        lines += ["## Versions", "", "| package | " + " | ".join(ids) + " |"]
+        lines.append("|---|" + "---|" * len(ids))
+        for pkg, per in versions.items():
+            lines.append(f"| {pkg} | " + " | ".join(per.get(i, "–") for i in ids) + " |")
+        lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+def _placeholder(ch: Chapter) -> str:
+    return (
+        f"# Chapter {ch.id}: {ch.title}\n\n"
+        "```{warning}\n"
+        f"This chapter has not been run yet, so there is nothing to show. Run it with\n"
+        f"`fedbook run {ch.id} --params smoke` (seconds) or `--params default`, then rebuild.\n"
+        "```\n"
+    )
+
+
+def write_toc(root: Path, chapters: Iterable[Chapter] = CHAPTERS) -> Path:
+    """Write ``book/_generated/_toc.yml`` from ``_toc.yml`` for the chapters that exist."""
+    root = Path(root)
+    by_doc = {f"book/chapters/{c.name}": c for c in chapters}
+    toc = yaml.safe_load((root / "_toc.yml").read_text())
+    gen = root / GENERATED
+    (gen / "missing").mkdir(parents=True, exist_ok=True)
+    for stale in (gen / "missing").glob("*.md"):
+        stale.unlink()
+
+    def fix(entries: list[dict]) -> list[dict]:
+        kept = []
+        for entry in entries:
+            entry = copy.deepcopy(entry)
+            ch = by_doc.get(str(entry.get("file", "")).removesuffix(".ipynb"))
+            if ch is not None:
+                if not ch.exists(root):
+                    continue
+                if not (root / CHAPTER_DIR / f"{ch.name}.ipynb").is_file():
+                    (gen / "missing" / f"{ch.name}.md").write_text(_placeholder(ch))
+                    entry["file"] = f"{GENERATED.as_posix()}/missing/{ch.name}"
+            for key in ("chapters", "sections"):
+                if key in entry:
+                    entry[key] = fix(entry[key])
+                    if not entry[key]:
+                        del entry[key]
+            if "file" in entry or entry.get("chapters") or entry.get("sections"):
+                kept.append(entry)
+        return kept
+
+    for key in ("parts", "chapters"):
+        if key in toc:
+            toc[key] = fix(toc[key])
+    out = gen / "_toc.yml"
+    out.write_text(
+        "# generated by fedbook build from _toc.yml; do not edit\n"
+        + yaml.safe_dump(toc, sort_keys=False)
+    )
+    return out
+
+
+def write_generated(root: Path | None = None, chapters: Iterable[Chapter] = CHAPTERS) -> Path:
+    """Write scorecard.md, status.md and _toc.yml under ``book/_generated``; return the toc."""
+    root = Path(root or repo_root())
+    present = [c for c in chapters if c.exists(root)]
+    gen = root / GENERATED
+    gen.mkdir(parents=True, exist_ok=True)
+    (gen / "scorecard.md").write_text(render_scorecard(root, present))
+    (gen / "status.md").write_text(render_status(root, present))
+    return write_toc(root, chapters)

@@ -1,0 +1,229 @@
+"""Run a chapter: YAML + overrides -> validation -> jupytext -> papermill -> book/chapters/.
+
+The order matters: parameters are validated against the chapter's schema *before* a kernel
+starts, so a bad value costs nothing and touches nothing. The notebook is executed into a
+temporary directory beside the destination and moved into place only when every cell ran and
+the chapter wrote a valid ``results.json``; a failed run leaves the previous outputs untouched.
+
+The kernel is the interpreter running this code (``sys.executable`` with ``ipykernel``), not
+whatever a ``python3`` kernelspec in the user's Jupyter directories points to: a stale user-level
+kernelspec would otherwise silently run the chapter in another environment.
+
+References: DESIGN.md, "How a chapter is run"; papermill and jupytext documentation.
+
+Examples
+--------
+>>> from fedlib.book.chapters import get_chapter
+>>> try:
+...     plan_run(get_chapter("02"), "nosuchset", root=Path("/nonexistent"))
+... except ValueError as err:
+...     print(str(err).split(";")[0])
+chapter 02: no parameter set 'nosuchset' in /nonexistent/parameters/02_dp_vs_ckks
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fedlib.book.chapters import Chapter, repo_root
+from fedlib.book.params import ParameterError, load_yaml, parse_value, validate_params
+from fedlib.book.results import ResultsFormatError, load_results
+
+__all__ = ["ChapterRunError", "RunPlan", "RunResult", "execute_plan", "plan_run", "run_chapter"]
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+class _DropUnknownParameterWarning(logging.Filter):
+    """Papermill warns about parameters its cell parser missed (e.g. ``x: str | None = None``);
+    the schema has already validated every key, so that warning is only noise."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Passed unknown parameter")
+
+
+class ChapterRunError(RuntimeError):
+    """A chapter failed while executing; the message shows the failing cell and traceback."""
+
+
+@dataclass
+class RunPlan:
+    """A validated run, ready to execute."""
+
+    chapter: Chapter
+    root: Path
+    parameter_set: str
+    values: dict[str, Any]
+    param_file: Path
+    overrides: list[tuple[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class RunResult:
+    """Where a successful run put its outputs and how long it took."""
+
+    chapter: Chapter
+    notebook: Path
+    results: Path
+    seconds: float
+    parameter_set: str
+
+
+def plan_run(
+    chapter: Chapter,
+    params: str = "default",
+    overrides: Sequence[tuple[str, str]] = (),
+    *,
+    root: Path | None = None,
+) -> RunPlan:
+    """Load the parameter file, apply ``-p key value`` overrides and validate.
+
+    Raises
+    ------
+    ChapterNotFound
+        The parameter set or file does not exist.
+    ParameterError
+        A key is unknown, missing, mistyped or out of range (no kernel has been started).
+    """
+    root = Path(root or repo_root())
+    pfile = chapter.parameter_file(params, root)
+    values = load_yaml(pfile.read_text()) or {}
+    rel = os.path.relpath(pfile, root) if pfile.is_relative_to(root) else str(pfile)
+    if not isinstance(values, dict):
+        raise ParameterError(f"{rel}: must be a mapping of key: value, got {values!r}")
+    label = params if "/" not in params and not params.endswith((".yml", ".yaml")) else pfile.stem
+    parsed = [(str(k), parse_value(v) if isinstance(v, str) else v) for k, v in overrides]
+    for key, value in parsed:
+        values[key] = value
+    if parsed:
+        label += "+overrides"
+    values["parameter_set"] = label
+    values.setdefault("results_path", "results.json")
+    source = rel + (" with -p " + ", ".join(f"{k}={v!r}" for k, v in parsed) if parsed else "")
+    model = validate_params(chapter.load_schema(), values, source=source)
+    return RunPlan(chapter, root, label, model.model_dump(mode="json"), pfile, parsed)
+
+
+def _kernel_manager_class():
+    """A KernelManager that always starts ``sys.executable -m ipykernel_launcher``."""
+    from jupyter_client.kernelspec import KernelSpecManager
+    from jupyter_client.manager import KernelManager
+    from traitlets import default
+
+    class _ThisInterpreterKernelManager(KernelManager):
+        @default("kernel_spec_manager")
+        def _default_ksm(self):
+            # No kernel directories: "python3" resolves to ipykernel's built-in spec, whose
+            # argv is this interpreter, whatever is registered in ~/.local/share/jupyter.
+            return KernelSpecManager(kernel_dirs=[], parent=self)
+
+    return _ThisInterpreterKernelManager
+
+
+def _load_notebook(source: Path):
+    import jupytext
+
+    nb = jupytext.read(source, fmt="py:percent")
+    if not any("parameters" in c.metadata.get("tags", []) for c in nb.cells):
+        raise ChapterRunError(
+            f"{source}: no cell is tagged 'parameters'; mark it with "
+            '# %% tags=["parameters"] so papermill can inject the values'
+        )
+    nb.metadata["kernelspec"] = {
+        "name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python",
+    }
+    nb.metadata.setdefault("language_info", {"name": "python"})
+    return nb
+
+
+def _format_failure(chapter: Chapter, err: Any) -> str:
+    tb = _ANSI.sub("", "\n".join(getattr(err, "traceback", []) or []))
+    return (
+        f"chapter {chapter.id} ({chapter.name}) failed in cell {err.cell_index} "
+        f"(execution count {err.exec_count}): {err.ename}: {err.evalue}\n"
+        f"--- cell source ---\n{err.source}\n--- traceback ---\n{tb}\n"
+        "The previous outputs under book/chapters/ were left untouched."
+    )
+
+
+def execute_plan(
+    plan: RunPlan,
+    *,
+    out_dir: Path | None = None,
+    progress: bool = True,
+    start_timeout: int = 120,
+) -> RunResult:
+    """Execute a validated plan and install the notebook and results.json atomically."""
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    chapter, root = plan.chapter, plan.root
+    out_dir = Path(out_dir or root / "book" / "chapters")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    nb = _load_notebook(chapter.source_path(root))
+    pm_logger = logging.getLogger("papermill")
+    if not any(isinstance(f, _DropUnknownParameterWarning) for f in pm_logger.filters):
+        pm_logger.addFilter(_DropUnknownParameterWarning())
+    t0 = time.perf_counter()
+    # The temporary directory is beside the destination so the final moves are atomic renames;
+    # its leading dot keeps it out of the book build.
+    with tempfile.TemporaryDirectory(dir=out_dir, prefix=f".run-{chapter.id}-") as tmp:
+        tmp = Path(tmp)
+        values = dict(plan.values, results_path=str(tmp / "results.json"))
+        try:
+            papermill.execute_notebook(
+                nb,
+                str(tmp / f"{chapter.name}.ipynb"),
+                parameters=values,
+                kernel_name="python3",
+                progress_bar=progress,
+                cwd=str(root),
+                start_timeout=start_timeout,
+                kernel_manager_class=_kernel_manager_class(),
+            )
+        except PapermillExecutionError as err:
+            raise ChapterRunError(_format_failure(chapter, err)) from None
+        if not (tmp / "results.json").is_file():
+            raise ChapterRunError(
+                f"chapter {chapter.id} ran but wrote no results.json: it must call "
+                "ResultsWriter(...).write(results_path). Previous outputs left untouched."
+            )
+        try:
+            load_results(tmp / "results.json")
+        except (ResultsFormatError, ValueError) as err:
+            raise ChapterRunError(f"chapter {chapter.id} wrote an invalid results.json: {err}")
+        seconds = time.perf_counter() - t0
+        nb_dest = out_dir / f"{chapter.name}.ipynb"
+        res_dest = out_dir / f"{chapter.name}.results.json"
+        os.replace(tmp / "results.json", res_dest)
+        os.replace(tmp / f"{chapter.name}.ipynb", nb_dest)
+    return RunResult(chapter, nb_dest, res_dest, seconds, plan.parameter_set)
+
+
+def run_chapter(
+    chapter: Chapter,
+    params: str = "default",
+    overrides: Sequence[tuple[str, str]] = (),
+    *,
+    root: Path | None = None,
+    out_dir: Path | None = None,
+    progress: bool = True,
+) -> RunResult:
+    """Validate then execute one chapter (see :func:`plan_run` and :func:`execute_plan`)."""
+    plan = plan_run(chapter, params, overrides, root=root)
+    return execute_plan(plan, out_dir=out_dir, progress=progress)
+
+
+def remove_stale(out_dir: Path) -> None:
+    """Delete leftover temporary run directories (from a killed run)."""
+    for p in Path(out_dir).glob(".run-*"):
+        shutil.rmtree(p, ignore_errors=True)

@@ -1,0 +1,84 @@
+"""Parameters of chapter 2, "DP vs homomorphic encryption" (paper 001), as a typed schema.
+
+Every key of the chapter's ``parameters`` cell is a field here, with its type, range and
+meaning; :func:`fedlib.book.params.validate_params` turns a bad value into a message that
+names the key, the value and what is allowed, before any computation starts.
+
+References: paper 001 §4–5 (settings), Table 2 (CKKS), Table 4 (hyper-parameters).
+Introduced in chapter 2 (``chapters/02_dp_vs_ckks.py``).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from fedlib.book.params import ChapterParams
+
+__all__ = ["Chapter02Params"]
+
+# SEAL's largest total coefficient modulus (bits) at 128-bit security, per degree.
+_CKKS_MAX_BITS = {1024: 27, 2048: 54, 4096: 109, 8192: 218, 16384: 438, 32768: 881}
+
+
+class Chapter02Params(ChapterParams):
+    """Settings of chapter 2. ``paper.yml`` holds the paper's own values."""
+
+    dataset: Literal["loanapp", "kaggle_loan_approval"] = Field(
+        "loanapp", description="'loanapp' (embedded, real HMDA applications) or "
+        "'kaggle_loan_approval' (the paper's Kaggle CSV; set data_path)")
+    data_path: str = Field("", description="path to your copy of the paper's Kaggle CSV")
+    n_clients: int = Field(5, ge=2, le=50, description="number of bank clients")
+    partition_skew: float = Field(0.7, ge=0.0, le=1.0,
+                                  description="non-IID strength of the stratified partition")
+    scaling: Literal["local", "federated"] = Field(
+        "local", description="'local': each client fits its own scaler (the paper); "
+        "'federated': clients use pooled statistics")
+    rounds: int = Field(5, ge=1, le=1000, description="communication rounds")
+    local_epochs: int = Field(100, ge=1, le=100_000, description="local epochs per round")
+    learning_rate: float = Field(0.1, gt=0.0, le=100.0, description="local SGD learning rate")
+    batch_size: int = Field(0, ge=0, description="local batch size; 0 = full batch (the paper)")
+    noise_multipliers: list[float] = Field(
+        [1.2, 1.6, 2.0], min_length=1, description="DP-SGD noise multipliers sigma")
+    clip_norm: float = Field(1.0, gt=0.0, description="DP-SGD per-example clipping norm C")
+    delta: float = Field(1e-5, gt=0.0, lt=1.0, description="DP delta")
+    ckks_poly_modulus_degree: int = Field(8192, description="CKKS ring degree N")
+    ckks_coeff_mod_bit_sizes: list[int] = Field(
+        [60, 40, 40, 60], min_length=2, description="CKKS coefficient modulus chain (bits)")
+    ckks_scale_bits: int = Field(40, ge=20, le=60, description="CKKS scale = 2**bits")
+    audit_sample_rate: float = Field(0.2, gt=0.0, le=1.0,
+                                     description="sampling rate of the paper's second DP setting")
+    audit_noise_multipliers: list[float] = Field(
+        [0.5, 1.0, 1.5], min_length=1, description="sigmas of the paper's second DP setting")
+    audit_epochs: int = Field(1000, ge=1, description="local epochs per round in the paper's audit")
+    audit_rounds: int = Field(5, ge=1, description="rounds in the paper's audit")
+    mia_max_rows: int = Field(400, ge=20, description="rows per side in the membership attack")
+    run_mixed: bool = Field(True, description="run the paper's mixed assignment experiment")
+    run_attacks: bool = Field(True, description="run membership inference and gradient inversion")
+
+    @field_validator("noise_multipliers", "audit_noise_multipliers")
+    @classmethod
+    def _positive_sigmas(cls, v: list[float]) -> list[float]:
+        if any(s <= 0 for s in v):
+            raise ValueError(f"every noise multiplier must be > 0, got {v}")
+        return v
+
+    @field_validator("ckks_poly_modulus_degree")
+    @classmethod
+    def _ckks_degree(cls, v: int) -> int:
+        if v not in _CKKS_MAX_BITS:
+            raise ValueError(f"TenSEAL CKKS supports degrees {sorted(_CKKS_MAX_BITS)}, got {v}")
+        return v
+
+    @model_validator(mode="after")
+    def _ckks_security(self) -> Chapter02Params:
+        total = sum(self.ckks_coeff_mod_bit_sizes)
+        limit = _CKKS_MAX_BITS[self.ckks_poly_modulus_degree]
+        if total > limit:
+            raise ValueError(
+                f"ckks_coeff_mod_bit_sizes sum to {total} bits; degree "
+                f"{self.ckks_poly_modulus_degree} allows at most {limit} bits for 128-bit security")
+        if self.dataset == "kaggle_loan_approval" and not self.data_path:
+            raise ValueError("dataset 'kaggle_loan_approval' needs data_path: the path to the CSV")
+        return self

@@ -1,0 +1,483 @@
+"""Secure aggregation with dropout recovery (Bonawitz et al. 2017, semi-honest variant).
+
+The server learns ``Σ_{u∈U3} x_u`` for the clients ``U3`` whose masked inputs arrived, and
+nothing else about any individual ``x_u``. One :class:`SecureAggregationRound` is one run of
+the protocol, with fresh keys, in four phases (each may lose clients):
+
+0. **AdvertiseKeys** (``"advertise"``). Client ``u`` draws two X25519 key pairs, ``(c_u^PK,
+   c_u^SK)`` to encrypt shares and ``(s_u^PK, s_u^SK)`` for mask agreement, and sends both
+   public keys (kind ``key``). The server broadcasts the roster ``U1``.
+1. **ShareKeys** (``"share"``). ``u`` draws a self-mask seed ``b_u``, Shamir-shares ``s_u^SK``
+   and ``b_u`` t-of-n, and sends each peer ``v`` its two shares encrypted with
+   ChaCha20-Poly1305 under ``HKDF(X25519(c_u^SK, c_v^PK))`` (kind ``ciphertext``); the server
+   relays them. Senders form ``U2``.
+2. **MaskedInputCollection** (``"masked"``). ``u`` encodes ``x_u`` in Z_{2^64}
+   (:class:`~fedlib.crypto.fixedpoint.FixedPointCodec`) and uploads
+   ``y_u = x_u + PRG(b_u) + Σ_{v∈U2, v≠u} Δ_{u,v} PRG(s_{u,v})`` (kind ``masked``), with
+   ``s_{u,v} = HKDF(X25519(s_u^SK, s_v^PK))``, ``Δ = +1`` if ``u`` sorts after ``v``, else
+   ``-1``. The PRG is ChaCha20 keyed by the full 32-byte seed (:mod:`fedlib.crypto.prf`).
+   Senders form ``U3``; the server sums the ``y_u``.
+3. **Unmasking** (``"unmask"``). The server announces ``U3`` (kind ``public``). Each survivor
+   returns, for every ``v ∈ U2 \\ U3``, its share of ``s_v^SK`` and, for every ``v ∈ U3``, its
+   share of ``b_v`` (kind ``share``) - **never both for one ``v``**: that would let the server
+   strip every mask off ``y_v``. Clients refuse such a request and the server's recovery
+   refuses it too (:class:`SecAggProtocolError`). With ``t`` shares the server rebuilds the
+   dropped clients' pairwise masks and the survivors' self-masks and removes them.
+
+If fewer than ``t`` clients remain after any phase the round raises
+:class:`SecureAggregationAborted` and nothing is revealed. Bonawitz's ConsistencyCheck round
+and signatures (needed against an *active* server) are omitted: the paper's threat model is an
+honest-but-curious server (paper 000, §7).
+
+Combining with differential privacy. Each client clips its update and adds its own Gaussian
+noise ``N(0, σ_c² I)`` *before* encoding (rounding and saturating are post-processing). The
+sum then carries noise of std ``σ_c √|U3|`` (:func:`surviving_noise_std`), so the guarantee on
+the aggregate weakens when clients drop. Calibrate for the worst case the protocol allows,
+``|U3| = t`` (below it the round aborts): ``σ_c = σ_target / √t``
+(:func:`per_client_noise_std`).
+
+References: Bonawitz et al. (2017), "Practical Secure Aggregation for Privacy-Preserving
+Machine Learning", CCS, §4 and Fig. 4 (semi-honest protocol); paper 000 (Nagaraj 2024) §4.3
+and Eq. (2). Introduced in chapter 1 (``chapters/01_fmtl_dp_secagg.py``).
+
+Examples
+--------
+>>> import numpy as np
+>>> vecs = {f"bank-{i}": np.full(3, 0.25 * i) for i in range(5)}
+>>> sa = SecureAggregation(threshold=3)
+>>> sa.run(vecs, dropouts={"masked": {"bank-4"}}, round=1)
+array([1.5, 1.5, 1.5])
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+
+from fedlib.crypto.fixedpoint import FixedPointCodec
+from fedlib.crypto.prf import SEED_BYTES, derive_key, expand_mask
+from fedlib.crypto.shamir import Share, reconstruct, split
+from fedlib.fl.transcript import Transcript
+
+__all__ = [
+    "PHASES", "MaskedInput", "MaskedSum", "SecAggProtocolError", "SecureAggregation",
+    "SecureAggregationAborted", "SecureAggregationRound", "per_client_noise_std",
+    "surviving_noise_std",
+]
+
+#: Phases after which clients may drop out, in protocol order.
+PHASES = ("advertise", "share", "masked", "unmask")
+_SELF_MASK_STREAM = 1  # separates PRG(b_u) from pairwise masks even if seeds ever collided
+
+
+class SecureAggregationAborted(RuntimeError):
+    """Too few clients remain to finish the round; nothing about any input was revealed."""
+
+
+class SecAggProtocolError(RuntimeError):
+    """A message broke the protocol (e.g. both secrets of one client were requested)."""
+
+
+@dataclass(frozen=True)
+class MaskedInput:
+    """What a client uploads in phase 2: its name and ``y_u`` in Z_{2^64}."""
+
+    party: str
+    y: np.ndarray
+
+    def nbytes_on_wire(self) -> int:
+        return int(self.y.nbytes) + len(self.party.encode())
+
+
+@dataclass(frozen=True)
+class MaskedSum:
+    """The server's sum of masked inputs (mod 2^64) and who contributed to it (``U3``)."""
+
+    parties: tuple[str, ...]
+    total: np.ndarray
+
+
+def surviving_noise_std(sigma_per_client: float, n_survivors: int) -> float:
+    """Std of the Gaussian noise in the aggregate when ``n_survivors`` clients each added
+    ``N(0, sigma_per_client²)``: independent noises add in variance.
+
+    >>> surviving_noise_std(1.0, 4)
+    2.0
+    """
+    if sigma_per_client < 0 or n_survivors < 0:
+        raise ValueError(f"sigma_per_client={sigma_per_client}, n_survivors={n_survivors}: "
+                         "must be non-negative")
+    return float(sigma_per_client) * math.sqrt(n_survivors)
+
+
+def per_client_noise_std(*, total_noise_std: float, min_survivors: int) -> float:
+    """Per-client std so that even ``min_survivors`` (use the threshold ``t``) clients give
+    an aggregate noise std of at least ``total_noise_std``.
+
+    >>> per_client_noise_std(total_noise_std=3.0, min_survivors=9)
+    1.0
+    """
+    if not total_noise_std > 0:
+        raise ValueError(f"total_noise_std={total_noise_std}: must be positive")
+    if min_survivors < 1:
+        raise ValueError(f"min_survivors={min_survivors}: must be at least 1")
+    return float(total_noise_std) / math.sqrt(min_survivors)
+
+
+def _new_x25519(entropy: Callable[[int], bytes] | None) -> X25519PrivateKey:
+    if entropy is None:
+        return X25519PrivateKey.generate()
+    return X25519PrivateKey.from_private_bytes(entropy(32))
+
+
+def _pair_mask(s_sk: X25519PrivateKey, peer_pk: bytes, length: int, round_id: int) -> np.ndarray:
+    shared = s_sk.exchange(X25519PublicKey.from_public_bytes(peer_pk))
+    seed = derive_key(shared, info=b"fedlib/secagg/v1/pairwise-mask/" + round_id.to_bytes(8, "big"))
+    return expand_mask(seed, length)
+
+
+class _Client:
+    """A client's side of the protocol. Its secrets never leave it except as described."""
+
+    def __init__(self, name: str, index: int, *, round_id: int, threshold: int, n_total: int,
+                 entropy: Callable[[int], bytes] | None) -> None:
+        self.name, self.index, self.round_id = name, index, round_id
+        self.threshold, self.n_total, self._entropy = threshold, n_total, entropy
+        self._c_sk = _new_x25519(entropy)
+        self._s_sk = _new_x25519(entropy)
+        self._roster: dict[str, dict] = {}
+        self._held: dict[str, tuple[Share, Share]] = {}  # owner -> (share of s^SK, share of b)
+        self._revealed: dict[str, str] = {}
+        self._u2: set[str] = set()
+        self._aeads: dict[str, ChaCha20Poly1305] = {}
+
+    def advertise(self) -> dict[str, bytes]:
+        return {"c_pk": self._c_sk.public_key().public_bytes_raw(),
+                "s_pk": self._s_sk.public_key().public_bytes_raw()}
+
+    def _aead(self, peer: str) -> ChaCha20Poly1305:
+        if peer in self._aeads:
+            return self._aeads[peer]
+        shared = self._c_sk.exchange(X25519PublicKey.from_public_bytes(self._roster[peer]["c_pk"]))
+        info = b"fedlib/secagg/v1/share-encryption/" + self.round_id.to_bytes(8, "big")
+        self._aeads[peer] = ChaCha20Poly1305(derive_key(shared, info=info))
+        return self._aeads[peer]
+
+    def _nonce_aad(self, sender: str, receiver: str) -> tuple[bytes, bytes]:
+        # One key per unordered pair per round, used once in each direction: the nonce
+        # encodes the direction so a (key, nonce) pair is never reused.
+        si, ri = self._roster[sender]["index"], self._roster[receiver]["index"]
+        nonce = si.to_bytes(4, "big") + ri.to_bytes(4, "big") + bytes(4)
+        return nonce, f"{self.round_id}|{sender}|{receiver}".encode()
+
+    def share_keys(self, roster: Mapping[str, dict]) -> dict[str, bytes]:
+        mine = roster.get(self.name)
+        if mine is None or mine["c_pk"] != self.advertise()["c_pk"]:
+            raise SecAggProtocolError(f"{self.name}: roster does not carry my own public keys")
+        if len(roster) < self.threshold:
+            raise SecureAggregationAborted(f"{self.name}: roster of {len(roster)} < t")
+        self._roster = dict(roster)
+        b = (self._entropy or secrets.token_bytes)(SEED_BYTES)
+        self._b = b
+        sk_int = int.from_bytes(self._s_sk.private_bytes_raw(), "big")
+        sk_sh = split(sk_int, threshold=self.threshold, n_shares=self.n_total, entropy=self._entropy)
+        b_sh = split(int.from_bytes(b, "big"), threshold=self.threshold, n_shares=self.n_total,
+                     entropy=self._entropy)
+        out = {}
+        for v, entry in roster.items():
+            i = entry["index"] - 1
+            if v == self.name:
+                self._held[v] = (sk_sh[i], b_sh[i])
+                continue
+            nonce, aad = self._nonce_aad(self.name, v)
+            out[v] = self._aead(v).encrypt(nonce, sk_sh[i].to_bytes() + b_sh[i].to_bytes(), aad)
+        return out
+
+    def receive_shares(self, ciphertexts: Mapping[str, bytes]) -> None:
+        half = len(Share(0, 0).to_bytes())
+        for u, ct in ciphertexts.items():
+            nonce, aad = self._nonce_aad(u, self.name)
+            pt = self._aead(u).decrypt(nonce, ct, aad)  # raises InvalidTag if tampered
+            sk_s, b_s = Share.from_bytes(pt[:half]), Share.from_bytes(pt[half:])
+            if sk_s.x != self.index or b_s.x != self.index:
+                raise SecAggProtocolError(f"{self.name}: share from {u} is not addressed to me")
+            self._held[u] = (sk_s, b_s)
+        self._u2 = set(ciphertexts) | {self.name}
+
+    def masked_input(self, x: np.ndarray) -> MaskedInput:
+        y = x.astype(np.uint64, copy=True)
+        y += expand_mask(self._b, len(y), stream=_SELF_MASK_STREAM)  # uint64 wraps mod 2^64
+        for v in self._u2 - {self.name}:
+            p = _pair_mask(self._s_sk, self._roster[v]["s_pk"], len(y), self.round_id)
+            if self.index > self._roster[v]["index"]:
+                y += p
+            else:
+                y -= p
+        return MaskedInput(self.name, y)
+
+    def unmask(self, survivors: Sequence[str]) -> dict[str, dict[str, bytes]]:
+        alive = set(survivors)
+        if not alive <= self._u2 or self.name not in alive:
+            raise SecAggProtocolError(f"{self.name}: survivor list is not a subset of U2 with me")
+        if len(alive) < self.threshold:
+            raise SecureAggregationAborted(f"{self.name}: only {len(alive)} survivors < t")
+        out: dict[str, dict[str, bytes]] = {"s_sk": {}, "b": {}}
+        for v in sorted(self._u2):
+            what = "b" if v in alive else "s_sk"
+            if self._revealed.setdefault(v, what) != what:
+                raise SecAggProtocolError(
+                    f"{self.name}: refusing to reveal {what!r} of {v}: its "
+                    f"{self._revealed[v]!r} share was already revealed")
+            out[what][v] = self._held[v][0 if what == "s_sk" else 1].to_bytes()
+        return out
+
+
+class SecureAggregationRound:
+    """One round of secure aggregation among ``clients``; an ``UpdateProtection`` (kind
+    ``"masked"``).
+
+    Use :meth:`run` for the whole protocol, or, as a protection in a round loop,
+    :meth:`setup` (phases 0-1), :meth:`protect` per client (phase 2, the caller sends the
+    payload), :meth:`aggregate` (server) and :meth:`recover` (phase 3).
+
+    Parameters
+    ----------
+    clients
+        Distinct client names; their order fixes the Shamir x-coordinates 1..n.
+    threshold
+        ``t``: shares needed to recover a secret, and the fewest clients that may remain;
+        ``2 ≤ t ≤ n``. ``t ≤ n/2`` triggers a warning: two disjoint groups of survivors could
+        then each be shown a different ``U3`` (the reason Bonawitz et al. require
+        ``t > n/2`` even for an honest-but-curious server with colluding clients).
+    codec
+        Fixed-point encoding; its capacity is checked for ``n`` summands.
+    transcript
+        Where every message is logged (a new one if omitted).
+    round
+        Round number: logged with each message and bound into every derived key.
+    server
+        The server's name in the transcript.
+    entropy
+        ``n -> bytes`` randomness for keys, seeds and Shamir coefficients; default the OS
+        CSPRNG (:mod:`secrets`). Inject a seeded source only for reproducible tests.
+    """
+
+    kind = "masked"
+
+    def __init__(self, clients: Sequence[str], *, threshold: int,
+                 codec: FixedPointCodec | None = None, transcript: Transcript | None = None,
+                 round: int | None = None, server: str = "server",
+                 entropy: Callable[[int], bytes] | None = None) -> None:
+        names = list(clients)
+        if len(set(names)) != len(names) or not all(isinstance(c, str) for c in names):
+            raise ValueError(f"clients={names!r}: must be distinct strings")
+        if server in names:
+            raise ValueError(f"server={server!r}: must not also be a client")
+        n = len(names)
+        if isinstance(threshold, bool) or not isinstance(threshold, int | np.integer):
+            raise ValueError(f"threshold={threshold!r}: must be an integer")
+        if not 2 <= threshold <= n:
+            raise ValueError(f"threshold={threshold}: must be in [2, n={n}] (t ≤ n, t > n/2 advised)")
+        if 2 * threshold <= n:
+            warnings.warn(f"threshold={threshold} ≤ n/2 = {n / 2}: Bonawitz et al. require t > n/2",
+                          UserWarning, stacklevel=2)
+        self.codec = codec if codec is not None else FixedPointCodec()
+        self.codec.check_capacity(n)
+        self.clients, self.threshold, self.server = tuple(names), int(threshold), server
+        self.round = round
+        self.transcript = transcript if transcript is not None else Transcript()
+        rid = 0 if round is None else int(round)
+        if not 0 <= rid < 2**64:
+            raise ValueError(f"round={round!r}: must be a non-negative integer below 2^64")
+        self._round_id = rid
+        # The client objects stand for the remote parties; server code below only talks to
+        # them through messages logged in the transcript.
+        self._parties = {c: _Client(c, i + 1, round_id=rid, threshold=self.threshold,
+                                    n_total=n, entropy=entropy) for i, c in enumerate(names)}
+        self.phase = "init"
+        self.u1: tuple[str, ...] = ()
+        self.u2: tuple[str, ...] = ()
+        self.u3: tuple[str, ...] = ()
+        self.u5: tuple[str, ...] = ()
+        self._roster: dict[str, dict] = {}
+        self._unmask_dropouts: set[str] = set()
+        #: What the server reconstructed per client: "pairwise_key" or "self_mask", never both.
+        self.reconstructed: dict[str, str] = {}
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _send(self, sender: str, receiver: str, kind: str, payload, label: str):
+        return self.transcript.send(sender=sender, receiver=receiver, kind=kind,
+                                    payload=payload, label=label, round=self.round)
+
+    def _check_alive(self, phase: str, alive: Sequence[str]) -> None:
+        if len(alive) < self.threshold:
+            raise SecureAggregationAborted(
+                f"secure aggregation aborted in phase {phase!r}: {len(alive)} of "
+                f"{len(self.clients)} clients survived, fewer than the threshold "
+                f"t={self.threshold}; no secret was reconstructed and no input revealed")
+
+    def _check_dropouts(self, dropouts: Mapping[str, set[str]] | None) -> dict[str, set[str]]:
+        dropouts = dict(dropouts or {})
+        for phase, who in dropouts.items():
+            if phase not in PHASES:
+                raise ValueError(f"dropouts: phase {phase!r} is not one of {PHASES}")
+            unknown = set(who) - set(self.clients)
+            if unknown:
+                raise ValueError(f"dropouts[{phase!r}]: unknown clients {sorted(unknown)}")
+        return {p: set(dropouts.get(p, ())) for p in PHASES}
+
+    def _expect(self, phase: str) -> None:
+        if self.phase != phase:
+            raise SecAggProtocolError(f"cannot run this step in state {self.phase!r}; "
+                                      f"expected {phase!r}")
+
+    # -- phases 0 and 1 --------------------------------------------------------------------
+    def setup(self, dropouts: Mapping[str, set[str]] | None = None) -> None:
+        """AdvertiseKeys and ShareKeys. ``dropouts[phase]`` are clients that go silent
+        from that phase on; the ``"unmask"`` entry is kept for :meth:`recover`."""
+        self._expect("init")
+        d = self._check_dropouts(dropouts)
+        self._unmask_dropouts = d["unmask"]
+        # Phase 0: AdvertiseKeys.
+        keys = {c: self._send(c, self.server, "key", self._parties[c].advertise(), "advertise_keys")
+                for c in self.clients if c not in d["advertise"]}
+        self.u1 = tuple(keys)
+        self._check_alive("advertise", self.u1)
+        self._roster = {c: {"index": self.clients.index(c) + 1, **keys[c]} for c in self.u1}
+        for c in self.u1:
+            self._send(self.server, c, "key", self._roster, "roster")
+        # Phase 1: ShareKeys. Silent from here: dropped in "advertise" or in "share".
+        gone = d["advertise"] | d["share"]
+        outbox = {c: self._send(c, self.server, "ciphertext",
+                                self._parties[c].share_keys(self._roster), "encrypted_shares")
+                  for c in self.u1 if c not in gone}
+        self.u2 = tuple(outbox)
+        self._check_alive("share", self.u2)
+        for v in self.u2:
+            inbox = {u: outbox[u][v] for u in self.u2 if u != v}
+            self._parties[v].receive_shares(
+                self._send(self.server, v, "ciphertext", inbox, "forwarded_shares"))
+        self._silent = gone | d["masked"]
+        self.phase = "masked"
+
+    # -- phase 2 ---------------------------------------------------------------------------
+    def protect(self, party: str, vector: np.ndarray) -> MaskedInput:
+        """Client side of MaskedInputCollection: encode and mask ``vector`` (not sent here)."""
+        self._expect("masked")
+        if party not in self.u2:
+            raise SecAggProtocolError(f"party={party!r}: not in U2 {self.u2}; it cannot upload")
+        vector = np.asarray(vector, dtype=np.float64)
+        if vector.ndim != 1:
+            raise ValueError(f"vector: must be 1-D, got shape {vector.shape}")
+        return self._parties[party].masked_input(self.codec.encode(vector))
+
+    def aggregate(self, payloads: Sequence[MaskedInput]) -> MaskedSum:
+        """Server: sum the masked inputs mod 2^64. Needs no secret; fixes ``U3``."""
+        self._expect("masked")
+        senders = [p.party for p in payloads]
+        if len(set(senders)) != len(senders) or not set(senders) <= set(self.u2):
+            raise SecAggProtocolError(f"payloads: senders {senders} must be distinct members of U2")
+        self._check_alive("masked", senders)
+        lengths = {len(p.y) for p in payloads}
+        if len(lengths) != 1:
+            raise ValueError(f"payloads: masked vectors have different lengths {sorted(lengths)}")
+        self.u3 = tuple(sorted(senders, key=self.clients.index))
+        total = np.zeros(lengths.pop(), dtype=np.uint64)
+        for p in payloads:
+            total += p.y  # wraps mod 2^64
+        self.phase = "unmask"
+        return MaskedSum(self.u3, total)
+
+    # -- phase 3 ---------------------------------------------------------------------------
+    def recover(self, aggregate: MaskedSum) -> np.ndarray:
+        """Unmasking: collect shares from survivors, remove masks, decode the float sum."""
+        self._expect("unmask")
+        if aggregate.parties != self.u3:
+            raise SecAggProtocolError("aggregate: its parties differ from the U3 of this round")
+        responses = {}
+        for u in self.u3:
+            survivors = self._send(self.server, u, "public", list(self.u3), "survivors")
+            if u not in self._unmask_dropouts:
+                responses[u] = self._send(u, self.server, "share",
+                                          self._parties[u].unmask(survivors), "unmask_shares")
+        self.u5 = tuple(responses)
+        self._check_alive("unmask", self.u5)
+        total = aggregate.total.copy()
+        dropped = [v for v in self.u2 if v not in self.u3]
+        for v in dropped:
+            s_sk = X25519PrivateKey.from_private_bytes(
+                self._reconstruct(v, "pairwise_key", "s_sk", responses))
+            for u in self.u3:
+                p = _pair_mask(s_sk, self._roster[u]["s_pk"], len(total), self._round_id)
+                # u added Δ_{u,v} p; undo it.
+                if self._roster[u]["index"] > self._roster[v]["index"]:
+                    total -= p
+                else:
+                    total += p
+        for u in self.u3:
+            b = self._reconstruct(u, "self_mask", "b", responses)
+            total -= expand_mask(b, len(total), stream=_SELF_MASK_STREAM)
+        self.phase = "done"
+        return self.codec.decode(total, n_summands=len(self.u3))
+
+    def _reconstruct(self, owner: str, what: str, field: str,
+                     responses: Mapping[str, Mapping[str, Mapping[str, bytes]]]) -> bytes:
+        if self.reconstructed.setdefault(owner, what) != what:
+            raise SecAggProtocolError(
+                f"refusing to reconstruct the {what} of {owner}: its "
+                f"{self.reconstructed[owner]} was already reconstructed")
+        shares = [Share.from_bytes(r[field][owner]) for r in responses.values()
+                  if owner in r[field]]
+        if len(shares) < self.threshold:
+            raise SecureAggregationAborted(
+                f"only {len(shares)} shares of the {what} of {owner}; threshold t={self.threshold}")
+        return reconstruct(shares[: self.threshold]).to_bytes(SEED_BYTES, "big")
+
+    # -- everything ------------------------------------------------------------------------
+    def run(self, vectors: Mapping[str, np.ndarray],
+            dropouts: Mapping[str, set[str]] | None = None) -> np.ndarray:
+        """Run all four phases; return the float sum of the vectors of the clients in ``U3``.
+
+        ``vectors`` holds every client's update (its owner's data: the server never reads it).
+        ``dropouts`` maps a phase in :data:`PHASES` to the clients that go silent from there.
+        """
+        missing = set(self.clients) - set(vectors)
+        if missing:
+            raise ValueError(f"vectors: no update for clients {sorted(missing)}")
+        self.setup(dropouts)
+        payloads = [self._send(u, self.server, "masked", self.protect(u, vectors[u]),
+                               "masked_input")
+                    for u in self.u2 if u not in self._silent]
+        return self.recover(self.aggregate(payloads))
+
+
+class SecureAggregation:
+    """Secure aggregation across rounds: fresh keys and a new :class:`SecureAggregationRound`
+    per round, one shared transcript. Parameters as in :class:`SecureAggregationRound`."""
+
+    kind = "masked"
+
+    def __init__(self, *, threshold: int, codec: FixedPointCodec | None = None,
+                 transcript: Transcript | None = None, server: str = "server",
+                 entropy: Callable[[int], bytes] | None = None) -> None:
+        self.threshold, self.server, self.entropy = threshold, server, entropy
+        self.codec = codec if codec is not None else FixedPointCodec()
+        self.transcript = transcript if transcript is not None else Transcript()
+
+    def new_round(self, clients: Sequence[str], *, round: int | None = None) -> SecureAggregationRound:
+        return SecureAggregationRound(clients, threshold=self.threshold, codec=self.codec,
+                                      transcript=self.transcript, round=round,
+                                      server=self.server, entropy=self.entropy)
+
+    def run(self, vectors: Mapping[str, np.ndarray], *,
+            dropouts: Mapping[str, set[str]] | None = None, round: int | None = None) -> np.ndarray:
+        """Sum of the surviving clients' vectors for one round (see
+        :meth:`SecureAggregationRound.run`)."""
+        return self.new_round(list(vectors), round=round).run(vectors, dropouts)

@@ -1,0 +1,177 @@
+"""SecureBoost reproduces the plaintext histogram GBDT and leaks nothing it should not."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from fedlib.vertical import HistGBDT, SecureBoost
+from fedlib.vertical.gbdt import QuantileBinner, logistic_grad_hess, split_gain
+
+PARAMS = dict(n_estimators=3, max_depth=3, learning_rate=0.3, reg_lambda=1.0, gamma=0.0,
+              min_child_weight=1.0, max_bins=16)
+
+
+def _data(n=160, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 5))
+    logit = 1.2 * X[:, 0] - 0.8 * X[:, 2] + 1.0 * X[:, 3] * (X[:, 4] > 0) + 0.3 * rng.normal(size=n)
+    y = (logit > 0).astype(int)
+    # Active party (bank): columns 0-1; passive "grid": 2-3; passive "telco": 4.
+    return X, y, X[:, :2], {"grid": X[:, 2:4], "telco": X[:, 4:]}
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    X, y, Xa, passive = _data()
+    sb = SecureBoost(**PARAMS, key_bits=1024, demo_keys=True).fit(Xa, y, passive=passive)
+    ref = HistGBDT(**PARAMS).fit(X, y)
+    return X, y, Xa, passive, sb, ref
+
+
+def _global_splits(sb, tree):
+    """Map a SecureBoost tree to (global feature, bin, weight) via each owner's lookup
+    (test-only privilege: no party could do this)."""
+    offset = {"bank": 0, "grid": 2, "telco": 4}
+    out = []
+    for node in _preorder(tree):
+        if node.is_leaf:
+            out.append(("leaf", node.weight))
+        else:
+            table = sb.lookup if node.party == "bank" else sb.parties_[node.party].lookup
+            j, b, _ = table[node.record_id]
+            out.append((offset[node.party] + j, b))
+    return out
+
+
+def _preorder(tree, nid=0):
+    """Nodes root-left-right: node ids depend on the order nodes were expanded."""
+    node = tree[nid]
+    yield node
+    if not node.is_leaf:
+        yield from _preorder(tree, node.left)
+        yield from _preorder(tree, node.right)
+
+
+def test_same_trees_as_plaintext_gbdt(fitted):
+    _, _, _, _, sb, ref = fitted
+    assert len(sb.trees) == len(ref.trees)
+    owners = set()
+    for tsb, tref in zip(sb.trees, ref.trees, strict=True):
+        a = _global_splits(sb, tsb)
+        b = [("leaf", n.weight) if n.is_leaf else (n.feature, n.bin) for n in _preorder(tref)]
+        assert len(a) == len(b)
+        for x, z in zip(a, b, strict=True):
+            if x[0] == "leaf":
+                assert z[0] == "leaf" and abs(x[1] - z[1]) < 1e-6
+            else:
+                assert x == z
+        owners |= {n.party for n in tsb if not n.is_leaf}
+    # The synthetic split must exercise both active and passive splits.
+    assert {"bank", "grid"} <= owners
+    # Trees store no feature or threshold: only (party, record id).
+    assert all(n.feature is None and n.threshold is None for t in sb.trees for n in t)
+
+
+def test_predictions_match_plaintext(fitted):
+    X, _, Xa, passive, sb, ref = fitted
+    rng = np.random.default_rng(5)
+    Xn = rng.normal(size=(50, 5))
+    np.testing.assert_allclose(
+        sb.predict_margin(Xn[:, :2], passive={"grid": Xn[:, 2:4], "telco": Xn[:, 4:]}),
+        ref.predict_margin(Xn), atol=1e-6)
+    np.testing.assert_allclose(sb.predict_proba(Xa, passive=passive), ref.predict_proba(X),
+                               atol=1e-6)
+
+
+def test_auc_close_to_xgboost():
+    xgb = pytest.importorskip("xgboost")
+    X, y, Xa, passive = _data(n=200, seed=1)
+    Xt, yt, Xat, passivet = _data(n=400, seed=2)
+    sb = SecureBoost(**PARAMS, key_bits=1024, demo_keys=True).fit(Xa, y, passive=passive)
+    auc_sb = roc_auc_score(yt, sb.predict_proba(Xat, passive=passivet))
+    ref = xgb.XGBClassifier(tree_method="hist", n_estimators=3, max_depth=3, learning_rate=0.3,
+                            reg_lambda=1.0, gamma=0.0, min_child_weight=1.0, max_bin=16,
+                            n_jobs=1, random_state=0).fit(X, y)
+    auc_xgb = roc_auc_score(yt, ref.predict_proba(Xt)[:, 1])
+    assert auc_sb > 0.75
+    assert abs(auc_sb - auc_xgb) < 0.05
+
+
+def _flat_numbers(payload):
+    if isinstance(payload, np.ndarray):
+        yield from payload.ravel().tolist()
+    elif isinstance(payload, list | tuple):
+        for p in payload:
+            yield from _flat_numbers(p)
+    elif isinstance(payload, int | float | np.number):
+        yield payload
+
+
+def test_passive_party_sees_only_ciphertexts_of_gradients(fitted):
+    _, y, _, _, sb, _ = fitted
+    g, h = logistic_grad_hess(y, np.full(len(y), sb.base_margin_))
+    plain_packed = set(sb.packer_.encode(g, h))
+    for name in ("grid", "telco"):
+        msgs = sb.transcript.received_by(name)
+        assert {m.kind for m in msgs} <= {"key", "ciphertext", "public"}
+        enc = [m for m in msgs if m.label == "enc_gradients"]
+        assert len(enc) == PARAMS["n_estimators"] and all(m.kind == "ciphertext" for m in enc)
+        cts = list(_flat_numbers(enc[0].payload))
+        assert len(cts) == len(y) and len(set(cts)) == len(y)
+        assert not plain_packed & set(cts)
+        assert all(c >= sb._pk.n for c in cts[:20])  # ciphertexts live in Z_{n^2}
+        # Nothing a passive party receives carries a float (no g, h, margin, label).
+        for m in msgs:
+            if m.kind == "public":
+                assert all(isinstance(v, int | bool | np.integer | np.bool_)
+                           for v in _flat_numbers(m.payload)), m.label
+
+
+def test_active_party_never_sees_passive_values_or_thresholds(fitted):
+    _, _, _, passive, sb, _ = fitted
+    secret = set(np.concatenate([v.ravel() for v in passive.values()]).tolist())
+    for party in sb.parties_.values():
+        secret |= {e for edges in party.binner.edges for e in edges.tolist()}
+        secret |= {thr for (_, _, thr) in party.lookup.values()}
+    msgs = sb.transcript.received_by("bank")
+    assert msgs and {m.kind for m in msgs} <= {"ciphertext", "public"}
+    for m in msgs:
+        values = list(_flat_numbers(m.payload))
+        assert not any(isinstance(v, float | np.floating) for v in values), m.label
+        assert not secret & {v for v in values if not isinstance(v, int) or abs(v) < 2**53}
+
+
+def test_naive_and_optimised_modes_grow_the_same_trees():
+    X, y, Xa, passive = _data(n=100, seed=3)
+    kw = dict(PARAMS, n_estimators=2, max_depth=2)
+    a = SecureBoost(**kw, key_bits=512, demo_keys=True, naive=True).fit(Xa, y, passive=passive)
+    b = SecureBoost(**kw, key_bits=512, demo_keys=True).fit(Xa, y, passive=passive)
+    for ta, tb in zip(a.trees, b.trees, strict=True):
+        pa, pb = list(_preorder(ta)), list(_preorder(tb))
+        assert [n.party for n in pa] == [n.party for n in pb]
+        np.testing.assert_allclose([n.weight or 0 for n in pa], [n.weight or 0 for n in pb],
+                                   atol=1e-9)
+    # Naive sends two ciphertexts per row (g and h), packed one.
+    na = sum(m.nbytes for m in a.transcript if m.label == "enc_gradients")
+    nb = sum(m.nbytes for m in b.transcript if m.label == "enc_gradients")
+    assert na > 1.8 * nb
+
+
+def test_bad_inputs_raise():
+    X, y, Xa, passive = _data(n=40)
+    with pytest.raises(ValueError, match="n_bits"):
+        SecureBoost(key_bits=1024).fit(Xa, y, passive=passive)
+    with pytest.raises(ValueError, match="max_depth"):
+        SecureBoost(max_depth=0)
+    with pytest.raises(ValueError, match="rows"):
+        SecureBoost(key_bits=512, demo_keys=True).fit(Xa, y, passive={"grid": X[:10]})
+    with pytest.raises(ValueError, match="NaN"):
+        QuantileBinner().fit(np.array([[np.nan], [1.0]]))
+
+
+def test_gain_matches_eq15_by_hand():
+    GL, HL, GR, HR, lam, gam = -3.0, 2.0, 1.0, 4.0, 1.0, 0.1
+    by_hand = 0.5 * (9 / 3 + 1 / 5 - 4 / 7) - 0.1
+    assert split_gain(GL, HL, GR, HR, reg_lambda=lam, gamma=gam) == pytest.approx(by_hand)
