@@ -41,7 +41,7 @@
 # %% tags=["parameters"]
 seed = 42  # seed of every random generator in the chapter
 dataset = "loanapp"  # 'loanapp' (embedded, real) or 'kaggle_loan_approval' (needs data_path)
-data_path = ""  # path to your copy of the paper's Kaggle CSV
+data_path = None  # path to your copy of the paper's Kaggle CSV (None: not used)
 n_clients = 5  # number of bank clients
 partition_skew = 0.7  # non-IID strength of the stratified partition, 0..1
 scaling = "local"  # 'local': each client fits its own scaler (paper); 'federated': pooled
@@ -55,6 +55,7 @@ delta = 1e-5  # DP delta
 ckks_poly_modulus_degree = 8192  # CKKS ring degree N
 ckks_coeff_mod_bit_sizes = [60, 40, 40, 60]  # CKKS coefficient modulus chain, bits
 ckks_scale_bits = 40  # CKKS scale = 2**bits
+audit_full_batch_noise_multipliers = [1.2, 1.6, 2.0]  # sigmas of the paper's full-batch setting
 audit_sample_rate = 0.2  # sampling rate of the paper's second DP setting
 audit_noise_multipliers = [0.5, 1.0, 1.5]  # sigmas of the paper's second DP setting
 audit_epochs = 1000  # local epochs per round in the paper's DP settings
@@ -66,20 +67,20 @@ results_path = "results.json"  # where results.json is written (set by fedbook)
 parameter_set = "custom"  # name of the parameter file (set by fedbook)
 
 # %%
+import sys
 import time
 
 import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 from myst_nb import glue
-from tqdm.auto import tqdm
+from tqdm.std import tqdm
 
-from fedlib.book.params import validate_params
+from fedlib.book.params import load_chapter_params
 from fedlib.book.results import ResultsWriter
 from fedlib.book.schemas.ch02 import Chapter02Params
 
-P = validate_params(Chapter02Params, {k: globals()[k] for k in Chapter02Params.model_fields},
-                    source=f"parameters/02_dp_vs_ckks ({parameter_set})")
+P = load_chapter_params(Chapter02Params, globals())
 started = time.perf_counter()
 results = ResultsWriter(chapter="02", parameter_set=P.parameter_set,
                         parameters=P.model_dump(), seed=P.seed)
@@ -97,7 +98,7 @@ pd.set_option("display.precision", 4)
 # %%
 from fedlib.fl.prepare import prepare_horizontal
 
-fed_data = prepare_horizontal(P.dataset, path=P.data_path or None, n_parties=P.n_clients,
+fed_data = prepare_horizontal(P.dataset, path=P.data_path, n_parties=P.n_clients,
                               skew=P.partition_skew, scaling=P.scaling, seed=P.seed)
 ds = fed_data.dataset
 display(Markdown(f"**{ds.card.title}** — {ds.card.origin}. {len(ds.frame):,} rows, "
@@ -150,11 +151,11 @@ results.set_dataset(ds.name, rows=len(ds.frame), parties=[
 # :pyobject: CKKSProtection
 # ```
 
-# %%
+# %% tags=["remove-stderr"]
 from fedlib.crypto.ckks import CKKSKeyHolder, CKKSParams, CKKSProtection
+from fedlib.evaluate.metrics import classification_metrics
 from fedlib.fl.experiment import ClientMode, build_parties, run_federation
 from fedlib.fl.models import LogisticRegression, predict_proba
-from fedlib.evaluate.metrics import classification_metrics
 
 ckks_params = CKKSParams(poly_modulus_degree=P.ckks_poly_modulus_degree,
                          coeff_mod_bit_sizes=tuple(P.ckks_coeff_mod_bit_sizes),
@@ -173,15 +174,20 @@ def evaluate(model):
     return {"accuracy": m["accuracy"], "roc_auc": m["roc_auc"], "pr_auc": m["pr_auc"],
             "brier": m["brier"], "ece": m["ece"], "test_loss": loss}
 
-def train(modes, label):
-    parties = build_parties(fed_data.parties, modes, epochs=P.local_epochs, lr=P.learning_rate,
+def train(modes, label, *, epochs=P.local_epochs, rounds=P.rounds):
+    parties = build_parties(fed_data.parties, modes, epochs=epochs, lr=P.learning_rate,
                             batch_size=P.batch_size or None, clip_norm=P.clip_norm, ckks=ckks)
-    bar = tqdm(total=P.rounds, desc=label, leave=False)
-    run = run_federation(parties, model_fn=model_fn, rounds=P.rounds, seed=P.seed,
-                         evaluate=evaluate, progress=lambda r: bar.update())
-    bar.close()
+    with tqdm(total=rounds, desc=label, leave=False, file=sys.stderr) as bar:
+        run = run_federation(parties, model_fn=model_fn, rounds=rounds, seed=P.seed,
+                             evaluate=evaluate, progress=lambda r: bar.update())
     run.history.insert(0, "mode", label)
     return run
+
+# One untimed round per kind of client first: the first call of torch, Opacus and TenSEAL
+# pays one-off set-up costs that would otherwise be billed to whichever mode runs first.
+train([ClientMode("warm-up dp", training="dp", noise_multiplier=1.0),
+       ClientMode("warm-up he", protection="ckks")] + [ClientMode("standard")] * (P.n_clients - 2),
+      "warm-up", epochs=1, rounds=1);
 
 # %% [markdown]
 # ## Experiment 1: one privacy mode for the whole federation
@@ -190,31 +196,33 @@ def train(modes, label):
 # and every bank's batch order are identical: the only difference between two runs is the
 # privacy mechanism.
 
-# %%
+# %% tags=["remove-stderr"]
 modes = {"standard": ClientMode("standard")}
 for sigma in P.noise_multipliers:
     modes[f"dp sigma={sigma:g}"] = ClientMode(f"dp sigma={sigma:g}", training="dp",
                                              noise_multiplier=sigma)
 modes["he (ckks)"] = ClientMode("he (ckks)", protection="ckks")
 
-runs = {label: train([mode] * P.n_clients, label) for label, mode in tqdm(modes.items(), desc="modes")}
+runs = {label: train([mode] * P.n_clients, label) for label, mode in modes.items()}
 history = pd.concat([r.history for r in runs.values()], ignore_index=True)
 
-dp_epsilon = {}
-for label, run in runs.items():
-    if label.startswith("dp"):
-        acc = run.parties[0].trainer.accountant
-        dp_epsilon[label] = max(p.trainer.accountant.epsilon(delta=P.delta) for p in run.parties)
+dp_epsilon = {label: max(p.trainer.accountant.epsilon(delta=P.delta) for p in run.parties)
+              for label, run in runs.items() if label.startswith("dp")}
 final = (history[(history.party == "all") & (history["round"] == P.rounds)]
          .pivot(index="mode", columns="metric", values="value").loc[list(modes)])
-final.insert(0, "epsilon", [dp_epsilon.get(m, np.inf if m == "standard" else np.inf) for m in final.index])
+final.insert(0, "epsilon", [dp_epsilon.get(m, np.inf) for m in final.index])
+majority = max(fed_data.y_test.mean(), 1 - fed_data.y_test.mean())
+glue("majority_accuracy", majority, display=False)
 final[["epsilon", "accuracy", "roc_auc", "pr_auc", "brier", "ece"]]
 
 # %% [markdown]
 # The ε column is what each bank's accountant reports after all {glue:text}`rounds_used` rounds
 # of {glue:text}`epochs_used` local epochs at the noise multiplier of that row, with
 # δ = {glue:text}`delta_used` (standard FL and CKKS-only FL give no differential-privacy
-# guarantee: ε = ∞).
+# guarantee: ε = ∞). Local training here shuffles the rows (or takes the full batch) rather than
+# sampling them by Poisson; the accountant treats each step as Poisson-sampled, which is the
+# common practice, not a proof. For scale: always predicting the majority class scores
+# {glue:text}`majority_accuracy:.3f` on this test set.
 
 # %%
 glue("rounds_used", P.rounds, display=False)
@@ -310,7 +318,9 @@ glue("fig_02_reliability", fig_rel, display=False)
 
 subgroups = []
 for role, column in fed_data.dataset.protected.items():
-    groups = fed_data.test_frame[column].reset_index(drop=True)
+    groups = fed_data.test_frame[column].reset_index(drop=True).rename("group")
+    if role == "gender":
+        groups = groups.map({1: "male", 0: "female"})
     for label, p in final_proba.items():
         sg = subgroup_metrics(fed_data.y_test, p, groups)
         sg.insert(0, "mode", label)
@@ -332,7 +342,7 @@ subgroups
 # has its own ε. Bank 1 has none. And bank 5's encryption protects nothing: the server receives
 # banks 1–4 in the clear, learns the decrypted average (it broadcasts it), and can subtract.
 
-# %%
+# %% tags=["remove-stderr"]
 if P.run_mixed:
     mixed_modes = [ClientMode("standard")]
     for k in range(1, P.n_clients - 1):
@@ -403,7 +413,7 @@ ablation.per_round
 from fedlib.privacy.audit import audit_paper_epsilons
 
 audit = audit_paper_epsilons(
-    paper_epsilons=[14.13, 8.65, 5.74], full_batch_sigmas=P.noise_multipliers,
+    paper_epsilons=[14.13, 8.65, 5.74], full_batch_sigmas=P.audit_full_batch_noise_multipliers,
     sampled_sigmas=P.audit_noise_multipliers, sample_rate=P.audit_sample_rate,
     epochs=P.audit_epochs, rounds=P.audit_rounds, delta=P.delta)
 for r in audit.table.itertuples():
@@ -439,7 +449,8 @@ glue("audit_verdict", audit.summary, display=False)
 
 # %%
 if P.run_attacks:
-    from fedlib.privacy.attacks import gradient_inversion_demo, membership_inference
+    from fedlib.privacy.attacks import (attack_update_payload, inversion_error_vs_noise,
+                                        logistic_gradient, membership_inference)
 
     train_X = np.concatenate([d.X for d in fed_data.parties])
     train_y = np.concatenate([d.y for d in fed_data.parties])
@@ -457,14 +468,34 @@ if P.run_attacks:
         results.add_metric(experiment="attacks", mode=label, setting="loss threshold",
                            party="all", round=P.rounds, metric="mia_auc", value=float(out["auc"]))
     mia = pd.DataFrame(mia_rows)
-    inversion = gradient_inversion_demo(fed_data.parties[0].X[0], fed_data.parties[0].y[0],
-                                        noise_multipliers=P.noise_multipliers,
-                                        clip_norm=P.clip_norm, ckks=ckks, seed=P.seed)
     display(mia)
+
+    # One applicant of bank-1, and the gradient of its loss at the final standard-FL model:
+    # what bank-1 would send after a one-example step in gradient-sharing FL.
+    w = runs["standard"].federation.global_params
+    x0, y0 = fed_data.parties[0].X[0].astype(np.float64), float(fed_data.parties[0].y[0])
+    gw, gb = logistic_gradient(x0[None, :], [y0], weight=w[:-1], bias=w[-1])
+    gradient = np.r_[gw, gb]
+    seen_plain = attack_update_payload(gradient, x_true=x0)
+    seen_ckks = attack_update_payload(ckks.protect("bank-1", gradient),
+                                      server_context=ckks.public_context, x_true=x0)
+    noisy = inversion_error_vs_noise(x0, y0, weight=w[:-1], bias=w[-1],
+                                     noise_multipliers=P.noise_multipliers,
+                                     clip_norm=P.clip_norm, n_trials=50, seed=P.seed)
+    inversion = pd.DataFrame(
+        [{"what the server sees": "plaintext gradient (standard FL)",
+          "attack": seen_plain["reason"], "relative error": seen_plain["relative_error"]},
+         {"what the server sees": "CKKS ciphertext (HE-FL)",
+          "attack": seen_ckks["reason"], "relative error": np.nan}]
+        + [{"what the server sees": f"clipped + noised gradient, sigma={s:g}",
+            "attack": "ratio attack, median of 50 noise draws", "relative error": e}
+           for s, e in noisy.groupby("noise_multiplier").relative_error.median().items()])
+    glue("inversion_plain_error", seen_plain["relative_error"], display=False)
     display(inversion)
 
 # %% [markdown]
-# Under standard FL the reconstruction of the applicant's features is exact to float precision.
+# Under standard FL the reconstruction of the applicant's features is exact to float precision
+# (relative error {glue:text}`inversion_plain_error:.1e`).
 # Under CKKS the server holds a ciphertext of about 330 KB and no key, and there is nothing to
 # divide. Under DP-SGD the clipped gradient is buried in noise of standard deviation σC per
 # coordinate, and the reconstruction error is of the order of the features themselves.
@@ -472,8 +503,8 @@ if P.run_attacks:
 # ## Paper versus ours
 
 # %%
-from fedlib.evaluate.scorecard import claims_frame
 from fedlib.book.ch02_claims import chapter02_claims
+from fedlib.evaluate.scorecard import claims_frame
 
 claims = chapter02_claims(final=final, cost=cost, ablation=ablation, audit=audit,
                           dataset=fed_data.dataset, n_features=fed_data.n_features,

@@ -20,8 +20,8 @@ from fedlib.evaluate.scorecard import Claim
 
 __all__ = ["chapter02_claims"]
 
-PAPER_EPSILONS = (14.13, 8.65, 5.74)
-PAPER_DP_ACCURACY = ((0.88, 0.89), 0.87, (0.85, 0.86))
+#: The paper's DP rows: σ → (reported ε, reported accuracy).
+PAPER_DP = {1.2: (14.13, (0.88, 0.89)), 1.6: (8.65, 0.87), 2.0: (5.74, (0.85, 0.86))}
 
 
 def chapter02_claims(*, final: pd.DataFrame, cost: pd.DataFrame, ablation, audit, dataset,
@@ -45,9 +45,10 @@ def chapter02_claims(*, final: pd.DataFrame, cost: pd.DataFrame, ablation, audit
         Claim("acc_he", "HE-FL accuracy ≈ 90 %", 0.90, float(acc["he (ckks)"]), tolerance=0.02,
               paper_baseline=0.91, ours_baseline=std_acc, note=data_note),
     ]
-    # The paper pairs σ = 1.2 / 1.6 / 2.0 with ε = 14.13 / 8.65 / 5.74 in that order.
-    for sigma, mode, eps, paper_acc in zip(noise_multipliers, dp_modes, PAPER_EPSILONS,
-                                           PAPER_DP_ACCURACY, strict=False):
+    for sigma, mode in zip(noise_multipliers, dp_modes, strict=True):
+        if sigma not in PAPER_DP:
+            continue          # a σ the paper did not run has no paper number to compare
+        eps, paper_acc = PAPER_DP[sigma]
         claims.append(Claim(f"acc_dp_eps{eps:g}", f"DP-FL accuracy at ε = {eps} (σ = {sigma:g})"
                             f" ≈ {paper_acc if np.isscalar(paper_acc) else '–'.join(map(str, paper_acc))}",
                             paper_acc, float(acc[mode]), tolerance=0.01, paper_baseline=0.91,
@@ -70,10 +71,11 @@ def chapter02_claims(*, final: pd.DataFrame, cost: pd.DataFrame, ablation, audit
                    "same as in standard FL; the paper's 5× cannot come from encryption"),
         Claim("epoch_ratio_dp", "DP-FL epoch 2.5–5.0 s = 1.25–2.5× standard", (1.25, 2.5),
               float(epoch[dp_modes].mean() / epoch["standard"]), tolerance=0.0, note=hw_note),
-        Claim("epoch_dp_order", "DP epochs are longer at weaker privacy (ε = 14.13: 5.0 s vs "
-              "ε = 5.74: 2.5 s)", ">", float(epoch[dp_modes[0]] - epoch[dp_modes[-1]]),
-              kind="direction", note="DP-SGD's cost (per-example gradients, clipping, one noise "
-                                      "draw) does not depend on σ; any difference is timing noise"),
+        Claim("epoch_dp_order", "DP epochs take longer at weaker privacy: ε = 14.13 at 5.0 s vs "
+              "ε = 5.74 at 2.5 s (ratio 2)", 2.0,
+              float(epoch[dp_modes[0]] / epoch[dp_modes[-1]]), kind="rel", tolerance=0.5,
+              note="DP-SGD's cost (per-example gradients, clipping, one noise draw) does not "
+                   "depend on σ; ours is the ratio of the first to the last σ's epoch time"),
         Claim("agg_ratio_he", "HE aggregation ≈ 5 s vs standard ≈ 1 s (5×)", 5.0,
               float(server["he (ckks)"] / server["standard"]), kind="rel", tolerance=0.5,
               note="ours: server sum + key-holder decryption vs a numpy sum of 5 vectors"),

@@ -36,7 +36,7 @@ from fedlib.book.chapters import (
 )
 from fedlib.book.params import ParameterError
 
-__all__ = ["build_parser", "main"]
+__all__ = ["build_html", "build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -117,9 +117,20 @@ def _build(args: argparse.Namespace, root: Path) -> int:
             print("not building the book: a chapter failed", file=sys.stderr)
             return status
     toc = write_generated(root)
+    return build_html(root, toc)
+
+
+def build_html(root: Path, toc: Path, *, quiet: bool = False) -> int:
+    """Render the book with ``jupyter-book build`` (execution off; warnings are errors).
+
+    ``-W -n --keep-going``: every warning, including an unresolved reference, fails the build,
+    but only after all of them have been reported. The HTML lands in ``book/_build/html``.
+    """
     jb = Path(sys.executable).with_name("jupyter-book")
     cmd = [str(jb) if jb.exists() else "jupyter-book", "build", str(root),
            "--path-output", str(root / "book"), "--toc", str(toc), "-W", "-n", "--keep-going"]
+    if quiet:
+        cmd.append("-q")
     print("$ " + " ".join(cmd), flush=True)
     proc = subprocess.run(cmd, cwd=root, check=False)
     index = root / "book" / "_build" / "html" / "index.html"

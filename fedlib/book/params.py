@@ -231,7 +231,8 @@ def validate_params(
     try:
         return schema.model_validate(dict(values))
     except ValidationError as exc:
-        allowed_keys = sorted(schema.model_fields)
+        # results_path and parameter_set are set by the runner, not by readers
+        allowed_keys = sorted(set(schema.model_fields) - {"results_path", "parameter_set"})
         problems = []
         for err in exc.errors():
             loc = tuple(err["loc"])

@@ -26,7 +26,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-import shutil
 import tempfile
 import time
 from collections.abc import Sequence
@@ -43,12 +42,14 @@ __all__ = ["ChapterRunError", "RunPlan", "RunResult", "execute_plan", "plan_run"
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
-class _DropUnknownParameterWarning(logging.Filter):
-    """Papermill warns about parameters its cell parser missed (e.g. ``x: str | None = None``);
-    the schema has already validated every key, so that warning is only noise."""
+class _DropParserWarnings(logging.Filter):
+    """Papermill's regex parser of the parameters cell misreads some lines (``x: str | None``,
+    comments containing ``=``) and warns; the schema has already validated every key, so those
+    warnings are only noise."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not record.getMessage().startswith("Passed unknown parameter")
+        msg = record.getMessage()
+        return not msg.startswith(("Passed unknown parameter", "Unable to parse line"))
 
 
 class ChapterRunError(RuntimeError):
@@ -170,9 +171,10 @@ def execute_plan(
     out_dir = Path(out_dir or root / "book" / "chapters")
     out_dir.mkdir(parents=True, exist_ok=True)
     nb = _load_notebook(chapter.source_path(root))
-    pm_logger = logging.getLogger("papermill")
-    if not any(isinstance(f, _DropUnknownParameterWarning) for f in pm_logger.filters):
-        pm_logger.addFilter(_DropUnknownParameterWarning())
+    for name in ("papermill", "papermill.translators"):
+        pm_logger = logging.getLogger(name)
+        if not any(isinstance(f, _DropParserWarnings) for f in pm_logger.filters):
+            pm_logger.addFilter(_DropParserWarnings())
     t0 = time.perf_counter()
     # The temporary directory is beside the destination so the final moves are atomic renames;
     # its leading dot keeps it out of the book build.
@@ -200,7 +202,9 @@ def execute_plan(
         try:
             load_results(tmp / "results.json")
         except (ResultsFormatError, ValueError) as err:
-            raise ChapterRunError(f"chapter {chapter.id} wrote an invalid results.json: {err}")
+            raise ChapterRunError(
+                f"chapter {chapter.id} wrote an invalid results.json: {err}"
+            ) from None
         seconds = time.perf_counter() - t0
         nb_dest = out_dir / f"{chapter.name}.ipynb"
         res_dest = out_dir / f"{chapter.name}.results.json"
@@ -222,8 +226,3 @@ def run_chapter(
     plan = plan_run(chapter, params, overrides, root=root)
     return execute_plan(plan, out_dir=out_dir, progress=progress)
 
-
-def remove_stale(out_dir: Path) -> None:
-    """Delete leftover temporary run directories (from a killed run)."""
-    for p in Path(out_dir).glob(".run-*"):
-        shutil.rmtree(p, ignore_errors=True)

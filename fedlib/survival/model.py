@@ -60,7 +60,7 @@ class HazardNet(nn.Module):
     >>> net(torch.zeros(2, 3)).shape
     torch.Size([2, 4])
     >>> sum(p.numel() for p in net.parameters())
-    17380
+    16196
     """
 
     def __init__(self, n_features: int, n_intervals: int, *,

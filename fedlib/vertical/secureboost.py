@@ -55,7 +55,9 @@ import gmpy2
 import numpy as np
 
 from fedlib.crypto.paillier import (
+    MIN_SECURE_BITS,
     GHPacker,
+    KeySizeError,
     ObfuscatorPool,
     decrypt_raw,
     encrypt_packed,
@@ -180,6 +182,23 @@ class SecureBoost:
         Name of the active party in the transcript.
     transcript
         Where messages are logged (a new one by default), exposed as ``self.transcript``.
+    keypair
+        The active party's ``(public, private)`` Paillier keys to reuse (benchmarks); by
+        default a fresh pair of ``key_bits`` is generated in ``fit``.
+
+    Attributes
+    ----------
+    trees
+        Lists of :class:`~fedlib.vertical.gbdt.TreeNode` holding only ``(party, record_id)``
+        at splits and leaf weights (un-shrunk; prediction multiplies by ``learning_rate``).
+    lookup, parties_
+        The active party's own lookup table; the passive parties (each with its ``lookup``).
+    transcript
+        Every message of training and prediction.
+    timings_
+        Seconds: ``keygen_s``, ``precompute_s`` (offline obfuscators), ``encrypt_s``,
+        ``histogram_s`` (passive parties), ``decrypt_s`` (active party, incl. unpacking),
+        ``online_s`` (fit minus keygen and precompute) and ``fit_s``.
     """
 
     def __init__(self, *, n_estimators: int = 5, max_depth: int = 3, learning_rate: float = 0.3,
@@ -188,17 +207,21 @@ class SecureBoost:
                  packing: bool = True, precompute_obfuscators: bool = True,
                  histogram_subtraction: bool = True, n_jobs: int = 1, naive: bool = False,
                  frac_bits: int = 40, active_name: str = "bank",
-                 transcript: Transcript | None = None):
+                 transcript: Transcript | None = None, keypair=None):
         self.params = BoostParams(n_estimators, max_depth, learning_rate, reg_lambda, gamma,
                                   min_child_weight, max_bins)
         if n_jobs < 1:
             raise ValueError(f"n_jobs={n_jobs!r} must be >= 1")
+        if keypair is None and key_bits < MIN_SECURE_BITS and not demo_keys:
+            raise KeySizeError(f"key_bits={key_bits} is below the {MIN_SECURE_BITS}-bit "
+                               "minimum (n_bits for Paillier); pass demo_keys=True for a test key")
         self.key_bits, self.demo_keys, self.frac_bits = key_bits, demo_keys, frac_bits
         self.packing = packing and not naive
         self.precompute_obfuscators = precompute_obfuscators and not naive
         self.histogram_subtraction = histogram_subtraction and not naive
         self.n_jobs = 1 if naive else n_jobs
         self.active_name = active_name
+        self._keypair = keypair
         self.transcript = Transcript() if transcript is None else transcript
         self.timings_: dict[str, float] = {}
 
@@ -214,12 +237,16 @@ class SecureBoost:
                 raise ValueError(f"passive[{name!r}] must have {len(y)} rows and a name "
                                  f"other than {self.active_name!r}")
         start = time.perf_counter()
+        self.timings_ = {"encrypt_s": 0.0, "histogram_s": 0.0, "decrypt_s": 0.0}
         n = len(y)
         self.binner_ = QuantileBinner(p.max_bins).fit(Xa)
         self._bins = self.binner_.transform(Xa)
         self.lookup: dict[int, tuple[int, int, float]] = {}
         self.parties_ = {name: PassiveParty(name, Xp, p.max_bins) for name, Xp in passive.items()}
-        self._pk, self._sk = make_keypair(n_bits=self.key_bits, demo=self.demo_keys)
+        t0 = time.perf_counter()
+        self._pk, self._sk = self._keypair or make_keypair(n_bits=self.key_bits,
+                                                           demo=self.demo_keys)
+        self.timings_["keygen_s"] = time.perf_counter() - t0
         self.packer_ = GHPacker(max_rows=n, g_bound=1.0, h_bound=0.25, frac_bits=self.frac_bits)
         if self.packing:
             self.packer_.check_capacity(self._pk)
@@ -240,7 +267,9 @@ class SecureBoost:
             self.trees = []
             for k in range(p.n_estimators):
                 g, h = logistic_grad_hess(y, margin)
+                t0 = time.perf_counter()
                 channels = self._encrypt(g, h, pool)
+                self.timings_["encrypt_s"] += time.perf_counter() - t0
                 for name, party in self.parties_.items():
                     party.receive_gradients(t.send(
                         sender=self.active_name, receiver=name, kind="ciphertext",
@@ -253,7 +282,8 @@ class SecureBoost:
             if executor is not None:
                 executor.shutdown()
         self.timings_["fit_s"] = time.perf_counter() - start
-        self.timings_["online_s"] = self.timings_["fit_s"] - self.timings_.get("precompute_s", 0)
+        self.timings_["online_s"] = (self.timings_["fit_s"] - self.timings_["keygen_s"]
+                                     - self.timings_.get("precompute_s", 0.0))
         return self
 
     def _encrypt(self, g, h, pool) -> list[list[int]]:
@@ -305,14 +335,18 @@ class SecureBoost:
                     t.send(sender=me, receiver=name, kind="public", payload=rows,
                            label="instance_space", round=k)
                     sub = self.histogram_subtraction and sibling is not None
-                    hist = t.send(sender=name, receiver=me, kind="ciphertext",
-                                  payload=party.histogram(
-                                      nid, rows, parent=parent if sub else None,
-                                      sibling=sibling if sub else None,
-                                      executor=executor, n_jobs=self.n_jobs),
+                    t0 = time.perf_counter()
+                    hist = party.histogram(nid, rows, parent=parent if sub else None,
+                                           sibling=sibling if sub else None,
+                                           executor=executor, n_jobs=self.n_jobs)
+                    t1 = time.perf_counter()
+                    hist = t.send(sender=name, receiver=me, kind="ciphertext", payload=hist,
                                   label="enc_histogram", round=k)
-                    for j, feat_hist in enumerate(hist):
-                        gain, b = best_split_in_histogram(*self._decode(feat_hist), **opts)
+                    decoded = [self._decode(fh) for fh in hist]
+                    self.timings_["histogram_s"] += t1 - t0
+                    self.timings_["decrypt_s"] += time.perf_counter() - t1
+                    for j, (hg_p, hh_p) in enumerate(decoded):
+                        gain, b = best_split_in_histogram(hg_p, hh_p, **opts)
                         if gain > best[0]:
                             best = (gain, name, j, b)
             if best[0] <= 0:

@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from fedlib.book.params import ChapterParams
+from fedlib.book.params import ChapterParams, DataPath
 
 __all__ = ["Chapter02Params"]
 
@@ -28,7 +28,7 @@ class Chapter02Params(ChapterParams):
     dataset: Literal["loanapp", "kaggle_loan_approval"] = Field(
         "loanapp", description="'loanapp' (embedded, real HMDA applications) or "
         "'kaggle_loan_approval' (the paper's Kaggle CSV; set data_path)")
-    data_path: str = Field("", description="path to your copy of the paper's Kaggle CSV")
+    data_path: DataPath = Field(None, description="path to your copy of the paper's Kaggle CSV")
     n_clients: int = Field(5, ge=2, le=50, description="number of bank clients")
     partition_skew: float = Field(0.7, ge=0.0, le=1.0,
                                   description="non-IID strength of the stratified partition")
@@ -47,6 +47,8 @@ class Chapter02Params(ChapterParams):
     ckks_coeff_mod_bit_sizes: list[int] = Field(
         [60, 40, 40, 60], min_length=2, description="CKKS coefficient modulus chain (bits)")
     ckks_scale_bits: int = Field(40, ge=20, le=60, description="CKKS scale = 2**bits")
+    audit_full_batch_noise_multipliers: list[float] = Field(
+        [1.2, 1.6, 2.0], min_length=1, description="sigmas of the paper's full-batch DP setting")
     audit_sample_rate: float = Field(0.2, gt=0.0, le=1.0,
                                      description="sampling rate of the paper's second DP setting")
     audit_noise_multipliers: list[float] = Field(
@@ -57,7 +59,8 @@ class Chapter02Params(ChapterParams):
     run_mixed: bool = Field(True, description="run the paper's mixed assignment experiment")
     run_attacks: bool = Field(True, description="run membership inference and gradient inversion")
 
-    @field_validator("noise_multipliers", "audit_noise_multipliers")
+    @field_validator("noise_multipliers", "audit_noise_multipliers",
+                     "audit_full_batch_noise_multipliers")
     @classmethod
     def _positive_sigmas(cls, v: list[float]) -> list[float]:
         if any(s <= 0 for s in v):

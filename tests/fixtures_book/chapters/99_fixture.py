@@ -1,3 +1,4 @@
+# ruff: noqa: E402 - a notebook imports in the cell that first needs them
 # %% [markdown]
 # # Fixture chapter
 #
@@ -14,6 +15,8 @@ results_path: str = "results.json"  # where results.json goes (set by the runner
 parameter_set: str = "custom"  # name of the parameter set
 
 # %%
+import sys
+
 from fixture_schema import FixtureParams
 
 from fedlib.book import ResultsWriter, load_chapter_params
@@ -35,3 +38,4 @@ w.add_claim({"id": "auc", "claim": "AUC 0.6", "paper": 0.6, "ours": 0.6, "tolera
 w.add_timing("train_s", 0.01)
 w.write(P.results_path)
 print("types:", type(P.rounds).__name__, type(P.rate).__name__, type(P.fail).__name__)
+print("executable:", sys.executable)

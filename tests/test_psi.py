@@ -1,0 +1,98 @@
+"""RSA blind-signature PSI: correctness and what the transcript may (not) contain."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fedlib.crypto.psi import (
+    DuplicateIDError,
+    _KeyHolder,
+    _second_hash,
+    full_domain_hash,
+    make_rsa_key,
+    rsa_blind_psi,
+)
+
+
+@pytest.fixture(scope="module")
+def key():
+    return make_rsa_key(key_bits=1024, demo=True)
+
+
+def test_intersection_and_orders(key):
+    bank = [f"C{i:04d}" for i in range(0, 60)]
+    grid = [f"C{i:04d}" for i in range(100, 30, -1)]  # reversed order, partial overlap
+    res = rsa_blind_psi(bank, grid, private_key=key)
+    expected = set(bank) & set(grid)
+    assert set(res.intersection["grid"]) == expected == set(res.intersection["bank"])
+    # Each party gets the common IDs in its own input order.
+    assert res.intersection["bank"] == [x for x in bank if x in expected]
+    assert res.intersection["grid"] == [x for x in grid if x in expected]
+    assert res.sizes["total"] == res.transcript.bytes_sent() > 0
+
+
+def test_empty_and_full_overlap_and_int_ids(key):
+    res = rsa_blind_psi(["a", "b"], ["c", "d", "e"], private_key=key)
+    assert res.intersection == {"grid": [], "bank": []}
+    ids = list(range(25))
+    res = rsa_blind_psi(ids, ids[::-1], private_key=key)
+    assert res.intersection["bank"] == ids and res.intersection["grid"] == ids[::-1]
+
+
+def test_only_requester_learns_without_reveal(key):
+    res = rsa_blind_psi(["a", "b", "c"], ["b", "z"], private_key=key, reveal_to_key_holder=False)
+    assert res.intersection == {"grid": ["b"], "bank": None}
+    assert "intersection_positions" not in res.sizes
+    assert all(m.receiver == "grid" for m in res.transcript if m.sender == "bank")
+
+
+@pytest.mark.parametrize("side", ["key_holder_ids", "requester_ids"])
+def test_duplicates_rejected(key, side):
+    ids = {"key_holder_ids": ["a", "b"], "requester_ids": ["b", "c"]}
+    ids[side] = ids[side] + [ids[side][0]]
+    with pytest.raises(DuplicateIDError, match=side):
+        rsa_blind_psi(ids["key_holder_ids"], ids["requester_ids"], private_key=key)
+    # "7" and 7 encode to the same bytes: also a duplicate.
+    with pytest.raises(DuplicateIDError):
+        rsa_blind_psi([7, "7"], ["x"], private_key=key)
+
+
+def test_short_key_refused_without_demo():
+    with pytest.raises(ValueError, match="2048"):
+        rsa_blind_psi(["a"], ["a"], key_bits=1024)
+
+
+def _flatten(payload):
+    if isinstance(payload, list | tuple):
+        for p in payload:
+            yield from _flatten(p)
+    else:
+        yield payload
+
+
+def test_transcript_holds_no_raw_id_or_unblinded_hash(key):
+    rng = np.random.default_rng(0)
+    bank = [f"bank-{i}" for i in rng.permutation(80)[:40]]
+    grid = [f"bank-{i}" for i in rng.permutation(80)[:40]]
+    res = rsa_blind_psi(bank, grid, private_key=key)
+    common = set(res.intersection["grid"])
+    kh = _KeyHolder(key)
+    n = kh.n
+    everything = list(_flatten([m.payload for m in res.transcript]))
+    ints = {v for v in everything if isinstance(v, int)}
+    blobs = {v for v in everything if isinstance(v, bytes)}
+    strings = {v for v in everything if isinstance(v, str)}
+    assert not strings
+    for x in set(bank) | set(grid):
+        raw = x.encode()
+        assert raw not in blobs and not any(raw in b for b in blobs)
+        assert full_domain_hash(x, n) not in ints  # no unblinded H(id), of anyone
+    for y in set(grid) - common:
+        sig = kh.sign(full_domain_hash(y, n))
+        assert sig not in ints  # no unblinded signature of a grid-only ID
+        assert _second_hash(sig, kh.k) not in blobs  # and no tag of one
+    # The blinded values the key holder received are not the hashes themselves.
+    blinded = next(m for m in res.transcript if m.label == "blinded_hashes").payload
+    assert len(set(blinded)) == len(grid)
+    assert res.transcript.received_by("bank")[0].kind == "masked"
