@@ -36,7 +36,7 @@ class Chapter02Params(ChapterParams):
         "local", description="'local': each client fits its own scaler (the paper); "
         "'federated': clients use pooled statistics")
     rounds: int = Field(5, ge=1, le=1000, description="communication rounds")
-    local_epochs: int = Field(100, ge=1, le=100_000, description="local epochs per round")
+    local_epochs: int = Field(1000, ge=1, le=100_000, description="local epochs per round")
     learning_rate: float = Field(0.1, gt=0.0, le=100.0, description="local SGD learning rate")
     batch_size: int = Field(0, ge=0, description="local batch size; 0 = full batch (the paper)")
     noise_multipliers: list[float] = Field(
