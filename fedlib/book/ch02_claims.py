@@ -20,6 +20,8 @@ from fedlib.evaluate.scorecard import Claim
 
 __all__ = ["chapter02_claims"]
 
+PAPER_STANDARD_ACCURACY = 0.91
+
 #: The paper's DP rows: σ → (reported ε, reported accuracy).
 PAPER_DP = {1.2: (14.13, (0.88, 0.89)), 1.6: (8.65, 0.87), 2.0: (5.74, (0.85, 0.86))}
 
@@ -36,27 +38,18 @@ def chapter02_claims(*, final: pd.DataFrame, cost: pd.DataFrame, ablation, audit
     dp_modes = [f"dp sigma={s:g}" for s in noise_multipliers]
     acc = final["accuracy"]
     std_acc = float(acc["standard"])
-    data_note = ("" if dataset.name == "kaggle_loan_approval" else
-                 f"on {dataset.name} ({dataset.positive_rate:.1%} approved), not the paper's "
-                 "Kaggle file (38.4 %): compare orderings, not levels")
-    claims = [
-        Claim("acc_standard", "standard FL accuracy ≈ 91 %", 0.91, std_acc, tolerance=0.02,
-              note=data_note),
-        Claim("acc_he", "HE-FL accuracy ≈ 90 %", 0.90, float(acc["he (ckks)"]), tolerance=0.02,
-              paper_baseline=0.91, ours_baseline=std_acc, note=data_note),
-    ]
+    claims = [_accuracy_claim("acc_standard", "standard FL", 0.91, std_acc, None, dataset)]
+    claims.append(_accuracy_claim("acc_he", "HE-FL", 0.90, float(acc["he (ckks)"]), std_acc,
+                                  dataset))
     for sigma, mode in zip(noise_multipliers, dp_modes, strict=True):
         if sigma not in PAPER_DP:
             continue          # a σ the paper did not run has no paper number to compare
         eps, paper_acc = PAPER_DP[sigma]
-        claims.append(Claim(f"acc_dp_eps{eps:g}", f"DP-FL accuracy at ε = {eps} (σ = {sigma:g})"
-                            f" ≈ {paper_acc if np.isscalar(paper_acc) else '–'.join(map(str, paper_acc))}",
-                            paper_acc, float(acc[mode]), tolerance=0.01, paper_baseline=0.91,
-                            ours_baseline=std_acc, note=data_note))
+        claims.append(_accuracy_claim(f"acc_dp_eps{eps:g}", f"DP-FL at ε = {eps} (σ = {sigma:g})",
+                                      paper_acc, float(acc[mode]), std_acc, dataset))
     if len(dp_modes) >= 2:
         claims.append(Claim("dp_monotone", "accuracy falls as the noise grows (weakest − strongest privacy > 0)",
-                            ">", float(acc[dp_modes[0]] - acc[dp_modes[-1]]), kind="direction",
-                            note=data_note))
+                            ">", float(acc[dp_modes[0]] - acc[dp_modes[-1]]), kind="direction"))
 
     epoch = cost["client s/epoch"]
     server = cost["server aggregation ms"] + cost["key-holder recovery ms"]
@@ -73,7 +66,7 @@ def chapter02_claims(*, final: pd.DataFrame, cost: pd.DataFrame, ablation, audit
               float(epoch[dp_modes].mean() / epoch["standard"]), tolerance=0.0, note=hw_note),
         Claim("epoch_dp_order", "DP epochs take longer at weaker privacy: ε = 14.13 at 5.0 s vs "
               "ε = 5.74 at 2.5 s (ratio 2)", 2.0,
-              float(epoch[dp_modes[0]] / epoch[dp_modes[-1]]), kind="rel", tolerance=0.5,
+              float(epoch[dp_modes[0]] / epoch[dp_modes[-1]]), kind="rel", tolerance=0.25,
               note="DP-SGD's cost (per-example gradients, clipping, one noise draw) does not "
                    "depend on σ; ours is the ratio of the first to the last σ's epoch time"),
         Claim("agg_ratio_he", "HE aggregation ≈ 5 s vs standard ≈ 1 s (5×)", 5.0,
@@ -107,3 +100,31 @@ def chapter02_claims(*, final: pd.DataFrame, cost: pd.DataFrame, ablation, audit
     claims.append(Claim("n_features", "12 input features", 12.0, float(n_features),
                         tolerance=1.0, note="ours after one-hot encoding of the data used"))
     return claims
+
+
+def _accuracy_claim(claim_id: str, what: str, paper: float | tuple[float, float], ours: float,
+                    ours_standard: float | None, dataset) -> Claim:
+    """An accuracy claim: the level on the paper's data, the gap to standard FL on other data.
+
+    Accuracy levels do not transfer between datasets (on ``loanapp`` always approving scores
+    0.88), but the paper's *gaps* between modes are claims about the mechanisms, so on other
+    data those are what we compare: paper gap = paper value − 0.91, ours = ours − our standard.
+    """
+    shown = paper if np.isscalar(paper) else "–".join(f"{v:g}" for v in paper)
+    if dataset.name == "kaggle_loan_approval":
+        return Claim(claim_id, f"{what} accuracy ≈ {shown}", paper, ours, tolerance=0.02,
+                     paper_baseline=None if ours_standard is None else PAPER_STANDARD_ACCURACY,
+                     ours_baseline=ours_standard)
+    if ours_standard is None:
+        return Claim(claim_id, f"{what} accuracy ≈ {shown}", paper, ours, kind="not_checkable",
+                     note=f"ours {ours:.3f} on {dataset.name} ({dataset.positive_rate:.1%} "
+                          "approved) is not comparable with a level on the paper's Kaggle file; "
+                          "the gaps between modes are compared instead")
+    gap = (paper - PAPER_STANDARD_ACCURACY if np.isscalar(paper)
+           else tuple(round(v - PAPER_STANDARD_ACCURACY, 4) for v in paper))
+    return Claim(claim_id, f"{what} accuracy ≈ {shown}, i.e. standard FL − "
+                 f"{-gap if np.isscalar(gap) else '–'.join(f'{-g:g}' for g in gap[::-1])}",
+                 gap, ours - ours_standard, tolerance=0.01, paper_baseline=0.0,
+                 ours_baseline=0.0,
+                 note=f"gap to standard FL on {dataset.name}; levels are not comparable "
+                      "across datasets")

@@ -1,9 +1,28 @@
-"""Vertical federated learning: SecureBoost and its plaintext reference booster.
+"""Vertical federated learning: data, XMP selection, SecureBoost, screening, baselines.
 
 Introduced in chapter 4 (``chapters/04_vertical_secureboost_xmp.py``); see the module
-docstrings of :mod:`fedlib.vertical.gbdt` and :mod:`fedlib.vertical.secureboost`.
+docstrings of :mod:`fedlib.vertical.data`, :mod:`fedlib.vertical.xmp`,
+:mod:`fedlib.vertical.gbdt`, :mod:`fedlib.vertical.secureboost`,
+:mod:`fedlib.vertical.audit`, :mod:`fedlib.vertical.baselines` and
+:mod:`fedlib.vertical.reputation`.
 """
 
+from fedlib.vertical.audit import instance_space_attack, tree_agreement, what_each_party_saw
+from fedlib.vertical.baselines import (
+    LSSVMClassifier,
+    WoEScorecard,
+    credit_metrics,
+    ks_statistic,
+    points,
+)
+from fedlib.vertical.data import (
+    GRID_FEATURES,
+    VerticalData,
+    VerticalDataError,
+    load_vertical_csvs,
+    make_msme_data,
+    vertical_credit_data,
+)
 from fedlib.vertical.gbdt import (
     BoostParams,
     HistGBDT,
@@ -14,10 +33,54 @@ from fedlib.vertical.gbdt import (
     logistic_grad_hess,
     split_gain,
 )
+from fedlib.vertical.reputation import (
+    BEHAVIOURS,
+    ReputationLedger,
+    ReputationParams,
+    ScreenedRun,
+    run_screened_fedavg,
+)
 from fedlib.vertical.secureboost import PassiveParty, SecureBoost
+from fedlib.vertical.xmp import (
+    EliminationResult,
+    MRMRResult,
+    PCAResult,
+    grid_pca,
+    mrmr_select,
+    ranking_comparison,
+    xgb_backward_elimination,
+    xgb_model,
+)
 
 __all__ = [
+    "BEHAVIOURS",
+    "GRID_FEATURES",
     "BoostParams",
+    "EliminationResult",
+    "LSSVMClassifier",
+    "MRMRResult",
+    "PCAResult",
+    "ReputationLedger",
+    "ReputationParams",
+    "ScreenedRun",
+    "VerticalData",
+    "VerticalDataError",
+    "WoEScorecard",
+    "credit_metrics",
+    "grid_pca",
+    "instance_space_attack",
+    "ks_statistic",
+    "load_vertical_csvs",
+    "make_msme_data",
+    "mrmr_select",
+    "points",
+    "ranking_comparison",
+    "run_screened_fedavg",
+    "tree_agreement",
+    "vertical_credit_data",
+    "what_each_party_saw",
+    "xgb_backward_elimination",
+    "xgb_model",
     "HistGBDT",
     "PassiveParty",
     "QuantileBinner",

