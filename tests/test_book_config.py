@@ -16,7 +16,8 @@ from jupyter_book.config import get_final_config
 
 from fedlib.book.chapters import CHAPTERS
 from fedlib.book.cli import build_html
-from fedlib.book.pages import render_scorecard, render_status, write_generated
+from fedlib.book.pages import (render_privacy_audit, render_scorecard, render_status,
+                               write_generated)
 from fedlib.book.results import ResultsWriter
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -103,6 +104,10 @@ def _project(tmp_path: Path) -> Path:
                  "tolerance": 0.02, "verdict": "reproduced"})
     w.add_claim({"id": "std", "claim": "std 35 % lower", "paper": 0.35, "ours": 0.1,
                  "tolerance": None, "verdict": "direction reproduced"})
+    w.add_claim({"id": "eps_main", "claim": "ε = 8 at σ = 1", "paper": 8.0, "ours": 80.0,
+                 "tolerance": 0.4, "verdict": "not reproduced"})
+    w.add_metric(experiment="main", mode="dp", setting="sigma=1", party="all", round=3,
+                 metric="epsilon_rdp", value=2.5)
     w.write(out / "01_fmtl_dp_secagg.results.json")
     return root
 
@@ -111,11 +116,15 @@ def test_generated_pages_and_toc(tmp_path):
     root = _project(tmp_path)
     present = [c for c in CHAPTERS if c.exists(root)]
     card = render_scorecard(root, present)
-    assert "1 reproduced, 1 direction reproduced" in card
+    assert "1 reproduced, 1 direction reproduced, 1 not reproduced" in card
     assert "| FMTL AUC \\| avg | 0.744 | 0.73 | 0.02 | reproduced |" in card
     assert "Not run yet: `fedbook run 02`" in card
     status = render_status(root, present)
     assert "| 01 " in status and "`smoke`" in status and "| 02 " in status
+    audit = render_privacy_audit(root, present)
+    assert "| ε = 8 at σ = 1 | 8 | 80 | not reproduced |" in audit      # privacy claims only
+    assert "FMTL AUC" not in audit
+    assert "| main | dp | sigma=1 | all | 2.5 |" in audit                 # ε actually spent
     toc = yaml.safe_load(write_generated(root).read_text())
     files = [c["file"] for part in toc["parts"] for c in part["chapters"]]
     assert "book/chapters/01_fmtl_dp_secagg" in files

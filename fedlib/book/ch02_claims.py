@@ -120,10 +120,10 @@ def _accuracy_claim(claim_id: str, what: str, paper: float | tuple[float, float]
                      note=f"ours {ours:.3f} on {dataset.name} ({dataset.positive_rate:.1%} "
                           "approved) is not comparable with a level on the paper's Kaggle file; "
                           "the gaps between modes are compared instead")
-    gap = (paper - PAPER_STANDARD_ACCURACY if np.isscalar(paper)
+    gap = (round(paper - PAPER_STANDARD_ACCURACY, 4) if np.isscalar(paper)
            else tuple(round(v - PAPER_STANDARD_ACCURACY, 4) for v in paper))
     return Claim(claim_id, f"{what} accuracy ≈ {shown}, i.e. standard FL − "
-                 f"{-gap if np.isscalar(gap) else '–'.join(f'{-g:g}' for g in gap[::-1])}",
+                 f"{f'{-gap:g}' if np.isscalar(gap) else '–'.join(f'{-g:g}' for g in gap[::-1])}",
                  gap, ours - ours_standard, tolerance=0.01, paper_baseline=0.0,
                  ours_baseline=0.0,
                  note=f"gap to standard FL on {dataset.name}; levels are not comparable "

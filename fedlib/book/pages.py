@@ -37,6 +37,7 @@ __all__ = [
     "fmt_value",
     "md_cell",
     "render_scorecard",
+    "render_privacy_audit",
     "render_status",
     "write_generated",
     "write_toc",
@@ -136,6 +137,31 @@ def render_status(root: Path, chapters: Iterable[Chapter]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def render_privacy_audit(root: Path, chapters: Iterable[Chapter]) -> str:
+    """Markdown: per chapter, the privacy claims (claim ids starting ``eps``) and the ε its runs
+    spent (metrics whose name starts with ``epsilon``), as the accountants computed them."""
+    lines = []
+    for ch, doc, _ in _results(root, chapters):
+        if doc is None:
+            continue
+        claims = [c for c in doc["claims"] if c["id"].startswith("eps")]
+        spent = [m for m in doc["metrics"] if str(m["metric"]).startswith("epsilon")]
+        if not claims and not spent:
+            continue
+        lines += [f"## Chapter {ch.id}: {ch.title}", "", f"Parameter set `{doc['parameter_set']}`.", ""]
+        if claims:
+            lines += ["| claim | paper ε | our ε | verdict | note |", "|---|---|---|---|---|"]
+            lines += [f"| {md_cell(c['claim'])} | {fmt_value(c['paper'])} | {fmt_value(c['ours'])}"
+                      f" | {c['verdict']} | {md_cell(c['note'])} |" for c in claims]
+            lines.append("")
+        if spent:
+            lines += ["| experiment | mode | setting | party | ε |", "|---|---|---|---|---|"]
+            lines += [f"| {md_cell(m['experiment'])} | {md_cell(m['mode'])} | {md_cell(m['setting'])}"
+                      f" | {md_cell(m['party'])} | {fmt_value(m['value'])} |" for m in spent]
+            lines.append("")
+    return "\n".join(lines or ["No chapter with privacy claims has run yet.", ""]) + "\n"
+
+
 def _placeholder(ch: Chapter) -> str:
     return (
         f"# Chapter {ch.id}: {ch.title}\n\n"
@@ -195,4 +221,5 @@ def write_generated(root: Path | None = None, chapters: Iterable[Chapter] = CHAP
     gen.mkdir(parents=True, exist_ok=True)
     (gen / "scorecard.md").write_text(render_scorecard(root, present))
     (gen / "status.md").write_text(render_status(root, present))
+    (gen / "privacy_audit.md").write_text(render_privacy_audit(root, present))
     return write_toc(root, chapters)

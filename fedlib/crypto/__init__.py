@@ -6,7 +6,7 @@ loading TenSEAL or phe happens only for the chapter that needs it.
 
 from __future__ import annotations
 
-import importlib
+from fedlib._lazy import lazy_exports
 
 _EXPORTS = {
     "fedlib.crypto.ckks": ["CKKSAggregator", "CKKSKeyHolder", "CKKSParameterError", "CKKSParams",
@@ -20,11 +20,4 @@ _EXPORTS = {
                                "make_keypair"],
     "fedlib.crypto.psi": ["DuplicateIDError", "PSIResult", "rsa_blind_psi"],
 }
-_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
-__all__ = sorted(_WHERE)
-
-
-def __getattr__(name: str):
-    if name not in _WHERE:
-        raise AttributeError(f"module 'fedlib.crypto' has no attribute {name!r}")
-    return getattr(importlib.import_module(_WHERE[name]), name)
+__all__, __getattr__ = lazy_exports("fedlib.crypto", _EXPORTS)

@@ -234,6 +234,7 @@ def run_federated(clients: Sequence[FMTLClient], *, model_fn: Callable[[], nn.Mo
                   rounds: int, lam: float, epochs: int, lr: float, batch_size: int | None,
                   seed: int, secure_aggregation=None, dropout_rate: float = 0.0,
                   dropout_phases: Sequence[str] = ("masked",), poisson_sampling: bool = False,
+                  personal_start: Literal["own", "global"] = "own",
                   transcript: Transcript | None = None,
                   on_round: Callable[[RoundLog, FederatedRun], None] | None = None
                   ) -> FederatedRun:
@@ -246,7 +247,12 @@ def run_federated(clients: Sequence[FMTLClient], *, model_fn: Callable[[], nn.Mo
     model_fn
         Builds the shared architecture; its initial weights are the first ``W̄``.
     lam
-        λ of eq. 1 (FMTL only; FedAvg ignores it).
+        λ of eq. 1 (FMTL only; FedAvg ignores it); ``2·lam·lr < 1``.
+    personal_start
+        FMTL only: ``"own"`` (each round continues from the client's previous ``W_i``: block
+        coordinate descent on eq. 1) or ``"global"`` (each round starts ``W_i`` at the received
+        ``W̄``, FedProx-style; the personal model is ``W̄`` after one round of proximal local
+        training).
     epochs, lr, batch_size
         Local epochs per round, SGD step size, batch size (None = full batch).
     secure_aggregation
@@ -259,6 +265,12 @@ def run_federated(clients: Sequence[FMTLClient], *, model_fn: Callable[[], nn.Mo
     """
     if mode not in ("fmtl", "fedavg"):
         raise ValueError(f"mode={mode!r}: must be 'fmtl' or 'fedavg'")
+    if personal_start not in ("own", "global"):
+        raise ValueError(f"personal_start={personal_start!r}: must be 'own' or 'global'")
+    if mode == "fmtl" and not 0.0 <= 2.0 * lam * lr < 1.0:
+        # Each SGD step multiplies W_i − W̄ by (1 − 2λ·lr): at >= 1 it overshoots the centre.
+        raise ValueError(f"lam={lam}, lr={lr}: FMTL needs 0 <= 2*lam*lr < 1 for a stable "
+                         "proximal step")
     if rounds < 1 or not 0.0 <= dropout_rate < 1.0:
         raise ValueError(f"rounds={rounds} must be >= 1, dropout_rate={dropout_rate} in [0, 1)")
     transcript = transcript if transcript is not None else Transcript(keep_payloads=False)
@@ -279,7 +291,8 @@ def run_federated(clients: Sequence[FMTLClient], *, model_fn: Callable[[], nn.Mo
         for c in clients:
             received = transcript.send(sender=SERVER, receiver=c.name, kind="public",
                                        payload=w_bar.copy(), label="global_model", round=rnd)
-            start = received if mode == "fedavg" or c.params is None else c.params
+            own = mode == "fmtl" and personal_start == "own" and c.params is not None
+            start = c.params if own else received
             set_flat_params(model, start)
             dp = (c.noise_multiplier, c.clip_norm) if c.private else None
             local_train(model, c.X, c.y, center=received, lam=lam if mode == "fmtl" else 0.0,

@@ -7,7 +7,7 @@ load Opacus or torch until a chapter needs them.
 
 from __future__ import annotations
 
-import importlib
+from fedlib._lazy import lazy_exports
 
 _EXPORTS = {
     "fedlib.privacy.accountants": ["CrossCheck", "PartyAccountant", "PrivacyArgumentError",
@@ -25,11 +25,4 @@ _EXPORTS = {
                                "inversion_error_vs_noise", "logistic_gradient",
                                "membership_inference", "per_example_loss"],
 }
-_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
-__all__ = sorted(_WHERE)
-
-
-def __getattr__(name: str):
-    if name not in _WHERE:
-        raise AttributeError(f"module 'fedlib.privacy' has no attribute {name!r}")
-    return getattr(importlib.import_module(_WHERE[name]), name)
+__all__, __getattr__ = lazy_exports("fedlib.privacy", _EXPORTS)

@@ -75,6 +75,7 @@ __all__ = [
     "MODES",
     "SurvivalRun",
     "SurvivalTrainer",
+    "make_model",
     "per_example_gradients",
     "train_centralized",
     "train_federated",
@@ -284,6 +285,29 @@ class SurvivalRun:
         return pd.DataFrame(rows)
 
 
+def make_model(n_features: int, n_intervals: int, *, seed: int, init_hazard: float | None,
+               hidden=None) -> HazardNet:
+    """A :class:`HazardNet` whose output bias starts at ``logit(init_hazard)`` (or 0).
+
+    ``init_hazard`` is public prior knowledge (e.g. the published portfolio default rate
+    spread over the window), not a statistic of any client's rows, so it costs no privacy.
+    Starting the hazards near 0.5 instead leaves DP-SGD at lr 1e-3 unable to move them far
+    enough on a dataset with a few thousand steps (the paper trains on ~30,000 steps per epoch).
+
+    >>> net = make_model(3, 4, seed=0, init_hazard=0.01, hidden=(5,))
+    >>> round(float(net.hazards(torch.zeros(1, 3))[0, 0]), 4)
+    0.01
+    """
+    kw = {} if hidden is None else {"hidden": hidden}
+    net = HazardNet(n_features, n_intervals, seed=seed, **kw)
+    if init_hazard is not None:
+        if not 0 < init_hazard < 1:
+            raise ValueError(f"init_hazard={init_hazard!r}: must be in (0, 1)")
+        with torch.no_grad():
+            net.net[-1].bias.fill_(math.log(init_hazard / (1 - init_hazard)))
+    return net
+
+
 def _targets(t, e, grid) -> np.ndarray:
     from fedlib.survival.labels import survival_targets
 
@@ -304,7 +328,7 @@ def train_centralized(data, *, mode: Mode, epochs: int, lr: float, batch_size: i
                       n_neighbours: int = 10, beta: float | None = None,
                       gamma: float | None = None, cost: str = "left",
                       evaluate: Callable[[torch.nn.Module], dict] | None = None,
-                      hidden=None) -> SurvivalRun:
+                      init_hazard: float | None = None, hidden=None) -> SurvivalRun:
     """Centralised baseline: one model on the pooled training rows, one accountant.
 
     ``data`` is a :class:`~fedlib.survival.data.PreparedSurvival`; ``evaluate(model)`` is
@@ -312,8 +336,8 @@ def train_centralized(data, *, mode: Mode, epochs: int, lr: float, batch_size: i
     """
     X, t, e, _ = data.pooled("train")
     y = _targets(t, e, data.grid)
-    kw = {} if hidden is None else {"hidden": hidden}
-    model = HazardNet(data.n_features, data.grid.size - 1, seed=seed, **kw)
+    model = make_model(data.n_features, data.grid.size - 1, seed=seed,
+                       init_hazard=init_hazard, hidden=hidden)
     tr = _trainer(mode, epochs=1, lr=lr, batch_size=batch_size, sigma=noise_multiplier,
                   clip_norm=clip_norm, n_rows=len(t), n_neighbours=n_neighbours, beta=beta,
                   gamma=gamma, cost=cost)
@@ -334,7 +358,7 @@ def train_federated(data, *, mode: Mode, rounds: int, local_epochs: int, lr: flo
                     n_neighbours: int = 10, beta: float | None = None,
                     gamma: dict[str, float] | float | None = None, cost: str = "left",
                     evaluate: Callable[[torch.nn.Module], dict] | None = None,
-                    hidden=None) -> SurvivalRun:
+                    init_hazard: float | None = None, hidden=None) -> SurvivalRun:
     """FSL / FSL-DP / FSL-BDP (Algorithm 1) on :class:`fedlib.fl.federation.Federation`.
 
     ``noise_multipliers`` maps client name to ``sigma`` (calibrated per client, since
@@ -346,7 +370,6 @@ def train_federated(data, *, mode: Mode, rounds: int, local_epochs: int, lr: flo
     from fedlib.fl.party import Party
 
     _check_mode(mode)
-    kw = {} if hidden is None else {"hidden": hidden}
     parties, trainers = [], {}
     for c in data.clients:
         g = gamma.get(c.name) if isinstance(gamma, dict) else gamma
@@ -356,11 +379,13 @@ def train_federated(data, *, mode: Mode, rounds: int, local_epochs: int, lr: flo
                       beta=beta, gamma=g, cost=cost)
         trainers[c.name] = tr
         parties.append(Party(c.name, c.X_train, _targets(c.t_train, c.e_train, data.grid), tr))
-    fed = Federation(parties, model_fn=lambda: HazardNet(data.n_features, data.grid.size - 1,
-                                                         seed=seed, **kw),
-                     seed=seed, sample_fraction=sample_fraction)
+    def model_fn() -> HazardNet:
+        return make_model(data.n_features, data.grid.size - 1, seed=seed,
+                          init_hazard=init_hazard, hidden=hidden)
+
+    fed = Federation(parties, model_fn=model_fn, seed=seed, sample_fraction=sample_fraction)
     rows = []
-    scratch = HazardNet(data.n_features, data.grid.size - 1, seed=seed, **kw)
+    scratch = model_fn()
 
     def on_round(rec) -> None:
         row = {"round": rec.round, "train_loss": float(np.average(

