@@ -16,8 +16,7 @@ from jupyter_book.config import get_final_config
 
 from fedlib.book.chapters import CHAPTERS
 from fedlib.book.cli import build_html
-from fedlib.book.pages import (render_privacy_audit, render_scorecard, render_status,
-                               write_generated)
+from fedlib.book.pages import render_privacy_audit, render_scorecard, render_status, write_generated
 from fedlib.book.results import ResultsWriter
 
 ROOT = Path(__file__).resolve().parents[1]
