@@ -81,9 +81,9 @@ import warnings
 import numpy as np
 import pandas as pd
 from IPython.display import display
-from myst_nb import glue
 from tqdm.std import tqdm
 
+from fedlib.book.glue import glue
 from fedlib.book.params import load_chapter_params
 from fedlib.book.results import ResultsWriter
 from fedlib.book.schemas.ch01 import Chapter01Params

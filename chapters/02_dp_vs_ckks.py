@@ -75,9 +75,9 @@ import time
 import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
-from myst_nb import glue
 from tqdm.std import tqdm
 
+from fedlib.book.glue import glue
 from fedlib.book.params import load_chapter_params
 from fedlib.book.results import ResultsWriter
 from fedlib.book.schemas.ch02 import Chapter02Params

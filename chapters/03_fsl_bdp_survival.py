@@ -18,7 +18,7 @@
 # :::{admonition} Paper
 # :class: tip
 # **What is reproduced.** Amed, Sen & Banerjee (2026), "FSL-BDP: Federated Survival Learning
-# with Bayesian Differential Privacy for Credit Risk Modeling" {cite}`paper002`: a discrete-time
+# with Bayesian Differential Privacy for Credit Risk Modeling" {cite}`amed2026fslbdp`: a discrete-time
 # neural survival model of time to default (eq. 1, network Input→128→64→64→32→32→T), trained
 # centrally and by FedAvg across state clients, without privacy, with classical DP-SGD and with
 # Bayesian DP (Algorithm 2), evaluated by the time-dependent C-index and the integrated Brier
@@ -78,10 +78,10 @@ import pandas as pd
 import seaborn as sns
 import torch
 from IPython.display import Markdown, display
-from myst_nb import glue
 from scipy import stats
 from tqdm.std import tqdm
 
+from fedlib.book.glue import glue
 from fedlib.book.params import load_chapter_params
 from fedlib.book.results import ResultsWriter
 from fedlib.book.schemas.ch03 import Chapter03Params

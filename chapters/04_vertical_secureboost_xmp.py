@@ -18,7 +18,7 @@
 # :::{admonition} Paper
 # :class: tip
 # **What is reproduced.** Xu et al. 2023, "MSEs Credit Risk Assessment Model Based on
-# Federated Learning and Feature Selection" {cite}`paper003`: a bank (labels, financial and
+# Federated Learning and Feature Selection" {cite}`xu2023mses`: a bank (labels, financial and
 # credit indicators) and the power grid (14 electricity indicators, no labels) align their
 # common customers with RSA blind-signature private set intersection (§3.1), select features
 # with XMP — PCA at the grid, mRMR at the bank, XGBoost average-gain elimination (§3.2) —,
@@ -108,8 +108,8 @@ import time
 import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
-from myst_nb import glue
 
+from fedlib.book.glue import glue
 from fedlib.book.params import load_chapter_params
 from fedlib.book.results import ResultsWriter
 from fedlib.book.schemas.ch04 import Chapter04Params
