@@ -168,3 +168,32 @@ def test_bad_accountant_and_shapes():
         train_local_dp(_model(), X, y, accountant=None, **GOOD)
     with pytest.raises(PrivacyArgumentError, match="rows"):
         train_local(_model(), X, y[:-1], epochs=1, lr=0.1, batch_size=None, seed=0)
+
+
+def test_proximal_term_pulls_towards_the_center_in_both_trainers():
+    """λ‖W − c‖² (FMTL): with a huge λ the model ends at c; DP with σ=0 and a huge clip
+    applies the same penalty after clipping as plain SGD does."""
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(40, 3)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(np.float32)
+    center = np.array([0.5, -0.5, 0.25, 1.0])
+
+    def run(dp: bool, lam: float) -> np.ndarray:
+        torch.manual_seed(0)
+        model = nn.Linear(3, 1)
+        if dp:
+            train_local_dp(model, X, y, epochs=30, lr=0.1, noise_multiplier=0.0, clip_norm=1e6,
+                           batch_size=None, poisson_sampling=False,
+                           accountant=PartyAccountant(), seed=1, proximal=(center, lam))
+        else:
+            train_local(model, X, y, epochs=30, lr=0.1, batch_size=None, seed=1,
+                        proximal=(center, lam))
+        return torch.cat([p.detach().reshape(-1) for p in model.parameters()]).numpy()
+
+    # The minimiser sits within ‖∇data‖/(2λ) of the center: closer as λ grows.
+    gaps = [np.abs(run(False, lam) - center).max() for lam in (0.0, 0.5, 4.0)]
+    assert gaps[0] > gaps[1] > gaps[2] and gaps[2] < 0.05
+    np.testing.assert_allclose(run(True, 0.3), run(False, 0.3), atol=1e-5)
+    with pytest.raises(PrivacyArgumentError, match="center"):
+        train_local(nn.Linear(3, 1), X, y, epochs=1, lr=0.1, batch_size=None, seed=0,
+                    proximal=(np.zeros(2), 1.0))

@@ -11,6 +11,13 @@ Built-in datasets: ``loanapp`` (chapter 2's default, shipped offline), ``kaggle_
 ``data/*.md``. Introduced in chapter 2 (``chapters/02_dp_vs_ckks.py``).
 """
 
+from fedlib.data.heloc import HELOC_COLUMNS, load_heloc
+from fedlib.data.institutions import (
+    imbalance_institutions,
+    load_institutions,
+    measure_table1,
+    prepare_institutions,
+)
 from fedlib.data.kaggle import KAGGLE_COLUMNS, fixture_path, load_kaggle_loan_approval
 from fedlib.data.loaders import load_credit_data, load_lending_club, load_loanapp
 from fedlib.data.partition import (
@@ -33,6 +40,7 @@ from fedlib.data.registry import (
 from fedlib.data.split import train_val_test_split
 
 __all__ = [
+    "HELOC_COLUMNS",
     "KAGGLE_COLUMNS",
     "DataSchemaError",
     "Dataset",
@@ -43,13 +51,18 @@ __all__ = [
     "UnknownDatasetError",
     "dirichlet_label_skew",
     "fixture_path",
+    "imbalance_institutions",
     "list_datasets",
     "load_credit_data",
     "load_dataset",
+    "load_heloc",
+    "load_institutions",
     "load_kaggle_loan_approval",
     "load_lending_club",
     "load_loanapp",
+    "measure_table1",
     "pool_preprocessors",
+    "prepare_institutions",
     "register_dataset",
     "size_imbalance",
     "stratified_non_iid",

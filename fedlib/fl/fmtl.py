@@ -65,7 +65,6 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-import torch
 from torch import nn
 
 from fedlib.fl.models import get_flat_params, set_flat_params
@@ -85,77 +84,31 @@ def local_train(model: nn.Module, X: np.ndarray, y: np.ndarray, *, center: np.nd
                 poisson_sampling: bool = False) -> float:
     """SGD on mean BCE + ``lam·‖W − center‖²`` in place; DP-SGD if ``dp = (σ, C)``.
 
-    With DP, each step is recorded in ``accountant`` (required); batching as in
-    :func:`fedlib.privacy.dpsgd.train_local_dp` (same seed, same batches). Returns the final
-    mean training loss (the data term only).
+    A thin layer over :func:`fedlib.privacy.dpsgd.train_local` / ``train_local_dp`` (Opacus),
+    whose ``proximal`` option adds the penalty's gradient after clipping and noise. With DP,
+    each step is recorded in ``accountant`` (required). Returns the final mean training loss
+    (the data term only).
     """
-    from fedlib.privacy.dpsgd import _batches, _generators
+    from fedlib.privacy.dpsgd import train_local as plain_sgd
+    from fedlib.privacy.dpsgd import train_local_dp
 
     if lam < 0 or (lam > 0 and center is None):
         raise ValueError(f"lam={lam}: must be >= 0, and > 0 needs a center")
-    Xt, yt = torch.as_tensor(X, dtype=torch.float32), torch.as_tensor(y, dtype=torch.float32)
-    n = len(Xt)
-    if batch_size is not None and batch_size >= n:
+    proximal = (center, lam) if lam > 0 else None
+    if batch_size is not None and batch_size >= len(X):
         batch_size = None
-    params = list(model.parameters())
-    centers = None
-    if lam > 0:
-        c = torch.as_tensor(np.asarray(center), dtype=torch.float32)
-        centers, off = [], 0
-        for p in params:
-            centers.append(c[off:off + p.numel()].reshape(p.shape))
-            off += p.numel()
-    gen_batch, gen_noise = _generators(seed)
-    loss_fn = nn.BCEWithLogitsLoss(reduction="sum")
-
-    def prox() -> None:
-        if centers is not None:
-            for p, ctr in zip(params, centers, strict=True):
-                p.grad.add_(2.0 * lam * (p.detach() - ctr))
-
-    model.train()
     if dp is None:
-        opt = torch.optim.SGD(params, lr=lr)
-        for idx in _batches(n, batch_size, epochs, False, gen_batch):
-            xb, yb = (Xt, yt) if idx is None else (Xt[idx], yt[idx])
-            opt.zero_grad(set_to_none=True)
-            (loss_fn(model(xb), yb) / len(xb)).backward()
-            prox()
-            opt.step()
+        stats = plain_sgd(model, X, y, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
+                          proximal=proximal)
     else:
-        from opacus import GradSampleModule
-        from opacus.optimizers import DPOptimizer
-
-        sigma, clip = dp
         if accountant is None:
             raise ValueError("dp=(sigma, clip_norm) needs the client's accountant")
-        gsm = GradSampleModule(model, loss_reduction="sum")
-        opt = DPOptimizer(torch.optim.SGD(params, lr=lr), noise_multiplier=sigma,
-                          max_grad_norm=clip, expected_batch_size=batch_size or n,
-                          loss_reduction="mean", generator=gen_noise)
-        accountant.attach(opt, sample_rate=1.0 if batch_size is None else batch_size / n)
-        try:
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message="Full backward hook is firing")
-                for idx in _batches(n, batch_size, epochs, poisson_sampling, gen_batch):
-                    xb, yb = (Xt, yt) if idx is None else (Xt[idx], yt[idx])
-                    opt.zero_grad(set_to_none=True)
-                    if not poisson_sampling:
-                        opt.expected_batch_size = len(xb)
-                    if len(xb) == 0:
-                        for p in params:
-                            p.grad_sample = torch.zeros((0, *p.shape), dtype=p.dtype)
-                    else:
-                        loss_fn(gsm(xb), yb).backward()
-                    if opt.pre_step():          # clip, noise, scale, account
-                        prox()
-                        opt.original_optimizer.step()
-        finally:
-            gsm._close()
-            for p in params:
-                p.grad = None
-    with torch.no_grad():
-        return float(loss_fn(model(Xt), yt)) / n
+        sigma, clip = dp
+        stats = train_local_dp(model, X, y, epochs=epochs, lr=lr, noise_multiplier=sigma,
+                               clip_norm=clip, batch_size=batch_size,
+                               poisson_sampling=poisson_sampling, accountant=accountant,
+                               seed=seed, proximal=proximal)
+    return stats.final_loss
 
 
 @dataclass

@@ -174,9 +174,37 @@ def _target(y: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
     return y if y.dtype == torch.long else y.reshape(out.shape)
 
 
+def _proximal_step(params: list[torch.Tensor],
+                   proximal: tuple[Any, float] | None) -> Callable[[], None]:
+    """The gradient of ``λ‖W − center‖²``, added to ``p.grad`` by the returned function.
+
+    The proximal term involves no example, so in DP-SGD it is added *after* clipping and
+    noise and costs no privacy (paper 000 eq. 1: FMTL's pull of W_i towards W̄).
+    """
+    if proximal is None:
+        return lambda: None
+    center, lam = proximal
+    if not lam >= 0:
+        raise PrivacyArgumentError(f"proximal weight λ must be >= 0, got {lam!r}")
+    flat = torch.as_tensor(np.asarray(center), dtype=torch.float32)
+    if flat.numel() != sum(p.numel() for p in params):
+        raise PrivacyArgumentError(f"proximal center has {flat.numel()} values, the model "
+                                   f"{sum(p.numel() for p in params)} parameters")
+    centers = list(torch.split(flat, [p.numel() for p in params]))
+
+    def add() -> None:
+        for p, c in zip(params, centers, strict=True):
+            p.grad.add_(2.0 * lam * (p.detach() - c.reshape(p.shape)))
+
+    return add
+
+
 def train_local(model: nn.Module, X: Any, y: Any, *, epochs: int, lr: float,
-                batch_size: int | None, seed: int, loss: str = "bce") -> LocalTrainStats:
+                batch_size: int | None, seed: int, loss: str = "bce",
+                proximal: tuple[Any, float] | None = None) -> LocalTrainStats:
     """Non-private local SGD with the batching of :func:`train_local_dp` (shuffled batches).
+
+    ``proximal = (center, λ)`` adds λ‖W − center‖² to the mean loss (FMTL, paper 000 eq. 1).
 
     Examples
     --------
@@ -188,7 +216,9 @@ def train_local(model: nn.Module, X: Any, y: Any, *, epochs: int, lr: float,
     t0 = time.perf_counter()
     Xt, yt, loss_fn, batch_size = _prepare(model, X, y, loss, batch_size, epochs, lr)
     gen_batch, _ = _generators(seed)
-    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=lr)
+    params = [p for p in model.parameters() if p.requires_grad]
+    add_proximal = _proximal_step(params, proximal)
+    opt = torch.optim.SGD(params, lr=lr)
     was_training = model.training
     model.train()
     steps = 0
@@ -197,6 +227,7 @@ def train_local(model: nn.Module, X: Any, y: Any, *, epochs: int, lr: float,
         opt.zero_grad(set_to_none=True)
         out = model(xb)
         (loss_fn(out, _target(yb, out)) / len(xb)).backward()
+        add_proximal()
         opt.step()
         steps += 1
     model.train(was_training)
@@ -206,7 +237,8 @@ def train_local(model: nn.Module, X: Any, y: Any, *, epochs: int, lr: float,
 def train_local_dp(model: nn.Module, X: Any, y: Any, *, epochs: int, lr: float,
                    noise_multiplier: float, clip_norm: float, batch_size: int | None,
                    poisson_sampling: bool, accountant: PartyAccountant, seed: int,
-                   loss: str = "bce", grad_sample_mode: str = "hooks") -> LocalTrainStats:
+                   loss: str = "bce", grad_sample_mode: str = "hooks",
+                   proximal: tuple[Any, float] | None = None) -> LocalTrainStats:
     """DP-SGD on one party's rows through Opacus; each step is recorded in ``accountant``.
 
     Parameters
@@ -232,6 +264,9 @@ def train_local_dp(model: nn.Module, X: Any, y: Any, *, epochs: int, lr: float,
         A key of :data:`LOSSES` (``"bce"``: binary cross-entropy on the model's logit).
     grad_sample_mode
         Opacus per-example gradient mode, ``"hooks"`` or ``"functorch"``.
+    proximal
+        ``(center, λ)``: add λ‖W − center‖² (FMTL, paper 000 eq. 1); its gradient is added
+        after clipping and noise, since it depends on no example.
     """
     from opacus import GradSampleModule
     from opacus.optimizers import DPOptimizer
@@ -252,6 +287,7 @@ def train_local_dp(model: nn.Module, X: Any, y: Any, *, epochs: int, lr: float,
     n = len(Xt)
     q = 1.0 if batch_size is None else batch_size / n
     params = [p for p in model.parameters() if p.requires_grad]
+    add_proximal = _proximal_step(params, proximal)
 
     was_training = model.training
     model.train()
@@ -281,7 +317,9 @@ def train_local_dp(model: nn.Module, X: Any, y: Any, *, epochs: int, lr: float,
                 else:
                     out = gsm(xb)
                     loss_fn(out, _target(yb, out)).backward()
-                opt.step()
+                if opt.pre_step():          # clip, noise, scale, record in the accountant
+                    add_proximal()
+                    opt.original_optimizer.step()
     finally:
         gsm._close()
         for p in params:

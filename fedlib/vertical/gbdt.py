@@ -35,7 +35,9 @@ __all__ = [
     "HistGBDT",
     "QuantileBinner",
     "TreeNode",
+    "TIE_TOLERANCE",
     "best_split_in_histogram",
+    "better_split",
     "leaf_weight",
     "logistic_grad_hess",
     "split_gain",
@@ -146,6 +148,10 @@ def leaf_weight(G: float, H: float, reg_lambda: float) -> float:
     return -G / (H + reg_lambda)
 
 
+#: Relative gain difference below which two split candidates count as tied.
+TIE_TOLERANCE = 1e-9
+
+
 def best_split_in_histogram(hist_g: np.ndarray, hist_h: np.ndarray, *, reg_lambda: float,
                             gamma: float, min_child_weight: float) -> tuple[float, int]:
     """Best "left = bins ``<= b``" split of one feature's histogram: ``(gain, b)``.
@@ -163,8 +169,27 @@ def best_split_in_histogram(hist_g: np.ndarray, hist_h: np.ndarray, *, reg_lambd
     GR, HR = G - GL, H - HL
     gain = split_gain(GL, HL, GR, HR, reg_lambda=reg_lambda, gamma=gamma)
     gain = np.where((HL >= min_child_weight) & (HR >= min_child_weight), gain, -np.inf)
-    b = int(np.argmax(gain))
-    return (float(gain[b]), b) if np.isfinite(gain[b]) else (-np.inf, -1)
+    top = float(np.max(gain))
+    if not np.isfinite(top):
+        return -np.inf, -1
+    # The first bin within rounding of the best: encrypted and plaintext sums then pick the same.
+    b = int(np.argmax(gain >= top - TIE_TOLERANCE * max(1.0, abs(top))))
+    return float(gain[b]), b
+
+
+def better_split(gain: float, best: float) -> bool:
+    """Whether ``gain`` beats ``best`` by more than rounding (ties keep the earlier candidate).
+
+    Fixed-point Paillier sums and float sums of the same gradients differ in the last bits, so
+    an exact tie between two candidates could otherwise be broken differently by SecureBoost and
+    by its plaintext reference.
+
+    >>> better_split(1.0 + 1e-12, 1.0), better_split(1.1, 1.0)
+    (False, True)
+    """
+    if not np.isfinite(gain):
+        return False
+    return not np.isfinite(best) or gain > best + TIE_TOLERANCE * max(1.0, abs(best))
 
 
 @dataclass
@@ -257,7 +282,7 @@ class HistGBDT:
                     gain, b = best_split_in_histogram(
                         hg, hh, reg_lambda=p.reg_lambda, gamma=p.gamma,
                         min_child_weight=p.min_child_weight)
-                    if gain > best[0]:
+                    if better_split(gain, best[0]):
                         best = (gain, j, b)
             if best[0] <= 0:
                 node.weight = leaf_weight(G, H, p.reg_lambda)

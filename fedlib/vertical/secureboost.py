@@ -72,6 +72,7 @@ from fedlib.vertical.gbdt import (
     _check_matrix,
     base_margin,
     best_split_in_histogram,
+    better_split,
     check_labels,
     leaf_weight,
     logistic_grad_hess,
@@ -329,7 +330,7 @@ class SecureBoost:
                     hg = np.bincount(self._bins[rows, j], weights=g[rows], minlength=nb)
                     hh = np.bincount(self._bins[rows, j], weights=h[rows], minlength=nb)
                     gain, b = best_split_in_histogram(hg, hh, **opts)
-                    if gain > best[0]:
+                    if better_split(gain, best[0]):
                         best = (gain, me, j, b)
                 for name, party in self.parties_.items():
                     t.send(sender=me, receiver=name, kind="public", payload=rows,
@@ -347,7 +348,7 @@ class SecureBoost:
                     self.timings_["decrypt_s"] += time.perf_counter() - t1
                     for j, (hg_p, hh_p) in enumerate(decoded):
                         gain, b = best_split_in_histogram(hg_p, hh_p, **opts)
-                        if gain > best[0]:
+                        if better_split(gain, best[0]):
                             best = (gain, name, j, b)
             if best[0] <= 0:
                 node.weight = leaf_weight(G, H, p.reg_lambda)
