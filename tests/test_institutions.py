@@ -13,6 +13,7 @@ from fedlib.data.institutions import (
     load_institutions,
     measure_table1,
     prepare_institutions,
+    validation_view,
 )
 from fedlib.data.registry import DataSchemaError
 
@@ -91,14 +92,59 @@ def test_prepare_rejects_bad_test_fraction(data):
         prepare_institutions(data, test_fraction=0.9, iqr_k=None, seed=0)
 
 
+def test_validation_split_is_carved_from_training_rows(data):
+    plain = prepare_institutions(data, test_fraction=0.25, iqr_k=None, seed=0)
+    parts = prepare_institutions(data, test_fraction=0.25, iqr_k=None, seed=0, val_fraction=0.2)
+    for p, q in zip(plain, parts, strict=True):
+        assert p.n_val == 0 and p.X_val.shape[0] == 0
+        # Same test rows with or without a validation split; validation comes out of train.
+        assert np.array_equal(p.y_test, q.y_test) and np.array_equal(p.a_test, q.a_test)
+        assert q.n_train + q.n_val == p.n_train
+        assert q.n_val == pytest.approx(0.2 * p.n_train, abs=2)
+        assert abs(q.y_val.mean() - q.y_train.mean()) < 0.02        # stratified
+        assert q.X_val.shape[1] == q.X_train.shape[1] and len(q.a_val) == q.n_val
+        n_num = len(data.numeric)
+        col_max = q.X_train[:, :n_num].max(axis=0)
+        assert np.all((col_max == 1.0) | (col_max == 0.0))   # scaled on train rows only
+    # Fitted without the validation rows, so some validation values fall outside [0, 1].
+    assert any(((q.X_val < 0) | (q.X_val > 1)).any() for q in parts)
+    again = prepare_institutions(data, test_fraction=0.25, iqr_k=None, seed=0, val_fraction=0.2)
+    assert all(np.array_equal(a.X_val, b.X_val) for a, b in zip(parts, again, strict=True))
+    other = prepare_institutions(data, test_fraction=0.25, iqr_k=None, seed=1, val_fraction=0.2)
+    assert not np.array_equal(parts[0].y_val, other[0].y_val) or not np.array_equal(
+        parts[0].X_val, other[0].X_val)
+
+
+def test_iqr_filter_applies_to_validation_rows(data):
+    parts = prepare_institutions(data, test_fraction=0.25, iqr_k=1.5, seed=0, val_fraction=0.2)
+    plain = prepare_institutions(data, test_fraction=0.25, iqr_k=None, seed=0, val_fraction=0.2)
+    assert sum(p.n_val for p in parts) < sum(p.n_val for p in plain)
+    for p, q in zip(parts, plain, strict=True):
+        assert p.n_train + p.n_val + len(p.y_test) + p.rows_filtered == (
+            q.n_train + q.n_val + len(q.y_test))
+
+
+def test_validation_view_swaps_in_validation_rows(data):
+    parts = prepare_institutions(data, test_fraction=0.25, iqr_k=None, seed=0, val_fraction=0.2)
+    view = validation_view(parts)
+    for p, v in zip(parts, view, strict=True):
+        assert v.X_test is p.X_val and v.y_test is p.y_val and v.a_test is p.a_val
+        assert v.X_train is p.X_train
+    with pytest.raises(ValueError, match="val_fraction"):
+        validation_view(prepare_institutions(data, test_fraction=0.25, iqr_k=None, seed=0))
+    with pytest.raises(ValueError, match="val_fraction"):
+        prepare_institutions(data, test_fraction=0.25, iqr_k=None, seed=0, val_fraction=0.7)
+
+
 def test_imbalance_spans_ratio_and_skews_labels(data):
-    parts = prepare_institutions(data, test_fraction=0.25, iqr_k=None, seed=0)
+    parts = prepare_institutions(data, test_fraction=0.25, iqr_k=None, seed=0, val_fraction=0.2)
     out = imbalance_institutions(parts, ratio=5.0, label_skew=2.0, seed=0)
     sizes = [p.n_train for p in out]
     assert sizes[-1] / sizes[0] == pytest.approx(5.0, rel=0.05)
     assert out[0].y_train.mean() > parts[0].y_train.mean()      # skew up
     assert out[1].y_train.mean() < parts[1].y_train.mean()      # skew down
     assert all(np.array_equal(o.y_test, p.y_test) for o, p in zip(out, parts, strict=True))
+    assert all(np.array_equal(o.y_val, p.y_val) for o, p in zip(out, parts, strict=True))
     with pytest.raises(ValueError, match="ratio"):
         imbalance_institutions(parts, ratio=0.5, label_skew=1.0, seed=0)
 

@@ -23,9 +23,12 @@ borrowers, more debt; D: older, lower utilisation). :func:`load_institutions` bu
   youth proxy (employment under three years, or a credit file younger than ten years for
   HELOC), the group the fairness metrics compare with the rest (``privileged = 0``).
 
-:func:`prepare_institutions` then does §5.1's preprocessing per institution, fitted on its own
-training rows only: an IQR outlier filter on its continuous columns, median/mode imputation,
-one-hot encoding (public level lists, so all four share the feature space) and min-max scaling.
+:func:`prepare_institutions` then splits each institution into training, validation (optional,
+carved from the training rows, for choosing hyper-parameters) and test rows, and does §5.1's
+preprocessing per institution, fitted on its own training rows only: an IQR outlier filter on
+its continuous columns, median/mode imputation, one-hot encoding (public level lists, so all
+four share the feature space) and min-max scaling. :func:`validation_view` puts the validation
+rows where evaluation code looks for test rows.
 
 References: paper 000 (Nagaraj 2024) §5.1-5.3 and Table 1; Sklar's copula construction.
 Introduced in chapter 1 (``chapters/01_fmtl_dp_secagg.py``).
@@ -43,7 +46,7 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -54,7 +57,7 @@ from fedlib.data.preprocess import PartyPreprocessor
 
 __all__ = ["PAPER_TABLE1", "SYNTHETIC_SPECS", "Institution", "InstitutionData",
            "PreparedInstitution", "SyntheticSpec", "imbalance_institutions", "load_institutions",
-           "measure_table1", "prepare_institutions"]
+           "measure_table1", "prepare_institutions", "validation_view"]
 
 #: Paper 000, Table 1 (income in dollars, utilisation as a fraction).
 PAPER_TABLE1 = pd.DataFrame(
@@ -294,9 +297,24 @@ def measure_table1(data: InstitutionData) -> pd.DataFrame:
     return ours.join(paper)
 
 
+def _empty_rows() -> np.ndarray:
+    return np.empty((0, 0), dtype=np.float32)
+
+
+def _empty_labels() -> np.ndarray:
+    return np.empty(0, dtype=np.float32)
+
+
+def _empty_groups() -> np.ndarray:
+    return np.empty(0, dtype=int)
+
+
 @dataclass
 class PreparedInstitution:
-    """One institution after its own preprocessing: train/test arrays and protected flags."""
+    """One institution after its own preprocessing: train/validation/test arrays and
+    protected flags. The validation arrays are empty unless ``val_fraction > 0`` was asked of
+    :func:`prepare_institutions`; they are for choosing hyper-parameters, the test arrays for
+    reporting."""
 
     name: str
     kind: str
@@ -307,44 +325,124 @@ class PreparedInstitution:
     a_train: np.ndarray = field(repr=False)
     a_test: np.ndarray = field(repr=False)
     rows_filtered: int = 0
+    X_val: np.ndarray = field(default_factory=_empty_rows, repr=False)
+    y_val: np.ndarray = field(default_factory=_empty_labels, repr=False)
+    a_val: np.ndarray = field(default_factory=_empty_groups, repr=False)
 
     @property
     def n_train(self) -> int:
         return len(self.y_train)
 
+    @property
+    def n_val(self) -> int:
+        return len(self.y_val)
 
-def _split_one(frame: pd.DataFrame, test_fraction: float, rng: np.random.Generator):
-    test = np.zeros(len(frame), dtype=bool)
+
+def _split_one(frame: pd.DataFrame, fraction: float, rng: np.random.Generator, *,
+               at_least_one: bool = False):
+    """Stratified split: ``round(fraction * n_class)`` rows of each class go to the second part
+    (at least one per class with ``at_least_one``, so a validation AUC is always defined)."""
+    held = np.zeros(len(frame), dtype=bool)
     for cls in (0, 1):
         idx = np.flatnonzero(frame["bad"].to_numpy() == cls)
-        test[rng.choice(idx, int(round(test_fraction * len(idx))), replace=False)] = True
-    return frame[~test], frame[test]
+        k = int(round(fraction * len(idx)))
+        if at_least_one and len(idx) >= 2:
+            k = max(k, 1)
+        held[rng.choice(idx, k, replace=False)] = True
+    return frame[~held], frame[held]
 
 
 def prepare_institutions(data: InstitutionData, *, test_fraction: float, iqr_k: float | None,
-                         seed: int) -> list[PreparedInstitution]:
-    """Stratified train/test split and §5.1's preprocessing, fitted per institution.
+                         seed: int, val_fraction: float = 0.0) -> list[PreparedInstitution]:
+    """Stratified train/validation/test split and §5.1's preprocessing, fitted per institution.
 
-    The IQR filter (``iqr_k`` × IQR beyond the quartiles, None = off) uses the institution's
-    training quartiles of ``data.iqr_columns`` and drops outlying rows from train and test;
-    imputation, one-hot levels and min-max scaling are then fitted on the kept training rows.
+    Parameters
+    ----------
+    data
+        The institutions (:func:`load_institutions`).
+    test_fraction
+        Share of each institution's rows held out for testing, in [0.05, 0.5], stratified by
+        the label.
+    iqr_k
+        IQR outlier filter: rows beyond ``iqr_k`` × IQR outside the training quartiles of
+        ``data.iqr_columns`` are dropped from every split (None = off).
+    seed
+        Seeds both splits. The test split does not depend on ``val_fraction`` (the validation
+        rows are drawn with a generator of their own), so test rows stay the same whether or
+        not a validation split is carved.
+    val_fraction
+        Share of each institution's *training* rows (after the test split) set aside as a
+        stratified validation split, in [0, 0.5] (0: none, the validation arrays are empty).
+        Hyper-parameters are chosen on these rows so that the test rows are used only to
+        report.
+
+    Notes
+    -----
+    Imputation, one-hot levels, min-max scaling and the IQR quartiles are fitted on the rows
+    the models train on (training minus validation) only; validation and test rows are
+    transformed with those statistics, exactly like any unseen row.
+
+    Examples
+    --------
+    >>> data = load_institutions(seed=0, synthetic_sizes=(300, 400), max_real_rows=600)
+    >>> parts = prepare_institutions(data, test_fraction=0.25, iqr_k=None, seed=0,
+    ...                              val_fraction=0.2)
+    >>> [(p.n_train, p.n_val, len(p.y_test)) for p in parts[2:]]
+    [(180, 45, 75), (240, 60, 100)]
     """
     if not 0.05 <= test_fraction <= 0.5:
         raise ValueError(f"test_fraction={test_fraction}: must be in [0.05, 0.5]")
+    if not 0.0 <= val_fraction <= 0.5:
+        raise ValueError(f"val_fraction={val_fraction}: must be in [0, 0.5] (share of the "
+                         "training rows held out for validation; 0 = none)")
     rng = np.random.default_rng(seed)
+    # A separate stream keeps the test split identical to the one without validation.
+    val_rng = np.random.default_rng([seed, 1])
     out = []
     for inst in data.institutions:
         train, test = _split_one(inst.frame, test_fraction, rng)
-        before = len(train) + len(test)
+        val = train.iloc[:0]
+        if val_fraction > 0:
+            train, val = _split_one(train, val_fraction, val_rng, at_least_one=True)
+        before = len(train) + len(val) + len(test)
         if iqr_k is not None:
             filt = PartyPreprocessor(data.iqr_columns, iqr_filter=iqr_k).fit(train)
-            train, test = filt.filter_outliers(train), filt.filter_outliers(test)
+            train, val, test = (filt.filter_outliers(f) for f in (train, val, test))
         prep = PartyPreprocessor(data.numeric, data.categorical, scaling="minmax").fit(train)
+        X_train = prep.transform(train)
+        X_val = (prep.transform(val) if len(val) else
+                 np.empty((0, X_train.shape[1]), dtype=X_train.dtype))
         out.append(PreparedInstitution(
-            inst.name, inst.kind, prep.transform(train), train["bad"].to_numpy(np.float32),
+            inst.name, inst.kind, X_train, train["bad"].to_numpy(np.float32),
             prep.transform(test), test["bad"].to_numpy(np.float32),
             train["protected"].to_numpy(int), test["protected"].to_numpy(int),
-            rows_filtered=before - len(train) - len(test)))
+            rows_filtered=before - len(train) - len(val) - len(test),
+            X_val=X_val, y_val=val["bad"].to_numpy(np.float32),
+            a_val=val["protected"].to_numpy(int)))
+    return out
+
+
+def validation_view(prepared: Sequence[PreparedInstitution]) -> list[PreparedInstitution]:
+    """The same institutions with their validation rows in the place of the test rows.
+
+    Anything that evaluates on ``X_test``/``y_test``/``a_test`` (e.g.
+    :func:`fedlib.fl.fmtl.institution_report`) then scores on validation rows, which is how
+    hyper-parameters are chosen without touching the test rows.
+
+    >>> import numpy as np
+    >>> p = PreparedInstitution("x", "real", np.zeros((4, 2)), np.r_[0., 1, 0, 1],
+    ...     np.zeros((2, 2)), np.r_[0., 1], np.zeros(4, int), np.zeros(2, int),
+    ...     X_val=np.ones((2, 2)), y_val=np.r_[1., 0], a_val=np.ones(2, int))
+    >>> validation_view([p])[0].y_test.tolist()
+    [1.0, 0.0]
+    """
+    out = []
+    for p in prepared:
+        if p.n_val == 0 or len(np.unique(p.y_val)) < 2:
+            raise ValueError(f"institution {p.name!r} has {p.n_val} validation rows with "
+                             f"labels {sorted(set(p.y_val.tolist()))}: call prepare_institutions "
+                             "with val_fraction > 0 (both classes are needed for an AUC)")
+        out.append(replace(p, X_test=p.X_val, y_test=p.y_val, a_test=p.a_val))
     return out
 
 
@@ -383,7 +481,6 @@ def imbalance_institutions(prepared: Sequence[PreparedInstitution], *, ratio: fl
         n_neg = min(len(neg), n_keep - n_pos)
         keep = np.sort(np.r_[rng.choice(pos, n_pos, replace=False),
                              rng.choice(neg, n_neg, replace=False)])
-        out.append(PreparedInstitution(p.name, p.kind, p.X_train[keep], p.y_train[keep],
-                                       p.X_test, p.y_test, p.a_train[keep], p.a_test,
-                                       p.rows_filtered))
+        out.append(replace(p, X_train=p.X_train[keep], y_train=p.y_train[keep],
+                           a_train=p.a_train[keep]))
     return out
