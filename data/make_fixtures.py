@@ -67,13 +67,18 @@ def write_kaggle(path: Path) -> None:
 
 
 def main() -> None:
+    from fedlib.data.heloc import write_heloc_fixture
+
     fixtures = HERE / "fixtures"
     fixtures.mkdir(exist_ok=True)
-    target = fixtures / "kaggle_loan_approval_sample.csv"
-    write_kaggle(target)
-    digest = hashlib.sha256(target.read_bytes()).hexdigest()
-    (HERE / "CHECKSUMS.sha256").write_text(f"{digest}  fixtures/{target.name}\n", encoding="utf-8")
-    print(f"wrote {target} ({digest[:12]})")
+    write_kaggle(fixtures / "kaggle_loan_approval_sample.csv")
+    write_heloc_fixture(fixtures / "heloc_sample.csv", n_rows=60, seed=SEED)
+    lines = []
+    for target in sorted(fixtures.glob("*.csv")):
+        digest = hashlib.sha256(target.read_bytes()).hexdigest()
+        lines.append(f"{digest}  fixtures/{target.name}")
+        print(f"wrote {target} ({digest[:12]})")
+    (HERE / "CHECKSUMS.sha256").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -122,7 +122,9 @@ def plot_timing_bars(df: pd.DataFrame, *, x: str, y: str, hue: str | None = None
     _need(df, x, y, hue)
     with book_theme():
         fig, (ax,) = _figure(1, figsize)
-        sns.barplot(data=df, x=x, y=y, hue=hue, errorbar="sd", palette=PALETTE, ax=ax)
+        # Without a hue, colour by x (seaborn deprecates a palette with no hue).
+        sns.barplot(data=df, x=x, y=y, hue=hue or x, legend=hue is not None, errorbar="sd",
+                    palette=PALETTE, ax=ax)
         ax.set(title=title, ylabel=ylabel)
         if log:
             ax.set_yscale("log")
@@ -136,7 +138,8 @@ def plot_subgroups(df: pd.DataFrame, *, group: str, metric: str = "accuracy",
     _need(df, group, metric, hue)
     with book_theme():
         fig, (ax,) = _figure(1, figsize)
-        sns.barplot(data=df, x=group, y=metric, hue=hue, errorbar="sd", palette=PALETTE, ax=ax)
+        sns.barplot(data=df, x=group, y=metric, hue=hue or group, legend=hue is not None,
+                    errorbar="sd", palette=PALETTE, ax=ax)
         ax.set(title=title, ylabel=metric)
         if df[metric].between(0, 1).all():
             ax.set_ylim(0, 1)

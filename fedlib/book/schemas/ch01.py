@@ -4,6 +4,9 @@ Every key of the chapter's ``parameters`` cell is a field here, with its type, r
 meaning; a bad value stops the run with a message that names the key, the value and what is
 allowed.
 
+``lam`` and ``baseline_lr`` default to ``"auto"``: chosen on validation rows carved from each
+institution's training rows, never on the test rows the chapter reports.
+
 References: paper 000 §5 (data and setup), §6.3 (ε ∈ [0.1, 5]), §8 (ablations). Introduced in
 chapter 1 (``chapters/01_fmtl_dp_secagg.py``).
 """
@@ -37,11 +40,25 @@ class Chapter01Params(ChapterParams):
                               description="hidden layer widths of the MLP")
     rounds: int = Field(10, ge=1, le=1000, description="communication rounds")
     local_epochs: int = Field(1, ge=1, le=1000, description="local epochs per round")
-    learning_rate: float = Field(1.0, gt=0.0, le=10.0, description="local SGD learning rate")
+    learning_rate: float = Field(1.0, gt=0.0, le=10.0, description="local SGD learning rate of FMTL")
     batch_size: int = Field(256, ge=8, le=100_000, description="local batch size (rows per step)")
-    lam: float = Field(0.01, ge=0.0, le=100.0, description="FMTL lambda of eq. 1 (lambda*||W_i - W_bar||^2)")
+    val_fraction: float = Field(0.2, ge=0.05, le=0.5,
+                                description="share of each institution's training rows held out "
+                                "as validation rows, on which lam and baseline_lr are chosen")
+    lam: float | str = Field(
+        "auto", description="FMTL lambda of eq. 1 (lambda*||W_i - W_bar||^2), a number in "
+        "[0, 100], or 'auto': the lambda of lam_sweep with the best mean validation AUC")
     lam_sweep: list[float] = Field([0.0, 0.003, 0.01, 0.03, 0.1], min_length=1,
-                                   description="lambdas of the FMTL lambda sweep")
+                                   description="lambdas of the FMTL lambda sweep (scored on "
+                                   "validation rows), each in [0, 100]")
+    baseline_lr: float | str = Field(
+        "auto", description="learning rate of FedAvg and the centralized MLP, a number in "
+        "(0, 10], or 'auto': the rate of baseline_lr_sweep with the best mean validation AUC "
+        "(FMTL uses learning_rate)")
+    baseline_lr_sweep: list[float] = Field([0.1, 0.3, 1.0, 3.0, 10.0], min_length=1,
+                                           description="learning rates tried for FedAvg and the "
+                                           "centralized MLP, each in (0, 10]; as many as "
+                                           "lam_sweep (same tuning budget)")
     personal_start: Literal["own", "global"] = Field(
         "own", description="FMTL: continue from the own W_i each round, or start from W_bar")
     threshold_fraction: float = Field(0.75, gt=0.5, le=1.0,
@@ -61,13 +78,43 @@ class Chapter01Params(ChapterParams):
                               description="default-rate skew factor in the imbalance ablation")
     mia_rows: int = Field(500, ge=20, le=100_000, description="rows per side in the membership attack")
     run_sweep: bool = Field(True, description="run the epsilon sweep (Fig 3) and the MIA sweep")
-    run_ablations: bool = Field(True, description="run the lambda sweep and the imbalance ablation")
+    run_ablations: bool = Field(True, description="run the imbalance ablation, and the lambda / "
+                                  "learning-rate sweeps even when lam and baseline_lr are fixed")
 
     @field_validator("epsilons")
     @classmethod
     def _positive_eps(cls, v: list[float]) -> list[float]:
         if any(e <= 0 for e in v) or sorted(v) != v:
             raise ValueError(f"epsilons must be positive and increasing, got {v}")
+        return v
+
+    @field_validator("lam")
+    @classmethod
+    def _lam_range(cls, v: float | str) -> float | str:
+        # One clear message rather than pydantic's one-per-member of a Literal union.
+        if isinstance(v, str) and v != "auto" or not isinstance(v, str) and not 0 <= v <= 100:
+            raise ValueError(f"lam must be 'auto' or a number in [0, 100], got {v!r}")
+        return v
+
+    @field_validator("baseline_lr")
+    @classmethod
+    def _lr_range(cls, v: float | str) -> float | str:
+        if isinstance(v, str) and v != "auto" or not isinstance(v, str) and not 0 < v <= 10:
+            raise ValueError(f"baseline_lr must be 'auto' or a number in (0, 10], got {v!r}")
+        return v
+
+    @field_validator("lam_sweep")
+    @classmethod
+    def _lam_sweep(cls, v: list[float]) -> list[float]:
+        if any(not 0.0 <= lam <= 100.0 for lam in v) or len(set(v)) != len(v):
+            raise ValueError(f"lam_sweep must hold distinct values in [0, 100], got {v}")
+        return v
+
+    @field_validator("baseline_lr_sweep")
+    @classmethod
+    def _lr_sweep(cls, v: list[float]) -> list[float]:
+        if any(not 0.0 < lr <= 10.0 for lr in v) or len(set(v)) != len(v):
+            raise ValueError(f"baseline_lr_sweep must hold distinct values in (0, 10], got {v}")
         return v
 
     @field_validator("synthetic_sizes")
@@ -81,7 +128,12 @@ class Chapter01Params(ChapterParams):
     def _consistent(self) -> Chapter01Params:
         if self.source == "heloc" and not self.data_path:
             raise ValueError("source 'heloc' needs data_path: the path to the FICO HELOC CSV")
-        if any(2 * lam * self.learning_rate >= 1 for lam in [self.lam, *self.lam_sweep]):
+        if len(self.baseline_lr_sweep) != len(self.lam_sweep):
+            raise ValueError(f"baseline_lr_sweep has {len(self.baseline_lr_sweep)} values and "
+                             f"lam_sweep {len(self.lam_sweep)}: give the baselines the same "
+                             "tuning budget as FMTL (equal lengths)")
+        fixed = [] if self.lam == "auto" else [self.lam]
+        if any(2 * lam * self.learning_rate >= 1 for lam in [*fixed, *self.lam_sweep]):
             raise ValueError(f"every lambda needs 2*lambda*learning_rate < 1 (stable proximal "
                              f"step); learning_rate={self.learning_rate}")
         return self
