@@ -79,10 +79,14 @@ def test_dataset_rejects_non_binary_target():
         Dataset("bad", f, target="y", features=["x"])
 
 
-def test_fixture_checksum():
-    line = (ROOT / "data" / "CHECKSUMS.sha256").read_text().split()
-    assert line[1] == "fixtures/kaggle_loan_approval_sample.csv"
-    assert hashlib.sha256(FIXTURE.read_bytes()).hexdigest() == line[0]
+def test_fixture_checksums():
+    """Every committed fixture matches data/CHECKSUMS.sha256, and every fixture is listed."""
+    listed = dict(reversed(line.split()) for line in
+                  (ROOT / "data" / "CHECKSUMS.sha256").read_text().splitlines() if line)
+    on_disk = {f"fixtures/{p.name}" for p in (ROOT / "data" / "fixtures").glob("*.csv")}
+    assert set(listed) == on_disk and "fixtures/kaggle_loan_approval_sample.csv" in listed
+    for name, digest in listed.items():
+        assert hashlib.sha256((ROOT / "data" / name).read_bytes()).hexdigest() == digest, name
 
 
 def test_fixture_loads_with_dtypes_and_label_rate():
