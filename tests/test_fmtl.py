@@ -150,3 +150,28 @@ def test_institution_report_columns(insts):
 def test_auc_sensitivity_is_slope_for_linear_curve():
     s = auc_sensitivity([0.1, 0.5, 1.0, 5.0], [0.61, 0.65, 0.70, 1.10])
     np.testing.assert_allclose(s, 0.1)
+
+
+def test_report_on_validation_view_scores_validation_rows_only():
+    # Hyper-parameters are chosen on validation rows: the report must read X_val, not X_test.
+    from sklearn.metrics import roc_auc_score
+
+    from fedlib.data.institutions import PreparedInstitution, validation_view
+    from fedlib.fl.models import predict_proba
+
+    rng = np.random.default_rng(1)
+
+    def rows(n):
+        X = rng.random((n, 3)).astype(np.float32)
+        return X, (X[:, 0] + 0.3 * rng.random(n) > 0.6).astype(np.float32), np.arange(n) % 2
+
+    tr, te, va = rows(80), rows(40), rows(30)
+    inst = PreparedInstitution("bank", "real", tr[0], tr[1], te[0], te[1], tr[2], te[2],
+                               X_val=va[0], y_val=va[1], a_val=va[2])
+    model = _model()
+    w = get_flat_params(model)
+    val_auc = institution_report({"bank": w}, _model, validation_view([inst])).roc_auc.iloc[0]
+    test_auc = institution_report({"bank": w}, _model, [inst]).roc_auc.iloc[0]
+    assert val_auc == pytest.approx(roc_auc_score(va[1], predict_proba(model, va[0])))
+    assert test_auc == pytest.approx(roc_auc_score(te[1], predict_proba(model, te[0])))
+    assert val_auc != pytest.approx(test_auc)

@@ -48,14 +48,14 @@ class Chapter01Params(ChapterParams):
     lam: float | str = Field(
         "auto", description="FMTL lambda of eq. 1 (lambda*||W_i - W_bar||^2), a number in "
         "[0, 100], or 'auto': the lambda of lam_sweep with the best mean validation AUC")
-    lam_sweep: list[float] = Field([0.0, 0.003, 0.01, 0.03, 0.1], min_length=1,
+    lam_sweep: list[float] = Field([0.0, 0.003, 0.01, 0.03, 0.1, 0.3], min_length=1,
                                    description="lambdas of the FMTL lambda sweep (scored on "
                                    "validation rows), each in [0, 100]")
     baseline_lr: float | str = Field(
         "auto", description="learning rate of FedAvg and the centralized MLP, a number in "
         "(0, 10], or 'auto': the rate of baseline_lr_sweep with the best mean validation AUC "
         "(FMTL uses learning_rate)")
-    baseline_lr_sweep: list[float] = Field([0.1, 0.3, 1.0, 3.0, 10.0], min_length=1,
+    baseline_lr_sweep: list[float] = Field([0.1, 0.3, 1.0, 2.0, 3.0, 5.0], min_length=1,
                                            description="learning rates tried for FedAvg and the "
                                            "centralized MLP, each in (0, 10]; as many as "
                                            "lam_sweep (same tuning budget)")
