@@ -70,8 +70,6 @@ dropout_rate = 0.25  # per-round dropout probability in the dropout run
 imbalance_ratio = 5.0  # size ratio largest/smallest in the imbalance ablation
 label_skew = 2.0  # default-rate skew factor in the imbalance ablation
 mia_rows = 500  # rows per side in the membership-inference attack
-run_sweep = True  # run the epsilon sweep (Fig 3) and the MIA sweep
-run_ablations = True  # run the imbalance ablation (and the sweeps even if lam/baseline_lr are fixed)
 results_path = "results.json"  # where results.json is written (set by fedbook)
 parameter_set = "custom"  # name of the parameter file (set by fedbook)
 
@@ -291,25 +289,23 @@ def scores(models, label):
             TEST: report(models, label).roc_auc.mean()}
 
 
-lam_table = lr_table = None
-if P.lam == "auto" or P.baseline_lr == "auto" or P.run_ablations:
-    lam_rows = []
-    for lam_value in P.lam_sweep:
-        run, _ = federate("fmtl", lam_value=lam_value, lr_value=P.learning_rate, secure=False,
-                          label=f"FMTL lambda={lam_value:g}")
-        lam_rows.append({"lambda": lam_value, **scores(run.models, "FMTL")})
-    lam_table = pd.DataFrame(lam_rows).set_index("lambda")
-    lr_rows = []
-    for lr_value in P.baseline_lr_sweep:
-        run, _ = federate("fedavg", lam_value=0.0, lr_value=lr_value, secure=False,
-                          label=f"FedAvg lr={lr_value:g}")
-        lr_rows.append({"model": "FedAvg", "learning rate": lr_value,
-                        **scores(run.models, "FedAvg")})
-        w = train_centralized(model_fn(), pooled_X, pooled_y, epochs=P.rounds * P.local_epochs,
-                              lr=lr_value, batch_size=P.batch_size, seed=P.seed)
-        lr_rows.append({"model": "Centralized MLP", "learning rate": lr_value,
-                        **scores({n: w for n in names}, "Centralized MLP")})
-    lr_table = pd.DataFrame(lr_rows).set_index(["model", "learning rate"])
+lam_rows = []
+for lam_value in P.lam_sweep:
+    run, _ = federate("fmtl", lam_value=lam_value, lr_value=P.learning_rate, secure=False,
+                      label=f"FMTL lambda={lam_value:g}")
+    lam_rows.append({"lambda": lam_value, **scores(run.models, "FMTL")})
+lam_table = pd.DataFrame(lam_rows).set_index("lambda")
+lr_rows = []
+for lr_value in P.baseline_lr_sweep:
+    run, _ = federate("fedavg", lam_value=0.0, lr_value=lr_value, secure=False,
+                      label=f"FedAvg lr={lr_value:g}")
+    lr_rows.append({"model": "FedAvg", "learning rate": lr_value,
+                    **scores(run.models, "FedAvg")})
+    w = train_centralized(model_fn(), pooled_X, pooled_y, epochs=P.rounds * P.local_epochs,
+                          lr=lr_value, batch_size=P.batch_size, seed=P.seed)
+    lr_rows.append({"model": "Centralized MLP", "learning rate": lr_value,
+                    **scores({n: w for n in names}, "Centralized MLP")})
+lr_table = pd.DataFrame(lr_rows).set_index(["model", "learning rate"])
 
 
 def choose(value, table):
@@ -340,17 +336,16 @@ for label, row in chosen.iterrows():
     results.add_metric(experiment="tuning", mode=label, setting=row["how"], party="all",
                        round=P.rounds, metric=f"chosen {row['hyper-parameter']}",
                        value=float(row["chosen"]))
-if lam_table is not None:
-    for lam_value, row in lam_table.iterrows():
-        results.add_metric(experiment="tuning", mode="FMTL", setting=f"lambda={lam_value:g}",
-                           party="all", round=P.rounds, metric="val_avg_roc_auc",
-                           value=float(row[VAL]))
-    for (label, lr_value), row in lr_table.iterrows():
-        results.add_metric(experiment="tuning", mode=label, setting=f"lr={lr_value:g}",
-                           party="all", round=P.rounds, metric="val_avg_roc_auc",
-                           value=float(row[VAL]))
-    display(lam_table)
-    display(lr_table[[VAL, TEST]].unstack("model"))
+for lam_value, row in lam_table.iterrows():
+    results.add_metric(experiment="tuning", mode="FMTL", setting=f"lambda={lam_value:g}",
+                       party="all", round=P.rounds, metric="val_avg_roc_auc",
+                       value=float(row[VAL]))
+for (label, lr_value), row in lr_table.iterrows():
+    results.add_metric(experiment="tuning", mode=label, setting=f"lr={lr_value:g}",
+                       party="all", round=P.rounds, metric="val_avg_roc_auc",
+                       value=float(row[VAL]))
+display(lam_table)
+display(lr_table[[VAL, TEST]].unstack("model"))
 chosen
 
 # %%
@@ -358,38 +353,29 @@ from matplotlib.figure import Figure
 
 from fedlib.evaluate.figures import book_theme
 
-if lam_table is not None:
-    with book_theme():
-        fig_tune = Figure(figsize=(8, 3.4), layout="constrained")
-        ax1, ax2 = fig_tune.subplots(1, 2)
-        pos = np.arange(len(lam_table))
-        for n in names:
-            ax1.plot(pos, lam_table[f"val {n}"], marker=".", lw=1, alpha=0.6, label=n)
-        ax1.plot(pos, lam_table[VAL], marker="o", lw=2.5, color="black", label="mean")
-        ax1.axvline(list(lam_table.index).index(lam_chosen) if lam_chosen in lam_table.index
-                    else np.nan, ls=":", color="grey")
-        ax1.set_xticks(pos, [f"{v:g}" for v in lam_table.index])
-        ax1.set(xlabel="λ", ylabel="validation AUC", title="FMTL: λ")
-        ax1.legend(fontsize=7)
-        for label, g in lr_table[VAL].groupby(level="model"):
-            g = g.droplevel("model")
-            ax2.plot(g.index, g.to_numpy(), marker="o", label=label)
-        for lr_value in sorted({fedavg_lr, central_lr}):
-            ax2.axvline(lr_value, ls=":", color="grey")
-        ax2.set_xscale("log")
-        ax2.set(xlabel="learning rate", ylabel="mean validation AUC",
-                title="FedAvg and centralized: learning rate")
-        ax2.legend(fontsize=7)
-    glue("fig_01_tuning", fig_tune, display=False)
-    glue("lam_test_pick", float(lam_table[TEST].idxmax()), display=False)
-else:
-    # Keep the figure reference valid in the book when the sweeps are switched off.
-    fig_tune = Figure(figsize=(5, 1.2))
-    fig_tune.text(0.5, 0.5, "sweeps not run (lam and baseline_lr fixed, run_ablations: false)",
-                  ha="center", va="center")
-    glue("fig_01_tuning", fig_tune, display=False)
-    glue("lam_test_pick", float("nan"), display=False)
-
+with book_theme():
+    fig_tune = Figure(figsize=(8, 3.4), layout="constrained")
+    ax1, ax2 = fig_tune.subplots(1, 2)
+    pos = np.arange(len(lam_table))
+    for n in names:
+        ax1.plot(pos, lam_table[f"val {n}"], marker=".", lw=1, alpha=0.6, label=n)
+    ax1.plot(pos, lam_table[VAL], marker="o", lw=2.5, color="black", label="mean")
+    ax1.axvline(list(lam_table.index).index(lam_chosen) if lam_chosen in lam_table.index
+                else np.nan, ls=":", color="grey")
+    ax1.set_xticks(pos, [f"{v:g}" for v in lam_table.index])
+    ax1.set(xlabel="λ", ylabel="validation AUC", title="FMTL: λ")
+    ax1.legend(fontsize=7)
+    for label, g in lr_table[VAL].groupby(level="model"):
+        g = g.droplevel("model")
+        ax2.plot(g.index, g.to_numpy(), marker="o", label=label)
+    for lr_value in sorted({fedavg_lr, central_lr}):
+        ax2.axvline(lr_value, ls=":", color="grey")
+    ax2.set_xscale("log")
+    ax2.set(xlabel="learning rate", ylabel="mean validation AUC",
+            title="FedAvg and centralized: learning rate")
+    ax2.legend(fontsize=7)
+glue("fig_01_tuning", fig_tune, display=False)
+glue("lam_test_pick", float(lam_table[TEST].idxmax()), display=False)
 
 def grid_position(value, grid, auto):
     if not auto:
@@ -706,32 +692,30 @@ def attack(models, label, eps):
 mia_rows = attack({n: w_central for n in names}, "Centralized MLP", np.inf)
 mia_rows += attack(fedavg_run.models, "FedAvg", np.inf) + attack(fmtl_run.models, "FMTL", np.inf)
 sweep_rows, sweep_fair = [], []
-sweep, sens = None, None
-if P.run_sweep:
-    for eps in P.epsilons:
-        for mode, label in (("fedavg", "FedAvg"), ("fmtl", "FMTL")):
-            if np.isclose(eps, P.epsilon):
-                run = dp_runs[label][0]
-            else:
-                run, _ = federate(mode, eps=eps, label=f"{label} eps={eps:g}")
-            rep = report(run.models, label)
-            sweep_rows.append({"mode": label, "epsilon": eps, "avg_auc": rep.roc_auc.mean(),
-                               "mean_eod": rep.eod.mean(), "accuracy": rep.accuracy.mean()})
-            mia_rows += attack(run.models, label, eps)
-    sweep = pd.DataFrame(sweep_rows)
-    sens = []
-    for label, g in sweep.groupby("mode"):
-        g = g.sort_values("epsilon")
-        s = auc_sensitivity(g.epsilon, g.avg_auc)
-        sweep.loc[g.index, "S(eps)"] = s
-        sens.append({"mode": label, "mean_abs_S": float(np.mean(np.abs(np.diff(g.avg_auc)
-                                                                       / np.diff(g.epsilon))))})
-    sens = pd.DataFrame(sens).set_index("mode")
-    for r in sweep.to_dict("records"):
-        for metric in ("avg_auc", "mean_eod", "S(eps)"):
-            results.add_metric(experiment="epsilon_sweep", mode=r["mode"],
-                               setting=f"epsilon={r['epsilon']:g}", party="all", round=P.rounds,
-                               metric=metric, value=float(r[metric]))
+for eps in P.epsilons:
+    for mode, label in (("fedavg", "FedAvg"), ("fmtl", "FMTL")):
+        if np.isclose(eps, P.epsilon):
+            run = dp_runs[label][0]
+        else:
+            run, _ = federate(mode, eps=eps, label=f"{label} eps={eps:g}")
+        rep = report(run.models, label)
+        sweep_rows.append({"mode": label, "epsilon": eps, "avg_auc": rep.roc_auc.mean(),
+                           "mean_eod": rep.eod.mean(), "accuracy": rep.accuracy.mean()})
+        mia_rows += attack(run.models, label, eps)
+sweep = pd.DataFrame(sweep_rows)
+sens = []
+for label, g in sweep.groupby("mode"):
+    g = g.sort_values("epsilon")
+    s = auc_sensitivity(g.epsilon, g.avg_auc)
+    sweep.loc[g.index, "S(eps)"] = s
+    sens.append({"mode": label, "mean_abs_S": float(np.mean(np.abs(np.diff(g.avg_auc)
+                                                                   / np.diff(g.epsilon))))})
+sens = pd.DataFrame(sens).set_index("mode")
+for r in sweep.to_dict("records"):
+    for metric in ("avg_auc", "mean_eod", "S(eps)"):
+        results.add_metric(experiment="epsilon_sweep", mode=r["mode"],
+                           setting=f"epsilon={r['epsilon']:g}", party="all", round=P.rounds,
+                           metric=metric, value=float(r[metric]))
 mia = pd.DataFrame(mia_rows)
 mia_mean = mia.groupby(["mode", "epsilon"], as_index=False)[["mia_auc", "mia_advantage"]].mean()
 for r in mia_mean.itertuples():
@@ -743,18 +727,17 @@ sweep
 # %%
 from fedlib.evaluate.figures import plot_epsilon_curve
 
-if sweep is not None:
-    fig3 = plot_epsilon_curve(sweep, x="epsilon", y="avg_auc", hue="mode",
-                              title="Average test AUC vs privacy budget")
-    fig3.axes[0].set_ylabel("average AUC over institutions")
-    glue("fig_01_epsilon", fig3, display=False)
-    at_min = sweep[sweep.epsilon == sweep.epsilon.min()].set_index("mode").avg_auc
-    glue("eps_min", float(sweep.epsilon.min()), display=False)
-    glue("auc_min_fmtl", float(at_min["FMTL"]), display=False)
-    glue("auc_min_fedavg", float(at_min["FedAvg"]), display=False)
-    glue("S_fmtl", float(sens.loc["FMTL", "mean_abs_S"]), display=False)
-    glue("S_fedavg", float(sens.loc["FedAvg", "mean_abs_S"]), display=False)
-    display(sens)
+fig3 = plot_epsilon_curve(sweep, x="epsilon", y="avg_auc", hue="mode",
+                          title="Average test AUC vs privacy budget")
+fig3.axes[0].set_ylabel("average AUC over institutions")
+glue("fig_01_epsilon", fig3, display=False)
+at_min = sweep[sweep.epsilon == sweep.epsilon.min()].set_index("mode").avg_auc
+glue("eps_min", float(sweep.epsilon.min()), display=False)
+glue("auc_min_fmtl", float(at_min["FMTL"]), display=False)
+glue("auc_min_fedavg", float(at_min["FedAvg"]), display=False)
+glue("S_fmtl", float(sens.loc["FMTL", "mean_abs_S"]), display=False)
+glue("S_fedavg", float(sens.loc["FedAvg", "mean_abs_S"]), display=False)
+display(sens)
 
 # %% [markdown]
 # :::{glue:figure} fig_01_epsilon
@@ -780,22 +763,21 @@ if sweep is not None:
 # %%
 glue("delta_used", P.delta, display=False)
 display(mia_mean.pivot(index="epsilon", columns="mode", values="mia_auc"))
-if sweep is not None:
-    base_auc, base_eod = table2.loc["FMTL", "avg"], reports[reports.model == "FMTL"].eod.mean()
-    fm = sweep[sweep["mode"] == "FMTL"].set_index("epsilon")
-    mm = mia_mean[mia_mean["mode"] == "FMTL"].set_index("epsilon")
-    risk = pd.DataFrame({"AUC loss vs no DP": base_auc - fm.avg_auc,
-                         "MIA AUC": mm.mia_auc.reindex(fm.index),
-                         "MIA advantage": mm.mia_advantage.reindex(fm.index),
-                         "EOD change vs no DP": fm.mean_eod - base_eod})
-    risk.loc[np.inf] = [0.0, mm.loc[np.inf, "mia_auc"], mm.loc[np.inf, "mia_advantage"], 0.0]
-    risk.index.name = "epsilon"
-    for eps, row in risk.iterrows():
-        for metric, value in row.items():
-            results.add_metric(experiment="risk_matrix", mode="FMTL", setting=f"epsilon={eps:g}",
-                               party="mean over institutions", round=P.rounds, metric=metric,
-                               value=float(value))
-    display(risk)
+base_auc, base_eod = table2.loc["FMTL", "avg"], reports[reports.model == "FMTL"].eod.mean()
+fm = sweep[sweep["mode"] == "FMTL"].set_index("epsilon")
+mm = mia_mean[mia_mean["mode"] == "FMTL"].set_index("epsilon")
+risk = pd.DataFrame({"AUC loss vs no DP": base_auc - fm.avg_auc,
+                     "MIA AUC": mm.mia_auc.reindex(fm.index),
+                     "MIA advantage": mm.mia_advantage.reindex(fm.index),
+                     "EOD change vs no DP": fm.mean_eod - base_eod})
+risk.loc[np.inf] = [0.0, mm.loc[np.inf, "mia_auc"], mm.loc[np.inf, "mia_advantage"], 0.0]
+risk.index.name = "epsilon"
+for eps, row in risk.iterrows():
+    for metric, value in row.items():
+        results.add_metric(experiment="risk_matrix", mode="FMTL", setting=f"epsilon={eps:g}",
+                           party="mean over institutions", round=P.rounds, metric=metric,
+                           value=float(value))
+display(risk)
 
 # %% [markdown]
 # The paper's Table 3 rates MIA risk "Very Low" at ε = 0.1 and "High" at ε = 5. Measured, the
@@ -822,30 +804,26 @@ glue("imb_ratio_used", P.imbalance_ratio, display=False)
 glue("label_skew_used", P.label_skew, display=False)
 from fedlib.data.institutions import imbalance_institutions
 
-imb = None
-if P.run_ablations:
-    skewed = imbalance_institutions(parts, ratio=P.imbalance_ratio, label_skew=P.label_skew,
-                                    seed=P.seed)
-    imb_rows = []
-    for mode, label in (("fedavg", "FedAvg"), ("fmtl", "FMTL")):
-        run, _ = federate(mode, secure=False, institutions=skewed, label=f"{label} imbalanced")
-        rep = report(run.models, label, skewed)
-        imb_rows.append({"mode": label, "auc_std": rep.roc_auc.std(ddof=0),
-                         "avg_auc": rep.roc_auc.mean(),
-                         **{n: a for n, a in zip(rep.institution, rep.roc_auc, strict=True)}})
-    imb = pd.DataFrame(imb_rows).set_index("mode")
-    reduction = 1 - imb.loc["FMTL", "auc_std"] / imb.loc["FedAvg", "auc_std"]
-    glue("std_reduction", float(reduction), display=False)
-    for label, row in imb.iterrows():
-        results.add_metric(experiment="imbalance", mode=label,
-                           setting=f"ratio={P.imbalance_ratio:g}, skew={P.label_skew:g}",
-                           party="all", round=P.rounds, metric="auc_std", value=float(row.auc_std))
-    display(pd.DataFrame({"train rows": [p.n_train for p in skewed],
-                          "train default rate": [p.y_train.mean() for p in skewed]},
-                         index=[p.name for p in skewed]))
-    display(imb)
-else:
-    glue("std_reduction", float("nan"), display=False)
+skewed = imbalance_institutions(parts, ratio=P.imbalance_ratio, label_skew=P.label_skew,
+                                seed=P.seed)
+imb_rows = []
+for mode, label in (("fedavg", "FedAvg"), ("fmtl", "FMTL")):
+    run, _ = federate(mode, secure=False, institutions=skewed, label=f"{label} imbalanced")
+    rep = report(run.models, label, skewed)
+    imb_rows.append({"mode": label, "auc_std": rep.roc_auc.std(ddof=0),
+                     "avg_auc": rep.roc_auc.mean(),
+                     **{n: a for n, a in zip(rep.institution, rep.roc_auc, strict=True)}})
+imb = pd.DataFrame(imb_rows).set_index("mode")
+reduction = 1 - imb.loc["FMTL", "auc_std"] / imb.loc["FedAvg", "auc_std"]
+glue("std_reduction", float(reduction), display=False)
+for label, row in imb.iterrows():
+    results.add_metric(experiment="imbalance", mode=label,
+                       setting=f"ratio={P.imbalance_ratio:g}, skew={P.label_skew:g}",
+                       party="all", round=P.rounds, metric="auc_std", value=float(row.auc_std))
+display(pd.DataFrame({"train rows": [p.n_train for p in skewed],
+                      "train default rate": [p.y_train.mean() for p in skewed]},
+                     index=[p.name for p in skewed]))
+display(imb)
 
 # %% [markdown]
 # The standard deviation of AUC across institutions is {glue:text}`std_reduction:.0%` lower for

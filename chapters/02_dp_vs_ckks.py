@@ -62,8 +62,6 @@ audit_noise_multipliers = [0.5, 1.0, 1.5]  # sigmas of the paper's second DP set
 audit_epochs = 1000  # local epochs per round in the paper's DP settings
 audit_rounds = 5  # rounds in the paper's DP settings
 mia_max_rows = 400  # rows per side in the membership-inference attack
-run_mixed = True  # run the paper's mixed assignment (client 1 standard, 2-4 DP, 5 HE)
-run_attacks = True  # run membership inference and gradient inversion
 results_path = "results.json"  # where results.json is written (set by fedbook)
 parameter_set = "custom"  # name of the parameter file (set by fedbook)
 
@@ -390,33 +388,32 @@ subgroups[["mode", "attribute", "group", "n", "positive_rate", "selection_rate",
 # banks 1–4 in the clear, learns the decrypted average (it broadcasts it), and can subtract.
 
 # %% tags=["remove-stderr"]
-if P.run_mixed:
-    mixed_modes = [ClientMode("standard")]
-    for k in range(1, P.n_clients - 1):
-        sigma = P.noise_multipliers[(k - 1) % len(P.noise_multipliers)]
-        mixed_modes.append(ClientMode(f"dp sigma={sigma:g}", training="dp", noise_multiplier=sigma))
-    mixed_modes.append(ClientMode("he (ckks)", protection="ckks"))
-    mixed = train(mixed_modes, "mixed")
-    from fedlib.fl.leakage import recover_by_subtraction
+mixed_modes = [ClientMode("standard")]
+for k in range(1, P.n_clients - 1):
+    sigma = P.noise_multipliers[(k - 1) % len(P.noise_multipliers)]
+    mixed_modes.append(ClientMode(f"dp sigma={sigma:g}", training="dp", noise_multiplier=sigma))
+mixed_modes.append(ClientMode("he (ckks)", protection="ckks"))
+mixed = train(mixed_modes, "mixed")
+from fedlib.fl.leakage import recover_by_subtraction
 
-    leak = recover_by_subtraction(mixed.federation, target=mixed.parties[-1].name,
-                                  decrypt=ckks.recover)
-    mixed_table = pd.DataFrame({
-        "client": [p.name for p in mixed.parties],
-        "mode": [m.label for m in mixed_modes],
-        "what the server receives": [p.message_kind for p in mixed.parties],
-        "epsilon": [p.trainer.accountant.epsilon(delta=P.delta) if p.trainer.private else np.inf
-                    for p in mixed.parties],
-    })
-    glue("mixed_leak_error", leak.max_abs_error, display=False)
-    mixed_final = mixed.history[(mixed.history.party == "all") & (mixed.history["round"] == P.rounds)]
-    for r in mixed_final.itertuples():
-        results.add_metric(experiment="mixed", mode="mixed", setting="paper assignment",
-                           party="all", round=P.rounds, metric=r.metric, value=float(r.value))
-    results.add_metric(experiment="mixed", mode="he (ckks)", setting="subtraction attack",
-                       party=mixed.parties[-1].name, round=P.rounds,
-                       metric="max_abs_error_of_recovered_update", value=leak.max_abs_error)
-    display(mixed_table)
+leak = recover_by_subtraction(mixed.federation, target=mixed.parties[-1].name,
+                              decrypt=ckks.recover)
+mixed_table = pd.DataFrame({
+    "client": [p.name for p in mixed.parties],
+    "mode": [m.label for m in mixed_modes],
+    "what the server receives": [p.message_kind for p in mixed.parties],
+    "epsilon": [p.trainer.accountant.epsilon(delta=P.delta) if p.trainer.private else np.inf
+                for p in mixed.parties],
+})
+glue("mixed_leak_error", leak.max_abs_error, display=False)
+mixed_final = mixed.history[(mixed.history.party == "all") & (mixed.history["round"] == P.rounds)]
+for r in mixed_final.itertuples():
+    results.add_metric(experiment="mixed", mode="mixed", setting="paper assignment",
+                       party="all", round=P.rounds, metric=r.metric, value=float(r.value))
+results.add_metric(experiment="mixed", mode="he (ckks)", setting="subtraction attack",
+                   party=mixed.parties[-1].name, round=P.rounds,
+                   metric="max_abs_error_of_recovered_update", value=leak.max_abs_error)
+display(mixed_table)
 
 # %% [markdown]
 # In the last round the server reconstructs bank 5's "encrypted" update from the other four
@@ -492,54 +489,53 @@ display(Markdown(f"**Verdict.** {audit.summary}"))
 # single-example step therefore sees that applicant's features.
 
 # %%
-if P.run_attacks:
-    from fedlib.privacy.attacks import (
-        attack_update_payload,
-        inversion_error_vs_noise,
-        logistic_gradient,
-        membership_inference,
-    )
+from fedlib.privacy.attacks import (
+    attack_update_payload,
+    inversion_error_vs_noise,
+    logistic_gradient,
+    membership_inference,
+)
 
-    train_X = np.concatenate([d.X for d in fed_data.parties])
-    train_y = np.concatenate([d.y for d in fed_data.parties])
-    rng = np.random.default_rng(P.seed)
-    k = min(P.mia_max_rows, len(train_X), len(fed_data.X_test))
-    mi = rng.choice(len(train_X), size=k, replace=False)
-    ni = rng.choice(len(fed_data.X_test), size=k, replace=False)
-    mia_rows = []
-    for label, run in runs.items():
-        m = model_fn()
-        set_flat_params(m, run.federation.global_params)
-        out = membership_inference(lambda X, m=m: predict_proba(m, X), train_X[mi], train_y[mi],
-                                   fed_data.X_test[ni], fed_data.y_test[ni])
-        mia_rows.append({"mode": label, "epsilon": final.loc[label, "epsilon"], **out})
-        results.add_metric(experiment="attacks", mode=label, setting="loss threshold",
-                           party="all", round=P.rounds, metric="mia_auc", value=float(out["auc"]))
-    mia = pd.DataFrame(mia_rows)
-    display(mia)
+train_X = np.concatenate([d.X for d in fed_data.parties])
+train_y = np.concatenate([d.y for d in fed_data.parties])
+rng = np.random.default_rng(P.seed)
+k = min(P.mia_max_rows, len(train_X), len(fed_data.X_test))
+mi = rng.choice(len(train_X), size=k, replace=False)
+ni = rng.choice(len(fed_data.X_test), size=k, replace=False)
+mia_rows = []
+for label, run in runs.items():
+    m = model_fn()
+    set_flat_params(m, run.federation.global_params)
+    out = membership_inference(lambda X, m=m: predict_proba(m, X), train_X[mi], train_y[mi],
+                               fed_data.X_test[ni], fed_data.y_test[ni])
+    mia_rows.append({"mode": label, "epsilon": final.loc[label, "epsilon"], **out})
+    results.add_metric(experiment="attacks", mode=label, setting="loss threshold",
+                       party="all", round=P.rounds, metric="mia_auc", value=float(out["auc"]))
+mia = pd.DataFrame(mia_rows)
+display(mia)
 
-    # One applicant of bank-1, and the gradient of its loss at the final standard-FL model:
-    # what bank-1 would send after a one-example step in gradient-sharing FL.
-    w = runs["standard"].federation.global_params
-    x0, y0 = fed_data.parties[0].X[0].astype(np.float64), float(fed_data.parties[0].y[0])
-    gw, gb = logistic_gradient(x0[None, :], [y0], weight=w[:-1], bias=w[-1])
-    gradient = np.r_[gw, gb]
-    seen_plain = attack_update_payload(gradient, x_true=x0)
-    seen_ckks = attack_update_payload(ckks.protect("bank-1", gradient),
-                                      server_context=ckks.public_context, x_true=x0)
-    noisy = inversion_error_vs_noise(x0, y0, weight=w[:-1], bias=w[-1],
-                                     noise_multipliers=P.noise_multipliers,
-                                     clip_norm=P.clip_norm, n_trials=50, seed=P.seed)
-    inversion = pd.DataFrame(
-        [{"what the server sees": "plaintext gradient (standard FL)",
-          "attack": seen_plain["reason"], "relative error": seen_plain["relative_error"]},
-         {"what the server sees": "CKKS ciphertext (HE-FL)",
-          "attack": seen_ckks["reason"], "relative error": np.nan}]
-        + [{"what the server sees": f"clipped + noised gradient, sigma={s:g}",
-            "attack": "ratio attack, median of 50 noise draws", "relative error": e}
-           for s, e in noisy.groupby("noise_multiplier").relative_error.median().items()])
-    glue("inversion_plain_error", float(seen_plain["relative_error"]), display=False)
-    display(inversion)
+# One applicant of bank-1, and the gradient of its loss at the final standard-FL model:
+# what bank-1 would send after a one-example step in gradient-sharing FL.
+w = runs["standard"].federation.global_params
+x0, y0 = fed_data.parties[0].X[0].astype(np.float64), float(fed_data.parties[0].y[0])
+gw, gb = logistic_gradient(x0[None, :], [y0], weight=w[:-1], bias=w[-1])
+gradient = np.r_[gw, gb]
+seen_plain = attack_update_payload(gradient, x_true=x0)
+seen_ckks = attack_update_payload(ckks.protect("bank-1", gradient),
+                                  server_context=ckks.public_context, x_true=x0)
+noisy = inversion_error_vs_noise(x0, y0, weight=w[:-1], bias=w[-1],
+                                 noise_multipliers=P.noise_multipliers,
+                                 clip_norm=P.clip_norm, n_trials=50, seed=P.seed)
+inversion = pd.DataFrame(
+    [{"what the server sees": "plaintext gradient (standard FL)",
+      "attack": seen_plain["reason"], "relative error": seen_plain["relative_error"]},
+     {"what the server sees": "CKKS ciphertext (HE-FL)",
+      "attack": seen_ckks["reason"], "relative error": np.nan}]
+    + [{"what the server sees": f"clipped + noised gradient, sigma={s:g}",
+        "attack": "ratio attack, median of 50 noise draws", "relative error": e}
+       for s, e in noisy.groupby("noise_multiplier").relative_error.median().items()])
+glue("inversion_plain_error", float(seen_plain["relative_error"]), display=False)
+display(inversion)
 
 # %% [markdown]
 # Under standard FL the reconstruction of the applicant's features is exact to float precision

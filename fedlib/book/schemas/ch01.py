@@ -77,9 +77,6 @@ class Chapter01Params(ChapterParams):
     label_skew: float = Field(2.0, ge=1.0, le=10.0,
                               description="default-rate skew factor in the imbalance ablation")
     mia_rows: int = Field(500, ge=20, le=100_000, description="rows per side in the membership attack")
-    run_sweep: bool = Field(True, description="run the epsilon sweep (Fig 3) and the MIA sweep")
-    run_ablations: bool = Field(True, description="run the imbalance ablation, and the lambda / "
-                                  "learning-rate sweeps even when lam and baseline_lr are fixed")
 
     @field_validator("epsilons")
     @classmethod

@@ -56,8 +56,6 @@ class Chapter02Params(ChapterParams):
     audit_epochs: int = Field(1000, ge=1, description="local epochs per round in the paper's audit")
     audit_rounds: int = Field(5, ge=1, description="rounds in the paper's audit")
     mia_max_rows: int = Field(400, ge=20, description="rows per side in the membership attack")
-    run_mixed: bool = Field(True, description="run the paper's mixed assignment experiment")
-    run_attacks: bool = Field(True, description="run membership inference and gradient inversion")
 
     @field_validator("noise_multipliers", "audit_noise_multipliers",
                      "audit_full_batch_noise_multipliers")
