@@ -100,3 +100,12 @@ def test_validator_catches_format_drift():
         mutate(doc)
         with pytest.raises(ResultsFormatError, match=expected):
             validate_results(doc)
+
+
+def test_results_record_peak_memory(tmp_path):
+    """Every results.json carries the writing process's peak resident memory (the 4 GiB budget)."""
+    from fedlib.book.results import ResultsWriter, load_results
+
+    ResultsWriter("02", "smoke", {"seed": 1}, seed=1).write(tmp_path / "r.json")
+    peak = load_results(tmp_path / "r.json")["timings"]["peak_rss_mib"]
+    assert 10 < peak < 64 * 1024

@@ -216,9 +216,13 @@ class ResultsWriter:
         self.timings[str(name)] = float(seconds)
 
     def to_dict(self) -> dict[str, Any]:
-        """The document as it will be written (``total_s`` defaults to time since creation)."""
+        """The document as it will be written (``total_s`` defaults to time since creation,
+        ``peak_rss_mib`` to this process's peak resident memory)."""
         timings = dict(self.timings)
         timings.setdefault("total_s", time.perf_counter() - self._t0)
+        # Peak resident memory of the process writing the results (the chapter's kernel), so
+        # the 4 GiB budget per chapter is checked on every run, not only in a benchmark.
+        timings.setdefault("peak_rss_mib", _peak_rss_mib())
         doc = {
             "chapter": self.chapter, "parameter_set": self.parameter_set,
             "parameters": self.parameters, "seed": self.seed, "dataset": self.dataset,
@@ -240,6 +244,12 @@ class ResultsWriter:
         os.chmod(tmp, 0o644)  # mkstemp creates 0600; the book build and readers need to read it
         os.replace(tmp, path)
         return doc
+
+
+def _peak_rss_mib() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
 def _is_num(x: Any) -> bool:
