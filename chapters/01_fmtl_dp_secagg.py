@@ -85,14 +85,11 @@ from IPython.display import display
 from tqdm.std import tqdm
 
 from fedlib.book.glue import glue
-from fedlib.book.params import load_chapter_params
-from fedlib.book.results import ResultsWriter
+from fedlib.book.results import start_chapter
 from fedlib.book.schemas.ch01 import Chapter01Params
 
-P = load_chapter_params(Chapter01Params, globals())
+P, results = start_chapter("01", Chapter01Params, globals())
 started = time.perf_counter()
-results = ResultsWriter(chapter="01", parameter_set=P.parameter_set,
-                        parameters=P.model_dump(), seed=P.seed)
 pd.set_option("display.precision", 3)
 warnings.filterwarnings("ignore", category=UserWarning, module="opacus")
 

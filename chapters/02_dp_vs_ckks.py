@@ -76,14 +76,11 @@ from IPython.display import Markdown, display
 from tqdm.std import tqdm
 
 from fedlib.book.glue import glue
-from fedlib.book.params import load_chapter_params
-from fedlib.book.results import ResultsWriter
+from fedlib.book.results import start_chapter
 from fedlib.book.schemas.ch02 import Chapter02Params
 
-P = load_chapter_params(Chapter02Params, globals())
+P, results = start_chapter("02", Chapter02Params, globals())
 started = time.perf_counter()
-results = ResultsWriter(chapter="02", parameter_set=P.parameter_set,
-                        parameters=P.model_dump(), seed=P.seed)
 pd.set_option("display.precision", 4)
 
 # %% [markdown]

@@ -82,14 +82,11 @@ from scipy import stats
 from tqdm.std import tqdm
 
 from fedlib.book.glue import glue
-from fedlib.book.params import load_chapter_params
-from fedlib.book.results import ResultsWriter
+from fedlib.book.results import start_chapter
 from fedlib.book.schemas.ch03 import Chapter03Params
 
-P = load_chapter_params(Chapter03Params, globals())
+P, results = start_chapter("03", Chapter03Params, globals())
 started = time.perf_counter()
-results = ResultsWriter(chapter="03", parameter_set=P.parameter_set,
-                        parameters=P.model_dump(), seed=P.seed)
 pd.set_option("display.precision", 4)
 torch.set_num_threads(1)   # the book runs on 2 shared cores; one thread is faster here
 central_epochs_used = P.central_epochs or P.rounds * P.local_epochs

@@ -110,14 +110,11 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from fedlib.book.glue import glue
-from fedlib.book.params import load_chapter_params
-from fedlib.book.results import ResultsWriter
+from fedlib.book.results import start_chapter
 from fedlib.book.schemas.ch04 import Chapter04Params
 
-P = load_chapter_params(Chapter04Params, globals())
+P, results = start_chapter("04", Chapter04Params, globals())
 started = time.perf_counter()
-results = ResultsWriter(chapter="04", parameter_set=P.parameter_set,
-                        parameters=P.model_dump(), seed=P.seed)
 timings = {}
 pd.set_option("display.precision", 4)
 pd.set_option("display.max_colwidth", 60)

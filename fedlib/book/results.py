@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "start_chapter",
     "METRIC_COLUMNS",
     "VERDICTS",
     "ResultsFormatError",
@@ -244,6 +245,25 @@ class ResultsWriter:
         os.chmod(tmp, 0o644)  # mkstemp creates 0600; the book build and readers need to read it
         os.replace(tmp, path)
         return doc
+
+
+def start_chapter(chapter: str, schema: type, namespace: Mapping[str, Any]
+                  ) -> tuple[Any, ResultsWriter]:
+    """The first cell of every chapter: validated parameters and the chapter's results writer.
+
+    ``namespace`` is the notebook's ``globals()`` after the ``parameters`` cell (and any cell
+    papermill injected), so a value given to papermill directly is checked too.
+
+    >>> from fedlib.book.params import ChapterParams
+    >>> P, results = start_chapter("99", ChapterParams, {"seed": 3, "parameter_set": "smoke"})
+    >>> P.seed, results.parameter_set
+    (3, 'smoke')
+    """
+    from fedlib.book.params import load_chapter_params
+
+    params = load_chapter_params(schema, namespace)
+    return params, ResultsWriter(chapter=chapter, parameter_set=params.parameter_set,
+                                 parameters=params.model_dump(), seed=params.seed)
 
 
 def _peak_rss_mib() -> float:
