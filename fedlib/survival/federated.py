@@ -295,7 +295,7 @@ def make_model(n_features: int, n_intervals: int, *, seed: int, init_hazard: flo
     enough on a dataset with a few thousand steps (the paper trains on ~30,000 steps per epoch).
 
     >>> net = make_model(3, 4, seed=0, init_hazard=0.01, hidden=(5,))
-    >>> round(float(net.hazards(torch.zeros(1, 3))[0, 0]), 4)
+    >>> round(float(net.hazards(torch.zeros(1, 3)).detach()[0, 0]), 4)
     0.01
     """
     kw = {} if hidden is None else {"hidden": hidden}
