@@ -1,8 +1,10 @@
-"""``glue`` for chapters: myst-nb's glue, with NumPy scalars turned into Python numbers.
+"""``glue`` for chapters: myst-nb's glue, made safe for NumPy scalars and matplotlib figures.
 
 MyST-NB formats ``{glue:text}`name:.3f``` by parsing the value's ``text/plain`` repr, and
 NumPy 2 writes ``np.float64(0.5)`` there, which breaks the format at build time (a warning,
-so ``-W`` fails the book). Every chapter glues through this function instead.
+so ``-W`` fails the book). A matplotlib figure glued without the inline backend becomes the
+text ``<Figure size ...>``. Every chapter glues through this function instead: scalars become
+Python numbers and figures become PNG images, whatever backend the kernel runs.
 
 Introduced in chapter 2 (``chapters/02_dp_vs_ckks.py``); used by every chapter.
 
@@ -12,15 +14,27 @@ Introduced in chapter 2 (``chapters/02_dp_vs_ckks.py``); used by every chapter.
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 import numpy as np
 
-__all__ = ["glue"]
+__all__ = ["FIGURE_DPI", "glue"]
+
+#: Resolution of glued figures in the book.
+FIGURE_DPI = 110
 
 
 def _plain(value: Any) -> Any:
-    return value.item() if isinstance(value, np.generic) else value
+    if isinstance(value, np.generic):
+        return value.item()
+    if type(value).__name__ == "Figure" and hasattr(value, "savefig"):
+        from IPython.display import Image
+
+        buffer = io.BytesIO()
+        value.savefig(buffer, format="png", dpi=FIGURE_DPI, bbox_inches="tight")
+        return Image(data=buffer.getvalue(), format="png")
+    return value
 
 
 def glue(name: str, value: Any, display: bool = False) -> None:
