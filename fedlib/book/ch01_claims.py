@@ -28,8 +28,8 @@ PAPER_TABLE2 = pd.DataFrame(
 
 
 def chapter01_claims(*, table2: pd.DataFrame, table1: pd.DataFrame, source: str,
-                     sweep: pd.DataFrame | None, sensitivity: pd.DataFrame | None,
-                     imbalance: pd.DataFrame | None, mia: pd.DataFrame | None,
+                     sweep: pd.DataFrame, sensitivity: pd.DataFrame,
+                     imbalance: pd.DataFrame, mia: pd.DataFrame,
                      fairness: pd.DataFrame, tuning_note: str = "") -> list[Claim]:
     """Claims of paper 000 with our values.
 
@@ -101,58 +101,46 @@ def chapter01_claims(*, table2: pd.DataFrame, table1: pd.DataFrame, source: str,
         claims.append(Claim("heloc_features", "FICO HELOC has 23 features", 23.0, None,
                             kind="not_checkable", note="HELOC is not shippable; the loader "
                             "checks the 23 columns (tests run on a fixture in its schema)"))
-    nc = "not run (run_sweep: false)"
-    if sweep is not None and len(sweep):
-        eps_min = sweep.epsilon.min()
-        at = sweep[sweep.epsilon == eps_min].set_index("mode").avg_auc
-        eps_note = f"ours at ε = {eps_min:g}" + ("" if np.isclose(eps_min, 0.1) else
-                                                   " (the smallest ε of this run)")
-        claims += [
-            Claim("eps01_fmtl", "FMTL average AUC at ε = 0.1 is 0.715", 0.715,
-                  float(at["FMTL"]), tolerance=0.02, note=eps_note),
-            Claim("eps01_fedavg", "FedAvg average AUC at ε = 0.1 is 0.678", 0.678,
-                  float(at["FedAvg"]), tolerance=0.02, note=eps_note),
-            Claim("eps01_gap", "FMTL > FedAvg at ε = 0.1 (gap 0.037)", 0.037,
-                  float(at["FMTL"] - at["FedAvg"]), kind="direction", tolerance=0.02,
-                  note=eps_note),
-            Claim("eps_all_gap", "FMTL ≥ FedAvg at every ε of the sweep (min gap > 0)", ">",
-                  float((sweep.pivot(index="epsilon", columns="mode", values="avg_auc")
-                         .eval("FMTL - FedAvg")).min()), kind="direction"),
-            Claim("auc_grows_eps", "stronger privacy (smaller ε) degrades AUC "
-                  "(FedAvg AUC at max ε − at min ε > 0)", ">",
-                  float(sweep[(sweep["mode"] == "FedAvg")].sort_values("epsilon").avg_auc.iloc[-1]
-                        - at["FedAvg"]), kind="direction"),
-        ]
-    else:
-        claims += [Claim(c, t, None, None, kind="not_checkable", note=nc) for c, t in (
-            ("eps01_fmtl", "FMTL AUC at ε = 0.1 is 0.715"),
-            ("eps01_fedavg", "FedAvg AUC at ε = 0.1 is 0.678"))]
-    if sensitivity is not None and len(sensitivity):
-        claims.append(Claim("sensitivity", "|S(ε)| = |∂AUC/∂ε| is lower for FMTL than FedAvg",
-                            ">", float(sensitivity.loc["FedAvg", "mean_abs_S"]
-                                       - sensitivity.loc["FMTL", "mean_abs_S"]),
-                            kind="direction", note="mean |S| over the sweep's intervals"))
-    if imbalance is not None and len(imbalance):
-        red = 1 - imbalance.loc["FMTL", "auc_std"] / imbalance.loc["FedAvg", "auc_std"]
-        claims.append(Claim("imbalance_std", "under 5× imbalance with label skew the std of AUC "
-                            "across institutions is 35 % lower for FMTL than FedAvg", 0.35,
-                            float(red), tolerance=0.10, paper_baseline=0.0, ours_baseline=0.0,
-                            note="ours: 1 − std_FMTL / std_FedAvg, no DP"))
-    else:
-        claims.append(Claim("imbalance_std", "std of AUC 35 % lower for FMTL under imbalance",
-                            0.35, None, kind="not_checkable", note="not run (run_ablations: false)"))
-    if mia is not None and len(mia):
-        finite = mia[np.isfinite(mia.epsilon)]
-        nodp = mia[~np.isfinite(mia.epsilon)]
-        claims.append(Claim("mia_dp_lower", "FMTL with DP has lower MIA success than unprotected "
-                            "baselines (mean MIA AUC no-DP − FMTL at the smallest ε > 0)", ">",
-                            float(nodp.mia_auc.mean() - finite[
-                                (finite.epsilon == finite.epsilon.min())
-                                & (finite["mode"] == "FMTL")].mia_auc.mean()), kind="direction"))
-        fm = finite[finite["mode"] == "FMTL"].sort_values("epsilon")
-        claims.append(Claim("mia_grows_eps", "Table 3: MIA risk rises from ε = 0.1 (very low) to "
-                            "ε = 5 (high): MIA AUC at max ε − at min ε > 0", ">",
-                            float(fm.mia_auc.iloc[-1] - fm.mia_auc.iloc[0]), kind="direction"))
+    eps_min = sweep.epsilon.min()
+    at = sweep[sweep.epsilon == eps_min].set_index("mode").avg_auc
+    eps_note = f"ours at ε = {eps_min:g}" + ("" if np.isclose(eps_min, 0.1) else
+                                               " (the smallest ε of this run)")
+    claims += [
+        Claim("eps01_fmtl", "FMTL average AUC at ε = 0.1 is 0.715", 0.715,
+              float(at["FMTL"]), tolerance=0.02, note=eps_note),
+        Claim("eps01_fedavg", "FedAvg average AUC at ε = 0.1 is 0.678", 0.678,
+              float(at["FedAvg"]), tolerance=0.02, note=eps_note),
+        Claim("eps01_gap", "FMTL > FedAvg at ε = 0.1 (gap 0.037)", 0.037,
+              float(at["FMTL"] - at["FedAvg"]), kind="direction", tolerance=0.02,
+              note=eps_note),
+        Claim("eps_all_gap", "FMTL ≥ FedAvg at every ε of the sweep (min gap > 0)", ">",
+              float((sweep.pivot(index="epsilon", columns="mode", values="avg_auc")
+                     .eval("FMTL - FedAvg")).min()), kind="direction"),
+        Claim("auc_grows_eps", "stronger privacy (smaller ε) degrades AUC "
+              "(FedAvg AUC at max ε − at min ε > 0)", ">",
+              float(sweep[(sweep["mode"] == "FedAvg")].sort_values("epsilon").avg_auc.iloc[-1]
+                    - at["FedAvg"]), kind="direction"),
+    ]
+    claims.append(Claim("sensitivity", "|S(ε)| = |∂AUC/∂ε| is lower for FMTL than FedAvg",
+                        ">", float(sensitivity.loc["FedAvg", "mean_abs_S"]
+                                   - sensitivity.loc["FMTL", "mean_abs_S"]),
+                        kind="direction", note="mean |S| over the sweep's intervals"))
+    red = 1 - imbalance.loc["FMTL", "auc_std"] / imbalance.loc["FedAvg", "auc_std"]
+    claims.append(Claim("imbalance_std", "under 5× imbalance with label skew the std of AUC "
+                        "across institutions is 35 % lower for FMTL than FedAvg", 0.35,
+                        float(red), tolerance=0.10, paper_baseline=0.0, ours_baseline=0.0,
+                        note="ours: 1 − std_FMTL / std_FedAvg, no DP"))
+    finite = mia[np.isfinite(mia.epsilon)]
+    nodp = mia[~np.isfinite(mia.epsilon)]
+    claims.append(Claim("mia_dp_lower", "FMTL with DP has lower MIA success than unprotected "
+                        "baselines (mean MIA AUC no-DP − FMTL at the smallest ε > 0)", ">",
+                        float(nodp.mia_auc.mean() - finite[
+                            (finite.epsilon == finite.epsilon.min())
+                            & (finite["mode"] == "FMTL")].mia_auc.mean()), kind="direction"))
+    fm = finite[finite["mode"] == "FMTL"].sort_values("epsilon")
+    claims.append(Claim("mia_grows_eps", "Table 3: MIA risk rises from ε = 0.1 (very low) to "
+                        "ε = 5 (high): MIA AUC at max ε − at min ε > 0", ">",
+                        float(fm.mia_auc.iloc[-1] - fm.mia_auc.iloc[0]), kind="direction"))
     fair = fairness.groupby("model").eod.mean()
     claims.append(Claim("fairness_eod", "FMTL reduces fairness disparities (mean EOD over "
                         "institutions: FedAvg − FMTL > 0)", ">",
