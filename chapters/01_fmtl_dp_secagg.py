@@ -89,7 +89,6 @@ from fedlib.book.results import start_chapter
 from fedlib.book.schemas.ch01 import Chapter01Params
 
 P, results = start_chapter("01", Chapter01Params, globals())
-started = time.perf_counter()
 pd.set_option("display.precision", 3)
 warnings.filterwarnings("ignore", category=UserWarning, module="opacus")
 
@@ -854,7 +853,6 @@ claims_table
 # disagreement may come from settings we had to choose; the exercises probe the main ones.
 
 # %%
-results.add_timing("total_s", time.perf_counter() - started)
 results.write(P.results_path)
 print(f"results written to {P.results_path}")
 

@@ -68,7 +68,6 @@ parameter_set = "custom"  # name of the parameter file (set by fedbook)
 # %%
 # %matplotlib inline
 import sys
-import time
 
 import numpy as np
 import pandas as pd
@@ -80,7 +79,6 @@ from fedlib.book.results import start_chapter
 from fedlib.book.schemas.ch02 import Chapter02Params
 
 P, results = start_chapter("02", Chapter02Params, globals())
-started = time.perf_counter()
 pd.set_option("display.precision", 4)
 
 # %% [markdown]
@@ -555,7 +553,6 @@ for c in claims:
 claims_frame(claims)
 
 # %%
-results.add_timing("total_s", time.perf_counter() - started)
 results.write(P.results_path)
 print(f"results written to {P.results_path}")
 

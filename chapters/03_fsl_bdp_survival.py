@@ -86,7 +86,6 @@ from fedlib.book.results import start_chapter
 from fedlib.book.schemas.ch03 import Chapter03Params
 
 P, results = start_chapter("03", Chapter03Params, globals())
-started = time.perf_counter()
 pd.set_option("display.precision", 4)
 torch.set_num_threads(1)   # the book runs on 2 shared cores; one thread is faster here
 central_epochs_used = P.central_epochs or P.rounds * P.local_epochs
@@ -763,7 +762,6 @@ claims_table
 # are synthetic or absent.
 
 # %%
-results.add_timing("total_s", time.perf_counter() - started)
 results.write(P.results_path)
 print(f"results written to {P.results_path}")
 

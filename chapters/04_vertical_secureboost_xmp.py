@@ -114,7 +114,6 @@ from fedlib.book.results import start_chapter
 from fedlib.book.schemas.ch04 import Chapter04Params
 
 P, results = start_chapter("04", Chapter04Params, globals())
-started = time.perf_counter()
 timings = {}
 pd.set_option("display.precision", 4)
 pd.set_option("display.max_colwidth", 60)
@@ -887,7 +886,6 @@ for c in claims:
 claims_frame(claims)
 
 # %%
-timings["total_s"] = time.perf_counter() - started
 for k, v in timings.items():
     results.add_timing(k, v)
 results.write(P.results_path)
