@@ -16,7 +16,13 @@ from jupyter_book.config import get_final_config
 
 from fedlib.book.chapters import CHAPTERS
 from fedlib.book.cli import build_html
-from fedlib.book.pages import render_privacy_audit, render_scorecard, render_status, write_generated
+from fedlib.book.pages import (
+    render_performance,
+    render_privacy_audit,
+    render_scorecard,
+    render_status,
+    write_generated,
+)
 from fedlib.book.results import ResultsWriter
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -107,6 +113,8 @@ def _project(tmp_path: Path) -> Path:
                  "tolerance": 0.4, "verdict": "not reproduced"})
     w.add_metric(experiment="main", mode="dp", setting="sigma=1", party="all", round=3,
                  metric="epsilon_rdp", value=2.5)
+    w.add_metric(experiment="main", mode="he", setting="mean", party="all", round=None,
+                 metric="client s/epoch", value=0.25)
     w.write(out / "01_fmtl_dp_secagg.results.json")
     return root
 
@@ -124,6 +132,9 @@ def test_generated_pages_and_toc(tmp_path):
     assert "| ε = 8 at σ = 1 | 8 | 80 | not reproduced |" in audit      # privacy claims only
     assert "FMTL AUC" not in audit
     assert "| main | dp | sigma=1 | all | 2.5 |" in audit                 # ε actually spent
+    perf = render_performance(root, present)
+    assert "| main | he | mean | client s/epoch | 0.25 |" in perf and "peak_rss_mib" in perf
+    assert "epsilon_rdp" not in perf and "FMTL AUC" not in perf
     toc = yaml.safe_load(write_generated(root).read_text())
     files = [c["file"] for part in toc["parts"] for c in part["chapters"]]
     assert "book/chapters/01_fmtl_dp_secagg" in files

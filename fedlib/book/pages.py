@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import re
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
@@ -37,6 +38,7 @@ __all__ = [
     "fmt_value",
     "md_cell",
     "render_scorecard",
+    "render_performance",
     "render_privacy_audit",
     "render_status",
     "write_generated",
@@ -162,6 +164,30 @@ def render_privacy_audit(root: Path, chapters: Iterable[Chapter]) -> str:
     return "\n".join(lines or ["No chapter with privacy claims has run yet.", ""]) + "\n"
 
 
+#: Metric names that are costs (time, memory, bytes) rather than model quality.
+_COST = re.compile(r"(seconds|_s$|\bs/|\bms\b|bytes|\bkb\b|time|mib)", re.IGNORECASE)
+
+
+def render_performance(root: Path, chapters: Iterable[Chapter]) -> str:
+    """Markdown: per chapter, its timings and peak memory, and every cost metric it recorded
+    (names with seconds, ms, bytes, KB, time or MiB), as measured by this build's run."""
+    lines = []
+    for ch, doc, _ in _results(root, chapters):
+        if doc is None:
+            continue
+        lines += [f"## Chapter {ch.id}: {ch.title}", "", f"Parameter set `{doc['parameter_set']}`.",
+                  "", "| measured | value |", "|---|---|"]
+        lines += [f"| {md_cell(k)} | {fmt_value(v)} |" for k, v in doc["timings"].items()]
+        lines.append("")
+        costs = [m for m in doc["metrics"] if _COST.search(str(m["metric"]))]
+        if costs:
+            lines += ["| experiment | mode | setting | metric | value |", "|---|---|---|---|---|"]
+            lines += [f"| {md_cell(m['experiment'])} | {md_cell(m['mode'])} | {md_cell(m['setting'])}"
+                      f" | {md_cell(m['metric'])} | {fmt_value(m['value'])} |" for m in costs]
+            lines.append("")
+    return "\n".join(lines or ["No chapter has run yet.", ""]) + "\n"
+
+
 def _placeholder(ch: Chapter) -> str:
     return (
         f"# Chapter {ch.id}: {ch.title}\n\n"
@@ -222,4 +248,5 @@ def write_generated(root: Path | None = None, chapters: Iterable[Chapter] = CHAP
     (gen / "scorecard.md").write_text(render_scorecard(root, present))
     (gen / "status.md").write_text(render_status(root, present))
     (gen / "privacy_audit.md").write_text(render_privacy_audit(root, present))
+    (gen / "performance.md").write_text(render_performance(root, present))
     return write_toc(root, chapters)
