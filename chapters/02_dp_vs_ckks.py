@@ -162,12 +162,9 @@ def model_fn():
     return LogisticRegression(fed_data.n_features, seed=P.seed)
 
 def evaluate(model):
-    p = predict_proba(model, fed_data.X_test)
-    m = classification_metrics(fed_data.y_test, p)
-    eps = 1e-7
-    loss = float(-np.mean(fed_data.y_test * np.log(p + eps) + (1 - fed_data.y_test) * np.log(1 - p + eps)))
+    m = classification_metrics(fed_data.y_test, predict_proba(model, fed_data.X_test))
     return {"accuracy": m["accuracy"], "roc_auc": m["roc_auc"], "pr_auc": m["pr_auc"],
-            "brier": m["brier"], "ece": m["ece"], "test_loss": loss}
+            "brier": m["brier"], "ece": m["ece"], "test_loss": m["log_loss"]}
 
 def train(modes, label, *, epochs=P.local_epochs, rounds=P.rounds):
     parties = build_parties(fed_data.parties, modes, epochs=epochs, lr=P.learning_rate,
