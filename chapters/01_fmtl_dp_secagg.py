@@ -829,16 +829,13 @@ display(imb)
 
 # %%
 from fedlib.book.ch01_claims import chapter01_claims
-from fedlib.evaluate.scorecard import claims_frame
 
 claims = chapter01_claims(table2=table2, table1=table1, source=data.source, sweep=sweep,
                           sensitivity=sens, imbalance=imb, mia=mia_mean,
                           fairness=reports,
                           tuning_note=f"ours: λ = {lam_chosen:g}, FedAvg lr = {fedavg_lr:g}, "
                           f"centralized lr = {central_lr:g} ({lam_how}; validation rows)")
-for c in claims:
-    results.add_claim(c.to_record())
-claims_table = claims_frame(claims)
+claims_table = results.add_claims(claims)
 glue("n_claims", len(claims_table), display=False)
 glue("n_reproduced", int((claims_table.verdict == "reproduced").sum()), display=False)
 claims_table

@@ -66,7 +66,6 @@ results_path = "results.json"  # where results.json is written (set by fedbook)
 parameter_set = "custom"  # name of the parameter file (set by fedbook)
 
 # %%
-# %matplotlib inline
 import sys
 
 import numpy as np
@@ -540,14 +539,11 @@ display(inversion)
 
 # %%
 from fedlib.book.ch02_claims import chapter02_claims
-from fedlib.evaluate.scorecard import claims_frame
 
 claims = chapter02_claims(final=final, cost=cost, ablation=ablation, audit=audit,
                           dataset=fed_data.dataset, n_features=fed_data.n_features,
                           noise_multipliers=P.noise_multipliers)
-for c in claims:
-    results.add_claim(c.to_record())
-claims_frame(claims)
+results.add_claims(claims)
 
 # %%
 results.write(P.results_path)

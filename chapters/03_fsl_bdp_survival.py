@@ -729,7 +729,6 @@ pd.concat(syn_sides) if syn_sides else Markdown("No synthetic run in this parame
 
 # %%
 from fedlib.book.ch03_claims import chapter03_claims
-from fedlib.evaluate.scorecard import claims_frame
 
 notes = {paper_name: ("semi-real LendingClub (real covariates, simulated defaults, "
                       f"{len(f):,} loans), ε = {P.target_epsilon:g}, {len(seeds)} seed(s), "
@@ -748,9 +747,7 @@ claims = chapter03_claims(
               "late_month": float(timing.loc["Federated (BDP)", "late defaulters"]),
               "default_rate": float(f["event"].mean()), "n_clients": len(data.clients),
               "n_features": data.n_features, "rows": len(f), "window": ds.window})
-for c in claims:
-    results.add_claim(c.to_record())
-claims_table = claims_frame(claims)
+claims_table = results.add_claims(claims)
 glue("n_claims", len(claims_table), display=False)
 glue("n_reproduced", int((claims_table.verdict == "reproduced").sum()), display=False)
 claims_table

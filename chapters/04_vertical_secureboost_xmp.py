@@ -874,16 +874,13 @@ caught
 
 # %%
 from fedlib.book.ch04_claims import chapter04_claims
-from fedlib.evaluate.scorecard import claims_frame
 
 claims = chapter04_claims(dataset=P.dataset, n_common=vd.n_common,
                           n_bad=int(vd.bank.set_index(vd.id_column).loc[common, vd.target].sum()),
                           pca=pca, paper_eigs=paper_eigs, n_ext_features=len(vd.external_features),
                           elim=elim, table3=table3, agreement=agree, auc_sb=auc_sb,
                           auc_xgb=auc_xgb_small, d_err=d_err, d_rec=d_rec, rho=rho, conv=conv)
-for c in claims:
-    results.add_claim(c.to_record())
-claims_frame(claims)
+results.add_claims(claims)
 
 # %%
 for k, v in timings.items():

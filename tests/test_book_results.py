@@ -109,3 +109,17 @@ def test_results_record_peak_memory(tmp_path):
     ResultsWriter("02", "smoke", {"seed": 1}, seed=1).write(tmp_path / "r.json")
     peak = load_results(tmp_path / "r.json")["timings"]["peak_rss_mib"]
     assert 10 < peak < 64 * 1024
+
+
+def test_claims_are_recorded_with_their_computed_verdict(tmp_path):
+    """A scorecard Claim goes in as it is; its verdict (a property) is what gets written."""
+    from fedlib.book.results import ResultsWriter, load_results
+    from fedlib.evaluate.scorecard import Claim
+
+    w = ResultsWriter("02", "smoke", {"seed": 1}, seed=1)
+    table = w.add_claims([Claim("a", "x ≈ 1", 1.0, 1.05, tolerance=0.1),
+                          Claim("b", "y ≈ 2", 2.0, 3.0, tolerance=0.1)])
+    assert table.verdict.tolist() == ["reproduced", "not reproduced"]
+    w.write(tmp_path / "r.json")
+    assert [c["verdict"] for c in load_results(tmp_path / "r.json")["claims"]] == \
+        ["reproduced", "not reproduced"]

@@ -38,6 +38,7 @@ from fedlib.book.results import (
     ResultsWriter,
     load_results,
     package_versions,
+    start_chapter,
     validate_results,
 )
 
@@ -56,6 +57,7 @@ __all__ = [
     "Probability",
     "ResultsFormatError",
     "ResultsWriter",
+    "start_chapter",
     "UnitInterval",
     "available_chapters",
     "check_data_path",

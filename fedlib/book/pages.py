@@ -65,6 +65,20 @@ def fmt_value(v: Any) -> str:
     return f"{v:.4g}"
 
 
+def _table(headers: list[str], rows: Iterable[Iterable[Any]]) -> list[str]:
+    """A Markdown table: numbers through :func:`fmt_value`, text through :func:`md_cell`."""
+    def cell(v: Any) -> str:
+        return md_cell(v) if isinstance(v, str) else fmt_value(v)
+
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return [*lines, ""]
+
+
+def _section(ch: Chapter, doc: dict) -> list[str]:
+    return [f"## Chapter {ch.id}: {ch.title}", "", f"Parameter set `{doc['parameter_set']}`.", ""]
+
+
 def _results(root: Path, chapters: Iterable[Chapter]) -> list[tuple[Chapter, dict | None, Path]]:
     out = []
     for ch in chapters:
@@ -88,16 +102,9 @@ def render_scorecard(root: Path, chapters: Iterable[Chapter]) -> str:
             "",
         ]
         if doc["claims"]:
-            lines += [
-                "| claim | paper | ours | tolerance | verdict | note |",
-                "|---|---|---|---|---|---|",
-            ]
-            for c in doc["claims"]:
-                lines.append(
-                    f"| {md_cell(c['claim'])} | {fmt_value(c['paper'])} | {fmt_value(c['ours'])}"
-                    f" | {fmt_value(c['tolerance'])} | {c['verdict']} | {md_cell(c['note'])} |"
-                )
-            lines.append("")
+            lines += _table(["claim", "paper", "ours", "tolerance", "verdict", "note"],
+                            ([c["claim"], c["paper"], c["ours"], c["tolerance"], c["verdict"],
+                              c["note"]] for c in doc["claims"]))
     return "\n".join(lines) + "\n"
 
 
@@ -150,17 +157,15 @@ def render_privacy_audit(root: Path, chapters: Iterable[Chapter]) -> str:
         spent = [m for m in doc["metrics"] if str(m["metric"]).startswith("epsilon")]
         if not claims and not spent:
             continue
-        lines += [f"## Chapter {ch.id}: {ch.title}", "", f"Parameter set `{doc['parameter_set']}`.", ""]
+        lines += _section(ch, doc)
         if claims:
-            lines += ["| claim | paper ε | our ε | verdict | note |", "|---|---|---|---|---|"]
-            lines += [f"| {md_cell(c['claim'])} | {fmt_value(c['paper'])} | {fmt_value(c['ours'])}"
-                      f" | {c['verdict']} | {md_cell(c['note'])} |" for c in claims]
-            lines.append("")
+            lines += _table(["claim", "paper ε", "our ε", "verdict", "note"],
+                            ([c["claim"], c["paper"], c["ours"], c["verdict"], c["note"]]
+                             for c in claims))
         if spent:
-            lines += ["| experiment | mode | setting | party | ε |", "|---|---|---|---|---|"]
-            lines += [f"| {md_cell(m['experiment'])} | {md_cell(m['mode'])} | {md_cell(m['setting'])}"
-                      f" | {md_cell(m['party'])} | {fmt_value(m['value'])} |" for m in spent]
-            lines.append("")
+            lines += _table(["experiment", "mode", "setting", "party", "ε"],
+                            ([m["experiment"], m["mode"], m["setting"], m["party"], m["value"]]
+                             for m in spent))
     return "\n".join(lines or ["No chapter with privacy claims has run yet.", ""]) + "\n"
 
 
@@ -175,16 +180,13 @@ def render_performance(root: Path, chapters: Iterable[Chapter]) -> str:
     for ch, doc, _ in _results(root, chapters):
         if doc is None:
             continue
-        lines += [f"## Chapter {ch.id}: {ch.title}", "", f"Parameter set `{doc['parameter_set']}`.",
-                  "", "| measured | value |", "|---|---|"]
-        lines += [f"| {md_cell(k)} | {fmt_value(v)} |" for k, v in doc["timings"].items()]
-        lines.append("")
+        lines += _section(ch, doc)
+        lines += _table(["measured", "value"], doc["timings"].items())
         costs = [m for m in doc["metrics"] if _COST.search(str(m["metric"]))]
         if costs:
-            lines += ["| experiment | mode | setting | metric | value |", "|---|---|---|---|---|"]
-            lines += [f"| {md_cell(m['experiment'])} | {md_cell(m['mode'])} | {md_cell(m['setting'])}"
-                      f" | {md_cell(m['metric'])} | {fmt_value(m['value'])} |" for m in costs]
-            lines.append("")
+            lines += _table(["experiment", "mode", "setting", "metric", "value"],
+                            ([m["experiment"], m["mode"], m["setting"], m["metric"], m["value"]]
+                             for m in costs))
     return "\n".join(lines or ["No chapter has run yet.", ""]) + "\n"
 
 

@@ -112,6 +112,8 @@ def _clean(value: Any) -> Any:
 
 
 def _as_dict(obj: Any) -> dict[str, Any]:
+    if hasattr(obj, "to_record"):          # fedlib.evaluate.scorecard.Claim: verdict included
+        return obj.to_record()
     if isinstance(obj, Mapping):
         return dict(obj)
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
@@ -211,6 +213,15 @@ class ResultsWriter:
         row = {k: _clean(d.get(k)) for k in CLAIM_KEYS}
         row["note"] = row["note"] or ""
         self.claims.append(row)
+
+    def add_claims(self, claims: Any) -> Any:
+        """Append every :class:`~fedlib.evaluate.scorecard.Claim` and return their table."""
+        from fedlib.evaluate.scorecard import claims_frame
+
+        claims = list(claims)
+        for claim in claims:
+            self.add_claim(claim)
+        return claims_frame(claims)
 
     def add_timing(self, name: str, seconds: float) -> None:
         """Record a duration in seconds (names conventionally end in ``_s``)."""

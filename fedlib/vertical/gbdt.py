@@ -26,7 +26,8 @@ True
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -227,28 +228,20 @@ def check_labels(y) -> np.ndarray:
     return y
 
 
-@dataclass
 class HistGBDT:
     """Histogram GBDT with logistic loss, grown depth-first-by-level exactly like SecureBoost.
 
-    Parameters are those of :class:`BoostParams` (``n_estimators``, ``max_depth``,
-    ``learning_rate``, ``reg_lambda``, ``gamma``, ``min_child_weight``, ``max_bins``).
-    After ``fit``: ``trees`` (lists of :class:`TreeNode`), ``binner``, ``base_margin_``.
+    Keyword arguments are those of :class:`BoostParams` (``n_estimators``, ``max_depth``,
+    ``learning_rate``, ``reg_lambda``, ``gamma``, ``min_child_weight``, ``max_bins``), checked
+    there. After ``fit``: ``trees`` (lists of :class:`TreeNode`), ``binner``, ``base_margin_``.
     """
 
-    n_estimators: int = 5
-    max_depth: int = 3
-    learning_rate: float = 0.3
-    reg_lambda: float = 1.0
-    gamma: float = 0.0
-    min_child_weight: float = 1.0
-    max_bins: int = 32
-    trees: list[list[TreeNode]] = field(default_factory=list, repr=False)
+    def __init__(self, **params: Any) -> None:
+        self.params = BoostParams(**params)
+        self.trees: list[list[TreeNode]] = []
 
-    @property
-    def params(self) -> BoostParams:
-        return BoostParams(self.n_estimators, self.max_depth, self.learning_rate,
-                           self.reg_lambda, self.gamma, self.min_child_weight, self.max_bins)
+    def __repr__(self) -> str:
+        return f"HistGBDT({self.params})"
 
     def fit(self, X, y) -> HistGBDT:
         p = self.params
@@ -314,7 +307,7 @@ class HistGBDT:
 
     def predict_margin(self, X) -> np.ndarray:
         bins = self.binner.transform(X)
-        return self.base_margin_ + self.learning_rate * sum(
+        return self.base_margin_ + self.params.learning_rate * sum(
             self._tree_values(t, bins) for t in self.trees)
 
     def predict_proba(self, X) -> np.ndarray:
