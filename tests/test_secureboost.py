@@ -26,7 +26,7 @@ def _data(n=160, seed=0):
 def fitted():
     X, y, Xa, passive = _data()
     sb = SecureBoost(**PARAMS, key_bits=1024, demo_keys=True).fit(Xa, y, passive=passive)
-    ref = HistGBDT(**PARAMS).fit(X, y)
+    ref = HistGBDT(**PARAMS).fit(X, y, passive_columns=[2, 3, 4])
     return X, y, Xa, passive, sb, ref
 
 
