@@ -59,7 +59,7 @@ class BoostParams:
     max_bins: int = 32
     #: Smallest node (rows) at which passive parties' features are split candidates; see
     #: :func:`passive_visible`. 0 turns the protection off (the issue-9 leakage setting).
-    passive_min_node_size: int = 32
+    passive_min_node_size: int = 64
 
     def __post_init__(self):
         checks = {

@@ -31,14 +31,16 @@ What each party learns (honest-but-curious parties; Cheng et al. 2021 and issue 
   (:func:`fedlib.vertical.attacks.bin_recovery_attack`; at 200 rows, depth 7,
   ``min_child_weight=0`` and no minimum it recovers every (row, feature) bin).
 
-Two protections against the second leak. ``passive_min_node_size`` (default 32 rows): the
+Two protections against the second leak. ``passive_min_node_size`` (default 64 rows): the
 passive parties histogram a node only when :func:`fedlib.vertical.gbdt.passive_visible`
 admits it (the node *and its sibling* have that many rows, and the parent was admitted), so
 every set the active party can form from the returned sums by addition and subtraction within
 a tree has at least that many rows; the passive party checks this again before it answers.
 Below that size only the active party's features compete, and the plaintext twin
 (:class:`~fedlib.vertical.gbdt.HistGBDT` with ``passive_columns``) does the same. Inference
-that combines sums across trees is not ruled out, only made harder; the attack measures it.
+that combines sums across trees is not ruled out, only made harder; the attack measures it
+(200 rows, 3 trees, depth 7, 8 bins, ``min_child_weight=0``, 2 passive features: 83 of 400
+(row, feature) bins recovered with no minimum, 27 at 32 rows, 0 at 64 rows).
 And every returned bucket ciphertext is **re-randomised**
 (:func:`fedlib.crypto.paillier.rerandomize`): a product of the active party's own ciphertexts
 carries the product of their randomness, which the key holder can recover on decryption and
@@ -126,7 +128,7 @@ class PassiveParty:
     transcript.
     """
 
-    def __init__(self, name: str, X, max_bins: int, *, min_node_size: int = 32):
+    def __init__(self, name: str, X, max_bins: int, *, min_node_size: int = 64):
         if isinstance(min_node_size, bool) or not isinstance(min_node_size, int | np.integer) \
                 or min_node_size < 0:
             raise ValueError(f"min_node_size={min_node_size!r} must be an integer >= 0 (rows)")
@@ -247,6 +249,9 @@ class SecureBoost:
         The active party's own lookup table; the passive parties (each with its ``lookup``).
     transcript
         Every message of training and prediction.
+    gradients_
+        The active party's own ``(g, h)`` per tree (what it encrypted); the leakage audit
+        :func:`fedlib.vertical.attacks.bin_recovery_attack` plays the active party with them.
     timings_
         Seconds: ``keygen_s``, ``precompute_s`` (offline obfuscators), ``encrypt_s``,
         ``histogram_s`` (passive parties), ``decrypt_s`` (active party, incl. unpacking),
@@ -255,7 +260,7 @@ class SecureBoost:
 
     def __init__(self, *, n_estimators: int = 5, max_depth: int = 3, learning_rate: float = 0.3,
                  reg_lambda: float = 1.0, gamma: float = 0.0, min_child_weight: float = 1.0,
-                 max_bins: int = 32, passive_min_node_size: int = 32,
+                 max_bins: int = 32, passive_min_node_size: int = 64,
                  key_bits: int = 2048, demo_keys: bool = False,
                  packing: bool = True, precompute_obfuscators: bool = True,
                  histogram_subtraction: bool = True, n_jobs: int = 1, naive: bool = False,
@@ -319,9 +324,10 @@ class SecureBoost:
                 self.timings_["precompute_s"] = time.perf_counter() - t0
             self.base_margin_ = base_margin(y)
             margin = np.full(n, self.base_margin_)
-            self.trees = []
+            self.trees, self.gradients_ = [], []
             for k in range(p.n_estimators):
                 g, h = logistic_grad_hess(y, margin)
+                self.gradients_.append((g, h))
                 t0 = time.perf_counter()
                 channels = self._encrypt(g, h, pool)
                 self.timings_["encrypt_s"] += time.perf_counter() - t0
