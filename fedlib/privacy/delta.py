@@ -2,8 +2,8 @@
 
 (ε, δ)-DP with δ ≥ 1/n permits the "name-and-shame" mechanism that publishes one random row
 of the n in full with probability δ·n ≥ 1: such a δ certifies nothing. Each party's guarantee
-is over its own n rows, so the bound is per party, δ < 1/n_k for every k, and it has to hold
-for whatever data a reader brings (a small institution in a user-supplied file included).
+is over its own n rows, so the bound is per party, δ < 1/n_k for every k — the largest party
+binds — and it has to hold for whatever data a reader brings (a user-supplied file included).
 :func:`check_delta` is called by the DP entry points (:func:`fedlib.fl.fmtl.make_clients`,
 :func:`fedlib.fl.experiment.build_parties`, :func:`fedlib.survival.experiment.calibrate_clients`
 and ``run_scenarios``) before they train or calibrate anything.
