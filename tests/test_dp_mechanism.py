@@ -290,8 +290,21 @@ def test_survival_entry_points_check_delta_before_training():
     with pytest.raises(PrivacyArgumentError, match=rf"'{big.name}' with n={big.n_train}"):
         calibrate_clients(data, target_epsilon=1.0, delta=delta, batch_size=32, epochs=1,
                           clip_norm=1.0, n_neighbours=3, pilot_steps=1,
-                          init_model=HazardNet(6, 4, seed=0), seed=0)
+                          init_model=HazardNet(6, 4, seed=0), seed=0, include_central=False)
     with pytest.raises(PrivacyArgumentError, match=rf"'{big.name}' with n={big.n_train}"):
         run_scenarios(data, sigmas=None, seeds=[0], rounds=1, local_epochs=1, central_epochs=1,
                       lr=1e-3, batch_size=32, clip_norm=1.0, delta=delta, n_neighbours=3,
-                      init_hazard=None)
+                      init_hazard=None, scenarios=("Federated (Classical DP)",))
+    # The centralised baseline's guarantee is over the pooled rows: a δ every client meets
+    # (below 1/n of the largest) is still checked against the pooled n.
+    pooled = len(data.pooled("train")[1])
+    ok = 0.99 / big.n_train
+    assert ok * pooled >= 1
+    with pytest.raises(PrivacyArgumentError, match=rf"'central' with n={pooled}"):
+        calibrate_clients(data, target_epsilon=1.0, delta=ok, batch_size=32, epochs=1,
+                          clip_norm=1.0, n_neighbours=3, pilot_steps=1,
+                          init_model=HazardNet(6, 4, seed=0), seed=0)
+    with pytest.raises(PrivacyArgumentError, match=rf"'central' with n={pooled}"):
+        run_scenarios(data, sigmas=None, seeds=[0], rounds=1, local_epochs=1, central_epochs=1,
+                      lr=1e-3, batch_size=32, clip_norm=1.0, delta=ok, n_neighbours=3,
+                      init_hazard=None, scenarios=("Centralized (BDP)",))

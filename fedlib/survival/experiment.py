@@ -248,12 +248,16 @@ def calibrate_clients(data, *, target_epsilon: float, delta: float, batch_size: 
 
     BDP uses ``beta = delta / 2`` and a per-step ``gamma = delta / (2 * steps_k)``, so
     ``delta_mu = beta + gamma_total <= delta``. A ``"central"`` row calibrates the pooled
-    training set for ``central_epochs`` (default ``epochs``).
+    training set for ``central_epochs`` (default ``epochs``). ``delta`` must be below 1/n for
+    every client's n and, with ``include_central``, the pooled n (checked first).
     """
     from fedlib.privacy.bdp import MIN_ROWS_BAYESIAN
     from fedlib.privacy.delta import check_delta
 
-    check_delta(delta, rows={c.name: int(c.n_train) for c in data.clients})
+    rows = {c.name: int(c.n_train) for c in data.clients}
+    if include_central:                   # the pooled model's guarantee is over all rows
+        rows["central"] = len(data.pooled("train")[1])
+    check_delta(delta, rows=rows)
     rng = np.random.default_rng(seed)
     entries = [(c.name, c.X_train, c.t_train, c.e_train, epochs) for c in data.clients]
     if include_central:
@@ -288,7 +292,8 @@ def run_scenarios(data, *, sigmas: pd.DataFrame, seeds, rounds: int, local_epoch
                   noise_seed: int | None = None) -> dict:
     """Train every scenario for every seed and evaluate on in-time test and OOT.
 
-    ``delta`` must be below 1/n for every client (checked before training). ``noise_seed``
+    ``delta`` must be below 1/n for every client, and for the pooled training rows if a
+    private centralised scenario runs (checked before training). ``noise_seed``
     (default ``None``: OS entropy) seeds the private runs' sampling and noise, mixed with each
     seed of ``seeds``; seeded noise is a reproduction device that voids the guarantee.
 
@@ -299,8 +304,11 @@ def run_scenarios(data, *, sigmas: pd.DataFrame, seeds, rounds: int, local_epoch
     from fedlib.privacy.delta import check_delta
     from fedlib.survival.federated import train_centralized, train_federated
 
-    check_delta(delta, rows={c.name: int(c.n_train) for c in data.clients})
     _, trt, tre, _ = data.pooled("train")
+    rows = {c.name: int(c.n_train) for c in data.clients}
+    if any(sc.startswith("Centralized") and "No DP" not in sc for sc in scenarios):
+        rows["central"] = len(trt)        # the pooled model's guarantee is over all rows
+    check_delta(delta, rows=rows)
     splits = {s: data.pooled(s) for s in ("test", "oot")}
 
     def evaluate(model) -> dict:
