@@ -34,8 +34,15 @@ from pathlib import Path
 from typing import Any
 
 from fedlib.book.chapters import Chapter, repo_root
+from fedlib.book.datacheck import check_chapter_data
 from fedlib.book.params import ParameterError, load_yaml, parse_value, validate_params
 from fedlib.book.results import ResultsFormatError, load_results
+from fedlib.book.rundirs import (
+    remove_stale_run_dirs,
+    run_dir_prefix,
+    signals_deferred,
+    signals_raise,
+)
 
 __all__ = ["ChapterRunError", "RunPlan", "RunResult", "execute_plan", "plan_run", "run_chapter"]
 
@@ -97,12 +104,13 @@ def plan_run(
     """
     root = Path(root or repo_root())
     pfile = chapter.parameter_file(params, root)
-    values = load_yaml(pfile.read_text()) or {}
     rel = os.path.relpath(pfile, root) if pfile.is_relative_to(root) else str(pfile)
+    values = load_yaml(pfile, source=rel) or {}
     if not isinstance(values, dict):
         raise ParameterError(f"{rel}: must be a mapping of key: value, got {values!r}")
     label = params if "/" not in params and not params.endswith((".yml", ".yaml")) else pfile.stem
-    parsed = [(str(k), parse_value(v) if isinstance(v, str) else v) for k, v in overrides]
+    parsed = [(str(k), parse_value(v, key=str(k)) if isinstance(v, str) else v)
+              for k, v in overrides]
     for key, value in parsed:
         values[key] = value
     if parsed:
@@ -111,7 +119,11 @@ def plan_run(
     values.setdefault("results_path", "results.json")
     source = rel + (" with -p " + ", ".join(f"{k}={v!r}" for k, v in parsed) if parsed else "")
     model = validate_params(chapter.load_schema(), values, source=source)
-    return RunPlan(chapter, root, label, model.model_dump(mode="json"), pfile, parsed)
+    dumped = model.model_dump(mode="json")
+    # The data file is read by the kernel only after ~5 s of start-up; an empty, header-only,
+    # wrongly delimited or non-UTF-8 file is cheap to recognise here, with the loader's words.
+    check_chapter_data(chapter.id, dumped)
+    return RunPlan(chapter, root, label, dumped, pfile, parsed)
 
 
 def _kernel_manager_class():
@@ -126,6 +138,15 @@ def _kernel_manager_class():
             # No kernel directories: "python3" resolves to ipykernel's built-in spec, whose
             # argv is this interpreter, whatever is registered in ~/.local/share/jupyter.
             return KernelSpecManager(kernel_dirs=[], parent=self)
+
+        @default("transport_encryption")
+        def _default_encryption(self):
+            # ipykernel warns "Kernel is running over TCP without encryption" on every start
+            # unless the manager hands it CurveZMQ keys; its built-in spec declares support,
+            # so "auto" provisions them. Without libsodium in pyzmq, stay unencrypted.
+            import zmq
+
+            return "auto" if zmq.has("curve") else "disabled"
 
     return _ThisInterpreterKernelManager
 
@@ -175,10 +196,14 @@ def execute_plan(
         pm_logger = logging.getLogger(name)
         if not any(isinstance(f, _DropParserWarnings) for f in pm_logger.filters):
             pm_logger.addFilter(_DropParserWarnings())
+    # Folders left by runs that were SIGKILLed (their process is gone) go first.
+    remove_stale_run_dirs(out_dir)
     t0 = time.perf_counter()
     # The temporary directory is beside the destination so the final moves are atomic renames;
-    # its leading dot keeps it out of the book build.
-    with tempfile.TemporaryDirectory(dir=out_dir, prefix=f".run-{chapter.id}-") as tmp:
+    # its leading dot keeps it out of the book build; its name holds our pid (see rundirs).
+    with signals_raise(), tempfile.TemporaryDirectory(
+        dir=out_dir, prefix=run_dir_prefix(chapter.id)
+    ) as tmp:
         tmp = Path(tmp)
         values = dict(plan.values, results_path=str(tmp / "results.json"))
         try:
@@ -208,8 +233,9 @@ def execute_plan(
         seconds = time.perf_counter() - t0
         nb_dest = out_dir / f"{chapter.name}.ipynb"
         res_dest = out_dir / f"{chapter.name}.results.json"
-        os.replace(tmp / "results.json", res_dest)
-        os.replace(tmp / f"{chapter.name}.ipynb", nb_dest)
+        with signals_deferred():
+            os.replace(tmp / "results.json", res_dest)
+            os.replace(tmp / f"{chapter.name}.ipynb", nb_dest)
     return RunResult(chapter, nb_dest, res_dest, seconds, plan.parameter_set)
 
 
