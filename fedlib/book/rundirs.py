@@ -33,7 +33,7 @@ import shutil
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 __all__ = ["RunInterrupted", "remove_stale_run_dirs", "run_dir_prefix", "signals_deferred",
@@ -102,20 +102,25 @@ def remove_stale_run_dirs(out_dir: Path, *, now: float | None = None) -> list[Pa
     return removed
 
 
-def _raise(signum: int, frame: object) -> None:
-    raise RunInterrupted(signum)
-
-
 @contextlib.contextmanager
-def signals_raise() -> Iterator[None]:
-    """Within the block, SIGTERM and SIGHUP raise :class:`RunInterrupted` (like Ctrl-C).
+def signals_raise(before: Callable[[], None] | None = None) -> Iterator[None]:
+    """Within the block, Ctrl-C, SIGTERM and SIGHUP raise :class:`RunInterrupted`.
 
+    ``before`` runs first, inside the handler: the runner passes a function that kills the
+    chapter's kernel, so the clean-up that the exception triggers does not wait for the
+    running cell (which may take an hour) and the kernel prints nothing on the way out.
     Only the main thread can install handlers; elsewhere the block runs unchanged.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = {s: signal.signal(s, _raise) for s in _CAUGHT}
+
+    def _raise(signum: int, frame: object) -> None:
+        if before is not None:
+            before()
+        raise RunInterrupted(signum)
+
+    previous = {s: signal.signal(s, _raise) for s in (signal.SIGINT, *_CAUGHT)}
     try:
         yield
     finally:

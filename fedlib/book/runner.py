@@ -23,11 +23,14 @@ chapter 02: no parameter set 'nosuchset' in /nonexistent/parameters/02_dp_vs_ckk
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
+import signal
 import tempfile
 import time
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -126,13 +129,40 @@ def plan_run(
     return RunPlan(chapter, root, label, dumped, pfile, parsed)
 
 
+# Kernel managers of the runs in progress, so a signal can end their kernels at once.
+_LIVE_KERNELS: weakref.WeakSet = weakref.WeakSet()
+
+
+def _kill_kernels() -> None:
+    """Kill the kernels of the runs in progress (called from a signal handler).
+
+    The kernel runs in its own session, so Ctrl-C does not reach it; left alive, nbclient's
+    graceful shutdown would wait for the running cell and the kernel would print a traceback
+    about its closed sockets. Nothing in a killed kernel is needed: the run's outputs are
+    discarded with its temporary folder.
+    """
+    for km in list(_LIVE_KERNELS):
+        pid = getattr(getattr(km, "provisioner", None), "pid", None)
+        if pid:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+
+
 def _kernel_manager_class():
-    """A KernelManager that always starts ``sys.executable -m ipykernel_launcher``."""
+    """An AsyncKernelManager that always starts ``sys.executable -m ipykernel_launcher``.
+
+    Asynchronous, as nbclient expects: with a blocking client, a Ctrl-C during a long cell left
+    the event loop blocked in a wait for that cell's reply, so the run hung until it ended.
+    """
     from jupyter_client.kernelspec import KernelSpecManager
-    from jupyter_client.manager import KernelManager
+    from jupyter_client.manager import AsyncKernelManager
     from traitlets import default
 
-    class _ThisInterpreterKernelManager(KernelManager):
+    class _ThisInterpreterKernelManager(AsyncKernelManager):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            _LIVE_KERNELS.add(self)
+
         @default("kernel_spec_manager")
         def _default_ksm(self):
             # No kernel directories: "python3" resolves to ipykernel's built-in spec, whose
@@ -201,7 +231,7 @@ def execute_plan(
     t0 = time.perf_counter()
     # The temporary directory is beside the destination so the final moves are atomic renames;
     # its leading dot keeps it out of the book build; its name holds our pid (see rundirs).
-    with signals_raise(), tempfile.TemporaryDirectory(
+    with signals_raise(before=_kill_kernels), tempfile.TemporaryDirectory(
         dir=out_dir, prefix=run_dir_prefix(chapter.id)
     ) as tmp:
         tmp = Path(tmp)
