@@ -193,7 +193,7 @@ def check_vertical_csvs(labelled_path: str | os.PathLike | None,
         if path is None or not os.path.isfile(path):
             raise VerticalDataError(f"{role} {os.fspath(path) if path else path!r} does not exist")
         name = f"{role} {os.path.basename(os.fspath(path))!r}"
-        header = check_csv_structure(path, dataset=name, error=VerticalDataError)
+        header = check_csv_structure(path, dataset=role, error=VerticalDataError)
         if id_column not in header:
             raise VerticalDataError(f"{name}: ID column {id_column!r} not found; columns are "
                                     f"{header[:12]}")
@@ -244,7 +244,7 @@ def load_vertical_csvs(labelled_path: str | os.PathLike, unlabelled_path: str | 
         try:
             frame = pd.read_csv(path, dtype={id_column: str})
         except UnicodeDecodeError as e:  # a bad byte beyond the part the check reads
-            raise VerticalDataError(not_utf8_message(label, path, e.object, e)) from None
+            raise VerticalDataError(not_utf8_message(name, path, e.object, e)) from None
         frames.append((frame, label))
     bank = _check_table(frames[0][0], id_column=id_column, name=frames[0][1], target=target)
     ext = _check_table(frames[1][0], id_column=id_column, name=frames[1][1])
