@@ -238,3 +238,53 @@ def test_list_shows_parameter_set_data_and_date(tmp_path, capsys):
     assert (f"run {when}, parameters my_params, data heloc (1,234 rows) from heloc_2024.csv, "
             "42 s") in text
     assert "98  98_unrun" in text and "not run" in text
+
+
+# --- data files checked before the kernel starts (issue 14 item 7) ---
+
+@pytest.mark.parametrize(("chapter", "overrides", "header"), [
+    ("01", {"source": "heloc"}, "heloc"),
+    ("02", {"dataset": "kaggle_loan_approval"}, "kaggle"),
+    ("03", {"dataset": "sba_csv"}, "sba"),
+    ("04", {"dataset": "csv"}, "vertical"),
+])
+@pytest.mark.parametrize("kind", ["empty", "header_only", "semicolon", "latin1"])
+def test_bad_data_file_stops_fedbook_run_before_the_kernel(tmp_path, monkeypatch, capsys,
+                                                            chapter, overrides, header, kind):
+    import papermill
+
+    from fedlib.book.chapters import get_chapter
+    from fedlib.data.heloc import HELOC_COLUMNS
+    from fedlib.data.kaggle import KAGGLE_COLUMNS
+    from fedlib.survival.loaders import SBA_REQUIRED
+
+    if not get_chapter(chapter).exists():
+        pytest.skip(f"chapter {chapter} not written yet")
+    monkeypatch.setattr(papermill, "execute_notebook",
+                        lambda *a, **k: pytest.fail("a kernel was started for a bad file"))
+    cols = {"heloc": HELOC_COLUMNS, "kaggle": KAGGLE_COLUMNS, "sba": list(SBA_REQUIRED),
+            "vertical": ["id", "x1", "default"]}[header]
+    path = tmp_path / "mine.csv"
+    if kind == "empty":
+        path.write_text("")
+    elif kind == "header_only":
+        path.write_text(",".join(cols) + "\n")
+    elif kind == "semicolon":
+        path.write_text(";".join(cols) + "\n" + ";".join("1" * len(cols)) + "\n")
+    else:
+        path.write_bytes(",".join(cols).encode() + b"\n" + b",".join([b"caf\xe9"] * len(cols)))
+    args = [arg for k, v in overrides.items() for arg in ("-p", k, v)]
+    if header == "vertical":
+        (tmp_path / "ext.csv").write_text("id,e1\n1,0.5\n")
+        args += ["-p", "bank_csv", str(path), "-p", "external_csv", str(tmp_path / "ext.csv")]
+    else:
+        args += ["-p", "data_path", str(path)]
+    code = main(["run", chapter, "--params", "smoke", "--no-progress", *args])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1, err
+    expected = {"empty": "is empty (no header, no rows)",
+                "header_only": "has a header but no data rows",
+                "semicolon": "(the header looks ';'-delimited)",
+                "latin1": "is not UTF-8 text (byte 0xe9 on line 2)"}[kind]
+    assert err.startswith(f"fedbook: chapter {chapter}, ") and expected in err
+    assert "mine.csv" in err
