@@ -35,8 +35,8 @@ from fedlib.book.chapters import (
     get_chapter,
     repo_root,
 )
-from fedlib.book.params import ParameterError
 from fedlib.book.lastrun import describe_last_run
+from fedlib.book.params import ParameterError
 
 __all__ = ["build_html", "build_parser", "main"]
 
