@@ -172,6 +172,10 @@ def binary_label(values: pd.Series, *, column: str, positive_label=None, path: P
         raise DataSchemaError(
             f"{dataset}: label column {column!r} must have exactly two values, found "
             f"{len(levels)}: {shown}")
+    if isinstance(positive_label, bool):
+        # YAML reads an unquoted yes/no/true/false as a boolean: match it to the file's word.
+        words = _TRUE if positive_label else _FALSE
+        positive_label = next((v for v in levels if v.lower() in words), positive_label)
     if positive_label is not None:
         pos = _text(pd.Series([positive_label])).iloc[0]
         if pos not in levels:
@@ -316,8 +320,8 @@ def check_tabular_csv(path, *, label_column: str | None = None, positive_label=N
         if len(found) != n_parties:
             raise DataSchemaError(
                 f"{dataset}: party column {party_column!r} names {len(found)} parties "
-                f"{found[:8]} but the chapter asks for {n_parties}; set the number of "
-                f"clients to {len(found)}")
+                f"{found[:8]} but {n_parties} are needed; change the number of clients "
+                f"(chapter 2: n_clients: {len(found)}) or the column (chapter 1: two values)")
     return header
 
 
