@@ -9,6 +9,8 @@ the loaders see a user's file. Every bad input must fail with one line before an
 
 from __future__ import annotations
 
+import datetime
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -189,7 +191,7 @@ def test_dates_give_months_events_censoring_and_oot(tmp_path):
     ds = load_survival_csv(path, party_column="lender", origination_column="opened",
                            default_column="defaulted", end_column="closed",
                            date_format="%d/%m/%Y", observation_end="2022-01-01",
-                           oot_start="2021-01-01", window=24)
+                           oot_start=datetime.date(2021, 1, 1), window=24)  # as YAML reads it
     f = ds.frame
     assert int(f["event"].sum()) == 8
     assert f.loc[f["event"] == 1, "duration"].between(2.9, 3.1).all()

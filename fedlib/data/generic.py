@@ -63,7 +63,7 @@ import pandas as pd
 from fedlib.data.filecheck import check_csv_structure, data_row_line, not_utf8_message
 from fedlib.data.registry import DataSchemaError, Dataset, DatasetCard
 
-__all__ = ["TABULAR_OPTIONS", "check_tabular_csv", "csv_options", "load_csv_dataset",
+__all__ = ["INSTITUTION_OPTIONS", "TABULAR_OPTIONS", "check_tabular_csv", "csv_options", "load_csv_dataset",
            "load_csv_institutions", "parse_protected", "read_tabular_csv"]
 
 NAME = "csv"
