@@ -37,7 +37,13 @@ from torch import nn
 
 from fedlib.fl.federation import Federation
 from fedlib.fl.models import set_flat_params
-from fedlib.fl.party import DPSGDTrainer, Party, StandardTrainer
+from fedlib.fl.party import (
+    DPSGDTrainer,
+    LogisticDPSGDTrainer,
+    LogisticSGDTrainer,
+    Party,
+    StandardTrainer,
+)
 from fedlib.fl.protection import PlaintextProtection, UpdateProtection
 
 __all__ = ["STANDARD", "ClientMode", "FederationRun", "PartyData", "RunComparison",
@@ -90,12 +96,19 @@ class FederationRun:
 def build_parties(data: Sequence[PartyData], modes: Sequence[ClientMode], *, epochs: int,
                   lr: float, batch_size: int | None, clip_norm: float = 1.0,
                   poisson_sampling: bool = False,
-                  ckks: UpdateProtection | None = None) -> list[Party]:
+                  ckks: UpdateProtection | None = None,
+                  engine: Literal["opacus", "closed_form"] = "opacus") -> list[Party]:
     """One :class:`Party` per client, each with its own trainer and (DP) accountant.
 
     All CKKS clients share the one ``ckks`` protection: they hold the same secret key, as in
     the paper, and the server only ever holds its public context.
+
+    ``engine="closed_form"`` trains logistic regression with closed-form per-example gradients
+    (:func:`fedlib.fl.party.logistic_sgd`: the same algorithm, about 20 times faster than
+    Opacus' hooks; DP mini-batches are then always Poisson-sampled).
     """
+    if engine not in ("opacus", "closed_form"):
+        raise ValueError(f"engine must be 'opacus' or 'closed_form', got {engine!r}")
     if len(data) != len(modes):
         raise ValueError(f"{len(data)} clients but {len(modes)} modes; give one mode per client")
     if any(m.protection == "ckks" for m in modes) and ckks is None:
@@ -105,7 +118,13 @@ def build_parties(data: Sequence[PartyData], modes: Sequence[ClientMode], *, epo
     plaintext = PlaintextProtection()
     parties = []
     for d, mode in zip(data, modes, strict=True):
-        if mode.training == "dp":
+        if engine == "closed_form":
+            trainer = (LogisticDPSGDTrainer(epochs=epochs, lr=lr, batch_size=batch_size,
+                                            noise_multiplier=float(mode.noise_multiplier),
+                                            clip_norm=clip_norm, accountant=PartyAccountant())
+                       if mode.training == "dp" else
+                       LogisticSGDTrainer(epochs=epochs, lr=lr, batch_size=batch_size))
+        elif mode.training == "dp":
             trainer = DPSGDTrainer(epochs=epochs, lr=lr, batch_size=batch_size,
                                    noise_multiplier=float(mode.noise_multiplier),
                                    clip_norm=clip_norm, poisson_sampling=poisson_sampling,
