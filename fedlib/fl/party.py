@@ -24,6 +24,7 @@ Examples
 
 from __future__ import annotations
 
+import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -78,7 +79,11 @@ class DPSGDTrainer:
     """DP-SGD through Opacus with one accountant that lives as long as the party.
 
     The accountant is created once and handed to every round's training call, so the ε the
-    party reports is the composition over *all* its rounds, never a per-round value.
+    party reports is the composition over *all* its rounds, never a per-round value. Batches
+    are Poisson-sampled at q = ``batch_size``/n, as the accountant assumes. ``noise_seed``
+    ``None`` (default) draws sampling and noise from OS entropy; an integer makes runs
+    repeatable — seeded noise is a reproduction device that voids the guarantee
+    (:func:`fedlib.privacy.dpsgd.train_local_dp`).
     """
 
     epochs: int
@@ -86,8 +91,8 @@ class DPSGDTrainer:
     batch_size: int | None
     noise_multiplier: float
     clip_norm: float
-    poisson_sampling: bool
     accountant: object
+    noise_seed: int | None = None
     private: bool = field(default=True, init=False)
 
     def train(self, model: nn.Module, X: np.ndarray, y: np.ndarray, *, seed: int) -> TrainStats:
@@ -95,8 +100,8 @@ class DPSGDTrainer:
 
         s = train_local_dp(model, X, y, epochs=self.epochs, lr=self.lr,
                            noise_multiplier=self.noise_multiplier, clip_norm=self.clip_norm,
-                           batch_size=self.batch_size, poisson_sampling=self.poisson_sampling,
-                           accountant=self.accountant, seed=seed)
+                           batch_size=self.batch_size, accountant=self.accountant,
+                           seed=seed, noise_seed=self.noise_seed)
         return TrainStats(steps=s.steps, loss=s.final_loss, seconds=s.seconds)
 
 
@@ -111,7 +116,8 @@ def _linear_layer(model: nn.Module) -> nn.Linear:
 
 def logistic_sgd(w: np.ndarray, X: np.ndarray, y: np.ndarray, *, epochs: int, lr: float,
                  batch_size: int | None, seed: int, noise_multiplier: float | None = None,
-                 clip_norm: float | None = None) -> tuple[np.ndarray, int]:
+                 clip_norm: float | None = None, noise_seed: int | None = None
+                 ) -> tuple[np.ndarray, int]:
     """(DP-)SGD on the logistic loss with closed-form per-example gradients.
 
     ``w`` holds the weights then the bias. The per-example gradient of the logistic loss is
@@ -128,7 +134,7 @@ def logistic_sgd(w: np.ndarray, X: np.ndarray, y: np.ndarray, *, epochs: int, lr
     >>> rng = np.random.default_rng(0)
     >>> X = rng.normal(size=(100, 2)); y = (X[:, 0] > 0).astype(float)
     >>> w, steps = logistic_sgd(np.zeros(3), X, y, epochs=50, lr=1.0, batch_size=None, seed=0,
-    ...                         noise_multiplier=1.0, clip_norm=1.0)
+    ...                         noise_multiplier=1.0, clip_norm=1.0, noise_seed=7)
     >>> steps, bool(w[0] > 1)
     (50, True)
     """
@@ -141,9 +147,14 @@ def logistic_sgd(w: np.ndarray, X: np.ndarray, y: np.ndarray, *, epochs: int, lr
         raise ValueError(f"w has shape {w.shape}, expected ({d + 1},)")
     if batch_size is not None and batch_size >= n:
         batch_size = None
-    ss = np.random.SeedSequence(int(seed)).generate_state(2, dtype=np.uint64)
-    batch_rng = np.random.default_rng(int(ss[0]))
-    noise_rng = np.random.default_rng(int(ss[1]))
+    if private and noise_seed is None:
+        entropy = secrets.randbits(128)
+    elif private:
+        entropy = [int(noise_seed), int(seed)]
+    else:
+        entropy = int(seed)
+    batch_rng, noise_rng = (np.random.default_rng(s)
+                            for s in np.random.SeedSequence(entropy).spawn(2))
     sq = np.einsum("ij,ij->i", X, X) + 1.0
     row_norm = np.sqrt(sq)
     steps = 0
@@ -223,6 +234,7 @@ class LogisticDPSGDTrainer:
     noise_multiplier: float
     clip_norm: float
     accountant: object
+    noise_seed: int | None = None
     private: bool = field(default=True, init=False)
 
     def train(self, model: nn.Module, X: np.ndarray, y: np.ndarray, *, seed: int) -> TrainStats:
@@ -232,7 +244,7 @@ class LogisticDPSGDTrainer:
         steps, loss = _train_closed_form(model, X, y, epochs=self.epochs, lr=self.lr,
                                          batch_size=batch, seed=seed,
                                          noise_multiplier=self.noise_multiplier,
-                                         clip_norm=self.clip_norm)
+                                         clip_norm=self.clip_norm, noise_seed=self.noise_seed)
         self.accountant.record(noise_multiplier=self.noise_multiplier,
                                sample_rate=1.0 if batch is None else batch / n, steps=steps)
         return TrainStats(steps=steps, loss=loss, seconds=time.perf_counter() - start)
