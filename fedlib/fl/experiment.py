@@ -37,7 +37,7 @@ import pandas as pd
 from torch import nn
 
 from fedlib.fl.federation import Federation
-from fedlib.fl.models import set_flat_params
+from fedlib.fl.models import get_flat_params, set_flat_params
 from fedlib.fl.party import (
     DPSGDTrainer,
     LogisticDPSGDTrainer,
@@ -48,8 +48,7 @@ from fedlib.fl.party import (
 from fedlib.fl.protection import PlaintextProtection, UpdateProtection
 
 __all__ = ["STANDARD", "ClientMode", "FederationRun", "PartyData", "RunComparison",
-           "build_parties", "compare_runs",
-           "run_federation"]
+           "build_parties", "compare_runs", "run_federation", "time_modes"]
 
 
 @dataclass(frozen=True)
@@ -217,3 +216,44 @@ def compare_runs(a: FederationRun, b: FederationRun) -> RunComparison:
              "accuracy_diff": acc_b[ra.round] - acc_a[ra.round]}
             for ra, rb in zip(a.federation.history, b.federation.history, strict=True)]
     return RunComparison(pd.DataFrame(rows))
+
+
+def time_modes(data: Sequence[PartyData], modes: Sequence[ClientMode], *, model_fn: Callable[[], nn.Module],
+               epochs: int, repeats: int, lr: float, clip_norm: float, delta: float,
+               ckks: UpdateProtection | None, engine: Literal["opacus", "closed_form"],
+               noise_seed: int | None = None) -> pd.DataFrame:
+    """Client and server seconds per mode, ``repeats`` times, the modes interleaved.
+
+    One repeat, for each mode in turn: every client trains ``epochs`` full-batch local epochs
+    from the same start and protects its update (CKKS encrypts it: client cost), then the
+    server aggregates the protected updates and the key holder recovers the sum (server cost).
+    Interleaving the modes inside each repeat lets a ratio between two modes be taken per
+    repeat, so that a load change on the machine hits both sides of the ratio alike.
+
+    Returns rows ``repeat, mode, client_s_per_epoch, server_s`` (client time summed over the
+    clients, divided by ``epochs``).
+    """
+    import time
+
+    if repeats < 2:
+        raise ValueError(f"repeats must be >= 2 for an interval, got {repeats}")
+    rows = []
+    model = model_fn()
+    start = get_flat_params(model)
+    for r in range(repeats):
+        for mode in modes:
+            parties = build_parties(data, [mode] * len(data), epochs=epochs, lr=lr,
+                                    batch_size=None, delta=delta, clip_norm=clip_norm,
+                                    noise_seed=noise_seed, ckks=ckks, engine=engine)
+            total = sum(p.n_rows for p in parties)
+            client, payloads = 0.0, []
+            for p in parties:
+                t0 = time.perf_counter()
+                vector, _ = p.local_update(model, start, round=1, seed=r)
+                payloads.append(p.protection.protect(p.name, p.n_rows / total * vector))
+                client += time.perf_counter() - t0
+            t0 = time.perf_counter()
+            parties[0].protection.recover(parties[0].protection.aggregate(payloads))
+            rows.append({"repeat": r, "mode": mode.label, "client_s_per_epoch": client / epochs,
+                         "server_s": time.perf_counter() - t0})
+    return pd.DataFrame(rows)
