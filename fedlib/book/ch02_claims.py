@@ -104,8 +104,8 @@ def chapter02_claims(*, per_seed: pd.DataFrame, timing: pd.DataFrame, ablation, 
         if _constant(per_seed, paper_setting, mode):
             return Claim(claim_id, f"{what} accuracy ≈ {shown}", paper, Estimate.seeds(acc),
                          kind="not_checkable",
-                         note="the model predicts a single class on the test rows for some seed "
-                              "(a constant classifier): its accuracy is the majority rate")
+                         note="the model gives one decision to (almost) every test row for some "
+                              "seed (a constant classifier): its accuracy is the majority rate")
         return Claim(claim_id, f"{what} accuracy ≈ {shown}", paper, Estimate.seeds(acc),
                      tolerance=0.01, same_data=on_kaggle,
                      note=("the paper gives whole percentages: ±1 point covers its rounding"
@@ -118,8 +118,8 @@ def chapter02_claims(*, per_seed: pd.DataFrame, timing: pd.DataFrame, ablation, 
         if metric == "accuracy" and (_constant(per_seed, setting, a)
                                      or _constant(per_seed, setting, b)):
             return Claim(claim_id, what, ">", Estimate.seeds(diff), kind="not_checkable",
-                         note="one of the two models predicts a single class on the test rows "
-                              "for some seed; an accuracy difference between constant "
+                         note="one of the two models gives one decision to (almost) every test "
+                              "row for some seed; an accuracy difference between constant "
                               "classifiers says nothing about the privacy mechanism")
         return Claim(claim_id, what, ">", Estimate.seeds(diff), kind="direction",
                      note=note or f"paired over seeds, {setting} setting")

@@ -71,6 +71,9 @@ class Chapter02Params(ChapterParams):
         [0.3, 3.0], min_length=1, description="clipping norms tried for DP-FL")
     timing_epochs: int = Field(100, ge=1, description="local epochs per timing repeat")
     timing_repeats: int = Field(7, ge=2, description="timing repeats (modes interleaved)")
+    constant_share: float = Field(
+        0.01, ge=0.0, lt=0.5, description="a model giving the rarer decision to under this "
+        "share of the test rows is flagged as a (near-)constant classifier")
 
     @field_validator("noise_multipliers", "audit_noise_multipliers",
                      "audit_full_batch_noise_multipliers")
