@@ -24,6 +24,7 @@ from fedlib.book.pages import (
     write_generated,
 )
 from fedlib.book.results import ResultsWriter
+from fedlib.evaluate import Claim, Estimate
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -105,12 +106,13 @@ def _project(tmp_path: Path) -> Path:
     nb.metadata["language_info"] = {"name": "python", "pygments_lexer": "ipython3"}
     nbformat.write(nb, out / "01_fmtl_dp_secagg.ipynb")
     w = ResultsWriter("01", "smoke", {"seed": 1}, seed=1)
-    w.add_claim({"id": "auc", "claim": "FMTL AUC | avg", "paper": 0.744, "ours": 0.73,
-                 "tolerance": 0.02, "verdict": "reproduced"})
-    w.add_claim({"id": "std", "claim": "std 35 % lower", "paper": 0.35, "ours": 0.1,
-                 "tolerance": None, "verdict": "direction reproduced"})
-    w.add_claim({"id": "eps_main", "claim": "ε = 8 at σ = 1", "paper": 8.0, "ours": 80.0,
-                 "tolerance": 0.4, "verdict": "not reproduced"})
+    w.add_claims([
+        Claim("auc", "FMTL AUC | avg", 0.744, Estimate.seeds([0.73, 0.74, 0.735]),
+              tolerance=0.02, same_data=True),
+        Claim("std", "std 35 % lower", 0.35, Estimate.input(0.35), tolerance=0.0,
+              same_data=True),
+        Claim("eps_main", "ε = 8 at σ = 1", 8.0, Estimate.exact(80.0), kind="rel",
+              tolerance=0.4, same_data=True)])
     w.add_metric(experiment="main", mode="dp", setting="sigma=1", party="all", round=3,
                  metric="epsilon_rdp", value=2.5)
     w.add_metric(experiment="main", mode="dp", setting="sigma=2", party="all", round=3,
@@ -125,13 +127,14 @@ def test_generated_pages_and_toc(tmp_path):
     root = _project(tmp_path)
     present = [c for c in CHAPTERS if c.exists(root)]
     card = render_scorecard(root, present)
-    assert "1 reproduced, 1 direction reproduced, 1 not reproduced" in card
-    assert "| FMTL AUC \\| avg | 0.744 | 0.73 | 0.02 | reproduced |" in card
+    assert "Scored: 1 reproduced, 1 contradicted of 2 scored. Not scored: 1 by construction" \
+        in card
+    assert "| FMTL AUC \\| avg | 0.744 | 0.735 [0.7226, 0.7474] (3 seeds) | reproduced |" in card
     assert "Not run yet: `fedbook run 02`" in card
     status = render_status(root, present)
     assert "| 01 " in status and "`smoke`" in status and "| 02 " in status
     audit = render_privacy_audit(root, present)
-    assert "| ε = 8 at σ = 1 | 8 | 80 | not reproduced |" in audit      # privacy claims only
+    assert "| ε = 8 at σ = 1 | 8 | 80 | contradicted |" in audit      # privacy claims only
     assert "FMTL AUC" not in audit
     assert "| main | dp | sigma=1 | all | Opacus RDP | 2.5 |" in audit    # ε spent, by whom
     assert "| main | dp | sigma=2 | all | Opacus PRV | failed |" in audit  # no stand-in value

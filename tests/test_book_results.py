@@ -23,7 +23,11 @@ class Claim:
     claim: str
     paper: float
     ours: float
+    ours_interval: list | None
+    n_runs: int
+    basis: str
     tolerance: float
+    kind: str
     verdict: str
     note: str = ""
 
@@ -44,10 +48,10 @@ def test_roundtrip_with_numpy_nan_and_dataframes(tmp_path):
     w.add_metrics(pd.DataFrame({"mode": ["standard", "standard"], "round": [1.0, np.nan],
                                 "metric": ["accuracy", "accuracy"], "value": [0.9, np.inf]}),
                   experiment="curve")
-    w.add_claim(Claim("acc_standard", "standard FL accuracy ≈ 91 %", 0.91, 0.90, 0.02,
-                      "reproduced"))
+    w.add_claim(Claim("acc_standard", "standard FL accuracy ≈ 91 %", 0.91, 0.90, [0.89, 0.91],
+                      3, "seeds", 0.02, "abs", "reproduced"))
     w.add_claim({"id": "eps", "claim": "ε = 14.13", "paper": 14.13, "ours": None,
-                 "tolerance": None, "verdict": "not checkable", "note": "no data"})
+                 "basis": None, "tolerance": None, "verdict": "not checkable", "note": "no data"})
     w.add_timing("train_s", 1.5)
     path = tmp_path / "r.json"
     w.write(path)
@@ -75,7 +79,8 @@ def test_versions_only_installed_packages():
 def test_bad_rows_are_rejected_early():
     w = writer()
     with pytest.raises(ValueError, match="verdict"):
-        w.add_claim({"id": "x", "claim": "c", "paper": 1, "ours": 1, "verdict": "kind of"})
+        w.add_claim({"id": "x", "claim": "c", "paper": 1, "ours": 1, "basis": "exact",
+                     "verdict": "kind of"})
     with pytest.raises(ValueError, match="lacks"):
         w.add_claim({"id": "x", "claim": "c"})
     with pytest.raises(ValueError, match="unknown metric columns"):
@@ -114,12 +119,15 @@ def test_results_record_peak_memory(tmp_path):
 def test_claims_are_recorded_with_their_computed_verdict(tmp_path):
     """A scorecard Claim goes in as it is; its verdict (a property) is what gets written."""
     from fedlib.book.results import ResultsWriter, load_results
-    from fedlib.evaluate.scorecard import Claim
+    from fedlib.evaluate import Claim, Estimate
 
     w = ResultsWriter("02", "smoke", {"seed": 1}, seed=1)
-    table = w.add_claims([Claim("a", "x ≈ 1", 1.0, 1.05, tolerance=0.1),
-                          Claim("b", "y ≈ 2", 2.0, 3.0, tolerance=0.1)])
-    assert table.verdict.tolist() == ["reproduced", "not reproduced"]
+    table = w.add_claims([Claim("a", "x ≈ 1", 1.0, Estimate.exact(1.05), tolerance=0.1,
+                                same_data=True),
+                          Claim("b", "y ≈ 2", 2.0, Estimate.seeds([3.0, 3.1, 2.9]),
+                                tolerance=0.1, same_data=True)])
+    assert table.verdict.tolist() == ["reproduced", "contradicted"]
     w.write(tmp_path / "r.json")
-    assert [c["verdict"] for c in load_results(tmp_path / "r.json")["claims"]] == \
-        ["reproduced", "not reproduced"]
+    rows = load_results(tmp_path / "r.json")["claims"]
+    assert [c["verdict"] for c in rows] == ["reproduced", "contradicted"]
+    assert rows[1]["n_runs"] == 3 and len(rows[1]["ours_interval"]) == 2

@@ -78,8 +78,8 @@ def test_results_match_the_design_format(ran):
     assert list(doc) == ["chapter", "parameter_set", "parameters", "seed", "dataset", "metrics",
                          "claims", "timings", "versions"]
     assert doc["dataset"]["parties"] == [{"name": "A", "rows": 10, "positive_rate": 0.3}]
-    assert set(doc["claims"][0]) == {"id", "claim", "paper", "ours", "tolerance", "verdict",
-                                     "note"}
+    assert set(doc["claims"][0]) == {"id", "claim", "paper", "ours", "ours_interval", "n_runs",
+                                     "basis", "tolerance", "kind", "verdict", "note"}
     assert {"total_s", "train_s"} <= set(doc["timings"])
     assert doc["versions"]["python"] == ".".join(map(str, sys.version_info[:3]))
 

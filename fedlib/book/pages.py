@@ -32,12 +32,14 @@ from typing import Any
 import yaml
 
 from fedlib.book.chapters import CHAPTERS, Chapter, repo_root
-from fedlib.book.results import VERDICTS, load_results
+from fedlib.book.results import load_results
+from fedlib.evaluate.scorecard import SCORED, UNSCORED, format_ours
 
 __all__ = [
     "fmt_value",
     "md_cell",
     "render_scorecard",
+    "verdict_counts",
     "render_performance",
     "render_privacy_audit",
     "render_status",
@@ -87,24 +89,48 @@ def _results(root: Path, chapters: Iterable[Chapter]) -> list[tuple[Chapter, dic
     return out
 
 
+def verdict_counts(claims: list[dict]) -> tuple[str, str]:
+    """Two phrases: the scored verdicts and the unscored ones, e.g. for a chapter's summary.
+
+    >>> verdict_counts([{"verdict": "reproduced"}, {"verdict": "by construction"}])
+    ('1 reproduced of 1 scored', '1 by construction')
+    """
+    counts = Counter(c["verdict"] for c in claims)
+    n_scored = sum(counts[v] for v in SCORED)
+    scored = ", ".join(f"{counts[v]} {v}" for v in SCORED if counts[v])
+    scored = f"{scored} of {n_scored} scored" if n_scored else "none scored"
+    unscored = ", ".join(f"{counts[v]} {v}" for v in UNSCORED if counts[v]) or "none"
+    return scored, unscored
+
+
+def _claims_table(claims: list[dict]) -> list[str]:
+    return _table(["claim", "paper", "ours", "verdict", "note"],
+                  ([c["claim"], _paper_text(c["paper"]), format_ours(c), c["verdict"],
+                    c["note"]] for c in claims))
+
+
+def _paper_text(paper: Any) -> str:
+    if isinstance(paper, list):
+        return f"{fmt_value(paper[0])}–{fmt_value(paper[1])}"
+    return {">": "A > B", "<": "A < B"}.get(paper, fmt_value(paper)) if paper is not None else "–"
+
+
 def render_scorecard(root: Path, chapters: Iterable[Chapter]) -> str:
-    """Markdown: per chapter, claim / paper / ours / tolerance / verdict, with verdict counts."""
+    """Markdown: per chapter, the scored claims (reproduced / contradicted / inconclusive) and,
+    apart, the unscored ones (by construction, different data, not checkable)."""
     lines = []
     for ch, doc, _ in _results(root, chapters):
         lines += [f"## Chapter {ch.id}: {ch.title}", ""]
         if doc is None:
             lines += [f"Not run yet: `fedbook run {ch.id}`.", ""]
             continue
-        counts = Counter(c["verdict"] for c in doc["claims"])
-        summary = ", ".join(f"{counts[v]} {v}" for v in VERDICTS if counts[v]) or "no claims"
-        lines += [
-            f"Parameter set `{doc['parameter_set']}`; {len(doc['claims'])} claims: {summary}.",
-            "",
-        ]
-        if doc["claims"]:
-            lines += _table(["claim", "paper", "ours", "tolerance", "verdict", "note"],
-                            ([c["claim"], c["paper"], c["ours"], c["tolerance"], c["verdict"],
-                              c["note"]] for c in doc["claims"]))
+        scored, unscored = verdict_counts(doc["claims"])
+        lines += [f"Parameter set `{doc['parameter_set']}`; {len(doc['claims'])} claims. "
+                  f"Scored: {scored}. Not scored: {unscored}.", ""]
+        for title, keep in (("Scored claims", SCORED), ("Not scored", UNSCORED)):
+            rows = [c for c in doc["claims"] if c["verdict"] in keep]
+            if rows:
+                lines += [f"### {title}", "", *_claims_table(rows)]
     return "\n".join(lines) + "\n"
 
 

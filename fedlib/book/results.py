@@ -5,7 +5,8 @@ Long format, so pages, plots and checks can query it without knowing the chapter
     {"chapter": "02", "parameter_set": "smoke", "parameters": {...}, "seed": 42,
      "dataset": {"name": ..., "rows": ..., "parties": [{"name", "rows", "positive_rate"}]},
      "metrics": [{"experiment", "mode", "setting", "party", "round", "metric", "value"}, ...],
-     "claims":  [{"id", "claim", "paper", "ours", "tolerance", "verdict", "note"}, ...],
+     "claims":  [{"id", "claim", "paper", "ours", "ours_interval", "n_runs", "basis",
+                  "tolerance", "kind", "verdict", "note"}, ...],
      "timings": {"total_s": ..., ...}, "versions": {"python": ..., "torch": ..., ...}}
 
 Non-finite numbers are written as ``null`` so the file is valid JSON for any reader.
@@ -20,7 +21,8 @@ Examples
 >>> w.set_dataset("toy", 10, parties=[{"name": "A", "rows": 10, "positive_rate": 0.3}])
 >>> w.add_metric(mode="dp", setting="sigma=1.2", metric="roc_auc", value=float("nan"))
 >>> w.add_claim({"id": "acc", "claim": "acc 91 %", "paper": 0.91, "ours": 0.9,
-...              "tolerance": 0.02, "verdict": "reproduced"})
+...              "ours_interval": [0.88, 0.92], "n_runs": 3, "basis": "seeds",
+...              "tolerance": 0.02, "kind": "abs", "verdict": "reproduced"})
 >>> path = pathlib.Path(tempfile.mkdtemp()) / "results.json"
 >>> w.write(path)["metrics"][0]["value"] is None
 True
@@ -43,6 +45,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from fedlib.evaluate.scorecard import SCORED, VERDICTS
+from fedlib.evaluate.uncertainty import BASES
+
 __all__ = [
     "start_chapter",
     "METRIC_COLUMNS",
@@ -51,12 +56,13 @@ __all__ = [
     "ResultsWriter",
     "load_results",
     "package_versions",
+    "validate_claim",
     "validate_results",
 ]
 
-VERDICTS = ("reproduced", "direction reproduced", "not reproduced", "not checkable")
 METRIC_COLUMNS = ("experiment", "mode", "setting", "party", "round", "metric", "value")
-CLAIM_KEYS = ("id", "claim", "paper", "ours", "tolerance", "verdict", "note")
+CLAIM_KEYS = ("id", "claim", "paper", "ours", "ours_interval", "n_runs", "basis", "tolerance",
+              "kind", "verdict", "note")
 TOP_KEYS = (
     "chapter", "parameter_set", "parameters", "seed", "dataset", "metrics", "claims", "timings",
     "versions",
@@ -203,15 +209,17 @@ class ResultsWriter:
             self.add_metric(**merged)
 
     def add_claim(self, claim: Any) -> None:
-        """Append one paper-vs-ours row (a dict, dataclass or object with the claim fields)."""
+        """Append one paper-vs-ours row (a :class:`~fedlib.evaluate.scorecard.Claim` or a dict
+        with the claims keys); the row is checked by :func:`validate_claim`."""
         d = _as_dict(claim)
-        missing = {"id", "claim", "paper", "ours", "verdict"} - set(d)
+        missing = {"id", "claim", "paper", "ours", "basis", "verdict"} - set(d)
         if missing:
-            raise ValueError(f"claim {d!r} lacks {sorted(missing)}")
-        if d["verdict"] not in VERDICTS:
-            raise ValueError(f"claim {d['id']!r}: verdict {d['verdict']!r} not in {VERDICTS}")
+            raise ValueError(f"claim {d.get('id', d)!r} lacks {sorted(missing)}")
         row = {k: _clean(d.get(k)) for k in CLAIM_KEYS}
         row["note"] = row["note"] or ""
+        errors = validate_claim(row)
+        if errors:
+            raise ValueError(f"claim {row['id']!r}: " + "; ".join(errors))
         self.claims.append(row)
 
     def add_claims(self, claims: Any) -> Any:
@@ -317,8 +325,8 @@ def validate_results(doc: Any) -> None:
     for i, c in enumerate(doc["claims"]):
         if not isinstance(c, dict) or set(c) != set(CLAIM_KEYS):
             errs.append(f"claims[{i}] must have exactly the keys {CLAIM_KEYS}")
-        elif c["verdict"] not in VERDICTS:
-            errs.append(f"claims[{i}].verdict {c['verdict']!r} not in {VERDICTS}")
+        else:
+            errs += [f"claims[{i}] ({c['id']}): {e}" for e in validate_claim(c)]
     for k, v in doc["timings"].items():
         if not (v is None or _is_num(v)):
             errs.append(f"timings.{k} must be a number of seconds")
@@ -328,6 +336,28 @@ def validate_results(doc: Any) -> None:
         errs.append("versions lacks python")
     if errs:
         raise ResultsFormatError("; ".join(errs))
+
+
+def validate_claim(row: dict[str, Any]) -> list[str]:
+    """What is wrong with one claims row: an unknown verdict or basis, a scored verdict on a
+    number we set from the paper, or a measured verdict without its interval.
+
+    >>> validate_claim({"verdict": "reproduced", "basis": "input", "ours_interval": None,
+    ...                 "n_runs": 1})
+    ["a number set from the paper (basis 'input') cannot be scored: verdict must be 'by construction'"]
+    """
+    errs = []
+    if row["verdict"] not in VERDICTS:
+        errs.append(f"verdict {row['verdict']!r} not in {VERDICTS}")
+    if row["basis"] is not None and row["basis"] not in BASES:
+        errs.append(f"basis {row['basis']!r} not in {BASES}")
+    if row["basis"] == "input" and row["verdict"] != "by construction":
+        errs.append("a number set from the paper (basis 'input') cannot be scored: verdict "
+                    "must be 'by construction'")
+    decided = row["verdict"] in SCORED and row["verdict"] != "inconclusive"
+    if decided and row["basis"] in ("seeds", "bootstrap") and row["ours_interval"] is None:
+        errs.append(f"verdict {row['verdict']!r} on a measured value needs ours_interval")
+    return errs
 
 
 def load_results(path: str | os.PathLike) -> dict[str, Any]:

@@ -31,8 +31,10 @@ from .metrics import (
     expected_calibration_error,
     reliability_curve,
 )
-from .scorecard import VERDICTS, Claim, claims_frame, claims_records, verdict
+from .scorecard import SCORED, UNSCORED, VERDICTS, Claim, claims_frame, claims_records, verdict
 from .subgroups import SUBGROUP_COLUMNS, subgroup_metrics
+from .tuning import TuningResult, grid, tune
+from .uncertainty import BASES, Estimate
 
 _FIGURES = (
     "PALETTE",
@@ -46,9 +48,14 @@ _FIGURES = (
 )
 
 __all__ = [
+    "BASES",
+    "SCORED",
     "SUBGROUP_COLUMNS",
+    "UNSCORED",
     "VERDICTS",
     "Claim",
+    "Estimate",
+    "TuningResult",
     "DegenerateMetricWarning",
     "check_binary_inputs",
     "claims_frame",
@@ -58,9 +65,11 @@ __all__ = [
     "equal_opportunity_difference",
     "expected_calibration_error",
     "fairness_report",
+    "grid",
     "reliability_curve",
     "statistical_parity_difference",
     "subgroup_metrics",
+    "tune",
     "verdict",
     *_FIGURES,
 ]

@@ -1,6 +1,6 @@
 """From a named dataset to a horizontal federation's clients, as paper 001 prepares them.
 
-Global 70/15/15 split (only the test part is used for evaluation) → the training part is dealt
+Global 70/15/15 split (the validation part for tuning, the test part for evaluation only) → the training part is dealt
 to the clients by the stratified non-IID partitioner (outcome × income band × asset band ×
 property area) → each client fits its own imputation, one-hot encoding and scaling on its own
 rows → the test rows are transformed with statistics pooled from the clients' aggregates.
@@ -53,6 +53,8 @@ class FederatedData:
     test_frame: pd.DataFrame = field(repr=False)
     client_table: pd.DataFrame
     feature_names: list[str]
+    X_val: np.ndarray = field(default=None, repr=False)
+    y_val: np.ndarray = field(default=None, repr=False)
 
     @property
     def n_features(self) -> int:
@@ -72,7 +74,7 @@ def prepare_horizontal(name: str, *, n_parties: int, skew: float, seed: int,
     if scaling not in ("local", "federated"):
         raise ValueError(f"scaling must be 'local' or 'federated', got {scaling!r}")
     ds = load_dataset(name, path=path, **dict(data_options or {}))
-    train, _val, test = train_val_test_split(ds.frame, fractions=fractions, stratify=ds.target,
+    train, val, test = train_val_test_split(ds.frame, fractions=fractions, stratify=ds.target,
                                              seed=seed)
     train = train.reset_index(drop=True)
     if "party" in ds.strata:
@@ -96,10 +98,12 @@ def prepare_horizontal(name: str, *, n_parties: int, skew: float, seed: int,
     table = partition.report(train, ds.target)
     table["party"] = names
     test = test.reset_index(drop=True)
+    val = val.reset_index(drop=True)
     return FederatedData(
         dataset=ds, parties=parties, X_test=pooled.transform(test),
         y_test=test[ds.target].to_numpy(dtype=np.float64), test_frame=test,
-        client_table=table, feature_names=pooled.feature_names)
+        client_table=table, feature_names=pooled.feature_names,
+        X_val=pooled.transform(val), y_val=val[ds.target].to_numpy(dtype=np.float64))
 
 
 def _by_party(train: pd.DataFrame, column: str, target: str, n_parties: int

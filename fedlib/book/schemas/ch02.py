@@ -56,6 +56,24 @@ class Chapter02Params(ChapterParams):
     audit_epochs: int = Field(1000, ge=1, description="local epochs per round in the paper's audit")
     audit_rounds: int = Field(5, ge=1, description="rounds in the paper's audit")
     mia_max_rows: int = Field(400, ge=20, description="rows per side in the membership attack")
+    n_seeds: int = Field(3, ge=1, le=50, description="seeds seed, seed+1, ...: split, partition, "
+                         "initial model, batches and DP noise all change with the seed")
+    engine: Literal["closed_form", "opacus"] = Field(
+        "closed_form", description="'closed_form': per-example logistic gradients in numpy "
+        "(same algorithm as Opacus, much faster); 'opacus': Opacus' hooks")
+    tune_budget: int = Field(6, ge=1, description="configurations tried per method on validation rows")
+    tune_learning_rates: list[float] = Field(
+        [0.01, 0.03, 0.1, 0.3, 1.0, 3.0], min_length=1,
+        description="learning rates tried for standard FL and HE-FL")
+    tune_dp_learning_rates: list[float] = Field(
+        [0.03, 0.3, 3.0], min_length=1, description="learning rates tried for DP-FL")
+    tune_clip_norms: list[float] = Field(
+        [0.3, 3.0], min_length=1, description="clipping norms tried for DP-FL")
+    timing_epochs: int = Field(100, ge=1, description="local epochs per timing repeat")
+    timing_repeats: int = Field(7, ge=2, description="timing repeats (modes interleaved)")
+    constant_share: float = Field(
+        0.01, ge=0.0, lt=0.5, description="a model giving the rarer decision to under this "
+        "share of the test rows is flagged as a (near-)constant classifier")
 
     @field_validator("noise_multipliers", "audit_noise_multipliers",
                      "audit_full_batch_noise_multipliers")
@@ -80,6 +98,14 @@ class Chapter02Params(ChapterParams):
             raise ValueError(
                 f"ckks_coeff_mod_bit_sizes sum to {total} bits; degree "
                 f"{self.ckks_poly_modulus_degree} allows at most {limit} bits for 128-bit security")
+        budget = self.tune_budget
+        sizes = {"tune_learning_rates": len(self.tune_learning_rates),
+                 "tune_dp_learning_rates x tune_clip_norms":
+                     len(self.tune_dp_learning_rates) * len(self.tune_clip_norms)}
+        small = {k: v for k, v in sizes.items() if v < budget}
+        if small:
+            raise ValueError(f"tune_budget={budget} needs at least that many configurations per "
+                             f"method so all are tuned alike; too few: {small}")
         if self.dataset == "kaggle_loan_approval" and not self.data_path:
             raise ValueError("dataset 'kaggle_loan_approval' needs data_path: the path to the CSV")
         return self
