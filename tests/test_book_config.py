@@ -4,6 +4,7 @@ Jupyter Book accepts misspelled keys silently, so these tests read the *resolved
 configuration rather than the YAML text.
 """
 
+import json
 import shutil
 import subprocess
 import sys
@@ -17,10 +18,14 @@ from jupyter_book.config import get_final_config
 from fedlib.book.chapters import CHAPTERS
 from fedlib.book.cli import build_html
 from fedlib.book.pages import (
+    README_END,
+    README_START,
+    render_findings,
     render_performance,
     render_privacy_audit,
     render_scorecard,
     render_status,
+    update_readme,
     write_generated,
 )
 from fedlib.book.results import ResultsWriter
@@ -113,6 +118,7 @@ def _project(tmp_path: Path) -> Path:
               same_data=True),
         Claim("eps_main", "ε = 8 at σ = 1", 8.0, Estimate.exact(80.0), kind="rel",
               tolerance=0.4, same_data=True)])
+    w.add_finding("FMTL ends below FedAvg at every institution.")
     w.add_metric(experiment="main", mode="dp", setting="sigma=1", party="all", round=3,
                  metric="epsilon_rdp", value=2.5)
     w.add_metric(experiment="main", mode="dp", setting="sigma=2", party="all", round=3,
@@ -141,6 +147,9 @@ def test_generated_pages_and_toc(tmp_path):
     perf = render_performance(root, present)
     assert "| main | he | mean | client s/epoch | 0.25 |" in perf and "peak_rss_mib" in perf
     assert "epsilon_rdp" not in perf and "FMTL AUC" not in perf
+    findings = render_findings(root, present)
+    assert "FMTL ends below FedAvg at every institution. | 1 reproduced, 1 contradicted of 2 " \
+        "scored | 1 by construction |" in findings
     toc = yaml.safe_load(write_generated(root).read_text())
     files = [c["file"] for part in toc["parts"] for c in part["chapters"]]
     assert "book/chapters/01_fmtl_dp_secagg" in files
@@ -195,3 +204,18 @@ def test_security_page_cites_only_tests_that_exist():
     assert not missing, f"security.md cites tests that do not exist: {missing}"
     toc = (root / "_toc.yml").read_text()
     assert "book/security" in toc
+
+def test_readme_block_is_written_only_from_default_runs(tmp_path):
+    root = _project(tmp_path)
+    (root / "README.md").write_text(f"intro\n{README_START}\nold\n{README_END}\nrest\n")
+    assert not update_readme(root)                       # the fixture's run is a smoke run
+    assert "old" in (root / "README.md").read_text()
+    path = root / "book" / "chapters" / "01_fmtl_dp_secagg.results.json"
+    doc = json.loads(path.read_text())
+    doc["parameter_set"] = "default"
+    path.write_text(json.dumps(doc))
+    assert not update_readme(root)                       # chapter 02 has not run
+    assert update_readme(root, [c for c in CHAPTERS if c.id == "01"])
+    text = (root / "README.md").read_text()
+    assert "old" not in text and "FMTL ends below FedAvg" in text
+    assert text.startswith("intro\n") and text.endswith(f"{README_END}\nrest\n")

@@ -76,7 +76,7 @@ def test_results_match_the_design_format(ran):
     doc = json.loads(text)
     validate_results(doc)
     assert list(doc) == ["chapter", "parameter_set", "parameters", "seed", "dataset", "metrics",
-                         "claims", "timings", "versions"]
+                         "claims", "findings", "timings", "versions"]
     assert doc["dataset"]["parties"] == [{"name": "A", "rows": 10, "positive_rate": 0.3}]
     assert set(doc["claims"][0]) == {"id", "claim", "paper", "ours", "ours_interval", "n_runs",
                                      "basis", "tolerance", "kind", "verdict", "note"}

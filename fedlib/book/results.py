@@ -7,6 +7,7 @@ Long format, so pages, plots and checks can query it without knowing the chapter
      "metrics": [{"experiment", "mode", "setting", "party", "round", "metric", "value"}, ...],
      "claims":  [{"id", "claim", "paper", "ours", "ours_interval", "n_runs", "basis",
                   "tolerance", "kind", "verdict", "note"}, ...],
+     "findings": ["one sentence per finding, numbers from this run", ...],
      "timings": {"total_s": ..., ...}, "versions": {"python": ..., "torch": ..., ...}}
 
 Non-finite numbers are written as ``null`` so the file is valid JSON for any reader.
@@ -64,8 +65,8 @@ METRIC_COLUMNS = ("experiment", "mode", "setting", "party", "round", "metric", "
 CLAIM_KEYS = ("id", "claim", "paper", "ours", "ours_interval", "n_runs", "basis", "tolerance",
               "kind", "verdict", "note")
 TOP_KEYS = (
-    "chapter", "parameter_set", "parameters", "seed", "dataset", "metrics", "claims", "timings",
-    "versions",
+    "chapter", "parameter_set", "parameters", "seed", "dataset", "metrics", "claims", "findings",
+    "timings", "versions",
 )
 _PACKAGES = (
     "fedlib", "numpy", "pandas", "scipy", "scikit-learn", "torch", "opacus", "dp-accounting",
@@ -153,6 +154,7 @@ class ResultsWriter:
         self.dataset: dict[str, Any] = {"name": None, "rows": None, "parties": []}
         self.metrics: list[dict[str, Any]] = []
         self.claims: list[dict[str, Any]] = []
+        self.findings: list[str] = []
         self.timings: dict[str, float] = {}
         self._t0 = time.perf_counter()
 
@@ -231,6 +233,15 @@ class ResultsWriter:
             self.add_claim(claim)
         return claims_frame(claims)
 
+    def add_finding(self, text: str) -> str:
+        """Record one finding in words (numbers formatted from this run), for the intro page
+        and the README; returns the text so a chapter can also print it."""
+        text = " ".join(str(text).split())
+        if not text:
+            raise ValueError("a finding must be a non-empty sentence")
+        self.findings.append(text)
+        return text
+
     def add_timing(self, name: str, seconds: float) -> None:
         """Record a duration in seconds (names conventionally end in ``_s``)."""
         self.timings[str(name)] = float(seconds)
@@ -246,7 +257,8 @@ class ResultsWriter:
         doc = {
             "chapter": self.chapter, "parameter_set": self.parameter_set,
             "parameters": self.parameters, "seed": self.seed, "dataset": self.dataset,
-            "metrics": self.metrics, "claims": self.claims, "timings": _clean(timings),
+            "metrics": self.metrics, "claims": self.claims, "findings": list(self.findings),
+            "timings": _clean(timings),
             "versions": package_versions(),
         }
         validate_results(doc)
@@ -305,7 +317,8 @@ def validate_results(doc: Any) -> None:
     if errs:
         raise ResultsFormatError("; ".join(errs))
     types = {"chapter": str, "parameter_set": str, "parameters": dict, "seed": int,
-             "dataset": dict, "metrics": list, "claims": list, "timings": dict, "versions": dict}
+             "dataset": dict, "metrics": list, "claims": list, "findings": list, "timings": dict,
+             "versions": dict}
     errs += [f"'{k}' must be {t.__name__}" for k, t in types.items() if not isinstance(doc[k], t)]
     if errs:
         raise ResultsFormatError("; ".join(errs))
@@ -327,6 +340,8 @@ def validate_results(doc: Any) -> None:
             errs.append(f"claims[{i}] must have exactly the keys {CLAIM_KEYS}")
         else:
             errs += [f"claims[{i}] ({c['id']}): {e}" for e in validate_claim(c)]
+    errs += [f"findings[{i}] must be a non-empty string" for i, f in enumerate(doc["findings"])
+             if not isinstance(f, str) or not f.strip()]
     for k, v in doc["timings"].items():
         if not (v is None or _is_num(v)):
             errs.append(f"timings.{k} must be a number of seconds")
