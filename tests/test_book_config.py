@@ -195,3 +195,22 @@ def test_readme_block_is_written_only_from_default_runs(tmp_path):
     text = (root / "README.md").read_text()
     assert "old" not in text and "FMTL ends below FedAvg" in text
     assert text.startswith("intro\n") and text.endswith(f"{README_END}\nrest\n")
+
+
+def test_security_page_cites_only_tests_that_exist():
+    """Every statement of book/security.md names its test; each named test must exist."""
+    import ast
+    import re
+
+    root = Path(__file__).resolve().parents[1]
+    text = (root / "book" / "security.md").read_text()
+    cited = set(re.findall(r"`(tests/test_\w+\.py)::(test_\w+)`", text))
+    assert len(cited) >= 20
+    defined: dict[str, set[str]] = {}
+    for path, _ in cited:
+        tree = ast.parse((root / path).read_text())
+        defined[path] = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
+    missing = sorted(f"{p}::{t}" for p, t in cited if t not in defined[p])
+    assert not missing, f"security.md cites tests that do not exist: {missing}"
+    toc = (root / "_toc.yml").read_text()
+    assert "book/security" in toc
