@@ -38,6 +38,7 @@
 #
 # **Beyond the paper.** A node-by-node check that SecureBoost grows the plaintext trees, a
 # transcript of what every party saw, a label-inference attack by the passive party, a
+# bin-recovery attack by the active party (with and without the minimum node size), a
 # least-squares SVM and a WoE scorecard written out, bootstrap intervals, and screening
 # against noisy, poisoned and free-riding banks.
 # :::
@@ -758,9 +759,9 @@ att
 # of every node it histograms and which of its own candidate splits won (and the rows going
 # left); the **active** party learns the decrypted per-bin $(G, H, \text{count})$ of every
 # passive feature at every admitted node and the left rows of the passive party's splits —
-# never a feature value or a threshold, but, at small nodes, the bins shown above. The book's
-# security page states the threat model (honest-but-curious parties, no collusion) and the
-# tests behind each statement.
+# never a feature value or a threshold, but, at small nodes, the bins shown above. The
+# book's {doc}`../security` page states the threat model (honest-but-curious parties, no
+# collusion) and the test behind each statement.
 #
 # ## Step 4 — the full pipeline against the usual credit models (Fig. 3)
 #
@@ -1281,7 +1282,8 @@ display(Markdown("\n".join(f"{i + 1}. {f}" for i, f in enumerate(findings)) + si
 # randomness and the screening banks, while the RSA and Paillier randomness comes from the
 # operating system. (Where the book does add DP noise, a seeded generator is a reproduction
 # device that voids the guarantee: anyone with the seed can regenerate and subtract it.) The
-# threat model and the tests behind each protocol statement are on the book's security page.
+# threat model and the tests behind each protocol statement are on the book's
+# {doc}`../security` page.
 
 # %%
 for k, v in timings.items():
