@@ -132,6 +132,9 @@ class Chapter04Params(ChapterParams):
                                  "demo_keys: true to allow an insecure demonstration key")
         if self.dataset == "csv" and not (self.bank_csv and self.external_csv):
             raise ValueError("dataset 'csv' needs bank_csv and external_csv")
+        if self.decision_threshold != "auto" and not 0 < self.decision_threshold < 1:
+            raise ValueError(f"decision_threshold={self.decision_threshold} must be in (0, 1) "
+                             "or 'auto'")
         if any(m < 0 for m in self.attack_min_node_sizes):
             raise ValueError(f"attack_min_node_sizes={self.attack_min_node_sizes} must be >= 0")
         if len(self.bad_banks) >= self.n_banks:
