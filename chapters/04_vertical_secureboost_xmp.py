@@ -38,6 +38,7 @@
 #
 # **Beyond the paper.** A node-by-node check that SecureBoost grows the plaintext trees, a
 # transcript of what every party saw, a label-inference attack by the passive party, a
+# bin-recovery attack by the active party (with and without the minimum node size), a
 # least-squares SVM and a WoE scorecard written out, bootstrap intervals, and screening
 # against noisy, poisoned and free-riding banks.
 # :::
@@ -60,7 +61,7 @@ test_size = 0.3  # share of aligned rows held out for evaluation
 demo_keys = False  # allow keys under 2048 bits (insecure, CI only)
 psi_key_bits = 2048  # RSA modulus for PSI, bits
 paillier_key_bits = 2048  # Paillier modulus for SecureBoost, bits
-pca_variance = 0.90  # cumulative contribution kept by the grid's PCA
+pca_variance = 0.90  # cumulative contribution kept by the external party's PCA
 mrmr_k = 30  # features kept by the bank's mRMR
 mrmr_bins = 10  # quantile bins for mutual information
 selection_n_estimators = 142  # XGBoost trees during selection
@@ -77,11 +78,20 @@ max_bins = 32  # quantile bins per feature
 secureboost_rows = None  # training rows of the encrypted run (None: all)
 secureboost_trees = None  # trees of the encrypted run (None: n_estimators)
 n_jobs = 1  # processes for Paillier work
-decision_threshold = 0.5  # predict default when p >= threshold
+decision_threshold = "auto"  # predict default when p >= threshold; 'auto': see below
+imbalance_rate = 0.15  # 'auto': default rate outside [r, 1 - r] -> thresholds on validation
+validation_size = 0.25  # share of training rows that choose thresholds (imbalanced label)
+external_name = None  # name of the unlabelled party (None: from the data)
+passive_min_node_size = 64  # SecureBoost: smallest node (and sibling) the passive party sums
+attack_rows = 200  # training rows of the runs the bin-recovery attack is shown on
+attack_trees = 3  # trees of the attacked runs
+attack_max_depth = 7  # depth of the attacked runs
+attack_bins = 8  # bins per passive feature in the attacked runs
+attack_min_node_sizes = [0, 16, 32, 64]  # passive_min_node_size values attacked (0 = unsafe)
 lssvm_gamma = 1.0  # LS-SVM regularisation
 lssvm_max_rows = 3000  # LS-SVM training rows (cubic solve)
 scorecard_bins = 5  # scorecard bins per feature
-bootstrap = 500  # bootstrap resamples of the test set
+bootstrap = 500  # paired bootstrap resamples of the test rows
 table4_rows = 15  # enterprises in Table 4
 leakage_known_fraction = 0.1  # labels the passive party knows in the attack
 n_banks = 5  # banks in the screening experiment
@@ -126,6 +136,9 @@ pd.set_option("display.max_colwidth", 60)
 # only. Neither knows which of its IDs the other holds.
 
 # %%
+from dataclasses import replace
+from pathlib import Path
+
 from fedlib.vertical.data import load_vertical_csvs, make_msme_data, vertical_credit_data
 
 if P.dataset == "credit_data":
@@ -135,6 +148,10 @@ elif P.dataset == "synthetic":
                         seed=P.seed)
 else:
     vd = load_vertical_csvs(P.bank_csv, P.external_csv, id_column=P.id_column, target=P.target)
+    # The unlabelled party is named after its file ("registry.csv" -> "registry").
+    vd = replace(vd, external_name=Path(P.external_csv).stem)
+if P.external_name:
+    vd = replace(vd, external_name=P.external_name)
 B, E = vd.bank_name, vd.external_name
 parties = pd.DataFrame([
     {"party": B, "rows": len(vd.bank), "features": len(vd.bank_features), "labels": "yes",
@@ -198,11 +215,12 @@ psi_table
 # enterprises in {glue:text}`psi_seconds:.1f` s and {glue:text}`psi_kb:,.0f` KB. Both parties
 # learn the intersection and the size of the other's set — nothing about the IDs outside it.
 # That the intersection itself becomes known is the point of the step, and also its cost:
-# the grid now knows which of its customers borrow from this bank.
+# the {glue:text}`ext_name` party now knows which of its customers borrow from this bank.
 #
 # The bank then splits the common IDs into training and test rows (stratified by its labels,
 # {glue:text}`test_pct:.0f` % held out) and tells the other party which IDs are which — a
 # public message. Each party imputes missing values with medians of *its own* training rows.
+# Every model below predicts default with {glue:text}`thr_policy`.
 
 # %%
 from sklearn.model_selection import train_test_split
@@ -222,10 +240,27 @@ def impute(frame, fit_rows):
 
 
 bank_X = impute(bank[vd.bank_features], tr_ids)
-# The grid's unsupervised PCA may use every row it holds except the test enterprises.
+# The external party's unsupervised PCA may use every row it holds except the test enterprises.
 ext_all = vd.external.set_index(vd.id_column)[vd.external_features]
 ext_fit_rows = ext_all.index.difference(pd.Index(te_ids))
 ext_all = impute(ext_all, ext_fit_rows)
+from fedlib.vertical.baselines import is_imbalanced
+
+# The decision threshold. On a balanced enough label (the paper's 22 % defaults, credit_data's
+# 28 %) 0.5; on an imbalanced one a 0.5 cut-off makes most models predict "no default" for
+# everyone, so with 'auto' every model's cut-off is chosen on validation rows instead.
+imbalanced = is_imbalanced(y_tr, min_rate=P.imbalance_rate)
+choose_thr = P.decision_threshold == "auto" and imbalanced
+fixed_thr = 0.5 if P.decision_threshold == "auto" else float(P.decision_threshold)
+thr_policy = (f"each model's own cut-off, chosen on {100 * P.validation_size:.0f} % of the "
+              f"training rows held out for it (maximum TPR − FPR), because the training "
+              f"default rate {y_tr.mean():.1%} is outside [{P.imbalance_rate:.0%}, "
+              f"{1 - P.imbalance_rate:.0%}] (`decision_threshold: auto`)"
+              if choose_thr else f"the fixed cut-off p ≥ {fixed_thr:g}"
+              + (f" (`decision_threshold: auto` with a training default rate of "
+                 f"{y_tr.mean():.1%}, inside [{P.imbalance_rate:.0%}, "
+                 f"{1 - P.imbalance_rate:.0%}])" if P.decision_threshold == "auto" else ""))
+glue("thr_policy", thr_policy, display=False)
 glue("test_pct", 100 * P.test_size, display=False)
 glue("n_train", len(tr_ids), display=False)
 glue("n_test", len(te_ids), display=False)
@@ -303,6 +338,10 @@ from fedlib.vertical.xmp import mrmr_select
 
 paper_eigs = [1.6174, 1.3751, 0.9562, 0.6729]
 glue("paper_pca_share", 100 * sum(paper_eigs) / 14, display=False)
+if P.mrmr_k >= len(vd.bank_features):
+    raise ValueError(f"mrmr_k={P.mrmr_k} is not below the {B} party's "
+                     f"{len(vd.bank_features)} features: mRMR would keep all of them and select "
+                     f"nothing; pass -p mrmr_k N with N < {len(vd.bank_features)}")
 t0 = time.perf_counter()
 mrmr = mrmr_select(bank_X.loc[tr_ids].to_numpy(), y_tr, vd.bank_features, k=P.mrmr_k,
                    n_bins=P.mrmr_bins)
@@ -312,7 +351,8 @@ glue("mrmr_p", len(vd.bank_features), display=False)
 mrmr.table.head(12)
 
 # %% [markdown]
-# The bank keeps {glue:text}`mrmr_k` of its {glue:text}`mrmr_p` indicators.
+# The bank keeps {glue:text}`mrmr_k` of its {glue:text}`mrmr_p` indicators (`mrmr_k`; a value
+# not below the bank's feature count is refused, since mRMR would then select nothing).
 #
 # ### Jointly: XGBoost average-gain backward elimination (eq. 8, Algorithm 2, Fig. 2)
 #
@@ -389,14 +429,54 @@ elim.initial_gain.head(15).rename("average gain").to_frame().T
 # %%
 from fedlib.vertical.xmp import ranking_comparison
 
-table3 = ranking_comparison(cand_tr.to_numpy(), y_tr, cand_te.to_numpy(), y_te,
-                            list(cand_tr.columns), k=elim.best_n, xgb_params=sel_params,
-                            seed=P.seed, threshold=P.decision_threshold)
+table3, t3_proba = ranking_comparison(
+    cand_tr.to_numpy(), y_tr, cand_te.to_numpy(), y_te, list(cand_tr.columns), k=elim.best_n,
+    xgb_params=sel_params, seed=P.seed, threshold="validation" if choose_thr else fixed_thr,
+    validation_size=P.validation_size, return_proba=True)
 for r in table3.itertuples():
     for metric in ("accuracy", "precision", "recall", "f1", "ks", "auc"):
         results.add_metric(experiment="table3", mode=r.ranking, setting=r._2, party="all",
                            round=None, metric=metric, value=float(getattr(r, metric)))
-table3.drop(columns=["features", "error_rate"])
+from fedlib.evaluate.uncertainty import Estimate
+from fedlib.vertical.baselines import ks_statistic
+
+
+def at_threshold(metric, y, p, thr):
+    """One threshold metric (or KS) of probabilities ``p`` on labels ``y``; fast enough to
+    bootstrap."""
+    if metric == "ks":
+        return ks_statistic(y, p)
+    yhat = p >= thr
+    tp, fp, fn = np.sum(yhat & (y == 1)), np.sum(yhat & (y == 0)), np.sum(~yhat & (y == 1))
+    return {"accuracy": np.mean(yhat == (y == 1)), "error_rate": np.mean(yhat != (y == 1)),
+            "precision": tp / (tp + fp) if tp + fp else 0.0,
+            "recall": tp / (tp + fn) if tp + fn else 0.0,
+            "f1": 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0}[metric]
+
+
+t3_own = table3[table3.ranking == table3["evaluated with"]].set_index("ranking")
+t3_single = [f"{r} ranking" for r in t3_own.index if t3_own.loc[r, "predicted classes"] < 2]
+t3 = {r: (t3_proba[(r, r)], float(t3_own.loc[r, "threshold"])) for r in t3_own.index}
+table3_diffs = {
+    m: Estimate.bootstrap(
+        lambda y, a, b, c, m=m: at_threshold(m, y, a, t3["XGBoost (XMP)"][1])
+        - max(at_threshold(m, y, b, t3["RF"][1]), at_threshold(m, y, c, t3["LR"][1])),
+        y_te, t3["XGBoost (XMP)"][0], t3["RF"][0], t3["LR"][0], n_boot=P.bootstrap,
+        seed=P.seed + 3, strata=y_te)
+    for m in ("accuracy", "precision", "f1", "ks")}
+t3_ci = pd.DataFrame({m: [f"{e.value:+.3f} [{e.interval[0]:+.3f}, {e.interval[1]:+.3f}]"]
+                      for m, e in table3_diffs.items()}, index=["XMP − better of RF, LR"])
+display(table3.drop(columns=["features", "error_rate"]))
+if t3_single:
+    display(Markdown(f"**{', '.join(t3_single)}: the model predicts a single class on the test "
+                     "rows** at its threshold; its accuracy, precision and F1 comparisons are "
+                     "not scored."))
+t3_ci
+
+# %% [markdown]
+# The second table is the paper's claim with its evidence: XMP's metric minus the better of
+# RF's and LR's (each ranking evaluated with its own model), with a 95 % paired bootstrap
+# interval over the test rows (the same resample for the three models).
 
 # %% [markdown]
 # ## Step 3 — SecureBoost (§3.3, eqs. 9–15)
@@ -417,7 +497,7 @@ from fedlib.vertical.audit import tree_agreement, what_each_party_saw
 
 boost = dict(n_estimators=P.n_estimators, max_depth=P.max_depth, learning_rate=P.learning_rate,
              reg_lambda=P.reg_lambda, gamma=0.0, min_child_weight=P.min_child_weight,
-             max_bins=P.max_bins)
+             max_bins=P.max_bins, passive_min_node_size=P.passive_min_node_size)
 Xa_tr, Xa_te = bank_X.loc[tr_ids, sel_bank].to_numpy(), bank_X.loc[te_ids, sel_bank].to_numpy()
 Xp_tr, Xp_te = ext_scores.loc[tr_ids, sel_ext].to_numpy(), ext_scores.loc[te_ids, sel_ext].to_numpy()
 if Xa_tr.shape[1] == 0 or Xp_tr.shape[1] == 0:
@@ -460,7 +540,10 @@ timings["xgboost_same_rows_s"] = time.perf_counter() - t0
 from sklearn.metrics import roc_auc_score
 
 auc_sb = roc_auc_score(y_te, m_sb)
-auc_xgb_small = roc_auc_score(y_te, xg_small.predict_proba(np.hstack([Xa_te, Xp_te]))[:, 1])
+p_xgb_small = xg_small.predict_proba(np.hstack([Xa_te, Xp_te]))[:, 1]
+auc_xgb_small = roc_auc_score(y_te, p_xgb_small)
+auc_gap = Estimate.bootstrap(lambda y, a, b: roc_auc_score(y, a) - roc_auc_score(y, b), y_te,
+                             m_sb, p_xgb_small, n_boot=P.bootstrap, seed=P.seed + 5, strata=y_te)
 sb_table = pd.DataFrame([
     {"model": f"SecureBoost (Paillier {P.paillier_key_bits} bits)", "seconds": sb.timings_["fit_s"],
      "test AUC": auc_sb},
@@ -526,6 +609,7 @@ pd.Series(agree, dtype=object).to_frame("SecureBoost vs plaintext twin").T
 # %%
 saw = what_each_party_saw(sb.transcript)
 glue("sb_mb", sb.transcript.bytes_sent() / 1e6, display=False)
+glue("min_node", P.passive_min_node_size, display=False)
 results.add_metric(experiment="secureboost", mode="encrypted", setting=f"rows={n_sb}",
                    party="all", round=None, metric="bytes", value=sb.transcript.bytes_sent())
 saw
@@ -533,11 +617,13 @@ saw
 # %% [markdown]
 # Training and predicting the test rows moved {glue:text}`sb_mb:.1f` MB. The
 # {glue:text}`ext_name` party received the public key, ciphertexts of $g, h$, the instance
-# space (row IDs) of every node, and the split choices among its own features; it never sees a
-# gradient, a label or a bank feature. The bank received encrypted histograms it decrypts —
-# per-bin sums of $g$, $h$ and row counts for the other party's features — and, for each split
-# the other party owns, the set of rows going left. Over many trees those sets order the rows
-# by each of the other party's components without revealing a single value or threshold.
+# space (row IDs) of every node it was asked to histogram — only nodes that, with their
+# sibling, hold at least {glue:text}`min_node` rows (`passive_min_node_size`) — and the split
+# choices among its own features; it never sees a gradient, a label or a bank feature. The
+# bank received encrypted histograms it decrypts — per-bin sums of $g$, $h$ and row counts for
+# the other party's features — and, for each split the other party owns, the set of rows going
+# left. Over many trees those sets order the rows by each of the other party's components
+# without revealing a single value or threshold.
 #
 # ### Label leakage: what the split information tells the passive party
 #
@@ -564,19 +650,129 @@ pd.Series(leak).to_frame("value").T
 # The attack's AUC on the rows it did not know is {glue:text}`leak_auc:.3f` (0.5 = no
 # information). The deepest nodes the {glue:text}`ext_name` party sees have label purity
 # {glue:text}`leak_purity:.3f` against {glue:text}`leak_base:.3f` for the whole set: deep
-# trees — the paper's depth 9 — make these nodes small and pure. The paper's security
-# discussion covers only the encryption of gradients; the instance spaces it leaves in the
-# clear are a known weakness of SecureBoost, which Cheng et al. address by letting the active
-# party own the first layer(s) of each tree.
+# trees — the paper's depth 9 — make nodes small and pure, and the minimum node size bounds
+# how small the nodes it is shown can be. The paper's security discussion covers only the
+# encryption of gradients; the instance spaces it leaves in the clear are a known weakness of
+# SecureBoost, which Cheng et al. address by letting the active party own the first layer(s)
+# of each tree.
+#
+# ### Feature leakage: what the per-bin sums tell the bank
+#
+# The leak runs the other way too. For every node the {glue:text}`ext_name` party histograms,
+# the bank decrypts per-bin sums $(G, H, \text{count})$ of each of the other party's
+# features. It chose the node's rows and computed every row's own $g, h$, so at a small node
+# the sums pin rows to bins: a bin with count 0 excludes every row of the node; a bin with
+# count 1 whose $G$ equals one row's $g$ places that row; what is placed can be subtracted
+# from every other node holding the row, and so on to a fixed point
+# (`fedlib.vertical.attacks.bin_recovery_attack`, which uses only the bank's transcript, its
+# private key and its own gradients). A bin is a quantile interval of the other party's
+# feature, so a recovered bin is that party's value up to one interval — exactly what
+# vertical FL promises not to reveal.
+#
+# Two protections are now in the library. The passive party histograms a node only when the
+# node and its sibling both hold at least `passive_min_node_size` rows (and the parent was
+# admitted), and re-checks this before answering; below that size only the bank's features
+# compete. And every returned bucket ciphertext is re-randomised: otherwise the product of the
+# bank's own ciphertexts would carry the product of their random factors, which the key
+# holder can recover on decryption and match against the factors it used — revealing every
+# bin's members without any small node. The attack below is run on
+# {glue:text}`att_n` of our training rows with {glue:text}`att_trees` trees of depth
+# {glue:text}`att_depth`, {glue:text}`att_bins` bins, no minimum child weight (the setting
+# that makes nodes small), at several minimum node sizes; the key size is irrelevant to it
+# (the bank holds the private key), so these runs use a 512-bit demonstration key for speed:
+
+# %%
+from fedlib.vertical.attacks import bin_recovery_attack
+from fedlib.vertical.gbdt import BoostParams
+
+DEFAULT_MIN_NODE = BoostParams().passive_min_node_size
+att_rows = np.sort(np.random.default_rng(P.seed + 11).choice(
+    len(y_tr), size=min(P.attack_rows, len(y_tr)), replace=False))
+att_kw = dict(n_estimators=P.attack_trees, max_depth=P.attack_max_depth,
+              learning_rate=P.learning_rate, reg_lambda=P.reg_lambda, min_child_weight=0.0,
+              max_bins=P.attack_bins, key_bits=512, demo_keys=True, active_name=B)
+
+
+def n_passive_splits(model):
+    nodes = (n for t in model.trees for n in (t.values() if isinstance(t, dict) else t))
+    return sum(1 for n in nodes if not n.is_leaf and n.party != B)
+
+
+att = []
+t0 = time.perf_counter()
+for m in P.attack_min_node_sizes:
+    sb_a = SecureBoost(**att_kw, passive_min_node_size=m).fit(
+        Xa_tr[att_rows], y_tr[att_rows], passive={E: Xp_tr[att_rows]})
+    r = bin_recovery_attack(sb_a, E, truth=sb_a.parties_[E]._bins)
+    att.append({"passive_min_node_size": m,
+                "setting": ("unsafe: no minimum" if m == 0 else
+                            "library default" if m == DEFAULT_MIN_NODE else ""),
+                "histograms returned": r["n_histograms"],
+                f"splits on {E}'s features": n_passive_splits(sb_a),
+                "(row, feature) pairs": r["n_pairs"], "bins recovered": r["recovered"],
+                "wrong": r["wrong"], "recovery rate": r["rate"]})
+    results.add_metric(experiment="bin_recovery", mode="active_party_attack",
+                       setting=f"min_node={m}", party=B, round=None, metric="recovery_rate",
+                       value=r["rate"])
+timings["bin_attack_s"] = time.perf_counter() - t0
+att = pd.DataFrame(att)
+a_i = att.set_index("passive_min_node_size")
+lo_m, hi_m = min(P.attack_min_node_sizes), max(P.attack_min_node_sizes)
+glue("att_n", len(att_rows), display=False)
+glue("att_trees", P.attack_trees, display=False)
+glue("att_depth", P.attack_max_depth, display=False)
+glue("att_bins", P.attack_bins, display=False)
+glue("att_lo", lo_m, display=False)
+glue("att_hi", hi_m, display=False)
+glue("att_lo_rec", int(a_i.loc[lo_m, "bins recovered"]), display=False)
+glue("att_hi_rec", int(a_i.loc[hi_m, "bins recovered"]), display=False)
+glue("att_pairs", int(a_i.loc[lo_m, "(row, feature) pairs"]), display=False)
+glue("att_lo_rate", 100 * float(a_i.loc[lo_m, "recovery rate"]), display=False)
+glue("att_hi_rate", 100 * float(a_i.loc[hi_m, "recovery rate"]), display=False)
+glue("att_wrong", int(att["wrong"].sum()), display=False)
+glue("att_default", DEFAULT_MIN_NODE, display=False)
+paper_train = round(170 * (1 - P.test_size))
+glue("paper_size_note",
+     f"on the paper's 170 loans ({paper_train} training rows) a minimum of "
+     f"{P.passive_min_node_size} rows "
+     + ("leaves the other party's features the root only, since no split of "
+        f"{paper_train} rows gives two children of {P.passive_min_node_size}."
+        if 2 * P.passive_min_node_size > paper_train else
+        f"still admits nodes down to {P.passive_min_node_size} rows."), display=False)
+att
+
+# %% [markdown]
+# With no minimum (`passive_min_node_size` {glue:text}`att_lo`) the bank recovers the bin of
+# {glue:text}`att_lo_rec` of {glue:text}`att_pairs` (row, feature) pairs
+# ({glue:text}`att_lo_rate:.0f` %); at {glue:text}`att_hi` rows
+# ({glue:text}`att_default` is the library default) {glue:text}`att_hi_rec`
+# ({glue:text}`att_hi_rate:.0f` %). What it determines is never wrong
+# ({glue:text}`att_wrong` wrong in all runs): the leak is exact, not statistical. The minimum
+# does not prove that nothing leaks — sums combined across trees can still place a row — it
+# makes the equations underdetermined at every node the bank can form by adding and
+# subtracting the returned sums; the table measures what is left. Its price is accuracy: the
+# other party's features can no longer split small nodes (the column of passive splits);
+# {glue:text}`paper_size_note`
+#
+# What each party learns, in one place (the `fedlib.vertical.secureboost` docstring):
+# the **passive** party learns the public key, ciphertexts of $g, h$, the instance space
+# of every node it histograms and which of its own candidate splits won (and the rows going
+# left); the **active** party learns the decrypted per-bin $(G, H, \text{count})$ of every
+# passive feature at every admitted node and the left rows of the passive party's splits —
+# never a feature value or a threshold, but, at small nodes, the bins shown above. The
+# book's {doc}`../security` page states the threat model (honest-but-curious parties, no
+# collusion) and the test behind each statement.
 #
 # ## Step 4 — the full pipeline against the usual credit models (Fig. 3)
 #
 # The pipeline model (XMP features, SecureBoost's trees) is compared with the models the paper
 # names — logistic regression, random forest, LS-SVM and the bank's traditional scorecard —
 # trained **on the bank's own features** (what the bank can do alone; the premise of the
-# paper) and, as a non-private reference, on all features pooled. scikit-learn has no LS-SVM,
-# so it is written out (one linear system, see its docstring); the scorecard bins every
-# feature, replaces bins by their weight of evidence and fits a logistic regression:
+# paper) and, as non-private references, on all features pooled. To separate the sources of
+# any gain, the same gradient-boosting model as the pipeline (same trees, depth, bins) is also
+# trained on the bank's features alone and on all raw features pooled. scikit-learn has no
+# LS-SVM, so it is written out (one linear system, see its docstring); the scorecard bins
+# every feature, replaces bins by their weight of evidence and fits a logistic regression:
 #
 # ```{literalinclude} ../../fedlib/vertical/baselines.py
 # :pyobject: LSSVMClassifier.fit
@@ -587,116 +783,221 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
-from fedlib.vertical.baselines import LSSVMClassifier, WoEScorecard, credit_metrics, points
+from fedlib.vertical.baselines import (
+    LSSVMClassifier,
+    WoEScorecard,
+    choose_threshold,
+    credit_metrics,
+    points,
+    predicted_classes,
+)
 
-t0 = time.perf_counter()
-twin = HistGBDT(**boost).fit(np.hstack([Xa_tr, Xp_tr]), y_tr, passive_columns=passive_cols)
-p_pipeline = twin.predict_proba(np.hstack([Xa_te, Xp_te]))
-timings["pipeline_fit_s"] = time.perf_counter() - t0
-glue("n_estimators_used", P.n_estimators, display=False)
-
+PIPE, GB = "XMP + SecureBoost (ours)", "GBDT (same settings)"
+BASE = ["LR", "RF", "LS-SVM", "scorecard (WoE + LR)"]
+pos = np.arange(len(y_tr))
+if choose_thr:
+    fit_pos, val_pos = train_test_split(pos, test_size=P.validation_size, stratify=y_tr,
+                                        random_state=P.seed)
+    fit_pos = np.sort(fit_pos)
+else:
+    fit_pos, val_pos = pos, None
+lssvm_pos = np.random.default_rng(P.seed).permutation(fit_pos)[:P.lssvm_max_rows]
 ext_raw = ext_all.loc[common]
 views = {
     "bank only": (bank_X.loc[tr_ids].to_numpy(), bank_X.loc[te_ids].to_numpy()),
     "pooled (non-private)": (np.hstack([bank_X.loc[tr_ids], ext_raw.loc[tr_ids]]),
                              np.hstack([bank_X.loc[te_ids], ext_raw.loc[te_ids]])),
 }
-rows, probas = [], {"XMP + SecureBoost (ours)": p_pipeline}
-rows.append({"model": "XMP + SecureBoost (ours)", "features": "XMP selection",
-             **credit_metrics(y_te, p_pipeline, threshold=P.decision_threshold)})
-lssvm_rows = np.random.default_rng(P.seed).permutation(len(y_tr))[:P.lssvm_max_rows]
+# name, features, estimator, train / test matrices, fit keywords, standardise?, fit rows
+specs = [(PIPE, "XMP selection", HistGBDT(**boost), np.hstack([Xa_tr, Xp_tr]),
+          np.hstack([Xa_te, Xp_te]), {"passive_columns": passive_cols}, False, fit_pos)]
 for view, (Xtr, Xte) in views.items():
-    sc = StandardScaler().fit(Xtr)
-    Ztr, Zte = sc.transform(Xtr), sc.transform(Xte)
-    models = {  # name -> (estimator, rows to fit on, whether it takes standardised inputs)
-        "LR": (LogisticRegression(max_iter=5000), slice(None), True),
-        "RF": (RandomForestClassifier(n_estimators=300, random_state=P.seed, n_jobs=1),
-               slice(None), False),
-        "LS-SVM": (LSSVMClassifier(gamma_reg=P.lssvm_gamma), lssvm_rows, True),
-        "scorecard (WoE + LR)": (WoEScorecard(n_bins=P.scorecard_bins), slice(None), False),
-    }
-    for name, (est, fit_rows, scaled) in models.items():
-        A, T = (Ztr, Zte) if scaled else (Xtr, Xte)
-        p = est.fit(A[fit_rows], y_tr[fit_rows]).predict_proba(T)[:, 1]
-        probas[f"{name} [{view}]"] = p
-        rows.append({"model": name, "features": view,
-                     **credit_metrics(y_te, p, threshold=P.decision_threshold)})
+    specs += [
+        ("LR", view, LogisticRegression(max_iter=5000), Xtr, Xte, {}, True, fit_pos),
+        ("RF", view, RandomForestClassifier(n_estimators=300, random_state=P.seed, n_jobs=1),
+         Xtr, Xte, {}, False, fit_pos),
+        ("LS-SVM", view, LSSVMClassifier(gamma_reg=P.lssvm_gamma), Xtr, Xte, {}, True,
+         lssvm_pos),
+        ("scorecard (WoE + LR)", view, WoEScorecard(n_bins=P.scorecard_bins), Xtr, Xte, {},
+         False, fit_pos),
+        (GB, view, HistGBDT(**boost), Xtr, Xte, {}, False, fit_pos),
+    ]
+
+
+def proba(est, X):
+    p = est.predict_proba(X)
+    return p[:, 1] if np.ndim(p) == 2 else np.asarray(p)
+
+
+rows, probas, thresholds = [], {}, {}
+t0 = time.perf_counter()
+for name, view, est, Xtr, Xte, kw, scaled, fit_rows in specs:
+    if scaled:
+        sc = StandardScaler().fit(Xtr[fit_rows])
+        Xtr, Xte = sc.transform(Xtr), sc.transform(Xte)
+    est.fit(Xtr[fit_rows], y_tr[fit_rows], **kw)
+    p = proba(est, Xte)
+    thr = (choose_threshold(y_tr[val_pos], proba(est, Xtr[val_pos])) if choose_thr
+           else fixed_thr)
+    key = PIPE if name == PIPE else f"{name} [{view}]"
+    probas[key], thresholds[key] = p, thr
+    rows.append({"model": name, "features": view, "threshold": thr,
+                 "predicted classes": predicted_classes(p, thr),
+                 **credit_metrics(y_te, p, threshold=thr)})
+timings["fig3_models_s"] = time.perf_counter() - t0
+glue("n_estimators_used", P.n_estimators, display=False)
 fig3 = pd.DataFrame(rows)
+p_pipeline = probas[PIPE]
 for r in fig3.itertuples():
     for metric in ("error_rate", "accuracy", "precision", "recall", "f1", "ks", "auc"):
         results.add_metric(experiment="fig3", mode=r.model, setting=r.features, party="test",
                            round=None, metric=metric, value=float(getattr(r, metric)))
-fig3
+single_class = {k: bool(c < 2) for k, c in zip(probas, fig3["predicted classes"], strict=True)}
+single_list = [k for k, v in single_class.items() if v]
+display(fig3)
+if single_list:
+    display(Markdown(
+        "**Single-class models:** " + "; ".join(single_list) + " predict(s) one class for "
+        "every test row at its threshold (precision, recall and F1 then say nothing about "
+        "ranking). No claim is scored on such a model."))
 
 # %%
 long = fig3.melt(id_vars=["model", "features"],
                  value_vars=["error_rate", "recall", "precision", "f1", "ks", "auc"],
                  var_name="metric")
-long = long[long.features != "pooled (non-private)"]
+long["model"] = np.where(long.model == PIPE, PIPE, long.model + " [" + long.features + "]")
 with book_theme():
-    fig_cmp = Figure(figsize=(10, 3.8), layout="constrained")
+    fig_cmp = Figure(figsize=(11, 4.2), layout="constrained")
     ax = fig_cmp.subplots()
-    sns.barplot(data=long, x="metric", y="value", hue="model", palette="colorblind", ax=ax)
+    order = [PIPE] + [f"{m} [{v}]" for v in views for m in BASE + [GB]]
+    pal = (["black"] + sns.color_palette("Blues", len(BASE) + 1)
+           + sns.color_palette("Oranges", len(BASE) + 1))
+    sns.barplot(data=long, x="metric", y="value", hue="model", hue_order=order, palette=pal,
+                ax=ax)
     ax.set_ylabel("test set")
-    ax.legend(fontsize=8, ncols=3)
+    ax.legend(fontsize=7, ncols=3)
 glue("fig_04_models", fig_cmp, display=False)
 
-base = fig3[fig3.features == "bank only"]
-ours = fig3.iloc[0]
-d_err = 100 * (ours.error_rate - base.error_rate.min())
-d_rec = 100 * (ours.recall - base.recall.max())
-d_err_mean = 100 * (ours.error_rate - base.error_rate.mean())
-d_rec_mean = 100 * (ours.recall - base.recall.mean())
+# Paired bootstrap over the test rows: each resample scores both models of a difference on
+# the same rows (stratified by label so that recall is defined in every resample).
+yhat = {k: probas[k] >= thresholds[k] for k in probas}
 
 
-def boot_diff(metric, pick):
-    """Bootstrap interval (percentile, 95 %) of ours minus the best bank-only baseline."""
-    if P.bootstrap == 0:
-        return (np.nan, np.nan)
-    r = np.random.default_rng(P.seed + 7)
-    out = []
-    base_names = [f"{m} [bank only]" for m in base.model]
-    for _ in range(P.bootstrap):
-        i = r.integers(0, len(y_te), len(y_te))
-        if y_te[i].sum() == 0:
-            continue
-        vals = [credit_metrics(y_te[i], probas[b][i], threshold=P.decision_threshold)[metric]
-                for b in base_names]
-        mine = credit_metrics(y_te[i], p_pipeline[i], threshold=P.decision_threshold)[metric]
-        out.append(100 * (mine - pick(vals)))
-    return tuple(np.percentile(out, [2.5, 97.5]))
+def diff(a, b, what):
+    def stat(y, u, v):
+        if what == "error":
+            return 100 * (np.mean(u != (y == 1)) - np.mean(v != (y == 1)))
+        return 100 * (u[y == 1].mean() - v[y == 1].mean())
+    return Estimate.bootstrap(stat, y_te, yhat[a], yhat[b], n_boot=P.bootstrap,
+                              seed=P.seed + 7, strata=y_te)
 
 
-ci_err = boot_diff("error_rate", min)
-ci_rec = boot_diff("recall", max)
-for name, v in {"d_err": d_err, "d_rec": d_rec, "d_err_mean": d_err_mean,
-                "d_rec_mean": d_rec_mean}.items():
-    glue(name, v, display=False)
-glue("ci_err", f"[{ci_err[0]:+.1f}, {ci_err[1]:+.1f}]", display=False)
-glue("ci_rec", f"[{ci_rec[0]:+.1f}, {ci_rec[1]:+.1f}]", display=False)
-glue("best_err_model", base.model[base.error_rate.idxmin()], display=False)
-glue("best_rec_model", base.model[base.recall.idxmax()], display=False)
-glue("threshold", P.decision_threshold, display=False)
+def ci_text(e):
+    return f"{e.value:+.1f} [{e.interval[0]:+.1f}, {e.interval[1]:+.1f}]"
+
+
+cmp_rows, vs_baselines = [], {}
+for view in views:
+    for m in BASE + [GB]:
+        key = f"{m} [{view}]"
+        d = {w: diff(PIPE, key, w) for w in ("error", "recall")}
+        if view == "bank only" and m in BASE:
+            vs_baselines[m] = d
+        cmp_rows.append({"against": m, "features": view,
+                         "Δ error rate, points [95 %]": ci_text(d["error"]),
+                         "Δ recall, points [95 %]": ci_text(d["recall"])})
+cmp = pd.DataFrame(cmp_rows)
+
+
+def mean_diff(what):
+    keys = [f"{m} [bank only]" for m in BASE]
+
+    def stat(y, u, *vs):
+        ok = y == 1
+        if what == "error":
+            return 100 * (np.mean(u != ok) - np.mean([np.mean(v != ok) for v in vs]))
+        return 100 * (u[ok].mean() - np.mean([v[ok].mean() for v in vs]))
+    return Estimate.bootstrap(stat, y_te, yhat[PIPE], *(yhat[k] for k in keys),
+                              n_boot=P.bootstrap, seed=P.seed + 7, strata=y_te)
+
+
+level_diffs = {w: mean_diff(w) for w in ("error", "recall")}
+# Where a recall gain comes from: the same booster with and without the external party's
+# columns, and the pipeline against that pooled booster.
+src = {"ext": diff(f"{GB} [pooled (non-private)]", f"{GB} [bank only]", "recall"),
+       "xmp": diff(PIPE, f"{GB} [pooled (non-private)]", "recall"),
+       "model": diff(f"{GB} [bank only]",
+                     max((f"{m} [bank only]" for m in BASE),
+                         key=dict(zip(probas, fig3.recall, strict=True)).get), "recall")}
+cmp
+
+# %%
+for k, e in level_diffs.items():
+    glue(f"lvl_{k}", ci_text(e), display=False)
+
+
+def says(e):
+    lo, hi = e.interval
+    if lo > 0:
+        return f"raise(s) recall by {e.value:.1f} points (95 % interval [{lo:+.1f}, {hi:+.1f}])"
+    if hi < 0:
+        return f"lower(s) recall by {-e.value:.1f} points (95 % interval [{lo:+.1f}, {hi:+.1f}])"
+    return (f"change(s) recall by {e.value:+.1f} points, an interval [{lo:+.1f}, {hi:+.1f}] "
+            "that covers 0: no detectable effect")
+
+
+pooled = fig3[fig3.features == "pooled (non-private)"].set_index("model")
+best_pooled = pooled.recall.idxmax()
+d_best_pooled = diff(PIPE, f"{best_pooled} [pooled (non-private)]", "recall")
+n_beat = sum(e["recall"].interval[0] > 0 for e in vs_baselines.values())
+n_worse_pooled = sum(diff(PIPE, f"{m} [pooled (non-private)]", "recall").interval[1] < 0
+                     for m in BASE + [GB])
+glue("src_ext", says(src["ext"]), display=False)
+glue("src_xmp", says(src["xmp"]), display=False)
+glue("src_model", says(src["model"]), display=False)
+glue("best_pooled", best_pooled, display=False)
+glue("src_best_pooled", says(d_best_pooled), display=False)
+glue("n_beat", n_beat, display=False)
+glue("n_worse_pooled", n_worse_pooled, display=False)
+glue("n_pooled", len(BASE) + 1, display=False)
+src_verdict = (
+    f"the gain comes from the {E} party's data, not from XMP or SecureBoost"
+    if src["ext"].interval[0] > 0 and src["xmp"].interval[0] <= 0 else
+    f"XMP selection adds recall beyond pooling the {E} party's raw columns"
+    if src["xmp"].interval[0] > 0 else
+    f"the {E} party's data add no detectable recall on these rows"
+    if src["ext"].interval[0] <= 0 else "")
+glue("src_verdict", src_verdict, display=False)
 
 # %% [markdown]
 # :::{glue:figure} fig_04_models
 # :name: fig-04-models
 # Error rate, recall, precision, F1, KS and AUC on the {glue:text}`n_test` test enterprises
-# ({glue:text}`n_test_bad` non-performing) of the pipeline and of the usual credit models
-# trained on the bank's own features (cf. the paper's Fig. 3).
+# ({glue:text}`n_test_bad` non-performing) of the pipeline (black), of the usual credit
+# models and the same booster trained on the bank's own features (blues), and of the same
+# models on all features pooled without privacy (oranges) (cf. the paper's Fig. 3).
 # :::
 #
-# At the decision threshold {glue:text}`threshold`, the pipeline's error rate differs from the
-# best bank-only model's ({glue:text}`best_err_model`) by {glue:text}`d_err:+.2f` points
-# (95 % bootstrap interval {glue:text}`ci_err`) and from the bank-only average by
-# {glue:text}`d_err_mean:+.2f`; its recall from the best one's ({glue:text}`best_rec_model`)
-# by {glue:text}`d_rec:+.2f` points (interval {glue:text}`ci_rec`) and from the average by
-# {glue:text}`d_rec_mean:+.2f`. The paper reports −6.22 and +11.03 without saying against
-# which model, whether in points or relative terms, or on how many test loans; with the
-# paper's 170 loans a 30 % test set holds about 51 loans and 11 defaults, so one more default
-# caught moves recall by 9 points, so figures of
-# that size are within sampling noise of a single split. The bootstrap intervals above say how
-# much a single test set can tell on our data.
+# The table above the figure gives, for each model, the pipeline's error rate and recall
+# minus that model's, in points, with a 95 % paired bootstrap interval over the test rows.
+# The pipeline's recall is above that of {glue:text}`n_beat` of the four usual bank-only
+# models with an interval that excludes 0. Against their average it differs by
+# {glue:text}`lvl_error` points of error rate and {glue:text}`lvl_recall` points of recall;
+# the paper reports −6.22 and +11.03 without saying against which model, whether in points
+# or relative terms, or on how many test loans (a 30 % test set of its 170 loans holds about
+# 11 defaults, so one more default caught moves recall by 9 points).
+#
+# **Where the recall comes from.** On these data, against the same booster on the bank's own
+# features, adding the {glue:text}`ext_name` party's raw columns (pooled, no selection, no
+# privacy) {glue:text}`src_ext`; against that pooled booster, XMP selection together with
+# SecureBoost's protocol {glue:text}`src_xmp`. The model class alone — the booster against
+# the best of the usual models, both on the bank's features — {glue:text}`src_model`. The
+# best pooled non-private model by recall ({glue:text}`best_pooled`): the pipeline
+# {glue:text}`src_best_pooled`; {glue:text}`n_worse_pooled` of the {glue:text}`n_pooled`
+# pooled models have a recall detectably above the pipeline's. In short:
+# {glue:text}`src_verdict`. SecureBoost is lossless (the node-by-node check above), so it
+# cannot add accuracy; it makes the pooled model possible without pooling, minus what its
+# minimum node size costs.
 #
 # ## Credit scores (Table 4)
 #
@@ -715,23 +1016,25 @@ tab4 = pd.DataFrame({"enterprise": te_ids, "default": y_te,
 tab4["rank (ours)"] = tab4["score (ours)"].rank(ascending=False, method="min").astype(int)
 tab4["rank (scorecard)"] = tab4["score (bank scorecard)"].rank(ascending=False,
                                                                method="min").astype(int)
-rho = float(spearmanr(p_pipeline, card).statistic)
+rho = Estimate.bootstrap(lambda a, b: float(spearmanr(a, b).statistic), p_pipeline, card,
+                         n_boot=P.bootstrap, seed=P.seed + 9, strata=y_te)
 show = pd.concat([tab4[tab4.default == 1].head(P.table4_rows // 3),
                   tab4[tab4.default == 0]]).head(P.table4_rows)
 show = show.sort_values("score (ours)", ascending=False).reset_index(drop=True)
 show.index = [f"E{i + 1}" for i in range(len(show))]
-glue("rho", rho, display=False)
+glue("rho", rho.value, display=False)
+glue("rho_ci", f"[{rho.interval[0]:.2f}, {rho.interval[1]:.2f}]", display=False)
 mean_rank_bad = {c: float(tab4.loc[tab4.default == 1, c].mean() / len(tab4))
                  for c in ("rank (ours)", "rank (scorecard)")}
 glue("bad_rank_ours", 100 * mean_rank_bad["rank (ours)"], display=False)
 glue("bad_rank_card", 100 * mean_rank_bad["rank (scorecard)"], display=False)
 results.add_metric(experiment="table4", mode="ours vs scorecard", setting="test", party="test",
-                   round=None, metric="spearman", value=rho)
+                   round=None, metric="spearman", value=rho.value)
 show
 
 # %% [markdown]
 # Over all test enterprises the two rankings have Spearman correlation {glue:text}`rho:.2f`
-# — "generally consistent", as the paper says of its Table 4. The non-performing enterprises
+# (95 % bootstrap interval {glue:text}`rho_ci`) — "generally consistent", as the paper says of its Table 4. The non-performing enterprises
 # sit on average at {glue:text}`bad_rank_ours:.0f` % down the pipeline's ranking and at
 # {glue:text}`bad_rank_card:.0f` % down the scorecard's (higher is better: defaulters belong at
 # the bottom).
@@ -848,15 +1151,40 @@ glue("target_acc", target_acc, display=False)
 speed = conv.set_index("run")["rounds to target"]
 glue("speed_text", ", ".join(f"{k}: {v if v <= P.rounds else 'never'}"
                              for k, v in speed.items()), display=False)
+# Paired bootstrap over the screening test rows: every run's global model of every round
+# classified the same rows, so a resample re-scores all runs and rounds at once.
+from fedlib.vertical.reputation import rounds_to_target
+
+C = {k: r.test_correct.T for k, r in runs.items()}   # (test rows, rounds + 1)
+y_scr = fed.y_test[test_i]
+acc_diff = Estimate.bootstrap(lambda a, b: float(a[:, -1].mean() - b[:, -1].mean()),
+                              C["screened"], C["FedAvg"], n_boot=P.bootstrap, seed=P.seed + 13,
+                              strata=y_scr)
+
+
+def speed_stat(honest, plain, screened):
+    target = 0.99 * honest[:, -1].mean()
+    return float(rounds_to_target(plain.T, target) - rounds_to_target(screened.T, target))
+
+
+speed_diff = Estimate.bootstrap(speed_stat, C["FedAvg"], C["FedAvg, bad banks"],
+                                C["screened, bad banks"], n_boot=P.bootstrap, seed=P.seed + 13,
+                                strata=y_scr)
+glue("acc_diff_ci", f"{acc_diff.value:+.3f} [{acc_diff.interval[0]:+.3f}, "
+                    f"{acc_diff.interval[1]:+.3f}]", display=False)
+glue("speed_diff_ci", f"{speed_diff.value:+.0f} [{speed_diff.interval[0]:+.0f}, "
+                      f"{speed_diff.interval[1]:+.0f}]", display=False)
 caught
 
 # %% [markdown]
 # With honest banks the final accuracy is {glue:text}`acc_screened:.3f` screened against
-# {glue:text}`acc_fedavg:.3f` for FedAvg; the screen nevertheless left out
+# {glue:text}`acc_fedavg:.3f` for FedAvg (difference {glue:text}`acc_diff_ci`, 95 % paired
+# bootstrap over the test rows); the screen nevertheless left out
 # {glue:text}`honest_excluded:.0f` % of the honest banks' updates — non-IID banks whose local
 # models score below the global one on the aiding node's data look "negative" to it. Rounds
 # to reach {glue:text}`target_acc:.3f` (99 % of honest FedAvg's final accuracy):
-# {glue:text}`speed_text`. With misbehaving banks
+# {glue:text}`speed_text`; with misbehaving banks, FedAvg's rounds minus the screened
+# federation's: {glue:text}`speed_diff_ci` (paired bootstrap). With misbehaving banks
 # plain FedAvg ends at {glue:text}`acc_fedavg_bad:.3f` and the screened federation at
 # {glue:text}`acc_screened_bad:.3f`. Caught (aggregated in fewer than half of the rounds):
 # {glue:text}`caught_list`. Let through: {glue:text}`missed_list`.
@@ -876,13 +1204,86 @@ caught
 
 # %%
 from fedlib.book.ch04_claims import chapter04_claims
+from fedlib.book.pages import verdict_counts
 
-claims = chapter04_claims(dataset=P.dataset, n_common=vd.n_common,
-                          n_bad=int(vd.bank.set_index(vd.id_column).loc[common, vd.target].sum()),
-                          pca=pca, paper_eigs=paper_eigs, n_ext_features=len(vd.external_features),
-                          elim=elim, table3=table3, agreement=agree, auc_sb=auc_sb,
-                          auc_xgb=auc_xgb_small, d_err=d_err, d_rec=d_rec, rho=rho, conv=conv)
-results.add_claims(claims)
+claims = chapter04_claims(
+    dataset=P.dataset, n_common=vd.n_common, n_bad=int(bank.loc[common, vd.target].sum()),
+    pca=pca, paper_eigs=paper_eigs, n_ext_features=len(vd.external_features), elim=elim,
+    table3_diffs=table3_diffs, table3_single=t3_single, agreement=agree, auc_gap=auc_gap,
+    vs_baselines=vs_baselines, level_diffs=level_diffs, single_class=single_class,
+    pipeline=PIPE, rho=rho, acc_diff=acc_diff, speed_diff=speed_diff, speed=speed)
+claims_table = results.add_claims(claims)
+scored, unscored = verdict_counts(results.claims)
+glue("scored", scored, display=False)
+glue("unscored", unscored, display=False)
+claims_table
+
+# %% [markdown]
+# Each row's *ours* carries its interval and basis: "bootstrap" rows are paired bootstraps
+# over the test rows, "exact" rows have no sampling noise, "set from the paper" rows are
+# inputs (by construction). Level claims measured on data that are not the paper's are shown
+# as "different data" and not scored; orderings are scored on any data.
+#
+# ## What reproduces, what does not, and why
+#
+# **Scored:** {glue:text}`scored`. **Not scored:** {glue:text}`unscored`.
+
+# %%
+v = {c["id"]: c["verdict"] for c in results.claims}
+n_dir = sum(1 for m in BASE for w in ("error", "recall")
+            if v.get(f"{w}_vs_{m.split()[0].lower().replace('-', '')}") == "reproduced")
+findings = [
+    f"Against the bank's own models (LR, RF, LS-SVM, WoE scorecard) the pipeline's lower "
+    f"error rate and higher recall are reproduced in {n_dir} of 8 paired comparisons (95 % "
+    f"bootstrap intervals over {len(y_te)} test rows); against their average it differs by "
+    f"{ci_text(level_diffs['error'])} points of error and {ci_text(level_diffs['recall'])} of "
+    f"recall, beside the paper's −6.22 and +11.03 on its private 170 loans.",
+    f"Where the recall comes from: adding the {E} party's raw columns to the same booster "
+    f"{says(src['ext'])}; XMP and SecureBoost on top {says(src['xmp'])}; in short, "
+    f"{src_verdict or 'no single source is detectable'} "
+    f"({n_worse_pooled} of {len(BASE) + 1} pooled non-private models have detectably higher "
+    f"recall than the pipeline).",
+    f"SecureBoost grows the plaintext trees ({'identical' if agree['same_structure'] else 'identical up to ties' if agree['difference_is_tie'] else 'NOT identical'}), "
+    f"so it is lossless; its leak to the bank is not: from per-bin sums the bank recovers "
+    f"{int(a_i.loc[lo_m, 'bins recovered'])} of {int(a_i.loc[lo_m, '(row, feature) pairs'])} "
+    f"of the other party's (row, feature) bins with no minimum node size and "
+    f"{int(a_i.loc[hi_m, 'bins recovered'])} at {hi_m} rows.",
+    f"Screening: final accuracy screened minus FedAvg {acc_diff.value:+.3f} "
+    f"[{acc_diff.interval[0]:+.3f}, {acc_diff.interval[1]:+.3f}] with honest banks; rounds "
+    f"to target with misbehaving banks, FedAvg minus screened, {speed_diff.value:+.0f} "
+    f"[{speed_diff.interval[0]:+.0f}, {speed_diff.interval[1]:+.0f}] (verdict: "
+    f"{v['fl_faster']}).",
+]
+for f in findings:
+    results.add_finding(f)
+single_note = ("" if not single_list else
+               " Models that predict a single class on the test rows ("
+               + "; ".join(single_list) + ") carry no scored claim.")
+display(Markdown("\n".join(f"{i + 1}. {f}" for i, f in enumerate(findings)) + single_note))
+
+# %% [markdown]
+# Figures: {numref}`fig-04-models` (the comparison, pooled references included),
+# {numref}`fig-04-elimination` (XMP's elimination curve), {numref}`fig-04-screening`
+# (screening).
+#
+# **What would change the verdicts.** The paper's 170 loans and its 14 electricity
+# indicators are private: every level it reports (−6.22, +11.03, 24 features, 4 components)
+# can only be set beside ours, and the ordering claims are measured on another population
+# (here {glue:text}`ext_name` columns that may carry more or less signal than a power grid's).
+# The paper does not state its baseline for the −6.22 / +11.03 (best model, average, relative
+# or points), its decision threshold, its test size in loans or how often it repeated the
+# split; with about 11 test defaults its own interval would be some ±15 points of recall. It
+# does not state a minimum node size either: SecureBoost without one leaks the other party's
+# bins (above); with the safe default the other party's features split fewer nodes, which on
+# the paper's size leaves them little room. Our intervals are over the test rows of one
+# split; another split or seed moves the point values within roughly those intervals.
+#
+# This chapter adds no differential-privacy noise: its `seed` fixes the data split, the model
+# randomness and the screening banks, while the RSA and Paillier randomness comes from the
+# operating system. (Where the book does add DP noise, a seeded generator is a reproduction
+# device that voids the guarantee: anyone with the seed can regenerate and subtract it.) The
+# threat model and the tests behind each protocol statement are on the book's
+# {doc}`../security` page.
 
 # %%
 for k, v in timings.items():

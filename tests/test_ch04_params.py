@@ -28,6 +28,8 @@ def test_parameter_sets_validate(name):
     ({"dataset": "csv"}, "bank_csv and external_csv"),
     ({"n_banks": 3, "bad_banks": ["noisy", "noisy", "free_rider"]}, "honest"),
     ({"bad_banks": ["evil"]}, "bad_banks"),
+    ({"decision_threshold": 1.5}, "decision_threshold"),
+    ({"decision_threshold": "best"}, "decision_threshold"),
 ])
 def test_bad_values_are_refused(values, match):
     with pytest.raises(ParameterError, match=match):

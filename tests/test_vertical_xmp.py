@@ -55,7 +55,14 @@ def test_mrmr_skips_redundant_copy():
     res = mrmr_select(X, y, ["a", "a_copy", "b", "c", "noise"], k=3)
     assert set(res.selected[:2]) in ({"a", "b"}, {"a_copy", "b"})
     assert not {"a", "a_copy"} <= set(res.selected[:3])
-    assert mrmr_select(X, y, list("vwxyz"), k=50).table.shape[0] == 5
+    assert mrmr_select(X, y, list("vwxyz"), k=5).table.shape[0] == 5
+
+
+def test_mrmr_k_above_feature_count_is_an_error_naming_both():
+    rng = np.random.default_rng(2)
+    X, y = rng.normal(size=(50, 4)), rng.integers(0, 2, 50)
+    with pytest.raises(ValueError, match=r"k=30 is larger than the party's 4 features"):
+        mrmr_select(X, y, list("abcd"), k=30)
 
 
 def test_backward_elimination_path():

@@ -32,7 +32,8 @@ from scipy.linalg import solve
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score, roc_curve
 
-__all__ = ["LSSVMClassifier", "WoEScorecard", "credit_metrics", "ks_statistic", "points"]
+__all__ = ["LSSVMClassifier", "WoEScorecard", "choose_threshold", "credit_metrics",
+           "is_imbalanced", "ks_statistic", "points", "predicted_classes"]
 
 
 def ks_statistic(y_true, y_score) -> float:
@@ -43,6 +44,46 @@ def ks_statistic(y_true, y_score) -> float:
     """
     fpr, tpr, _ = roc_curve(np.asarray(y_true).astype(int), np.asarray(y_score, float))
     return float(np.max(np.abs(tpr - fpr)))
+
+
+def is_imbalanced(y, *, min_rate: float) -> bool:
+    """True when the positive rate of ``y`` lies outside ``[min_rate, 1 - min_rate]``.
+
+    >>> is_imbalanced([0] * 97 + [1] * 3, min_rate=0.15), is_imbalanced([0, 1], min_rate=0.15)
+    (True, False)
+    """
+    rate = float(np.mean(np.asarray(y, float)))
+    return not (min_rate <= rate <= 1 - min_rate)
+
+
+def choose_threshold(y_val, p_val) -> float:
+    """The cut-off that maximises Youden's J = TPR − FPR on validation rows.
+
+    Maximising J is maximising balanced accuracy, which, unlike accuracy, does not reward
+    predicting the majority class on an imbalanced label. Predicted default is
+    ``p >= threshold`` (as in :func:`credit_metrics`). Returns 0.5 if the validation rows
+    hold one class only.
+
+    >>> choose_threshold([0, 0, 0, 1, 1], [0.01, 0.02, 0.05, 0.04, 0.2])
+    0.04
+    """
+    y = np.asarray(y_val).astype(int).ravel()
+    p = np.asarray(p_val, float).ravel()
+    if len(y) != len(p) or not 0 < y.sum() < len(y):
+        return 0.5
+    fpr, tpr, thr = roc_curve(y, p)
+    ok = np.isfinite(thr) & (thr <= 1.0)
+    j = np.where(ok, tpr - fpr, -np.inf)
+    return float(thr[int(np.argmax(j))])
+
+
+def predicted_classes(y_prob, threshold: float) -> int:
+    """How many classes a model predicts on these rows at ``threshold`` (1 = degenerate).
+
+    >>> predicted_classes([0.1, 0.2, 0.3], 0.5)
+    1
+    """
+    return len(np.unique(np.asarray(y_prob, float) >= threshold))
 
 
 def credit_metrics(y_true, y_prob, *, threshold: float = 0.5) -> dict[str, float]:

@@ -47,7 +47,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["BEHAVIOURS", "ReputationLedger", "ReputationParams", "ScreenedRun",
-           "run_screened_fedavg"]
+           "rounds_to_target", "run_screened_fedavg"]
 
 BEHAVIOURS = ("honest", "noisy", "label_flip", "sign_flip", "free_rider")
 
@@ -138,11 +138,17 @@ class ReputationLedger:
 
 @dataclass
 class ScreenedRun:
-    """Per-round test metrics (long format) and per-round, per-bank screening decisions."""
+    """Per-round test metrics (long format) and per-round, per-bank screening decisions.
+
+    ``test_correct`` is a ``(rounds + 1, n_test)`` boolean array: whether the global model of
+    each round (round 0 = the initial model) classifies each test row correctly at 0.5, so
+    that accuracies and rounds-to-target can be bootstrapped over the test rows.
+    """
 
     history: pd.DataFrame
     decisions: pd.DataFrame
     final_params: np.ndarray = field(repr=False)
+    test_correct: np.ndarray | None = field(default=None, repr=False)
 
 
 def _metrics(model, X, y) -> dict[str, float]:
@@ -154,6 +160,27 @@ def _metrics(model, X, y) -> dict[str, float]:
     return {"accuracy": float(((p >= 0.5) == y).mean()),
             "loss": float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))),
             "auc": float(roc_auc_score(y, p)) if 0 < y.sum() < len(y) else float("nan")}
+
+
+def _correct(model, X, y) -> np.ndarray:
+    from fedlib.fl.models import predict_proba
+
+    return (predict_proba(model, X) >= 0.5) == (np.asarray(y) >= 0.5)
+
+
+def rounds_to_target(correct: np.ndarray, target: float) -> int:
+    """First round whose test accuracy (mean of a ``test_correct`` row) reaches ``target``.
+
+    Returns ``len(correct)`` (one past the last round) if no round does.
+
+    >>> rounds_to_target(np.array([[0, 0], [1, 0], [1, 1]], bool), 0.5)
+    1
+    >>> rounds_to_target(np.array([[0, 0], [1, 0]], bool), 0.9)
+    2
+    """
+    acc = np.asarray(correct).mean(axis=1)
+    hit = np.flatnonzero(acc >= target)
+    return int(hit[0]) if len(hit) else len(acc)
 
 
 def run_screened_fedavg(parties: Sequence, X_val, y_val, X_test, y_test, *, rounds: int,
@@ -209,10 +236,11 @@ def run_screened_fedavg(parties: Sequence, X_val, y_val, X_test, y_test, *, roun
     model = LogisticRegression(n_features, seed=seed)
     glob = get_flat_params(model)
     ledger = ReputationLedger(screening or ReputationParams(), names)
-    hist, dec = [], []
+    hist, dec, correct = [], [], []
     set_flat_params(model, glob)
     for metric, value in _metrics(model, X_test, y_test).items():
         hist.append({"round": 0, "metric": metric, "value": value})
+    correct.append(_correct(model, X_test, y_test))
     for r in range(1, rounds + 1):
         set_flat_params(model, glob)
         acc_global = _metrics(model, X_val, y_val)["accuracy"]
@@ -246,4 +274,5 @@ def run_screened_fedavg(parties: Sequence, X_val, y_val, X_test, y_test, *, roun
         set_flat_params(model, glob)
         for metric, value in _metrics(model, X_test, y_test).items():
             hist.append({"round": r, "metric": metric, "value": value})
-    return ScreenedRun(pd.DataFrame(hist), pd.DataFrame(dec), glob)
+        correct.append(_correct(model, X_test, y_test))
+    return ScreenedRun(pd.DataFrame(hist), pd.DataFrame(dec), glob, np.array(correct))

@@ -152,7 +152,8 @@ def mrmr_select(X, y, feature_names: list[str], *, k: int, n_bins: int = 10) -> 
     feature_names
         Column names of ``X``.
     k
-        Number of features to select (capped at the number of columns).
+        Number of features to select; at most the number of columns (a larger ``k`` is an
+        error naming both numbers: mRMR would keep every feature and select nothing).
     n_bins
         Quantile bins per feature for the mutual-information estimates.
     """
@@ -162,6 +163,10 @@ def mrmr_select(X, y, feature_names: list[str], *, k: int, n_bins: int = 10) -> 
         raise ValueError(f"X {X.shape}, y {y.shape} and {len(feature_names)} names disagree")
     if k < 1:
         raise ValueError(f"k={k} must be >= 1")
+    if k > X.shape[1]:
+        raise ValueError(f"mRMR k={k} is larger than the party's {X.shape[1]} features: it "
+                         f"would keep all {X.shape[1]} and select nothing; choose k < "
+                         f"{X.shape[1]}")
     if not np.all(np.isfinite(X)):
         raise ValueError("X contains NaN or infinite values; impute them first")
     p = X.shape[1]
@@ -258,16 +263,25 @@ def xgb_backward_elimination(X, y, feature_names: list[str], *, params: dict, n_
 
 
 def ranking_comparison(X_train, y_train, X_test, y_test, feature_names: list[str], *, k: int,
-                       xgb_params: dict, seed: int, threshold: float = 0.5) -> pd.DataFrame:
+                       xgb_params: dict, seed: int, threshold: float | str = 0.5,
+                       validation_size: float = 0.25, return_proba: bool = False):
     """Table 3: top-``k`` features by XGBoost gain, RF importance and LR coefficients.
 
     Each ranking's top ``k`` features are evaluated twice on the test split: with the
     ranking's own model (the paper's reading) and with the same XGBoost model (isolating the
     choice of features). LR coefficients are taken on standardised columns.
+
+    ``threshold`` is the decision cut-off, or ``"validation"``: every model is then fitted on
+    the training rows less a stratified ``validation_size`` share, and its cut-off is chosen on
+    that share (:func:`fedlib.vertical.baselines.choose_threshold`), as the chapter does for
+    an imbalanced label. The frame has a ``threshold`` and a ``predicted classes`` column
+    (1 = the model predicts a single class on the test rows). With ``return_proba`` the
+    test-row probabilities are returned too, keyed ``(ranking, evaluated with)``.
     """
+    from sklearn.model_selection import train_test_split
     from sklearn.preprocessing import StandardScaler
 
-    from fedlib.vertical.baselines import credit_metrics
+    from fedlib.vertical.baselines import choose_threshold, credit_metrics, predicted_classes
 
     X_train, X_test = np.asarray(X_train, float), np.asarray(X_test, float)
     y_train = np.asarray(y_train).astype(int)
@@ -275,6 +289,13 @@ def ranking_comparison(X_train, y_train, X_test, y_test, feature_names: list[str
     k = min(k, len(names))
     scaler = StandardScaler().fit(X_train)
     Zt, Zs = scaler.transform(X_train), scaler.transform(X_test)
+    if threshold == "validation":
+        fit, val = train_test_split(np.arange(len(y_train)), test_size=validation_size,
+                                    stratify=y_train, random_state=seed)
+    elif isinstance(threshold, str):
+        raise ValueError(f"threshold must be a number or 'validation', got {threshold!r}")
+    else:
+        fit, val = np.arange(len(y_train)), None
     models = {
         "XGBoost (XMP)": lambda: xgb_model(xgb_params, seed),
         "RF": lambda: RandomForestClassifier(n_estimators=300, random_state=seed, n_jobs=1),
@@ -285,15 +306,22 @@ def ranking_comparison(X_train, y_train, X_test, y_test, feature_names: list[str
         "RF": pd.Series(models["RF"]().fit(X_train, y_train).feature_importances_, index=names),
         "LR": pd.Series(np.abs(models["LR"]().fit(Zt, y_train).coef_[0]), index=names),
     }
-    rows = []
+    rows, probas = [], {}
     for method, score in ranks.items():
         top = score.sort_values(ascending=False).index[:k].tolist()
         idx = [names.index(f) for f in top]
         for evaluator in (method, "XGBoost (XMP)"):
+            if (method, evaluator) in probas:
+                continue
             lin = evaluator == "LR"
             Xa, Xb = (Zt, Zs) if lin else (X_train, X_test)
-            p = models[evaluator]().fit(Xa[:, idx], y_train).predict_proba(Xb[:, idx])[:, 1]
+            m = models[evaluator]().fit(Xa[fit][:, idx], y_train[fit])
+            p = m.predict_proba(Xb[:, idx])[:, 1]
+            thr = (float(threshold) if val is None else
+                   choose_threshold(y_train[val], m.predict_proba(Xa[val][:, idx])[:, 1]))
+            probas[(method, evaluator)] = p
             rows.append({"ranking": method, "evaluated with": evaluator, "k": k,
-                         **credit_metrics(y_test, p, threshold=threshold), "features": top})
-    out = pd.DataFrame(rows)
-    return out[~out.duplicated(subset=["ranking", "evaluated with"])].reset_index(drop=True)
+                         **credit_metrics(y_test, p, threshold=thr), "threshold": thr,
+                         "predicted classes": predicted_classes(p, thr), "features": top})
+    out = pd.DataFrame(rows).reset_index(drop=True)
+    return (out, probas) if return_proba else out

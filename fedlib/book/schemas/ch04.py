@@ -74,13 +74,34 @@ class Chapter04Params(ChapterParams):
     secureboost_trees: int | None = Field(
         None, ge=1, description="trees in the encrypted run (null: n_estimators)")
     n_jobs: int = Field(1, ge=1, le=64, description="processes for Paillier work")
-    decision_threshold: float = Field(0.5, gt=0.0, lt=1.0,
-                                      description="predict default when p >= threshold")
+    decision_threshold: float | Literal["auto"] = Field(
+        "auto", description="predict default when p >= threshold; 'auto': 0.5 when the "
+        "training default rate is within [imbalance_rate, 1 - imbalance_rate], else each "
+        "model's cut-off is chosen on validation rows (max TPR - FPR)")
+    imbalance_rate: float = Field(0.15, gt=0.0, lt=0.5, description="'auto' threshold: a "
+                                  "default rate below this (or above 1 minus it) is imbalanced")
+    validation_size: float = Field(0.25, gt=0.05, lt=0.6, description="share of training rows "
+                                   "held out to choose thresholds when the label is imbalanced")
+    external_name: str | None = Field(None, min_length=1, max_length=40, description="name of "
+                                      "the unlabelled party in text and tables (null: from "
+                                      "the data: 'registry', 'grid' or the file's name)")
+    passive_min_node_size: int = Field(64, ge=0, le=100_000, description="SecureBoost: the "
+                                       "passive party histograms a node only if it and its "
+                                       "sibling have this many rows (0: unsafe, no minimum)")
+    attack_rows: int = Field(200, ge=20, le=5000, description="training rows of the SecureBoost "
+                             "runs the bin-recovery attack is shown on")
+    attack_trees: int = Field(3, ge=1, le=50, description="trees of the attacked runs")
+    attack_max_depth: int = Field(7, ge=1, le=12, description="depth of the attacked runs")
+    attack_bins: int = Field(8, ge=2, le=64, description="bins per passive feature in the "
+                             "attacked runs")
+    attack_min_node_sizes: list[int] = Field(
+        [0, 16, 32, 64], min_length=1, max_length=8,
+        description="passive_min_node_size values the attack is run at (0 = unsafe)")
     lssvm_gamma: float = Field(1.0, gt=0.0, description="LS-SVM regularisation gamma")
     lssvm_max_rows: int = Field(3000, ge=50, description="LS-SVM training rows (O(n^3) solve)")
     scorecard_bins: int = Field(5, ge=2, le=20, description="scorecard quantile bins per feature")
-    bootstrap: int = Field(500, ge=0, le=10_000,
-                           description="bootstrap resamples of the test set for intervals")
+    bootstrap: int = Field(500, ge=100, le=10_000, description="bootstrap resamples of the "
+                           "test rows for intervals (paired: one resample for all models)")
     table4_rows: int = Field(15, ge=2, le=100, description="enterprises shown in Table 4")
     leakage_known_fraction: float = Field(0.1, gt=0.0, lt=1.0, description="share of labels "
                                           "the passive party knows in the leakage attack")
@@ -111,6 +132,11 @@ class Chapter04Params(ChapterParams):
                                  "demo_keys: true to allow an insecure demonstration key")
         if self.dataset == "csv" and not (self.bank_csv and self.external_csv):
             raise ValueError("dataset 'csv' needs bank_csv and external_csv")
+        if self.decision_threshold != "auto" and not 0 < self.decision_threshold < 1:
+            raise ValueError(f"decision_threshold={self.decision_threshold} must be in (0, 1) "
+                             "or 'auto'")
+        if any(m < 0 for m in self.attack_min_node_sizes):
+            raise ValueError(f"attack_min_node_sizes={self.attack_min_node_sizes} must be >= 0")
         if len(self.bad_banks) >= self.n_banks:
             raise ValueError(f"bad_banks has {len(self.bad_banks)} entries; at least one of "
                              f"the {self.n_banks} banks must stay honest")
