@@ -857,7 +857,7 @@ single_list = [k for k, v in single_class.items() if v]
 display(fig3)
 if single_list:
     display(Markdown(
-        "**Single-class models:** " + "; ".join(single_list) + " predict(s) one class for "
+        "**Single-class models:** " + "; ".join(single_list) + " predicted one class for "
         "every test row at its threshold (precision, recall and F1 then say nothing about "
         "ranking). No claim is scored on such a model."))
 
@@ -939,10 +939,10 @@ for k, e in level_diffs.items():
 def says(e):
     lo, hi = e.interval
     if lo > 0:
-        return f"raise(s) recall by {e.value:.1f} points (95 % interval [{lo:+.1f}, {hi:+.1f}])"
+        return f"raised recall by {e.value:.1f} points (95 % interval [{lo:+.1f}, {hi:+.1f}])"
     if hi < 0:
-        return f"lower(s) recall by {-e.value:.1f} points (95 % interval [{lo:+.1f}, {hi:+.1f}])"
-    return (f"change(s) recall by {e.value:+.1f} points, an interval [{lo:+.1f}, {hi:+.1f}] "
+        return f"lowered recall by {-e.value:.1f} points (95 % interval [{lo:+.1f}, {hi:+.1f}])"
+    return (f"changed recall by {e.value:+.1f} points, an interval [{lo:+.1f}, {hi:+.1f}] "
             "that covers 0: no detectable effect")
 
 

@@ -119,7 +119,7 @@ def chapter04_claims(*, dataset: str, n_common: int, n_bad: int, pca,
         cid, text = f"table3_{metric}", f"Table 3: XMP beats RF and LR in {label}"
         if table3_single and metric != "ks":
             claims.append(Claim(cid, text, ">", None, kind="not_checkable",
-                                note=f"not scored: {', '.join(table3_single)} predict(s) a "
+                                note=f"not scored: {', '.join(table3_single)} predicted a "
                                      "single class on the test rows"))
             continue
         claims.append(Claim(cid, text, ">", table3_diffs[metric], kind="direction",
@@ -155,7 +155,7 @@ def chapter04_claims(*, dataset: str, n_common: int, n_bad: int, pca,
             text = f"the pipeline has a {word} than {name} (bank's own features)"
             if bad:
                 claims.append(Claim(cid, text, sign, None, kind="not_checkable",
-                                    note=f"not scored: {', '.join(bad)} predict(s) a single "
+                                    note=f"not scored: {', '.join(bad)} predicted a single "
                                          "class on the test rows"))
                 continue
             claims.append(Claim(cid, text, sign, vs_baselines[name][what], kind="direction",
@@ -170,7 +170,7 @@ def chapter04_claims(*, dataset: str, n_common: int, n_bad: int, pca,
             claims.append(Claim(f"{what}_level", label, paper, None, kind="not_checkable",
                                 note="not scored: "
                                      f"{', '.join(_single([pipeline], single_class) + base_single)}"
-                                     " predict(s) a single class on the test rows"))
+                                     " predicted a single class on the test rows"))
             continue
         claims.append(Claim(f"{what}_level", label, paper, level_diffs[what], tolerance=3.0,
                             same_data=False,
