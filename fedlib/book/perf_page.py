@@ -50,13 +50,24 @@ def to_ms(value: float, metric: str) -> float | None:
     return None
 
 
+def _row_keys(rows: list[dict]) -> list[str]:
+    """The fewest of mode, setting, party, round that tell every (row, metric) value apart."""
+    keys = ["mode"]
+    for extra in _KEYS[2:]:
+        if len({(*(str(m[k]) for k in keys), m["metric"]) for m in rows}) == len(rows):
+            break
+        if len({str(m[extra]) for m in rows}) > 1:
+            keys.append(extra)
+    return keys
+
+
 def cost_tables(metrics: list[dict]) -> list[tuple[str, list[str], list[list]]]:
     """Per experiment, its cost metrics in wide form: (experiment, headers, rows), one row per
     mode (and setting, party or round where they vary), one column per metric."""
     out = []
     for exp in dict.fromkeys(m["experiment"] for m in metrics):
         rows = [m for m in metrics if m["experiment"] == exp]
-        keys = ["mode", *(k for k in _KEYS[2:] if len({str(m[k]) for m in rows}) > 1)]
+        keys = _row_keys(rows)
         names = list(dict.fromkeys(m["metric"] for m in rows))
         table: dict[tuple, dict] = {}
         for m in rows:
@@ -145,18 +156,19 @@ def write_performance_chart(root: Path, chapters: Iterable[Chapter], path: Path)
                           "peak memory (MiB)": doc["timings"].get("peak_rss_mib")}
                          for ch, doc, _ in runs])
     times = pd.DataFrame(_time_rows(runs))
-    height = 2.2 + 0.22 * len(times)
+    colours = dict(zip(cost["chapter"], sns.color_palette(PALETTE, len(cost)), strict=True))
+    bottom = 0.26 * len(times) + 0.6 if len(times) else 0.0
     with book_theme():
-        fig = Figure(figsize=(7.5, height), layout="constrained")
-        grid = fig.add_gridspec(2, 2, height_ratios=[2.0, max(0.22 * len(times), 0.01)])
-        for i, col in enumerate(["run time (s)", "peak memory (MiB)"]):
-            ax = fig.add_subplot(grid[0, i])
-            sns.barplot(cost, x=col, y="chapter", hue="chapter", palette=PALETTE, ax=ax,
+        fig = Figure(figsize=(7.5, 2.4 + bottom), layout="constrained")
+        top, low = fig.subfigures(2, 1, height_ratios=[2.4, max(bottom, 0.01)])
+        for ax, col in zip(top.subplots(1, 2), ["run time (s)", "peak memory (MiB)"],
+                           strict=True):
+            sns.barplot(cost, x=col, y="chapter", hue="chapter", palette=colours, ax=ax,
                         legend=False)
             ax.set(xlabel=col, ylabel="")
         if len(times):
-            ax = fig.add_subplot(grid[1, :])
-            sns.barplot(times, x="ms", y="what", hue="chapter", palette=PALETTE, ax=ax,
+            ax = low.subplots()
+            sns.barplot(times, x="ms", y="what", hue="chapter", palette=colours, ax=ax,
                         dodge=False, legend=False)
             ax.set_xscale("log")
             ax.set(xlabel="time (ms, log scale)", ylabel="")
