@@ -25,6 +25,7 @@ from collections.abc import Callable
 import numpy as np
 import tenseal as ts
 
+from fedlib.book.bench import write_bench_summary
 from fedlib.crypto.ckks import (
     CKKSAggregator,
     CKKSKeyHolder,
@@ -110,6 +111,10 @@ def main() -> None:
         print(f"{k:<{width}}" + "".join(cells))
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
     print(f"peak memory (ru_maxrss) {peak_mib:.0f} MiB")
+    # the machine-readable summary the book's performance page reads (fedlib.book.bench)
+    write_bench_summary("ckks", "CKKS aggregation round versus plaintext (5 clients)", [
+        {"case": f"{r['params']:,} parameters", "metric": k, "value": r[k], "unit": ""}
+        for r in rows for k in keys[1:]])
 
 
 if __name__ == "__main__":

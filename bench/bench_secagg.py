@@ -18,6 +18,7 @@ import tracemalloc
 
 import numpy as np
 
+from fedlib.book.bench import write_bench_summary
 from fedlib.crypto.fixedpoint import FixedPointCodec
 from fedlib.crypto.secagg import SecureAggregationRound
 from fedlib.fl.protection import PlaintextProtection
@@ -70,6 +71,7 @@ def main() -> None:
     print(f"{'dropouts':>8} {'plain ms':>9} {'secagg ms':>10} {'ratio':>7} "
           f"{'plain B/client':>15} {'secagg B/client':>16} {'upload B':>9} "
           f"{'plain peak MB':>14} {'secagg peak MB':>15} {'max |err|':>10}")
+    summary = []
     for k in (0, 2):
         dropped = set(names[1:1 + k])
         pt_ms, pt_peak, pt_tr, pt_sum = measure(lambda tr, d=dropped: plaintext_round(vectors, d, tr),
@@ -85,6 +87,15 @@ def main() -> None:
         print(f"{k:>8} {pt_ms:>9.2f} {sa_ms:>10.2f} {sa_ms / pt_ms:>7.1f} "
               f"{per_client(pt_tr):>15,.0f} {per_client(sa_tr):>16,.0f} {upload:>9,.0f} "
               f"{pt_peak / 2**20:>14.2f} {sa_peak / 2**20:>15.2f} {err:>10.2e}")
+        summary += [{"case": f"{k} dropouts", "metric": m, "value": v, "unit": u}
+                    for m, v, u in [("plaintext round", pt_ms, "ms"), ("secagg round", sa_ms, "ms"),
+                                    ("secagg / plaintext", sa_ms / pt_ms, "×"),
+                                    ("secagg per client", per_client(sa_tr), "bytes"),
+                                    ("secagg peak", sa_peak / 2**20, "MB"),
+                                    ("max error", err, "")]]
+    # the machine-readable summary the book's performance page reads (fedlib.book.bench)
+    write_bench_summary("secagg", f"Secure aggregation round versus plaintext ({args.clients} "
+                        f"clients, {args.dim:,} parameters)", summary)
 
 
 if __name__ == "__main__":

@@ -209,7 +209,7 @@ def test_timing_ratios_carry_an_interval_and_exact_claims_are_exact():
     assert claims["agg_ratio_he"].verdict == "reproduced"           # 5× measured, 5× claimed
     assert claims["epoch_s_standard"].verdict == "different data"   # seconds: other hardware
     assert claims["epoch_ratio_he"].ours.basis == "seeds"
-    assert claims["eps_full_batch_sigma1.2"].ours.basis == "exact"
+    assert claims["epsilon_full_batch_sigma1.2"].ours.basis == "exact"
     assert claims["ckks_security"].verdict == "reproduced"
     assert claims["mixed_he_hides_client5"].verdict == "contradicted"
     assert claims["ckks_hides_from_colluding_server"].verdict == "contradicted"

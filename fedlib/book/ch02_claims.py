@@ -235,7 +235,7 @@ def chapter02_claims(*, per_seed: pd.DataFrame, timing: pd.DataFrame, ablation, 
         if row.paper_epsilon is None or (isinstance(row.paper_epsilon, float)
                                           and np.isnan(row.paper_epsilon)):
             continue
-        claims.append(Claim(f"eps_{row.setting.replace(' ', '_')}_sigma{row.sigma:g}",
+        claims.append(Claim(f"epsilon_{row.setting.replace(' ', '_')}_sigma{row.sigma:g}",
                             f"ε = {row.paper_epsilon} at σ = {row.sigma:g}, {row.setting} "
                             f"({row.steps:,} steps, δ = {audit.delta:g}, RDP)",
                             float(row.paper_epsilon), Estimate.exact(row.epsilon_rdp),

@@ -1,8 +1,12 @@
-"""Generated pages: the reproduction scorecard, the run status and the effective table of contents.
+"""Generated pages: the reproduction scorecard, the findings, the run status, the privacy
+audit, the performance page and the effective table of contents.
 
-All three are derived from ``book/chapters/*.results.json`` and the chapter registry, written
+All are derived from ``book/chapters/*.results.json`` and the chapter registry, written
 under ``book/_generated/`` (git-ignored) and included by the hand-written pages
-``book/scorecard.md`` and ``book/status.md``.
+``book/scorecard.md``, ``book/status.md``, ``book/privacy_audit.md`` and
+``book/performance.md``. The privacy audit is built by :mod:`fedlib.book.privacy_page`, the
+performance page by :mod:`fedlib.book.perf_page`; the cells and headings they share by
+:mod:`fedlib.book.pagekit`.
 
 The committed ``_toc.yml`` names every planned chapter. The build uses a generated copy in which
 a chapter whose source does not exist yet is dropped, and a chapter that exists but has never
@@ -13,8 +17,6 @@ References: DESIGN.md, "How a chapter is run" (the scorecard reads results.json)
 
 Examples
 --------
->>> md_cell("a|b")
-'a\\\\|b'
 >>> fmt_value(0.123456), fmt_value(None), fmt_value(14)
 ('0.1235', '–', '14')
 """
@@ -22,20 +24,34 @@ Examples
 from __future__ import annotations
 
 import copy
-import datetime as dt
-import re
+import subprocess
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 import yaml
 
 from fedlib.book.chapters import CHAPTERS, Chapter, repo_root
-from fedlib.book.results import load_results
-from fedlib.evaluate.scorecard import SCORED, UNSCORED, format_ours
+from fedlib.book.pagekit import (
+    CHAPTER_DIR,
+    chapter_heading,
+    chapter_results,
+    chapter_title,
+    fmt_value,
+    md_cell,
+    md_table,
+    note_cell,
+    notes_block,
+    readable_metric,
+    run_time,
+    shared_notes,
+)
+from fedlib.book.perf_page import render_performance, write_performance_chart
+from fedlib.book.privacy_page import render_privacy_audit
+from fedlib.evaluate.scorecard import SCORED, UNSCORED, VERDICTS, format_ours, format_paper
 
 __all__ = [
+    "build_commit",
     "fmt_value",
     "md_cell",
     "render_findings",
@@ -50,45 +66,7 @@ __all__ = [
 ]
 
 GENERATED = Path("book") / "_generated"
-CHAPTER_DIR = Path("book") / "chapters"
-
-
-def md_cell(text: Any) -> str:
-    """Escape a value for a Markdown table cell."""
-    return str(text).replace("|", "\\|").replace("\n", " ")
-
-
-def fmt_value(v: Any) -> str:
-    """Format a number for a table: 4 significant digits, '–' for missing."""
-    if v is None:
-        return "–"
-    if isinstance(v, bool) or not isinstance(v, int | float):
-        return md_cell(v)
-    if isinstance(v, int):
-        return str(v)
-    return f"{v:.4g}"
-
-
-def _table(headers: list[str], rows: Iterable[Iterable[Any]]) -> list[str]:
-    """A Markdown table: numbers through :func:`fmt_value`, text through :func:`md_cell`."""
-    def cell(v: Any) -> str:
-        return md_cell(v) if isinstance(v, str) else fmt_value(v)
-
-    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
-    return [*lines, ""]
-
-
-def _section(ch: Chapter, doc: dict) -> list[str]:
-    return [f"## Chapter {ch.id}: {ch.title}", "", f"Parameter set `{doc['parameter_set']}`.", ""]
-
-
-def _results(root: Path, chapters: Iterable[Chapter]) -> list[tuple[Chapter, dict | None, Path]]:
-    out = []
-    for ch in chapters:
-        path = root / CHAPTER_DIR / f"{ch.name}.results.json"
-        out.append((ch, load_results(path) if path.is_file() else None, path))
-    return out
+_results = chapter_results
 
 
 def verdict_counts(claims: list[dict]) -> tuple[str, str]:
@@ -105,48 +83,66 @@ def verdict_counts(claims: list[dict]) -> tuple[str, str]:
     return scored, unscored
 
 
-def _claims_table(claims: list[dict]) -> list[str]:
-    return _table(["claim", "paper", "ours", "verdict", "note"],
-                  ([c["claim"], _paper_text(c["paper"]), format_ours(c), c["verdict"],
-                    c["note"]] for c in claims))
+#: A sentence above a table that holds direction claims: what their "paper" cell means.
+DIRECTION_NOTE = ("For a direction claim the paper column gives the side of 0 on which the "
+                  "difference the claim names (A − B) must fall; *ours* is that difference.")
 
 
-def _paper_text(paper: Any) -> str:
-    if isinstance(paper, list):
-        return f"{fmt_value(paper[0])}–{fmt_value(paper[1])}"
-    return {">": "A > B", "<": "A < B"}.get(paper, fmt_value(paper)) if paper is not None else "–"
+def _claims_table(claims: list[dict], notes: dict[str, str]) -> list[str]:
+    return md_table(["claim", "paper", "ours", "verdict", "note"],
+                    ([c["claim"], format_paper(c), format_ours(c), f"**{c['verdict']}**",
+                      note_cell(c["note"], notes)] for c in claims))
+
+
+def _verdict_summary(runs: list[tuple[Chapter, dict | None, Path]]) -> list[str]:
+    """One row per chapter: how many claims got each verdict."""
+    rows = []
+    for ch, doc, _ in runs:
+        counts = Counter(c["verdict"] for c in doc["claims"]) if doc else Counter()
+        rows.append([f"{int(ch.id)}", *(counts[v] if doc else "–" for v in VERDICTS)])
+    return md_table(["chapter", *VERDICTS], rows)
 
 
 def render_scorecard(root: Path, chapters: Iterable[Chapter]) -> str:
-    """Markdown: per chapter, the scored claims (reproduced / contradicted / inconclusive) and,
-    apart, the unscored ones (by construction, different data, not checkable)."""
-    lines = []
-    for ch, doc, _ in _results(root, chapters):
-        lines += [f"## Chapter {ch.id}: {ch.title}", ""]
+    """Markdown: a verdict count per chapter, then per chapter the scored claims (reproduced /
+    contradicted / inconclusive) and, apart, the unscored ones (by construction, different
+    data, not checkable). A note carried by three or more claims of a chapter is written once
+    above its tables and the rows name it by label."""
+    runs = _results(root, chapters)
+    lines = ["## Verdicts per chapter", "", *_verdict_summary(runs)]
+    for ch, doc, _ in runs:
+        lines += [chapter_heading(ch, root), ""]
         if doc is None:
             lines += [f"Not run yet: `fedbook run {ch.id}`.", ""]
             continue
         scored, unscored = verdict_counts(doc["claims"])
         lines += [f"Parameter set `{doc['parameter_set']}`; {len(doc['claims'])} claims. "
                   f"Scored: {scored}. Not scored: {unscored}.", ""]
+        if any(c["kind"] == "direction" for c in doc["claims"]):
+            lines += [DIRECTION_NOTE, ""]
+        notes = shared_notes(doc["claims"])
+        lines += notes_block(notes, doc["claims"])
         for title, keep in (("Scored claims", SCORED), ("Not scored", UNSCORED)):
             rows = [c for c in doc["claims"] if c["verdict"] in keep]
             if rows:
-                lines += [f"### {title}", "", *_claims_table(rows)]
+                lines += [f"### {title}", "", *_claims_table(rows, notes)]
     return "\n".join(lines) + "\n"
 
 
 def render_findings(root: Path, chapters: Iterable[Chapter]) -> str:
     """Markdown: one row per chapter with its findings in words, its scored verdicts and the
     unscored ones, from the chapter's results.json (the intro page and the README show it)."""
+    def name(ch: Chapter) -> str:
+        return md_cell(chapter_heading(ch, root, level=0).strip())
+
     lines = ["| chapter | what it finds | scored verdicts | not scored |", "|---|---|---|---|"]
     for ch, doc, _ in _results(root, chapters):
         if doc is None:
-            lines.append(f"| {ch.id} {md_cell(ch.title)} | not run yet | – | – |")
+            lines.append(f"| {name(ch)} | not run yet | – | – |")
             continue
         scored, unscored = verdict_counts(doc["claims"])
         found = "<br>".join(md_cell(f) for f in doc["findings"]) or "–"
-        lines.append(f"| {ch.id} {md_cell(ch.title)} (`{doc['parameter_set']}`) | {found} "
+        lines.append(f"| {name(ch)} (`{doc['parameter_set']}`) | {found} "
                      f"| {scored} | {unscored} |")
     return "\n".join(lines) + "\n"
 
@@ -169,7 +165,7 @@ def update_readme(root: Path, chapters: Iterable[Chapter] = CHAPTERS) -> bool:
     if README_START not in text or README_END not in text:
         return False
     cost = ["", "| chapter | run time (s) | peak memory (MiB) |", "|---|---|---|"]
-    cost += [f"| {ch.id} | {doc['timings'].get('total_s', 0):.0f} "
+    cost += [f"| {int(ch.id)} | {doc['timings'].get('total_s', 0):.0f} "
              f"| {doc['timings'].get('peak_rss_mib', 0):.0f} |" for ch, doc, _ in runs]
     block = render_findings(root, [ch for ch, _, _ in runs]) + "\n".join(cost) + "\n"
     head, rest = text.split(README_START, 1)
@@ -180,98 +176,65 @@ def update_readme(root: Path, chapters: Iterable[Chapter] = CHAPTERS) -> bool:
     return True
 
 
+def build_commit(root: Path) -> str:
+    """The git commit the pages are built from, e.g. ``abc1234`` or ``abc1234 (with
+    uncommitted changes)``; ``unknown (not a git checkout)`` outside git."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True,
+                              check=True, timeout=30).stdout.strip()
+    try:
+        commit = git("rev-parse", "--short", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown (not a git checkout)"
+    return f"{commit} (with uncommitted changes)" if dirty else f"{commit} (clean tree)"
+
+
+def _is_memory(key: str) -> bool:
+    return key.lower().endswith(("_mib", "_mb", "_bytes"))
+
+
 def render_status(root: Path, chapters: Iterable[Chapter]) -> str:
-    """Markdown: what ran, when, with which parameter set and values, timings and versions."""
-    lines = [
-        "| chapter | parameter set | run at (UTC) | total seconds |",
-        "|---|---|---|---|",
-    ]
+    """Markdown: the commit the pages were built from; what ran, when, with which parameter
+    set and values; run times in seconds and peak memory in MiB apart; versions."""
+    lines = [f"Built from git commit `{build_commit(root)}`.", "",
+             "## Runs", ""]
     runs = _results(root, chapters)
+    rows = []
     for ch, doc, path in runs:
         if doc is None:
-            lines.append(f"| {ch.id} {md_cell(ch.title)} | not run | – | – |")
+            rows.append([f"{int(ch.id)}: {chapter_title(ch, root)}", "not run", "–", "–", "–"])
             continue
-        when = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC).strftime("%Y-%m-%d %H:%M")
-        lines.append(
-            f"| {ch.id} {md_cell(ch.title)} | `{doc['parameter_set']}` | {when} "
-            f"| {fmt_value(doc['timings'].get('total_s'))} |"
-        )
-    lines.append("")
+        when, source = run_time(doc, path)
+        rows.append([f"{int(ch.id)}: {chapter_title(ch, root)}", f"`{doc['parameter_set']}`",
+                     f"{when} ({source})", doc["timings"].get("total_s"),
+                     doc["timings"].get("peak_rss_mib")])
+    lines += md_table(["chapter", "parameter set", "run at (UTC)", "run time (s)",
+                       "peak memory (MiB)"], rows)
     versions: dict[str, dict[str, str]] = {}
     for ch, doc, _ in runs:
         if doc is None:
             continue
-        lines += [f"## Chapter {ch.id}", "", "| parameter | value |", "|---|---|"]
+        lines += [chapter_heading(ch, root), "", "### Parameters", "", "| parameter | value |",
+                  "|---|---|"]
         lines += [f"| `{k}` | `{md_cell(v)}` |" for k, v in doc["parameters"].items()]
-        lines += ["", "| timing | seconds |", "|---|---|"]
-        lines += [f"| {md_cell(k)} | {fmt_value(v)} |" for k, v in doc["timings"].items()]
-        lines.append("")
+        seconds = {k: v for k, v in doc["timings"].items() if not _is_memory(k)}
+        memory = {k: v for k, v in doc["timings"].items() if _is_memory(k)}
+        lines += ["", "### Timings", "", *md_table(
+            ["what", "seconds"], ([readable_metric(k).removesuffix(" (s)"), v]
+                                  for k, v in seconds.items()))]
+        if memory:
+            lines += ["### Peak memory", "", *md_table(
+                ["what", "MiB"], ([readable_metric(k).removesuffix(" (MiB)"), v]
+                                  for k, v in memory.items()))]
         for pkg, ver in doc["versions"].items():
             versions.setdefault(pkg, {})[ch.id] = ver
     if versions:
         ids = sorted({i for v in versions.values() for i in v})
-        lines += ["## Versions", "", "| package | " + " | ".join(ids) + " |"]
-        lines.append("|---|" + "---|" * len(ids))
-        for pkg, per in versions.items():
-            lines.append(f"| {pkg} | " + " | ".join(per.get(i, "–") for i in ids) + " |")
-        lines.append("")
+        lines += ["## Versions", "", *md_table(
+            ["package", *(f"chapter {int(i)}" for i in ids)],
+            ([pkg, *(per.get(i, "–") for i in ids)] for pkg, per in versions.items()))]
     return "\n".join(lines) + "\n"
-
-
-def render_privacy_audit(root: Path, chapters: Iterable[Chapter]) -> str:
-    """Markdown: per chapter, the privacy claims (claim ids starting ``eps``) and the ε its runs
-    spent (metrics whose name starts with ``epsilon``), as the accountants computed them."""
-    lines = []
-    for ch, doc, _ in _results(root, chapters):
-        if doc is None:
-            continue
-        claims = [c for c in doc["claims"] if c["id"].startswith("eps")]
-        spent = [m for m in doc["metrics"] if str(m["metric"]).startswith("epsilon")]
-        if not claims and not spent:
-            continue
-        lines += _section(ch, doc)
-        if claims:
-            lines += _table(["claim", "paper ε", "our ε", "verdict", "note"],
-                            ([c["claim"], c["paper"], c["ours"], c["verdict"], c["note"]]
-                             for c in claims))
-        if spent:
-            # Name the accountant of every ε (metric ``epsilon_<method>``); a None value is an
-            # accountant that failed (the chapter prints why), never another's number.
-            lines += _table(["experiment", "mode", "setting", "party", "accountant", "ε"],
-                            ([m["experiment"], m["mode"], m["setting"], m["party"],
-                              _accountant(m["metric"]),
-                              "failed" if m["value"] is None else m["value"]]
-                             for m in spent))
-    return "\n".join(lines or ["No chapter with privacy claims has run yet.", ""]) + "\n"
-
-
-def _accountant(metric: str) -> str:
-    """Display name of the accountant behind an ``epsilon_<method>`` metric."""
-    from fedlib.privacy.accountants import METHOD_NAMES
-
-    method = str(metric).removeprefix("epsilon").lstrip("_")
-    return METHOD_NAMES.get(method, method or "unnamed")
-
-
-#: Metric names that are costs (time, memory, bytes) rather than model quality.
-_COST = re.compile(r"(seconds|_s$|\bs/|\bms\b|bytes|\bkb\b|time|mib)", re.IGNORECASE)
-
-
-def render_performance(root: Path, chapters: Iterable[Chapter]) -> str:
-    """Markdown: per chapter, its timings and peak memory, and every cost metric it recorded
-    (names with seconds, ms, bytes, KB, time or MiB), as measured by this build's run."""
-    lines = []
-    for ch, doc, _ in _results(root, chapters):
-        if doc is None:
-            continue
-        lines += _section(ch, doc)
-        lines += _table(["measured", "value"], doc["timings"].items())
-        costs = [m for m in doc["metrics"] if _COST.search(str(m["metric"]))]
-        if costs:
-            lines += _table(["experiment", "mode", "setting", "metric", "value"],
-                            ([m["experiment"], m["mode"], m["setting"], m["metric"], m["value"]]
-                             for m in costs))
-    return "\n".join(lines or ["No chapter has run yet.", ""]) + "\n"
 
 
 def _placeholder(ch: Chapter) -> str:
@@ -335,6 +298,7 @@ def write_generated(root: Path | None = None, chapters: Iterable[Chapter] = CHAP
     (gen / "findings.md").write_text(render_findings(root, present))
     (gen / "status.md").write_text(render_status(root, present))
     (gen / "privacy_audit.md").write_text(render_privacy_audit(root, present))
-    (gen / "performance.md").write_text(render_performance(root, present))
+    chart = write_performance_chart(root, present, gen / "performance_costs.png")
+    (gen / "performance.md").write_text(render_performance(root, present, chart=chart))
     update_readme(root, chapters)
     return write_toc(root, chapters)

@@ -59,8 +59,8 @@ import pandas as pd
 
 from .uncertainty import Estimate
 
-__all__ = ["KINDS", "SCORED", "UNSCORED", "VERDICTS", "Claim", "claims_frame", "format_ours",
-           "claims_records", "verdict"]
+__all__ = ["KINDS", "SCORED", "UNSCORED", "VERDICTS", "ClaimsTable", "Claim", "claims_frame",
+           "claims_records", "fmt_number", "format_ours", "format_paper", "verdict"]
 
 SCORED: tuple[str, ...] = ("reproduced", "contradicted", "inconclusive")
 UNSCORED: tuple[str, ...] = ("by construction", "different data", "not checkable")
@@ -253,42 +253,117 @@ def claims_records(claims: Iterable[Claim]) -> list[dict[str, Any]]:
     return records
 
 
-def claims_frame(claims: Iterable[Claim]) -> pd.DataFrame:
-    """One row per claim for the chapter's closing table: claim, paper, ours (with its
-    interval and basis), verdict, note.
+def fmt_number(x: Any, digits: int = 4) -> str:
+    """A number for a table: ``digits`` significant digits in fixed-point notation, thousands
+    separated, trailing zeros dropped; only magnitudes below 10⁻⁴ use a power of ten (never
+    ``e-05``). ``None`` and NaN give ``–``.
 
-    >>> claims_frame([Claim("a", "x", 1.0, Estimate.exact(1.0), tolerance=0.1,
-    ...                     same_data=True)])["verdict"].tolist()
-    ['reproduced']
+    >>> [fmt_number(v) for v in (0.73501, 1660791.0, 2015.35, 5.1776e-05, 128.0, None, -0.5)]
+    ['0.735', '1,660,791', '2,015', '5.178 × 10⁻⁵', '128', '–', '-0.5']
     """
-    rows = claims_records(claims)
-    out = []
-    for r in rows:
-        paper = r["paper"]
-        if isinstance(paper, list):
-            paper = f"{paper[0]:g}–{paper[1]:g}"
-        elif isinstance(paper, float):
-            paper = f"{paper:.4g}"
-        out.append({"id": r["id"], "claim": r["claim"], "paper": paper,
-                    "ours": format_ours(r), "verdict": r["verdict"], "note": r["note"]})
-    return pd.DataFrame(out, columns=["id", "claim", "paper", "ours", "verdict", "note"])
+    if _missing(x):
+        return "–"
+    x = float(x)
+    if not math.isfinite(x):
+        return "∞" if x > 0 else "-∞"
+    if x == 0:
+        return "0"
+    if abs(x) < 1e-4:
+        mantissa, exp = f"{x:.{digits - 1}e}".split("e")
+        sup = str(int(exp)).translate(str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹"))
+        return f"{mantissa.rstrip('0').rstrip('.')} × 10{sup}"
+    decimals = max(digits - 1 - math.floor(math.log10(abs(x))), 0)
+    text = f"{x:,.{decimals}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def format_paper(record: dict[str, Any]) -> str:
+    """``paper`` of a claims row as text. A direction claim says which side of 0 our
+    difference (the A − B its claim names) must fall on, never a bare ``>``.
+
+    >>> format_paper({"paper": ">", "kind": "direction"})
+    'difference > 0'
+    >>> format_paper({"paper": -6.22, "kind": "direction"}), format_paper({"paper": [1.25, 2.5]})
+    ('-6.22 (difference < 0)', '1.25–2.5')
+    """
+    paper = record.get("paper")
+    if paper in (">", "<"):
+        return f"difference {paper} 0"
+    if isinstance(paper, list | tuple):
+        text = f"{fmt_number(paper[0])}–{fmt_number(paper[1])}"
+    else:
+        text = fmt_number(paper)
+    if record.get("kind") == "direction" and not _missing(paper) \
+            and not isinstance(paper, list | tuple):
+        return f"{text} (difference {'>' if float(paper) > 0 else '<'} 0)"
+    return text
+
+
+#: Background colour of each verdict's badge in the chapters' claims tables.
+VERDICT_COLOURS = {"reproduced": "#d4edda", "contradicted": "#f8d7da", "inconclusive": "#fff3cd",
+                   "by construction": "#e2e3e5", "different data": "#e2e3e5",
+                   "not checkable": "#e2e3e5"}
+
+
+class ClaimsTable(pd.DataFrame):
+    """The chapter's claims table: a DataFrame (``.verdict``, ``len``) whose HTML shows every
+    row and every character (no "…", no NaN, no internal ``id`` column) with the verdict as a
+    coloured badge. Any operation on it returns a plain DataFrame."""
+
+    @property
+    def _constructor(self) -> type:
+        return pd.DataFrame
+
+    def _repr_html_(self) -> str:
+        import html
+
+        cols = [c for c in self.columns if c != "id"]
+        head = "".join(f"<th style='text-align:left'>{html.escape(str(c))}</th>" for c in cols)
+        rows = []
+        for _, r in self.iterrows():
+            cells = []
+            for c in cols:
+                text = html.escape("–" if _missing(r[c]) else str(r[c]))
+                if c == "verdict":
+                    text = (f"<span style='background:{VERDICT_COLOURS.get(r[c], '#eee')};"
+                            f"padding:0 .4em;border-radius:.3em;white-space:nowrap'>{text}</span>")
+                cells.append(f"<td style='text-align:left;vertical-align:top'>{text}</td>")
+            rows.append("<tr>" + "".join(cells) + "</tr>")
+        return (f"<table class='claims-table'><thead><tr>{head}</tr></thead><tbody>"
+                + "".join(rows) + "</tbody></table>")
+
+
+def claims_frame(claims: Iterable[Claim]) -> ClaimsTable:
+    """One row per claim for the chapter's closing table: claim, paper, ours (with its
+    interval and basis), verdict, note; as text formatted by :func:`fmt_number`, shown in full
+    (:class:`ClaimsTable`).
+
+    >>> t = claims_frame([Claim("a", "x", 1.0, Estimate.exact(1.0), tolerance=0.1,
+    ...                         same_data=True)])
+    >>> t["verdict"].tolist(), "<th" in t._repr_html_() and ">id<" not in t._repr_html_()
+    (['reproduced'], True)
+    """
+    out = [{"id": r["id"], "claim": r["claim"], "paper": format_paper(r), "ours": format_ours(r),
+            "verdict": r["verdict"], "note": r["note"]} for r in claims_records(claims)]
+    return ClaimsTable(out, columns=["id", "claim", "paper", "ours", "verdict", "note"])
 
 
 def format_ours(record: dict[str, Any]) -> str:
-    """``ours`` of a claims row as text: value, interval and basis.
+    """``ours`` of a claims row as text: value, interval and basis (numbers by
+    :func:`fmt_number`).
 
     >>> format_ours({"ours": 0.71, "ours_interval": [0.69, 0.73], "n_runs": 3,
     ...              "basis": "seeds"})
     '0.71 [0.69, 0.73] (3 seeds)'
-    >>> format_ours({"ours": 5.0, "ours_interval": None, "n_runs": 1, "basis": "exact"})
-    '5 (exact)'
+    >>> format_ours({"ours": 1660791.0, "ours_interval": None, "n_runs": 1, "basis": "exact"})
+    '1,660,791 (exact)'
     """
     if record.get("ours") is None:
         return "–"
-    text = f"{record['ours']:.4g}"
+    text = fmt_number(record["ours"])
     if record.get("ours_interval"):
         lo, hi = record["ours_interval"]
-        text += f" [{lo:.4g}, {hi:.4g}]"
+        text += f" [{fmt_number(lo)}, {fmt_number(hi)}]"
     basis = record.get("basis")
     how = {"seeds": f"{record.get('n_runs')} seed" + ("s" if record.get("n_runs") != 1 else ""),
            "bootstrap": "bootstrap", "exact": "exact", "input": "set from the paper"}

@@ -1,0 +1,69 @@
+"""Machine-readable summaries of the ``make bench`` micro-benchmarks.
+
+Each script in ``bench/`` prints its table for a reader and may also call
+:func:`write_bench_summary`, which writes ``bench/results/<name>.json`` (git-ignored)::
+
+    {"bench": "ckks", "title": "...", "written_at": "2025-01-01T12:00:00+00:00",
+     "rows": [{"case": "13 params", "metric": "CKKS / plaintext time", "value": 310.2,
+               "unit": "×"}, ...]}
+
+The performance page (:mod:`fedlib.book.perf_page`) reads every such file when the book is
+built; without one it says how to produce it.
+
+Examples
+--------
+>>> import tempfile
+>>> root = Path(tempfile.mkdtemp())
+>>> path = write_bench_summary("toy", "Toy", [{"case": "a", "metric": "t", "value": 1.5,
+...                                           "unit": "ms"}], root=root)
+>>> [s["bench"] for s in load_bench_summaries(root)], path.name
+(['toy'], 'toy.json')
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+__all__ = ["BENCH_RESULTS", "load_bench_summaries", "write_bench_summary"]
+
+BENCH_RESULTS = Path("bench") / "results"
+_ROW_KEYS = ("case", "metric", "value", "unit")
+
+
+def write_bench_summary(name: str, title: str, rows: Iterable[Mapping[str, Any]],
+                        root: Path | None = None) -> Path:
+    """Write one benchmark's rows (``case``, ``metric``, ``value``, ``unit``) as
+    ``bench/results/<name>.json`` under ``root`` (default: the repository) and return it."""
+    from fedlib.book.chapters import repo_root
+
+    clean = []
+    for row in rows:
+        missing = set(_ROW_KEYS) - set(row)
+        if missing:
+            raise ValueError(f"bench row {dict(row)!r} lacks {sorted(missing)}")
+        clean.append({"case": str(row["case"]), "metric": str(row["metric"]),
+                      "value": float(row["value"]), "unit": str(row["unit"])})
+    out = Path(root or repo_root()) / BENCH_RESULTS / f"{name}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"bench": name, "title": title,
+                               "written_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                               "rows": clean}, indent=1))
+    return out
+
+
+def load_bench_summaries(root: Path) -> list[dict]:
+    """Every ``bench/results/*.json`` under ``root``, sorted by name; unreadable files are
+    skipped (a half-written file must not break the book)."""
+    out = []
+    for path in sorted((Path(root) / BENCH_RESULTS).glob("*.json")):
+        try:
+            doc = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(doc, dict) and isinstance(doc.get("rows"), list):
+            out.append(doc)
+    return out

@@ -1,0 +1,177 @@
+"""The performance page, generated from the chapters' ``results.json`` and the ``make bench``
+summaries (``bench/results/*.json``, see :mod:`fedlib.book.bench`).
+
+Wide tables: one row per chapter (run time, peak memory), and per chapter and experiment one
+row per mode with one column per cost metric (readable name, unit in brackets). A chart of the
+same numbers is drawn with seaborn when the book is built and included as an image.
+
+Examples
+--------
+>>> is_cost("client_ms_per_epoch_median"), is_cost("bytes"), is_cost("roc_auc")
+(True, True, False)
+>>> to_ms(2.0, "psi_s"), to_ms(3.0, "server_ms_median"), to_ms(5.0, "bytes")
+(2000.0, 3.0, None)
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+from fedlib.book.bench import BENCH_RESULTS, load_bench_summaries
+from fedlib.book.chapters import Chapter
+from fedlib.book.pagekit import (
+    chapter_heading,
+    chapter_results,
+    md_table,
+    readable_metric,
+)
+
+__all__ = ["cost_tables", "is_cost", "render_performance", "to_ms", "write_performance_chart"]
+
+#: Metric names that are costs (time, memory, bytes) rather than model quality.
+_COST = re.compile(r"(seconds|_s$|\bs/|(^|_)ms(_|$)|bytes|\bkb\b|time|mib)", re.IGNORECASE)
+_KEYS = ("experiment", "mode", "setting", "party", "round")
+
+
+def is_cost(metric: str) -> bool:
+    """Whether a metric name is a cost: seconds, ms, bytes, KB, time or MiB."""
+    return bool(_COST.search(str(metric)))
+
+
+def to_ms(value: float, metric: str) -> float | None:
+    """A time metric in milliseconds (``*_s``/``seconds`` ×1000, ``*ms*`` as is), else None."""
+    name = str(metric).lower()
+    if re.search(r"(^|_)ms(_|$)", name):
+        return float(value)
+    if name == "seconds" or name.endswith("_s"):
+        return float(value) * 1e3
+    return None
+
+
+def _row_keys(rows: list[dict]) -> list[str]:
+    """The fewest of mode, setting, party, round that tell every (row, metric) value apart."""
+    keys = ["mode"]
+    for extra in _KEYS[2:]:
+        if len({(*(str(m[k]) for k in keys), m["metric"]) for m in rows}) == len(rows):
+            break
+        if len({str(m[extra]) for m in rows}) > 1:
+            keys.append(extra)
+    return keys
+
+
+def cost_tables(metrics: list[dict]) -> list[tuple[str, list[str], list[list]]]:
+    """Per experiment, its cost metrics in wide form: (experiment, headers, rows), one row per
+    mode (and setting, party or round where they vary), one column per metric."""
+    out = []
+    for exp in dict.fromkeys(m["experiment"] for m in metrics):
+        rows = [m for m in metrics if m["experiment"] == exp]
+        keys = _row_keys(rows)
+        names = list(dict.fromkeys(m["metric"] for m in rows))
+        table: dict[tuple, dict] = {}
+        for m in rows:
+            table.setdefault(tuple(m[k] for k in keys), {})[m["metric"]] = m["value"]
+        body = [[*key, *(vals.get(n) for n in names)] for key, vals in table.items()]
+        out.append((exp, [*keys, *(readable_metric(n) for n in names)], body))
+    return out
+
+
+def _run_costs(runs: list[tuple[Chapter, dict | None, Path]], root: Path) -> list[str]:
+    rows = [[chapter_heading(ch, root, level=0).strip(), f"`{doc['parameter_set']}`",
+             doc["timings"].get("total_s"), doc["timings"].get("peak_rss_mib")]
+            for ch, doc, _ in runs if doc is not None]
+    return md_table(["chapter", "parameter set", "run time (s)", "peak memory (MiB)"], rows)
+
+
+def _bench_section(root: Path) -> list[str]:
+    lines = ["## `make bench`", ""]
+    summaries = load_bench_summaries(root)
+    if not summaries:
+        return [*lines, f"No benchmark summary in `{BENCH_RESULTS.as_posix()}/` for this build: "
+                "run `make bench`, then rebuild the book.", ""]
+    for s in summaries:
+        cases = list(dict.fromkeys(r["case"] for r in s["rows"]))
+        metrics = list(dict.fromkeys((r["metric"], r["unit"]) for r in s["rows"]))
+        values = {(r["case"], r["metric"]): r["value"] for r in s["rows"]}
+        lines += [f"### {s.get('title') or s['bench']}", "",
+                  f"`bench/bench_{s['bench']}.py`, run {str(s.get('written_at', '?'))[:16]}.",
+                  "", *md_table(["case", *(f"{m} ({u})" if u else m for m, u in metrics)],
+                                ([c, *(values.get((c, m)) for m, _ in metrics)]
+                                 for c in cases))]
+    return lines
+
+
+def render_performance(root: Path, chapters: Iterable[Chapter],
+                       chart: Path | None = None) -> str:
+    """Markdown: the run cost of every chapter, the chart (if drawn), each chapter's cost
+    metrics in wide tables, and the ``make bench`` summaries."""
+    runs = chapter_results(root, chapters)
+    if not any(doc for _, doc, _ in runs):
+        return "No chapter has run yet.\n\n" + "\n".join(_bench_section(root)) + "\n"
+    lines = ["## Run cost per chapter", "", *_run_costs(runs, root)]
+    if chart is not None:
+        lines += [f"```{{figure}} _generated/{chart.name}",
+                  ":width: 100%",
+                  ":alt: Bar charts of each chapter's run time and peak memory, and of every time "
+                  "its run measured, in milliseconds on a logarithmic axis.", "",
+                  "Run time and peak memory of each chapter's run, and every time cost it "
+                  "measured (milliseconds, logarithmic axis).", "```", ""]
+    for ch, doc, _ in runs:
+        costs = [m for m in doc["metrics"] if is_cost(m["metric"])] if doc else []
+        if not costs:
+            continue
+        lines += [chapter_heading(ch, root), ""]
+        for exp, headers, rows in cost_tables(costs):
+            lines += [f"**{exp.replace('_', ' ')}**", "", *md_table(headers, rows)]
+    lines += _bench_section(root)
+    return "\n".join(lines) + "\n"
+
+
+def _time_rows(runs: list[tuple[Chapter, dict | None, Path]]) -> list[dict]:
+    rows = []
+    for ch, doc, _ in runs:
+        for m in doc["metrics"] if doc else []:
+            ms = to_ms(m["value"], m["metric"]) if m["value"] is not None else None
+            if ms is not None and ms > 0:
+                rows.append({"what": f"{int(ch.id)} · {m['experiment']} · {m['mode']} · "
+                                     f"{readable_metric(m['metric']).split(' (')[0]}",
+                             "ms": ms, "chapter": f"chapter {int(ch.id)}"})
+    return rows
+
+
+def write_performance_chart(root: Path, chapters: Iterable[Chapter], path: Path) -> Path | None:
+    """Draw the performance chart (seaborn) to ``path``; ``None`` if no chapter has run."""
+    import pandas as pd
+    import seaborn as sns
+    from matplotlib.figure import Figure
+
+    from fedlib.evaluate.figures import PALETTE, book_theme
+
+    runs = [r for r in chapter_results(root, chapters) if r[1] is not None]
+    if not runs:
+        return None
+    cost = pd.DataFrame([{"chapter": f"chapter {int(ch.id)}",
+                          "run time (s)": doc["timings"].get("total_s"),
+                          "peak memory (MiB)": doc["timings"].get("peak_rss_mib")}
+                         for ch, doc, _ in runs])
+    times = pd.DataFrame(_time_rows(runs))
+    colours = dict(zip(cost["chapter"], sns.color_palette(PALETTE, len(cost)), strict=True))
+    bottom = 0.26 * len(times) + 0.6 if len(times) else 0.0
+    with book_theme():
+        fig = Figure(figsize=(7.5, 2.4 + bottom), layout="constrained")
+        top, low = fig.subfigures(2, 1, height_ratios=[2.4, max(bottom, 0.01)])
+        for ax, col in zip(top.subplots(1, 2), ["run time (s)", "peak memory (MiB)"],
+                           strict=True):
+            sns.barplot(cost, x=col, y="chapter", hue="chapter", palette=colours, ax=ax,
+                        legend=False)
+            ax.set(xlabel=col, ylabel="")
+        if len(times):
+            ax = low.subplots()
+            sns.barplot(times, x="ms", y="what", hue="chapter", palette=colours, ax=ax,
+                        dodge=False, legend=False)
+            ax.set_xscale("log")
+            ax.set(xlabel="time (ms, log scale)", ylabel="")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=200)
+    return path
