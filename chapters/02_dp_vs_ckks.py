@@ -40,8 +40,15 @@
 
 # %% tags=["parameters"]
 seed = 42  # seed of every random generator in the chapter
-dataset = "loanapp"  # 'loanapp' (embedded, real) or 'kaggle_loan_approval' (needs data_path)
-data_path = None  # path to your copy of the paper's Kaggle CSV (None: not used)
+dataset = "loanapp"  # 'loanapp' (embedded, real), 'kaggle_loan_approval' or 'csv' (need data_path)
+data_path = None  # path to your copy of the paper's Kaggle CSV, or your table (None: not used)
+label_column = None  # dataset 'csv': the binary outcome column
+positive_label = None  # dataset 'csv': the label value that counts as 1 (None: 0/1, yes/no...)
+party_column = None  # dataset 'csv': each row's bank (None: the partitioner deals the rows)
+categorical_columns = None  # dataset 'csv': numeric columns to treat as categories
+drop_columns = None  # dataset 'csv': columns to ignore (ids, free text)
+protected = None  # dataset 'csv': subgroup expressions, e.g. ["age < 25"]
+strata_columns = None  # dataset 'csv': columns the non-IID partitioner stratifies on
 n_clients = 5  # number of bank clients
 partition_skew = 0.7  # non-IID strength of the stratified partition, 0..1
 scaling = "local"  # 'local': each client fits its own scaler (paper); 'federated': pooled
@@ -99,10 +106,13 @@ pd.set_option("display.precision", 4)
 # rows with statistics fitted on those rows only.
 
 # %%
+from fedlib.data.generic import csv_options
 from fedlib.fl.prepare import prepare_horizontal
 
+data_options = csv_options(P) if P.dataset == "csv" else None
 fed_data = prepare_horizontal(P.dataset, path=P.data_path, n_parties=P.n_clients,
-                              skew=P.partition_skew, scaling=P.scaling, seed=P.seed)
+                              skew=P.partition_skew, scaling=P.scaling, seed=P.seed,
+                              data_options=data_options)
 ds = fed_data.dataset
 display(Markdown(f"**{ds.card.title}** — {ds.card.origin}. {len(ds.frame):,} rows, "
                  f"approval rate {ds.positive_rate:.1%}, {fed_data.n_features} model inputs "
@@ -263,7 +273,7 @@ rows, histories, first, ablations = [], [], {}, []
 for seed in tqdm(seeds, desc="seeds", file=sys.stderr):
     data = fed_data if seed == P.seed else prepare_horizontal(
         P.dataset, path=P.data_path, n_parties=P.n_clients, skew=P.partition_skew,
-        scaling=P.scaling, seed=seed)
+        scaling=P.scaling, seed=seed, data_options=data_options)
     test_metrics = metrics_on(data.X_test, data.y_test)
     for setting in ("paper", "tuned"):
         seed_runs = {}

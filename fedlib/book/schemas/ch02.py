@@ -25,10 +25,26 @@ _CKKS_MAX_BITS = {1024: 27, 2048: 54, 4096: 109, 8192: 218, 16384: 438, 32768: 8
 class Chapter02Params(ChapterParams):
     """Settings of chapter 2. ``paper.yml`` holds the paper's own values."""
 
-    dataset: Literal["loanapp", "kaggle_loan_approval"] = Field(
-        "loanapp", description="'loanapp' (embedded, real HMDA applications) or "
-        "'kaggle_loan_approval' (the paper's Kaggle CSV; set data_path)")
-    data_path: DataPath = Field(None, description="path to your copy of the paper's Kaggle CSV")
+    dataset: Literal["loanapp", "kaggle_loan_approval", "csv"] = Field(
+        "loanapp", description="'loanapp' (embedded, real HMDA applications), "
+        "'kaggle_loan_approval' (the paper's Kaggle CSV; set data_path) or 'csv' (any credit "
+        "table: set data_path and label_column, see data/csv.md)")
+    data_path: DataPath = Field(None, description="path to your copy of the paper's Kaggle CSV, "
+                                "or to your own table with dataset 'csv'")
+    label_column: str | None = Field(None, description="dataset 'csv': the binary outcome column")
+    positive_label: str | int | bool | None = Field(
+        None, description="dataset 'csv': the label value that counts as 1 (needed unless "
+        "the label is 0/1, true/false, yes/no or y/n)")
+    party_column: str | None = Field(
+        None, description="dataset 'csv': the bank of each row (None: the partitioner deals "
+        "rows to n_clients banks)")
+    categorical_columns: list[str] | None = Field(
+        None, description="dataset 'csv': numeric columns to treat as categories")
+    drop_columns: list[str] | None = Field(None, description="dataset 'csv': columns to ignore")
+    protected: list[str] | None = Field(
+        None, description="dataset 'csv': subgroup expressions such as 'age < 25'")
+    strata_columns: list[str] | None = Field(
+        None, description="dataset 'csv': columns the non-IID partitioner stratifies on")
     n_clients: int = Field(5, ge=2, le=50, description="number of bank clients")
     partition_skew: float = Field(0.7, ge=0.0, le=1.0,
                                   description="non-IID strength of the stratified partition")
@@ -108,4 +124,7 @@ class Chapter02Params(ChapterParams):
                              f"method so all are tuned alike; too few: {small}")
         if self.dataset == "kaggle_loan_approval" and not self.data_path:
             raise ValueError("dataset 'kaggle_loan_approval' needs data_path: the path to the CSV")
+        if self.dataset == "csv" and not (self.data_path and self.label_column):
+            raise ValueError("dataset 'csv' needs data_path (your table) and label_column (its "
+                             "binary outcome); see data/csv.md")
         return self
