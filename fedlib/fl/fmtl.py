@@ -478,7 +478,11 @@ def institution_report(models: dict[str, np.ndarray], model_fn: Callable[[], nn.
                        institutions: Sequence) -> pd.DataFrame:
     """Per institution, on its own test rows: ROC-AUC, accuracy at 0.5, and EOD/DIR/SPD for
     the decision "predict default if p >= the institution's training default rate" with
-    approval (label 0) as the favourable outcome and ``a = 0`` as the privileged group."""
+    approval (label 0) as the favourable outcome and ``a = 0`` as the privileged group.
+
+    ``flagged_share`` is the share of test rows predicted to default at that threshold (0 or
+    1: the model predicts a single class there). A fairness metric that cannot be computed
+    (one group absent, or never approved) is NaN and ``fairness_note`` says why."""
     from fedlib.evaluate.fairness import fairness_report
     from fedlib.evaluate.metrics import classification_metrics
     from fedlib.fl.models import predict_proba
@@ -493,9 +497,12 @@ def institution_report(models: dict[str, np.ndarray], model_fn: Callable[[], nn.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             fair = fairness_report(inst.y_test, p, inst.a_test, privileged=0, threshold=cut,
-                                   favorable=0)
+                                   favorable=0, missing_group="nan", with_note=True)
         rows.append({"institution": inst.name, "roc_auc": m["roc_auc"],
-                     "accuracy": m["accuracy"], "threshold": cut, **fair})
+                     "accuracy": m["accuracy"], "threshold": cut,
+                     "flagged_share": float(np.mean(p >= cut)),
+                     **{k: fair[k] for k in ("eod", "dir", "spd")},
+                     "fairness_note": fair["note"]})
     return pd.DataFrame(rows)
 
 
