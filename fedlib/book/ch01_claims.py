@@ -346,7 +346,7 @@ def chapter01_claims(*, source: str, table1: pd.DataFrame, nodp: pd.DataFrame,
         else:
             note = f"measured on the {source} silo actually used (not the paper's data)"
 
-        def ours(col: str, synthetic=synthetic) -> Estimate | None:
+        def ours(col: str, synthetic=synthetic, inst=inst) -> Estimate | None:
             v = t1.loc[inst, col]
             if pd.isna(v):
                 return None
