@@ -79,7 +79,6 @@ results_path = "results.json"  # where results.json is written (set by fedbook)
 parameter_set = "custom"  # name of the parameter file (set by fedbook)
 
 # %%
-import inspect
 import math
 import sys
 import time
@@ -256,16 +255,6 @@ if 2 * threshold <= n_inst:
     threshold = n_inst // 2 + 1
 glue("threshold", threshold, display=False)
 names = [p.name for p in parts]
-# DP batches are Poisson-sampled; the noise is seeded for reproduction (see the text above).
-_FED_ARGS = inspect.signature(run_federated).parameters
-
-
-def dp_sampling(seed_value):
-    if "noise_seed" in _FED_ARGS:
-        return {"noise_seed": seed_value}
-    return {"poisson_sampling": True}
-
-
 def model_fn(seed_value=P.seed):
     return MLP(n_features, tuple(P.hidden), seed=seed_value)
 
@@ -284,7 +273,7 @@ def federate(mode, *, seed, lr, lam=0.0, eps=None, clip=1.0, batch=None, rounds=
                             lam=lam, epochs=P.local_epochs, lr=lr, batch_size=batch, seed=seed,
                             secure_aggregation=sa, dropout_rate=dropout,
                             algorithm=algorithm or P.fmtl_algorithm, transcript=transcript,
-                            on_round=lambda log, run: bar.update(), **dp_sampling(seed))
+                            on_round=lambda log, run: bar.update(), noise_seed=seed)
     return run, clients
 
 

@@ -206,18 +206,10 @@ def test_fmtl_large_lambda_reaches_fedavg_under_dp():
     both blocks, so with the same noise stream the two loops agree (tolerance as above)."""
     insts = _equal_size_insts()
     kw = dict(rounds=2, lr=0.5, eps=3.0)
-    fedavg, _ = _run(insts, "fedavg", **kw, **_dp_kw())
-    fmtl, _ = _run(insts, "fmtl", lam=1e7, **kw, **_dp_kw())
+    fedavg, _ = _run(insts, "fedavg", **kw, noise_seed=7)
+    fmtl, _ = _run(insts, "fmtl", lam=1e7, **kw, noise_seed=7)
     for w in fmtl.models.values():
         assert np.max(np.abs(w - fedavg.global_params)) < 1e-4
-
-
-def _dp_kw():
-    """Seeded Poisson sampling for DP runs, in whichever form run_federated takes it."""
-    import inspect
-
-    params = inspect.signature(run_federated).parameters
-    return {"noise_seed": 7} if "noise_seed" in params else {"poisson_sampling": True}
 
 
 def test_joint_fmtl_learns_at_a_lambda_where_alternating_stalls():
