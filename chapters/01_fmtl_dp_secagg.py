@@ -289,6 +289,14 @@ def report(models, model_label, institutions=parts):
     return rep
 
 
+def metric_setting(setting, row, metric):
+    """The results.json setting of a metric row; an undefined fairness metric says why."""
+    value = getattr(row, metric)
+    if metric in ("eod", "dir", "spd") and not np.isfinite(value):
+        return f"{setting}; undefined: {row.fairness_note or 'not computed'}"
+    return setting
+
+
 # %% [markdown]
 # ## Choosing every hyper-parameter on validation rows
 #
@@ -479,7 +487,8 @@ for s in SEEDS:
 nodp = pd.concat(nodp_rows, ignore_index=True)
 for r in nodp.itertuples():
     for metric in ("roc_auc", "accuracy", "eod", "dir", "spd"):
-        results.add_metric(experiment="table2", mode=r.model, setting=f"no DP, seed={r.seed}",
+        results.add_metric(experiment="table2", mode=r.model,
+                           setting=metric_setting(f"no DP, seed={r.seed}", r, metric),
                            party=r.institution, round=P.rounds, metric=metric,
                            value=float(getattr(r, metric)))
 ORDER = ["Centralized MLP", "FedAvg", "FMTL"]
@@ -677,7 +686,8 @@ for r in dp_sweep_table.itertuples():
 for r in dp.itertuples():
     for metric in ("roc_auc", "eod", "dir", "spd"):
         results.add_metric(experiment="epsilon_sweep", mode=r.model,
-                           setting=f"epsilon={r.epsilon:g}, seed={r.seed}", party=r.institution,
+                           setting=metric_setting(f"epsilon={r.epsilon:g}, seed={r.seed}", r,
+                                                  metric), party=r.institution,
                            round=None, metric=metric, value=float(getattr(r, metric)))
 mia = pd.DataFrame(mia_rows)
 mia_mean = mia.groupby(["model", "epsilon", "seed"], as_index=False)[["mia_auc",
@@ -813,8 +823,9 @@ notes = fair[fair.fairness_note != ""][["setting", "model", "institution", "seed
                                         "fairness_note"]]
 for r in fair.itertuples():
     for metric in ("eod", "dir", "spd"):
-        results.add_metric(experiment="fairness", mode=r.model, setting=f"{r.setting}, seed="
-                           f"{r.seed}", party=r.institution, round=None, metric=metric,
+        results.add_metric(experiment="fairness", mode=r.model,
+                           setting=metric_setting(f"{r.setting}, seed={r.seed}", r, metric),
+                           party=r.institution, round=None, metric=metric,
                            value=float(getattr(r, metric)))
 display(fair_means)
 display(fair_table["eod"])
