@@ -331,6 +331,8 @@ def evaluate_nodp(method, cfg):
         w = central(S0, cfg["lr"])
         return val_auc({n: w for n in names}, method)
     mode = "fmtl" if method == "FMTL" else "fedavg"
+    if mode == "fmtl" and P.fmtl_algorithm == "alternating" and 2 * cfg["lam"] * cfg["lr"] >= 1:
+        return float("nan")   # the alternating optimiser needs 2·λ·lr < 1: counted as worst
     run, _ = federate(mode, seed=S0, lr=cfg["lr"], lam=cfg.get("lam", 0.0),
                       label=f"tuning {method} {cfg}")
     return val_auc(run.models, method)
@@ -368,8 +370,8 @@ tuned.sweep.pivot_table(index="config", columns="method", values="val_score")
 #
 # ### Why λ matters: the λ sweep
 #
-# With FMTL's chosen learning rate, the sweep below runs λ from 0 upwards until FMTL's
-# validation AUC meets FedAvg's (within 0.002). It also shows the alternating optimiser of
+# With FMTL's chosen learning rate, the sweep below runs λ from 0 upwards, past the point where
+# FMTL's validation AUC meets FedAvg's (within 0.002). It also shows the alternating optimiser of
 # eq. 1 (train $W_i$ on $L_i + \lambda\lVert W_i - \bar W\rVert^2$, then average), which an
 # earlier version of this chapter used, at learning rate 1 (it needs $2\lambda\,\text{lr} < 1$).
 
@@ -377,14 +379,14 @@ tuned.sweep.pivot_table(index="config", columns="method", values="val_score")
 fedavg_val = float(best_val["FedAvg"])
 lam_rows, meets = [], None
 for lam_value in P.lam_sweep:
-    run, _ = federate("fmtl", seed=S0, lr=fmtl_lr, lam=lam_value, label=f"FMTL λ={lam_value:g}")
+    run, _ = federate("fmtl", seed=S0, lr=fmtl_lr, lam=lam_value, algorithm="joint",
+                      label=f"FMTL λ={lam_value:g}")
     v = val_auc(run.models, "FMTL")
     dist = float(np.mean([np.linalg.norm(w - run.global_params) for w in run.models.values()]))
     lam_rows.append({"optimiser": "joint (ours)", "lambda": lam_value, "lr": fmtl_lr,
                      "val AUC": v, "mean ‖W_i − W̄‖": dist})
-    if v >= fedavg_val - 0.002:
+    if meets is None and v >= fedavg_val - 0.002:
         meets = lam_value
-        break
 alt_lams = sorted({lam for lam in [*P.lam_sweep, 0.3] if 2 * lam * 1.0 < 1})
 for lam_value in alt_lams:
     run, _ = federate("fmtl", seed=S0, lr=1.0, lam=lam_value, algorithm="alternating",
@@ -722,10 +724,11 @@ for inst, row in acct.iterrows():
 acct
 
 # %% [markdown]
-# Does any private model collapse to one class? At its decision threshold (default if the score
-# is at least the institution's training default rate) a model that flags no one, or everyone,
-# on some institution's test rows is a constant classifier there; the claims below are not
-# scored on such a model.
+# Does any private model collapse to one class or to chance? At its decision threshold (flag
+# as many applicants as the institution's training default rate, the cut set on its training
+# rows) a model that flags no one, or everyone, on some institution's test rows is a constant
+# classifier there; a model whose mean test AUC over institutions is below 0.55 for some seed
+# is at chance. Claims are not scored on such a model.
 
 # %%
 from fedlib.fl.fmtl import auc_sensitivity
@@ -737,19 +740,27 @@ degenerate_table = (single.groupby(["model", "epsilon"]).agg(
     if len(single) else pd.DataFrame(columns=["seeds", "institutions"]))
 
 
+chance = flags.groupby(["model", "epsilon", "seed"]).roc_auc.mean().groupby(
+    ["model", "epsilon"]).min()
+
+
 def degenerate(model, eps):
     key = (model, float(eps))
+    reasons = []
     if key in degenerate_table.index:
         row = degenerate_table.loc[key]
-        return (f"{model} at ε = {eps:g} predicts a single class at its threshold on "
-                f"{row.institutions} ({row.seeds} seed(s)): not scored")
-    return ""
+        reasons.append(f"{model} at ε = {eps:g} predicts a single class at its threshold on "
+                       f"{row.institutions} ({row.seeds} seed(s))")
+    if key in chance.index and chance[key] < 0.55:
+        reasons.append(f"{model} at ε = {eps:g} is near chance (mean test AUC "
+                       f"{chance[key]:.3f} for a seed)")
+    return "; ".join(reasons) + (": not scored" if reasons else "")
 
 
-glue("degenerate_text", ("no model predicts a single class on any institution's test rows"
-                         if single.empty else
-                         "; ".join(degenerate(m, e) for m, e in degenerate_table.index)),
-     display=False)
+flagged = sorted({*degenerate_table.index, *chance[chance < 0.55].index})
+glue("degenerate_text", ("no model predicts a single class on any institution's test rows or "
+                         "sits at chance" if not flagged else
+                         "; ".join(degenerate(m, e) for m, e in flagged)), display=False)
 sweep = dp.groupby(["model", "epsilon", "seed"], as_index=False).agg(
     avg_auc=("roc_auc", "mean"), mean_eod=("eod", "mean"), accuracy=("accuracy", "mean"))
 sweep_mean = sweep.groupby(["model", "epsilon"], as_index=False).agg(
@@ -807,8 +818,9 @@ glue("S_fedavg", sens["FedAvg"], display=False)
 #
 # ### Fairness per institution (EOD, DIR, SPD), without DP and under DP
 #
-# The decision is "predict default if the score is at least the institution's training default
-# rate"; the favourable outcome is approval; the groups are the youth proxy (protected) and the
+# The decision flags as defaulters the riskiest share of applicants equal to the institution's
+# training default rate (the cut on the score is set on its training rows); the favourable
+# outcome is approval; the groups are the youth proxy (protected) and the
 # rest. EOD (eq. 3) is the gap in true-approval rates of good borrowers, SPD the gap in approval
 # rates, DIR their ratio (1 = parity). Means over seeds; a metric that cannot be computed
 # (a group absent, or never approved) is left out with its reason listed below the table.
@@ -1048,11 +1060,14 @@ f1 = (f"**FMTL against the baselines.** With every model tuned alike, FMTL's mea
          "utilisation), so there is little for a personal model to capture."
          if meets is not None else
          "its validation AUC never meets FedAvg's on the sweep."))
-f2 = (f"**Privacy.** Tuned at every ε with the same budget, the private models learn: at "
+learns = min(float(at[("FMTL", P.epsilon)]), float(at[("FedAvg", P.epsilon)])) >= 0.6
+f2 = (f"**Privacy.** Tuned at every ε with the same budget, the private models "
+      f"{'learn' if learns else 'stay close to chance (AUC below 0.6)'}: at "
       f"ε = {P.epsilon:g} FMTL reaches {float(at[('FMTL', P.epsilon)]):.3f} and FedAvg "
       f"{float(at[('FedAvg', P.epsilon)]):.3f} mean test AUC; at ε = {e_min:g} "
       f"{float(at[('FMTL', e_min)]):.3f} and {float(at[('FedAvg', e_min)]):.3f} "
-      f"(ε-sweep figure above; single-class check: {single.empty and 'none' or 'see above'})."
+      "(ε-sweep figure above; single-class and chance check: "
+      f"{'no model flagged' if not flagged else 'see above'})."
       f" FMTL minus FedAvg at ε = {e_min:g}: {ci('eps01_gap')}; the paper's smoother FMTL curve "
       f"(|S| FedAvg − FMTL: {ci('sensitivity')}) is "
       + said("sensitivity", "reproduced.", "contradicted.", "not resolved by our seeds."))

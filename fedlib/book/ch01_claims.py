@@ -125,8 +125,8 @@ def chapter01_claims(*, source: str, table1: pd.DataFrame, nodp: pd.DataFrame,
         The ε of the main DP experiment (fairness under DP is read there).
     degenerate
         ``degenerate(model, epsilon)`` → a reason (non-empty) if that model predicts a single
-        class on some institution's test rows at its decision threshold (``epsilon=inf`` for
-        no DP); claims on it are then not scored.
+        class on some institution's test rows at its decision threshold, or sits at chance
+        (``epsilon=inf`` for no DP); claims on it are then not scored.
     features_read
         HELOC only: the number of feature columns the loader read from the user's file.
     tuning_note
@@ -201,8 +201,8 @@ def chapter01_claims(*, source: str, table1: pd.DataFrame, nodp: pd.DataFrame,
     # --- Fairness (§6.2, §7) -------------------------------------------------------------
     fair = nodp.assign(dir_gap=(nodp["dir"] - 1).abs())
     fair_note = ("mean over the institutions where both groups occur; the protected group is "
-                 "a youth proxy (see the chapter); decision: default if p ≥ the institution's "
-                 "training default rate")
+                 "a youth proxy (see the chapter); decision: flag the training default rate's "
+                 "share of applicants, cut set on the training rows")
     for metric, label in (("eod", "EOD"), ("spd", "SPD"), ("dir_gap", "|1 − DIR|")):
         for base, tag in (("FedAvg", "fedavg"), ("Centralized MLP", "central")):
             est = paired(fair, "model", metric, base, "FMTL")

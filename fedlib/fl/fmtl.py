@@ -489,8 +489,9 @@ def make_clients(institutions: Sequence, *, epsilon: float | None, delta: float 
 def institution_report(models: dict[str, np.ndarray], model_fn: Callable[[], nn.Module],
                        institutions: Sequence) -> pd.DataFrame:
     """Per institution, on its own test rows: ROC-AUC, accuracy at 0.5, and EOD/DIR/SPD for
-    the decision "predict default if p >= the institution's training default rate" with
-    approval (label 0) as the favourable outcome and ``a = 0`` as the privileged group.
+    the decision "predict default if p >= the cut that flags the training default rate's
+    share of the institution's training rows" with approval (label 0) as the favourable
+    outcome and ``a = 0`` as the privileged group.
 
     ``flagged_share`` is the share of test rows predicted to default at that threshold (0 or
     1: the model predicts a single class there). A fairness metric that cannot be computed
@@ -505,7 +506,12 @@ def institution_report(models: dict[str, np.ndarray], model_fn: Callable[[], nn.
         set_flat_params(model, models[inst.name])
         p = predict_proba(model, inst.X_test)
         m = classification_metrics(inst.y_test, p)
-        cut = float(np.mean(inst.y_train))
+        # Flag the riskiest share of applicants equal to the training default rate, with the
+        # cut taken on the model's scores of the institution's *training* rows: a rank rule,
+        # so a private model whose scores are shifted by DP noise (badly calibrated, still
+        # ranking) is not mistaken for a constant classifier, and no test row sets the cut.
+        rate = float(np.mean(inst.y_train))
+        cut = float(np.quantile(predict_proba(model, inst.X_train), 1.0 - rate))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             fair = fairness_report(inst.y_test, p, inst.a_test, privileged=0, threshold=cut,
