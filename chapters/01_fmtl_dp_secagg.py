@@ -31,8 +31,8 @@
 # `source: heloc` and `data_path` to run on your copy of HELOC. Inst-C and Inst-D are drawn
 # from Gaussian mixtures calibrated to the paper's Table 1.
 #
-# **Runtime.** `smoke`: about a minute; `default`: several minutes on 2 cores; `paper`: longer
-# (more rounds, a wider MLP, seven ε).
+# **Runtime.** `smoke`: about a minute; `default`: at most four minutes on 2 cores (three model
+# seeds, every model tuned); `paper`: much longer (five seeds, more rounds, a wider MLP, seven ε).
 #
 # **Beyond the paper.** The secure aggregation is a real protocol (X25519 key agreement,
 # ChaCha20 masks, Shamir-shared seeds, dropout recovery, abort below threshold) and the
@@ -40,32 +40,37 @@
 # :::
 #
 # The chapter is executed by `fedbook run 01 --params <set>`; every number in the prose below is
-# computed by the cells above it.
+# computed by the cells above it. Every compared model is run with several model seeds
+# (initialisation, batch order, DP noise; the data split stays fixed), and every claim at the
+# end carries an interval over those seeds.
 
 # %% tags=["parameters"]
-seed = 42  # seed of every random generator in the chapter
+seed = 42  # data seed, and the first model seed (the others are seed+1, seed+2, ...)
 source = "lending_club"  # real data of Inst-A/B: 'lending_club' (embedded) or 'heloc' (data_path)
 data_path = None  # path to your copy of the FICO HELOC CSV (None: not used)
 max_real_rows = 0  # subsample each real institution to at most this many rows; 0 = all
 synthetic_sizes = [9000, 11000]  # rows of Inst-C and Inst-D (Table 1)
 test_fraction = 0.25  # share of each institution held out for testing
 iqr_k = 1.5  # IQR outlier filter, k x IQR beyond the quartiles
-hidden = [32, 16]  # hidden layer widths of the MLP
-rounds = 10  # communication rounds
+hidden = [16]  # hidden layer widths of the MLP
+n_seeds = 3  # model seeds per compared run (intervals over seeds); the data stay fixed
+rounds = 10  # communication rounds (no DP)
 local_epochs = 1  # local epochs per round
-learning_rate = 1.0  # local SGD learning rate of FMTL
-batch_size = 256  # local batch size, rows per step
-val_fraction = 0.2  # share of each institution's training rows held out to choose lam, baseline_lr
-lam = "auto"  # FMTL lambda of eq. 1 (lambda * ||W_i - W_bar||^2), or "auto": best on validation
-lam_sweep = [0.0, 0.003, 0.01, 0.03, 0.1, 0.3]  # lambdas tried, scored by mean validation AUC
-baseline_lr = "auto"  # learning rate of FedAvg and the centralized MLP, or "auto": best on validation
-baseline_lr_sweep = [0.1, 0.3, 1.0, 2.0, 3.0, 5.0]  # rates tried (as many as lam_sweep: same budget)
-personal_start = "own"  # FMTL: 'own' W_i carried across rounds, or 'global' (start from W_bar)
+batch_size = 256  # local batch size, rows per step (no DP)
+val_fraction = 0.2  # share of each institution's training rows held out to choose hyper-parameters
+tune_budget = 6  # configurations per method (no DP), the same for all three models
+fmtl_lams = [0.1, 1.0, 10.0]  # FMTL lambda candidates (crossed with fmtl_lrs)
+fmtl_lrs = [1.0, 3.0]  # FMTL learning-rate candidates
+baseline_lrs = [0.3, 0.5, 1.0, 2.0, 3.0, 5.0]  # learning rates of FedAvg and the centralized MLP
+lam_sweep = [0.0, 0.01, 0.1, 1.0, 10.0, 100.0, 1000.0]  # diagnostic lambda sweep (increasing)
+fmtl_algorithm = "joint"  # optimiser of eq. 1: 'joint' (W_i = W_bar + V_i) or 'alternating'
 threshold_fraction = 0.75  # secure aggregation threshold t as a share of the institutions
-epsilon = 1.0  # privacy budget of the main DP experiment
+epsilon = 1.0  # privacy budget of the main DP experiment (one of epsilons)
 epsilons = [0.1, 0.5, 1.0, 2.0, 5.0]  # budgets of the sweep (Fig 3)
 delta = 1e-5  # DP delta
-clip_norm = 1.0  # per-example clipping norm C
+dp_lrs = [1.0, 3.0]  # DP learning-rate candidates
+dp_clip_norms = [1.0, 3.0]  # DP clipping-norm candidates C
+dp_schedules = [[512, 5], [1024, 10]]  # DP [expected batch size, rounds] candidates
 dropout_rate = 0.25  # per-round dropout probability in the dropout run
 imbalance_ratio = 5.0  # size ratio largest/smallest in the imbalance ablation
 label_skew = 2.0  # default-rate skew factor in the imbalance ablation
@@ -81,6 +86,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
+import torch
 from IPython.display import display
 from tqdm.std import tqdm
 
@@ -91,16 +97,19 @@ from fedlib.book.schemas.ch01 import Chapter01Params
 P, results = start_chapter("01", Chapter01Params, globals())
 pd.set_option("display.precision", 3)
 warnings.filterwarnings("ignore", category=UserWarning, module="opacus")
+torch.set_num_threads(1)   # the book runs on 2 shared cores; one thread is faster for this MLP
+SEEDS = [P.seed + k for k in range(P.n_seeds)]
+glue("n_seeds", len(SEEDS), display=False)
 
 # %% [markdown]
 # ## Four institutions (the paper's Table 1)
 #
-# Inst-A and Inst-B are real loans split into two regional silos; Inst-C and Inst-D are
+# Inst-A and Inst-B are real loans split into two silos; Inst-C and Inst-D are
 # synthetic. The synthetic generator fits one Gaussian mixture per class to the normal scores of
 # the pooled real rows (a Gaussian-mixture copula, so the real dependence between features and
-# default is kept), draws exactly the paper's default rate, shifts an age proxy (employment
-# length: younger for C, older for D) and a debt column, and rescales income and utilisation to
-# the printed mean and SD:
+# default is kept), draws exactly the paper's default rate, shifts an age proxy (younger for C,
+# older for D) and a debt column, and rescales income and utilisation to the printed mean and
+# SD:
 #
 # ```{literalinclude} ../../fedlib/data/institutions.py
 # :pyobject: load_institutions
@@ -123,29 +132,50 @@ for inst, row in table1.iterrows():
                                party=inst, round=None, metric=col, value=float(row[col]))
 table1
 
+# %%
+real = table1[table1.kind == "real"]
+real_rate = float((real.rows * real.default_rate).sum() / real.rows.sum())
+SOURCE_NAME = {"lending_club": "LendingClub", "heloc": "HELOC"}[data.source]
+sentence = (f"The real rows are not the paper's: the {SOURCE_NAME} silos have "
+            f"{real_rate:.1%} defaults (the paper: 12.3 % and 8.5 %)")
+if data.income:
+    sentence += (f" and a mean income near {real.income_mean.mean():,.0f} dollars (the paper: "
+                 "52k and 47k)")
+else:
+    sentence += f", and {SOURCE_NAME} has no income column, so Table 1's income is not checkable"
+sentence += "."
+if data.source == "heloc":
+    sentence += (" The paper's default rates cannot be HELOC as published either: "
+                 f"{real_rate:.0%} of this file's rows are 'Bad'.")
+else:
+    sentence += (" Nor can they be the HELOC file as published: about half of HELOC's rows are "
+                 "'Bad' (90+ days past due), and HELOC has no income column.")
+glue("data_sentence", sentence, display=False)
+proxy = ("employment shorter than three years" if data.source == "lending_club" else
+         "a credit file younger than ten years (MSinceOldestTradeOpen < 120)")
+glue("proxy_text", proxy, display=False)
+one_group = [i for i, r in table1.iterrows() if r.protected_share in (0.0, 1.0)]
+glue("one_group_note", (" At " + ", ".join(one_group) + " only one group occurs in the data, "
+                        "so EOD, DIR and SPD are undefined there: they are reported as NaN with "
+                        "that reason and left out of every mean and claim.") if one_group else "",
+     display=False)
+
 # %% [markdown]
-# Read the real rows against the paper's: the LendingClub silos have
-# {glue:text}`real_default_rate:.1%` defaults (the paper: 12.3 % and 8.5 %) and a mean income
-# near {glue:text}`real_income:,.0f` dollars (the paper: 52k and 47k). The paper's numbers cannot
-# be the HELOC file as published either: about half of HELOC's rows are "Bad" (90+ days past
-# due), far from 12.3 % and 8.5 %, and HELOC has no income column. The synthetic rows match
-# Table 1 by construction. `protected_share` is the share of the protected group used for the
-# fairness metrics: neither dataset records age or gender, so the group is a youth proxy
-# (employment shorter than three years; for HELOC a credit file younger than ten years).
+# {glue:text}`data_sentence` The synthetic rows match Table 1 by construction (the claims at the
+# end mark them so and do not score them). `protected_share` is the share of the protected group
+# used for the fairness metrics: neither dataset records age or gender, so the group is a youth
+# proxy ({glue:text}`proxy_text`).{glue:text}`one_group_note`
 #
 # Each institution splits its rows, stratified by the label, into test rows
 # ({glue:text}`test_pct:.0%`), validation rows ({glue:text}`val_pct:.0%` of the remaining
-# training rows; they choose λ and the baselines' learning rate, below) and the training rows
-# the models learn from. It then preprocesses **its own** rows as in §5.1, with statistics
-# fitted on its training rows only: IQR outlier filter ({glue:text}`iqr_k_used` × IQR on the
+# training rows; every hyper-parameter below is chosen on them) and the training rows the
+# models learn from. It then preprocesses **its own** rows as in §5.1, with statistics fitted
+# on its training rows only: IQR outlier filter ({glue:text}`iqr_k_used` × IQR on the
 # continuous columns), median/mode imputation, one-hot encoding with public level lists (so all
 # four share one feature space), min-max scaling to [0, 1]. Validation and test rows are
 # transformed with those statistics like any unseen row.
 
 # %%
-real = table1[table1.kind == "real"]
-glue("real_default_rate", float((real.rows * real.default_rate).sum() / real.rows.sum()), display=False)
-glue("real_income", float(real.income_mean.mean()) if data.income else float("nan"), display=False)
 glue("iqr_k_used", P.iqr_k, display=False)
 glue("test_pct", P.test_fraction, display=False)
 glue("val_pct", P.val_fraction, display=False)
@@ -167,38 +197,47 @@ pd.DataFrame([{"institution": p.name, "train rows": p.n_train, "validation rows"
 # $$\min_{W_1..W_N,\ \bar W}\ \sum_{i=1}^{N} \Big[ L_i(W_i; D_i) + \lambda \lVert W_i - \bar W
 # \rVert^2 \Big]$$ (eq-01-fmtl)
 #
-# We take the penalty exactly as printed, $\lambda\lVert\cdot\rVert^2$ (not
-# $\tfrac{\lambda}{2}\lVert\cdot\rVert^2$), with $L_i$ the mean cross-entropy, so the proximal
-# gradient is $2\lambda(W_i - \bar W)$. Minimising over $\bar W$ gives the plain average of the
-# $W_i$, the server's step. Each round every institution continues from its own $W_i$, runs
-# local SGD on $L_i + \lambda\lVert W_i - \bar W\rVert^2$, and uploads $W_i$; institutions are
-# evaluated with their own $W_i$. FedAvg is the same loop with one model: every institution
-# starts from $\bar W$, and $\bar W$ is the $n_i$-weighted average.
-#
-# **DP (eq. 2).** Each institution runs DP-SGD through Opacus: per-example gradients clipped to
-# $C$ = {glue:text}`clip_used`, Gaussian noise $\mathcal N(0, \sigma^2 C^2)$ on their sum, before
-# anything leaves the institution. One accountant per institution composes every step of every
-# round, and σ is calibrated per institution (its own sampling rate and step count) so that
-# its final ε is the target. The proximal term is added after the noise: it depends on the
-# data only through $W_i$, already private.
+# We take the penalty exactly as printed, $\lambda\lVert\cdot\rVert^2$, with $L_i$ the mean
+# cross-entropy; the sum over institutions is unweighted, so $\bar W$'s minimiser is the plain
+# average of the $W_i$. The paper does not say how eq. 1 is optimised. We write
+# $W_i = \bar W + V_i$ (the same objective, $\sum_i L_i(\bar W + V_i) + \lambda\lVert V_i
+# \rVert^2$) and let each local SGD step move both parts with the one gradient $g$ of $L_i$ at
+# $W_i$: the institution's copy of the shared part by $-\text{lr}\cdot g$, its personal offset
+# by the proximal step $V_i \leftarrow (V_i - \text{lr}\cdot g)/(1 + 2\lambda\,\text{lr})$. It
+# uploads its copy of $\bar W$; the server averages. λ = 0 is purely local training; as λ grows
+# the offsets vanish and the loop becomes FedAvg with equal weights, step for step (a test,
+# `tests/test_fmtl.py::test_fmtl_large_lambda_reaches_fedavg`, checks this to 1e-4 per
+# parameter). Why not the obvious alternating loop (train $W_i$ on $L_i + \lambda\lVert W_i -
+# \bar W\rVert^2$, average): see the λ sweep below. FedAvg is the same loop with one model,
+# every institution starting from $\bar W$, and $\bar W$ the $n_i$-weighted average.
 #
 # ```{literalinclude} ../../fedlib/fl/fmtl.py
-# :pyobject: local_train
+# :pyobject: JointStep
 # ```
 #
-# **Secure aggregation (§4.3).** Each round, each institution uploads $[w_i W_i,\ w_i]$ masked
+# **DP (eq. 2).** Each institution runs DP-SGD through Opacus with Poisson sampling (each row
+# joins each step with probability $q = B/n_i$, the sampling the RDP accountant assumes):
+# per-example gradients clipped to $C$, Gaussian noise $\mathcal N(0, \sigma^2 C^2)$ on their
+# sum, before anything leaves the institution. One accountant per institution composes every
+# step of every round, and σ is calibrated per institution (its own sampling rate and step
+# count) so that its final ε is the target. FMTL's proximal step uses the noisy gradient only:
+# post-processing, no extra privacy cost. Here the noise is drawn from a generator seeded from
+# the parameter file so that the book can be re-run to the same numbers; seeded noise is a
+# reproduction device that voids the guarantee (anyone with the seed can regenerate and subtract
+# it), and a deployment draws it from OS entropy, the library's default.
+#
+# **Secure aggregation (§4.3).** Each round, each institution uploads $[w_i u_i,\ w_i]$ masked
 # with pairwise masks from X25519 key agreement expanded by ChaCha20, plus a self-mask, in the
 # ring $\mathbb Z_{2^{64}}$; seeds and keys are Shamir-shared $t$-of-$n$ so that the sum is still
 # recovered when institutions drop out after sharing, and the round aborts cleanly below $t$
 # (protocol of Bonawitz et al., {cite}`bonawitz2017practical`; `fedlib/crypto/secagg.py`). The
-# server learns only $\sum w_i W_i$ and $\sum w_i$.
+# server learns only the sums.
 #
 # ```{literalinclude} ../../fedlib/fl/fmtl.py
 # :pyobject: run_federated
 # ```
 
 # %%
-glue("clip_used", P.clip_norm, display=False)
 from fedlib.crypto.secagg import SecureAggregation
 from fedlib.fl.fmtl import (
     institution_report,
@@ -207,7 +246,7 @@ from fedlib.fl.fmtl import (
     server_view,
     train_centralized,
 )
-from fedlib.fl.models import MLP, get_flat_params
+from fedlib.fl.models import MLP, get_flat_params, predict_proba, set_flat_params
 from fedlib.fl.transcript import Transcript
 
 n_inst = len(parts)
@@ -216,32 +255,32 @@ if 2 * threshold <= n_inst:
     threshold = n_inst // 2 + 1
 glue("threshold", threshold, display=False)
 names = [p.name for p in parts]
+def model_fn(seed_value=P.seed):
+    return MLP(n_features, tuple(P.hidden), seed=seed_value)
 
 
-def model_fn():
-    return MLP(n_features, tuple(P.hidden), seed=P.seed)
-
-
-def federate(mode, *, eps=None, lam_value=None, lr_value=None, secure=True, dropout=0.0,
-             institutions=parts, transcript=None, label=None):
-    """One federated run; returns (run, clients). λ and the learning rate default to the values
-    chosen on validation rows (next section): FMTL at `learning_rate` with λ = lam_chosen,
-    FedAvg at fedavg_lr."""
-    if lam_value is None:
-        lam_value = lam_chosen if mode == "fmtl" else 0.0
-    if lr_value is None:
-        lr_value = P.learning_rate if mode == "fmtl" else fedavg_lr
-    clients = make_clients(institutions, epsilon=eps, delta=P.delta, clip_norm=P.clip_norm,
-                           rounds=P.rounds, epochs=P.local_epochs, batch_size=P.batch_size)
+def federate(mode, *, seed, lr, lam=0.0, eps=None, clip=1.0, batch=None, rounds=None,
+             secure=False, dropout=0.0, institutions=parts, transcript=None, label=None,
+             algorithm=None):
+    """One federated run; returns (run, clients)."""
+    batch = batch or P.batch_size
+    rounds = rounds or P.rounds
+    clients = make_clients(institutions, epsilon=eps, delta=P.delta, clip_norm=clip,
+                           rounds=rounds, epochs=P.local_epochs, batch_size=batch)
     sa = SecureAggregation(threshold=threshold) if secure else None
-    with tqdm(total=P.rounds, desc=label or mode, leave=False, file=sys.stderr) as bar:
-        run = run_federated(clients, model_fn=model_fn, mode=mode, rounds=P.rounds,
-                            lam=lam_value, epochs=P.local_epochs, lr=lr_value,
-                            batch_size=P.batch_size, seed=P.seed, noise_seed=P.seed,
-                            secure_aggregation=sa,
-                            dropout_rate=dropout, personal_start=P.personal_start,
-                            transcript=transcript, on_round=lambda log, run: bar.update())
+    with tqdm(total=rounds, desc=label or mode, leave=False, file=sys.stderr) as bar:
+        run = run_federated(clients, model_fn=lambda: model_fn(seed), mode=mode, rounds=rounds,
+                            lam=lam, epochs=P.local_epochs, lr=lr, batch_size=batch, seed=seed,
+                            secure_aggregation=sa, dropout_rate=dropout,
+                            algorithm=algorithm or P.fmtl_algorithm, transcript=transcript,
+                            on_round=lambda log, run: bar.update(), noise_seed=seed)
     return run, clients
+
+
+def central(seed, lr):
+    return train_centralized(model_fn(seed), pooled_X, pooled_y,
+                             epochs=P.rounds * P.local_epochs, lr=lr, batch_size=P.batch_size,
+                             seed=seed)
 
 
 def report(models, model_label, institutions=parts):
@@ -250,100 +289,129 @@ def report(models, model_label, institutions=parts):
     return rep
 
 
+def metric_setting(setting, row, metric):
+    """The results.json setting of a metric row; an undefined fairness metric says why."""
+    value = getattr(row, metric)
+    if metric in ("eod", "dir", "spd") and not np.isfinite(value):
+        return f"{setting}; undefined: {row.fairness_note or 'not computed'}"
+    return setting
+
+
 # %% [markdown]
-# ## Choosing λ and the baselines' learning rate on validation rows
+# ## Choosing every hyper-parameter on validation rows
 #
-# The paper gives no λ and no learning rate. We choose them the way a held-out evaluation
-# requires: on each institution's validation rows, never on the test rows that every table
-# below reports. FMTL tries each λ of `lam_sweep` at its learning rate
-# {glue:text}`fmtl_lr_used:g`; FedAvg and the centralized MLP, which have no λ, each try as many
-# learning rates (`baseline_lr_sweep`) — the same tuning budget, spent on the one
-# hyper-parameter they have beside the rounds, epochs and batch size that all three share. The
-# score is the validation ROC-AUC averaged over the four institutions (each institution's own
-# $W_i$ for FMTL, the one global model for FedAvg and the centralized MLP). The sweeps run
-# without DP and without secure aggregation (exact up to fixed-point rounding, so it would not
-# change the choice), and the chosen values are used everywhere below, with and without DP.
-#
-# λ = 0 is purely local training (the average is computed but never used); a large λ keeps
-# every $W_i$ close to $\bar W$.
+# The paper gives no λ and no learning rate. Every compared model is tuned by one rule
+# (`fedlib.evaluate.tune`): the same number of configurations per model
+# ({glue:text}`budget_used`), scored by the validation ROC-AUC averaged over the four
+# institutions (each institution's own $W_i$ for FMTL, the one global model for FedAvg and the
+# centralized MLP), the best score chosen; the test rows that every table below reports are
+# never used. FMTL's configurations cross λ with the learning rate; FedAvg and the centralized
+# MLP, which have no λ, try as many learning rates. The sweeps run without DP and without
+# secure aggregation (exact up to fixed-point rounding, so it would not change the choice) with
+# the first model seed. These choices are made on the institutions' private rows without noise:
+# they are not covered by any ε below.
 
 # %% tags=["remove-stderr"]
 from fedlib.data.institutions import validation_view
+from fedlib.evaluate import grid, tune
 
 val_parts = validation_view(parts)
 pooled_X = np.concatenate([p.X_train for p in parts])
 pooled_y = np.concatenate([p.y_train for p in parts])
-VAL, TEST = "val AUC (mean)", "test AUC (mean; shown, not used to choose)"
-glue("fmtl_lr_used", P.learning_rate, display=False)
+S0 = SEEDS[0]
+glue("budget_used", P.tune_budget, display=False)
 
 
-def scores(models, label):
-    """Mean validation AUC (the selection score), per-institution validation AUC, and the mean
-    test AUC for the record only."""
-    v = report(models, label, val_parts)
-    return {VAL: v.roc_auc.mean(),
-            **{f"val {n}": a for n, a in zip(v.institution, v.roc_auc, strict=True)},
-            TEST: report(models, label).roc_auc.mean()}
+def val_auc(models, label, institutions=val_parts):
+    return float(report(models, label, institutions).roc_auc.mean())
 
 
-lam_rows = []
+def evaluate_nodp(method, cfg):
+    if method == "Centralized MLP":
+        w = central(S0, cfg["lr"])
+        return val_auc({n: w for n in names}, method)
+    mode = "fmtl" if method == "FMTL" else "fedavg"
+    if mode == "fmtl" and P.fmtl_algorithm == "alternating" and 2 * cfg["lam"] * cfg["lr"] >= 1:
+        return float("nan")   # the alternating optimiser needs 2·λ·lr < 1: counted as worst
+    run, _ = federate(mode, seed=S0, lr=cfg["lr"], lam=cfg.get("lam", 0.0),
+                      label=f"tuning {method} {cfg}")
+    return val_auc(run.models, method)
+
+
+tuned = tune({"FMTL": grid(lam=P.fmtl_lams, lr=P.fmtl_lrs),
+              "FedAvg": grid(lr=P.baseline_lrs),
+              "Centralized MLP": grid(lr=P.baseline_lrs)},
+             evaluate_nodp, budget=P.tune_budget, seed=P.seed)
+cfg = tuned.chosen
+lam_chosen, fmtl_lr = cfg["FMTL"]["lam"], cfg["FMTL"]["lr"]
+fedavg_lr, central_lr = cfg["FedAvg"]["lr"], cfg["Centralized MLP"]["lr"]
+glue("tuned_text", tuned.describe(), display=False)
+for r in tuned.sweep.itertuples():
+    results.add_metric(experiment="tuning", mode=r.method, setting=r.config, party="all",
+                       round=P.rounds, metric="val_avg_roc_auc", value=float(r.val_score))
+best_val = tuned.sweep[tuned.sweep.chosen].set_index("method").val_score
+
+
+def grid_position(value, values):
+    return ("at the edge of its grid" if len(values) > 1 and value in (min(values), max(values))
+            else "inside its grid")
+
+
+edges = {"FMTL λ": grid_position(lam_chosen, P.fmtl_lams),
+         "FMTL learning rate": grid_position(fmtl_lr, P.fmtl_lrs),
+         "FedAvg learning rate": grid_position(fedavg_lr, P.baseline_lrs),
+         "centralized learning rate": grid_position(central_lr, P.baseline_lrs)}
+glue("grid_note", "; ".join(f"{k} {v}" for k, v in edges.items()), display=False)
+tuned.sweep.pivot_table(index="config", columns="method", values="val_score")
+
+# %% [markdown]
+# Chosen: {glue:text}`tuned_text` ({glue:text}`grid_note`). The models are trained on the
+# training rows without the validation rows, here and in every experiment below.
+#
+# ### Why λ matters: the λ sweep
+#
+# With FMTL's chosen learning rate, the sweep below runs λ from 0 upwards, past the point where
+# FMTL's validation AUC meets FedAvg's (within 0.002). It also shows the alternating optimiser of
+# eq. 1 (train $W_i$ on $L_i + \lambda\lVert W_i - \bar W\rVert^2$, then average), which an
+# earlier version of this chapter used, at learning rate 1 (it needs $2\lambda\,\text{lr} < 1$).
+
+# %% tags=["remove-stderr"]
+fedavg_val = float(best_val["FedAvg"])
+lam_rows, meets = [], None
 for lam_value in P.lam_sweep:
-    run, _ = federate("fmtl", lam_value=lam_value, lr_value=P.learning_rate, secure=False,
-                      label=f"FMTL lambda={lam_value:g}")
-    lam_rows.append({"lambda": lam_value, **scores(run.models, "FMTL")})
-lam_table = pd.DataFrame(lam_rows).set_index("lambda")
-lr_rows = []
-for lr_value in P.baseline_lr_sweep:
-    run, _ = federate("fedavg", lam_value=0.0, lr_value=lr_value, secure=False,
-                      label=f"FedAvg lr={lr_value:g}")
-    lr_rows.append({"model": "FedAvg", "learning rate": lr_value,
-                    **scores(run.models, "FedAvg")})
-    w = train_centralized(model_fn(), pooled_X, pooled_y, epochs=P.rounds * P.local_epochs,
-                          lr=lr_value, batch_size=P.batch_size, seed=P.seed)
-    lr_rows.append({"model": "Centralized MLP", "learning rate": lr_value,
-                    **scores({n: w for n in names}, "Centralized MLP")})
-lr_table = pd.DataFrame(lr_rows).set_index(["model", "learning rate"])
-
-
-def choose(value, table):
-    """The fixed value, or the candidate with the best mean validation AUC (first on ties)."""
-    if value != "auto":
-        return float(value), "fixed by the parameter file"
-    return float(table[VAL].idxmax()), "the best mean validation AUC of its sweep"
-
-
-lam_chosen, lam_how = choose(P.lam, lam_table)
-fedavg_lr, lr_how = choose(P.baseline_lr, None if lr_table is None else lr_table.loc["FedAvg"])
-central_lr, _ = choose(P.baseline_lr,
-                       None if lr_table is None else lr_table.loc["Centralized MLP"])
-glue("lam_used", lam_chosen, display=False)
-glue("lam_how", lam_how, display=False)
-glue("fedavg_lr_used", fedavg_lr, display=False)
-glue("central_lr_used", central_lr, display=False)
-glue("lr_how", lr_how, display=False)
-chosen = pd.DataFrame([
-    {"model": "FMTL", "hyper-parameter": "lambda", "candidates": len(P.lam_sweep),
-     "chosen": lam_chosen, "how": lam_how},
-    {"model": "FedAvg", "hyper-parameter": "learning rate",
-     "candidates": len(P.baseline_lr_sweep), "chosen": fedavg_lr, "how": lr_how},
-    {"model": "Centralized MLP", "hyper-parameter": "learning rate",
-     "candidates": len(P.baseline_lr_sweep), "chosen": central_lr, "how": lr_how},
-]).set_index("model")
-for label, row in chosen.iterrows():
-    results.add_metric(experiment="tuning", mode=label, setting=row["how"], party="all",
-                       round=P.rounds, metric=f"chosen {row['hyper-parameter']}",
-                       value=float(row["chosen"]))
-for lam_value, row in lam_table.iterrows():
-    results.add_metric(experiment="tuning", mode="FMTL", setting=f"lambda={lam_value:g}",
-                       party="all", round=P.rounds, metric="val_avg_roc_auc",
-                       value=float(row[VAL]))
-for (label, lr_value), row in lr_table.iterrows():
-    results.add_metric(experiment="tuning", mode=label, setting=f"lr={lr_value:g}",
-                       party="all", round=P.rounds, metric="val_avg_roc_auc",
-                       value=float(row[VAL]))
-display(lam_table)
-display(lr_table[[VAL, TEST]].unstack("model"))
-chosen
+    run, _ = federate("fmtl", seed=S0, lr=fmtl_lr, lam=lam_value, algorithm="joint",
+                      label=f"FMTL λ={lam_value:g}")
+    v = val_auc(run.models, "FMTL")
+    dist = float(np.mean([np.linalg.norm(w - run.global_params) for w in run.models.values()]))
+    lam_rows.append({"optimiser": "joint (ours)", "lambda": lam_value, "lr": fmtl_lr,
+                     "val AUC": v, "mean ‖W_i − W̄‖": dist})
+    if meets is None and v >= fedavg_val - 0.002:
+        meets = lam_value
+alt_lams = sorted({lam for lam in [*P.lam_sweep, 0.3] if 2 * lam * 1.0 < 1})
+for lam_value in alt_lams:
+    run, _ = federate("fmtl", seed=S0, lr=1.0, lam=lam_value, algorithm="alternating",
+                      label=f"alternating λ={lam_value:g}")
+    init_dist = float(np.linalg.norm(run.global_params - get_flat_params(model_fn(S0))))
+    lam_rows.append({"optimiser": "alternating", "lambda": lam_value, "lr": 1.0,
+                     "val AUC": val_auc(run.models, "FMTL"),
+                     "mean ‖W_i − W̄‖": float(np.mean([np.linalg.norm(w - run.global_params)
+                                                      for w in run.models.values()])),
+                     "‖W̄ − W̄_0‖": init_dist})
+lam_table = pd.DataFrame(lam_rows)
+for r in lam_table.itertuples():
+    results.add_metric(experiment="lambda_sweep", mode=f"FMTL {r.optimiser}",
+                       setting=f"lambda={r[2]:g}, lr={r.lr:g}", party="all", round=P.rounds,
+                       metric="val_avg_roc_auc", value=float(r[4]))
+glue("fedavg_val", fedavg_val, display=False)
+glue("meets_text", (f"FMTL's validation AUC meets FedAvg's at λ = {meets:g}" if meets is not None
+                    else f"FMTL's validation AUC stays below FedAvg's over the whole sweep "
+                    f"(up to λ = {max(P.lam_sweep):g})"), display=False)
+alt = lam_table[lam_table.optimiser == "alternating"].set_index("lambda")
+glue("alt_text", ", ".join(f"{v:.3f} at λ = {k:g}" for k, v in alt["val AUC"].items()),
+     display=False)
+glue("alt_move_text", ", ".join(f"{v:.2f} at λ = {k:g}" for k, v in alt["‖W̄ − W̄_0‖"].items()),
+     display=False)
+lam_table
 
 # %%
 from matplotlib.figure import Figure
@@ -351,115 +419,113 @@ from matplotlib.figure import Figure
 from fedlib.evaluate.figures import book_theme
 
 with book_theme():
-    fig_tune = Figure(figsize=(8, 3.4), layout="constrained")
-    ax1, ax2 = fig_tune.subplots(1, 2)
-    pos = np.arange(len(lam_table))
-    for n in names:
-        ax1.plot(pos, lam_table[f"val {n}"], marker=".", lw=1, alpha=0.6, label=n)
-    ax1.plot(pos, lam_table[VAL], marker="o", lw=2.5, color="black", label="mean")
-    ax1.axvline(list(lam_table.index).index(lam_chosen) if lam_chosen in lam_table.index
-                else np.nan, ls=":", color="grey")
-    ax1.set_xticks(pos, [f"{v:g}" for v in lam_table.index])
-    ax1.set(xlabel="λ", ylabel="validation AUC", title="FMTL: λ")
-    ax1.legend(fontsize=7)
-    for label, g in lr_table[VAL].groupby(level="model"):
-        g = g.droplevel("model")
-        ax2.plot(g.index, g.to_numpy(), marker="o", label=label)
-    for lr_value in sorted({fedavg_lr, central_lr}):
-        ax2.axvline(lr_value, ls=":", color="grey")
-    ax2.set_xscale("log")
-    ax2.set(xlabel="learning rate", ylabel="mean validation AUC",
-            title="FedAvg and centralized: learning rate")
-    ax2.legend(fontsize=7)
-glue("fig_01_tuning", fig_tune, display=False)
-glue("lam_test_pick", float(lam_table[TEST].idxmax()), display=False)
-
-def grid_position(value, grid, auto):
-    if not auto:
-        return "fixed, not chosen"
-    return ("at the edge of its grid: widen the grid" if value in (min(grid), max(grid))
-            else "inside its grid")
-
-
-edges = {"λ": grid_position(lam_chosen, P.lam_sweep, P.lam == "auto"),
-         "FedAvg lr": grid_position(fedavg_lr, P.baseline_lr_sweep, P.baseline_lr == "auto"),
-         "centralized lr": grid_position(central_lr, P.baseline_lr_sweep,
-                                         P.baseline_lr == "auto")}
-glue("grid_note", "; ".join(f"{k} {v}" for k, v in edges.items()), display=False)
+    fig_lam = Figure(figsize=(6.5, 3.4), layout="constrained")
+    ax = fig_lam.subplots()
+    for opt, g in lam_table.groupby("optimiser"):
+        x = np.maximum(g["lambda"].to_numpy(), 1e-3)
+        ax.plot(x, g["val AUC"], marker="o", label=f"FMTL, {opt} (lr {g.lr.iloc[0]:g})")
+    ax.axhline(fedavg_val, ls="--", color="black", label="FedAvg (tuned)")
+    ax.set_xscale("log")
+    ax.set(xlabel="λ (0 drawn at 1e-3)", ylabel="mean validation AUC",
+           title="FMTL's λ sweep, no DP")
+    ax.legend(fontsize=7)
+glue("fig_01_lambda", fig_lam, display=False)
 
 # %% [markdown]
-# :::{glue:figure} fig_01_tuning
-# :name: fig-01-tuning
-# Validation ROC-AUC of the candidates, no DP. Left: FMTL for each λ, per institution and the
-# mean over institutions that chooses. Right: FedAvg and the centralized MLP for each learning
-# rate. Dotted lines: the chosen values.
+# :::{glue:figure} fig_01_lambda
+# :name: fig-01-lambda
+# Mean validation AUC of FMTL against λ for the two optimisers of eq. 1, with tuned FedAvg for
+# reference. No DP, first model seed.
 # :::
 #
-# FMTL uses λ = {glue:text}`lam_used:g` ({glue:text}`lam_how`), FedAvg a learning rate of
-# {glue:text}`fedavg_lr_used:g` and the centralized MLP {glue:text}`central_lr_used:g`
-# ({glue:text}`lr_how`); where each choice sits: {glue:text}`grid_note`. The test column of the
-# tables is there for the record only; on the test rows the λ sweep would have picked
-# λ = {glue:text}`lam_test_pick:g`. The choice is made without DP and kept under DP: the best λ
-# or learning rate at a given ε may differ (exercise 2), and tuning per ε on validation rows
-# would itself have to be paid for in privacy budget. The models are
-# trained on the training rows without the validation rows, here and in every experiment
-# below, so every reported number comes from models that never saw a validation or test row
-# and whose settings were never chosen on a test row.
+# {glue:text}`meets_text` (FedAvg: {glue:text}`fedavg_val:.3f`). Small λ leaves each
+# institution mostly on its own rows, which costs most at the institutions with few or
+# noisy rows; as λ grows the personal models close on the shared one. The alternating
+# optimiser tells a different story: {glue:text}`alt_text`. Its AUC *falls* as λ grows
+# because once each local problem is solved, $W_i \approx \bar W - \nabla L_i(W_i)/(2\lambda)$,
+# so the average $\bar W$ moves by only about $1/(2\lambda)$ times the mean gradient per
+# *round*, whatever the learning rate and the number of local steps: with a fixed number of
+# rounds a large λ leaves every model near its random start (how far $\bar W$ moved from its
+# initial value: {glue:text}`alt_move_text`). It is not instability of the proximal step
+# ($2\lambda\,\text{lr} < 1$ throughout) and not the averaging; it is a step size of
+# $1/(2\lambda)$ per round. The joint optimiser removes it: its shared part takes ordinary SGD
+# steps at every λ.
 
 # %% [markdown]
 # ## Experiment 1: centralized MLP, FedAvg and FMTL (the paper's Table 2)
 #
 # No DP yet. The centralized MLP trains on the pooled training rows of all four institutions
 # for as many epochs as the federated models get local epochs in total; FedAvg and FMTL run
-# {glue:text}`rounds_used` rounds with secure aggregation in the loop, each with the
-# hyper-parameters chosen above. Every institution is evaluated on its own test rows.
+# {glue:text}`rounds_used` rounds, each with the hyper-parameters chosen above, once per model
+# seed ({glue:text}`n_seeds` seeds). The first seed's FMTL run goes through secure aggregation
+# (its transcript is below); the others aggregate in the clear, which gives the same sums up to
+# fixed-point rounding. Every institution is evaluated on its own test rows; the table shows the
+# mean over seeds.
 
 # %% tags=["remove-stderr"]
 glue("rounds_used", P.rounds, display=False)
-t0 = time.perf_counter()
-w_central = train_centralized(model_fn(), pooled_X, pooled_y, epochs=P.rounds * P.local_epochs,
-                              lr=central_lr, batch_size=P.batch_size, seed=P.seed)
-central_s = time.perf_counter() - t0
+nodp_rows, models_nodp = [], {}
 fmtl_transcript = Transcript(keep_payloads=False)
-t0 = time.perf_counter()
-fedavg_run, _ = federate("fedavg")
-fedavg_s = time.perf_counter() - t0
-t0 = time.perf_counter()
-fmtl_run, _ = federate("fmtl", transcript=fmtl_transcript)
-fmtl_s = time.perf_counter() - t0
-results.add_timing("centralized_s", central_s)
-results.add_timing("fedavg_s", fedavg_s)
-results.add_timing("fmtl_s", fmtl_s)
-
-reports = pd.concat([report({n: w_central for n in names}, "Centralized MLP"),
-                     report(fedavg_run.models, "FedAvg"), report(fmtl_run.models, "FMTL")])
-table2 = reports.pivot(index="model", columns="institution", values="roc_auc")
-table2["avg"] = table2[names].mean(axis=1)
-table2["accuracy"] = reports.groupby("model").accuracy.mean()
-table2 = table2.loc[["Centralized MLP", "FedAvg", "FMTL"]]
-for r in reports.itertuples():
+for s in SEEDS:
+    t0 = time.perf_counter()
+    w_c = central(s, central_lr)
+    central_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    fa_run, _ = federate("fedavg", seed=s, lr=fedavg_lr, label=f"FedAvg seed {s}")
+    fedavg_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    fm_run, _ = federate("fmtl", seed=s, lr=fmtl_lr, lam=lam_chosen, secure=s == S0,
+                         transcript=fmtl_transcript if s == S0 else None,
+                         label=f"FMTL seed {s}")
+    fmtl_s = time.perf_counter() - t0
+    if s == S0:
+        results.add_timing("centralized_s", central_s)
+        results.add_timing("fedavg_s", fedavg_s)
+        results.add_timing("fmtl_secagg_s", fmtl_s)
+    models_nodp[s] = {"Centralized MLP": {n: w_c for n in names}, "FedAvg": fa_run.models,
+                      "FMTL": fm_run.models}
+    for label, models in models_nodp[s].items():
+        nodp_rows.append(report(models, label).assign(seed=s))
+nodp = pd.concat(nodp_rows, ignore_index=True)
+for r in nodp.itertuples():
     for metric in ("roc_auc", "accuracy", "eod", "dir", "spd"):
-        results.add_metric(experiment="table2", mode=r.model, setting="no DP", party=r.institution,
-                           round=P.rounds, metric=metric, value=float(getattr(r, metric)))
+        results.add_metric(experiment="table2", mode=r.model,
+                           setting=metric_setting(f"no DP, seed={r.seed}", r, metric),
+                           party=r.institution, round=P.rounds, metric=metric,
+                           value=float(getattr(r, metric)))
+ORDER = ["Centralized MLP", "FedAvg", "FMTL"]
+per_seed_avg = nodp.groupby(["model", "seed"]).roc_auc.mean().unstack("seed")
+table2 = nodp.groupby(["model", "institution"]).roc_auc.mean().unstack("institution")[names]
+table2["avg"] = nodp.groupby("model").roc_auc.mean()
+table2["avg (min–max over seeds)"] = [f"{per_seed_avg.loc[m].min():.3f}–"
+                                      f"{per_seed_avg.loc[m].max():.3f}" for m in table2.index]
+table2["accuracy"] = nodp.groupby("model").accuracy.mean()
+table2 = table2.loc[ORDER]
 from fedlib.book.ch01_claims import PAPER_TABLE2
 
-side = pd.concat({"ours": table2, "paper": PAPER_TABLE2}, axis=0)
+side = pd.concat({"ours (mean over seeds)": table2, "paper": PAPER_TABLE2}, axis=0)
 side
 
 # %%
 majority = np.mean([max(p.y_test.mean(), 1 - p.y_test.mean()) for p in parts])
 glue("majority_acc", float(majority), display=False)
-glue("t2_fmtl", float(table2.loc["FMTL", "avg"]), display=False)
-glue("t2_fedavg", float(table2.loc["FedAvg", "avg"]), display=False)
-glue("t2_central", float(table2.loc["Centralized MLP", "avg"]), display=False)
+avg_auc = table2["avg"]
+for m, key in (("FMTL", "t2_fmtl"), ("FedAvg", "t2_fedavg"), ("Centralized MLP", "t2_central")):
+    glue(key, float(avg_auc[m]), display=False)
+gap_seeds = (per_seed_avg.loc["FMTL"] - per_seed_avg.loc["FedAvg"])
+gap_central = (per_seed_avg.loc["FMTL"] - per_seed_avg.loc["Centralized MLP"])
+glue("gap_fedavg_text", ", ".join(f"{v:+.3f}" for v in gap_seeds), display=False)
+glue("gap_central_text", ", ".join(f"{v:+.3f}" for v in gap_central), display=False)
+below_inst = [n for n in names if table2.loc["FMTL", n] < table2.loc[["FedAvg", "Centralized MLP"],
+                                                                      n].max()]
+glue("below_inst_text", (", ".join(below_inst) if below_inst else "none"), display=False)
 
 # %% [markdown]
-# On our data the global average AUC is {glue:text}`t2_central:.3f` for the centralized MLP,
-# {glue:text}`t2_fedavg:.3f` for FedAvg and {glue:text}`t2_fmtl:.3f` for FMTL with
-# λ = {glue:text}`lam_used:g`. The paper gives no λ and no learning rates; ours (λ, and the
-# baselines' learning rates {glue:text}`fedavg_lr_used:g` and {glue:text}`central_lr_used:g`) were
-# chosen on validation rows with the same number of candidates per model, and the test rows
-# were used for nothing but reporting.
+# Averaged over institutions and seeds, the test AUC is {glue:text}`t2_central:.3f` for the
+# centralized MLP, {glue:text}`t2_fedavg:.3f` for FedAvg and {glue:text}`t2_fmtl:.3f` for FMTL
+# (λ = {glue:text}`lam_used:g`). Per seed, FMTL minus FedAvg is {glue:text}`gap_fedavg_text`
+# and FMTL minus the centralized MLP {glue:text}`gap_central_text`; institutions where FMTL's
+# mean AUC is below the better baseline: {glue:text}`below_inst_text`.
 # Accuracy is at the 0.5 threshold, averaged over institutions; with
 # default rates between 5 % and 18 %, always predicting "no default" already scores
 # {glue:text}`majority_acc:.3f`, so accuracy says little here, and the paper's 76–78 % (below
@@ -468,10 +534,11 @@ glue("t2_central", float(table2.loc["Centralized MLP", "avg"]), display=False)
 #
 # ### What the server saw
 #
-# Every message of the FMTL run went through one transcript. Grouped by kind, the server
-# received:
+# Every message of the first seed's FMTL run went through one transcript. Grouped by kind, the
+# server received:
 
 # %%
+glue("lam_used", lam_chosen, display=False)
 view = server_view(fmtl_transcript)
 leaked = view[view.kind.isin(["plaintext", "noisy"]) & (view.label == "model_update")]
 assert leaked.empty, "the server received an individual model update in the clear"
@@ -496,34 +563,36 @@ view
 
 # %%
 import seaborn as sns
-from matplotlib.figure import Figure
 
-from fedlib.evaluate.figures import book_theme
-from fedlib.fl.models import predict_proba, set_flat_params
-
-bars = table2[names].reset_index().melt(id_vars="model", var_name="institution", value_name="AUC")
+bars = nodp.rename(columns={"roc_auc": "AUC"})
 with book_theme():
     fig4 = Figure(figsize=(6.5, 3.6), layout="constrained")
     ax = fig4.subplots()
-    sns.barplot(data=bars, x="institution", y="AUC", hue="model", ax=ax)
+    sns.barplot(data=bars, x="institution", y="AUC", hue="model", hue_order=ORDER,
+                errorbar=("pi", 100), ax=ax)
     ax.set_ylim(0.5, max(0.85, bars.AUC.max() + 0.03))
-    ax.set_title("Test AUC per institution")
+    ax.set_title("Test AUC per institution (bars: mean; lines: min–max over seeds)")
 glue("fig_01_bars", fig4, display=False)
+inst_std = nodp.groupby(["model", "seed"]).roc_auc.std(ddof=0).groupby("model").mean()
+glue("std_fmtl", float(inst_std["FMTL"]), display=False)
+glue("std_fedavg", float(inst_std["FedAvg"]), display=False)
+glue("std_central", float(inst_std["Centralized MLP"]), display=False)
 
-scores = []
-init = model_fn()
+score_rows = []
+init = model_fn(S0)
+m = model_fn(S0)
 for p in parts:
-    m = model_fn()
-    set_flat_params(m, fmtl_run.models[p.name])
+    set_flat_params(m, models_nodp[S0]["FMTL"][p.name])
     for when, model in (("before training", init), ("after FMTL", m)):
-        scores.append(pd.DataFrame({"institution": p.name, "when": when,
-                                    "predicted default probability": predict_proba(model, p.X_test)}))
-scores = pd.concat(scores, ignore_index=True)
+        score_rows.append(pd.DataFrame({"institution": p.name, "when": when,
+                                        "predicted default probability": predict_proba(model,
+                                                                                       p.X_test)}))
+score_frame = pd.concat(score_rows, ignore_index=True)
 with book_theme():
     fig2 = Figure(figsize=(8, 3.4), layout="constrained")
     axes = fig2.subplots(1, 2, sharey=False)
     for ax, when in zip(axes, ["before training", "after FMTL"], strict=True):
-        sns.kdeplot(data=scores[scores.when == when], x="predicted default probability",
+        sns.kdeplot(data=score_frame[score_frame.when == when], x="predicted default probability",
                     hue="institution", common_norm=False, ax=ax, warn_singular=False)
         ax.set_title(when)
 glue("fig_01_kde", fig2, display=False)
@@ -534,66 +603,245 @@ glue("fig_01_kde", fig2, display=False)
 # Test AUC of each institution under the three paradigms (cf. the paper's Fig. 4). No DP.
 # :::
 #
+# The standard deviation of AUC across the four institutions (the paper's "inter-institution
+# variance"), averaged over seeds, is {glue:text}`std_fmtl:.3f` for FMTL,
+# {glue:text}`std_fedavg:.3f` for FedAvg and {glue:text}`std_central:.3f` for the centralized
+# MLP.
+#
 # :::{glue:figure} fig_01_kde
 # :name: fig-01-kde
 # Kernel densities of the predicted default probability on each institution's test rows, with
-# the initial model and with the institution's FMTL model (cf. the paper's Fig. 2).
+# the initial model and with the institution's FMTL model (first seed; cf. the paper's Fig. 2).
 # :::
 #
 # Before training every institution sees the same narrow spike (the untrained network outputs
-# about the same probability for everyone); after FMTL each institution's scores spread out and
-# centre near its own default rate — the personal models have learned the institutions'
-# different prevalences.
+# about the same probability for everyone); after FMTL each institution's scores spread out.
 #
-# ## Experiment 2: DP at ε = {glue:text}`eps_main`
+# ## Experiment 2: the privacy budget sweep (the paper's Fig. 3), tuned at every ε
 #
-# Both federated models again, now with DP-SGD at the target ε in every institution and secure
-# aggregation in the loop. The noise multiplier differs per institution because the sampling
-# rate $B/n_i$ and the step count differ; the ε column is what each institution's accountant
-# reports after the last round.
+# DP-SGD on tabular data is sensitive to its schedule: large expected batches and few steps
+# keep σ small, and the clipping norm trades bias against noise. At each ε of the sweep, FMTL
+# (at the λ chosen above) and FedAvg each try the same {glue:text}`dp_budget` configurations —
+# learning rate × clipping norm × (expected batch size, rounds) — with σ calibrated per
+# institution for *that* configuration's final schedule, so every point of the sweep spends
+# exactly the target ε; the best mean validation AUC is chosen (first seed), and the chosen
+# configuration is then run with every seed. The tuning itself looks at the private rows without
+# noise: the chosen settings are not covered by ε.
 
 # %% tags=["remove-stderr"]
+from fedlib.privacy.attacks import membership_inference
+
+dp_grid = grid(lr=P.dp_lrs, clip=P.dp_clip_norms, schedule=[tuple(s) for s in P.dp_schedules])
+glue("dp_budget", len(dp_grid), display=False)
+glue("mia_rows_used", P.mia_rows, display=False)
+
+
+def dp_run(mode, cfg_dp, eps, s, **kw):
+    batch, rounds_dp = cfg_dp["schedule"]
+    return federate(mode, seed=s, lr=cfg_dp["lr"], lam=lam_chosen if mode == "fmtl" else 0.0,
+                    eps=eps, clip=cfg_dp["clip"], batch=batch, rounds=rounds_dp,
+                    label=f"{mode} ε={eps:g} {cfg_dp}", **kw)
+
+
+def attack(models, label, eps, s):
+    out = []
+    mdl = model_fn(s)
+    for p in parts:
+        set_flat_params(mdl, models[p.name])
+        k = min(P.mia_rows, p.n_train, len(p.y_test))
+        res = membership_inference(lambda X, mdl=mdl: predict_proba(mdl, X), p.X_train,
+                                   p.y_train, p.X_test, p.y_test, n=k, seed=s)
+        out.append({"model": label, "epsilon": eps, "seed": s, "institution": p.name,
+                    "mia_auc": res["auc"], "mia_advantage": res["advantage"]})
+    return out
+
+
+mia_rows = []
+for s in SEEDS:
+    for label, models in models_nodp[s].items():
+        mia_rows += attack(models, label, np.inf, s)
+dp_sweeps, dp_chosen, dp_rows, dp_clients_main = [], {}, [], None
+t_dp = time.perf_counter()
+for eps in P.epsilons:
+    def evaluate_dp(method, cfg_dp, eps=eps):
+        run, _ = dp_run("fmtl" if method == "FMTL" else "fedavg", cfg_dp, eps, S0)
+        return val_auc(run.models, method)
+
+    res = tune({"FedAvg": dp_grid, "FMTL": dp_grid}, evaluate_dp, budget=len(dp_grid),
+               seed=P.seed)
+    dp_sweeps.append(res.sweep.assign(epsilon=eps))
+    for label, mode in (("FedAvg", "fedavg"), ("FMTL", "fmtl")):
+        dp_chosen[(label, eps)] = res.chosen[label]
+        for s in SEEDS:
+            run, clients = dp_run(mode, res.chosen[label], eps, s)
+            if label == "FMTL" and s == S0 and np.isclose(eps, P.epsilon):
+                dp_clients_main = clients
+            dp_rows.append(report(run.models, label).assign(seed=s, epsilon=eps))
+            mia_rows += attack(run.models, label, eps, s)
+results.add_timing("dp_sweep_s", time.perf_counter() - t_dp)
+dp = pd.concat(dp_rows, ignore_index=True)
+dp_sweep_table = pd.concat(dp_sweeps, ignore_index=True)
+for r in dp_sweep_table.itertuples():
+    results.add_metric(experiment="dp_tuning", mode=r.method, setting=f"epsilon={r.epsilon:g}, "
+                       f"{r.config}", party="all", round=None, metric="val_avg_roc_auc",
+                       value=float(r.val_score))
+for r in dp.itertuples():
+    for metric in ("roc_auc", "eod", "dir", "spd"):
+        results.add_metric(experiment="epsilon_sweep", mode=r.model,
+                           setting=metric_setting(f"epsilon={r.epsilon:g}, seed={r.seed}", r,
+                                                  metric), party=r.institution,
+                           round=None, metric=metric, value=float(getattr(r, metric)))
+mia = pd.DataFrame(mia_rows)
+mia_mean = mia.groupby(["model", "epsilon", "seed"], as_index=False)[["mia_auc",
+                                                                     "mia_advantage"]].mean()
+for r in mia_mean.itertuples():
+    results.add_metric(experiment="mia", mode=r.model, setting=f"epsilon={r.epsilon:g}, "
+                       f"seed={r.seed}", party="mean over institutions", round=None,
+                       metric="mia_auc", value=float(r.mia_auc))
+chosen_dp = pd.DataFrame([{"model": m, "epsilon": e, **{k: (f"{v[0]}, {v[1]}" if k == "schedule"
+                                                             else v) for k, v in c.items()}}
+                          for (m, e), c in dp_chosen.items()]).set_index(["epsilon", "model"])
+chosen_dp = chosen_dp.rename(columns={"schedule": "batch, rounds"}).sort_index()
+display(dp_sweep_table.pivot_table(index=["epsilon", "config"], columns="method",
+                                   values="val_score"))
+chosen_dp
+
+# %% [markdown]
+# The first table is the whole DP sweep (validation AUC of every configuration at every ε), the
+# second the configurations chosen. Below: the accountant of each institution for FMTL at
+# ε = {glue:text}`eps_main` (first seed) after its last round, run on the chosen schedule.
+
+# %%
 glue("eps_main", P.epsilon, display=False)
-dp_runs = {}
-for mode, label in (("fedavg", "FedAvg"), ("fmtl", "FMTL")):
-    run, clients = federate(mode, eps=P.epsilon, label=f"{label} eps={P.epsilon:g}")
-    dp_runs[label] = (run, clients)
+glue("delta_used", P.delta, display=False)
 acct = pd.DataFrame([{"institution": c.name, "sigma": c.noise_multiplier,
                       "steps": c.accountant.steps,
                       "epsilon (RDP)": c.accountant.epsilon(delta=P.delta)}
-                     for c in dp_runs["FMTL"][1]]).set_index("institution")
-dp_reports = pd.concat([report(r.models, label) for label, (r, _) in dp_runs.items()])
-dp_table = dp_reports.pivot(index="model", columns="institution", values="roc_auc")
-dp_table["avg"] = dp_table[names].mean(axis=1)
-for label, row in dp_table.iterrows():
-    results.add_metric(experiment="dp", mode=label, setting=f"epsilon={P.epsilon:g}", party="all",
-                       round=P.rounds, metric="avg_roc_auc", value=float(row["avg"]))
+                     for c in dp_clients_main]).set_index("institution")
 for inst, row in acct.iterrows():
     results.add_metric(experiment="dp", mode="FMTL", setting=f"epsilon={P.epsilon:g}", party=inst,
-                       round=P.rounds, metric="epsilon_rdp", value=float(row["epsilon (RDP)"]))
-display(acct)
-dp_table
+                       round=None, metric="epsilon_rdp", value=float(row["epsilon (RDP)"]))
+acct
 
 # %% [markdown]
-# ### Fairness per institution (EOD, DIR, SPD)
-#
-# The decision is "predict default if the score is at least the institution's training default
-# rate"; the favourable outcome is approval; the groups are the youth proxy (protected) and the
-# rest. EOD (eq. 3) is the gap in true-approval rates of good borrowers, SPD the gap in approval
-# rates, DIR their ratio (1 = parity).
+# Does any private model collapse to one class or to chance? At its decision threshold (flag
+# as many applicants as the institution's training default rate, the cut set on its training
+# rows) a model that flags no one, or everyone, on some institution's test rows is a constant
+# classifier there; a model whose mean test AUC over institutions is below 0.55 for some seed
+# is at chance. Claims are not scored on such a model.
 
 # %%
-fair = pd.concat([reports, dp_reports.assign(model=dp_reports.model + f" (ε={P.epsilon:g})")])
-fair_table = fair.pivot(index="model", columns="institution", values="eod")
-fair_table["mean EOD"] = fair_table[names].mean(axis=1)
-fair_table["mean SPD"] = fair.groupby("model").spd.mean()
-fair_table["mean DIR"] = fair.groupby("model")["dir"].mean()
+from fedlib.fl.fmtl import auc_sensitivity
+
+flags = pd.concat([nodp.assign(epsilon=np.inf), dp], ignore_index=True)
+single = flags[(flags.flagged_share <= 0.0) | (flags.flagged_share >= 1.0)]
+degenerate_table = (single.groupby(["model", "epsilon"]).agg(
+    seeds=("seed", "nunique"), institutions=("institution", lambda x: ", ".join(sorted(set(x)))))
+    if len(single) else pd.DataFrame(columns=["seeds", "institutions"]))
+
+
+chance = flags.groupby(["model", "epsilon", "seed"]).roc_auc.mean().groupby(
+    ["model", "epsilon"]).min()
+
+
+def degenerate(model, eps):
+    key = (model, float(eps))
+    reasons = []
+    if key in degenerate_table.index:
+        row = degenerate_table.loc[key]
+        reasons.append(f"{model} at ε = {eps:g} predicts a single class at its threshold on "
+                       f"{row.institutions} ({row.seeds} seed(s))")
+    if key in chance.index and chance[key] < 0.55:
+        reasons.append(f"{model} at ε = {eps:g} is near chance (mean test AUC "
+                       f"{chance[key]:.3f} for a seed)")
+    return "; ".join(reasons) + (": not scored" if reasons else "")
+
+
+flagged = sorted({*degenerate_table.index, *chance[chance < 0.55].index})
+glue("degenerate_text", ("no model predicts a single class on any institution's test rows or "
+                         "sits at chance" if not flagged else
+                         "; ".join(degenerate(m, e) for m, e in flagged)), display=False)
+sweep = dp.groupby(["model", "epsilon", "seed"], as_index=False).agg(
+    avg_auc=("roc_auc", "mean"), mean_eod=("eod", "mean"), accuracy=("accuracy", "mean"))
+sweep_mean = sweep.groupby(["model", "epsilon"], as_index=False).agg(
+    avg_auc=("avg_auc", "mean"), lo=("avg_auc", "min"), hi=("avg_auc", "max"),
+    mean_eod=("mean_eod", "mean"))
+sens = {}
+for label, g in sweep_mean.groupby("model"):
+    g = g.sort_values("epsilon")
+    sweep_mean.loc[g.index, "S(eps)"] = auc_sensitivity(g.epsilon, g.avg_auc)
+    sens[label] = float(np.mean(np.abs(np.diff(g.avg_auc) / np.diff(g.epsilon))))
+for r in sweep_mean.itertuples():
+    results.add_metric(experiment="epsilon_sweep", mode=r.model, setting=f"epsilon={r.epsilon:g}",
+                       party="mean over seeds", round=None, metric="avg_auc",
+                       value=float(r.avg_auc))
+display(sweep_mean)
+degenerate_table
+
+# %%
+from fedlib.evaluate.figures import plot_epsilon_curve
+
+fig3 = plot_epsilon_curve(sweep.rename(columns={"model": "mode"}), x="epsilon", y="avg_auc",
+                          hue="mode", title="Average test AUC vs privacy budget")
+ax3 = fig3.axes[0]
+for label in ("FedAvg", "FMTL"):
+    ax3.axhline(float(avg_auc[label]), ls=":", lw=1, color="grey")
+ax3.set_ylabel("average AUC over institutions")
+glue("fig_01_epsilon", fig3, display=False)
+at = sweep_mean.set_index(["model", "epsilon"]).avg_auc
+e_min = float(min(P.epsilons))
+glue("eps_min", e_min, display=False)
+glue("auc_min_fmtl", float(at[("FMTL", e_min)]), display=False)
+glue("auc_min_fedavg", float(at[("FedAvg", e_min)]), display=False)
+glue("auc_main_fmtl", float(at[("FMTL", P.epsilon)]), display=False)
+glue("auc_main_fedavg", float(at[("FedAvg", P.epsilon)]), display=False)
+glue("S_fmtl", sens["FMTL"], display=False)
+glue("S_fedavg", sens["FedAvg"], display=False)
+
+# %% [markdown]
+# :::{glue:figure} fig_01_epsilon
+# :name: fig-01-epsilon
+# Average test AUC over the four institutions against the privacy budget ε (δ =
+# {glue:text}`delta_used`), FMTL and FedAvg, each tuned at every ε; bands: ± one SD over seeds;
+# dotted: the models without DP (cf. the paper's Fig. 3).
+# :::
+#
+# At ε = {glue:text}`eps_main` FMTL reaches {glue:text}`auc_main_fmtl:.3f` and FedAvg
+# {glue:text}`auc_main_fedavg:.3f`; at ε = {glue:text}`eps_min` FMTL {glue:text}`auc_min_fmtl:.3f`
+# and FedAvg {glue:text}`auc_min_fedavg:.3f` (the paper: 0.715 and 0.678 at ε = 0.1). With a
+# few thousand rows per institution, ε = 0.1 leaves σ so large that no configuration of the
+# grid learns much (the sweep table above shows every one). Single-class check:
+# {glue:text}`degenerate_text`. The mean |S(ε)| over the sweep is {glue:text}`S_fmtl:.4f` per
+# unit ε for FMTL and {glue:text}`S_fedavg:.4f` for FedAvg. Why FMTL need not suffer *less*
+# from DP: a personal offset keeps its own institution's noise, while FedAvg's global model
+# averages the independent noise of four institutions.
+#
+# ### Fairness per institution (EOD, DIR, SPD), without DP and under DP
+#
+# The decision flags as defaulters the riskiest share of applicants equal to the institution's
+# training default rate (the cut on the score is set on its training rows); the favourable
+# outcome is approval; the groups are the youth proxy (protected) and the
+# rest. EOD (eq. 3) is the gap in true-approval rates of good borrowers, SPD the gap in approval
+# rates, DIR their ratio (1 = parity). Means over seeds; a metric that cannot be computed
+# (a group absent, or never approved) is left out with its reason listed below the table.
+
+# %%
+fair = pd.concat([nodp.assign(setting="no DP"),
+                  dp[np.isclose(dp.epsilon, P.epsilon)].assign(setting=f"ε = {P.epsilon:g}")])
+fair_table = fair.groupby(["setting", "model", "institution"])[["eod", "spd", "dir"]].mean()
+fair_table = fair_table.unstack("institution")
+fair_means = fair.groupby(["setting", "model"])[["eod", "spd", "dir"]].mean().add_prefix("mean ")
+notes = fair[fair.fairness_note != ""][["setting", "model", "institution", "seed",
+                                        "fairness_note"]]
 for r in fair.itertuples():
     for metric in ("eod", "dir", "spd"):
-        results.add_metric(experiment="fairness", mode=r.model, setting="threshold=train rate",
-                           party=r.institution, round=P.rounds, metric=metric,
+        results.add_metric(experiment="fairness", mode=r.model,
+                           setting=metric_setting(f"{r.setting}, seed={r.seed}", r, metric),
+                           party=r.institution, round=None, metric=metric,
                            value=float(getattr(r, metric)))
-fair_table
+display(fair_means)
+display(fair_table["eod"])
+notes.drop_duplicates(["setting", "model", "institution", "fairness_note"])
 
 # %% [markdown]
 # ### Dropouts and what they do to the noise
@@ -602,20 +850,21 @@ fair_table
 # probability {glue:text}`dropout_used` after the key sharing, so its masks must be removed with
 # the Shamir shares the survivors hold. With $t$ = {glue:text}`threshold` of
 # {glue:text}`n_inst` institutions, a round with fewer than $t$ survivors aborts and $\bar W$
-# stays as it was.
+# stays as it was. FMTL at ε = {glue:text}`eps_main` with its chosen DP configuration, first seed.
 
 # %% tags=["remove-stderr"]
 glue("dropout_used", P.dropout_rate, display=False)
 glue("n_inst", n_inst, display=False)
-drop_run, drop_clients = federate("fmtl", eps=P.epsilon, dropout=P.dropout_rate,
-                                  label="FMTL with dropouts")
+cfg_main = dp_chosen[("FMTL", P.epsilon)]
+drop_run, drop_clients = dp_run("fmtl", cfg_main, P.epsilon, S0, secure=True,
+                                dropout=P.dropout_rate)
 drop_hist = drop_run.history_frame()[["round", "uploaded", "dropped", "aborted",
                                       "bytes_to_server", "server_seconds"]]
 drop_auc = report(drop_run.models, "FMTL + dropouts").roc_auc.mean()
 glue("drop_auc", float(drop_auc), display=False)
 glue("drop_aborted", int(drop_hist.aborted.sum()), display=False)
 results.add_metric(experiment="dropout", mode="FMTL", setting=f"rate={P.dropout_rate:g}",
-                   party="all", round=P.rounds, metric="avg_roc_auc", value=float(drop_auc))
+                   party="all", round=None, metric="avg_roc_auc", value=float(drop_auc))
 drop_hist
 
 # %% [markdown]
@@ -630,12 +879,18 @@ drop_hist
 # (distributed DP) must calibrate for the worst case $|U_3| = t$.
 
 # %%
-from fedlib.crypto.secagg import per_client_noise_std, surviving_noise_std
+from fedlib.crypto.secagg import (
+    SecureAggregationAborted,
+    SecureAggregationRound,
+    per_client_noise_std,
+    surviving_noise_std,
+)
 from fedlib.fl.fmtl import injected_noise_std
 
-sig_c = max(injected_noise_std(lr=P.learning_rate, noise_multiplier=c.noise_multiplier,
-                               clip_norm=c.clip_norm, batch_size=min(P.batch_size, c.n_rows),
-                               steps=P.local_epochs * math.ceil(c.n_rows / min(P.batch_size, c.n_rows)))
+b_main = cfg_main["schedule"][0]
+sig_c = max(injected_noise_std(lr=cfg_main["lr"], noise_multiplier=c.noise_multiplier,
+                               clip_norm=c.clip_norm, batch_size=min(b_main, c.n_rows),
+                               steps=P.local_epochs * math.ceil(c.n_rows / min(b_main, c.n_rows)))
             for c in drop_clients)
 noise = pd.DataFrame([{"survivors |U3|": k,
                        "noise std of the sum": surviving_noise_std(sig_c, k),
@@ -643,8 +898,6 @@ noise = pd.DataFrame([{"survivors |U3|": k,
                        "distributed-DP sigma_c for a target sum std of 1 at |U3| >= t":
                            per_client_noise_std(total_noise_std=1.0, min_survivors=threshold)}
                       for k in range(n_inst, threshold - 1, -1)]).set_index("survivors |U3|")
-from fedlib.crypto.secagg import SecureAggregationAborted, SecureAggregationRound
-
 try:
     SecureAggregationRound(names, threshold=threshold, round=0).run(
         {n: np.zeros(3) for n in names}, {"masked": set(names[: n_inst - threshold + 1])})
@@ -657,144 +910,52 @@ noise
 # %% [markdown]
 # And one dropout too many: "{glue:text}`abort_msg`".
 #
-# ## Experiment 3: the privacy budget sweep (the paper's Fig. 3)
-#
-# FMTL and FedAvg at each ε, σ recalibrated per ε and institution, secure aggregation on.
-# $S(\varepsilon) = \partial\,\mathrm{AUC}/\partial\varepsilon$ (eq. 4) is estimated by finite
-# differences between the sweep's points. The same runs feed the membership-inference attack:
-# each institution's model is attacked with {glue:text}`mia_rows_used` of its training rows
-# against as many of its test rows (loss-threshold attack, {cite}`yeom2018privacy`); an AUC of
-# 0.5 means the attack learns nothing.
-
-# %% tags=["remove-stderr"]
-from fedlib.fl.fmtl import auc_sensitivity
-from fedlib.privacy.attacks import membership_inference
-
-glue("mia_rows_used", P.mia_rows, display=False)
-
-
-def attack(models, label, eps):
-    out = []
-    m = model_fn()
-    for p in parts:
-        set_flat_params(m, models[p.name])
-        k = min(P.mia_rows, p.n_train, len(p.y_test))
-        res = membership_inference(lambda X, m=m: predict_proba(m, X), p.X_train, p.y_train,
-                                   p.X_test, p.y_test, n=k, seed=P.seed)
-        out.append({"mode": label, "epsilon": eps, "institution": p.name,
-                    "mia_auc": res["auc"], "mia_advantage": res["advantage"]})
-    return out
-
-
-mia_rows = attack({n: w_central for n in names}, "Centralized MLP", np.inf)
-mia_rows += attack(fedavg_run.models, "FedAvg", np.inf) + attack(fmtl_run.models, "FMTL", np.inf)
-sweep_rows, sweep_fair = [], []
-for eps in P.epsilons:
-    for mode, label in (("fedavg", "FedAvg"), ("fmtl", "FMTL")):
-        if np.isclose(eps, P.epsilon):
-            run = dp_runs[label][0]
-        else:
-            run, _ = federate(mode, eps=eps, label=f"{label} eps={eps:g}")
-        rep = report(run.models, label)
-        sweep_rows.append({"mode": label, "epsilon": eps, "avg_auc": rep.roc_auc.mean(),
-                           "mean_eod": rep.eod.mean(), "accuracy": rep.accuracy.mean()})
-        mia_rows += attack(run.models, label, eps)
-sweep = pd.DataFrame(sweep_rows)
-sens = []
-for label, g in sweep.groupby("mode"):
-    g = g.sort_values("epsilon")
-    s = auc_sensitivity(g.epsilon, g.avg_auc)
-    sweep.loc[g.index, "S(eps)"] = s
-    sens.append({"mode": label, "mean_abs_S": float(np.mean(np.abs(np.diff(g.avg_auc)
-                                                                   / np.diff(g.epsilon))))})
-sens = pd.DataFrame(sens).set_index("mode")
-for r in sweep.to_dict("records"):
-    for metric in ("avg_auc", "mean_eod", "S(eps)"):
-        results.add_metric(experiment="epsilon_sweep", mode=r["mode"],
-                           setting=f"epsilon={r['epsilon']:g}", party="all", round=P.rounds,
-                           metric=metric, value=float(r[metric]))
-mia = pd.DataFrame(mia_rows)
-mia_mean = mia.groupby(["mode", "epsilon"], as_index=False)[["mia_auc", "mia_advantage"]].mean()
-for r in mia_mean.itertuples():
-    results.add_metric(experiment="mia", mode=r.mode, setting=f"epsilon={r.epsilon:g}",
-                       party="mean over institutions", round=P.rounds, metric="mia_auc",
-                       value=float(r.mia_auc))
-sweep
-
-# %%
-from fedlib.evaluate.figures import plot_epsilon_curve
-
-fig3 = plot_epsilon_curve(sweep, x="epsilon", y="avg_auc", hue="mode",
-                          title="Average test AUC vs privacy budget")
-fig3.axes[0].set_ylabel("average AUC over institutions")
-glue("fig_01_epsilon", fig3, display=False)
-at_min = sweep[sweep.epsilon == sweep.epsilon.min()].set_index("mode").avg_auc
-glue("eps_min", float(sweep.epsilon.min()), display=False)
-glue("auc_min_fmtl", float(at_min["FMTL"]), display=False)
-glue("auc_min_fedavg", float(at_min["FedAvg"]), display=False)
-glue("S_fmtl", float(sens.loc["FMTL", "mean_abs_S"]), display=False)
-glue("S_fedavg", float(sens.loc["FedAvg", "mean_abs_S"]), display=False)
-display(sens)
-
-# %% [markdown]
-# :::{glue:figure} fig_01_epsilon
-# :name: fig-01-epsilon
-# Average test AUC over the four institutions against the privacy budget ε (δ =
-# {glue:text}`delta_used`), FMTL and FedAvg, secure aggregation on (cf. the paper's Fig. 3).
-# :::
-#
-# At ε = {glue:text}`eps_min` FMTL reaches {glue:text}`auc_min_fmtl:.3f` and FedAvg
-# {glue:text}`auc_min_fedavg:.3f` (the paper: 0.715 and 0.678 at ε = 0.1). The mean |S(ε)| over
-# the sweep is {glue:text}`S_fmtl:.4f` per unit ε for FMTL and {glue:text}`S_fedavg:.4f` for
-# FedAvg. Why FMTL can suffer *more* from DP here: a personal model keeps its own institution's
-# noise, while FedAvg's global model averages the independent noise of four institutions, and a
-# finite λ (here {glue:text}`lam_used:g`, chosen without DP) lets the personal models drift from
-# the average.
-#
 # ### Membership inference and the risk matrix (the paper's Table 3)
 #
-# The paper's Table 3 is qualitative ("High", "Very Low", "Noticeable"). We fill it with
-# measured values for FMTL: the AUC lost against FMTL without DP, the membership-inference AUC
-# (0.5 = chance) and advantage, and the change of the mean EOD against FMTL without DP.
+# Each institution's model is attacked with {glue:text}`mia_rows_used` of its training rows
+# against as many of its test rows (loss-threshold attack, {cite}`yeom2018privacy`); an AUC of
+# 0.5 means the attack learns nothing. The paper's Table 3 is qualitative ("High", "Very Low",
+# "Noticeable"). We fill it with measured values for FMTL, means over seeds: the AUC lost against
+# FMTL without DP (the paper's "accuracy loss"; accuracy at 0.5 is the majority rate here), the
+# membership-inference AUC and advantage, and the change of the mean EOD against FMTL without
+# DP.
 
 # %%
-glue("delta_used", P.delta, display=False)
-display(mia_mean.pivot(index="epsilon", columns="mode", values="mia_auc"))
-base_auc, base_eod = table2.loc["FMTL", "avg"], reports[reports.model == "FMTL"].eod.mean()
-fm = sweep[sweep["mode"] == "FMTL"].set_index("epsilon")
-mm = mia_mean[mia_mean["mode"] == "FMTL"].set_index("epsilon")
-risk = pd.DataFrame({"AUC loss vs no DP": base_auc - fm.avg_auc,
-                     "MIA AUC": mm.mia_auc.reindex(fm.index),
-                     "MIA advantage": mm.mia_advantage.reindex(fm.index),
-                     "EOD change vs no DP": fm.mean_eod - base_eod})
-risk.loc[np.inf] = [0.0, mm.loc[np.inf, "mia_auc"], mm.loc[np.inf, "mia_advantage"], 0.0]
-risk.index.name = "epsilon"
-for eps, row in risk.iterrows():
+display(mia_mean.groupby(["epsilon", "model"]).mia_auc.mean().unstack("model"))
+base = nodp[nodp.model == "FMTL"].groupby("seed")[["roc_auc", "eod"]].mean()
+fm = dp[dp.model == "FMTL"].groupby(["epsilon", "seed"])[["roc_auc", "eod"]].mean()
+mm = mia_mean[mia_mean.model == "FMTL"].set_index(["epsilon", "seed"])
+risk_seed = pd.DataFrame({
+    "AUC loss vs no DP": base.roc_auc.reindex(fm.index, level="seed") - fm.roc_auc,
+    "MIA AUC": mm.mia_auc.reindex(fm.index),
+    "MIA advantage": mm.mia_advantage.reindex(fm.index),
+    "EOD change vs no DP": fm.eod - base.eod.reindex(fm.index, level="seed")})
+risk = risk_seed.groupby("epsilon").mean()
+nodp_mia = mm.loc[np.inf]
+risk.loc[np.inf] = [0.0, nodp_mia.mia_auc.mean(), nodp_mia.mia_advantage.mean(), 0.0]
+for eps_value, row in risk.iterrows():
     for metric, value in row.items():
-        results.add_metric(experiment="risk_matrix", mode="FMTL", setting=f"epsilon={eps:g}",
-                           party="mean over institutions", round=P.rounds, metric=metric,
+        results.add_metric(experiment="risk_matrix", mode="FMTL", setting=f"epsilon={eps_value:g}",
+                           party="mean over institutions and seeds", round=None, metric=metric,
                            value=float(value))
+glue("mia_max", float(mia_mean.mia_auc.max()), display=False)
 display(risk)
 
 # %% [markdown]
 # The paper's Table 3 rates MIA risk "Very Low" at ε = 0.1 and "High" at ε = 5. Measured, the
-# loss-threshold attack is close to chance at every ε of the sweep, and even without DP: with
-# thousands of rows per institution and a small network trained for a few epochs, the models
-# barely overfit, so there is little membership signal to find. DP bounds the worst case; this
-# attack measures an average case, and it is the bound, not the attack, that distinguishes the
-# rows of the matrix.
+# loss-threshold attack reaches at most {glue:text}`mia_max:.3f` AUC for any model, seed and ε,
+# even without DP: with thousands of rows per institution and a small network trained for a few
+# epochs, the models barely overfit, so there is little membership signal to find. DP bounds
+# the worst case; this attack measures an average case, and it is the bound, not the attack,
+# that distinguishes the rows of the matrix.
 #
-# ## Ablations
-#
-# The λ sweep is in the section on choosing λ above (validation AUC per λ, without DP).
-#
-# ### Institution imbalance with label skew (§8.2)
+# ## Ablation: institution imbalance with label skew (§8.2)
 #
 # Training rows are subsampled so that the smallest institution has
 # 1/{glue:text}`imb_ratio_used` of the largest one's rows, and default rates are multiplied or
 # divided by {glue:text}`label_skew_used` alternately; validation and test rows are unchanged,
-# and λ and the learning rates stay those chosen above. The paper
-# reports the standard deviation of AUC across institutions 35 % lower for FMTL than FedAvg.
+# and the hyper-parameters stay those chosen above. The paper reports the standard deviation of
+# AUC across institutions 35 % lower for FMTL than FedAvg. No DP, every seed.
 
 # %% tags=["remove-stderr"]
 glue("imb_ratio_used", P.imbalance_ratio, display=False)
@@ -804,51 +965,142 @@ from fedlib.data.institutions import imbalance_institutions
 skewed = imbalance_institutions(parts, ratio=P.imbalance_ratio, label_skew=P.label_skew,
                                 seed=P.seed)
 imb_rows = []
-for mode, label in (("fedavg", "FedAvg"), ("fmtl", "FMTL")):
-    run, _ = federate(mode, secure=False, institutions=skewed, label=f"{label} imbalanced")
-    rep = report(run.models, label, skewed)
-    imb_rows.append({"mode": label, "auc_std": rep.roc_auc.std(ddof=0),
-                     "avg_auc": rep.roc_auc.mean(),
-                     **{n: a for n, a in zip(rep.institution, rep.roc_auc, strict=True)}})
-imb = pd.DataFrame(imb_rows).set_index("mode")
-reduction = 1 - imb.loc["FMTL", "auc_std"] / imb.loc["FedAvg", "auc_std"]
+for s in SEEDS:
+    for mode, label, lr_value, lam_value in (("fedavg", "FedAvg", fedavg_lr, 0.0),
+                                             ("fmtl", "FMTL", fmtl_lr, lam_chosen)):
+        run, _ = federate(mode, seed=s, lr=lr_value, lam=lam_value, institutions=skewed,
+                          label=f"{label} imbalanced seed {s}")
+        rep = report(run.models, label, skewed)
+        imb_rows.append({"seed": s, "model": label, "auc_std": rep.roc_auc.std(ddof=0),
+                         "avg_auc": rep.roc_auc.mean(),
+                         **{n: a for n, a in zip(rep.institution, rep.roc_auc, strict=True)}})
+imb = pd.DataFrame(imb_rows)
+imb_mean = imb.groupby("model")[["auc_std", "avg_auc", *names]].mean()
+reduction = 1 - imb_mean.loc["FMTL", "auc_std"] / imb_mean.loc["FedAvg", "auc_std"]
 glue("std_reduction", float(reduction), display=False)
-for label, row in imb.iterrows():
-    results.add_metric(experiment="imbalance", mode=label,
-                       setting=f"ratio={P.imbalance_ratio:g}, skew={P.label_skew:g}",
-                       party="all", round=P.rounds, metric="auc_std", value=float(row.auc_std))
+for r in imb.itertuples():
+    results.add_metric(experiment="imbalance", mode=r.model,
+                       setting=f"ratio={P.imbalance_ratio:g}, skew={P.label_skew:g}, seed={r.seed}",
+                       party="all", round=P.rounds, metric="auc_std", value=float(r.auc_std))
 display(pd.DataFrame({"train rows": [p.n_train for p in skewed],
                       "train default rate": [p.y_train.mean() for p in skewed]},
                      index=[p.name for p in skewed]))
-display(imb)
+display(imb_mean)
 
 # %% [markdown]
-# The standard deviation of AUC across institutions is {glue:text}`std_reduction:.0%` lower for
-# FMTL than for FedAvg (negative: higher) in this run.
+# Averaged over seeds, the standard deviation of AUC across institutions is
+# {glue:text}`std_reduction:.0%` lower for FMTL than for FedAvg (negative: higher).
 #
 # ## Paper versus ours
+#
+# Each row's `ours` carries its basis: a mean over {glue:text}`n_seeds` model seeds with its
+# 95 % t-interval (for an ordering, the per-seed paired difference), an exact count, or a
+# number set from the paper ("by construction"). Orderings are scored on any data; levels
+# (AUC values, Table 1 statistics of the real silos) only on the paper's own data, which we do
+# not have, so they are shown as "different data".
 
 # %%
 from fedlib.book.ch01_claims import chapter01_claims
+from fedlib.book.pages import verdict_counts
 
-claims = chapter01_claims(table2=table2, table1=table1, source=data.source, sweep=sweep,
-                          sensitivity=sens, imbalance=imb, mia=mia_mean,
-                          fairness=reports,
-                          tuning_note=f"ours: λ = {lam_chosen:g}, FedAvg lr = {fedavg_lr:g}, "
-                          f"centralized lr = {central_lr:g} ({lam_how}; validation rows)")
+claims = chapter01_claims(
+    source=data.source, table1=table1, nodp=nodp, dp=dp,
+    mia=mia_mean[["seed", "model", "epsilon", "mia_auc"]],
+    imbalance=imb[["seed", "model", "auc_std"]], epsilon_main=P.epsilon,
+    degenerate=degenerate, features_read=len(data.numeric) if data.source == "heloc" else None,
+    tuning_note=f"hyper-parameters chosen on validation rows, {P.tune_budget} configurations "
+    f"per model ({tuned.describe()})")
 claims_table = results.add_claims(claims)
-glue("n_claims", len(claims_table), display=False)
-glue("n_reproduced", int((claims_table.verdict == "reproduced").sum()), display=False)
+records = [c.to_record() for c in claims]
+scored_text, unscored_text = verdict_counts(records)
+glue("scored_text", scored_text, display=False)
+glue("unscored_text", unscored_text, display=False)
 claims_table
 
 # %% [markdown]
-# Of {glue:text}`n_claims` claims, {glue:text}`n_reproduced` are reproduced within tolerance.
-# Table 1's synthetic rows match by construction; the real rows cannot (different data). The
-# headline of the paper — FMTL above FedAvg and the centralized model at every institution,
-# and more so under strong privacy — is the part to read in the verdicts above: on this data and
-# with these settings it is the ordering the verdict column reports, measured, not asserted.
-# The paper gives no architecture, learning rate, rounds, λ or δ, and no code, so a
-# disagreement may come from settings we had to choose; the exercises probe the main ones.
+# ## What reproduces, what does not, and why
+#
+# **Counts.** Scored: {glue:text}`scored_text`. Not scored: {glue:text}`unscored_text`.
+
+# %%
+by_id = {r["id"]: r for r in records}
+
+
+def ci(cid):
+    r = by_id[cid]
+    if r["ours"] is None:
+        return "not computed"
+    if r["ours_interval"]:
+        lo, hi = r["ours_interval"]
+        return f"{r['ours']:+.3f} [{lo:+.3f}, {hi:+.3f}]"
+    return f"{r['ours']:+.3f}"
+
+
+def said(cid, yes, no, unclear):
+    v = by_id[cid]["verdict"]
+    return yes if v == "reproduced" else no if v == "contradicted" else unclear
+
+
+lam_joint = lam_table[lam_table.optimiser == "joint (ours)"].set_index("lambda")["val AUC"]
+f1 = (f"**FMTL against the baselines.** With every model tuned alike, FMTL's mean test AUC minus "
+      f"FedAvg's is {ci('fmtl_beats_fedavg')} and minus the centralized MLP's "
+      f"{ci('fmtl_beats_central')} (mean over {len(SEEDS)} seeds, 95 % interval); "
+      + said("fmtl_beats_fedavg", "FMTL is above FedAvg, as the paper says",
+             "FMTL is below FedAvg, against the paper",
+             "the data cannot tell FMTL and FedAvg apart")
+      + "; " + said("fmtl_beats_central", "and above the centralized MLP",
+                    "and below the centralized MLP",
+                    "and it is indistinguishable from the centralized MLP")
+      + f" (the paper: +0.027 and +0.012). Institutions where FMTL's mean AUC is below the "
+      f"better baseline: {', '.join(below_inst) or 'none'} (per-institution figure above); the "
+      f"spread of AUC across institutions, std FedAvg − std FMTL, is "
+      f"{ci('fig4_variance_fedavg')} (the paper: FMTL reduces it; "
+      + said("fig4_variance_fedavg", "reproduced", "contradicted", "not resolved") + "). "
+      f"The λ sweep (λ-sweep figure above) shows where FMTL's AUC comes from: "
+      f"{lam_joint.iloc[0]:.3f} on validation rows at λ = {lam_joint.index[0]:g} (each "
+      f"institution mostly on its own rows), "
+      + (f"meeting FedAvg's {fedavg_val:.3f} at λ = {meets:g}, "
+         if meets is not None else f"never meeting FedAvg's {fedavg_val:.3f}, ")
+      + f"and {lam_joint.iloc[-1]:.3f} at λ = {lam_joint.index[-1]:g}, where the personal "
+      "models have closed on the shared one and FMTL is FedAvg with equal weights. "
+      "Our institutions differ mostly in prevalence, not in how the features relate to "
+      "default (min-max scaling per institution removes shifts of income and utilisation), "
+      "so there is little for a personal model to capture beyond the shared one.")
+learns = min(float(at[("FMTL", P.epsilon)]), float(at[("FedAvg", P.epsilon)])) >= 0.6
+f2 = (f"**Privacy.** Tuned at every ε with the same budget, the private models "
+      f"{'learn' if learns else 'stay close to chance (AUC below 0.6)'}: at "
+      f"ε = {P.epsilon:g} FMTL reaches {float(at[('FMTL', P.epsilon)]):.3f} and FedAvg "
+      f"{float(at[('FedAvg', P.epsilon)]):.3f} mean test AUC; at ε = {e_min:g} "
+      f"{float(at[('FMTL', e_min)]):.3f} and {float(at[('FedAvg', e_min)]):.3f} "
+      "(ε-sweep figure above; single-class and chance check: "
+      f"{'no model flagged' if not flagged else 'see above'})."
+      f" FMTL minus FedAvg at ε = {e_min:g}: {ci('eps01_gap')}; the paper's smoother FMTL curve "
+      f"(|S| FedAvg − FMTL: {ci('sensitivity')}) is "
+      + said("sensitivity", "reproduced.", "contradicted.", "not resolved by our seeds."))
+f3 = (f"**Fairness.** EOD FedAvg − FMTL {ci('fairness_eod_fedavg')}, SPD "
+      f"{ci('fairness_spd_fedavg')}, |1 − DIR| {ci('fairness_dir_fedavg')} (positive: FMTL "
+      "fairer); on a youth proxy, since neither dataset records a protected attribute.")
+from IPython.display import Markdown
+
+glue("finding_1", Markdown(f1), display=False)
+glue("finding_2", Markdown(f2), display=False)
+glue("finding_3", Markdown(f3), display=False)
+
+# %% [markdown]
+# {glue:md}`finding_1`
+#
+# {glue:md}`finding_2`
+#
+# {glue:md}`finding_3`
+#
+# **What would change the verdict.** The paper's own data: its two "real" institutions (8,000
+# and 10,500 FICO HELOC rows at 12.3 % and 8.5 % defaults, which HELOC as published cannot give)
+# and its synthetic generator; with `source: heloc` this chapter runs on your copy of HELOC,
+# and its Inst-A/B levels are then scored. The settings the paper leaves unstated: the
+# architecture, rounds, epochs, learning rates, λ, δ, the batch size and the decision threshold
+# behind its accuracies; we chose them on validation rows, and a different choice moves the
+# levels (the exercises probe the main ones). A genuine concept shift between institutions (not
+# only different prevalence) is what FMTL's personal models are for; exercise 6 adds one.
 
 # %%
 results.write(P.results_path)
@@ -857,20 +1109,17 @@ print(f"results written to {P.results_path}")
 # %% [markdown]
 # ## Exercises
 #
-# 1. Re-run with `-p personal_start global` (each round starts the personal model from
-#    $\bar W$, FedProx-style). Which of FMTL's results change, and why does carrying $W_i$
-#    across rounds interact with DP noise?
-# 2. λ trades personalisation against noise averaging. Run the λ sweep at ε = 0.5 (edit the
-#    tuning cell to pass `eps=0.5` to `federate`). Where is the best λ on the validation rows,
-#    and does it move with ε?
+# 1. Re-run with `-p fmtl_algorithm alternating` (the block-coordinate optimiser of eq. 1).
+#    Which λ does the tuning choose now, and how do Table 2 and the λ sweep change?
+# 2. The DP configuration is tuned per ε on validation rows without noise. How much does the
+#    chosen configuration move between ε values (table above)? What would it cost in ε to tune
+#    privately?
 # 3. Set `dropout_rate` to 0.5. How many rounds abort at $t$ = {glue:text}`threshold`? What
 #    happens to AUC, and to the noise in $\bar W$?
 # 4. The attack above is a loss threshold. Train the MLP for many more local epochs without DP
 #    and attack again: at what point does membership leak, and does DP at ε = 5 stop it?
-# 5. FMTL had one hyper-parameter tuned (λ) and the baselines one each (the learning rate).
-#    Give FMTL a joint grid of λ and `learning_rate` (25 candidates against the baselines' 5)
-#    and score it on the validation rows. How much of FMTL's gap to FedAvg in Table 2 moves
-#    with the tuning budget alone?
+# 5. Add `n_seeds: 10`. Which inconclusive verdicts become reproduced or contradicted, and
+#    which stay inconclusive because the effect is near zero?
 # 6. Our Inst-C/D differ from the real silos mainly in prevalence, because each institution's
 #    min-max scaling removes affine shifts of income and utilisation. Add a genuine concept
 #    shift (e.g. make Inst-C's defaults depend more on utilisation) in

@@ -65,7 +65,7 @@ def test_proximal_term_pulls_towards_center():
 
 def test_fmtl_center_is_average_of_personal_models_under_secagg(insts):
     sa = SecureAggregation(threshold=3)
-    run, clients = _run(insts, "fmtl", secure_aggregation=sa)
+    run, clients = _run(insts, "fmtl", secure_aggregation=sa, algorithm="alternating")
     personal = np.stack([run.models[c.name] for c in clients])
     bound = len(clients) * 2.0 ** -(sa.codec.frac_bits + 1)
     assert np.max(np.abs(run.global_params - personal.mean(axis=0))) <= bound + 1e-12
@@ -131,7 +131,9 @@ def test_dropouts_recovered_and_abort_keeps_center(insts):
 
 def test_argument_checks(insts):
     with pytest.raises(ValueError, match="2\\*lam\\*lr"):
-        _run(insts, "fmtl", lam=1.0, lr=0.5)
+        _run(insts, "fmtl", lam=1.0, lr=0.5, algorithm="alternating")
+    with pytest.raises(ValueError, match="algorithm"):
+        _run(insts, "fmtl", algorithm="ditto")
     with pytest.raises(ValueError, match="mode"):
         _run(insts, "local")
     with pytest.raises(ValueError, match="all set"):
@@ -175,3 +177,62 @@ def test_report_on_validation_view_scores_validation_rows_only():
     assert val_auc == pytest.approx(roc_auc_score(va[1], predict_proba(model, va[0])))
     assert test_auc == pytest.approx(roc_auc_score(te[1], predict_proba(model, te[0])))
     assert val_auc != pytest.approx(test_auc)
+
+
+def _equal_size_insts(n=96):
+    rng = np.random.default_rng(3)
+    return [_Inst(f"bank-{k}", rng, 0.15 * k, n=n) for k in range(4)]
+
+
+def test_fmtl_large_lambda_reaches_fedavg():
+    """eq. 1 with λ → ∞ forces every W_i onto W̄: with equal-sized institutions (so that
+    FMTL's plain average equals FedAvg's n_i-weighted one), the same seed and the same local
+    steps, the joint FMTL loop must give FedAvg's model. Tolerance: the offsets shrink by
+    1/(1 + 2λ·lr) per step, so at λ = 1e7 they are below 1e-6; 1e-4 on every parameter
+    leaves room for float32 rounding only."""
+    insts = _equal_size_insts()
+    fedavg, _ = _run(insts, "fedavg", rounds=3, lr=0.5)
+    fmtl, _ = _run(insts, "fmtl", rounds=3, lr=0.5, lam=1e7)
+    ref = fedavg.global_params
+    for name, w in fmtl.models.items():
+        assert np.max(np.abs(w - ref)) < 1e-4, name
+    # ... and a small λ does not (personal models differ from FedAvg and from each other).
+    small, _ = _run(insts, "fmtl", rounds=3, lr=0.5, lam=1e-3)
+    assert min(np.max(np.abs(w - ref)) for w in small.models.values()) > 1e-2
+
+
+def test_fmtl_large_lambda_reaches_fedavg_under_dp():
+    """The same limit with DP-SGD: the noisy gradient is drawn once per step and used for
+    both blocks, so with the same noise stream the two loops agree (tolerance as above)."""
+    insts = _equal_size_insts()
+    kw = dict(rounds=2, lr=0.5, eps=3.0)
+    fedavg, _ = _run(insts, "fedavg", **kw, noise_seed=7)
+    fmtl, _ = _run(insts, "fmtl", lam=1e7, **kw, noise_seed=7)
+    for w in fmtl.models.values():
+        assert np.max(np.abs(w - fedavg.global_params)) < 1e-4
+
+
+def test_joint_fmtl_learns_at_a_lambda_where_alternating_stalls():
+    """The diagnosis of chapter 1's falling λ sweep: at a large λ the alternating loop moves
+    W̄ by about mean-gradient/(2λ) per round and stays near its initial loss, while the joint
+    loop (same λ, rounds, steps) trains like FedAvg."""
+    from fedlib.evaluate.metrics import classification_metrics
+    from fedlib.fl.models import predict_proba
+
+    insts = _equal_size_insts(n=200)
+
+    def mean_auc(run):
+        m = _model()
+        out = []
+        for i in insts:
+            set_flat_params(m, run.models[i.name])
+            out.append(classification_metrics(i.y_test, predict_proba(m, i.X_test))["roc_auc"])
+        return float(np.mean(out))
+
+    lam, kw = 20.0, dict(rounds=3, lr=0.02)
+    alt, _ = _run(insts, "fmtl", lam=lam, algorithm="alternating", **kw)
+    joint, _ = _run(insts, "fmtl", lam=lam, **kw)
+    init = get_flat_params(_model())
+    moved = {k: np.linalg.norm(r.global_params - init) for k, r in (("alt", alt), ("joint", joint))}
+    assert moved["joint"] > 3 * moved["alt"]
+    assert mean_auc(joint) > mean_auc(alt)

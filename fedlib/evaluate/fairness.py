@@ -156,24 +156,54 @@ def disparate_impact_ratio(y_pred, protected, *, privileged, favorable: int = 1)
 
 
 def fairness_report(y_true, y_prob, protected, *, privileged, threshold: float = 0.5,
-                    favorable: int = 1) -> dict[str, float]:
+                    favorable: int = 1, missing_group: str = "raise",
+                    with_note: bool = False) -> dict[str, float | str]:
     """EOD, DIR and SPD (absolute EOD and SPD, as in the paper) from probabilities.
 
     The decision is ``y_prob >= threshold`` (predicted label 1); ``favorable`` says whether
     label 1 or 0 is the outcome the applicant wants.
 
+    ``missing_group="nan"``: when one group does not occur in ``protected`` (every metric
+    compares two groups) all three are NaN instead of an error. ``with_note=True`` adds a
+    ``note`` entry that says why any metric is NaN (empty string if none is), so that no NaN
+    is reported without its reason.
+
     References: paper 000 §6.2, eq. 3. Introduced in chapter 1.
 
     >>> fairness_report([1, 0, 1, 0], [0.9, 0.2, 0.4, 0.1], [0, 0, 1, 1], privileged=0)
     {'eod': 1.0, 'dir': 0.0, 'spd': 0.5}
+    >>> fairness_report([1, 0], [0.9, 0.2], [1, 1], privileged=0, missing_group="nan",
+    ...                 with_note=True)["note"]
+    'only one group occurs (protected values: 1): EOD, DIR and SPD need both'
     """
     p = np.asarray(y_prob, dtype=np.float64)
     if not 0.0 <= threshold <= 1.0:
         raise ValueError(f"threshold must lie in [0, 1], got {threshold}")
+    if missing_group not in ("raise", "nan"):
+        raise ValueError(f"missing_group must be 'raise' or 'nan', got {missing_group!r}")
+    a = np.asarray(protected)
+    priv = a == privileged
+    if missing_group == "nan" and len(a) and (priv.all() or not priv.any()):
+        values = ", ".join(sorted(map(str, np.unique(a)))[:10])
+        out: dict[str, float | str] = {"eod": float("nan"), "dir": float("nan"),
+                                       "spd": float("nan")}
+        if with_note:
+            out["note"] = (f"only one group occurs (protected values: {values}): EOD, DIR "
+                           "and SPD need both")
+        return out
     y_hat = (p >= threshold).astype(np.int64)
     kw = {"privileged": privileged, "favorable": favorable}
-    return {
-        "eod": equal_opportunity_difference(y_true, y_hat, protected, **kw),
-        "dir": disparate_impact_ratio(y_hat, protected, **kw),
-        "spd": statistical_parity_difference(y_hat, protected, **kw),
-    }
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DegenerateMetricWarning)
+        out = {
+            "eod": equal_opportunity_difference(y_true, y_hat, protected, **kw),
+            "dir": disparate_impact_ratio(y_hat, protected, **kw),
+            "spd": statistical_parity_difference(y_hat, protected, **kw),
+        }
+    if with_note:
+        out["note"] = "; ".join(dict.fromkeys(str(w.message) for w in caught
+                                              if issubclass(w.category, DegenerateMetricWarning)))
+    else:
+        for w in caught:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return out

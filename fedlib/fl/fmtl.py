@@ -12,6 +12,25 @@ off; the server's minimiser over ``W̄`` is the plain average of the ``W_i`` it 
 "proximal centre"). ``λ = 0`` is purely local training; ``λ → ∞`` pulls every ``W_i`` onto one
 model (unweighted FedAvg). Each institution is evaluated with its own ``W_i``.
 
+Two optimisers of the same objective (``algorithm``):
+
+``"joint"`` (default)
+    Write ``W_i = W̄ + V_i``; eq. 1 becomes ``Σ_i L_i(W̄ + V_i) + λ‖V_i‖²``, the same objective
+    with the same minimisers. Each local step takes the (noisy) gradient ``g`` of ``L_i`` at
+    ``W_i`` and moves both blocks: the client's copy of the shared part ``u ← u − lr·g``, its
+    personal offset by a proximal step ``V_i ← (V_i − lr·g) / (1 + 2λ·lr)``. The client uploads
+    ``u``; the server's ``W̄`` is the plain average. As ``λ → ∞`` the offsets vanish and the
+    loop *is* FedAvg with equal weights, step for step; the proximal step is stable for every
+    ``λ ≥ 0`` and learning rate.
+``"alternating"``
+    Block-coordinate descent: each client runs local SGD on ``L_i + λ‖W_i − W̄‖²`` from its
+    own ``W_i`` and uploads ``W_i``; ``W̄`` is their average. Correct, but slow for large
+    λ: once the local problem is solved, ``W_i ≈ W̄ − ∇L_i(W_i)/(2λ)``, so ``W̄`` moves by
+    about ``1/(2λ)`` times the mean gradient per *round*, whatever the learning rate and the
+    number of local steps. With a fixed number of rounds a large λ leaves ``W̄`` (and every
+    ``W_i`` near it) undertrained, which is why the validation AUC of this variant *falls*
+    as λ grows (chapter 1 shows it). Needs ``2λ·lr < 1``.
+
 FedAvg (the baseline) is the same loop with one global model: every client starts the round
 from ``W̄``, trains on ``L_i`` alone, and ``W̄`` is the n_i-weighted average.
 
@@ -70,12 +89,85 @@ from torch import nn
 from fedlib.fl.models import get_flat_params, set_flat_params
 from fedlib.fl.transcript import Transcript
 
-__all__ = ["FMTLClient", "FederatedRun", "RoundLog", "auc_sensitivity", "injected_noise_std",
+__all__ = ["FMTLClient", "FederatedRun", "JointStep", "RoundLog", "auc_sensitivity",
+           "injected_noise_std",
            "institution_report", "local_train", "make_clients", "run_federated", "server_view",
            "train_centralized"]
 
 SERVER = "server"
 Mode = Literal["fmtl", "fedavg"]
+
+
+class JointStep:
+    """The ``"joint"`` FMTL step on ``W_i = W̄ + V_i`` (module docstring), as a hook that
+    :func:`fedlib.privacy.dpsgd.train_local` / ``train_local_dp`` call after clipping and
+    noise (``proximal=JointStep(...)``).
+
+    Each call reads the (noisy) gradient ``g`` in ``p.grad``, updates the shared copy
+    ``u ← u − lr·g`` and the offset ``V ← (V − lr·g)/(1 + 2λ·lr)`` (the exact proximal step of
+    ``λ‖V‖²``), writes ``W = u + V`` into the parameters and zeroes ``p.grad`` so that the
+    optimizer's own SGD step leaves them there. The gradient is used once for both blocks,
+    so DP costs what one DP-SGD step costs (post-processing of the noisy gradient).
+
+    >>> import torch
+    >>> p = torch.nn.Parameter(torch.tensor([1.0, 1.0]))
+    >>> step = JointStep(np.array([1.0, 1.0]), np.zeros(2), lam=1e6, lr=0.5)
+    >>> p.grad = torch.tensor([2.0, -2.0])
+    >>> step([p])
+    >>> step.shared.tolist(), [round(v, 4) + 0.0 for v in p.detach().tolist()]
+    ([0.0, 2.0], [0.0, 2.0])
+    """
+
+    def __init__(self, shared: np.ndarray, offset: np.ndarray, *, lam: float, lr: float):
+        if not (lam >= 0 and lr > 0):
+            raise ValueError(f"lam={lam} must be >= 0 and lr={lr} > 0")
+        self._shared = np.asarray(shared, dtype=np.float64).copy()
+        self._offset = np.asarray(offset, dtype=np.float64).copy()
+        if self._shared.shape != self._offset.shape:
+            raise ValueError(f"shared {self._shared.shape} and offset {self._offset.shape} "
+                             "differ")
+        self.lam, self.lr = float(lam), float(lr)
+        self._blocks = None
+
+    @property
+    def shared(self) -> np.ndarray:
+        """The client's copy of ``W̄`` after the steps so far (what it uploads)."""
+        if self._blocks is None:
+            return self._shared.copy()
+        return np.concatenate([u.reshape(-1).numpy() for u, _ in self._blocks])
+
+    @property
+    def offset(self) -> np.ndarray:
+        """The personal offset ``V_i`` after the steps so far (never leaves the client)."""
+        if self._blocks is None:
+            return self._offset.copy()
+        return np.concatenate([v.reshape(-1).numpy() for _, v in self._blocks])
+
+    def _split(self, params) -> list:
+        import torch
+
+        sizes = [p.numel() for p in params]
+        if sum(sizes) != self._shared.size:
+            raise ValueError(f"JointStep holds {self._shared.size} values, the model "
+                             f"{sum(sizes)} parameters")
+        u = torch.split(torch.as_tensor(self._shared), sizes)
+        v = torch.split(torch.as_tensor(self._offset), sizes)
+        return [(ui.reshape(p.shape).clone(), vi.reshape(p.shape).clone())
+                for p, ui, vi in zip(params, u, v, strict=True)]
+
+    def __call__(self, params) -> None:
+        import torch
+
+        if self._blocks is None:
+            self._blocks = self._split(params)
+        shrink = 1.0 + 2.0 * self.lam * self.lr
+        with torch.no_grad():
+            for p, (u, v) in zip(params, self._blocks, strict=True):
+                g = p.grad.detach().to(u.dtype)
+                u.sub_(self.lr * g)
+                v.sub_(self.lr * g).div_(shrink)
+                p.copy_((u + v).to(p.dtype))
+                p.grad.zero_()
 
 
 def local_train(model: nn.Module, X: np.ndarray, y: np.ndarray, *, center: np.ndarray | None,
@@ -89,14 +181,19 @@ def local_train(model: nn.Module, X: np.ndarray, y: np.ndarray, *, center: np.nd
     batches are Poisson-sampled at q = B/n (the accountant's assumption), each step is
     recorded in ``accountant`` (required), and ``noise_seed`` (default ``None``: OS entropy)
     seeds sampling and noise for reproduction only. Non-private training shuffles. Returns
-    the final mean training loss (the data term only).
+    the final mean training loss (the data term only). ``center`` may instead be a
+    :class:`JointStep` (the ``"joint"`` FMTL step; ``lam`` is then the step's own and ignored
+    here).
     """
     from fedlib.privacy.dpsgd import train_local as plain_sgd
     from fedlib.privacy.dpsgd import train_local_dp
 
-    if lam < 0 or (lam > 0 and center is None):
+    if isinstance(center, JointStep):
+        proximal = center
+    elif lam < 0 or (lam > 0 and center is None):
         raise ValueError(f"lam={lam}: must be >= 0, and > 0 needs a center")
-    proximal = (center, lam) if lam > 0 else None
+    else:
+        proximal = (center, lam) if lam > 0 else None
     if batch_size is not None and batch_size >= len(X):
         batch_size = None
     if dp is None:
@@ -127,6 +224,7 @@ class FMTLClient:
     clip_norm: float | None = None
     accountant: object | None = None
     params: np.ndarray | None = field(default=None, repr=False)
+    offset: np.ndarray | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if len(self.X) == 0 or len(self.X) != len(self.y):
@@ -191,6 +289,7 @@ def run_federated(clients: Sequence[FMTLClient], *, model_fn: Callable[[], nn.Mo
                   seed: int, secure_aggregation=None, dropout_rate: float = 0.0,
                   dropout_phases: Sequence[str] = ("masked",), noise_seed: int | None = None,
                   personal_start: Literal["own", "global"] = "own",
+                  algorithm: Literal["joint", "alternating"] = "joint",
                   transcript: Transcript | None = None,
                   on_round: Callable[[RoundLog, FederatedRun], None] | None = None
                   ) -> FederatedRun:
@@ -204,11 +303,15 @@ def run_federated(clients: Sequence[FMTLClient], *, model_fn: Callable[[], nn.Mo
         Builds the shared architecture; its initial weights are the first ``W̄``.
     lam
         λ of eq. 1 (FMTL only; FedAvg ignores it); ``2·lam·lr < 1``.
+    algorithm
+        FMTL only: ``"joint"`` (default; ``W_i = W̄ + V_i``, both blocks stepped together, any
+        λ ≥ 0) or ``"alternating"`` (block-coordinate descent; ``2·lam·lr < 1``); see the
+        module docstring for why the second undertrains at large λ.
     personal_start
-        FMTL only: ``"own"`` (each round continues from the client's previous ``W_i``: block
-        coordinate descent on eq. 1) or ``"global"`` (each round starts ``W_i`` at the received
-        ``W̄``, FedProx-style; the personal model is ``W̄`` after one round of proximal local
-        training).
+        ``"alternating"`` only: ``"own"`` (each round continues from the client's previous
+        ``W_i``: block coordinate descent on eq. 1) or ``"global"`` (each round starts ``W_i``
+        at the received ``W̄``, FedProx-style; the personal model is ``W̄`` after one round
+        of proximal local training).
     epochs, lr, batch_size
         Local epochs per round, SGD step size, batch size (None = full batch).
     secure_aggregation
@@ -229,7 +332,11 @@ def run_federated(clients: Sequence[FMTLClient], *, model_fn: Callable[[], nn.Mo
         raise ValueError(f"mode={mode!r}: must be 'fmtl' or 'fedavg'")
     if personal_start not in ("own", "global"):
         raise ValueError(f"personal_start={personal_start!r}: must be 'own' or 'global'")
-    if mode == "fmtl" and not 0.0 <= 2.0 * lam * lr < 1.0:
+    if algorithm not in ("joint", "alternating"):
+        raise ValueError(f"algorithm={algorithm!r}: must be 'joint' or 'alternating'")
+    if mode == "fmtl" and algorithm == "joint" and not lam >= 0.0:
+        raise ValueError(f"lam={lam}: must be >= 0")
+    if mode == "fmtl" and algorithm == "alternating" and not 0.0 <= 2.0 * lam * lr < 1.0:
         # Each SGD step multiplies W_i − W̄ by (1 − 2λ·lr): at >= 1 it overshoots the centre.
         raise ValueError(f"lam={lam}, lr={lr}: FMTL needs 0 <= 2*lam*lr < 1 for a stable "
                          "proximal step")
@@ -242,8 +349,10 @@ def run_federated(clients: Sequence[FMTLClient], *, model_fn: Callable[[], nn.Mo
     model = model_fn()
     w_bar = get_flat_params(model)
     total_rows = sum(c.n_rows for c in clients)
+    joint = mode == "fmtl" and algorithm == "joint"
     for c in clients:
         c.params = None
+        c.offset = np.zeros_like(w_bar) if joint else None
     run = FederatedRun(mode, w_bar, {}, [], transcript)
     names = [c.name for c in clients]
     for rnd in range(1, rounds + 1):
@@ -255,15 +364,24 @@ def run_federated(clients: Sequence[FMTLClient], *, model_fn: Callable[[], nn.Mo
                                        payload=w_bar.copy(), label="global_model", round=rnd)
             own = mode == "fmtl" and personal_start == "own" and c.params is not None
             start = c.params if own else received
+            step = JointStep(received, c.offset, lam=lam, lr=lr) if joint else None
+            if joint:
+                start = received + c.offset
             set_flat_params(model, start)
             dp = (c.noise_multiplier, c.clip_norm) if c.private else None
-            local_train(model, c.X, c.y, center=received, lam=lam if mode == "fmtl" else 0.0,
+            local_train(model, c.X, c.y, center=step if joint else received,
+                        lam=lam if mode == "fmtl" else 0.0,
                         epochs=epochs, lr=lr, batch_size=batch_size,
                         seed=int(rng.integers(2**31 - 1)), dp=dp, accountant=c.accountant,
                         noise_seed=noise_seed)
             c.params = get_flat_params(model)
             weight = 1.0 if mode == "fmtl" else c.n_rows / total_rows
-            vectors[c.name] = np.r_[weight * c.params, weight]
+            upload = c.params
+            if joint:
+                # The shared copy goes to the server; the offset V_i never leaves.
+                c.offset = step.offset.astype(w_bar.dtype)
+                upload = step.shared.astype(w_bar.dtype)
+            vectors[c.name] = np.r_[weight * upload, weight]
         client_seconds = time.perf_counter() - t0
         dropouts = _draw_dropouts(names, dropout_rate, dropout_phases, rng)
         t0 = time.perf_counter()
@@ -294,7 +412,8 @@ def run_federated(clients: Sequence[FMTLClient], *, model_fn: Callable[[], nn.Mo
                        server_seconds)
         run.history.append(log)
         run.global_params = w_bar
-        run.models = {c.name: (w_bar if mode == "fedavg" else c.params) for c in clients}
+        run.models = {c.name: (w_bar if mode == "fedavg" else
+                               w_bar + c.offset if joint else c.params) for c in clients}
         if on_round is not None:
             on_round(log, run)
     return run
@@ -370,8 +489,13 @@ def make_clients(institutions: Sequence, *, epsilon: float | None, delta: float 
 def institution_report(models: dict[str, np.ndarray], model_fn: Callable[[], nn.Module],
                        institutions: Sequence) -> pd.DataFrame:
     """Per institution, on its own test rows: ROC-AUC, accuracy at 0.5, and EOD/DIR/SPD for
-    the decision "predict default if p >= the institution's training default rate" with
-    approval (label 0) as the favourable outcome and ``a = 0`` as the privileged group."""
+    the decision "predict default if p >= the cut that flags the training default rate's
+    share of the institution's training rows" with approval (label 0) as the favourable
+    outcome and ``a = 0`` as the privileged group.
+
+    ``flagged_share`` is the share of test rows predicted to default at that threshold (0 or
+    1: the model predicts a single class there). A fairness metric that cannot be computed
+    (one group absent, or never approved) is NaN and ``fairness_note`` says why."""
     from fedlib.evaluate.fairness import fairness_report
     from fedlib.evaluate.metrics import classification_metrics
     from fedlib.fl.models import predict_proba
@@ -382,13 +506,21 @@ def institution_report(models: dict[str, np.ndarray], model_fn: Callable[[], nn.
         set_flat_params(model, models[inst.name])
         p = predict_proba(model, inst.X_test)
         m = classification_metrics(inst.y_test, p)
-        cut = float(np.mean(inst.y_train))
+        # Flag the riskiest share of applicants equal to the training default rate, with the
+        # cut taken on the model's scores of the institution's *training* rows: a rank rule,
+        # so a private model whose scores are shifted by DP noise (badly calibrated, still
+        # ranking) is not mistaken for a constant classifier, and no test row sets the cut.
+        rate = float(np.mean(inst.y_train))
+        cut = float(np.quantile(predict_proba(model, inst.X_train), 1.0 - rate))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             fair = fairness_report(inst.y_test, p, inst.a_test, privileged=0, threshold=cut,
-                                   favorable=0)
+                                   favorable=0, missing_group="nan", with_note=True)
         rows.append({"institution": inst.name, "roc_auc": m["roc_auc"],
-                     "accuracy": m["accuracy"], "threshold": cut, **fair})
+                     "accuracy": m["accuracy"], "threshold": cut,
+                     "flagged_share": float(np.mean(p >= cut)),
+                     **{k: fair[k] for k in ("eod", "dir", "spd")},
+                     "fairness_note": fair["note"]})
     return pd.DataFrame(rows)
 
 

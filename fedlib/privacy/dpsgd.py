@@ -188,10 +188,14 @@ def _proximal_step(params: list[torch.Tensor],
     """The gradient of ``λ‖W − center‖²``, added to ``p.grad`` by the returned function.
 
     The proximal term involves no example, so in DP-SGD it is added *after* clipping and
-    noise and costs no privacy (paper 000 eq. 1: FMTL's pull of W_i towards W̄).
+    noise and costs no privacy (paper 000 eq. 1: FMTL's pull of W_i towards W̄). A callable
+    ``proximal`` is called instead with the parameter list (post-processing of the noisy
+    gradient in ``p.grad``; chapter 1's joint FMTL step, :class:`fedlib.fl.fmtl.JointStep`).
     """
     if proximal is None:
         return lambda: None
+    if callable(proximal):
+        return lambda: proximal(params)
     center, lam = proximal
     if not lam >= 0:
         raise PrivacyArgumentError(f"proximal weight λ must be >= 0, got {lam!r}")

@@ -4,8 +4,10 @@ Every key of the chapter's ``parameters`` cell is a field here, with its type, r
 meaning; a bad value stops the run with a message that names the key, the value and what is
 allowed.
 
-``lam`` and ``baseline_lr`` default to ``"auto"``: chosen on validation rows carved from each
-institution's training rows, never on the test rows the chapter reports.
+Every hyper-parameter of a compared model (FMTL: λ and learning rate; FedAvg and the
+centralized MLP: learning rate; DP runs: learning rate, clipping norm and schedule) is chosen
+by :func:`fedlib.evaluate.tune` on validation rows carved from each institution's training
+rows, with the same budget per method, never on the test rows the chapter reports.
 
 References: paper 000 §5 (data and setup), §6.3 (ε ∈ [0.1, 5]), §8 (ablations). Introduced in
 chapter 1 (``chapters/01_fmtl_dp_secagg.py``).
@@ -36,40 +38,47 @@ class Chapter01Params(ChapterParams):
     test_fraction: float = Field(0.25, ge=0.05, le=0.5,
                                  description="share of each institution held out for testing")
     iqr_k: float = Field(1.5, ge=0.0, le=10.0, description="IQR outlier filter: k x IQR")
-    hidden: list[int] = Field([32, 16], min_length=1, max_length=4,
+    hidden: list[int] = Field([16], min_length=1, max_length=4,
                               description="hidden layer widths of the MLP")
-    rounds: int = Field(10, ge=1, le=1000, description="communication rounds")
+    n_seeds: int = Field(3, ge=1, le=20, description="model seeds (initialisation, batches, DP "
+                         "noise) per compared run: seed, seed+1, ...; the data stay fixed")
+    rounds: int = Field(10, ge=1, le=1000, description="communication rounds (no DP)")
     local_epochs: int = Field(1, ge=1, le=1000, description="local epochs per round")
-    learning_rate: float = Field(1.0, gt=0.0, le=10.0, description="local SGD learning rate of FMTL")
-    batch_size: int = Field(256, ge=8, le=100_000, description="local batch size (rows per step)")
+    batch_size: int = Field(256, ge=8, le=100_000, description="local batch size (no DP)")
     val_fraction: float = Field(0.2, ge=0.05, le=0.5,
                                 description="share of each institution's training rows held out "
-                                "as validation rows, on which lam and baseline_lr are chosen")
-    lam: float | str = Field(
-        "auto", description="FMTL lambda of eq. 1 (lambda*||W_i - W_bar||^2), a number in "
-        "[0, 100], or 'auto': the lambda of lam_sweep with the best mean validation AUC")
-    lam_sweep: list[float] = Field([0.0, 0.003, 0.01, 0.03, 0.1, 0.3], min_length=1,
-                                   description="lambdas of the FMTL lambda sweep (scored on "
-                                   "validation rows), each in [0, 100]")
-    baseline_lr: float | str = Field(
-        "auto", description="learning rate of FedAvg and the centralized MLP, a number in "
-        "(0, 10], or 'auto': the rate of baseline_lr_sweep with the best mean validation AUC "
-        "(FMTL uses learning_rate)")
-    baseline_lr_sweep: list[float] = Field([0.1, 0.3, 1.0, 2.0, 3.0, 5.0], min_length=1,
-                                           description="learning rates tried for FedAvg and the "
-                                           "centralized MLP, each in (0, 10]; as many as "
-                                           "lam_sweep (same tuning budget)")
-    personal_start: Literal["own", "global"] = Field(
-        "own", description="FMTL: continue from the own W_i each round, or start from W_bar")
+                                "as validation rows, on which every hyper-parameter is chosen")
+    tune_budget: int = Field(6, ge=1, le=50, description="configurations tried per method (no "
+                             "DP): the same for FMTL, FedAvg and the centralized MLP")
+    fmtl_lams: list[float] = Field([0.1, 1.0, 10.0], min_length=1,
+                                   description="FMTL's lambda candidates (x fmtl_lrs)")
+    fmtl_lrs: list[float] = Field([1.0, 3.0], min_length=1,
+                                  description="FMTL's learning-rate candidates (x fmtl_lams)")
+    baseline_lrs: list[float] = Field([0.3, 0.5, 1.0, 2.0, 3.0, 5.0], min_length=1,
+                                      description="learning-rate candidates of FedAvg and the "
+                                      "centralized MLP")
+    lam_sweep: list[float] = Field([0.0, 0.01, 0.1, 1.0, 10.0, 100.0, 1000.0], min_length=2,
+                                   description="FMTL lambdas of the diagnostic sweep (at FMTL's "
+                                   "chosen learning rate), increasing, to show where FMTL meets "
+                                   "FedAvg")
+    fmtl_algorithm: Literal["joint", "alternating"] = Field(
+        "joint", description="optimiser of eq. 1: 'joint' (W_i = W_bar + V_i) or "
+        "'alternating' (block-coordinate; slow for large lambda)")
     threshold_fraction: float = Field(0.75, gt=0.5, le=1.0,
                                       description="secure aggregation threshold t as a share of "
                                       "the institutions (t > n/2)")
     epsilon: float = Field(1.0, ge=0.01, le=100.0, description="the chosen DP budget epsilon "
-                           "of the main DP experiment")
+                           "of the main DP experiment (one of epsilons)")
     epsilons: list[float] = Field([0.1, 0.5, 1.0, 2.0, 5.0], min_length=2,
                                   description="epsilons of the sweep (Fig 3), within [0.1, 5]")
     delta: float = Field(1e-5, gt=0.0, lt=1.0, description="DP delta")
-    clip_norm: float = Field(1.0, gt=0.0, le=100.0, description="per-example clipping norm C")
+    dp_lrs: list[float] = Field([1.0, 3.0], min_length=1,
+                                description="DP learning-rate candidates")
+    dp_clip_norms: list[float] = Field([1.0, 3.0], min_length=1,
+                                       description="DP clipping-norm candidates C")
+    dp_schedules: list[list[int]] = Field([[512, 5], [1024, 10]], min_length=1,
+                                          description="DP [expected batch size, rounds] "
+                                          "candidates; sigma is calibrated per schedule")
     dropout_rate: float = Field(0.25, ge=0.0, lt=1.0,
                                 description="per-round dropout probability in the dropout run")
     imbalance_ratio: float = Field(5.0, ge=1.0, le=50.0,
@@ -85,33 +94,25 @@ class Chapter01Params(ChapterParams):
             raise ValueError(f"epsilons must be positive and increasing, got {v}")
         return v
 
-    @field_validator("lam")
+    @field_validator("fmtl_lams", "lam_sweep")
     @classmethod
-    def _lam_range(cls, v: float | str) -> float | str:
-        # One clear message rather than pydantic's one-per-member of a Literal union.
-        if isinstance(v, str) and v != "auto" or not isinstance(v, str) and not 0 <= v <= 100:
-            raise ValueError(f"lam must be 'auto' or a number in [0, 100], got {v!r}")
+    def _lams(cls, v: list[float]) -> list[float]:
+        if any(not 0.0 <= lam <= 1e6 for lam in v) or len(set(v)) != len(v):
+            raise ValueError(f"lambdas must be distinct values in [0, 1e6], got {v}")
         return v
 
-    @field_validator("baseline_lr")
+    @field_validator("fmtl_lrs", "baseline_lrs", "dp_lrs", "dp_clip_norms")
     @classmethod
-    def _lr_range(cls, v: float | str) -> float | str:
-        if isinstance(v, str) and v != "auto" or not isinstance(v, str) and not 0 < v <= 10:
-            raise ValueError(f"baseline_lr must be 'auto' or a number in (0, 10], got {v!r}")
+    def _rates(cls, v: list[float]) -> list[float]:
+        if any(not 0.0 < x <= 100.0 for x in v) or len(set(v)) != len(v):
+            raise ValueError(f"candidates must be distinct values in (0, 100], got {v}")
         return v
 
-    @field_validator("lam_sweep")
+    @field_validator("dp_schedules")
     @classmethod
-    def _lam_sweep(cls, v: list[float]) -> list[float]:
-        if any(not 0.0 <= lam <= 100.0 for lam in v) or len(set(v)) != len(v):
-            raise ValueError(f"lam_sweep must hold distinct values in [0, 100], got {v}")
-        return v
-
-    @field_validator("baseline_lr_sweep")
-    @classmethod
-    def _lr_sweep(cls, v: list[float]) -> list[float]:
-        if any(not 0.0 < lr <= 10.0 for lr in v) or len(set(v)) != len(v):
-            raise ValueError(f"baseline_lr_sweep must hold distinct values in (0, 10], got {v}")
+    def _schedules(cls, v: list[list[int]]) -> list[list[int]]:
+        if any(len(s) != 2 or s[0] < 8 or s[1] < 1 for s in v):
+            raise ValueError(f"dp_schedules must be [batch_size >= 8, rounds >= 1] pairs, got {v}")
         return v
 
     @field_validator("synthetic_sizes")
@@ -125,12 +126,13 @@ class Chapter01Params(ChapterParams):
     def _consistent(self) -> Chapter01Params:
         if self.source == "heloc" and not self.data_path:
             raise ValueError("source 'heloc' needs data_path: the path to the FICO HELOC CSV")
-        if len(self.baseline_lr_sweep) != len(self.lam_sweep):
-            raise ValueError(f"baseline_lr_sweep has {len(self.baseline_lr_sweep)} values and "
-                             f"lam_sweep {len(self.lam_sweep)}: give the baselines the same "
-                             "tuning budget as FMTL (equal lengths)")
-        fixed = [] if self.lam == "auto" else [self.lam]
-        if any(2 * lam * self.learning_rate >= 1 for lam in [*fixed, *self.lam_sweep]):
-            raise ValueError(f"every lambda needs 2*lambda*learning_rate < 1 (stable proximal "
-                             f"step); learning_rate={self.learning_rate}")
+        fmtl_grid = len(self.fmtl_lams) * len(self.fmtl_lrs)
+        if min(fmtl_grid, len(self.baseline_lrs)) < self.tune_budget:
+            raise ValueError(f"tune_budget={self.tune_budget} needs at least as many candidates "
+                             f"per method: FMTL has {fmtl_grid} (fmtl_lams x fmtl_lrs), the "
+                             f"baselines {len(self.baseline_lrs)} (baseline_lrs)")
+        if not any(abs(e - self.epsilon) < 1e-12 for e in self.epsilons):
+            raise ValueError(f"epsilon={self.epsilon} must be one of epsilons={self.epsilons}")
+        if sorted(self.lam_sweep) != self.lam_sweep:
+            raise ValueError(f"lam_sweep must be increasing, got {self.lam_sweep}")
         return self
