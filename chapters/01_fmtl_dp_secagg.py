@@ -46,8 +46,18 @@
 
 # %% tags=["parameters"]
 seed = 42  # data seed, and the first model seed (the others are seed+1, seed+2, ...)
-source = "lending_club"  # real data of Inst-A/B: 'lending_club' (embedded) or 'heloc' (data_path)
-data_path = None  # path to your copy of the FICO HELOC CSV (None: not used)
+source = "lending_club"  # real data of Inst-A/B: 'lending_club' (embedded), 'heloc' or 'csv'
+data_path = None  # path to your copy of the FICO HELOC CSV, or your table (None: not used)
+label_column = None  # source 'csv': the binary outcome column (1 = default)
+positive_label = None  # source 'csv': the label value that counts as 1 (None: 0/1, yes/no...)
+party_column = None  # source 'csv': two-valued column naming Inst-A/B (None: random halves)
+categorical_columns = None  # source 'csv': numeric columns to treat as categories
+drop_columns = None  # source 'csv': columns to ignore (ids, free text)
+protected = None  # source 'csv': protected group, e.g. "age < 25" (None: no fairness tables)
+income_column = None  # source 'csv': Table 1's income column
+utilisation_column = None  # source 'csv': Table 1's credit-utilisation column
+age_column = None  # source 'csv': age, shifted for the synthetic institutions
+debt_column = None  # source 'csv': debt, shifted for the synthetic institutions
 max_real_rows = 0  # subsample each real institution to at most this many rows; 0 = all
 synthetic_sizes = [9000, 11000]  # rows of Inst-C and Inst-D (Table 1)
 test_fraction = 0.25  # share of each institution held out for testing
@@ -118,8 +128,21 @@ glue("n_seeds", len(SEEDS), display=False)
 # %%
 from fedlib.data.institutions import load_institutions, measure_table1, prepare_institutions
 
-data = load_institutions(seed=P.seed, source=P.source, path=P.data_path,
-                         synthetic_sizes=P.synthetic_sizes, max_real_rows=P.max_real_rows or None)
+if P.source == "csv":
+    from fedlib.data.generic import (
+        INSTITUTION_OPTIONS,
+        TABULAR_OPTIONS,
+        csv_options,
+        load_csv_institutions,
+    )
+
+    data = load_csv_institutions(P.data_path, seed=P.seed, synthetic_sizes=P.synthetic_sizes,
+                                 max_real_rows=P.max_real_rows or None,
+                                 **csv_options(P, TABULAR_OPTIONS + INSTITUTION_OPTIONS))
+else:
+    data = load_institutions(seed=P.seed, source=P.source, path=P.data_path,
+                             synthetic_sizes=P.synthetic_sizes,
+                             max_real_rows=P.max_real_rows or None)
 table1 = measure_table1(data)
 results.set_dataset(f"{data.source} + GMM synthetic", rows=int(table1.rows.sum()), parties=[
     {"name": i, "rows": int(r.rows), "positive_rate": float(r.default_rate)}
@@ -135,7 +158,7 @@ table1
 # %%
 real = table1[table1.kind == "real"]
 real_rate = float((real.rows * real.default_rate).sum() / real.rows.sum())
-SOURCE_NAME = {"lending_club": "LendingClub", "heloc": "HELOC"}[data.source]
+SOURCE_NAME = {"lending_club": "LendingClub", "heloc": "HELOC"}.get(data.source, "your table's")
 sentence = (f"The real rows are not the paper's: the {SOURCE_NAME} silos have "
             f"{real_rate:.1%} defaults (the paper: 12.3 % and 8.5 %)")
 if data.income:
@@ -147,12 +170,16 @@ sentence += "."
 if data.source == "heloc":
     sentence += (" The paper's default rates cannot be HELOC as published either: "
                  f"{real_rate:.0%} of this file's rows are 'Bad'.")
+elif data.source == "csv":
+    sentence += f" {data.note}" if data.note else ""
 else:
     sentence += (" Nor can they be the HELOC file as published: about half of HELOC's rows are "
                  "'Bad' (90+ days past due), and HELOC has no income column.")
 glue("data_sentence", sentence, display=False)
-proxy = ("employment shorter than three years" if data.source == "lending_club" else
-         "a credit file younger than ten years (MSinceOldestTradeOpen < 120)")
+proxy = {"lending_club": "employment shorter than three years",
+         "heloc": "a credit file younger than ten years (MSinceOldestTradeOpen < 120)"}.get(
+    data.source, f"your protected group ({P.protected})" if P.protected
+    else "no protected group (none given: every fairness metric is undefined)")
 glue("proxy_text", proxy, display=False)
 one_group = [i for i, r in table1.iterrows() if r.protected_share in (0.0, 1.0)]
 glue("one_group_note", (" At " + ", ".join(one_group) + " only one group occurs in the data, "

@@ -27,10 +27,33 @@ __all__ = ["Chapter01Params"]
 class Chapter01Params(ChapterParams):
     """Settings of chapter 1. ``paper.yml`` holds the paper's own values where it gives them."""
 
-    source: Literal["lending_club", "heloc"] = Field(
-        "lending_club", description="real data of Inst-A/B: 'lending_club' (embedded) or "
-        "'heloc' (the paper's FICO HELOC CSV; set data_path)")
-    data_path: DataPath = Field(None, description="path to your copy of the FICO HELOC CSV")
+    source: Literal["lending_club", "heloc", "csv"] = Field(
+        "lending_club", description="real data of Inst-A/B: 'lending_club' (embedded), "
+        "'heloc' (the paper's FICO HELOC CSV; set data_path) or 'csv' (any credit table: set "
+        "data_path and label_column, see data/csv.md)")
+    data_path: DataPath = Field(None, description="path to your copy of the FICO HELOC CSV, or "
+                                "to your own table with source 'csv'")
+    label_column: str | None = Field(None, description="source 'csv': the binary outcome column "
+                                     "(1 = default)")
+    positive_label: str | int | bool | None = Field(
+        None, description="source 'csv': the label value that counts as 1 (needed unless the "
+        "label is 0/1, true/false, yes/no or y/n)")
+    party_column: str | None = Field(
+        None, description="source 'csv': a two-valued column naming Inst-A/B (None: a "
+        "stratified random half each)")
+    categorical_columns: list[str] | None = Field(
+        None, description="source 'csv': numeric columns to treat as categories")
+    drop_columns: list[str] | None = Field(None, description="source 'csv': columns to ignore")
+    protected: str | None = Field(
+        None, description="source 'csv': the protected group of the fairness tables, e.g. "
+        "'age < 25' (None: the fairness tables are skipped)")
+    income_column: str | None = Field(None, description="source 'csv': Table 1's income")
+    utilisation_column: str | None = Field(None, description="source 'csv': Table 1's "
+                                           "credit utilisation")
+    age_column: str | None = Field(None, description="source 'csv': age, for the synthetic "
+                                   "institutions' younger/older shift")
+    debt_column: str | None = Field(None, description="source 'csv': debt, for the synthetic "
+                                    "institutions' higher/lower debt shift")
     max_real_rows: int = Field(0, ge=0, description="subsample each real institution to at most "
                                "this many rows; 0 = all")
     synthetic_sizes: list[int] = Field([9000, 11000], min_length=2, max_length=2,
@@ -126,6 +149,9 @@ class Chapter01Params(ChapterParams):
     def _consistent(self) -> Chapter01Params:
         if self.source == "heloc" and not self.data_path:
             raise ValueError("source 'heloc' needs data_path: the path to the FICO HELOC CSV")
+        if self.source == "csv" and not (self.data_path and self.label_column):
+            raise ValueError("source 'csv' needs data_path (your table) and label_column (its "
+                             "binary outcome, 1 = default); see data/csv.md")
         fmtl_grid = len(self.fmtl_lams) * len(self.fmtl_lrs)
         if min(fmtl_grid, len(self.baseline_lrs)) < self.tune_budget:
             raise ValueError(f"tune_budget={self.tune_budget} needs at least as many candidates "
