@@ -62,7 +62,7 @@ def _run(kind: str, make, X, y, batch_size, epochs):
         stats = train_local(model, X, y, epochs=epochs, lr=0.1, batch_size=batch_size, seed=0)
     else:
         stats = train_local_dp(model, X, y, epochs=epochs, lr=0.1, noise_multiplier=1.0,
-                               clip_norm=1.0, batch_size=batch_size, poisson_sampling=False,
+                               clip_norm=1.0, batch_size=batch_size, noise_seed=0,
                                accountant=PartyAccountant(), seed=0, grad_sample_mode=kind)
     peak = _peak_kib()
     extra = None if base is None or peak is None else max(0, peak - base)

@@ -146,7 +146,7 @@ def bench_models(kp, n: int) -> None:
     sb = SecureBoost(**p, keypair=kp).fit(X[:, :2], y, passive={"grid": X[:, 2:]})
     t_sb = time.perf_counter() - t
     t = time.perf_counter()
-    ref = HistGBDT(**p).fit(X, y)
+    ref = HistGBDT(**p).fit(X, y, passive_columns=range(2, X.shape[1]))
     t_ref = time.perf_counter() - t
     t = time.perf_counter()
     xg = xgb.XGBClassifier(tree_method="hist", n_estimators=3, max_depth=3, learning_rate=0.3,

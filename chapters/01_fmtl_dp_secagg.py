@@ -237,7 +237,8 @@ def federate(mode, *, eps=None, lam_value=None, lr_value=None, secure=True, drop
     with tqdm(total=P.rounds, desc=label or mode, leave=False, file=sys.stderr) as bar:
         run = run_federated(clients, model_fn=model_fn, mode=mode, rounds=P.rounds,
                             lam=lam_value, epochs=P.local_epochs, lr=lr_value,
-                            batch_size=P.batch_size, seed=P.seed, secure_aggregation=sa,
+                            batch_size=P.batch_size, seed=P.seed, noise_seed=P.seed,
+                            secure_aggregation=sa,
                             dropout_rate=dropout, personal_start=P.personal_start,
                             transcript=transcript, on_round=lambda log, run: bar.update())
     return run, clients

@@ -167,7 +167,8 @@ def evaluate(model):
 
 def train(modes, label, *, epochs=P.local_epochs, rounds=P.rounds):
     parties = build_parties(fed_data.parties, modes, epochs=epochs, lr=P.learning_rate,
-                            batch_size=P.batch_size or None, clip_norm=P.clip_norm, ckks=ckks)
+                            batch_size=P.batch_size or None, clip_norm=P.clip_norm, ckks=ckks,
+                            delta=P.delta, noise_seed=P.seed)
     with tqdm(total=rounds, desc=label, leave=False, file=sys.stderr) as bar:
         run = run_federation(parties, model_fn=model_fn, rounds=rounds, seed=P.seed,
                              evaluate=evaluate, progress=lambda r: bar.update())

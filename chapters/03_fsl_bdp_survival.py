@@ -354,7 +354,7 @@ t0 = time.perf_counter()
 with tqdm(total=len(seeds) * len(SCENARIOS), desc="Table 3", file=sys.stderr) as bar:
     main = run_scenarios(data, sigmas=sigmas, seeds=seeds, rounds=P.rounds,
                          local_epochs=P.local_epochs, central_epochs=central_epochs_used,
-                         lr=P.learning_rate, batch_size=P.batch_size, clip_norm=P.clip_norm,
+                         lr=P.learning_rate, batch_size=P.batch_size, clip_norm=P.clip_norm, noise_seed=P.seed,
                          delta=P.delta, n_neighbours=P.bdp_neighbours, init_hazard=init_hazard,
                          sample_fraction=P.sample_fraction, progress=lambda s: bar.update())
 results.add_timing("table3_s", time.perf_counter() - t0)
@@ -462,7 +462,7 @@ if sweep_eps:
                                    central_epochs=central_epochs_used)
             sw = run_scenarios(data, sigmas=sg, seeds=[P.seed], rounds=P.rounds,
                                local_epochs=P.local_epochs, central_epochs=central_epochs_used,
-                               lr=P.learning_rate, batch_size=P.batch_size, clip_norm=P.clip_norm,
+                               lr=P.learning_rate, batch_size=P.batch_size, clip_norm=P.clip_norm, noise_seed=P.seed,
                                delta=P.delta, n_neighbours=P.bdp_neighbours,
                                init_hazard=init_hazard, scenarios=[s for s in SCENARIOS if "No DP" not in s],
                                progress=lambda s: bar.update())
@@ -709,7 +709,7 @@ for kind in P.run_synthetic:
         sres = run_scenarios(sdata, sigmas=sg, seeds=[P.seed], rounds=P.synthetic_rounds,
                              local_epochs=P.local_epochs,
                              central_epochs=P.synthetic_rounds * P.local_epochs,
-                             lr=P.learning_rate, batch_size=P.batch_size, clip_norm=P.clip_norm,
+                             lr=P.learning_rate, batch_size=P.batch_size, clip_norm=P.clip_norm, noise_seed=P.seed,
                              delta=P.delta, n_neighbours=P.bdp_neighbours, init_hazard=sh,
                              progress=lambda s: bar.update())
     smean, _ = mean_std(sres["metrics"])

@@ -439,7 +439,9 @@ sb = SecureBoost(**sb_params, key_bits=P.paillier_key_bits, demo_keys=P.demo_key
 sb.fit(Xa_tr[sb_rows], y_tr[sb_rows], passive={E: Xp_tr[sb_rows]})
 timings["secureboost_fit_s"] = sb.timings_["fit_s"]
 t0 = time.perf_counter()
-twin_small = HistGBDT(**sb_params).fit(np.hstack([Xa_tr[sb_rows], Xp_tr[sb_rows]]), y_tr[sb_rows])
+passive_cols = range(Xa_tr.shape[1], Xa_tr.shape[1] + Xp_tr.shape[1])
+twin_small = HistGBDT(**sb_params).fit(np.hstack([Xa_tr[sb_rows], Xp_tr[sb_rows]]), y_tr[sb_rows],
+                                       passive_columns=passive_cols)
 timings["histgbdt_same_rows_s"] = time.perf_counter() - t0
 agree = tree_agreement(sb, twin_small, {B: 0, E: Xa_tr.shape[1]})
 m_sb = sb.predict_margin(Xa_te, passive={E: Xp_te})
@@ -588,7 +590,7 @@ from sklearn.preprocessing import StandardScaler
 from fedlib.vertical.baselines import LSSVMClassifier, WoEScorecard, credit_metrics, points
 
 t0 = time.perf_counter()
-twin = HistGBDT(**boost).fit(np.hstack([Xa_tr, Xp_tr]), y_tr)
+twin = HistGBDT(**boost).fit(np.hstack([Xa_tr, Xp_tr]), y_tr, passive_columns=passive_cols)
 p_pipeline = twin.predict_proba(np.hstack([Xa_te, Xp_te]))
 timings["pipeline_fit_s"] = time.perf_counter() - t0
 glue("n_estimators_used", P.n_estimators, display=False)

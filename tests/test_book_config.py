@@ -170,3 +170,22 @@ def test_cli_list_runs():
     proc = subprocess.run([sys.executable, "-m", "fedlib.book.cli", "list"],
                           capture_output=True, text=True, check=True, cwd=ROOT)
     assert proc.stdout.count("\n") == len(CHAPTERS)
+
+
+def test_security_page_cites_only_tests_that_exist():
+    """Every statement of book/security.md names its test; each named test must exist."""
+    import ast
+    import re
+
+    root = Path(__file__).resolve().parents[1]
+    text = (root / "book" / "security.md").read_text()
+    cited = set(re.findall(r"`(tests/test_\w+\.py)::(test_\w+)`", text))
+    assert len(cited) >= 20
+    defined: dict[str, set[str]] = {}
+    for path, _ in cited:
+        tree = ast.parse((root / path).read_text())
+        defined[path] = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
+    missing = sorted(f"{p}::{t}" for p, t in cited if t not in defined[p])
+    assert not missing, f"security.md cites tests that do not exist: {missing}"
+    toc = (root / "_toc.yml").read_text()
+    assert "book/security" in toc

@@ -35,7 +35,8 @@ def small_clients(n=3, rows=40, dim=4, seed=0):
 
 def run(modes, ckks, rounds=2, seed=0):
     data = small_clients(n=len(modes))
-    parties = build_parties(data, modes, epochs=3, lr=0.5, batch_size=None, ckks=ckks)
+    parties = build_parties(data, modes, epochs=3, lr=0.5, batch_size=None, delta=1e-3,
+                            ckks=ckks)
     return run_federation(parties, model_fn=lambda: LogisticRegression(4, seed=0), rounds=rounds,
                           seed=seed, evaluate=lambda m: {"accuracy": float(
                               ((predict_proba(m, data[0].X) > 0.5) == data[0].y).mean())})

@@ -231,3 +231,74 @@ def test_ciphertext_size_is_about_330_kb_whatever_the_length(holder):
     assert abs(small - full) / full < 0.01
     # Public context (public key only) is the one-time key-distribution cost.
     assert 300_000 < len(holder.public_context()) < 700_000
+
+
+# ------------------------------------------------------- what the server gets back (issue 9)
+
+
+def test_released_aggregate_carries_no_low_order_noise_bits(holder):
+    raw = CKKSProtection(holder, release_grid_bits=None)
+    released = CKKSProtection(holder)
+    rng = np.random.default_rng(3)
+    vectors = [rng.uniform(-1, 1, size=2048) for _ in range(3)]
+    agg = raw.aggregate([raw.protect(f"b{i}", v) for i, v in enumerate(vectors)])
+    noisy, out = raw.recover(agg), released.recover(agg)
+    step = 2.0 ** -released.release_grid_bits
+    # The raw decryption has noise below the grid; the released value sits on the grid.
+    assert np.any(noisy / step != np.round(noisy / step))
+    np.testing.assert_array_equal(out / step, np.round(out / step))
+    assert np.max(np.abs(out - np.sum(vectors, axis=0))) <= released.error_bound(3, 1.0)
+    # Two encryptions (fresh noise) of the same sum release the same value almost everywhere:
+    # only coordinates within the noise of a grid midpoint may differ, by one step.
+    agg2 = raw.aggregate([raw.protect(f"b{i}", v) for i, v in enumerate(vectors)])
+    diff = np.abs(released.recover(agg2) - out)
+    assert np.all(diff <= step * 1.0001) and np.mean(diff > 0) < 0.05
+
+
+def test_release_grid_must_sit_above_the_ckks_noise(holder):
+    with pytest.raises(CKKSParameterError, match="release_grid_bits=30.*at most 22"):
+        CKKSProtection(holder, release_grid_bits=30)
+    with pytest.raises(ValueError, match="grid_bits"):
+        CKKSProtection(holder, release_grid_bits=0)
+
+
+def test_server_colluding_with_one_client_decrypts_another_banks_update(holder):
+    from fedlib.fl.experiment import ClientMode, PartyData, build_parties, run_federation
+    from fedlib.fl.leakage import recover_by_collusion
+    from fedlib.fl.models import LogisticRegression
+
+    class Recording(CKKSProtection):
+        sent: dict = {}
+
+        def protect(self, party, vector):
+            self.sent[party] = np.array(vector, dtype=np.float64)
+            return super().protect(party, vector)
+
+    prot = Recording(holder)
+    rng = np.random.default_rng(0)
+    data = []
+    for k in range(3):
+        X = rng.normal(size=(40 + 10 * k, 4)).astype(np.float32)
+        y = (X[:, 0] + 0.3 * rng.normal(size=len(X)) > 0).astype(np.float32)
+        data.append(PartyData(f"bank-{k + 1}", X, y))
+    parties = build_parties(data, [ClientMode("he", protection="ckks")] * 3, epochs=2, lr=0.5,
+                            batch_size=None, ckks=prot)
+    run = run_federation(parties, model_fn=lambda: LogisticRegression(4, seed=0), rounds=1,
+                         seed=0, evaluate=lambda m: {})
+    # The server's transcript holds only ciphertexts of individual updates ...
+    ups = [m for m in run.federation.transcript.received_by("server") if m.label == "model_update"]
+    assert ups and all(m.kind == "ciphertext" for m in ups)
+    # ... but bank-1's copy of the shared key opens bank-2's.
+    leak = recover_by_collusion(run.federation, target="bank-2", colluder="bank-1",
+                                colluder_secret_context=holder.secret_context())
+    truth = prot.sent["bank-2"]
+    got = leak.updates[1][: truth.size]
+    assert np.max(np.abs(got - truth)) <= holder.params.error_bound(1, float(np.abs(truth).max()))
+    assert leak.weights[1] == pytest.approx(50 / 150)
+    # A public context (what the server has on its own) cannot do it.
+    with pytest.raises(ValueError, match="no secret key"):
+        recover_by_collusion(run.federation, target="bank-2", colluder="bank-1",
+                             colluder_secret_context=holder.public_context())
+    with pytest.raises(ValueError, match="bank-9"):
+        recover_by_collusion(run.federation, target="bank-9", colluder="bank-1",
+                             colluder_secret_context=holder.secret_context())

@@ -23,7 +23,7 @@ def key():
 def test_intersection_and_orders(key):
     bank = [f"C{i:04d}" for i in range(0, 60)]
     grid = [f"C{i:04d}" for i in range(100, 30, -1)]  # reversed order, partial overlap
-    res = rsa_blind_psi(bank, grid, private_key=key)
+    res = rsa_blind_psi(bank, grid, private_key=key, demo=True)
     expected = set(bank) & set(grid)
     assert set(res.intersection["grid"]) == expected == set(res.intersection["bank"])
     # Each party gets the common IDs in its own input order.
@@ -33,15 +33,15 @@ def test_intersection_and_orders(key):
 
 
 def test_empty_and_full_overlap_and_int_ids(key):
-    res = rsa_blind_psi(["a", "b"], ["c", "d", "e"], private_key=key)
+    res = rsa_blind_psi(["a", "b"], ["c", "d", "e"], private_key=key, demo=True)
     assert res.intersection == {"grid": [], "bank": []}
     ids = list(range(25))
-    res = rsa_blind_psi(ids, ids[::-1], private_key=key)
+    res = rsa_blind_psi(ids, ids[::-1], private_key=key, demo=True)
     assert res.intersection["bank"] == ids and res.intersection["grid"] == ids[::-1]
 
 
 def test_only_requester_learns_without_reveal(key):
-    res = rsa_blind_psi(["a", "b", "c"], ["b", "z"], private_key=key, reveal_to_key_holder=False)
+    res = rsa_blind_psi(["a", "b", "c"], ["b", "z"], private_key=key, demo=True, reveal_to_key_holder=False)
     assert res.intersection == {"grid": ["b"], "bank": None}
     assert "intersection_positions" not in res.sizes
     assert all(m.receiver == "grid" for m in res.transcript if m.sender == "bank")
@@ -52,10 +52,7 @@ def test_duplicates_rejected(key, side):
     ids = {"key_holder_ids": ["a", "b"], "requester_ids": ["b", "c"]}
     ids[side] = ids[side] + [ids[side][0]]
     with pytest.raises(DuplicateIDError, match=side):
-        rsa_blind_psi(ids["key_holder_ids"], ids["requester_ids"], private_key=key)
-    # "7" and 7 encode to the same bytes: also a duplicate.
-    with pytest.raises(DuplicateIDError):
-        rsa_blind_psi([7, "7"], ["x"], private_key=key)
+        rsa_blind_psi(ids["key_holder_ids"], ids["requester_ids"], private_key=key, demo=True)
 
 
 def test_short_key_refused_without_demo():
@@ -75,7 +72,7 @@ def test_transcript_holds_no_raw_id_or_unblinded_hash(key):
     rng = np.random.default_rng(0)
     bank = [f"bank-{i}" for i in rng.permutation(80)[:40]]
     grid = [f"bank-{i}" for i in rng.permutation(80)[:40]]
-    res = rsa_blind_psi(bank, grid, private_key=key)
+    res = rsa_blind_psi(bank, grid, private_key=key, demo=True)
     common = set(res.intersection["grid"])
     kh = _KeyHolder(key)
     n = kh.n
@@ -96,3 +93,63 @@ def test_transcript_holds_no_raw_id_or_unblinded_hash(key):
     blinded = next(m for m in res.transcript if m.label == "blinded_hashes").payload
     assert len(set(blinded)) == len(grid)
     assert res.transcript.received_by("bank")[0].kind == "masked"
+
+
+def test_typed_ids_do_not_collide(key):
+    # The integer 1, the string "1" and the bytes b"1" are different IDs (issue 9).
+    assert len({full_domain_hash(v, 2**127 - 1) for v in (1, "1", b"1")}) == 3
+    res = rsa_blind_psi([1, "2", b"3"], ["1", 2, b"3"], private_key=key, demo=True)
+    assert res.intersection == {"grid": [b"3"], "bank": [b"3"]}
+    with pytest.raises(TypeError, match="boolean"):
+        rsa_blind_psi([True], ["x"], private_key=key, demo=True)
+
+
+class _FakeKey:
+    """A key holder's key with chosen public numbers (only what the requester reads)."""
+
+    def __init__(self, key, n, e):
+        self._key, self._n, self._e = key, n, e
+
+    def private_numbers(self):
+        real = self._key.private_numbers()
+
+        class Pub:
+            n, e = self._n, self._e
+
+        class Priv:
+            public_numbers = Pub
+            p, q, dmp1, dmq1, iqmp = real.p, real.q, real.dmp1, real.dmq1, real.iqmp
+        return Priv
+
+
+@pytest.mark.parametrize("mutate, fragment", [
+    (lambda n, e: (n, 3 * 5), "exponent e=15"),
+    (lambda n, e: (n, 2), "exponent e=2"),
+    (lambda n, e: (n, n + 2), "exponent"),
+    (lambda n, e: (n * 2, e), "not a product"),
+    (lambda n, e: (n * 3, e), "not a product"),
+    (lambda n, e: (2**1279 - 1, e), "not a product"),      # a Mersenne prime
+    (lambda n, e: (n >> 600 | 1, e), "bits"),
+])
+def test_requester_rejects_bad_public_keys(key, mutate, fragment):
+    from fedlib.crypto.psi import InvalidPublicKeyError
+
+    pub = key.private_numbers().public_numbers
+    n, e = mutate(pub.n, pub.e)
+    with pytest.raises(InvalidPublicKeyError, match=fragment):
+        rsa_blind_psi(["a"], ["a"], private_key=_FakeKey(key, n, e), demo=True)
+
+
+def test_key_holder_caps_blinded_values_per_session(key):
+    from fedlib.crypto.psi import SessionLimitError
+    from fedlib.fl.transcript import Transcript
+
+    t = Transcript()
+    with pytest.raises(SessionLimitError, match="max_blinded=3"):
+        rsa_blind_psi(["a"], ["a", "b", "c", "d"], private_key=key, demo=True, max_blinded=3,
+                      transcript=t)
+    assert not [m for m in t if m.label == "blind_signatures"]   # nothing was signed
+    res = rsa_blind_psi(["a"], ["a", "b", "c"], private_key=key, demo=True, max_blinded=3)
+    assert res.intersection["grid"] == ["a"]
+    with pytest.raises(ValueError, match="max_blinded"):
+        rsa_blind_psi(["a"], ["a"], private_key=key, demo=True, max_blinded=0)

@@ -122,7 +122,8 @@ def test_quantisation_error_within_stated_bound(x, f):
 
 def test_codec_clips_checks_capacity_and_rejects_nan():
     codec = FixedPointCodec(frac_bits=8, clip=2.0)
-    assert np.array_equal(codec.decode(codec.encode(np.array([5.0, -9.0]))), [2.0, -2.0])
+    with pytest.warns(UserWarning, match="2 of 2 values"):
+        assert np.array_equal(codec.decode(codec.encode(np.array([5.0, -9.0]))), [2.0, -2.0])
     with pytest.raises(ValueError, match="NaN"):
         codec.encode(np.array([np.nan]))
     big = FixedPointCodec(frac_bits=40, clip=2.0**11)  # 2^51 per summand: at most 4095 fit
@@ -234,8 +235,12 @@ def test_threshold_validation():
     for bad in (1, 6, 0, 2.5):
         with pytest.raises(ValueError, match="threshold"):
             SecureAggregationRound(names, threshold=bad)
-    with pytest.warns(UserWarning, match="n/2"):
+    # t <= n/2 is an error now (issue 9), naming the allowed range.
+    with pytest.raises(ValueError, match=r"threshold=2: must be in \[3, n=5\].*t > n/2"):
         SecureAggregationRound(names, threshold=2)
+    with pytest.raises(ValueError, match=r"must be in \[3, n=4\]"):
+        SecureAggregationRound(names[:4], threshold=2)
+    SecureAggregationRound(names[:4], threshold=3)   # smallest allowed for n = 4
     with pytest.raises(ValueError, match="distinct"):
         SecureAggregationRound(["a", "a", "b"], threshold=2)
     with pytest.raises(ValueError, match="dropouts"):
@@ -290,3 +295,41 @@ def test_late_client_input_stays_hidden_by_its_self_mask():
     # Sanity of the attack itself: removing the self-mask too would expose the input.
     from fedlib.crypto.prf import expand_mask as prg
     assert np.array_equal(stripped - prg(r._parties["bank-1"]._b, len(late), stream=1), enc)
+
+
+def test_per_client_noise_states_and_offers_the_collusion_setting():
+    from fedlib.crypto.secagg import per_client_noise_std, surviving_noise_std
+
+    sigma, t = 2.0, 4
+    optimistic = per_client_noise_std(total_noise_std=sigma, min_survivors=t)
+    conservative = per_client_noise_std(total_noise_std=sigma, min_survivors=t, colluders=t - 1)
+    # All t survivors honest: the sum carries sigma.
+    assert surviving_noise_std(optimistic, t) == pytest.approx(sigma)
+    # t - 1 colluders subtract their own noise: one honest draw is left, sigma / sqrt(t).
+    assert surviving_noise_std(optimistic, 1) == pytest.approx(sigma / np.sqrt(t))
+    # The conservative setting keeps sigma even then.
+    assert surviving_noise_std(conservative, 1) == pytest.approx(sigma)
+    for bad in (t, -1, 1.5):
+        with pytest.raises(ValueError, match="colluders"):
+            per_client_noise_std(total_noise_std=sigma, min_survivors=t, colluders=bad)
+
+
+def test_codec_counts_and_reports_clipped_values():
+    from fedlib.crypto.fixedpoint import ClippedValuesError, ClippedValuesWarning
+
+    codec = FixedPointCodec(frac_bits=16, clip=1.0)
+    x = np.array([0.5, 1.5, -3.0, 1.0])
+    assert codec.count_clipped(x) == 2
+    with pytest.warns(ClippedValuesWarning, match="2 of 4 values"):
+        enc = codec.encode(x)
+    np.testing.assert_array_equal(codec.decode(enc), [0.5, 1.0, -1.0, 1.0])
+    with pytest.raises(ClippedValuesError, match="2 of 4"):
+        codec.encode(x, on_clip="raise")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        codec.encode(x, on_clip="ignore")
+        codec.encode(np.array([0.25, -1.0]))          # nothing outside: no warning
+    with pytest.raises(ValueError, match="on_clip"):
+        codec.encode(x, on_clip="drop")

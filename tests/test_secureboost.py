@@ -26,7 +26,7 @@ def _data(n=160, seed=0):
 def fitted():
     X, y, Xa, passive = _data()
     sb = SecureBoost(**PARAMS, key_bits=1024, demo_keys=True).fit(Xa, y, passive=passive)
-    ref = HistGBDT(**PARAMS).fit(X, y)
+    ref = HistGBDT(**PARAMS).fit(X, y, passive_columns=[2, 3, 4])
     return X, y, Xa, passive, sb, ref
 
 
@@ -175,3 +175,92 @@ def test_gain_matches_eq15_by_hand():
     GL, HL, GR, HR, lam, gam = -3.0, 2.0, 1.0, 4.0, 1.0, 0.1
     by_hand = 0.5 * (9 / 3 + 1 / 5 - 4 / 7) - 0.1
     assert split_gain(GL, HL, GR, HR, reg_lambda=lam, gamma=gam) == pytest.approx(by_hand)
+
+
+# ----------------------------------------------------------- leakage to the active party
+from fedlib.crypto.paillier import add_ciphertexts, decrypt_raw  # noqa: E402
+from fedlib.vertical.attacks import bin_recovery_attack  # noqa: E402
+from fedlib.vertical.audit import tree_agreement  # noqa: E402
+from fedlib.vertical.gbdt import BoostParams  # noqa: E402
+from fedlib.vertical.secureboost import PassiveParty  # noqa: E402
+
+LEAKY = dict(n_estimators=3, max_depth=7, min_child_weight=0.0, max_bins=8, key_bits=512,
+             demo_keys=True)
+
+
+def _leak_data(n=200, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 3))
+    y = (X[:, 0] + X[:, 1] - 0.5 * X[:, 2] + 0.5 * rng.normal(size=n) > 0).astype(int)
+    return X, y
+
+
+def test_bin_recovery_attack_succeeds_without_minimum_and_fails_at_default():
+    X, y = _leak_data()
+    rates = {}
+    for m in (0, BoostParams().passive_min_node_size):
+        sb = SecureBoost(**LEAKY, passive_min_node_size=m).fit(X[:, :1], y,
+                                                               passive={"grid": X[:, 1:]})
+        res = bin_recovery_attack(sb, "grid", truth=sb.parties_["grid"]._bins)
+        assert res["wrong"] == 0  # what it determines is right
+        rates[m] = res["rate"]
+    unsafe, safe = rates[0], rates[BoostParams().passive_min_node_size]
+    assert unsafe > 0.1, rates
+    assert safe < 0.25 * unsafe, rates
+
+
+def test_twin_with_same_minimum_grows_the_same_trees():
+    X, y = _leak_data(n=160, seed=4)
+    kw = dict(n_estimators=2, max_depth=4, min_child_weight=0.0, max_bins=8,
+              passive_min_node_size=40)
+    sb = SecureBoost(**kw, key_bits=512, demo_keys=True).fit(X[:, :1], y,
+                                                             passive={"grid": X[:, 1:]})
+    twin = HistGBDT(**kw).fit(X, y, passive_columns=[1, 2])
+    agree = tree_agreement(sb, twin, {"bank": 0, "grid": 1})
+    assert agree["same_structure"], agree
+    assert agree["passive_splits"] > 0
+    # The minimum binds: the twin that may split small nodes on every column differs.
+    free = HistGBDT(**kw).fit(X, y)
+    assert not tree_agreement(sb, free, {"bank": 0, "grid": 1})["same_structure"]
+    # No histogram request for a node (or sibling) under the minimum reached the party.
+    sizes = [len(m.payload) for m in sb.transcript.received_by("grid")
+             if m.label == "instance_space"]
+    assert sizes and min(sizes) >= 40
+
+
+def test_returned_buckets_are_rerandomised(fitted):
+    _, _, _, _, sb, _ = fitted
+    party = sb.parties_["grid"]
+    spaces = [m for m in sb.transcript.received_by("grid") if m.label == "instance_space"]
+    hists = [m for m in sb.transcript if m.sender == "grid" and m.label == "enc_histogram"]
+    grads = [m for m in sb.transcript.received_by("grid") if m.label == "enc_gradients"]
+    assert len(spaces) == len(hists) > 0
+    checked = 0
+    for sp, hm in zip(spaces[:4], hists[:4], strict=True):
+        cts = grads[sp.round].payload[0]
+        rows = np.asarray(sp.payload)
+        for j, feat in enumerate(hm.payload):
+            for b, c in enumerate(feat[0]):
+                members = rows[party._bins[rows, j] == b]
+                plain_product = add_ciphertexts(sb._pk, [cts[i] for i in members])
+                assert c != plain_product  # fresh randomness, not the bare product
+                assert decrypt_raw(sb._sk, [c]) == decrypt_raw(sb._sk, [plain_product])
+                checked += 1
+    assert checked > 10
+
+
+def test_passive_party_refuses_small_nodes_and_bad_minimum():
+    X, y = _leak_data(n=50)
+    sb = SecureBoost(**dict(LEAKY, n_estimators=1), passive_min_node_size=0)
+    sb.fit(X[:, :1], y, passive={"grid": X[:, 1:]})
+    party = PassiveParty("grid", X[:, 1:], 8, min_node_size=30)
+    party.set_public_key(sb._pk)
+    party.receive_gradients([[1] * 50])
+    party.histogram(0, np.arange(50))
+    with pytest.raises(PermissionError, match="refuses node 1: 20 rows"):
+        party.histogram(1, np.arange(20), parent=0)
+    with pytest.raises(PermissionError, match="not admitted"):
+        party.histogram(3, np.arange(40), parent=2)
+    for bad in (-1, 2.5, True):
+        with pytest.raises(ValueError, match="passive_min_node_size"):
+            SecureBoost(passive_min_node_size=bad, key_bits=512, demo_keys=True)

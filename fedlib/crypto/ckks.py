@@ -53,6 +53,7 @@ __all__ = [
     "CKKSProtection",
     "CKKSSecretKeyError",
     "encrypt_vector",
+    "round_to_grid",
 ]
 
 #: Largest total coefficient-modulus bit count per poly_modulus_degree for 128-bit classical
@@ -65,6 +66,10 @@ SEAL_MAX_COEFF_BITS_128: dict[int, int] = {
 _MAX_PRIME_BITS = 60
 #: Per-summand constant of the stated error bound, in units of N / scale (see ``error_bound``).
 _NOISE_FACTOR = 2.0**10
+#: Largest per-summand decryption error measured, in units of N / scale (``error_bound``).
+_MEASURED_MAX_FACTOR = 1.4
+#: How far the release grid must sit above the largest measured error (per summand).
+_GRID_MARGIN = 16.0
 
 
 class CKKSParameterError(ValueError):
@@ -303,6 +308,28 @@ def encrypt_vector(public_context: bytes | ts.Context, vector: np.ndarray) -> by
         raise CKKSPayloadError(f"cannot encrypt the vector: {exc}") from exc
 
 
+def round_to_grid(values, grid_bits: int) -> np.ndarray:
+    """Round to the nearest multiple of ``2**-grid_bits``: what a key holder releases.
+
+    CKKS decryption returns the message plus the encryption noise. Handing that noisy
+    value back to a party that holds the ciphertext (the server) is the setting of Li and
+    Micciancio's passive key-recovery attack on approximate HE (EUROCRYPT 2021): the noise
+    bits are a linear function of the secret key. Rounding to a grid far above the noise
+    (2^-20 ≈ 9.5e-7 against a measured noise of about 1e-8 with the paper's parameters)
+    removes those low-order bits from the released value. It is the cheap mitigation; a
+    value within the noise of a grid midpoint can still round either way, so it is not a
+    proof of IND-CPA^D security (noise flooding with a statistical-security parameter is).
+
+    >>> round_to_grid(np.array([0.1 + 3e-9, -2.0 - 1e-8]), 20) * 2**20
+    array([  104858., -2097152.])
+    """
+    if isinstance(grid_bits, bool) or not isinstance(grid_bits, int | np.integer) \
+            or not 1 <= grid_bits <= 52:
+        raise ValueError(f"grid_bits={grid_bits!r} must be an integer in [1, 52]")
+    step = 2.0 ** -int(grid_bits)
+    return np.round(np.asarray(values, dtype=np.float64) / step) * step
+
+
 class CKKSKeyHolder:
     """The key-holding clients: generate keys, publish the public context, decrypt.
 
@@ -430,6 +457,17 @@ class CKKSProtection:
         (then ``params`` must describe it).
     params
         Only used with secret-context bytes.
+    release_grid_bits
+        ``recover`` rounds the decrypted aggregate to multiples of ``2**-release_grid_bits``
+        before it goes back to the server (:func:`round_to_grid`; default 20). The grid must
+        be at least 16 times the largest measured CKKS error (``1.4 N / scale`` per summand),
+        so at most 22 with the paper's parameters. ``None`` releases the raw noisy
+        decryption (only to measure the CKKS error itself).
+
+    Trust model: every client holds the same secret key (the paper's setting), so the
+    server colluding with any one client can decrypt every individual update it received
+    (:func:`fedlib.fl.leakage.recover_by_collusion`). Threshold or multi-key CKKS, where no
+    single client can decrypt alone, would remove that; it is not implemented here.
 
     Examples
     --------
@@ -441,7 +479,8 @@ class CKKSProtection:
 
     kind = "ciphertext"
 
-    def __init__(self, key_holder: CKKSKeyHolder | bytes, *, params: CKKSParams | None = None):
+    def __init__(self, key_holder: CKKSKeyHolder | bytes, *, params: CKKSParams | None = None,
+                 release_grid_bits: int | None = 20):
         if isinstance(key_holder, bytes | bytearray):
             key_holder = CKKSKeyHolder.from_secret_context(
                 bytes(key_holder), CKKSParams() if params is None else params)
@@ -450,6 +489,16 @@ class CKKSProtection:
                             f"got {type(key_holder).__name__}")
         self.key_holder = key_holder
         self.params = key_holder.params
+        if release_grid_bits is not None:
+            round_to_grid(0.0, release_grid_bits)  # type and range check
+            finest = _GRID_MARGIN * _MEASURED_MAX_FACTOR * self.params.poly_modulus_degree \
+                / self.params.scale
+            if 2.0 ** -release_grid_bits < finest:
+                raise CKKSParameterError(
+                    f"release_grid_bits={release_grid_bits} gives a grid of "
+                    f"{2.0 ** -release_grid_bits:.2e}, below {_GRID_MARGIN:g} x the CKKS error "
+                    f"({finest:.2e}); use at most {int(math.floor(-math.log2(finest)))}")
+        self.release_grid_bits = release_grid_bits
         self.public_context = key_holder.public_context()
         # Clients encrypt with a context loaded from the public bytes, as a real client would.
         self._client_context = ts.context_from(self.public_context)
@@ -467,9 +516,15 @@ class CKKSProtection:
         return self.aggregator.sum(payloads)
 
     def recover(self, aggregate: bytes) -> np.ndarray:
-        """Key holders decrypt the aggregated ciphertext into the plain sum."""
-        return self.key_holder.decrypt(aggregate)
+        """Key holders decrypt the aggregated ciphertext into the plain sum, rounded to the
+        release grid (no CKKS noise bits reach the server)."""
+        plain = self.key_holder.decrypt(aggregate)
+        if self.release_grid_bits is None:
+            return plain
+        return round_to_grid(plain, self.release_grid_bits)
 
     def error_bound(self, n_summands: int, max_abs: float) -> float:
-        """Stated absolute error of ``recover(aggregate(...))``; see :meth:`CKKSParams.error_bound`."""
-        return self.params.error_bound(n_summands, max_abs)
+        """Stated absolute error of ``recover(aggregate(...))``: :meth:`CKKSParams.error_bound`
+        plus half a grid step for the release rounding."""
+        half = 0.0 if self.release_grid_bits is None else 2.0 ** -(self.release_grid_bits + 1)
+        return self.params.error_bound(n_summands, max_abs) + half

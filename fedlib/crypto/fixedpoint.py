@@ -36,11 +36,13 @@ array([ 2.  , -1.25])
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["RING_BITS", "FixedPointCodec", "RingOverflowError"]
+__all__ = ["RING_BITS", "ClippedValuesError", "ClippedValuesWarning", "FixedPointCodec",
+           "RingOverflowError"]
 
 #: The ring is Z_{2^RING_BITS}; fixed because numpy ``uint64`` arithmetic wraps at exactly 2^64.
 RING_BITS = 64
@@ -51,6 +53,14 @@ _MAX_SCALED = 2.0**52
 
 class RingOverflowError(ValueError):
     """The sum of the encodings would not fit in the signed range of the ring."""
+
+
+class ClippedValuesWarning(UserWarning):
+    """Values were saturated to ``±clip`` when encoded (the decoded sum differs from the sum)."""
+
+
+class ClippedValuesError(ValueError):
+    """Values outside ``[-clip, clip]`` with ``on_clip="raise"``."""
 
 
 @dataclass(frozen=True)
@@ -106,13 +116,37 @@ class FixedPointCodec:
                 f"most {self.max_summands} are allowed (lower clip or frac_bits)"
             )
 
-    def encode(self, x: np.ndarray) -> np.ndarray:
-        """Clip, scale, round and wrap ``x`` into ``uint64`` ring elements."""
+    def encode(self, x: np.ndarray, *, on_clip: str = "warn") -> np.ndarray:
+        """Clip, scale, round and wrap ``x`` into ``uint64`` ring elements.
+
+        Coordinates outside ``[-clip, clip]`` are saturated, which changes the sum; they are
+        counted (:meth:`count_clipped`) and ``on_clip`` says what happens then: ``"warn"``
+        (a :class:`ClippedValuesWarning` with the count), ``"raise"``
+        (:class:`ClippedValuesError`) or ``"ignore"``.
+        """
+        if on_clip not in ("warn", "raise", "ignore"):
+            raise ValueError(f"on_clip={on_clip!r}: must be 'warn', 'raise' or 'ignore'")
         x = np.asarray(x, dtype=np.float64)
         if not np.all(np.isfinite(x)):
             raise ValueError("x: contains NaN or infinity; cannot encode it in a ring")
+        n_clipped = self.count_clipped(x)
+        if n_clipped and on_clip != "ignore":
+            msg = (f"{n_clipped} of {x.size} values lie outside [-{self.clip}, {self.clip}] "
+                   f"(largest |x| = {float(np.max(np.abs(x))):.4g}) and were saturated; raise "
+                   "clip (and check capacity) or scale the input")
+            if on_clip == "raise":
+                raise ClippedValuesError(msg)
+            warnings.warn(msg, ClippedValuesWarning, stacklevel=2)
         clipped = np.clip(x, -self.clip, self.clip)
         return np.rint(clipped * self.scale).astype(np.int64).view(np.uint64)
+
+    def count_clipped(self, x: np.ndarray) -> int:
+        """How many coordinates of ``x`` :meth:`encode` would saturate to ``±clip``.
+
+        >>> FixedPointCodec(frac_bits=8, clip=1.0).count_clipped(np.array([0.5, -2.0, 3.0]))
+        2
+        """
+        return int(np.count_nonzero(np.abs(np.asarray(x, dtype=np.float64)) > self.clip))
 
     def decode(self, total: np.ndarray, *, n_summands: int = 1) -> np.ndarray:
         """Read a ring element (a sum of ``n_summands`` encodings) back as floats."""

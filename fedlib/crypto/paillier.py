@@ -56,6 +56,7 @@ __all__ = [
     "decrypt_raw",
     "encrypt_packed",
     "make_keypair",
+    "rerandomize",
     "sub_ciphertext",
 ]
 
@@ -323,6 +324,31 @@ def sub_ciphertext(public_key, a: int, b: int) -> int:
     """Homomorphic difference ``E(x - y)`` from ``E(x)``, ``E(y)`` (histogram subtraction)."""
     nsq = gmpy2.mpz(public_key.nsquare)
     return int(gmpy2.mpz(a) * gmpy2.invert(gmpy2.mpz(b), nsq) % nsq)
+
+
+def rerandomize(public_key, ciphertexts: Sequence[int], *, obfuscators=None) -> list[int]:
+    """Fresh randomness for ciphertexts: ``c · r^n mod n^2`` (same plaintext, new ``r``).
+
+    A homomorphic sum ``∏ c_i`` carries the randomness ``∏ r_i`` of its terms, and the key
+    holder can recover that randomness on decryption (``r = c^{n^{-1} mod φ(n)} mod n``). When
+    the key holder produced the ``c_i`` itself (the active party in SecureBoost), it can then
+    test which of its ciphertexts went into a sum. Multiplying by a fresh ``r^n`` before the
+    sum leaves the party (Paillier 1999, §4; Cheng et al. 2021) breaks that link. ``phe``
+    offers this only on its ``EncryptedNumber`` objects, not on the raw integers used here.
+
+    >>> pk, sk = make_keypair(n_bits=512, demo=True)
+    >>> c = encrypt_packed(pk, [7])
+    >>> c2 = rerandomize(pk, c)
+    >>> c2 != c, decrypt_raw(sk, c2)
+    (True, [7])
+    """
+    nsq = gmpy2.mpz(public_key.nsquare)
+    if obfuscators is None:
+        obfuscators = ObfuscatorPool(public_key).fill(len(ciphertexts)).take(len(ciphertexts))
+    if len(obfuscators) != len(ciphertexts):
+        raise ValueError(f"need one obfuscator per ciphertext: {len(obfuscators)} for "
+                         f"{len(ciphertexts)}")
+    return [int(gmpy2.mpz(c) * rn % nsq) for c, rn in zip(ciphertexts, obfuscators, strict=True)]
 
 
 def decrypt_raw(private_key, ciphertexts: Sequence[int]) -> list[int]:

@@ -44,13 +44,20 @@ from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 
 import gmpy2
+import numpy as np
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from fedlib.fl.transcript import Transcript
 
-__all__ = ["DuplicateIDError", "PSIResult", "full_domain_hash", "make_rsa_key", "rsa_blind_psi"]
+__all__ = ["DEFAULT_MAX_BLINDED", "DuplicateIDError", "InvalidPublicKeyError", "PSIResult",
+           "SessionLimitError", "check_public_key", "full_domain_hash", "make_rsa_key",
+           "rsa_blind_psi"]
 
 MIN_RSA_BITS = 2048
+#: Blinded values the key holder signs per session unless told otherwise. Each signature is
+#: one evaluation of the key holder's PRF, so a requester with no cap could sign every
+#: candidate ID it can enumerate and test them against the key holder's tags.
+DEFAULT_MAX_BLINDED = 100_000
 _H1 = b"fedlib/psi/H/v1|"
 _H2 = b"fedlib/psi/H'/v1|"
 
@@ -74,11 +81,61 @@ def make_rsa_key(*, key_bits: int = 2048, demo: bool = False) -> rsa.RSAPrivateK
 
 
 def _id_bytes(x: Hashable) -> bytes:
+    """Typed encoding of an ID: the type tag keeps ``1``, ``"1"`` and ``b"1"`` apart.
+
+    >>> _id_bytes(1), _id_bytes("1"), _id_bytes(b"1")
+    (b'int:1', b'str:1', b'bytes:1')
+    """
+    if isinstance(x, bool | np.bool_):
+        raise TypeError(f"IDs must be str, int or bytes, got a boolean {x!r}")
     if isinstance(x, bytes):
-        return x
-    if isinstance(x, str | int):
-        return str(x).encode("utf-8")
+        return b"bytes:" + x
+    if isinstance(x, str):
+        return b"str:" + x.encode("utf-8")
+    if isinstance(x, int | np.integer):
+        return b"int:" + str(int(x)).encode("ascii")
     raise TypeError(f"IDs must be str, int or bytes, got {type(x).__name__}")
+
+
+class InvalidPublicKeyError(ValueError):
+    """An RSA public key the requester must not use (see :func:`check_public_key`)."""
+
+
+class SessionLimitError(ValueError):
+    """More blinded values than the key holder signs in one session."""
+
+
+_SMALL_PRIMES = [p for p in range(3, 1000, 2) if all(p % q for q in range(3, int(p**0.5) + 1, 2))]
+
+
+def check_public_key(n: int, e: int, *, min_bits: int = MIN_RSA_BITS) -> None:
+    """The requester's checks on the key holder's ``(n, e)`` before it blinds anything.
+
+    What is checkable without the factors: ``n`` is odd, at least ``min_bits`` long, not
+    prime, not a perfect square and has no factor below 1000; ``e`` is an odd prime with
+    ``2 < e < n`` and does not divide ``n``. A prime ``e`` makes ``gcd(e, φ(n))`` either 1 or
+    ``e``; the second (RSA is then not a permutation, and blinding no longer hides ``H(y)``
+    perfectly) is not checkable from ``(n, e)``, but every signature is verified
+    (``s^e = H(y)``) afterwards. Checking a key this way is what RSA-OPRF PSI needs when the
+    requester does not trust the key holder's key generation (De Cristofaro & Tsudik 2010).
+
+    >>> check_public_key(1000003 * 1000033, 65537, min_bits=32)
+    >>> check_public_key(1000003 * 1000033, 4, min_bits=32)
+    Traceback (most recent call last):
+    ...
+    fedlib.crypto.psi.InvalidPublicKeyError: RSA public exponent e=4 is not allowed: it must be an odd prime with 2 < e < n
+    """
+    n, e = int(n), int(e)
+    if n.bit_length() < min_bits:
+        raise InvalidPublicKeyError(f"RSA modulus has {n.bit_length()} bits; at least "
+                                    f"{min_bits} are required")
+    if n % 2 == 0 or gmpy2.is_prime(n) or gmpy2.is_square(n) \
+            or any(n % p == 0 for p in _SMALL_PRIMES):
+        raise InvalidPublicKeyError("RSA modulus n is not a product of two large primes (it is "
+                                    "even, prime, a square or has a factor below 1000)")
+    if not (2 < e < n and e % 2 == 1 and gmpy2.is_prime(e)) or n % e == 0:
+        raise InvalidPublicKeyError(f"RSA public exponent e={e} is not allowed: it must be an "
+                                    "odd prime with 2 < e < n")
 
 
 def full_domain_hash(x: Hashable, n: int) -> int:
@@ -138,6 +195,7 @@ def rsa_blind_psi(key_holder_ids: Sequence, requester_ids: Sequence, *,
                   key_holder: str = "bank", requester: str = "grid",
                   reveal_to_key_holder: bool = True, key_bits: int = 2048, demo: bool = False,
                   private_key: rsa.RSAPrivateKey | None = None,
+                  max_blinded: int = DEFAULT_MAX_BLINDED,
                   transcript: Transcript | None = None) -> PSIResult:
     """Run RSA blind-signature PSI between two parties (steps in the module docstring).
 
@@ -153,12 +211,21 @@ def rsa_blind_psi(key_holder_ids: Sequence, requester_ids: Sequence, *,
     key_bits, demo
         RSA modulus size when no ``private_key`` is given (< 2048 only with ``demo``).
     private_key
-        The key holder's RSA key, e.g. from a key-management platform (paper §3.1).
+        The key holder's RSA key, e.g. from a key-management platform (paper §3.1). The
+        requester checks the public part (:func:`check_public_key`; below 2048 bits only
+        with ``demo``).
+    max_blinded
+        Most blinded values the key holder signs in this session; more is refused
+        (:class:`SessionLimitError`) before anything is signed. Set it to the number of
+        IDs the requester is expected to hold.
     transcript
         Where messages are logged (new one by default).
     """
     khold = _check_unique(key_holder_ids, "key_holder_ids")
     req = _check_unique(requester_ids, "requester_ids")
+    if isinstance(max_blinded, bool) or not isinstance(max_blinded, int | np.integer) \
+            or max_blinded < 1:
+        raise ValueError(f"max_blinded={max_blinded!r}: must be a positive integer")
     if key_holder == requester:
         raise ValueError(f"key_holder and requester must differ, both are {key_holder!r}")
     t = Transcript() if transcript is None else transcript
@@ -171,6 +238,8 @@ def rsa_blind_psi(key_holder_ids: Sequence, requester_ids: Sequence, *,
 
     n, e = t.send(sender=key_holder, receiver=requester, kind="key", payload=(kh.n, kh.e),
                   label="rsa_public_key")
+    # Requester: refuse a key it cannot trust before it blinds anything.
+    check_public_key(n, e, min_bits=min(MIN_RSA_BITS, 512) if demo else MIN_RSA_BITS)
     nn = gmpy2.mpz(n)
     # Requester: hash, blind.
     t0 = time.perf_counter()
@@ -187,6 +256,9 @@ def rsa_blind_psi(key_holder_ids: Sequence, requester_ids: Sequence, *,
                       label="blinded_hashes")
     # Key holder: sign blindly, tag its own IDs.
     t0 = time.perf_counter()
+    if len(received) > max_blinded:
+        raise SessionLimitError(f"the requester sent {len(received)} blinded values; the key "
+                                f"holder signs at most max_blinded={max_blinded} per session")
     signed = [kh.sign(u) for u in received]
     own = [(_second_hash(kh.sign(full_domain_hash(x, n)), kh.k), i) for i, x in enumerate(khold)]
     secrets.SystemRandom().shuffle(own)

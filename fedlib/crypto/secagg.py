@@ -53,7 +53,6 @@ from __future__ import annotations
 
 import math
 import secrets
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -117,18 +116,32 @@ def surviving_noise_std(sigma_per_client: float, n_survivors: int) -> float:
     return float(sigma_per_client) * math.sqrt(n_survivors)
 
 
-def per_client_noise_std(*, total_noise_std: float, min_survivors: int) -> float:
-    """Per-client std so that even ``min_survivors`` (use the threshold ``t``) clients give
-    an aggregate noise std of at least ``total_noise_std``.
+def per_client_noise_std(*, total_noise_std: float, min_survivors: int,
+                         colluders: int = 0) -> float:
+    """Per-client std so that the noise no coalition can remove is at least ``total_noise_std``.
+
+    Distributed noise assumes the survivors are honest. A client that colludes with the
+    server knows its own noise and subtracts it, so with ``colluders`` of the
+    ``min_survivors`` (use the threshold ``t``) colluding, only ``min_survivors − colluders``
+    honest draws remain: ``σ_c = σ / √(t − colluders)``. ``colluders=0`` is the optimistic
+    setting (all survivors honest); with it and ``t − 1`` actual colluders the honest noise
+    falls to ``σ/√t``. The conservative setting ``colluders = t − 1`` gives ``σ_c = σ``:
+    every client adds the full noise (Kairouz et al. 2021, distributed DP; Truex et al. 2019).
 
     >>> per_client_noise_std(total_noise_std=3.0, min_survivors=9)
     1.0
+    >>> per_client_noise_std(total_noise_std=3.0, min_survivors=9, colluders=8)
+    3.0
     """
     if not total_noise_std > 0:
         raise ValueError(f"total_noise_std={total_noise_std}: must be positive")
     if min_survivors < 1:
         raise ValueError(f"min_survivors={min_survivors}: must be at least 1")
-    return float(total_noise_std) / math.sqrt(min_survivors)
+    if isinstance(colluders, bool) or not isinstance(colluders, int | np.integer) \
+            or not 0 <= colluders < min_survivors:
+        raise ValueError(f"colluders={colluders!r}: must be an integer in [0, min_survivors - 1 "
+                         f"= {min_survivors - 1}] (the conservative setting is t - 1)")
+    return float(total_noise_std) / math.sqrt(min_survivors - colluders)
 
 
 def _new_x25519(entropy: Callable[[int], bytes] | None) -> X25519PrivateKey:
@@ -253,9 +266,9 @@ class SecureAggregationRound:
         Distinct client names; their order fixes the Shamir x-coordinates 1..n.
     threshold
         ``t``: shares needed to recover a secret, and the fewest clients that may remain;
-        ``2 ≤ t ≤ n``. ``t ≤ n/2`` triggers a warning: two disjoint groups of survivors could
-        then each be shown a different ``U3`` (the reason Bonawitz et al. require
-        ``t > n/2`` even for an honest-but-curious server with colluding clients).
+        ``n/2 < t ≤ n`` (and ``t ≥ 2``); ``t ≤ n/2`` is an error: two disjoint groups of
+        survivors could then each be shown a different ``U3`` (the reason Bonawitz et al.
+        require ``t > n/2`` even for an honest-but-curious server with colluding clients).
     codec
         Fixed-point encoding; its capacity is checked for ``n`` summands.
     transcript
@@ -283,11 +296,11 @@ class SecureAggregationRound:
         n = len(names)
         if isinstance(threshold, bool) or not isinstance(threshold, int | np.integer):
             raise ValueError(f"threshold={threshold!r}: must be an integer")
-        if not 2 <= threshold <= n:
-            raise ValueError(f"threshold={threshold}: must be in [2, n={n}] (t ≤ n, t > n/2 advised)")
-        if 2 * threshold <= n:
-            warnings.warn(f"threshold={threshold} ≤ n/2 = {n / 2}: Bonawitz et al. require t > n/2",
-                          UserWarning, stacklevel=2)
+        if not n // 2 + 1 <= threshold <= n:
+            raise ValueError(
+                f"threshold={threshold}: must be in [{n // 2 + 1}, n={n}] (t > n/2, as Bonawitz "
+                "et al. require: with t ≤ n/2 two disjoint groups of survivors could each be "
+                "shown a different U3, and the server could unmask both halves)")
         self.codec = codec if codec is not None else FixedPointCodec()
         self.codec.check_capacity(n)
         self.clients, self.threshold, self.server = tuple(names), int(threshold), server

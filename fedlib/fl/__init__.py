@@ -16,7 +16,8 @@ _EXPORTS = {
     "fedlib.fl.experiment": ["ClientMode", "FederationRun", "PartyData", "RunComparison",
                              "build_parties", "compare_runs", "run_federation"],
     "fedlib.fl.prepare": ["FederatedData", "prepare_horizontal"],
-    "fedlib.fl.leakage": ["SubtractionLeak", "recover_by_subtraction"],
+    "fedlib.fl.leakage": ["CollusionLeak", "SubtractionLeak", "recover_by_collusion",
+                          "recover_by_subtraction"],
     "fedlib.fl.fmtl": ["FMTLClient", "institution_report", "make_clients", "run_federated",
                        "server_view"],
 }

@@ -18,7 +18,8 @@ Examples
 >>> for k in range(2):
 ...     X = rng.normal(size=(50, 2)).astype(np.float32)
 ...     data.append(PartyData(f"bank-{k+1}", X, (X[:, 0] > 0).astype(np.float32)))
->>> parties = build_parties(data, [STANDARD, STANDARD], epochs=3, lr=0.5, batch_size=None)
+>>> parties = build_parties(data, [STANDARD, STANDARD], epochs=3, lr=0.5, batch_size=None,
+...                         delta=None)
 >>> run = run_federation(parties, model_fn=lambda: LogisticRegression(2, seed=0), rounds=2,
 ...                      seed=0, evaluate=lambda model: {"accuracy": 1.0})
 >>> sorted(run.history.metric.unique())[:3]
@@ -88,19 +89,32 @@ class FederationRun:
 
 
 def build_parties(data: Sequence[PartyData], modes: Sequence[ClientMode], *, epochs: int,
-                  lr: float, batch_size: int | None, clip_norm: float = 1.0,
-                  poisson_sampling: bool = False,
+                  lr: float, batch_size: int | None, delta: float | None,
+                  clip_norm: float = 1.0, noise_seed: int | None = None,
                   ckks: UpdateProtection | None = None) -> list[Party]:
     """One :class:`Party` per client, each with its own trainer and (DP) accountant.
 
     All CKKS clients share the one ``ckks`` protection: they hold the same secret key, as in
-    the paper, and the server only ever holds its public context.
+    the paper, and the server only ever holds its public context. ``delta`` is the δ the DP
+    clients will report ε at (``None`` only if no client is DP); it must be below 1/n for every
+    DP client's n, checked here before any training. DP clients Poisson-sample their batches;
+    ``noise_seed`` (default ``None``: OS entropy) seeds their sampling and noise for
+    reproduction only — seeded noise voids the guarantee.
     """
     if len(data) != len(modes):
         raise ValueError(f"{len(data)} clients but {len(modes)} modes; give one mode per client")
     if any(m.protection == "ckks" for m in modes) and ckks is None:
         raise ValueError("a client uses CKKS but no ckks protection was given")
     from fedlib.privacy.accountants import PartyAccountant
+    from fedlib.privacy.delta import check_delta
+
+    dp_rows = {d.name: len(d.y) for d, m in zip(data, modes, strict=True) if m.training == "dp"}
+    if dp_rows:
+        if delta is None:
+            raise ValueError("delta is None but clients "
+                             f"{sorted(dp_rows)} train with DP: give the delta their epsilon "
+                             "is reported at")
+        check_delta(delta, rows=dp_rows)
 
     plaintext = PlaintextProtection()
     parties = []
@@ -108,8 +122,8 @@ def build_parties(data: Sequence[PartyData], modes: Sequence[ClientMode], *, epo
         if mode.training == "dp":
             trainer = DPSGDTrainer(epochs=epochs, lr=lr, batch_size=batch_size,
                                    noise_multiplier=float(mode.noise_multiplier),
-                                   clip_norm=clip_norm, poisson_sampling=poisson_sampling,
-                                   accountant=PartyAccountant())
+                                   clip_norm=clip_norm, accountant=PartyAccountant(),
+                                   noise_seed=noise_seed)
         else:
             trainer = StandardTrainer(epochs=epochs, lr=lr, batch_size=batch_size)
         protection = ckks if mode.protection == "ckks" else plaintext

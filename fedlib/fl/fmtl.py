@@ -81,13 +81,15 @@ Mode = Literal["fmtl", "fedavg"]
 def local_train(model: nn.Module, X: np.ndarray, y: np.ndarray, *, center: np.ndarray | None,
                 lam: float, epochs: int, lr: float, batch_size: int | None, seed: int,
                 dp: tuple[float, float] | None = None, accountant=None,
-                poisson_sampling: bool = False) -> float:
+                noise_seed: int | None = None) -> float:
     """SGD on mean BCE + ``lam·‖W − center‖²`` in place; DP-SGD if ``dp = (σ, C)``.
 
     A thin layer over :func:`fedlib.privacy.dpsgd.train_local` / ``train_local_dp`` (Opacus),
     whose ``proximal`` option adds the penalty's gradient after clipping and noise. With DP,
-    each step is recorded in ``accountant`` (required). Returns the final mean training loss
-    (the data term only).
+    batches are Poisson-sampled at q = B/n (the accountant's assumption), each step is
+    recorded in ``accountant`` (required), and ``noise_seed`` (default ``None``: OS entropy)
+    seeds sampling and noise for reproduction only. Non-private training shuffles. Returns
+    the final mean training loss (the data term only).
     """
     from fedlib.privacy.dpsgd import train_local as plain_sgd
     from fedlib.privacy.dpsgd import train_local_dp
@@ -105,9 +107,8 @@ def local_train(model: nn.Module, X: np.ndarray, y: np.ndarray, *, center: np.nd
             raise ValueError("dp=(sigma, clip_norm) needs the client's accountant")
         sigma, clip = dp
         stats = train_local_dp(model, X, y, epochs=epochs, lr=lr, noise_multiplier=sigma,
-                               clip_norm=clip, batch_size=batch_size,
-                               poisson_sampling=poisson_sampling, accountant=accountant,
-                               seed=seed, proximal=proximal)
+                               clip_norm=clip, batch_size=batch_size, accountant=accountant,
+                               seed=seed, noise_seed=noise_seed, proximal=proximal)
     return stats.final_loss
 
 
@@ -188,7 +189,7 @@ def _draw_dropouts(names: Sequence[str], rate: float, phases: Sequence[str],
 def run_federated(clients: Sequence[FMTLClient], *, model_fn: Callable[[], nn.Module], mode: Mode,
                   rounds: int, lam: float, epochs: int, lr: float, batch_size: int | None,
                   seed: int, secure_aggregation=None, dropout_rate: float = 0.0,
-                  dropout_phases: Sequence[str] = ("masked",), poisson_sampling: bool = False,
+                  dropout_phases: Sequence[str] = ("masked",), noise_seed: int | None = None,
                   personal_start: Literal["own", "global"] = "own",
                   transcript: Transcript | None = None,
                   on_round: Callable[[RoundLog, FederatedRun], None] | None = None
@@ -217,6 +218,12 @@ def run_federated(clients: Sequence[FMTLClient], *, model_fn: Callable[[], nn.Mo
         Probability that a client drops out in a round, and the protocol phases it may drop in
         (``"share"``, ``"masked"``, ``"unmask"``; without secure aggregation any phase means
         "does not upload").
+    noise_seed
+        DP clients always Poisson-sample their batches (q = B/n_i, as their accountant
+        assumes). ``None`` (default): their sampling and noise come from OS entropy and
+        cannot be regenerated. An integer seeds them (mixed with each client's per-round
+        seed) so the run is repeatable; seeded noise is a reproduction device that voids the
+        guarantee.
     """
     if mode not in ("fmtl", "fedavg"):
         raise ValueError(f"mode={mode!r}: must be 'fmtl' or 'fedavg'")
@@ -253,7 +260,7 @@ def run_federated(clients: Sequence[FMTLClient], *, model_fn: Callable[[], nn.Mo
             local_train(model, c.X, c.y, center=received, lam=lam if mode == "fmtl" else 0.0,
                         epochs=epochs, lr=lr, batch_size=batch_size,
                         seed=int(rng.integers(2**31 - 1)), dp=dp, accountant=c.accountant,
-                        poisson_sampling=poisson_sampling)
+                        noise_seed=noise_seed)
             c.params = get_flat_params(model)
             weight = 1.0 if mode == "fmtl" else c.n_rows / total_rows
             vectors[c.name] = np.r_[weight * c.params, weight]
@@ -337,10 +344,14 @@ def make_clients(institutions: Sequence, *, epsilon: float | None, delta: float 
     """One client per prepared institution (``name``, ``X_train``, ``y_train``); with
     ``epsilon`` set, σ is calibrated per institution (its own sampling rate ``B/n_i`` and
     step count) so that its accountant reaches ``epsilon`` after all rounds; ``epsilon=None``
-    gives non-private clients."""
+    gives non-private clients. With ``epsilon`` set, ``delta`` must be below 1/n_i for every
+    institution (checked first, before any calibration or training)."""
     from fedlib.privacy.accountants import PartyAccountant
     from fedlib.privacy.calibrate import calibrate_noise_multiplier
+    from fedlib.privacy.delta import check_delta
 
+    if epsilon is not None:
+        check_delta(delta, rows={inst.name: len(inst.y_train) for inst in institutions})
     clients = []
     for inst in institutions:
         if epsilon is None:

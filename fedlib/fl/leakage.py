@@ -7,7 +7,13 @@ difference. It uses only what the server received (the transcript) and the globa
 broadcast; the true update is read back through the key holder's ``decrypt`` purely to measure
 the attack's error.
 
-References: paper 001 §5 "Privacy mode assignments" (client 1 standard, 2–4 DP, 5 HE).
+:func:`recover_by_collusion` is the attack of a server that colludes with one client: with
+CKKS as the paper deploys it every client holds the same secret key, so the server hands its
+transcript to any one client (or gets that client's key) and reads every other bank's
+individual update. No subtraction and no mixed assignment are needed.
+
+References: paper 001 §3 (one CKKS key shared by the clients), §5 "Privacy mode assignments"
+(client 1 standard, 2–4 DP, 5 HE); issue 9, item 4.
 Introduced in chapter 2 (``chapters/02_dp_vs_ckks.py``).
 """
 
@@ -20,7 +26,7 @@ import numpy as np
 
 from fedlib.fl.federation import SERVER, Federation
 
-__all__ = ["SubtractionLeak", "recover_by_subtraction"]
+__all__ = ["CollusionLeak", "SubtractionLeak", "recover_by_collusion", "recover_by_subtraction"]
 
 
 @dataclass(frozen=True)
@@ -61,3 +67,65 @@ def recover_by_subtraction(federation: Federation, *, target: str,
     scaled = record.global_params * uploaded_weight - readable
     actual = decrypt(hidden[0].payload)[: scaled.size] / weight
     return SubtractionLeak(target, record.round, scaled / weight, actual)
+
+
+@dataclass(frozen=True)
+class CollusionLeak:
+    """Individual updates the server decrypted with a colluding client's key, per round."""
+
+    target: str
+    colluder: str
+    updates: dict[int, np.ndarray]   # round -> the target's update as it encrypted it
+    weights: dict[int, float]        # round -> the public FedAvg weight it was scaled by
+
+    def update(self, round: int | None = None) -> np.ndarray:
+        """The target's unweighted update of ``round`` (the last one by default)."""
+        r = max(self.updates) if round is None else round
+        return self.updates[r] / self.weights[r]
+
+
+def recover_by_collusion(federation: Federation, *, target: str, colluder: str,
+                         colluder_secret_context: bytes) -> CollusionLeak:
+    """Decrypt ``target``'s individual CKKS updates from the server's transcript.
+
+    Parameters
+    ----------
+    federation
+        A run whose ``target`` uploaded CKKS ciphertexts (transcript kind ``ciphertext``).
+    target, colluder
+        The attacked bank, and the client that shares its key with the server.
+    colluder_secret_context
+        The colluding client's serialized TenSEAL context with the secret key
+        (:meth:`fedlib.crypto.ckks.CKKSKeyHolder.secret_context`): what every client holds.
+
+    Returns
+    -------
+    CollusionLeak
+        The decrypted weighted updates per round and the public FedAvg weights.
+    """
+    import tenseal as ts  # only this attack needs it
+
+    if target == colluder:
+        raise ValueError("target and colluder must be different clients")
+    names = {p.name: p.n_rows for p in federation.parties}
+    for who in (target, colluder):
+        if who not in names:
+            raise ValueError(f"{who!r} is not a client of this federation; clients: {sorted(names)}")
+    try:
+        ctx = ts.context_from(bytes(colluder_secret_context))
+    except (ValueError, RuntimeError, TypeError) as exc:
+        raise ValueError(f"colluder_secret_context is not a TenSEAL context: {exc}") from exc
+    if not ctx.is_private():
+        raise ValueError("colluder_secret_context carries no secret key: a public context "
+                         "cannot decrypt (serialize it with save_secret_key=True)")
+    updates, weights = {}, {}
+    by_round = {r.round: r for r in federation.history}
+    for m in federation.transcript.received_by(SERVER):
+        if m.label == "model_update" and m.sender == target and m.kind == "ciphertext":
+            updates[m.round] = np.asarray(ts.ckks_vector_from(ctx, bytes(m.payload)).decrypt())
+            sampled = by_round[m.round].sampled
+            weights[m.round] = names[target] / sum(names[n] for n in sampled)
+    if not updates:
+        raise ValueError(f"the server's transcript holds no CKKS update from {target!r} "
+                         "(was it kept with payloads, and did the target use CKKS?)")
+    return CollusionLeak(target, colluder, updates, weights)

@@ -76,7 +76,11 @@ class DPSGDTrainer:
     """DP-SGD through Opacus with one accountant that lives as long as the party.
 
     The accountant is created once and handed to every round's training call, so the ε the
-    party reports is the composition over *all* its rounds, never a per-round value.
+    party reports is the composition over *all* its rounds, never a per-round value. Batches
+    are Poisson-sampled at q = ``batch_size``/n, as the accountant assumes. ``noise_seed``
+    ``None`` (default) draws sampling and noise from OS entropy; an integer makes runs
+    repeatable — seeded noise is a reproduction device that voids the guarantee
+    (:func:`fedlib.privacy.dpsgd.train_local_dp`).
     """
 
     epochs: int
@@ -84,8 +88,8 @@ class DPSGDTrainer:
     batch_size: int | None
     noise_multiplier: float
     clip_norm: float
-    poisson_sampling: bool
     accountant: object
+    noise_seed: int | None = None
     private: bool = field(default=True, init=False)
 
     def train(self, model: nn.Module, X: np.ndarray, y: np.ndarray, *, seed: int) -> TrainStats:
@@ -93,8 +97,8 @@ class DPSGDTrainer:
 
         s = train_local_dp(model, X, y, epochs=self.epochs, lr=self.lr,
                            noise_multiplier=self.noise_multiplier, clip_norm=self.clip_norm,
-                           batch_size=self.batch_size, poisson_sampling=self.poisson_sampling,
-                           accountant=self.accountant, seed=seed)
+                           batch_size=self.batch_size, accountant=self.accountant,
+                           seed=seed, noise_seed=self.noise_seed)
         return TrainStats(steps=s.steps, loss=s.final_loss, seconds=s.seconds)
 
 

@@ -5,21 +5,29 @@ gradients from Opacus' ``GradSampleModule``, per-example clipping to ``clip_norm
 noise N(0, σ²C²) and averaging by Opacus' ``DPOptimizer`` around plain SGD. Every noisy step
 is recorded into the party's :class:`~fedlib.privacy.accountants.PartyAccountant` through the
 optimizer's step hook, so the accountant composes over all rounds. :func:`train_local` is the
-non-private counterpart: the same batches (same seed → same batch order), the same SGD, the
-same loss; the only difference is clipping and noise, which is what the chapter compares.
+non-private counterpart: the same SGD, the same loss and the same expected batch size; the
+differences are clipping, noise and Poisson (rather than shuffled) batches, which is what the
+chapter compares.
 
 The model is trained in place and left without Opacus hooks, so the federation can load the
 server's new global weights into the same module next round (``load_state_dict``) and call
 again; only the accountant carries state between rounds.
 
 Batching. ``batch_size=None`` is full-batch gradient descent: one step per epoch over all
-rows, sample rate q = 1 (plain Gaussian composition). With a ``batch_size`` B, an epoch is
-⌈n/B⌉ steps at q = B/n, either shuffled disjoint batches (``poisson_sampling=False``; the usual
-practice, accounted as if Poisson-sampled, which is what Opacus and the papers do but is not a
-proof) or Poisson sampling (each row joins each step independently with probability q, the
-setting the RDP analysis of the sampled Gaussian mechanism assumes). With Poisson sampling the
-noisy sum is divided by the *expected* batch size qn, since dividing by the realised size
-would leak it.
+rows, sample rate q = 1 (plain Gaussian composition). With a ``batch_size`` B, DP-SGD is
+Poisson-sampled, always: each of the ⌈n/B⌉ steps of an epoch takes each row independently
+with probability q = B/n (Opacus' ``UniformWithReplacementSampler``), which is the sampling
+the accountant's sampled-Gaussian RDP at q = B/n assumes; shuffled fixed-size batches can have
+a much larger ε (Chua et al. 2024), so the DP trainer does not offer them. The noisy sum is
+divided by the *expected* batch size B = qn, not the realised one, which would leak it; an
+empty batch releases pure noise and is accounted like any other step. Non-private training
+(:func:`train_local`) keeps shuffled disjoint batches.
+
+Randomness. The Poisson draws and the Gaussian noise come from
+:func:`fedlib.privacy.randomness.mechanism_generator`: by default (``noise_seed=None``) from a
+fresh OS-entropy seed, so nobody can regenerate them; an explicit ``noise_seed`` makes the run
+repeatable — a reproduction device that voids the guarantee. Noise is drawn by Opacus in
+``secure_mode`` (floating-point-safe sampling).
 
 Per-example gradients use Opacus' ``hooks`` mode by default: for the logistic regression of
 chapter 2 it costs ~0.5 ms per step against ~1.1 ms with ``functorch`` (bench/bench_dpsgd.py).
@@ -40,8 +48,7 @@ Examples
 >>> model, acc = nn.Linear(5, 1), PartyAccountant(party="bank-2")
 >>> for rnd in range(2):  # two federated rounds, one accountant
 ...     stats = train_local_dp(model, X, y, epochs=10, lr=0.5, noise_multiplier=1.0,
-...                            clip_norm=1.0, batch_size=None, poisson_sampling=False,
-...                            accountant=acc, seed=rnd)
+...                            clip_norm=1.0, batch_size=None, accountant=acc, seed=rnd)
 >>> stats.steps, acc.steps, acc.segments[0].sample_rate
 (10, 20, 1.0)
 >>> stats.final_loss < 0.69
@@ -67,6 +74,7 @@ from fedlib.privacy.accountants import (
     _as_float,
     _check_noise_multiplier,
 )
+from fedlib.privacy.randomness import mechanism_generator, poisson_batches
 
 __all__ = ["LOSSES", "LocalTrainStats", "train_local", "train_local_dp"]
 
@@ -137,31 +145,32 @@ def _prepare(model: nn.Module, X: Any, y: Any, loss: str, batch_size: int | None
     return Xt, yt, LOSSES[loss](), batch_size
 
 
-def _generators(seed: int) -> tuple[torch.Generator, torch.Generator]:
-    # Separate streams for batching and for noise, so that DP and non-private training see
-    # the same batches whatever the noise draws.
+def _batch_generator(seed: int) -> torch.Generator:
+    # Non-private training only: its shuffles are not a privacy mechanism.
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
         raise PrivacyArgumentError(f"seed must be an integer, got {seed!r}")
-    s_batch, s_noise = np.random.SeedSequence(int(seed)).generate_state(2, dtype=np.uint64)
-    return (torch.Generator().manual_seed(int(s_batch) >> 1),
-            torch.Generator().manual_seed(int(s_noise) >> 1))
+    s_batch = np.random.SeedSequence(int(seed)).generate_state(1, dtype=np.uint64)[0]
+    return torch.Generator().manual_seed(int(s_batch) >> 1)
 
 
-def _batches(n: int, batch_size: int | None, epochs: int, poisson: bool,
-             gen: torch.Generator) -> Iterator[torch.Tensor | None]:
-    """Row indices of each step (``None`` = all rows)."""
-    if batch_size is None:
-        for _ in range(epochs):
-            yield None
-        return
-    steps_per_epoch = math.ceil(n / batch_size)
-    q = batch_size / n
+def _shuffled_batches(n: int, batch_size: int | None, epochs: int,
+                      gen: torch.Generator) -> Iterator[torch.Tensor | None]:
+    """Row indices of each non-private step (``None`` = all rows): shuffled disjoint batches."""
     for _ in range(epochs):
-        if poisson:
-            for _ in range(steps_per_epoch):
-                yield torch.nonzero(torch.rand(n, generator=gen) < q).squeeze(1)
+        if batch_size is None:
+            yield None
         else:
             yield from torch.randperm(n, generator=gen).split(batch_size)
+
+
+def _poisson_steps(n: int, batch_size: int | None, epochs: int,
+                   gen: torch.Generator) -> Iterator[torch.Tensor | None]:
+    """Row indices of each DP step: all rows (``None``) or a Poisson sample at q = B/n."""
+    if batch_size is None:
+        yield from (None for _ in range(epochs))
+        return
+    yield from poisson_batches(n, sample_rate=batch_size / n,
+                               steps=epochs * math.ceil(n / batch_size), generator=gen)
 
 
 def _loss_value(model: nn.Module, loss_fn: nn.Module, X: torch.Tensor, y: torch.Tensor) -> float:
@@ -202,7 +211,7 @@ def _proximal_step(params: list[torch.Tensor],
 def train_local(model: nn.Module, X: Any, y: Any, *, epochs: int, lr: float,
                 batch_size: int | None, seed: int, loss: str = "bce",
                 proximal: tuple[Any, float] | None = None) -> LocalTrainStats:
-    """Non-private local SGD with the batching of :func:`train_local_dp` (shuffled batches).
+    """Non-private local SGD: shuffled disjoint batches of ``batch_size`` (None = full batch).
 
     ``proximal = (center, λ)`` adds λ‖W − center‖² to the mean loss (FMTL, paper 000 eq. 1).
 
@@ -215,14 +224,14 @@ def train_local(model: nn.Module, X: Any, y: Any, *, epochs: int, lr: float,
     """
     t0 = time.perf_counter()
     Xt, yt, loss_fn, batch_size = _prepare(model, X, y, loss, batch_size, epochs, lr)
-    gen_batch, _ = _generators(seed)
+    gen_batch = _batch_generator(seed)
     params = [p for p in model.parameters() if p.requires_grad]
     add_proximal = _proximal_step(params, proximal)
     opt = torch.optim.SGD(params, lr=lr)
     was_training = model.training
     model.train()
     steps = 0
-    for idx in _batches(len(Xt), batch_size, epochs, False, gen_batch):
+    for idx in _shuffled_batches(len(Xt), batch_size, epochs, gen_batch):
         xb, yb = (Xt, yt) if idx is None else (Xt[idx], yt[idx])
         opt.zero_grad(set_to_none=True)
         out = model(xb)
@@ -236,7 +245,7 @@ def train_local(model: nn.Module, X: Any, y: Any, *, epochs: int, lr: float,
 
 def train_local_dp(model: nn.Module, X: Any, y: Any, *, epochs: int, lr: float,
                    noise_multiplier: float, clip_norm: float, batch_size: int | None,
-                   poisson_sampling: bool, accountant: PartyAccountant, seed: int,
+                   accountant: PartyAccountant, seed: int, noise_seed: int | None = None,
                    loss: str = "bce", grad_sample_mode: str = "hooks",
                    proximal: tuple[Any, float] | None = None) -> LocalTrainStats:
     """DP-SGD on one party's rows through Opacus; each step is recorded in ``accountant``.
@@ -253,13 +262,18 @@ def train_local_dp(model: nn.Module, X: Any, y: Any, *, epochs: int, lr: float,
         σ and C: per-example gradients are clipped to L2 norm C and N(0, σ²C²) is added to
         their sum. σ = 0 is allowed (recorded: ε becomes infinite), for sanity checks.
     batch_size
-        Rows per step; ``None`` = full batch (q = 1).
-    poisson_sampling
-        Poisson-sample each step's batch (q = batch_size/n) instead of shuffled batches.
+        Expected rows per step B: each of the ⌈n/B⌉ steps per epoch Poisson-samples every
+        row with probability q = B/n (the accountant's assumption); ``None`` = full batch
+        (q = 1, every row every step).
     accountant
         The party's accountant, kept across rounds.
     seed
-        Seeds the batch order and the noise (separate streams); give each round its own.
+        This call's seed (give each round and party its own); it affects the sampling and
+        the noise only through a given ``noise_seed``.
+    noise_seed
+        ``None`` (default): Poisson draws and noise from OS entropy, which nobody can
+        regenerate. An integer: both derived from ``(noise_seed, seed)``, identical on re-run;
+        seeded noise is a reproduction device that voids the guarantee.
     loss
         A key of :data:`LOSSES` (``"bce"``: binary cross-entropy on the model's logit).
     grad_sample_mode
@@ -275,15 +289,16 @@ def train_local_dp(model: nn.Module, X: Any, y: Any, *, epochs: int, lr: float,
     Xt, yt, loss_fn, batch_size = _prepare(model, X, y, loss, batch_size, epochs, lr)
     sigma = _check_noise_multiplier(noise_multiplier, allow_zero=True)
     clip = _check_positive("clip_norm", clip_norm)
-    if not isinstance(poisson_sampling, bool):
-        raise PrivacyArgumentError(f"poisson_sampling must be True or False, got {poisson_sampling!r}")
     if not isinstance(accountant, PartyAccountant):
         raise PrivacyArgumentError(
             f"accountant must be a PartyAccountant, got {type(accountant).__name__}")
     if grad_sample_mode not in ("hooks", "functorch"):
         raise PrivacyArgumentError(
             f"grad_sample_mode must be 'hooks' or 'functorch', got {grad_sample_mode!r}")
-    gen_batch, gen_noise = _generators(seed)
+    try:
+        gen = mechanism_generator(noise_seed, seed=seed)
+    except ValueError as err:
+        raise PrivacyArgumentError(str(err)) from None
     n = len(Xt)
     q = 1.0 if batch_size is None else batch_size / n
     params = [p for p in model.parameters() if p.requires_grad]
@@ -292,24 +307,21 @@ def train_local_dp(model: nn.Module, X: Any, y: Any, *, epochs: int, lr: float,
     was_training = model.training
     model.train()
     # loss_reduction="sum": grad_sample holds true per-example gradients; DPOptimizer then
-    # divides the clipped, noised sum by the batch size ("mean" below).
+    # divides the clipped, noised sum by the *expected* batch size B ("mean" below).
     gsm = GradSampleModule(model, loss_reduction="sum",
                            force_functorch=grad_sample_mode == "functorch")
     opt = DPOptimizer(torch.optim.SGD(params, lr=lr), noise_multiplier=sigma,
                       max_grad_norm=clip, expected_batch_size=batch_size or n,
-                      loss_reduction="mean", generator=gen_noise)
+                      loss_reduction="mean", generator=gen, secure_mode=True)
     accountant.attach(opt, sample_rate=q)
     steps_before = accountant.steps
     try:
         with warnings.catch_warnings():
             # Opacus' backward hooks fire on module outputs when inputs need no grad: harmless.
             warnings.filterwarnings("ignore", message="Full backward hook is firing")
-            for idx in _batches(n, batch_size, epochs, poisson_sampling, gen_batch):
+            for idx in _poisson_steps(n, batch_size, epochs, gen):
                 xb, yb = (Xt, yt) if idx is None else (Xt[idx], yt[idx])
                 opt.zero_grad(set_to_none=True)
-                if not poisson_sampling:
-                    # Fixed, public batch sizes (the last shuffled batch may be short).
-                    opt.expected_batch_size = len(xb)
                 if len(xb) == 0:
                     # An empty Poisson batch still releases pure noise and is accounted.
                     for p in params:

@@ -248,10 +248,16 @@ def calibrate_clients(data, *, target_epsilon: float, delta: float, batch_size: 
 
     BDP uses ``beta = delta / 2`` and a per-step ``gamma = delta / (2 * steps_k)``, so
     ``delta_mu = beta + gamma_total <= delta``. A ``"central"`` row calibrates the pooled
-    training set for ``central_epochs`` (default ``epochs``).
+    training set for ``central_epochs`` (default ``epochs``). ``delta`` must be below 1/n for
+    every client's n and, with ``include_central``, the pooled n (checked first).
     """
     from fedlib.privacy.bdp import MIN_ROWS_BAYESIAN
+    from fedlib.privacy.delta import check_delta
 
+    rows = {c.name: int(c.n_train) for c in data.clients}
+    if include_central:                   # the pooled model's guarantee is over all rows
+        rows["central"] = len(data.pooled("train")[1])
+    check_delta(delta, rows=rows)
     rng = np.random.default_rng(seed)
     entries = [(c.name, c.X_train, c.t_train, c.e_train, epochs) for c in data.clients]
     if include_central:
@@ -282,16 +288,27 @@ def calibrate_clients(data, *, target_epsilon: float, delta: float, batch_size: 
 def run_scenarios(data, *, sigmas: pd.DataFrame, seeds, rounds: int, local_epochs: int,
                   central_epochs: int, lr: float, batch_size: int, clip_norm: float,
                   delta: float, n_neighbours: int, init_hazard: float | None,
-                  sample_fraction: float = 1.0, scenarios=SCENARIOS, progress=None) -> dict:
+                  sample_fraction: float = 1.0, scenarios=SCENARIOS, progress=None,
+                  noise_seed: int | None = None) -> dict:
     """Train every scenario for every seed and evaluate on in-time test and OOT.
+
+    ``delta`` must be below 1/n for every client, and for the pooled training rows if a
+    private centralised scenario runs (checked before training). ``noise_seed``
+    (default ``None``: OS entropy) seeds the private runs' sampling and noise, mixed with each
+    seed of ``seeds``; seeded noise is a reproduction device that voids the guarantee.
 
     Returns ``{"metrics", "per_client", "epsilons", "runs"}``: long DataFrames of the metrics
     per seed, the per-client C-index (test and OOT rows together, to have enough defaults
     per client), every client's final ``(epsilon, delta)``, and the runs of the first seed.
     """
+    from fedlib.privacy.delta import check_delta
     from fedlib.survival.federated import train_centralized, train_federated
 
     _, trt, tre, _ = data.pooled("train")
+    rows = {c.name: int(c.n_train) for c in data.clients}
+    if any(sc.startswith("Centralized") and "No DP" not in sc for sc in scenarios):
+        rows["central"] = len(trt)        # the pooled model's guarantee is over all rows
+    check_delta(delta, rows=rows)
     splits = {s: data.pooled(s) for s in ("test", "oot")}
 
     def evaluate(model) -> dict:
@@ -317,7 +334,8 @@ def run_scenarios(data, *, sigmas: pd.DataFrame, seeds, rounds: int, local_epoch
                     noise_multiplier=None if col is None else float(sigmas.loc["central", col]),
                     clip_norm=clip_norm, seed=seed, n_neighbours=n_neighbours,
                     beta=delta / 2, gamma=gamma["central"], evaluate=evaluate,
-                    init_hazard=init_hazard)
+                    init_hazard=init_hazard,
+                    noise_seed=noise_seed)
             else:
                 run = train_federated(
                     data, mode=mode, rounds=rounds, local_epochs=local_epochs, lr=lr,
@@ -325,7 +343,8 @@ def run_scenarios(data, *, sigmas: pd.DataFrame, seeds, rounds: int, local_epoch
                     noise_multipliers=None if col is None else sigmas[col].to_dict(),
                     clip_norm=clip_norm, seed=seed, sample_fraction=sample_fraction,
                     n_neighbours=n_neighbours, beta=delta / 2, gamma=gamma,
-                    evaluate=evaluate, init_hazard=init_hazard)
+                    evaluate=evaluate, init_hazard=init_hazard,
+                    noise_seed=noise_seed)
             final = run.history.iloc[-1]
             metrics.append({"seed": seed, "scenario": sc,
                             **{m: float(final.get(m, np.nan))

@@ -23,8 +23,16 @@ no extra backward pass. Why not Opacus' ``DPOptimizer``: it clips whatever sits 
 ``grad_sample``, and the replacement rows must not enter the update; computing the batch and
 the replacements in one vmap and clipping/noising by hand (eight lines, checked against
 Opacus in ``tests/test_survival_federated.py``) keeps DP and BDP on the same code path.
-Batches are shuffled disjoint mini-batches accounted as Poisson-sampled with ``q = B / n_k``,
-the common practice (not a proof), as in chapter 2.
+Batches: the private modes Poisson-sample, as their accountants assume (``q = B / n_k``): each
+of the ``ceil(n_k / B)`` steps of an epoch takes every row independently with probability
+``q`` (Opacus' ``UniformWithReplacementSampler``, through
+:func:`fedlib.privacy.randomness.poisson_batches`), and the noisy clipped sum is divided by the
+*expected* batch size ``B``, never the realised one (which would leak it); an empty batch
+releases pure noise and is accounted. ``"none"`` keeps shuffled disjoint mini-batches.
+Sampling and noise of the private modes come from
+:func:`fedlib.privacy.randomness.mechanism_generator`: OS entropy unless ``noise_seed`` is
+given — seeded noise is a reproduction device that voids the guarantee. The noise itself is
+drawn by :func:`fedlib.privacy.randomness.gaussian_noise` (Opacus' ``secure_mode`` sampler).
 
 :func:`train_federated` runs Algorithm 1 on :class:`fedlib.fl.federation.Federation` (weighted
 FedAvg, full or partial participation, every message through the transcript; a DP or BDP
@@ -68,6 +76,7 @@ from torch.func import functional_call, grad, vmap
 from fedlib.fl.party import TrainStats
 from fedlib.privacy.accountants import PartyAccountant
 from fedlib.privacy.bdp import BayesianAccountant, neighbour_distances_from_per_example
+from fedlib.privacy.randomness import gaussian_noise, mechanism_generator, poisson_batches
 from fedlib.survival.likelihood import discrete_time_nll
 from fedlib.survival.model import HazardNet
 
@@ -135,6 +144,10 @@ class SurvivalTrainer:
         BDP cost rule, ``"left"`` or ``"paper"`` (see :mod:`fedlib.privacy.bdp`).
     keep_optimizer
         Reuse one Adam across calls (centralised training epoch by epoch).
+    noise_seed
+        Private modes: ``None`` (default) draws the Poisson batches and the noise from OS
+        entropy; an integer seeds them (with each call's ``seed``) so runs repeat — seeded
+        noise is a reproduction device that voids the guarantee.
     """
 
     epochs: int
@@ -149,6 +162,7 @@ class SurvivalTrainer:
     n_rows: int | None = None
     cost: Literal["left", "paper"] = "left"
     keep_optimizer: bool = False
+    noise_seed: int | None = None
     dp_accountant: PartyAccountant | None = None
     bdp_accountant: BayesianAccountant | None = None
     distances: list[float] = field(default_factory=list, repr=False)
@@ -202,7 +216,6 @@ class SurvivalTrainer:
         T = yt.shape[1] // 2
         ss, sf = yt[:, :T], yt[:, T:]
         n = Xt.shape[0]
-        gen = torch.Generator().manual_seed(int(seed))
         rng = np.random.default_rng(int(seed))
         # FedAvg clients start a fresh Adam each round; the centralised baseline keeps one
         # optimizer across epochs (keep_optimizer) so its moments are not reset.
@@ -214,17 +227,23 @@ class SurvivalTrainer:
         B = min(self.batch_size, n)
         steps = 0
         model.train()
-        for _ in range(self.epochs):
-            perm = torch.randperm(n, generator=gen)
-            for start in range(0, n, B):
-                idx = perm[start:start + B]
-                opt.zero_grad(set_to_none=True)
-                if self.mode == "none":
-                    discrete_time_nll(model(Xt[idx]), ss[idx], sf[idx]).backward()
-                else:
-                    self._private_grad(model, params, Xt, ss, sf, idx, gen, rng)
-                opt.step()
-                steps += 1
+        if self.mode == "none":
+            gen = torch.Generator().manual_seed(int(seed))
+            batches = (idx for _ in range(self.epochs)
+                       for idx in torch.randperm(n, generator=gen).split(B))
+        else:
+            # The accountants assume Poisson sampling at q = B/n: sample exactly that.
+            gen = mechanism_generator(self.noise_seed, seed=int(seed))
+            batches = poisson_batches(n, sample_rate=B / n, steps=self.epochs * math.ceil(n / B),
+                                      generator=gen)
+        for idx in batches:
+            opt.zero_grad(set_to_none=True)
+            if self.mode == "none":
+                discrete_time_nll(model(Xt[idx]), ss[idx], sf[idx]).backward()
+            else:
+                self._private_grad(model, params, Xt, ss, sf, idx, gen, rng)
+            opt.step()
+            steps += 1
         if self.mode == "dp":
             self.dp_accountant.record(noise_multiplier=self.noise_multiplier,
                                       sample_rate=min(1.0, B / n), steps=steps)
@@ -233,24 +252,30 @@ class SurvivalTrainer:
         return TrainStats(steps=steps, loss=loss, seconds=time.perf_counter() - t0)
 
     def _private_grad(self, model, params, Xt, ss, sf, idx, gen, rng) -> None:
+        n = Xt.shape[0]
         b = idx.numel()
         rows = idx
         use_bdp = self.mode == "bdp" and not self.bdp_accountant.uses_fallback
         if use_bdp:
             # x'^(m) ~ mu: rows of the client outside the batch (its empirical distribution).
-            mask = np.ones(Xt.shape[0], dtype=bool)
+            mask = np.ones(n, dtype=bool)
             mask[idx.numpy()] = False
-            pool = np.flatnonzero(mask)
+            pool = np.flatnonzero(mask) if mask.any() else np.arange(n)
             repl = torch.as_tensor(rng.choice(pool, size=self.n_neighbours,
                                               replace=pool.size < self.n_neighbours))
-            rows = torch.cat([idx, repl])
-        g = per_example_gradients(model, Xt[rows], ss[rows], sf[rows])
+            # An empty Poisson batch has no element to swap out: draw the x side of the
+            # pairs from the client's rows too (Delta only needs x in D, x' ~ mu).
+            side = idx if b else torch.as_tensor(rng.choice(n, size=self.n_neighbours))
+            rows = torch.cat([side, repl])
         C, sigma = float(self.clip_norm), float(self.noise_multiplier)
+        g = per_example_gradients(model, Xt[rows], ss[rows], sf[rows]) if rows.numel() else \
+            torch.zeros((0, sum(p.numel() for p in params)))
         gb = g[:b]
         factor = torch.clamp(C / (gb.norm(dim=1) + 1e-12), max=1.0)
-        noisy = (gb * factor[:, None]).sum(0)
-        noisy += torch.normal(0.0, sigma * C, size=noisy.shape, generator=gen)
-        noisy /= b
+        noisy = (gb * factor[:, None]).sum(0)          # zeros for an empty batch
+        noisy += gaussian_noise(sigma * C, noisy, gen)
+        # Divide by the expected batch size q·n = B, never the realised b (it would leak b).
+        noisy /= min(self.batch_size, n)
         offset = 0
         for p in params:
             k = p.numel()
@@ -258,7 +283,8 @@ class SurvivalTrainer:
             offset += k
         if self.mode == "bdp":
             if use_bdp:
-                d = neighbour_distances_from_per_example(gb, g[b:], clip_norm=C, rng=rng)
+                k = len(rows) - self.n_neighbours
+                d = neighbour_distances_from_per_example(g[:k], g[k:], clip_norm=C, rng=rng)
                 self.distances.append(float(np.median(d)))
                 self.bdp_accountant.step(d)
             else:
@@ -315,12 +341,13 @@ def _targets(t, e, grid) -> np.ndarray:
 
 
 def _trainer(mode, *, epochs, lr, batch_size, sigma, clip_norm, n_rows, n_neighbours, beta,
-             gamma, cost) -> SurvivalTrainer:
+             gamma, cost, noise_seed) -> SurvivalTrainer:
     private = mode != "none"
     return SurvivalTrainer(epochs=epochs, lr=lr, batch_size=batch_size, mode=mode,
                            noise_multiplier=sigma if private else None,
                            clip_norm=clip_norm if private else None, n_neighbours=n_neighbours,
-                           beta=beta, gamma=gamma, n_rows=n_rows, cost=cost)
+                           beta=beta, gamma=gamma, n_rows=n_rows, cost=cost,
+                           noise_seed=noise_seed)
 
 
 def train_centralized(data, *, mode: Mode, epochs: int, lr: float, batch_size: int,
@@ -328,11 +355,13 @@ def train_centralized(data, *, mode: Mode, epochs: int, lr: float, batch_size: i
                       n_neighbours: int = 10, beta: float | None = None,
                       gamma: float | None = None, cost: str = "left",
                       evaluate: Callable[[torch.nn.Module], dict] | None = None,
-                      init_hazard: float | None = None, hidden=None) -> SurvivalRun:
+                      init_hazard: float | None = None, hidden=None,
+                      noise_seed: int | None = None) -> SurvivalRun:
     """Centralised baseline: one model on the pooled training rows, one accountant.
 
     ``data`` is a :class:`~fedlib.survival.data.PreparedSurvival`; ``evaluate(model)`` is
-    called after every epoch and its metrics land in the history.
+    called after every epoch and its metrics land in the history. ``noise_seed``: see
+    :class:`SurvivalTrainer` (``None``, the default, is OS entropy).
     """
     X, t, e, _ = data.pooled("train")
     y = _targets(t, e, data.grid)
@@ -340,7 +369,7 @@ def train_centralized(data, *, mode: Mode, epochs: int, lr: float, batch_size: i
                        init_hazard=init_hazard, hidden=hidden)
     tr = _trainer(mode, epochs=1, lr=lr, batch_size=batch_size, sigma=noise_multiplier,
                   clip_norm=clip_norm, n_rows=len(t), n_neighbours=n_neighbours, beta=beta,
-                  gamma=gamma, cost=cost)
+                  gamma=gamma, cost=cost, noise_seed=noise_seed)
     tr.keep_optimizer = True
     rows = []
     for ep in range(1, epochs + 1):
@@ -358,12 +387,14 @@ def train_federated(data, *, mode: Mode, rounds: int, local_epochs: int, lr: flo
                     n_neighbours: int = 10, beta: float | None = None,
                     gamma: dict[str, float] | float | None = None, cost: str = "left",
                     evaluate: Callable[[torch.nn.Module], dict] | None = None,
-                    init_hazard: float | None = None, hidden=None) -> SurvivalRun:
+                    init_hazard: float | None = None, hidden=None,
+                    noise_seed: int | None = None) -> SurvivalRun:
     """FSL / FSL-DP / FSL-BDP (Algorithm 1) on :class:`fedlib.fl.federation.Federation`.
 
     ``noise_multipliers`` maps client name to ``sigma`` (calibrated per client, since
     ``q = B / n_k`` differs); ``gamma`` may be per client. ``evaluate(model)`` runs on the
-    global model after every round.
+    global model after every round. ``noise_seed``: see :class:`SurvivalTrainer` (``None``,
+    the default, is OS entropy; an integer is a reproduction device that voids the guarantee).
     """
     from fedlib.fl.federation import Federation
     from fedlib.fl.models import set_flat_params
@@ -376,7 +407,7 @@ def train_federated(data, *, mode: Mode, rounds: int, local_epochs: int, lr: flo
         sigma = None if mode == "none" else noise_multipliers[c.name]
         tr = _trainer(mode, epochs=local_epochs, lr=lr, batch_size=batch_size, sigma=sigma,
                       clip_norm=clip_norm, n_rows=c.n_train, n_neighbours=n_neighbours,
-                      beta=beta, gamma=g, cost=cost)
+                      beta=beta, gamma=g, cost=cost, noise_seed=noise_seed)
         trainers[c.name] = tr
         parties.append(Party(c.name, c.X_train, _targets(c.t_train, c.e_train, data.grid), tr))
     def model_fn() -> HazardNet:

@@ -3,10 +3,11 @@
 Introduced in chapter 4 (``chapters/04_vertical_secureboost_xmp.py``); see the module
 docstrings of :mod:`fedlib.vertical.data`, :mod:`fedlib.vertical.xmp`,
 :mod:`fedlib.vertical.gbdt`, :mod:`fedlib.vertical.secureboost`,
-:mod:`fedlib.vertical.audit`, :mod:`fedlib.vertical.baselines` and
+:mod:`fedlib.vertical.audit`, :mod:`fedlib.vertical.attacks`, :mod:`fedlib.vertical.baselines` and
 :mod:`fedlib.vertical.reputation`.
 """
 
+from fedlib.vertical.attacks import bin_recovery_attack
 from fedlib.vertical.audit import instance_space_attack, tree_agreement, what_each_party_saw
 from fedlib.vertical.baselines import (
     LSSVMClassifier,
@@ -31,6 +32,7 @@ from fedlib.vertical.gbdt import (
     best_split_in_histogram,
     leaf_weight,
     logistic_grad_hess,
+    passive_visible,
     split_gain,
 )
 from fedlib.vertical.reputation import (
@@ -66,6 +68,7 @@ __all__ = [
     "VerticalData",
     "VerticalDataError",
     "WoEScorecard",
+    "bin_recovery_attack",
     "credit_metrics",
     "grid_pca",
     "instance_space_attack",
@@ -89,5 +92,6 @@ __all__ = [
     "best_split_in_histogram",
     "leaf_weight",
     "logistic_grad_hess",
+    "passive_visible",
     "split_gain",
 ]

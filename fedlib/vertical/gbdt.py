@@ -41,6 +41,7 @@ __all__ = [
     "better_split",
     "leaf_weight",
     "logistic_grad_hess",
+    "passive_visible",
     "split_gain",
 ]
 
@@ -56,6 +57,9 @@ class BoostParams:
     gamma: float = 0.0
     min_child_weight: float = 1.0
     max_bins: int = 32
+    #: Smallest node (rows) at which passive parties' features are split candidates; see
+    #: :func:`passive_visible`. 0 turns the protection off (the issue-9 leakage setting).
+    passive_min_node_size: int = 64
 
     def __post_init__(self):
         checks = {
@@ -66,14 +70,39 @@ class BoostParams:
             "gamma": self.gamma >= 0,
             "min_child_weight": self.min_child_weight >= 0,
             "max_bins": 2 <= self.max_bins <= 1024,
+            "passive_min_node_size": (isinstance(self.passive_min_node_size, int | np.integer)
+                                      and not isinstance(self.passive_min_node_size, bool)
+                                      and self.passive_min_node_size >= 0),
         }
         allowed = {"n_estimators": ">= 1", "max_depth": ">= 1", "learning_rate": "in (0, 1]",
                    "reg_lambda": ">= 0", "gamma": ">= 0", "min_child_weight": ">= 0",
-                   "max_bins": "in [2, 1024]"}
+                   "max_bins": "in [2, 1024]",
+                   "passive_min_node_size": "an integer >= 0 (rows; 0 disables the protection)"}
         for name, ok in checks.items():
             if not ok:
                 raise ValueError(f"{name}={getattr(self, name)!r} is not allowed; must be "
                                  f"{allowed[name]}")
+
+
+def passive_visible(parent_visible: bool, n_node: int, n_sibling: int, minimum: int) -> bool:
+    """Whether passive parties histogram a child node (their features are candidates there).
+
+    A node is visible when its parent was, and both it and its sibling have at least
+    ``minimum`` rows (the root: when it has ``minimum`` rows). Requiring the *sibling* too
+    matters: the active party holds the parent's and this node's bucket sums, so it also
+    holds the sibling's (their difference). Under this rule every set whose sums the active
+    party can form by adding and subtracting returned histograms within a tree has at least
+    ``minimum`` rows, so no per-bin sum isolates a handful of rows (the attack of
+    :func:`fedlib.vertical.attacks.bin_recovery_attack`). SecureBoost applies it on the
+    active side and the passive party enforces it again; :class:`HistGBDT` applies it to
+    ``passive_columns`` so the plaintext twin grows the same trees.
+
+    >>> passive_visible(True, 40, 40, 32), passive_visible(True, 40, 10, 32)
+    (True, False)
+    >>> passive_visible(False, 400, 400, 32), passive_visible(True, 3, 1, 0)
+    (False, True)
+    """
+    return bool(parent_visible and n_node >= minimum and n_sibling >= minimum)
 
 
 class QuantileBinner:
@@ -232,8 +261,9 @@ class HistGBDT:
     """Histogram GBDT with logistic loss, grown depth-first-by-level exactly like SecureBoost.
 
     Keyword arguments are those of :class:`BoostParams` (``n_estimators``, ``max_depth``,
-    ``learning_rate``, ``reg_lambda``, ``gamma``, ``min_child_weight``, ``max_bins``), checked
-    there. After ``fit``: ``trees`` (lists of :class:`TreeNode`), ``binner``, ``base_margin_``.
+    ``learning_rate``, ``reg_lambda``, ``gamma``, ``min_child_weight``, ``max_bins``,
+    ``passive_min_node_size``), checked there; the last one acts only on the
+    ``passive_columns`` given to ``fit``. After ``fit``: ``trees`` (lists of :class:`TreeNode`), ``binner``, ``base_margin_``.
     """
 
     def __init__(self, **params: Any) -> None:
@@ -243,11 +273,19 @@ class HistGBDT:
     def __repr__(self) -> str:
         return f"HistGBDT({self.params})"
 
-    def fit(self, X, y) -> HistGBDT:
+    def fit(self, X, y, *, passive_columns=()) -> HistGBDT:
+        """Fit on all columns; ``passive_columns`` (indices) are split candidates only at
+        nodes :func:`passive_visible` admits under ``passive_min_node_size``, as the
+        passive parties' columns are in SecureBoost (pass them for a SecureBoost twin)."""
         p = self.params
         X, y = _check_matrix(X, "X"), check_labels(y)
         if len(X) != len(y):
             raise ValueError(f"X has {len(X)} rows but y has {len(y)}")
+        self._passive = {int(j) for j in passive_columns}
+        bad = sorted(j for j in self._passive if not 0 <= j < X.shape[1])
+        if bad:
+            raise ValueError(f"passive_columns {bad} are not column indices of X "
+                             f"(0..{X.shape[1] - 1})")
         self.binner = QuantileBinner(p.max_bins).fit(X)
         bins = self.binner.transform(X)
         self.base_margin_ = base_margin(y)
@@ -262,14 +300,17 @@ class HistGBDT:
 
     def _grow(self, bins, g, h, p: BoostParams) -> list[TreeNode]:
         nodes = [TreeNode(0, 0)]
-        frontier = [(0, np.arange(len(g)))]
+        m = p.passive_min_node_size
+        frontier = [(0, np.arange(len(g)), len(g) >= m)]
         while frontier:
-            nid, rows = frontier.pop(0)
+            nid, rows, visible = frontier.pop(0)
             node = nodes[nid]
             G, H = float(g[rows].sum()), float(h[rows].sum())
             best = (-np.inf, -1, -1)
             if node.depth < p.max_depth and len(rows) >= 2:
                 for j, nb in enumerate(self.binner.n_bins):
+                    if j in self._passive and not visible:
+                        continue
                     hg = np.bincount(bins[rows, j], weights=g[rows], minlength=nb)
                     hh = np.bincount(bins[rows, j], weights=h[rows], minlength=nb)
                     gain, b = best_split_in_histogram(
@@ -284,11 +325,12 @@ class HistGBDT:
             node.gain, node.feature, node.bin = gain, j, b
             node.threshold = float(self.binner.edges[j][b])
             go_left = bins[rows, j] <= b
+            kids_visible = passive_visible(visible, int(go_left.sum()), int((~go_left).sum()), m)
             for side, sub in (("left", rows[go_left]), ("right", rows[~go_left])):
                 child = TreeNode(len(nodes), node.depth + 1)
                 nodes.append(child)
                 setattr(node, side, child.node_id)
-                frontier.append((child.node_id, sub))
+                frontier.append((child.node_id, sub, kids_visible))
         return nodes
 
     @staticmethod

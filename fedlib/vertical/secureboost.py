@@ -18,11 +18,33 @@ rows (aligned by :func:`fedlib.crypto.psi.rsa_blind_psi`). Per tree:
 Prediction runs the same cross-party protocol: at a passive party's node the active party
 sends the record id and the rows that reached it, the passive party answers left/right.
 
-What each side learns (as in Cheng et al. 2021): passive parties see ciphertexts, the rows
-of each node (instance space) and which of their own candidates won; the active party sees
-per-bin sums ``(G, H)`` (and, in packed mode, bin counts, as FATE also reveals) of the
-passive features, never a feature value or threshold. The sums are not re-randomised before
-they are returned; since the active party decrypts them anyway this reveals nothing more.
+What each party learns (honest-but-curious parties; Cheng et al. 2021 and issue 9):
+
+* a **passive party** receives the Paillier public key, the ciphertexts of ``g, h`` and, for
+  every node it histograms, the node's rows (its *instance space*); for its own winning
+  splits it learns which candidate won and the rows going left. Instance spaces leak labels:
+  rows in a small deep node share a score (:func:`fedlib.vertical.audit.instance_space_attack`).
+* the **active party** decrypts, per node and per passive feature, the per-bin aggregates
+  ``(G, H)`` and, in packed mode, the bin count (FATE reveals counts too). It never receives a
+  feature value or a threshold, but per-bin sums over few rows identify which bin a row is in:
+  with the rows of the node and its own ``g`` per row it solves the small matching problem
+  (:func:`fedlib.vertical.attacks.bin_recovery_attack`; at 200 rows, depth 7,
+  ``min_child_weight=0`` and no minimum it recovers every (row, feature) bin).
+
+Two protections against the second leak. ``passive_min_node_size`` (default 64 rows): the
+passive parties histogram a node only when :func:`fedlib.vertical.gbdt.passive_visible`
+admits it (the node *and its sibling* have that many rows, and the parent was admitted), so
+every set the active party can form from the returned sums by addition and subtraction within
+a tree has at least that many rows; the passive party checks this again before it answers.
+Below that size only the active party's features compete, and the plaintext twin
+(:class:`~fedlib.vertical.gbdt.HistGBDT` with ``passive_columns``) does the same. Inference
+that combines sums across trees is not ruled out, only made harder; the attack measures it
+(200 rows, 3 trees, depth 7, 8 bins, ``min_child_weight=0``, 2 passive features: 83 of 400
+(row, feature) bins recovered with no minimum, 27 at 32 rows, 0 at 64 rows).
+And every returned bucket ciphertext is **re-randomised**
+(:func:`fedlib.crypto.paillier.rerandomize`): a product of the active party's own ciphertexts
+carries the product of their randomness, which the key holder can recover on decryption and
+match against the ``r`` it used, revealing each bin's members exactly without any small node.
 
 Speed (measured in ``bench/bench_vertical.py``): ``packing`` puts ``g``, ``h`` and a count in
 one plaintext (:class:`fedlib.crypto.paillier.GHPacker`), ``precompute_obfuscators``
@@ -62,6 +84,7 @@ from fedlib.crypto.paillier import (
     decrypt_raw,
     encrypt_packed,
     make_keypair,
+    rerandomize,
     sub_ciphertext,
 )
 from fedlib.fl.transcript import Transcript
@@ -76,6 +99,7 @@ from fedlib.vertical.gbdt import (
     check_labels,
     leaf_weight,
     logistic_grad_hess,
+    passive_visible,
 )
 
 __all__ = ["PassiveParty", "SecureBoost"]
@@ -104,13 +128,18 @@ class PassiveParty:
     transcript.
     """
 
-    def __init__(self, name: str, X, max_bins: int):
+    def __init__(self, name: str, X, max_bins: int, *, min_node_size: int = 64):
+        if isinstance(min_node_size, bool) or not isinstance(min_node_size, int | np.integer) \
+                or min_node_size < 0:
+            raise ValueError(f"min_node_size={min_node_size!r} must be an integer >= 0 (rows)")
         self.name = name
+        self.min_node_size = int(min_node_size)
         self._X = _check_matrix(X, f"passive[{name!r}]")
         self.binner = QuantileBinner(max_bins).fit(self._X)
         self._bins = self.binner.transform(self._X)
         self.lookup: dict[int, tuple[int, int, float]] = {}
         self._hist: dict[int, list] = {}
+        self._admitted: dict[int, int] = {}
 
     @property
     def n_bins(self) -> list[int]:
@@ -123,15 +152,33 @@ class PassiveParty:
     def receive_gradients(self, channels: list[list[int]]) -> None:
         self._channels = [[gmpy2.mpz(c) for c in ch] for ch in channels]
         self._hist.clear()
+        self._admitted.clear()
 
     def histogram(self, node_id: int, rows: np.ndarray, *, parent: int | None = None,
-                  sibling: int | None = None, executor: Executor | None = None,
-                  n_jobs: int = 1) -> list:
-        """Encrypted bucket sums ``[feature][channel][bin]`` for the rows of one node.
+                  sibling: int | None = None, subtract: bool = True,
+                  executor: Executor | None = None, n_jobs: int = 1) -> list:
+        """Re-randomised encrypted bucket sums ``[feature][channel][bin]`` for one node.
 
-        With ``parent`` and ``sibling`` cached, subtracts instead of summing rows.
+        ``parent`` is the node's parent (``None`` for the root). The party refuses
+        (``PermissionError``) a node :func:`~fedlib.vertical.gbdt.passive_visible` does not
+        admit: fewer than ``min_node_size`` rows in it or its sibling, or a parent it did not
+        histogram. With ``subtract`` and the parent and ``sibling`` cached, it subtracts
+        instead of summing rows. Every returned ciphertext gets fresh randomness.
         """
-        if parent in self._hist and sibling in self._hist:
+        rows = np.asarray(rows)
+        if parent is None:
+            ok, n_sib = len(rows) >= self.min_node_size, None
+        else:
+            n_sib = self._admitted.get(parent, 0) - len(rows)
+            ok = passive_visible(parent in self._admitted, len(rows), n_sib, self.min_node_size)
+        if not ok:
+            raise PermissionError(
+                f"passive party {self.name!r} refuses node {node_id}: {len(rows)} rows (sibling "
+                f"{n_sib}, parent {'admitted' if parent in self._admitted else 'not admitted'}"
+                f"); it answers only nodes where both children have >= {self.min_node_size} "
+                "rows under an admitted parent")
+        self._admitted[node_id] = len(rows)
+        if subtract and parent in self._hist and sibling in self._hist:
             hp, hs = self._hist[parent], self._hist[sibling]
             out = [[[sub_ciphertext(self._pk, a, b) for a, b in zip(cp, cs, strict=True)]
                     for cp, cs in zip(fp, fs, strict=True)] for fp, fs in zip(hp, hs, strict=True)]
@@ -149,7 +196,9 @@ class PassiveParty:
                                         block[:, p], [nb[j] for j in p]) for p in parts]
                 out = [f for fut in futs for f in fut.result()]
         self._hist[node_id] = out
-        return out
+        flat = [c for feat in out for ch in feat for c in ch]
+        fresh = iter(rerandomize(self._pk, flat))
+        return [[[next(fresh) for _ in ch] for ch in feat] for feat in out]
 
     def record_split(self, feature: int, bin_: int, rows: np.ndarray) -> tuple[int, np.ndarray]:
         """Store the winning split locally; return its record id and the rows going left."""
@@ -173,6 +222,10 @@ class SecureBoost:
     n_estimators, max_depth, learning_rate, reg_lambda, gamma, min_child_weight, max_bins
         As in :class:`fedlib.vertical.gbdt.BoostParams` (the trees equal
         :class:`~fedlib.vertical.gbdt.HistGBDT`'s on the stacked columns).
+    passive_min_node_size
+        Rows below which passive parties compute no histogram (see the module docstring and
+        :func:`~fedlib.vertical.gbdt.passive_visible`); 0 disables the protection. The
+        plaintext twin must get the same value and ``passive_columns``.
     key_bits, demo_keys
         Paillier modulus size; below 2048 bits only with ``demo_keys=True``.
     packing, precompute_obfuscators, histogram_subtraction, n_jobs
@@ -196,6 +249,9 @@ class SecureBoost:
         The active party's own lookup table; the passive parties (each with its ``lookup``).
     transcript
         Every message of training and prediction.
+    gradients_
+        The active party's own ``(g, h)`` per tree (what it encrypted); the leakage audit
+        :func:`fedlib.vertical.attacks.bin_recovery_attack` plays the active party with them.
     timings_
         Seconds: ``keygen_s``, ``precompute_s`` (offline obfuscators), ``encrypt_s``,
         ``histogram_s`` (passive parties), ``decrypt_s`` (active party, incl. unpacking),
@@ -204,13 +260,14 @@ class SecureBoost:
 
     def __init__(self, *, n_estimators: int = 5, max_depth: int = 3, learning_rate: float = 0.3,
                  reg_lambda: float = 1.0, gamma: float = 0.0, min_child_weight: float = 1.0,
-                 max_bins: int = 32, key_bits: int = 2048, demo_keys: bool = False,
+                 max_bins: int = 32, passive_min_node_size: int = 64,
+                 key_bits: int = 2048, demo_keys: bool = False,
                  packing: bool = True, precompute_obfuscators: bool = True,
                  histogram_subtraction: bool = True, n_jobs: int = 1, naive: bool = False,
                  frac_bits: int = 40, active_name: str = "bank",
                  transcript: Transcript | None = None, keypair=None):
         self.params = BoostParams(n_estimators, max_depth, learning_rate, reg_lambda, gamma,
-                                  min_child_weight, max_bins)
+                                  min_child_weight, max_bins, passive_min_node_size)
         if n_jobs < 1:
             raise ValueError(f"n_jobs={n_jobs!r} must be >= 1")
         if keypair is None and key_bits < MIN_SECURE_BITS and not demo_keys:
@@ -243,7 +300,9 @@ class SecureBoost:
         self.binner_ = QuantileBinner(p.max_bins).fit(Xa)
         self._bins = self.binner_.transform(Xa)
         self.lookup: dict[int, tuple[int, int, float]] = {}
-        self.parties_ = {name: PassiveParty(name, Xp, p.max_bins) for name, Xp in passive.items()}
+        self.parties_ = {name: PassiveParty(name, Xp, p.max_bins,
+                                            min_node_size=p.passive_min_node_size)
+                         for name, Xp in passive.items()}
         t0 = time.perf_counter()
         self._pk, self._sk = self._keypair or make_keypair(n_bits=self.key_bits,
                                                            demo=self.demo_keys)
@@ -265,9 +324,10 @@ class SecureBoost:
                 self.timings_["precompute_s"] = time.perf_counter() - t0
             self.base_margin_ = base_margin(y)
             margin = np.full(n, self.base_margin_)
-            self.trees = []
+            self.trees, self.gradients_ = [], []
             for k in range(p.n_estimators):
                 g, h = logistic_grad_hess(y, margin)
+                self.gradients_.append((g, h))
                 t0 = time.perf_counter()
                 channels = self._encrypt(g, h, pool)
                 self.timings_["encrypt_s"] += time.perf_counter() - t0
@@ -315,11 +375,13 @@ class SecureBoost:
     def _grow(self, g, h, k: int, executor) -> tuple[list[TreeNode], dict[int, np.ndarray]]:
         p, t, me = self.params, self.transcript, self.active_name
         nodes = [TreeNode(0, 0)]
-        frontier: list[tuple[int, np.ndarray, int | None, int | None]] = [
-            (0, np.arange(len(g)), None, None)]
+        m = p.passive_min_node_size
+        # (node, rows, parent, sibling already histogrammed or None, passive parties admit it)
+        frontier: list[tuple[int, np.ndarray, int | None, int | None, bool]] = [
+            (0, np.arange(len(g)), None, None, len(g) >= m)]
         leaf_rows: dict[int, np.ndarray] = {}
         while frontier:
-            nid, rows, parent, sibling = frontier.pop(0)
+            nid, rows, parent, sibling, visible = frontier.pop(0)
             node = nodes[nid]
             G, H = float(g[rows].sum()), float(h[rows].sum())
             best = (-np.inf, None, -1, -1)
@@ -332,14 +394,14 @@ class SecureBoost:
                     gain, b = best_split_in_histogram(hg, hh, **opts)
                     if better_split(gain, best[0]):
                         best = (gain, me, j, b)
-                for name, party in self.parties_.items():
+                for name, party in self.parties_.items() if visible else ():
                     t.send(sender=me, receiver=name, kind="public", payload=rows,
                            label="instance_space", round=k)
                     sub = self.histogram_subtraction and sibling is not None
                     t0 = time.perf_counter()
-                    hist = party.histogram(nid, rows, parent=parent if sub else None,
-                                           sibling=sibling if sub else None,
-                                           executor=executor, n_jobs=self.n_jobs)
+                    hist = party.histogram(nid, rows, parent=parent, sibling=sibling,
+                                           subtract=sub, executor=executor,
+                                           n_jobs=self.n_jobs)
                     t1 = time.perf_counter()
                     hist = t.send(sender=name, receiver=me, kind="ciphertext", payload=hist,
                                   label="enc_histogram", round=k)
@@ -374,7 +436,9 @@ class SecureBoost:
             kids = [(lid, left, rid_), (rid_, right, lid)]
             kids.sort(key=lambda c: len(c[1]))
             first, second = kids
-            frontier += [(first[0], first[1], None, None), (second[0], second[1], nid, first[0])]
+            seen = passive_visible(visible, len(left), len(right), m)
+            frontier += [(first[0], first[1], nid, None, seen),
+                         (second[0], second[1], nid, first[0], seen)]
         return nodes, leaf_rows
 
     # -------------------------------------------------------------- prediction
