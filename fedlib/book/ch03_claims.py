@@ -202,7 +202,7 @@ def size_benefit_correlation(per_client: pd.DataFrame, privacy: str = "BDP") -> 
             continue
         size = g.groupby("client")["n_train"].first().reindex(w.index)
         ben = (w[cols[0]] - w[cols[1]]).dropna()
-        if ben.size >= 3:
+        if ben.size >= 3 and ben.nunique() > 1 and size.nunique() > 1:
             out[seed] = float(stats.spearmanr(size.reindex(ben.index), ben).statistic)
     return pd.Series(out, dtype=float)
 
