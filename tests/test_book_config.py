@@ -169,7 +169,10 @@ def test_offline_strict_build(tmp_path):
 def test_cli_list_runs():
     proc = subprocess.run([sys.executable, "-m", "fedlib.book.cli", "list"],
                           capture_output=True, text=True, check=True, cwd=ROOT)
-    assert proc.stdout.count("\n") == len(CHAPTERS)
+    # two lines per chapter: id, name and title; then its last run (or "not run")
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 2 * len(CHAPTERS)
+    assert all(ln.strip().startswith(("run ", "not run")) for ln in lines[1::2])
 
 
 def test_security_page_cites_only_tests_that_exist():

@@ -197,3 +197,103 @@ def test_kaggle_blank_numeric_is_missing_not_error(tmp_path, rows):
     lines = [rows[0], rows[1], ", ".join(cells), *rows[3:]]
     ds = load_dataset("kaggle_loan_approval", path=_write(tmp_path, lines))
     assert ds.frame["loan_term"].isna().sum() == 1
+
+
+# --- early checks with the loaders' messages (issue 14 items 6 and 7) ---
+
+def _bad_file(tmp_path: Path, kind: str, header: list[str], row: list[str],
+              name: str = "data.csv") -> Path:
+    """A file in a dataset's real header with one of the common mistakes."""
+    p = tmp_path / name
+    if kind == "empty":
+        p.write_text("")
+    elif kind == "header_only":
+        p.write_text(",".join(header) + "\n")
+    elif kind == "semicolon":
+        p.write_text(";".join(header) + "\n" + ";".join(row) + "\n")
+    elif kind == "latin1":
+        p.write_bytes((",".join(header) + "\n" + ",".join(row) + "\n").encode("utf-8")
+                      + ",".join(["Caf\xe9"] * len(header)).encode("latin-1") + b"\n")
+    return p
+
+
+BAD_KINDS = {
+    "empty": "is empty (no header, no rows)",
+    "header_only": "has a header but no data rows",
+    "semicolon": "has a single column (the header looks ';'-delimited); expected a "
+                 "comma-separated file",
+    "latin1": "is not UTF-8 text (byte 0xe9 on line 3); save it as UTF-8",
+}
+
+
+def _loaders():
+    from fedlib.data.heloc import HELOC_COLUMNS, check_heloc, load_heloc
+    from fedlib.data.kaggle import check_kaggle_loan_approval, load_kaggle_loan_approval
+    from fedlib.survival.loaders import SBA_REQUIRED, check_sba, load_sba
+    from fedlib.vertical.data import check_vertical_csvs, load_vertical_csvs
+
+    def vertical(check):
+        def run(path):
+            other = path.with_name("external.csv")
+            other.write_text("id,e1\n1,0.5\n")
+            if check:
+                return check_vertical_csvs(path, other, id_column="id", target="default")
+            return load_vertical_csvs(path, other, id_column="id", target="default")
+        return run
+
+    return {
+        "heloc": (HELOC_COLUMNS, check_heloc, load_heloc),
+        "kaggle_loan_approval": (KAGGLE_COLUMNS, check_kaggle_loan_approval,
+                                 load_kaggle_loan_approval),
+        "SBA": (list(SBA_REQUIRED), check_sba, load_sba),
+        "vertical": (["id", "x1", "default"], vertical(True), vertical(False)),
+    }
+
+
+@pytest.mark.parametrize("kind", sorted(BAD_KINDS))
+@pytest.mark.parametrize("dataset", ["heloc", "kaggle_loan_approval", "SBA", "vertical"])
+def test_bad_file_is_caught_by_the_check_with_the_loaders_message(tmp_path, dataset, kind):
+    header, check, load = _loaders()[dataset]
+    path = _bad_file(tmp_path, kind, header, ["1"] * len(header))
+    with pytest.raises(ValueError) as checked:
+        check(path)
+    with pytest.raises(ValueError) as loaded:
+        load(path)
+    msg = str(checked.value)
+    assert msg == str(loaded.value) and "\n" not in msg
+    assert BAD_KINDS[kind] in msg and "data.csv" in msg
+
+
+def test_heloc_blank_or_text_cell_reported_by_file_line_and_raw_text(tmp_path):
+    from fedlib.data.heloc import load_heloc, write_heloc_fixture
+
+    path = tmp_path / "heloc_dataset_v1.csv"
+    write_heloc_fixture(path, n_rows=30, seed=0)
+    lines = path.read_text().splitlines()
+    for text in ("", "n/a", " N/A "):
+        cells = lines[6].split(",")
+        cells[4] = text  # line 7 of the file, column AverageMInFile
+        edited = [*lines[:6], ",".join(cells), *lines[7:]]
+        path.write_text("\n".join(edited) + "\n")
+        with pytest.raises(DataSchemaError) as info:
+            load_heloc(path)
+        assert str(info.value) == (
+            f"heloc: heloc_dataset_v1.csv: column 'AverageMInFile' must be numeric, line 7 "
+            f"holds {text!r} (1 such cell(s) in the column); the file codes missing values "
+            "as -9, -8 or -7, not as blanks or text")
+
+
+def test_vertical_label_column_missing_lists_columns_and_party_named_from_file(tmp_path):
+    from fedlib.vertical.data import VerticalDataError, load_vertical_csvs
+
+    bank, ext = tmp_path / "bank.csv", tmp_path / "tax_registry.csv"
+    bank.write_text("id,x1,is_bad\n1,0.5,0\n2,0.7,1\n")
+    ext.write_text("id,e1\n1,3.0\n2,4.0\n")
+    with pytest.raises(VerticalDataError) as info:
+        load_vertical_csvs(bank, ext, id_column="id", target="default")
+    assert str(info.value) == ("labelled file 'bank.csv': label column 'default' not found; "
+                               "columns are ['id', 'x1', 'is_bad']")
+    vd = load_vertical_csvs(bank, ext, id_column="id", target="is_bad")
+    assert vd.external_name == "tax_registry"
+    assert load_vertical_csvs(bank, ext, id_column="id", target="is_bad",
+                              external_name="grid").external_name == "grid"

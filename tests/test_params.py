@@ -144,3 +144,61 @@ def test_cli_reports_bad_value_with_exit_code_2(capsys, monkeypatch):
     assert "key 'seed' = 'abc' is not allowed: must be an integer" in err
     assert cli.main(["run", "02", "--params", "no_such_set"]) == 2
     assert "available:" in capsys.readouterr().err
+
+
+# --- one-line messages (issue 14 item 6) ---
+
+def _no_kernel(monkeypatch):
+    import papermill
+
+    def no_kernel(*a, **k):
+        raise AssertionError("a kernel was started for invalid input")
+
+    monkeypatch.setattr(papermill, "execute_notebook", no_kernel)
+
+
+def test_yaml_syntax_error_in_params_file_is_one_line(tmp_path, monkeypatch, capsys):
+    _no_kernel(monkeypatch)
+    root, chapter = fixture_root(tmp_path)
+    bad = tmp_path / "mine.yml"
+    bad.write_text("seed: 42\nrounds: 3\nrate: [0.2\nfail: false\n")
+    code = cli.main(["run", "99", "--params", str(bad), "--no-progress"], root=root,
+                    registry=[chapter])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1, err
+    assert err.startswith(f"fedbook: {bad}: line 4, column 5: not valid YAML: ")
+    assert "Traceback" not in err
+    bad.write_text("seed: 42\n  rounds: 3\n")
+    with pytest.raises(ParameterError, match=r"mine.yml: line 2, column 9: not valid YAML"):
+        run_chapter(chapter, str(bad), root=root, progress=False)
+    bad.write_bytes("seed: 42\n# caf\xe9\n".encode("latin-1"))
+    with pytest.raises(ParameterError, match=r"mine.yml: not UTF-8 text \(byte 0xe9"):
+        run_chapter(chapter, str(bad), root=root, progress=False)
+
+
+def test_yaml_syntax_error_in_override_names_the_key(tmp_path, monkeypatch, capsys):
+    _no_kernel(monkeypatch)
+    root, chapter = fixture_root(tmp_path)
+    code = cli.main(["run", "99", "--params", "smoke", "-p", "rate", "[0.2, 0.3",
+                     "--no-progress"], root=root, registry=[chapter])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1, err
+    assert err.startswith("fedbook: -p rate '[0.2, 0.3': column 10: not valid YAML: ")
+    assert "quote a string" in err
+    assert not (root / "book").exists()
+
+
+@pytest.mark.parametrize(("chapter", "values", "expected"), [
+    ("02", {"dataset": "kaggle_loan_approval"},
+     "dataset 'kaggle_loan_approval' needs data_path: the path to the CSV"),
+    ("01", {"source": "heloc"},
+     "source 'heloc' needs data_path: the path to the FICO HELOC CSV"),
+    ("03", {"dataset": "sba_csv"}, "dataset 'sba_csv' needs data_path: the path to the CSV"),
+])
+def test_missing_data_path_names_the_key_and_dataset(chapter, values, expected):
+    schema = get_chapter(chapter).load_schema()
+    with pytest.raises(ParameterError) as info:
+        validate_params(schema, {"seed": 1, **values}, source="smoke.yml")
+    (msg,) = info.value.problems
+    # Not "key '' = {'seed': 1, ...} is not allowed": the check's own sentence, on one line.
+    assert msg == f"smoke.yml: {expected}"

@@ -173,6 +173,12 @@ def test_centralized_bdp_and_scores(small_data):
     assert {"c_index", "ibs"} <= set(run.history.columns)
     eps, delta = run.trainers["central"].epsilon(delta=1e-5)
     assert 0 < eps < math.inf and delta <= 1e-5
+    row = run.epsilons(delta=1e-5).iloc[0]          # the default is a bound; the estimate below
+    assert row.is_bound and row.epsilon == eps and 0 < row.epsilon_estimate < eps
+    est = train_centralized(small_data, mode="bdp", epochs=1, lr=1e-3, batch_size=32,
+                            noise_multiplier=2.0, clip_norm=1.0, seed=0, beta=5e-6,
+                            gamma=1e-8, init_hazard=0.02, hidden=(8,), bdp_bound="mean")
+    assert not est.epsilons(delta=1e-5).iloc[0].is_bound
 
 
 def test_make_model_starts_at_published_hazard():
@@ -192,19 +198,32 @@ def test_calibration_reaches_same_target(small_data):
         eps = epsilon_for(noise_multiplier=r.sigma_dp, sample_rate=r.sample_rate,
                           steps=int(r.steps), delta=1e-5)
         assert 1.95 <= eps <= 2.0
-    assert (sg.gamma * sg.steps * 2 <= 1e-5 + 1e-15).all()     # delta_mu <= delta
+    assert (sg.gamma * 2 <= 1e-5 + 1e-15).all()     # delta_mu = beta + gamma <= delta
+    # BDP sigma calibrated to the valid bound: its planned bound is on target, the estimate
+    # far below it, and the same noise gives a smaller classical epsilon.
+    bayes = sg[~sg.analytical_fallback]
+    assert (bayes.bdp_bound == "hoeffding").all()
+    assert np.allclose(bayes.eps_bdp_bound, 2.0, atol=1e-4) and (bayes.eps_bdp_bound <= 2.0).all()
+    assert (bayes.eps_bdp_estimate < bayes.eps_bdp_bound).all()
     # BDP sigma from a pilot: the accountant charged with the pilot reaches the target.
     pilot = np.array([[0.3, 0.5, 0.4, 0.2], [0.6, 0.1, 0.3, 0.5]])
-    s = bdp_noise_multiplier(pilot, target_epsilon=1.0, sample_rate=0.05, steps=200,
-                             clip_norm=1.0, beta=5e-6, gamma=1e-9, n_rows=1000)
-    acc = BayesianAccountant(sample_rate=0.05, noise_multiplier=s, clip_norm=1.0, beta=5e-6,
-                             gamma=1e-9, n_rows=1000, cost="left")
-    acc.total_cost = 200 * np.mean([acc.step_cost(p) for p in pilot], axis=0)
-    assert acc.epsilon()[0] == pytest.approx(1.0, abs=1e-4)
-    # Identical neighbours cost nothing, so smaller Delta needs less noise than the worst case.
-    s_small = bdp_noise_multiplier(pilot / 10, target_epsilon=1.0, sample_rate=0.05, steps=200,
-                                   clip_norm=1.0, beta=5e-6, gamma=1e-9, n_rows=1000)
-    assert s_small < s
+    kw = dict(target_epsilon=1.0, sample_rate=0.05, steps=200, clip_norm=1.0, beta=5e-6,
+              gamma=5e-6, n_rows=1000)
+    for bound in ("hoeffding", "mean"):
+        s = bdp_noise_multiplier(pilot, bound=bound, **kw)
+        acc = BayesianAccountant(sample_rate=0.05, noise_multiplier=s, clip_norm=1.0, beta=5e-6,
+                                 gamma=5e-6, n_rows=1000, cost="left")
+        for _ in range(100):
+            for row in pilot:
+                acc.step(row)
+        res = acc.epsilon(bound=bound)
+        assert res.epsilon == pytest.approx(1.0, abs=1e-4)
+        assert res.is_bound == (bound == "hoeffding")
+    # Identical neighbours cost nothing, so smaller Delta needs less noise for the estimate;
+    # the valid bound must allow for unseen records at (2C)^2 and barely moves.
+    s_est = bdp_noise_multiplier(pilot, bound="mean", **kw)
+    assert bdp_noise_multiplier(pilot / 10, bound="mean", **kw) < s_est
+    assert bdp_noise_multiplier(pilot, **kw) > s_est
     assert dp_noise_multipliers({"a": 1000}, target_epsilon=1.0, delta=1e-5, batch_size=32,
                                 epochs=1)["a"] > 0
 

@@ -21,6 +21,7 @@ Examples
 from __future__ import annotations
 
 import argparse
+import signal
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -34,6 +35,7 @@ from fedlib.book.chapters import (
     get_chapter,
     repo_root,
 )
+from fedlib.book.lastrun import describe_last_run
 from fedlib.book.params import ParameterError
 
 __all__ = ["build_html", "build_parser", "main"]
@@ -43,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``fedbook``."""
     ap = argparse.ArgumentParser(prog="fedbook", description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="command", required=True)
-    sub.add_parser("list", help="list the chapters and whether they have been run")
+    sub.add_parser("list", help="list the chapters and their last run: parameter set, data, date")
     run = sub.add_parser("run", help="execute one chapter (or all) with a parameter set")
     run.add_argument("chapter", help="chapter id or name (02, 02_dp_vs_ckks) or 'all'")
     build = sub.add_parser("build", help="run every chapter, then build the HTML book")
@@ -61,25 +63,23 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
-def _list(root: Path) -> int:
-    for ch in CHAPTERS:
+def _list(root: Path, registry: Sequence[Chapter] = CHAPTERS) -> int:
+    for ch in registry:
         if not ch.exists(root):
             state = "not written yet"
-        elif (root / "book" / "chapters" / f"{ch.name}.results.json").is_file():
-            state = "run"
         else:
-            state = "not run"
-        print(f"{ch.id}  {ch.name:<32} {state:<16} {ch.title}")
+            state = describe_last_run(root / "book" / "chapters" / f"{ch.name}.results.json")
+        print(f"{ch.id}  {ch.name:<30} {ch.title}\n      {state}")
     return 0
 
 
-def _select(which: str, root: Path) -> list[Chapter]:
+def _select(which: str, root: Path, registry: Sequence[Chapter] = CHAPTERS) -> list[Chapter]:
     if which == "all":
-        chapters = available_chapters(root)
+        chapters = available_chapters(root, registry)
         if not chapters:
             raise ChapterNotFound("no chapter source exists yet under chapters/")
         return chapters
-    ch = get_chapter(which)
+    ch = get_chapter(which, registry)
     if not ch.exists(root):
         raise ChapterNotFound(f"chapter {ch.id}: source {ch.source_path(root)} does not exist yet")
     return [ch]
@@ -141,19 +141,35 @@ def build_html(root: Path, toc: Path, *, quiet: bool = False) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``fedbook`` console script; returns the exit code."""
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    root: Path | None = None,
+    registry: Sequence[Chapter] = CHAPTERS,
+) -> int:
+    """Entry point of the ``fedbook`` console script; returns the exit code.
+
+    ``root`` and ``registry`` default to the repository and the book's chapters (tests pass a
+    throw-away project). Ctrl-C, SIGTERM and SIGHUP end with one line and exit code 128 + the
+    signal number; the outputs of the chapter that was running are those of its previous run.
+    """
     args = build_parser().parse_args(argv)
-    root = repo_root()
+    root = Path(root or repo_root())
     try:
         if args.command == "list":
-            return _list(root)
+            return _list(root, registry)
         if args.command == "run":
-            return _run(_select(args.chapter, root), args, root)
+            return _run(_select(args.chapter, root, registry), args, root)
         return _build(args, root)
     except (ParameterError, ChapterNotFound) as err:
         print(f"fedbook: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as err:
+        signum = getattr(err, "signum", signal.SIGINT)
+        name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+        print(f"\nfedbook: stopped by {name}; the chapter's previous notebook and results.json "
+              "under book/chapters/ are unchanged", file=sys.stderr)
+        return 128 + int(signum)
 
 
 if __name__ == "__main__":

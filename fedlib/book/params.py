@@ -244,6 +244,10 @@ def validate_params(
                 problems.append(
                     f"{label}: unknown key '{top}'{hint} allowed keys: {', '.join(allowed_keys)}"
                 )
+            elif not loc:
+                # A model-level check (e.g. "dataset X needs data_path"): its input is the whole
+                # parameter dict, which says nothing; the message names the keys itself.
+                problems.append(f"{label}: {_allowed(err)}")
             elif err["type"] == "missing":
                 problems.append(
                     f"{label}: key '{key}' is missing: it is required{_describe(schema, top)}"
@@ -298,24 +302,76 @@ _Loader.yaml_implicit_resolvers = {
 _Loader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT_RE, list("-+0123456789."))
 
 
-def load_yaml(text_or_path: str | os.PathLike) -> Any:
+def _yaml_problem(exc: yaml.YAMLError) -> tuple[str, int | None, int | None]:
+    """(what is wrong, 1-based line, 1-based column) of a PyYAML error."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    what = getattr(exc, "problem", None) or getattr(exc, "context", None) or str(exc)
+    if mark is None:
+        return str(what), None, None
+    return str(what), mark.line + 1, mark.column + 1
+
+
+def load_yaml(text_or_path: str | os.PathLike, *, source: str | None = None) -> Any:
     """Parse YAML text (or a ``Path``) with safe loading and the YAML 1.2 float rule.
+
+    A syntax error becomes one line naming ``source`` (or the file), the line and the column,
+    instead of PyYAML's multi-line traceback.
+
+    Raises
+    ------
+    ParameterError
+        The text is not valid YAML, or the file is not UTF-8 text.
 
     Examples
     --------
     >>> load_yaml("delta: 1e-5\\nrounds: 5\\nname: x")
     {'delta': 1e-05, 'rounds': 5, 'name': 'x'}
+    >>> try:
+    ...     load_yaml("rounds: 5\\nepsilon: [1, 2\\n", source="my.yml")
+    ... except ParameterError as err:
+    ...     print(err)
+    my.yml: line 3, column 1: not valid YAML: expected ',' or ']', but got '<stream end>'
     """
-    text = Path(text_or_path).read_text() if isinstance(text_or_path, Path) else text_or_path
-    return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+    if isinstance(text_or_path, Path):
+        source = source or str(text_or_path)
+        try:
+            text = text_or_path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise ParameterError(
+                f"{source}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset "
+                f"{exc.start}); save the parameter file as UTF-8"
+            ) from None
+    else:
+        text = text_or_path
+    try:
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+    except yaml.YAMLError as exc:
+        what, line, col = _yaml_problem(exc)
+        where = f"line {line}, column {col}: " if line is not None else ""
+        raise ParameterError(f"{source or 'YAML text'}: {where}not valid YAML: {what}") from None
 
 
-def parse_value(text: str) -> Any:
+def parse_value(text: str, *, key: str | None = None) -> Any:
     """Parse one ``-p key value`` override the way the YAML file would.
 
     Examples
     --------
     >>> [parse_value(s) for s in ["2", "1e-5", "true", "[0.5, 1.0]", "dp", "null"]]
     [2, 1e-05, True, [0.5, 1.0], 'dp', None]
+    >>> try:
+    ...     parse_value("[1, 2", key="epsilons")
+    ... except ParameterError as err:
+    ...     print(err)
+    -p epsilons '[1, 2': column 6: not valid YAML: expected ',' or ']', but got '<stream end>'; quote a string, write a list as [1, 2]
     """
-    return load_yaml(text)
+    try:
+        return load_yaml(text, source="-p")
+    except ParameterError as exc:
+        # One line: the override is a single line, so only its column matters.
+        detail = str(exc).removeprefix("-p: ").removeprefix("line 1, ")
+        if detail.startswith("line "):  # an error at the end of input is placed on line 2
+            detail = f"column {len(text) + 1}: " + detail.split(": ", 1)[1]
+        name = f"-p {key} {text!r}" if key is not None else f"-p value {text!r}"
+        raise ParameterError(
+            f"{name}: {detail}; quote a string, write a list as [1, 2]"
+        ) from None

@@ -23,19 +23,29 @@ chapter 02: no parameter set 'nosuchset' in /nonexistent/parameters/02_dp_vs_ckk
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
+import signal
 import tempfile
 import time
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from fedlib.book.chapters import Chapter, repo_root
+from fedlib.book.datacheck import check_chapter_data
 from fedlib.book.params import ParameterError, load_yaml, parse_value, validate_params
 from fedlib.book.results import ResultsFormatError, load_results
+from fedlib.book.rundirs import (
+    remove_stale_run_dirs,
+    run_dir_prefix,
+    signals_deferred,
+    signals_raise,
+)
 
 __all__ = ["ChapterRunError", "RunPlan", "RunResult", "execute_plan", "plan_run", "run_chapter"]
 
@@ -97,12 +107,13 @@ def plan_run(
     """
     root = Path(root or repo_root())
     pfile = chapter.parameter_file(params, root)
-    values = load_yaml(pfile.read_text()) or {}
     rel = os.path.relpath(pfile, root) if pfile.is_relative_to(root) else str(pfile)
+    values = load_yaml(pfile, source=rel) or {}
     if not isinstance(values, dict):
         raise ParameterError(f"{rel}: must be a mapping of key: value, got {values!r}")
     label = params if "/" not in params and not params.endswith((".yml", ".yaml")) else pfile.stem
-    parsed = [(str(k), parse_value(v) if isinstance(v, str) else v) for k, v in overrides]
+    parsed = [(str(k), parse_value(v, key=str(k)) if isinstance(v, str) else v)
+              for k, v in overrides]
     for key, value in parsed:
         values[key] = value
     if parsed:
@@ -111,21 +122,61 @@ def plan_run(
     values.setdefault("results_path", "results.json")
     source = rel + (" with -p " + ", ".join(f"{k}={v!r}" for k, v in parsed) if parsed else "")
     model = validate_params(chapter.load_schema(), values, source=source)
-    return RunPlan(chapter, root, label, model.model_dump(mode="json"), pfile, parsed)
+    dumped = model.model_dump(mode="json")
+    # The data file is read by the kernel only after ~5 s of start-up; an empty, header-only,
+    # wrongly delimited or non-UTF-8 file is cheap to recognise here, with the loader's words.
+    check_chapter_data(chapter.id, dumped)
+    return RunPlan(chapter, root, label, dumped, pfile, parsed)
+
+
+# Kernel managers of the runs in progress, so a signal can end their kernels at once.
+_LIVE_KERNELS: weakref.WeakSet = weakref.WeakSet()
+
+
+def _kill_kernels() -> None:
+    """Kill the kernels of the runs in progress (called from a signal handler).
+
+    The kernel runs in its own session, so Ctrl-C does not reach it; left alive, nbclient's
+    graceful shutdown would wait for the running cell and the kernel would print a traceback
+    about its closed sockets. Nothing in a killed kernel is needed: the run's outputs are
+    discarded with its temporary folder.
+    """
+    for km in list(_LIVE_KERNELS):
+        pid = getattr(getattr(km, "provisioner", None), "pid", None)
+        if pid:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
 
 
 def _kernel_manager_class():
-    """A KernelManager that always starts ``sys.executable -m ipykernel_launcher``."""
+    """An AsyncKernelManager that always starts ``sys.executable -m ipykernel_launcher``.
+
+    Asynchronous, as nbclient expects: with a blocking client, a Ctrl-C during a long cell left
+    the event loop blocked in a wait for that cell's reply, so the run hung until it ended.
+    """
     from jupyter_client.kernelspec import KernelSpecManager
-    from jupyter_client.manager import KernelManager
+    from jupyter_client.manager import AsyncKernelManager
     from traitlets import default
 
-    class _ThisInterpreterKernelManager(KernelManager):
+    class _ThisInterpreterKernelManager(AsyncKernelManager):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            _LIVE_KERNELS.add(self)
+
         @default("kernel_spec_manager")
         def _default_ksm(self):
             # No kernel directories: "python3" resolves to ipykernel's built-in spec, whose
             # argv is this interpreter, whatever is registered in ~/.local/share/jupyter.
             return KernelSpecManager(kernel_dirs=[], parent=self)
+
+        @default("transport_encryption")
+        def _default_encryption(self):
+            # ipykernel warns "Kernel is running over TCP without encryption" on every start
+            # unless the manager hands it CurveZMQ keys; its built-in spec declares support,
+            # so "auto" provisions them. Without libsodium in pyzmq, stay unencrypted.
+            import zmq
+
+            return "auto" if zmq.has("curve") else "disabled"
 
     return _ThisInterpreterKernelManager
 
@@ -175,10 +226,14 @@ def execute_plan(
         pm_logger = logging.getLogger(name)
         if not any(isinstance(f, _DropParserWarnings) for f in pm_logger.filters):
             pm_logger.addFilter(_DropParserWarnings())
+    # Folders left by runs that were SIGKILLed (their process is gone) go first.
+    remove_stale_run_dirs(out_dir)
     t0 = time.perf_counter()
     # The temporary directory is beside the destination so the final moves are atomic renames;
-    # its leading dot keeps it out of the book build.
-    with tempfile.TemporaryDirectory(dir=out_dir, prefix=f".run-{chapter.id}-") as tmp:
+    # its leading dot keeps it out of the book build; its name holds our pid (see rundirs).
+    with signals_raise(before=_kill_kernels), tempfile.TemporaryDirectory(
+        dir=out_dir, prefix=run_dir_prefix(chapter.id)
+    ) as tmp:
         tmp = Path(tmp)
         values = dict(plan.values, results_path=str(tmp / "results.json"))
         try:
@@ -208,8 +263,9 @@ def execute_plan(
         seconds = time.perf_counter() - t0
         nb_dest = out_dir / f"{chapter.name}.ipynb"
         res_dest = out_dir / f"{chapter.name}.results.json"
-        os.replace(tmp / "results.json", res_dest)
-        os.replace(tmp / f"{chapter.name}.ipynb", nb_dest)
+        with signals_deferred():
+            os.replace(tmp / "results.json", res_dest)
+            os.replace(tmp / f"{chapter.name}.ipynb", nb_dest)
     return RunResult(chapter, nb_dest, res_dest, seconds, plan.parameter_set)
 
 

@@ -37,9 +37,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from fedlib.data.filecheck import check_csv_structure, data_row_line, not_utf8_message
 from fedlib.data.registry import DataSchemaError, Dataset, DatasetCard
 
-__all__ = ["HELOC_COLUMNS", "HELOC_FEATURES", "HELOC_MISSING_CODES", "load_heloc",
+__all__ = ["HELOC_COLUMNS", "HELOC_FEATURES", "HELOC_MISSING_CODES", "check_heloc", "load_heloc",
            "write_heloc_fixture"]
 
 HELOC_FEATURES = [
@@ -68,24 +69,29 @@ def load_heloc(path: str | Path) -> Dataset:
         ``path`` does not exist.
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"path={str(path)!r}: no such file (the FICO HELOC CSV)")
-    raw = pd.read_csv(path)
+    check_heloc(path)
+    try:
+        # Raw text (no NA parsing) so a bad cell is reported exactly as the file holds it.
+        raw = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except UnicodeDecodeError as e:  # a bad byte beyond the part check_heloc reads
+        raise DataSchemaError(not_utf8_message("heloc", path, e.object, e)) from None
     raw.columns = [c.strip() for c in raw.columns]
-    missing = [c for c in HELOC_COLUMNS if c not in raw.columns]
-    if missing:
-        raise DataSchemaError(f"{path.name}: columns {missing} missing; expected {HELOC_COLUMNS}")
     labels = raw["RiskPerformance"].astype(str).str.strip()
     bad = sorted(set(labels) - set(_LABELS))
     if bad:
-        raise DataSchemaError(f"{path.name}: RiskPerformance must be Good/Bad, found {bad[:5]}")
+        raise DataSchemaError(
+            f"heloc: {path.name}: RiskPerformance must be Good/Bad, found {bad[:5]}")
     frame = pd.DataFrame({"bad": labels.map(_LABELS).astype(int)})
     for col in HELOC_FEATURES:
-        values = pd.to_numeric(raw[col], errors="coerce")
+        text = raw[col].str.strip()
+        values = pd.to_numeric(text, errors="coerce")
         if values.isna().any():
-            row = int(np.flatnonzero(values.isna().to_numpy())[0])
-            raise DataSchemaError(f"{path.name}: column {col!r} must be numeric, row {row} "
-                                  f"holds {raw[col].iloc[row]!r}")
+            rows = np.flatnonzero(values.isna().to_numpy())
+            line = data_row_line(path, int(rows[0]))
+            raise DataSchemaError(
+                f"heloc: {path.name}: column {col!r} must be numeric, line {line} holds "
+                f"{raw[col].iloc[rows[0]]!r} ({len(rows)} such cell(s) in the column); the "
+                "file codes missing values as -9, -8 or -7, not as blanks or text")
         frame[col] = values.astype(float)
     feats = frame[HELOC_FEATURES]
     no_file = (feats == -9).all(axis=1)
@@ -106,6 +112,38 @@ def load_heloc(path: str | Path) -> Dataset:
                          f"bad = 90+ days past due within 24 months ({frame['bad'].mean():.1%})."),
         ),
     )
+
+
+def check_heloc(path: str | Path) -> None:
+    """Check the file's shape and header without parsing it (what ``fedbook run`` calls).
+
+    Raises
+    ------
+    FileNotFoundError
+        ``path`` does not exist.
+    DataSchemaError
+        The file is empty, header-only, not comma-separated or not UTF-8, or lacks columns.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "heloc.csv")
+    >>> _ = open(path, "w").write(",".join(HELOC_COLUMNS) + "\\n")
+    >>> try:
+    ...     check_heloc(path)
+    ... except DataSchemaError as err:
+    ...     print(err)
+    heloc: heloc.csv has a header but no data rows
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"path={str(path)!r}: no such file (the FICO HELOC CSV)")
+    header = check_csv_structure(path, dataset="heloc", expected=HELOC_COLUMNS)
+    missing = [c for c in HELOC_COLUMNS if c not in header]
+    if missing:
+        raise DataSchemaError(f"heloc: {path.name}: columns {missing} missing; expected "
+                              f"{HELOC_COLUMNS}"
+                              f" (found {header[:12]})")
 
 
 def write_heloc_fixture(path: str | Path, *, n_rows: int, seed: int) -> None:

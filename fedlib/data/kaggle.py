@@ -22,15 +22,16 @@ Examples
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from fedlib.data.filecheck import check_csv_structure, not_utf8_message
 from fedlib.data.registry import DataSchemaError, Dataset, DatasetCard
 
-__all__ = ["KAGGLE_COLUMNS", "fixture_path", "load_kaggle_loan_approval"]
+__all__ = ["KAGGLE_COLUMNS", "check_kaggle_loan_approval", "fixture_path",
+           "load_kaggle_loan_approval"]
 
 NUMERIC = [
     "no_of_dependents",
@@ -79,31 +80,52 @@ def fixture_path(name: str) -> Path:
     raise FileNotFoundError(f"fixture {_FIXTURES[name]} not found; run data/make_fixtures.py")
 
 
-def _read(path: Path) -> pd.DataFrame:
+_NOT_SHIPPED = (
+    "kaggle_loan_approval is not shipped with the book: download loan_approval_dataset.csv "
+    "from Kaggle and set data_path (or pass path=...); a schema-exact sample is at "
+    f"{_FIXTURES['kaggle_loan_approval']} (fedlib.data.fixture_path)"
+)
+
+
+def check_kaggle_loan_approval(path: str | Path | None) -> None:
+    """Check the file's shape and header without parsing it (what ``fedbook run`` calls).
+
+    Raises the loader's own :class:`DataSchemaError` for a missing path or file, an empty,
+    header-only, wrongly delimited or non-UTF-8 file, and missing columns.
+
+    Examples
+    --------
+    >>> check_kaggle_loan_approval(fixture_path("kaggle_loan_approval"))
+    """
     name = "kaggle_loan_approval"
+    if path is None:
+        raise DataSchemaError(_NOT_SHIPPED)
+    path = Path(path)
     if not path.exists():
         raise DataSchemaError(f"{name}: file not found: {path}")
     if not path.is_file():
         raise DataSchemaError(f"{name}: {path} is not a regular file")
+    header = check_csv_structure(path, dataset=name, expected=KAGGLE_COLUMNS)
+    missing = [c for c in KAGGLE_COLUMNS if c not in header]
+    if missing:
+        raise DataSchemaError(
+            f"{name}: {path.name} lacks columns {missing}; expected columns "
+            f"{KAGGLE_COLUMNS} (found {header})"
+        )
+
+
+def _read(path: Path) -> pd.DataFrame:
+    name = "kaggle_loan_approval"
+    check_kaggle_loan_approval(path)
     try:
         frame = pd.read_csv(path, sep=",", skipinitialspace=True, dtype=str)
     except pd.errors.EmptyDataError as e:
-        raise DataSchemaError(f"{name}: {path} is empty (no header, no rows)") from e
-    except (UnicodeDecodeError, pd.errors.ParserError, OSError) as e:
+        raise DataSchemaError(f"{name}: {path.name} is empty (no header, no rows)") from e
+    except UnicodeDecodeError as e:  # a bad byte beyond the part the check reads
+        raise DataSchemaError(not_utf8_message(name, path, e.object, e)) from None
+    except (pd.errors.ParserError, OSError) as e:
         raise DataSchemaError(f"{name}: cannot read {path} as CSV: {e}") from e
     frame.columns = [str(c).strip() for c in frame.columns]
-    if frame.shape[1] == 1 and len(frame.columns[0]) > 20:
-        try:
-            sniffed = csv.Sniffer().sniff(frame.columns[0], delimiters=";\t|").delimiter
-        except csv.Error:
-            sniffed = None
-        hint = f" (the header looks {sniffed!r}-delimited)" if sniffed else ""
-        raise DataSchemaError(
-            f"{name}: {path} has a single column{hint}; expected a comma-separated file with "
-            f"columns {KAGGLE_COLUMNS}"
-        )
-    if frame.empty:
-        raise DataSchemaError(f"{name}: {path} has a header but no data rows")
     return frame
 
 
@@ -154,11 +176,7 @@ def load_kaggle_loan_approval(path: str | Path | None = None) -> Dataset:
         label or category values outside the published ones.
     """
     if path is None:
-        raise DataSchemaError(
-            "kaggle_loan_approval is not shipped with the book: download "
-            "loan_approval_dataset.csv from Kaggle and pass path=...; a schema-exact sample is "
-            f"at {_FIXTURES['kaggle_loan_approval']} (fedlib.data.fixture_path)"
-        )
+        raise DataSchemaError(_NOT_SHIPPED)
     path = Path(path)
     raw = _read(path)
     missing = [c for c in KAGGLE_COLUMNS if c not in raw.columns]

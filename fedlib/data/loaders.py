@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from fedlib.data.filecheck import check_csv_structure, not_utf8_message
 from fedlib.data.registry import _REGISTRY, DataSchemaError, Dataset, DatasetCard
 
 __all__ = ["load_credit_data", "load_lending_club", "load_loanapp", "register_builtins"]
@@ -58,9 +59,12 @@ def _rdata(package: str, item: str, path: str | Path | None, needed: list[str]) 
         path = Path(path)
         if not path.is_file():
             raise DataSchemaError(f"{item}: file not found: {path}")
+        check_csv_structure(path, dataset=item, expected=needed)
         try:
             frame = pd.read_csv(path)
-        except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as e:
+        except UnicodeDecodeError as e:  # a bad byte beyond the part the check reads
+            raise DataSchemaError(not_utf8_message(item, path, e.object, e)) from None
+        except (pd.errors.EmptyDataError, pd.errors.ParserError) as e:
             raise DataSchemaError(f"{item}: cannot read {path} as CSV: {e}") from e
     missing = [c for c in needed if c not in frame.columns]
     if missing:

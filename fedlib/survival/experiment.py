@@ -11,9 +11,11 @@ a survival model, and the evidence about Algorithm 2's right-hand cost.
   :func:`fedlib.privacy.calibrate.calibrate_noise_multiplier`.
 * :func:`pilot_distances` + :func:`bdp_noise_multiplier`: the Bayesian counterpart. Bayesian
   epsilon depends on the data through ``Delta``, so ``sigma`` is calibrated on a pilot: the
-  Monte-Carlo distances of a few steps at the initial model, charged per step exactly as the
-  accountant will charge them (including the ``1 - gamma`` bound). The run itself is then
-  accounted step by step, and the chapter reports the epsilon actually reached.
+  Monte-Carlo distances of a few steps at the initial model, planned as the accountant will
+  charge a run of such steps (:func:`fedlib.privacy.bdp.planned_epsilon`: Hoelder composition
+  over the whole run; by default the valid Hoeffding bound, or with ``bound="mean"`` /
+  ``"student_t"`` an *estimate* that is no guarantee). The run itself is then accounted step
+  by step, and the chapter reports the epsilon actually reached.
 * :func:`expected_default_month`: ``sum_t t PD_t / sum_t PD_t`` with ``PD_t = h_t S_{t-1}``,
   the mean month of default given default within the window (sec. 5.3's 5.4 vs 20.3 months).
 * :func:`survival_membership_inference`: Yeom's loss-threshold attack with the eq. 1 loss.
@@ -44,7 +46,7 @@ import torch
 from scipy import optimize
 from sklearn.metrics import roc_auc_score
 
-from fedlib.privacy.bdp import BayesianAccountant, bdp_cost_terms
+from fedlib.privacy.bdp import MIN_ROWS_BAYESIAN, bdp_cost_terms, planned_epsilon
 from fedlib.survival.labels import survival_targets
 from fedlib.survival.likelihood import discrete_time_nll
 from fedlib.survival.metrics import concordance_td, integrated_brier_score, survival_at
@@ -143,32 +145,35 @@ def pilot_distances(model: torch.nn.Module, X, t, e, *, grid, clip_norm: float,
 
 def bdp_noise_multiplier(pilot: np.ndarray, *, target_epsilon: float, sample_rate: float,
                          steps: int, clip_norm: float, beta: float, gamma: float,
-                         n_rows: int, cost: str = "left",
+                         n_rows: int, cost: str = "left", bound: str = "hoeffding",
                          bounds: tuple[float, float] = (0.05, 200.0)) -> float:
-    """Smallest ``sigma`` whose Bayesian ``eps_mu`` after ``steps`` steps is ``<= target``.
+    """Smallest ``sigma`` whose planned Bayesian ``eps_mu`` after ``steps`` steps is ``<= target``.
 
-    Each step is charged the mean, over the pilot steps, of what
-    :meth:`BayesianAccountant.step_cost` charges for that pilot step's ``M`` distances, so the
-    confidence bound at ``1 - gamma`` is included. Clients below 100 rows get the analytical
+    The run is planned as ``steps`` steps like the pilot's (``pilot`` is ``[P, M]``), composed
+    over the whole run as :class:`~fedlib.privacy.bdp.BayesianAccountant` will compose it
+    (:func:`~fedlib.privacy.bdp.planned_epsilon`); ``gamma`` is the run's estimator failure
+    probability. ``bound="hoeffding"`` calibrates the valid bound, ``"mean"`` or
+    ``"student_t"`` the estimate (no guarantee). Clients below 100 rows get the analytical
     fallback's sigma.
 
     >>> pilot = np.full((3, 10), 0.5)
-    >>> s = bdp_noise_multiplier(pilot, target_epsilon=1.0, sample_rate=0.01, steps=1000,
-    ...                          clip_norm=1.0, beta=1e-5, gamma=1e-9, n_rows=5000)
-    >>> acc = BayesianAccountant(sample_rate=0.01, noise_multiplier=s, clip_norm=1.0,
-    ...                          beta=1e-5, gamma=1e-9, n_rows=5000, cost="left")
-    >>> acc.total_cost += 1000 * acc.step_cost(pilot[0]); round(acc.epsilon()[0], 3)
+    >>> kw = dict(target_epsilon=1.0, sample_rate=0.01, steps=1000, clip_norm=1.0,
+    ...           beta=1e-5, gamma=1e-5, n_rows=5000)
+    >>> s_bound = bdp_noise_multiplier(pilot, **kw)                # the valid bound
+    >>> s_est = bdp_noise_multiplier(pilot, bound="mean", **kw)    # the estimate
+    >>> round(s_bound, 3), round(s_est, 3)
+    (3.057, 1.251)
+    >>> round(planned_epsilon(pilot, steps=1000, sample_rate=0.01, noise_multiplier=s_bound,
+    ...                       clip_norm=1.0, beta=1e-5, gamma=1e-5, cost="left").epsilon, 3)
     1.0
     """
     pilot = np.atleast_2d(np.asarray(pilot, dtype=float))
 
     def eps(log_sigma: float) -> float:
-        acc = BayesianAccountant(sample_rate=sample_rate, noise_multiplier=float(np.exp(log_sigma)),
-                                 clip_norm=clip_norm, beta=beta, gamma=gamma, n_rows=n_rows,
-                                 cost=cost)
-        per_step = np.mean([acc.step_cost(p) for p in pilot], axis=0)
-        acc.total_cost = steps * per_step
-        return acc.epsilon()[0] - target_epsilon
+        return planned_epsilon(pilot, steps=steps, sample_rate=sample_rate,
+                               noise_multiplier=float(np.exp(log_sigma)), clip_norm=clip_norm,
+                               beta=beta, gamma=gamma, n_rows=n_rows, cost=cost,
+                               bound=bound).epsilon - target_epsilon
 
     lo, hi = np.log(bounds[0]), np.log(bounds[1])
     if eps(hi) > 0:
@@ -250,16 +255,20 @@ _MODE = {"No DP": "none", "Classical DP": "dp", "BDP": "bdp"}
 def calibrate_clients(data, *, target_epsilon: float, delta: float, batch_size: int,
                       epochs: int, clip_norm: float, n_neighbours: int, pilot_steps: int,
                       init_model: torch.nn.Module, seed: int,
-                      include_central: bool = True, central_epochs: int | None = None
-                      ) -> pd.DataFrame:
+                      include_central: bool = True, central_epochs: int | None = None,
+                      bdp_bound: str = "hoeffding") -> pd.DataFrame:
     """Per-client DP and BDP ``sigma`` for the same target ``(epsilon, delta)``.
 
-    BDP uses ``beta = delta / 2`` and a per-step ``gamma = delta / (2 * steps_k)``, so
-    ``delta_mu = beta + gamma_total <= delta``. A ``"central"`` row calibrates the pooled
-    training set for ``central_epochs`` (default ``epochs``). ``delta`` must be below 1/n for
-    every client's n and, with ``include_central``, the pooled n (checked first).
+    BDP uses ``beta = delta / 2`` and ``gamma = delta / 2`` for the whole run, so ``delta_mu =
+    beta + gamma = delta``. ``bdp_bound`` is what ``sigma_bdp`` is calibrated to: the valid
+    bound (``"hoeffding"``) or an estimate (``"mean"``, ``"student_t"``). Whatever it is, the
+    columns ``eps_bdp_bound`` and ``eps_bdp_estimate`` give the planned bound and the planned
+    Monte-Carlo estimate at ``sigma_bdp``, and ``eps_dp_at_sigma_bdp`` the classical (add/remove)
+    epsilon of the same noise. A ``"central"`` row calibrates the pooled training set for
+    ``central_epochs`` (default ``epochs``). ``delta`` must be below 1/n for every client's n
+    and, with ``include_central``, the pooled n (checked first).
     """
-    from fedlib.privacy.bdp import MIN_ROWS_BAYESIAN
+    from fedlib.privacy.accountants import epsilon_for
     from fedlib.privacy.delta import check_delta
 
     rows = {c.name: int(c.n_train) for c in data.clients}
@@ -272,22 +281,28 @@ def calibrate_clients(data, *, target_epsilon: float, delta: float, batch_size: 
         X, t, e, _ = data.pooled("train")
         entries.append(("central", X, t, e, central_epochs or epochs))
     rows = []
+    beta = gamma = delta / 2
     for name, X, t, e, ep in entries:
         n = len(t)
         q = min(1.0, batch_size / n)
         steps = int(ep * math.ceil(n / batch_size))
         s_dp = dp_noise_multipliers({name: n}, target_epsilon=target_epsilon, delta=delta,
                                     batch_size=batch_size, epochs=ep)[name]
-        gamma = delta / (2 * steps)
         fallback = n < MIN_ROWS_BAYESIAN
         pilot = np.full((1, n_neighbours), clip_norm**2) if fallback else pilot_distances(
             init_model, X, t, e, grid=data.grid, clip_norm=clip_norm, batch_size=batch_size,
             n_neighbours=n_neighbours, n_steps=pilot_steps, rng=rng)
-        s_bdp = bdp_noise_multiplier(pilot, target_epsilon=target_epsilon, sample_rate=q,
-                                     steps=steps, clip_norm=clip_norm, beta=delta / 2,
-                                     gamma=gamma, n_rows=n)
+        kw = dict(sample_rate=q, steps=steps, clip_norm=clip_norm, beta=beta, gamma=gamma,
+                  n_rows=n)
+        s_bdp = bdp_noise_multiplier(pilot, target_epsilon=target_epsilon, bound=bdp_bound, **kw)
+        plan = {b: planned_epsilon(pilot, noise_multiplier=s_bdp, cost="left", bound=b,
+                                   **kw).epsilon for b in ("hoeffding", "mean")}
         rows.append({"client": name, "n_train": n, "sample_rate": q, "steps": steps,
                      "sigma_dp": s_dp, "sigma_bdp": s_bdp, "gamma": gamma,
+                     "bdp_bound": bdp_bound, "eps_bdp_bound": plan["hoeffding"],
+                     "eps_bdp_estimate": plan["mean"],
+                     "eps_dp_at_sigma_bdp": epsilon_for(noise_multiplier=s_bdp, sample_rate=q,
+                                                        steps=steps, delta=delta),
                      "pilot_median_delta": float(np.median(pilot)),
                      "analytical_fallback": fallback})
     return pd.DataFrame(rows).set_index("client")
@@ -299,13 +314,16 @@ def run_scenarios(data, *, sigmas: pd.DataFrame, seeds, rounds: int, local_epoch
                   sample_fraction: float = 1.0, scenarios=SCENARIOS, progress=None,
                   noise_seed: int | None = None, private_batch_size: int | None = None,
                   private_lr: float | None = None, match_dp_to_bdp: bool = False,
-                  on_run=None) -> dict:
+                  on_run=None, bdp_bound: str | None = None) -> dict:
     """Train every scenario for every seed and evaluate on in-time test and OOT.
 
-    ``delta`` must be below 1/n for every client, and for the pooled training rows if a
-    private centralised scenario runs (checked before training). ``noise_seed``
-    (default ``None``: OS entropy) seeds the private runs' sampling and noise, mixed with each
-    seed of ``seeds``; seeded noise is a reproduction device that voids the guarantee.
+    BDP runs report what ``sigmas`` was calibrated to (its ``bdp_bound`` column, default the
+    valid bound) unless ``bdp_bound`` is given; ``epsilons`` carries ``is_bound`` and the
+    Monte-Carlo ``epsilon_estimate`` of every BDP client. ``delta`` must be below 1/n for every
+    client, and for the pooled training rows if a private centralised scenario runs (checked
+    before training). ``noise_seed`` (default ``None``: OS entropy) seeds the private runs'
+    sampling and noise, mixed with each seed of ``seeds``; seeded noise is a reproduction
+    device that voids the guarantee.
 
     ``private_batch_size`` / ``private_lr`` (default: ``batch_size`` / ``lr``) are the DP and
     BDP training settings; ``sigmas`` must have been calibrated with that batch size.
@@ -360,6 +378,8 @@ def run_scenarios(data, *, sigmas: pd.DataFrame, seeds, rounds: int, local_epoch
         [(sc, seed) for seed in seeds for sc in order]
     metrics, per_client, eps_rows, runs = [], [], [], {}
     gamma = sig["gamma"].to_dict()
+    if bdp_bound is None:
+        bdp_bound = str(sig["bdp_bound"].iloc[0]) if "bdp_bound" in sig else "hoeffding"
     bdp_eps: dict[str, list[float]] = {}
     matched = False
     for sc, seed in plan:
@@ -377,7 +397,7 @@ def run_scenarios(data, *, sigmas: pd.DataFrame, seeds, rounds: int, local_epoch
                 noise_multiplier=None if col is None else float(sig.loc["central", col]),
                 clip_norm=clip_norm, seed=seed, n_neighbours=n_neighbours,
                 beta=delta / 2, gamma=gamma["central"], evaluate=evaluate,
-                init_hazard=init_hazard, noise_seed=noise_seed)
+                init_hazard=init_hazard, bdp_bound=bdp_bound, noise_seed=noise_seed)
         else:
             run = train_federated(
                 data, mode=mode, rounds=rounds, local_epochs=local_epochs, lr=step,
@@ -385,7 +405,8 @@ def run_scenarios(data, *, sigmas: pd.DataFrame, seeds, rounds: int, local_epoch
                 noise_multipliers=None if col is None else sig[col].to_dict(),
                 clip_norm=clip_norm, seed=seed, sample_fraction=sample_fraction,
                 n_neighbours=n_neighbours, beta=delta / 2, gamma=gamma,
-                evaluate=evaluate, init_hazard=init_hazard, noise_seed=noise_seed)
+                evaluate=evaluate, init_hazard=init_hazard, bdp_bound=bdp_bound,
+                noise_seed=noise_seed)
         final = run.history.iloc[-1]
         metrics.append({"seed": seed, "scenario": sc,
                         **{m: float(final.get(m, np.nan))

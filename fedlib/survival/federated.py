@@ -15,7 +15,10 @@ between them is the privacy mechanism:
   one batch element each, and ``Delta^(m) = ||clip(g_i) - clip(g'_m)||^2`` is computed from
   per-example gradients by
   :func:`~fedlib.privacy.bdp.neighbour_distances_from_per_example` and fed to the client's
-  :class:`~fedlib.privacy.bdp.BayesianAccountant` (lines 21-31).
+  :class:`~fedlib.privacy.bdp.BayesianAccountant` (lines 21-31), which composes the whole run
+  with Hoelder's inequality and, by default (``bdp_bound="hoeffding"``), reports a valid
+  bound; ``bdp_bound="mean"`` or ``"student_t"`` gives the Monte-Carlo *estimate* instead,
+  flagged ``is_bound=False`` in :meth:`SurvivalRun.epsilons`.
 
 Per-example gradients come from ``torch.func`` (``vmap`` of ``grad`` over
 ``functional_call``) in one call over the batch *and* the ``M`` replacement rows, so BDP costs
@@ -137,11 +140,18 @@ class SurvivalTrainer:
     n_neighbours
         ``M``, Monte-Carlo neighbours per step (BDP).
     beta, gamma
-        BDP privacy and per-step estimator failure probabilities.
+        BDP privacy failure probability and the estimator's failure probability over the
+        whole run (``delta_mu = beta + gamma``).
     n_rows
         The client's training rows ``n_k`` (BDP fallback below 100).
     cost
         BDP cost rule, ``"left"`` or ``"paper"`` (see :mod:`fedlib.privacy.bdp`).
+    bdp_bound
+        What the BDP accountant reports: ``"hoeffding"`` (a bound) or the estimates
+        ``"mean"`` / ``"student_t"``; every kind can still be asked of the accountant.
+    total_steps
+        Hoelder exponent fixed in advance (see :class:`~fedlib.privacy.bdp.BayesianAccountant`);
+        ``None``: the number of BDP steps actually taken.
     keep_optimizer
         Reuse one Adam across calls (centralised training epoch by epoch).
     noise_seed
@@ -161,6 +171,8 @@ class SurvivalTrainer:
     gamma: float | None = None
     n_rows: int | None = None
     cost: Literal["left", "paper"] = "left"
+    bdp_bound: Literal["hoeffding", "student_t", "mean"] = "hoeffding"
+    total_steps: int | None = None
     keep_optimizer: bool = False
     noise_seed: int | None = None
     dp_accountant: PartyAccountant | None = None
@@ -193,14 +205,19 @@ class SurvivalTrainer:
                 self.bdp_accountant = BayesianAccountant(
                     sample_rate=min(1.0, self.batch_size / self.n_rows),
                     noise_multiplier=self.noise_multiplier, clip_norm=self.clip_norm,
-                    beta=self.beta, gamma=self.gamma, n_rows=self.n_rows, cost=self.cost)
+                    beta=self.beta, gamma=self.gamma, n_rows=self.n_rows, cost=self.cost,
+                    bound=self.bdp_bound, total_steps=self.total_steps)
 
     @property
     def private(self) -> bool:
         return self.mode != "none"
 
     def epsilon(self, *, delta: float) -> tuple[float, float]:
-        """``(epsilon, delta)`` spent so far: RDP for ``dp``, ``(eps_mu, delta_mu)`` for ``bdp``."""
+        """``(epsilon, delta)`` spent so far: RDP for ``dp``, ``(eps_mu, delta_mu)`` for ``bdp``.
+
+        For ``bdp`` this is a :class:`~fedlib.privacy.bdp.BayesianEpsilon`; its ``is_bound``
+        says whether it is a bound or an estimate.
+        """
         if self.mode == "dp":
             return self.dp_accountant.epsilon(delta=delta), delta
         if self.mode == "bdp":
@@ -301,13 +318,23 @@ class SurvivalRun:
     federation: object | None = None
 
     def epsilons(self, *, delta: float) -> pd.DataFrame:
-        """Per-client ``(epsilon, delta)`` after training (Algorithm 1's return value)."""
+        """Per-client ``(epsilon, delta)`` after training (Algorithm 1's return value).
+
+        ``is_bound`` is ``False`` where ``epsilon`` is a Bayesian *estimate*;
+        ``epsilon_estimate`` is the Hoelder-composed Monte-Carlo estimate of every BDP client
+        (NaN for DP), never to be read as a guarantee.
+        """
         rows = []
         for name, tr in self.trainers.items():
-            eps, dlt = tr.epsilon(delta=delta)
-            fb = tr.mode == "bdp" and tr.bdp_accountant.uses_fallback
+            res = tr.epsilon(delta=delta)
+            eps, dlt = res
+            bdp = tr.mode == "bdp"
             rows.append({"client": name, "mode": tr.mode, "noise_multiplier": tr.noise_multiplier,
-                         "epsilon": eps, "delta": dlt, "analytical_fallback": fb})
+                         "epsilon": eps, "delta": dlt,
+                         "is_bound": bool(res.is_bound) if bdp else True,
+                         "epsilon_estimate": (tr.bdp_accountant.epsilon(bound="mean").epsilon
+                                              if bdp else math.nan),
+                         "analytical_fallback": bdp and tr.bdp_accountant.uses_fallback})
         return pd.DataFrame(rows)
 
 
@@ -341,12 +368,12 @@ def _targets(t, e, grid) -> np.ndarray:
 
 
 def _trainer(mode, *, epochs, lr, batch_size, sigma, clip_norm, n_rows, n_neighbours, beta,
-             gamma, cost, noise_seed) -> SurvivalTrainer:
+             gamma, cost, bdp_bound, noise_seed) -> SurvivalTrainer:
     private = mode != "none"
     return SurvivalTrainer(epochs=epochs, lr=lr, batch_size=batch_size, mode=mode,
                            noise_multiplier=sigma if private else None,
                            clip_norm=clip_norm if private else None, n_neighbours=n_neighbours,
-                           beta=beta, gamma=gamma, n_rows=n_rows, cost=cost,
+                           beta=beta, gamma=gamma, n_rows=n_rows, cost=cost, bdp_bound=bdp_bound,
                            noise_seed=noise_seed)
 
 
@@ -356,7 +383,7 @@ def train_centralized(data, *, mode: Mode, epochs: int, lr: float, batch_size: i
                       gamma: float | None = None, cost: str = "left",
                       evaluate: Callable[[torch.nn.Module], dict] | None = None,
                       init_hazard: float | None = None, hidden=None,
-                      noise_seed: int | None = None) -> SurvivalRun:
+                      bdp_bound: str = "hoeffding", noise_seed: int | None = None) -> SurvivalRun:
     """Centralised baseline: one model on the pooled training rows, one accountant.
 
     ``data`` is a :class:`~fedlib.survival.data.PreparedSurvival`; ``evaluate(model)`` is
@@ -369,7 +396,7 @@ def train_centralized(data, *, mode: Mode, epochs: int, lr: float, batch_size: i
                        init_hazard=init_hazard, hidden=hidden)
     tr = _trainer(mode, epochs=1, lr=lr, batch_size=batch_size, sigma=noise_multiplier,
                   clip_norm=clip_norm, n_rows=len(t), n_neighbours=n_neighbours, beta=beta,
-                  gamma=gamma, cost=cost, noise_seed=noise_seed)
+                  gamma=gamma, cost=cost, bdp_bound=bdp_bound, noise_seed=noise_seed)
     tr.keep_optimizer = True
     rows = []
     for ep in range(1, epochs + 1):
@@ -388,13 +415,14 @@ def train_federated(data, *, mode: Mode, rounds: int, local_epochs: int, lr: flo
                     gamma: dict[str, float] | float | None = None, cost: str = "left",
                     evaluate: Callable[[torch.nn.Module], dict] | None = None,
                     init_hazard: float | None = None, hidden=None,
-                    noise_seed: int | None = None) -> SurvivalRun:
+                    bdp_bound: str = "hoeffding", noise_seed: int | None = None) -> SurvivalRun:
     """FSL / FSL-DP / FSL-BDP (Algorithm 1) on :class:`fedlib.fl.federation.Federation`.
 
     ``noise_multipliers`` maps client name to ``sigma`` (calibrated per client, since
-    ``q = B / n_k`` differs); ``gamma`` may be per client. ``evaluate(model)`` runs on the
-    global model after every round. ``noise_seed``: see :class:`SurvivalTrainer` (``None``,
-    the default, is OS entropy; an integer is a reproduction device that voids the guarantee).
+    ``q = B / n_k`` differs); ``gamma`` (each BDP client's estimator failure probability over
+    the whole run) may be per client. ``evaluate(model)`` runs on the global model after every
+    round. ``noise_seed``: see :class:`SurvivalTrainer` (``None``, the default, is OS entropy;
+    an integer is a reproduction device that voids the guarantee).
     """
     from fedlib.fl.federation import Federation
     from fedlib.fl.models import set_flat_params
@@ -407,7 +435,7 @@ def train_federated(data, *, mode: Mode, rounds: int, local_epochs: int, lr: flo
         sigma = None if mode == "none" else noise_multipliers[c.name]
         tr = _trainer(mode, epochs=local_epochs, lr=lr, batch_size=batch_size, sigma=sigma,
                       clip_norm=clip_norm, n_rows=c.n_train, n_neighbours=n_neighbours,
-                      beta=beta, gamma=g, cost=cost, noise_seed=noise_seed)
+                      beta=beta, gamma=g, cost=cost, bdp_bound=bdp_bound, noise_seed=noise_seed)
         trainers[c.name] = tr
         parties.append(Party(c.name, c.X_train, _targets(c.t_train, c.e_train, data.grid), tr))
     def model_fn() -> HazardNet:

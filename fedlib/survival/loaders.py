@@ -39,9 +39,11 @@ import os
 import numpy as np
 import pandas as pd
 
+from fedlib.data.filecheck import check_csv_structure, not_utf8_message
 from fedlib.survival.data import PROFILES, SurvivalDataError, SurvivalDataset
 
-__all__ = ["load_bondora", "load_lendingclub", "load_sba", "months_between"]
+__all__ = ["check_bondora", "check_lendingclub", "check_sba", "load_bondora", "load_lendingclub",
+           "load_sba", "months_between"]
 
 LENDINGCLUB_REQUIRED = ("issue_d", "loan_status", "last_pymnt_d", "addr_state")
 SBA_REQUIRED = ("ApprovalDate", "ChgOffDate", "Term", "State", "MIS_Status")
@@ -84,14 +86,37 @@ def months_between(start, end) -> np.ndarray:
     return ((pd.to_datetime(end) - pd.to_datetime(start)).dt.days / 30.4375).to_numpy(float)
 
 
-def _read(path, required, nrows) -> pd.DataFrame:
-    if not os.path.isfile(path):
-        raise SurvivalDataError(f"path={path!r}: no such file")
-    df = pd.read_csv(path, nrows=nrows, low_memory=False)
-    missing = [c for c in required if c not in df.columns]
+def _check(path, name: str, required) -> None:
+    if path is None or not os.path.isfile(path):
+        raise SurvivalDataError(f"{name}: path={path!r}: no such file")
+    header = check_csv_structure(path, dataset=name, expected=required, error=SurvivalDataError)
+    missing = [c for c in required if c not in header]
     if missing:
-        raise SurvivalDataError(f"{path}: missing the columns {missing}; is it the right file?")
-    return df
+        raise SurvivalDataError(f"{name}: {path}: missing the columns {missing}; is it the right "
+                                f"file? (found {header[:12]})")
+
+
+def check_lendingclub(path) -> None:
+    """Check a LendingClub file's shape and header without parsing it (``fedbook run``)."""
+    _check(path, "LendingClub", LENDINGCLUB_REQUIRED)
+
+
+def check_sba(path) -> None:
+    """Check an SBA file's shape and header without parsing it (``fedbook run``)."""
+    _check(path, "SBA", SBA_REQUIRED)
+
+
+def check_bondora(path) -> None:
+    """Check a Bondora file's shape and header without parsing it (``fedbook run``)."""
+    _check(path, "Bondora", BONDORA_REQUIRED)
+
+
+def _read(path, required, nrows, name: str) -> pd.DataFrame:
+    _check(path, name, required)
+    try:
+        return pd.read_csv(path, nrows=nrows, low_memory=False)
+    except UnicodeDecodeError as e:  # a bad byte beyond the part _check reads
+        raise SurvivalDataError(not_utf8_message(name, path, e.object, e)) from None
 
 
 def _finish(name, df, *, client, origination, duration, event, window, leakage,
@@ -123,7 +148,7 @@ def _finish(name, df, *, client, origination, duration, event, window, leakage,
 def load_lendingclub(path, *, window: int = 24, min_client_rows: int = 1,
                      oot_start: str = "2017-01-01", nrows: int | None = None) -> SurvivalDataset:
     """LendingClub accepted-loans CSV → :class:`SurvivalDataset` (clients = ``addr_state``)."""
-    df = _read(path, LENDINGCLUB_REQUIRED, nrows)
+    df = _read(path, LENDINGCLUB_REQUIRED, nrows, "LendingClub")
     issue = pd.to_datetime(df["issue_d"], format="%b-%Y", errors="coerce")
     df = _lc_dates_to_months(df, issue)
     last = pd.to_datetime(df["last_pymnt_d"], format="%b-%Y", errors="coerce")
@@ -193,8 +218,7 @@ def _sba_date(s: pd.Series, *, approval: bool) -> pd.Series:
 def load_sba(path, *, window: int = 48, min_client_rows: int = 1,
              oot_start: str = "2007-01-01", nrows: int | None = None) -> SurvivalDataset:
     """SBA national CSV → :class:`SurvivalDataset` (clients = ``State``)."""
-    df = _read(path, SBA_REQUIRED, nrows)
-    df = df.copy()
+    df = _read(path, SBA_REQUIRED, nrows, "SBA").copy()
     for col in SBA_DATE_COLUMNS:
         if col in df.columns:
             df[col] = _sba_date(df[col], approval=col == "ApprovalDate")
@@ -218,7 +242,7 @@ _LATE_90 = ("91-120", "121-150", "151-180", "180+")
 def load_bondora(path, *, window: int = 24, min_client_rows: int = 1,
                  oot_start: str = "2019-01-01", nrows: int | None = None) -> SurvivalDataset:
     """Bondora LoanData CSV → :class:`SurvivalDataset` (clients = ``Country``)."""
-    df = _read(path, BONDORA_REQUIRED, nrows)
+    df = _read(path, BONDORA_REQUIRED, nrows, "Bondora")
     loan = pd.to_datetime(df["LoanDate"], errors="coerce")
     default = pd.to_datetime(df["DefaultDate"], errors="coerce")
     report = pd.to_datetime(df["ReportAsOfEOD"], errors="coerce")

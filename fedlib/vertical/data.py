@@ -37,10 +37,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from fedlib.data.filecheck import check_csv_structure, not_utf8_message
+
 __all__ = [
     "GRID_FEATURES",
     "VerticalData",
     "VerticalDataError",
+    "check_vertical_csvs",
     "load_vertical_csvs",
     "make_msme_data",
     "vertical_credit_data",
@@ -134,7 +137,8 @@ def _check_table(frame: pd.DataFrame, *, id_column: str, name: str,
                                 "categories as numbers (e.g. one-hot) before loading")
     if target is not None:
         if target not in frame.columns:
-            raise VerticalDataError(f"{name}: label column {target!r} not found")
+            raise VerticalDataError(f"{name}: label column {target!r} not found; columns are "
+                                    f"{list(frame.columns)[:12]}")
         y = frame[target]
         if y.isna().any() or not set(pd.unique(y)) <= {0, 1}:
             raise VerticalDataError(f"{name}: label column {target!r} must hold 0/1 without "
@@ -156,9 +160,54 @@ def _check_overlap(vd: VerticalData) -> VerticalData:
     return vd
 
 
+def _party_name(path: str | os.PathLike) -> str:
+    # "grid_2023.csv" -> "grid_2023": the reader's own name for the party, not always "grid".
+    return os.path.splitext(os.path.basename(os.fspath(path)))[0] or "external"
+
+
+def check_vertical_csvs(labelled_path: str | os.PathLike | None,
+                        unlabelled_path: str | os.PathLike | None, *,
+                        id_column: str, target: str) -> None:
+    """Check both files' shape and headers without parsing them (what ``fedbook run`` calls).
+
+    Raises
+    ------
+    VerticalDataError
+        A file is missing, empty, header-only, not comma-separated or not UTF-8; the ID
+        column is absent from either; the label column is absent from the labelled file or
+        present in the unlabelled one.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (d / "b.csv").write_text("id,x,bad\\n1,0.5,0\\n")
+    >>> _ = (d / "g.csv").write_text("id,e1\\n2,3.0\\n")
+    >>> try:
+    ...     check_vertical_csvs(d / "b.csv", d / "g.csv", id_column="id", target="default")
+    ... except VerticalDataError as err:
+    ...     print(err)
+    labelled file 'b.csv': label column 'default' not found; columns are ['id', 'x', 'bad']
+    """
+    for path, role in ((labelled_path, "labelled file"), (unlabelled_path, "unlabelled file")):
+        if path is None or not os.path.isfile(path):
+            raise VerticalDataError(f"{role} {os.fspath(path) if path else path!r} does not exist")
+        name = f"{role} {os.path.basename(os.fspath(path))!r}"
+        header = check_csv_structure(path, dataset=role, error=VerticalDataError)
+        if id_column not in header:
+            raise VerticalDataError(f"{name}: ID column {id_column!r} not found; columns are "
+                                    f"{header[:12]}")
+        if role == "labelled file" and target not in header:
+            raise VerticalDataError(f"{name}: label column {target!r} not found; columns are "
+                                    f"{header[:12]}")
+        if role == "unlabelled file" and target in header:
+            raise VerticalDataError(f"{name}: holds the label column {target!r}; the "
+                                    "unlabelled party must not have labels")
+
+
 def load_vertical_csvs(labelled_path: str | os.PathLike, unlabelled_path: str | os.PathLike, *,
                        id_column: str, target: str, bank_name: str = "bank",
-                       external_name: str = "grid") -> VerticalData:
+                       external_name: str | None = None) -> VerticalData:
     """Load the labelled party's and the unlabelled party's CSV files, checked.
 
     Parameters
@@ -168,6 +217,9 @@ def load_vertical_csvs(labelled_path: str | os.PathLike, unlabelled_path: str | 
         numeric features; the unlabelled one ``id_column`` and numeric features.
     id_column, target
         Column names. IDs are compared as strings.
+    bank_name, external_name
+        Party names for tables and transcripts; ``external_name`` defaults to the unlabelled
+        file's name without extension (``registry.csv`` -> ``"registry"``).
 
     Raises
     ------
@@ -181,20 +233,25 @@ def load_vertical_csvs(labelled_path: str | os.PathLike, unlabelled_path: str | 
     >>> d = pathlib.Path(tempfile.mkdtemp())
     >>> _ = (d / "b.csv").write_text("id,x,y\\n1,0.5,0\\n2,1.5,1\\n")
     >>> _ = (d / "g.csv").write_text("id,e1\\n2,3.0\\n3,4.0\\n")
-    >>> load_vertical_csvs(d / "b.csv", d / "g.csv", id_column="id", target="y").n_common
-    1
+    >>> vd = load_vertical_csvs(d / "b.csv", d / "g.csv", id_column="id", target="y")
+    >>> vd.n_common, vd.external_name
+    (1, 'g')
     """
+    check_vertical_csvs(labelled_path, unlabelled_path, id_column=id_column, target=target)
     frames = []
     for path, name in ((labelled_path, "labelled file"), (unlabelled_path, "unlabelled file")):
-        if not os.path.isfile(path):
-            raise VerticalDataError(f"{name} {os.fspath(path)!r} does not exist")
-        frame = pd.read_csv(path, dtype={id_column: str})
-        frames.append((frame, f"{name} {os.path.basename(os.fspath(path))!r}"))
+        label = f"{name} {os.path.basename(os.fspath(path))!r}"
+        try:
+            frame = pd.read_csv(path, dtype={id_column: str})
+        except UnicodeDecodeError as e:  # a bad byte beyond the part the check reads
+            raise VerticalDataError(not_utf8_message(name, path, e.object, e)) from None
+        frames.append((frame, label))
     bank = _check_table(frames[0][0], id_column=id_column, name=frames[0][1], target=target)
     ext = _check_table(frames[1][0], id_column=id_column, name=frames[1][1])
     if target in ext.columns:
         raise VerticalDataError(f"{frames[1][1]}: holds the label column {target!r}; the "
                                 "unlabelled party must not have labels")
+    external_name = external_name or _party_name(unlabelled_path)
     return _check_overlap(VerticalData(bank, ext, id_column, target, bank_name, external_name,
                                        description=f"user files {frames[0][1]}, {frames[1][1]}"))
 
