@@ -166,12 +166,12 @@ glue("n_features", data.n_features, display=False)
 min_train = min(c.n_train for c in data.clients)
 n_small = sum(c.n_train < 100 for c in data.clients)
 paper_train = prof.train_test_oot_k[0] * 1000
-kind_of_data = ("semi-real (real covariates, simulated default times)" if ds.truth is not None
+kind_of_data = ("semi-real: real covariates, simulated default times" if ds.truth is not None
                 and P.dataset == "semi_real_lendingclub" else
                 "synthetic" if ds.truth is not None else "a real file")
-small_txt = (f"{n_small} clients fall under the paper's 100-row threshold and use the analytical "
+small_txt = (f"so {n_small} clients fall under the paper's 100-row threshold and use the analytical "
              "DP fallback instead of BDP; they are reported apart and left out of the win rate"
-             if n_small else "no client falls under the paper's 100-row threshold, so every "
+             if n_small else "but no client falls under the paper's 100-row threshold: every "
              "client runs BDP proper (no analytical fallback)")
 display(Markdown(
     f"We have {len(f):,} loans ({kind_of_data}) in {len(data.clients)} clients with a default "
@@ -179,7 +179,7 @@ display(Markdown(
     f"paper trains its {paper_name} model on {paper_train:,} loans; we train on "
     f"{n_train_total:,}, {paper_train / n_train_total:,.0f} times fewer, and the smallest client "
     f"has {min_train} training loans (the paper's smallest: {prof.min_client:,} loans in all), "
-    f"so {small_txt}. Remember this scale when comparing numbers: DP noise per step shrinks "
+    f"{small_txt}. Remember this scale when comparing numbers: DP noise per step shrinks "
     "with the batch, and a client's batch cannot exceed its rows."))
 
 # %% [markdown]
