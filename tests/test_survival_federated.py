@@ -297,3 +297,20 @@ def test_claims_rule_per_seed_paired_and_inputs():
     few = {c.id: c for c in chapter03_claims({"LendingClub": _evidence(same_data=False,
                                                                        clients=3)})}
     assert few["win_rate_lendingclub"].verdict == "not checkable"
+
+
+def test_run_scenarios_dp_ends_at_bdp_epsilon(small_data):
+    from fedlib.survival.experiment import run_scenarios
+
+    init = make_model(small_data.n_features, 24, seed=0, init_hazard=0.02, hidden=(8,))
+    sg = calibrate_clients(small_data, target_epsilon=4.0, delta=1e-5, batch_size=64, epochs=2,
+                           clip_norm=1.0, n_neighbours=5, pilot_steps=2, init_model=init, seed=0)
+    out = run_scenarios(small_data, sigmas=sg, seeds=[0, 1], rounds=1, local_epochs=2,
+                        central_epochs=2, lr=1e-3, batch_size=32, clip_norm=1.0, delta=1e-5,
+                        n_neighbours=5, init_hazard=0.02, noise_seed=0, private_batch_size=64,
+                        scenarios=["Centralized (Classical DP)", "Centralized (BDP)"],
+                        match_dp_to_bdp=True)
+    eps = out["epsilons"].groupby("scenario").epsilon.mean()
+    assert abs(eps["Centralized (Classical DP)"] - eps["Centralized (BDP)"]) <= 0.02
+    assert set(out["per_client"].scenario) == {"Centralized (Classical DP)", "Centralized (BDP)"}
+    assert {"n_train", "fallback"} <= set(out["per_client"].columns)

@@ -113,6 +113,10 @@ def dp_noise_multipliers(sizes: Mapping[str, int], *, target_epsilon: float, del
     return out
 
 
+#: Calibration tolerance of DP's sigma in epsilon (calibrate_noise_multiplier's default).
+_DP_TOL = 0.01
+
+
 @lru_cache(maxsize=1024)
 def _dp_sigma(target_epsilon: float, delta: float, sample_rate: float, steps: int) -> float:
     # Clients with the same (q, steps) share sigma; Opacus' fractional-order RDP costs ~0.4 s
@@ -297,7 +301,8 @@ def calibrate_clients(data, *, target_epsilon: float, delta: float, batch_size: 
         s_bdp = bdp_noise_multiplier(pilot, target_epsilon=target_epsilon, bound=bdp_bound, **kw)
         plan = {b: planned_epsilon(pilot, noise_multiplier=s_bdp, cost="left", bound=b,
                                    **kw).epsilon for b in ("hoeffding", "mean")}
-        rows.append({"client": name, "n_train": n, "sample_rate": q, "steps": steps,
+        rows.append({"client": name, "n_train": n, "target_epsilon": float(target_epsilon),
+                     "sample_rate": q, "steps": steps,
                      "sigma_dp": s_dp, "sigma_bdp": s_bdp, "gamma": gamma,
                      "bdp_bound": bdp_bound, "eps_bdp_bound": plan["hoeffding"],
                      "eps_bdp_estimate": plan["mean"],
@@ -331,8 +336,10 @@ def run_scenarios(data, *, sigmas: pd.DataFrame, seeds, rounds: int, local_epoch
     ``match_dp_to_bdp``: equal final ε per client. The BDP runs of every seed go first; each
     client's (and the pooled model's) classical-DP σ is then calibrated to the *mean Bayesian
     ε that client actually reached* over the seeds, instead of to the nominal target (a
-    Bayesian ε depends on the gradients seen during training, so it ends away from the pilot's
-    target). ``sigmas_used`` in the result holds the σ and the ε of both mechanisms.
+    Bayesian ε depends on the gradients seen during training, so it can end away from the
+    pilot's target). A party whose BDP ended within DP's calibration tolerance (0.01) below
+    the common target keeps its σ: the two are already equal. ``sigmas_used`` in the result
+    holds the σ and the ε of both mechanisms.
 
     ``on_run(seed, scenario, run)`` is called after every training run.
 
@@ -460,6 +467,11 @@ def _match_dp(sig: pd.DataFrame, bdp_eps: Mapping[str, list[float]], *, delta: f
         if not vals:
             continue
         target = float(np.mean(vals))
+        planned = sig.loc[name, "target_epsilon"] if "target_epsilon" in sig else np.nan
+        if np.isfinite(planned) and planned - _DP_TOL <= target <= planned:
+            # DP was calibrated to within _DP_TOL below the same target: already equal.
+            sig.loc[name, "epsilon_dp_target"] = float(planned)
+            continue
         n = int(sig.loc[name, "n_train"])
         ep = central_epochs if name == "central" else rounds * local_epochs
         q = min(1.0, batch_size / n)
