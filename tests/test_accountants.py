@@ -12,12 +12,16 @@ from opacus.accountants import RDPAccountant
 from scipy.optimize import minimize_scalar
 
 from fedlib.privacy.accountants import (
+    METHODS,
     RDP_ORDERS,
+    AccountantFailure,
+    AccountantResult,
     PartyAccountant,
     PrivacyArgumentError,
     Segment,
     epsilon_for,
     epsilon_for_segments,
+    run_accountant,
 )
 from fedlib.privacy.calibrate import calibrate_noise_multiplier, find_settings_for_epsilon
 
@@ -86,7 +90,15 @@ def test_rdp_agrees_with_google_dp_accounting(sigma, q, steps):
     acc.record(noise_multiplier=sigma, sample_rate=q, steps=steps)
     cc = acc.cross_check(delta=DELTA)
     assert cc.rdp_vs_dp_accounting < 0.05
-    assert cc.prv <= cc.rdp * (1 + 1e-9)
+    if q == 1.0 and steps == 5000:
+        # ε ≈ 2000: Opacus' PRV mesh cannot span it, and says so instead of copying RDP.
+        assert not cc.prv.ok and "discretise" in cc.prv.failure
+    else:
+        # PRV returns its upper estimate, within 2·eps_error of the tight value, which RDP
+        # can only exceed.
+        eps_error = max(0.01, 1e-3 * cc.rdp.epsilon)
+        assert cc.prv.ok and cc.prv.epsilon <= cc.rdp.epsilon + 2 * eps_error
+    assert cc.pld.epsilon <= cc.rdp.epsilon
 
 
 @pytest.mark.parametrize(("sigma", "steps"), [(1.0, 500), (1.5, 25000)])
@@ -97,7 +109,7 @@ def test_dp_accounting_is_looser_where_its_series_stops_at_q_02(sigma, steps):
     acc = PartyAccountant()
     acc.record(noise_multiplier=sigma, sample_rate=0.2, steps=steps)
     cc = acc.cross_check(delta=DELTA)
-    assert cc.prv <= cc.rdp <= cc.dp_accounting * (1 + 1e-9)
+    assert cc.pld.epsilon <= cc.rdp.epsilon <= cc.dp_accounting.epsilon * (1 + 1e-9)
 
 
 @pytest.mark.parametrize(("q", "sigma", "alpha"), [
@@ -125,10 +137,12 @@ def test_prv_is_tighter_and_exact_at_full_batch():
                           delta=DELTA, method="prv")
     assert eps_prv < epsilon_for(**ABADI, delta=DELTA)
     assert eps_prv == pytest.approx(2.39, abs=0.05)  # Opacus README value for PRV
-    exact = epsilon_for(noise_multiplier=2.0, sample_rate=1.0, steps=100, delta=DELTA,
-                        method="prv")
-    assert exact == pytest.approx(get_epsilon_gaussian(2.0 / 10.0, DELTA), rel=1e-9)
-    assert exact < epsilon_for(noise_multiplier=2.0, sample_rate=1.0, steps=100, delta=DELTA)
+    prv = epsilon_for(noise_multiplier=2.0, sample_rate=1.0, steps=100, delta=DELTA,
+                      method="prv")
+    # Opacus' own PRV at q = 1 (no analytic substitute): within 2·eps_error of the exact value.
+    exact = get_epsilon_gaussian(2.0 / 10.0, DELTA)
+    assert exact - 1e-9 <= prv <= exact + 2 * 0.0331
+    assert prv < epsilon_for(noise_multiplier=2.0, sample_rate=1.0, steps=100, delta=DELTA)
 
 
 @settings(max_examples=25, deadline=None)
@@ -149,7 +163,7 @@ def test_accountant_persists_across_rounds():
         two_rounds.record(noise_multiplier=1.2, sample_rate=0.2, steps=10)
     one_round.record(noise_multiplier=1.2, sample_rate=0.2, steps=20)
     assert two_rounds.segments == one_round.segments == (Segment(1.2, 0.2, 20),)
-    for method in ("rdp", "prv", "dp_accounting"):
+    for method in METHODS:
         assert two_rounds.epsilon(delta=DELTA, method=method) == pytest.approx(
             one_round.epsilon(delta=DELTA, method=method), rel=1e-9)
     first = two_rounds.epsilon(delta=DELTA)
@@ -235,3 +249,129 @@ def test_record_and_calibrate_check_ranges():
         epsilon_for_segments([Segment(1.0, 1.0, 1)], delta=2.0)
     with pytest.raises(PrivacyArgumentError, match="DPOptimizer"):
         acc.attach(object(), sample_rate=1.0)
+
+
+# --- Closed form: the Gaussian mechanism without subsampling ----------------------------------
+
+def _log_delta_gaussian(eps: float, s: float) -> float:
+    # Balle & Wang 2018, Thm 8 (sensitivity 1, noise s):
+    # δ(ε) = Φ(1/(2s) − εs) − e^ε Φ(−1/(2s) − εs), in log space so that large ε stays finite.
+    from scipy.stats import norm
+
+    a = norm.logcdf(1 / (2 * s) - eps * s)
+    b = eps + norm.logcdf(-1 / (2 * s) - eps * s)
+    return a + math.log1p(-math.exp(b - a))
+
+
+def _exact_gaussian_epsilon(s: float, delta: float) -> float:
+    from scipy.optimize import brentq
+
+    hi = 1.0
+    while _log_delta_gaussian(hi, s) > math.log(delta):
+        hi *= 2
+    return brentq(lambda e: _log_delta_gaussian(e, s) - math.log(delta), 0.0, hi, xtol=1e-13)
+
+
+GAUSSIAN_CASES = [(1.0, 1), (5.0, 1), (0.5, 1), (2.0, 100), (3.0, 4)]
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize(("sigma", "steps"), GAUSSIAN_CASES)
+def test_every_accountant_against_the_analytic_gaussian(method, sigma, steps):
+    # T full-batch steps at σ are one Gaussian with noise σ/√T, whose exact ε(δ) is known.
+    exact = _exact_gaussian_epsilon(sigma / math.sqrt(steps), DELTA)
+    res = run_accountant([Segment(sigma, 1.0, steps)], delta=DELTA, method=method)
+    assert res.ok, res.failure
+    eps = res.epsilon
+    if method in ("rdp", "dp_accounting"):
+        # A valid upper bound; converting the Gaussian's exact RDP curve loses 6-10 % at these
+        # ε (measured), never 12 %.
+        assert exact <= eps <= 1.12 * exact
+    elif method == "prv":
+        # PRV returns its upper estimate: the estimate is within eps_error of the truth and
+        # the upper end adds eps_error again; the wrapper sets eps_error = max(0.01, 1e-3·ε_RDP).
+        rdp = run_accountant([Segment(sigma, 1.0, steps)], delta=DELTA, method="rdp").epsilon
+        assert exact - 1e-9 <= eps <= exact + 2 * max(0.01, 1e-3 * rdp)
+    else:
+        # PLD is pessimistic (never below the truth, so δ(ε_PLD) ≤ δ) and, at a 1e-4
+        # interval, within 1e-4 relative of it (measured 1e-8).
+        assert _log_delta_gaussian(eps, sigma / math.sqrt(steps)) <= math.log(DELTA) + 1e-6
+        assert eps == pytest.approx(exact, rel=1e-4)
+
+
+def test_closed_form_helper_matches_dp_accounting_analytic_gaussian():
+    # The helper above is the test's own reference; check it once against Google's.
+    from dp_accounting.gaussian_mechanism import get_epsilon_gaussian
+
+    for s in (0.2, 1.0, 5.0):
+        assert _exact_gaussian_epsilon(s, DELTA) == pytest.approx(
+            get_epsilon_gaussian(s, DELTA), rel=1e-9)
+
+
+# --- Accountants against each other where they must agree ---------------------------------
+
+@pytest.mark.parametrize(("sigma", "steps"), [(1.2, 5000), (0.7, 30), (4.0, 1)])
+def test_both_rdp_accountants_agree_exactly_at_full_batch(sigma, steps):
+    # At q = 1 both compute RDP as α/(2σ²) and convert with the same formula on the same
+    # orders, so they must agree to rounding (1e-9).
+    seg = [Segment(sigma, 1.0, steps)]
+    a = run_accountant(seg, delta=DELTA, method="rdp").epsilon
+    b = run_accountant(seg, delta=DELTA, method="dp_accounting").epsilon
+    assert a == pytest.approx(b, rel=1e-9)
+
+
+@pytest.mark.parametrize(("sigma", "q", "steps"), [(1.1, 256 / 60000, 14062), (1.0, 0.02, 500)])
+def test_prv_and_pld_agree_on_small_sampled_settings(sigma, q, steps):
+    # Both are numerical, near-exact accountants of the same mechanism and relation: they must
+    # agree to their discretisation: PRV's 2·eps_error (0.02) plus PLD's (≤ 1e-3 at a 1e-4
+    # interval, measured 2.3817 vs 2.3816 at 1e-5 for the first case); RDP stays above both.
+    seg = [Segment(sigma, q, steps)]
+    prv = run_accountant(seg, delta=DELTA, method="prv").epsilon
+    pld = run_accountant(seg, delta=DELTA, method="pld").epsilon
+    rdp = run_accountant(seg, delta=DELTA, method="rdp").epsilon
+    assert abs(prv - pld) <= 0.021
+    assert pld < rdp
+
+
+@pytest.mark.parametrize(("sigma", "alpha"), [(1.0, 1.8), (1.5, 1.5)])
+def test_dp_accounting_fractional_order_rdp_is_above_the_true_value(sigma, alpha):
+    # The measured cause of the chapter-2 gap: at fractional orders dp_accounting's RDP exceeds
+    # the sampled Gaussian's true RDP (numerical integration; Opacus matches it to 1e-8) by
+    # more than 5 %, or is infinite; at integer orders it is exact.
+    import dp_accounting
+    from dp_accounting.rdp import RdpAccountant
+    from opacus.accountants.analysis.rdp import compute_rdp
+
+    def google(order: float) -> float:
+        acc = RdpAccountant(orders=[order])
+        acc.compose(dp_accounting.PoissonSampledDpEvent(0.2, dp_accounting.GaussianDpEvent(sigma)))
+        return float(acc.rdp[0])
+
+    truth = float(compute_rdp(q=0.2, noise_multiplier=sigma, steps=1, orders=[alpha])[0])
+    assert google(alpha) > 1.05 * truth
+    integer = float(compute_rdp(q=0.2, noise_multiplier=sigma, steps=1, orders=[3.0])[0])
+    assert google(3.0) == pytest.approx(integer, rel=1e-12)
+
+
+# --- Failures are failures ---------------------------------------------------------------
+
+def test_failing_accountant_is_reported_as_failed_not_replaced():
+    seg = [Segment(1.0, 0.2, 25000)]
+    prv = run_accountant(seg, delta=DELTA, method="prv")
+    rdp = run_accountant(seg, delta=DELTA, method="rdp")
+    assert not prv.ok and prv.epsilon is None
+    assert "could not discretise" in prv.failure
+    assert prv.cell().startswith("failed: ") and rdp.ok and rdp.epsilon != prv.epsilon
+    with pytest.raises(AccountantFailure, match="Opacus PRV"):
+        epsilon_for(noise_multiplier=1.0, sample_rate=0.2, steps=25000, delta=DELTA,
+                    method="prv")
+    with pytest.raises(AccountantFailure, match="Opacus PRV failed"):
+        float(prv)
+
+
+def test_accountant_result_holds_value_or_failure():
+    with pytest.raises(ValueError, match="exactly one"):
+        AccountantResult("rdp", DELTA, 1.0, "also failed")
+    with pytest.raises(ValueError, match="exactly one"):
+        AccountantResult("rdp", DELTA, None)
+    assert AccountantResult("pld", DELTA, 2.0).name == "dp_accounting PLD"

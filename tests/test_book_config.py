@@ -115,6 +115,8 @@ def _project(tmp_path: Path) -> Path:
               tolerance=0.4, same_data=True)])
     w.add_metric(experiment="main", mode="dp", setting="sigma=1", party="all", round=3,
                  metric="epsilon_rdp", value=2.5)
+    w.add_metric(experiment="main", mode="dp", setting="sigma=2", party="all", round=3,
+                 metric="epsilon_prv", value=None)
     w.add_metric(experiment="main", mode="he", setting="mean", party="all", round=None,
                  metric="client s/epoch", value=0.25)
     w.write(out / "01_fmtl_dp_secagg.results.json")
@@ -134,7 +136,8 @@ def test_generated_pages_and_toc(tmp_path):
     audit = render_privacy_audit(root, present)
     assert "| ε = 8 at σ = 1 | 8 | 80 | contradicted |" in audit      # privacy claims only
     assert "FMTL AUC" not in audit
-    assert "| main | dp | sigma=1 | all | 2.5 |" in audit                 # ε actually spent
+    assert "| main | dp | sigma=1 | all | Opacus RDP | 2.5 |" in audit    # ε spent, by whom
+    assert "| main | dp | sigma=2 | all | Opacus PRV | failed |" in audit  # no stand-in value
     perf = render_performance(root, present)
     assert "| main | he | mean | client s/epoch | 0.25 |" in perf and "peak_rss_mib" in perf
     assert "epsilon_rdp" not in perf and "FMTL AUC" not in perf

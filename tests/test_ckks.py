@@ -282,7 +282,7 @@ def test_server_colluding_with_one_client_decrypts_another_banks_update(holder):
         y = (X[:, 0] + 0.3 * rng.normal(size=len(X)) > 0).astype(np.float32)
         data.append(PartyData(f"bank-{k + 1}", X, y))
     parties = build_parties(data, [ClientMode("he", protection="ckks")] * 3, epochs=2, lr=0.5,
-                            batch_size=None, ckks=prot)
+                            batch_size=None, ckks=prot, delta=None)
     run = run_federation(parties, model_fn=lambda: LogisticRegression(4, seed=0), rounds=1,
                          seed=0, evaluate=lambda m: {})
     # The server's transcript holds only ciphertexts of individual updates ...

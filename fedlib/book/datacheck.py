@@ -61,9 +61,33 @@ def _vertical(p: Mapping[str, Any]) -> None:
                         target=p["target"])
 
 
+def _csv(parties: str | int | None = None) -> Check:
+    """A user's table (``dataset: csv``): the column options come from the parameters of the
+    same names (:func:`fedlib.data.generic.csv_options`). ``parties`` is the number of parties
+    a party column must name: a parameter name (chapter 2's ``n_clients``) or a number
+    (chapter 1's two real institutions)."""
+    def check(p: Mapping[str, Any]) -> None:
+        from fedlib.data.generic import TABULAR_OPTIONS, check_tabular_csv, csv_options
+
+        n = p.get(parties) if isinstance(parties, str) else parties
+        check_tabular_csv(p.get("data_path"), **csv_options(p, TABULAR_OPTIONS), n_parties=n)
+
+    return check
+
+
+def _survival_csv(p: Mapping[str, Any]) -> None:
+    from fedlib.data.generic import csv_options
+    from fedlib.survival.generic import SURVIVAL_OPTIONS, check_survival_csv
+
+    check_survival_csv(p.get("data_path"), **csv_options(p, SURVIVAL_OPTIONS))
+
+
 #: (chapter id, dataset) -> (the parameters naming the file(s), the check function).
 DATA_CHECKS: dict[tuple[str, str], tuple[tuple[str, ...], Check]] = {
     ("01", "heloc"): (("data_path",), _heloc),
+    ("01", "csv"): (("data_path",), _csv(2)),
+    ("02", "csv"): (("data_path",), _csv("n_clients")),
+    ("03", "csv"): (("data_path",), _survival_csv),
     ("02", "kaggle_loan_approval"): (("data_path",), _kaggle),
     ("03", "lendingclub_csv"): (("data_path",), _survival("lendingclub")),
     ("03", "sba_csv"): (("data_path",), _survival("sba")),

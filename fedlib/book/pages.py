@@ -189,10 +189,22 @@ def render_privacy_audit(root: Path, chapters: Iterable[Chapter]) -> str:
                             ([c["claim"], c["paper"], c["ours"], c["verdict"], c["note"]]
                              for c in claims))
         if spent:
-            lines += _table(["experiment", "mode", "setting", "party", "ε"],
-                            ([m["experiment"], m["mode"], m["setting"], m["party"], m["value"]]
+            # Name the accountant of every ε (metric ``epsilon_<method>``); a None value is an
+            # accountant that failed (the chapter prints why), never another's number.
+            lines += _table(["experiment", "mode", "setting", "party", "accountant", "ε"],
+                            ([m["experiment"], m["mode"], m["setting"], m["party"],
+                              _accountant(m["metric"]),
+                              "failed" if m["value"] is None else m["value"]]
                              for m in spent))
     return "\n".join(lines or ["No chapter with privacy claims has run yet.", ""]) + "\n"
+
+
+def _accountant(metric: str) -> str:
+    """Display name of the accountant behind an ``epsilon_<method>`` metric."""
+    from fedlib.privacy.accountants import METHOD_NAMES
+
+    method = str(metric).removeprefix("epsilon").lstrip("_")
+    return METHOD_NAMES.get(method, method or "unnamed")
 
 
 #: Metric names that are costs (time, memory, bytes) rather than model quality.

@@ -169,6 +169,15 @@ def _kernel_manager_class():
             # argv is this interpreter, whatever is registered in ~/.local/share/jupyter.
             return KernelSpecManager(kernel_dirs=[], parent=self)
 
+        async def _async_interrupt_kernel(self):
+            # jupyter_client interrupts the kernel before every shutdown, to stop a running
+            # cell. Ours shut down between cells (a signal kills the kernel outright), and an
+            # idle ipykernel hit by SIGINT prints "KeyboardInterrupt caught in kernel" on
+            # stderr when it is slow to exit (seen on a loaded machine).
+            if self.shutting_down:
+                return
+            await super()._async_interrupt_kernel()
+
         @default("transport_encryption")
         def _default_encryption(self):
             # ipykernel warns "Kernel is running over TCP without encryption" on every start

@@ -7,7 +7,8 @@ and each party fits its own :class:`PartyPreprocessor`; :func:`pool_preprocessor
 their aggregates for the global test set.
 
 Built-in datasets: ``loanapp`` (chapter 2's default, shipped offline), ``kaggle_loan_approval``
-(paper 001's own file, given a path), ``lending_club``, ``credit_data``. Dataset cards are in
+(paper 001's own file, given a path), ``lending_club``, ``credit_data``, and ``csv`` (any table
+of your own, :mod:`fedlib.data.generic`, card ``data/csv.md``). Dataset cards are in
 ``data/*.md``. Introduced in chapter 2 (``chapters/02_dp_vs_ckks.py``).
 """
 

@@ -101,10 +101,10 @@ class _Source:
     numeric: tuple[str, ...]
     ordinal: dict[str, tuple[str, ...]]
     income: str | None
-    utilisation: str
+    utilisation: str | None   # None: no Table-1 utilisation calibration (a generic CSV)
     util_scale: float
-    age_proxy: str
-    debt: str
+    age_proxy: str | None     # None: no age shift of the synthetic institutions
+    debt: str | None          # None: no debt shift
     iqr_columns: tuple[str, ...]
     protected: Callable[[pd.DataFrame], np.ndarray]
     split: Callable[[pd.DataFrame], np.ndarray]   # True = Inst-A
@@ -149,18 +149,25 @@ class Institution:
 
 @dataclass
 class InstitutionData:
-    """The four institutions and the schema they share."""
+    """The four institutions and the schema they share.
+
+    ``protected`` is None when the data define no protected group (a generic CSV without
+    one): the ``protected`` column is then all 0 and the fairness metrics have nothing to
+    compare. ``utilisation`` is None when no column was calibrated to Table 1. ``note`` says
+    where the real rows came from (set for a generic CSV).
+    """
 
     source: str
     institutions: list[Institution]
     numeric: list[str]
     categorical: dict[str, list[str]]
     income: str | None
-    utilisation: str
+    utilisation: str | None
     util_scale: float
     iqr_columns: list[str]
     target: str = "bad"
-    protected: str = "protected"
+    protected: str | None = "protected"
+    note: str = ""
 
 
 class _CopulaGMM:
@@ -247,7 +254,21 @@ def load_institutions(*, seed: int, source: str = "lending_club", path: str | Pa
         frame = load_heloc(path).frame.copy()
         src = _heloc_source(frame)
     else:
-        raise ValueError(f"source={source!r}: must be 'lending_club' or 'heloc'")
+        raise ValueError(f"source={source!r}: must be 'lending_club' or 'heloc' (a table of "
+                         "your own: fedlib.data.generic.load_csv_institutions)")
+    return _build_institutions(frame, src, seed=seed, synthetic_sizes=synthetic_sizes,
+                               max_real_rows=max_real_rows, n_components=n_components, rng=rng)
+
+
+def _build_institutions(frame: pd.DataFrame, src: _Source, *, seed: int,
+                        synthetic_sizes: Sequence[int] | None, max_real_rows: int | None,
+                        n_components: int, rng: np.random.Generator | None = None
+                        ) -> InstitutionData:
+    """Real silos by ``src.split`` and the two synthetic ones, from rows with target ``bad``.
+
+    Shared by :func:`load_institutions` and :func:`fedlib.data.generic.load_csv_institutions`.
+    """
+    rng = np.random.default_rng(seed) if rng is None else rng
     sizes = tuple(synthetic_sizes) if synthetic_sizes is not None else (9000, 11000)
     if len(sizes) != 2 or min(sizes) < 20:
         raise ValueError(f"synthetic_sizes={sizes!r}: two sizes, each >= 20")
@@ -263,10 +284,14 @@ def load_institutions(*, seed: int, source: str = "lending_club", path: str | Pa
         y = np.zeros(n, dtype=int)
         y[rng.choice(n, int(round(spec.default_rate * n)), replace=False)] = 1
         sub_seed = int(rng.integers(2**31 - 1))
-        f = gen.sample(y, {src.age_proxy: spec.age_shift, src.debt: spec.debt_shift}, sub_seed)
-        util = f[src.utilisation].astype(float)
-        z = (util - util.mean()) / util.std()
-        f[src.utilisation] = np.clip(spec.util_mean + spec.util_sd * z, 0, None) * src.util_scale
+        shifts = {c: v for c, v in ((src.age_proxy, spec.age_shift),
+                                    (src.debt, spec.debt_shift)) if c is not None}
+        f = gen.sample(y, shifts, sub_seed)
+        if src.utilisation is not None:
+            util = f[src.utilisation].astype(float)
+            z = (util - util.mean()) / util.std()
+            f[src.utilisation] = (np.clip(spec.util_mean + spec.util_sd * z, 0, None)
+                                  * src.util_scale)
         if src.income is not None:
             inc = f[src.income].astype(float)
             z = (inc - inc.mean()) / inc.std()
@@ -286,12 +311,14 @@ def measure_table1(data: InstitutionData) -> pd.DataFrame:
     rows = []
     for inst in data.institutions:
         f = inst.frame
-        util = f[data.utilisation].astype(float) / data.util_scale
+        util = (f[data.utilisation].astype(float) / data.util_scale if data.utilisation
+                else pd.Series([np.nan]))
         inc = f[data.income].astype(float) if data.income else pd.Series([np.nan])
         rows.append({"institution": inst.name, "kind": inst.kind, "rows": len(f),
                      "default_rate": f["bad"].mean(), "income_mean": inc.mean(),
                      "income_sd": inc.std(), "util_mean": util.mean(), "util_sd": util.std(),
-                     "protected_share": f["protected"].mean()})
+                     "protected_share": (f["protected"].mean() if data.protected
+                                         else np.nan)})
     ours = pd.DataFrame(rows).set_index("institution")
     paper = PAPER_TABLE1.add_prefix("paper_").drop(columns="paper_kind")
     return ours.join(paper)

@@ -178,6 +178,7 @@ def load_credit_data(path: str | Path | None = None) -> Dataset:
 
 def register_builtins() -> None:
     """Register the built-in datasets (called lazily by the registry)."""
+    from fedlib.data.generic import load_csv_dataset
     from fedlib.data.kaggle import load_kaggle_loan_approval
 
     for name, loader in [
@@ -185,5 +186,6 @@ def register_builtins() -> None:
         ("kaggle_loan_approval", load_kaggle_loan_approval),
         ("lending_club", load_lending_club),
         ("credit_data", load_credit_data),
+        ("csv", load_csv_dataset),
     ]:
         _REGISTRY.setdefault(name, loader)

@@ -5,6 +5,10 @@ to the clients by the stratified non-IID partitioner (outcome × income band × 
 property area) → each client fits its own imputation, one-hot encoding and scaling on its own
 rows → the test rows are transformed with statistics pooled from the clients' aggregates.
 
+A dataset with a ``"party"`` stratum (a user's CSV with a party column,
+:func:`fedlib.data.generic.load_csv_dataset`) is not partitioned: each training row goes to
+the client its party column names, and the clients are named after the party values.
+
 With ``scaling="federated"`` every client trains on the pooled statistics instead of its own,
 which removes one source of client drift (the features of different clients otherwise live on
 different scales while they share one weight vector).
@@ -21,6 +25,7 @@ Examples
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -28,7 +33,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from fedlib.data.partition import stratified_non_iid
+from fedlib.data.partition import Partition, PartitionError, stratified_non_iid
 from fedlib.data.preprocess import PartyPreprocessor, pool_preprocessors
 from fedlib.data.registry import Dataset, load_dataset
 from fedlib.data.split import train_val_test_split
@@ -57,23 +62,32 @@ class FederatedData:
 def prepare_horizontal(name: str, *, n_parties: int, skew: float, seed: int,
                        scaling: Literal["local", "federated"] = "local",
                        path: str | Path | None = None,
-                       fractions: tuple[float, float, float] = (0.7, 0.15, 0.15)
+                       fractions: tuple[float, float, float] = (0.7, 0.15, 0.15),
+                       data_options: Mapping | None = None,
                        ) -> FederatedData:
-    """Load ``name``, split, partition and preprocess per client (see the module docstring)."""
+    """Load ``name``, split, partition and preprocess per client (see the module docstring).
+
+    ``data_options`` are passed to the dataset's loader (the column options of ``"csv"``).
+    """
     if scaling not in ("local", "federated"):
         raise ValueError(f"scaling must be 'local' or 'federated', got {scaling!r}")
-    ds = load_dataset(name, path=path)
+    ds = load_dataset(name, path=path, **dict(data_options or {}))
     train, _val, test = train_val_test_split(ds.frame, fractions=fractions, stratify=ds.target,
                                              seed=seed)
     train = train.reset_index(drop=True)
-    strata = [ds.strata[k] for k in ("income", "assets", "area") if k in ds.strata]
-    partition = stratified_non_iid(train, n_parties=n_parties, strata=strata, target=ds.target,
-                                   skew=skew, seed=seed)
+    if "party" in ds.strata:
+        partition, names = _by_party(train, ds.strata["party"], ds.target, n_parties)
+    else:
+        # The paper's strata first; a generic CSV's strata_columns ("stratum: <col>") after.
+        strata = [ds.strata[k] for k in ("income", "assets", "area") if k in ds.strata]
+        strata += [c for k, c in ds.strata.items() if k.startswith("stratum: ")]
+        partition = stratified_non_iid(train, n_parties=n_parties, strata=strata,
+                                       target=ds.target, skew=skew, seed=seed)
+        names = [f"bank-{k + 1}" for k in range(n_parties)]
     frames = partition.frames(train)
     categorical = {c: ds.categories[c] for c in ds.categorical}
     preps = [PartyPreprocessor(ds.numeric, categorical).fit(f) for f in frames]
     pooled = pool_preprocessors(preps)
-    names = [f"bank-{k + 1}" for k in range(n_parties)]
     parties = []
     for name_k, frame, prep in zip(names, frames, preps, strict=True):
         use = prep if scaling == "local" else pooled
@@ -86,3 +100,23 @@ def prepare_horizontal(name: str, *, n_parties: int, skew: float, seed: int,
         dataset=ds, parties=parties, X_test=pooled.transform(test),
         y_test=test[ds.target].to_numpy(dtype=np.float64), test_frame=test,
         client_table=table, feature_names=pooled.feature_names)
+
+
+def _by_party(train: pd.DataFrame, column: str, target: str, n_parties: int
+              ) -> tuple[Partition, list[str]]:
+    """The partition a party column defines; its size must be the requested client count."""
+    names = sorted(train[column].astype(str).unique())
+    if len(names) != n_parties:
+        raise PartitionError(
+            f"party column {column!r} names {len(names)} parties {names[:8]} but "
+            f"{n_parties} clients were asked for; set the number of clients to {len(names)}")
+    y = train[target].to_numpy()
+    indices = []
+    for name in names:
+        rows = np.flatnonzero((train[column].astype(str) == name).to_numpy())
+        if np.unique(y[rows]).size < 2:
+            raise PartitionError(
+                f"party {name!r} keeps {rows.size} training rows after the global split, all "
+                f"with label {y[rows][0]}; each party needs both outcomes (merge small parties)")
+        indices.append(rows)
+    return Partition(indices, strata=()), names

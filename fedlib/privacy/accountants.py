@@ -1,24 +1,33 @@
-"""Per-party privacy accountants for DP-SGD: Opacus RDP and PRV, cross-checked with Google's.
+"""Per-party privacy accountants for DP-SGD: Opacus RDP and PRV, Google RDP and PLD.
 
 A party that runs DP-SGD in several federated rounds composes *all* of its noisy steps: the
 privacy loss of round 5 adds to rounds 1-4. :class:`PartyAccountant` is created once per party
 and lives as long as the party; it records compositions as ``(noise_multiplier, sample_rate,
-steps)`` segments (Opacus' own history format) and converts them to (ε, δ) on demand:
+steps)`` segments (Opacus' own history format) and converts them to (ε, δ) on demand with one
+of four accountants, all for the Poisson-subsampled Gaussian mechanism under the
+**add/remove-one** neighbouring relation (Opacus' analysis, Mironov, Talwar & Zhang 2019, is
+add/remove; the two ``dp_accounting`` accountants are built with ``ADD_OR_REMOVE_ONE``):
 
-* ``method="rdp"``: Rényi DP of the sampled Gaussian mechanism (Mironov 2017; Mironov, Talwar,
-  Zhang 2019) with Opacus' ``compute_rdp`` and its RDP→(ε, δ) conversion (Balle et al. 2020,
-  Thm 21), over :data:`RDP_ORDERS`, a wider grid of orders than Opacus' default so that both
-  very large ε (orders close to 1) and very small ε (orders up to 1024) are converted tightly;
+* ``method="rdp"``: Rényi DP (Mironov 2017) with Opacus' ``compute_rdp`` and its RDP→(ε, δ)
+  conversion (Balle et al. 2020, Thm 21), over :data:`RDP_ORDERS`, a wider grid of orders than
+  Opacus' default so that both very large ε (orders close to 1) and very small ε (orders up to
+  1024) are converted tightly;
 * ``method="prv"``: Opacus' PRV accountant (numerical composition of privacy-loss random
-  variables, Gopi et al. 2021). With full-batch steps only (``sample_rate == 1``) the composition
-  of T Gaussians with multiplier σ is exactly one Gaussian with multiplier σ/√T, so ε comes from
-  the analytic Gaussian mechanism (Balle & Wang 2018) through ``dp_accounting`` instead, because
-  Opacus' PRV is undefined at q = 1 (``log(1 - q)``). When the PRV discretisation cannot
-  represent the loss (it returns ∞ at ε in the hundreds), the RDP bound, also a valid upper
-  bound, is returned with a warning;
-* ``method="dp_accounting"``: Google's ``dp_accounting`` RDP accountant on
-  ``SelfComposedDpEvent(PoissonSampledDpEvent(q, GaussianDpEvent(σ)), T)`` (plain
-  ``GaussianDpEvent`` at q = 1), an independent implementation used to cross-check Opacus.
+  variables, Gopi et al. 2021);
+* ``method="dp_accounting"``: Google's ``dp_accounting`` RDP accountant on the same orders, an
+  independent implementation. At fractional orders its series sums the *absolute values* of
+  the binomial coefficients C(α, i) (``_log_comb`` is a difference of ``gammaln``, which drops
+  the sign) and stops after 1000 terms, dropping the order when it has not converged; both
+  make it larger than Opacus (still a valid upper bound). At integer orders the two agree to
+  1e-12 (see :mod:`fedlib.privacy.audit`, which measures the effect);
+* ``method="pld"``: Google's ``dp_accounting`` privacy-loss-distribution accountant
+  (Koskela et al. 2020; Doroshenko et al. 2022, connect-the-dots, pessimistic), the tightest
+  of the four; the discretisation interval follows the size of ε (:data:`PLD_RELATIVE_INTERVAL`).
+
+An accountant that cannot compute ε for a history (Opacus' PRV cannot discretise a loss of
+hundreds of nats; a series that does not converge) does **not** borrow another accountant's
+number: :func:`run_accountant` returns an :class:`AccountantResult` that carries either the
+value or the reason of the failure, and :func:`epsilon_for` raises :class:`AccountantFailure`.
 
 Training records into the accountant through Opacus' optimizer step hook
 (:meth:`PartyAccountant.attach`), so only optimizer steps that really added noise are counted.
@@ -39,14 +48,18 @@ Examples
 2.6
 >>> round(epsilon_for(noise_multiplier=1.0, sample_rate=1.0, steps=1, delta=1e-5), 3)
 4.729
+>>> r = run_accountant([Segment(0.5, 0.2, 25000)], delta=1e-5, method="prv")
+>>> r.ok, r.failure.startswith("Opacus PRV could not discretise")
+(False, True)
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Literal
@@ -54,17 +67,27 @@ from typing import Any, Literal
 import numpy as np
 
 __all__ = [
+    "METHODS",
+    "PLD_RELATIVE_INTERVAL",
     "RDP_ORDERS",
+    "AccountantFailure",
+    "AccountantResult",
     "CrossCheck",
     "PartyAccountant",
     "PrivacyArgumentError",
     "Segment",
     "epsilon_for",
     "epsilon_for_segments",
+    "run_accountant",
 ]
 
-Method = Literal["rdp", "prv", "dp_accounting"]
-METHODS: tuple[str, ...] = ("rdp", "prv", "dp_accounting")
+Method = Literal["rdp", "prv", "dp_accounting", "pld"]
+METHODS: tuple[str, ...] = ("rdp", "prv", "dp_accounting", "pld")
+
+#: Human-readable name of each method, for tables.
+METHOD_NAMES: dict[str, str] = {"rdp": "Opacus RDP", "prv": "Opacus PRV",
+                                "dp_accounting": "dp_accounting RDP",
+                                "pld": "dp_accounting PLD"}
 
 # Opacus' default orders (1.1 ... 63) miss the optimum when ε is in the hundreds (the optimal
 # order tends to 1) or below ~0.5 (the optimal order exceeds 63); the paper audit needs both.
@@ -75,9 +98,23 @@ RDP_ORDERS: tuple[float, ...] = tuple(
     + [float(a) for a in (80, 96, 128, 160, 192, 256, 384, 512, 768, 1024)]
 )
 
+#: PLD discretisation interval as a fraction of ε (RDP's value, an upper bound), floored at
+#: 1e-4 (dp_accounting's default). The PLD's support grows with ε, so a fixed 1e-4 costs
+#: minutes at ε in the thousands. Measured at q = 0.2, T = 25,000 (σ = 0.5 / 1.0 / 1.5): at
+#: 2e-6·ε, ε is within 0.01 % of its value at 1e-3 absolute, in < 1 s each. A full-batch
+#: (Gaussian-only) history uses :data:`PLD_RELATIVE_INTERVAL_GAUSSIAN`: there the interval
+#: does not change ε beyond 1e-2 (1,987.42 at σ = 1.2, T = 5000 for 1e-2 ... 1e-4) but a fine
+#: one costs 20 s or more.
+PLD_RELATIVE_INTERVAL = 2e-6
+PLD_RELATIVE_INTERVAL_GAUSSIAN = 1e-5
+
 
 class PrivacyArgumentError(ValueError):
     """A privacy parameter is out of range; the message names the argument and the value."""
+
+
+class AccountantFailure(RuntimeError):
+    """An accountant could not compute ε for a history; the message says which and why."""
 
 
 def _check_noise_multiplier(value: Any, *, allow_zero: bool = False) -> float:
@@ -137,26 +174,87 @@ class Segment:
 
 
 @dataclass(frozen=True)
-class CrossCheck:
-    """ε of one history from three accountants, at one δ.
+class AccountantResult:
+    """What one accountant said about one history at one δ: ε, or why it has none.
 
-    Expect PRV ≤ RDP (PRV is tight, RDP an upper bound) and RDP ≈ dp_accounting. Where
-    ``dp_accounting``'s fractional-order series stops after 1000 terms (large q such as 0.2,
-    orders near 1) it drops those orders and logs a warning; its ε is then larger than
-    Opacus', whose series runs to convergence (checked against quadrature in the tests).
+    Exactly one of ``epsilon`` and ``failure`` is set. ``note`` records what the accountant
+    did that a reader should know (orders it dropped, the discretisation it used).
+
+    Examples
+    --------
+    >>> AccountantResult("prv", 1e-5, None, "mesh too coarse").cell()
+    'failed: mesh too coarse'
+    >>> AccountantResult("rdp", 1e-5, 12.345678).cell(), float(AccountantResult("rdp", 1e-5, 2.0))
+    ('12.35', 2.0)
+    """
+
+    method: str
+    delta: float
+    epsilon: float | None
+    failure: str | None = None
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        if (self.epsilon is None) == (self.failure is None):
+            raise ValueError("give exactly one of epsilon and failure, got "
+                             f"epsilon={self.epsilon!r}, failure={self.failure!r}")
+
+    @property
+    def ok(self) -> bool:
+        """True when the accountant produced an ε."""
+        return self.failure is None
+
+    @property
+    def name(self) -> str:
+        """The accountant's display name (e.g. ``"Opacus PRV"``)."""
+        return METHOD_NAMES[self.method]
+
+    def __float__(self) -> float:
+        if self.epsilon is None:
+            raise AccountantFailure(f"{self.name} failed: {self.failure}")
+        return float(self.epsilon)
+
+    def cell(self, digits: int = 4) -> str:
+        """The value for a table cell: ε to ``digits`` significant digits, or the failure."""
+        return f"{self.epsilon:.{digits}g}" if self.ok else f"failed: {self.failure}"
+
+
+@dataclass(frozen=True)
+class CrossCheck:
+    """The results of all four accountants on one history, at one δ.
+
+    Expect PLD ≤ PRV ≈ PLD (both numerical and tight, up to their discretisation) ≤ RDP
+    (an upper bound) ≤ dp_accounting RDP (same orders and conversion; larger at fractional
+    orders, see the module docstring). A failed accountant is a failed result, never a copy.
     """
 
     delta: float
-    rdp: float
-    prv: float
-    dp_accounting: float
+    rdp: AccountantResult
+    prv: AccountantResult
+    dp_accounting: AccountantResult
+    pld: AccountantResult
 
     @property
     def rdp_vs_dp_accounting(self) -> float:
-        """Relative difference |rdp − dp_accounting| / dp_accounting."""
-        if self.dp_accounting == 0 or not math.isfinite(self.dp_accounting):
-            return 0.0 if self.rdp == self.dp_accounting else math.inf
-        return abs(self.rdp - self.dp_accounting) / self.dp_accounting
+        """Relative difference |rdp − dp_accounting| / dp_accounting (NaN if either failed)."""
+        if not (self.rdp.ok and self.dp_accounting.ok):
+            return math.nan
+        a, b = self.rdp.epsilon, self.dp_accounting.epsilon
+        if b == 0 or not math.isfinite(b):
+            return 0.0 if a == b else math.inf
+        return abs(a - b) / b
+
+
+@contextlib.contextmanager
+def _quiet_absl() -> Iterator[None]:
+    """Silence dp_accounting's absl warnings (one per dropped RDP order); results carry them."""
+    logger = logging.getLogger("absl")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 @lru_cache(maxsize=4096)
@@ -172,83 +270,158 @@ def _rdp_per_step(noise_multiplier: float, sample_rate: float) -> np.ndarray:
     return curve
 
 
-def _rdp_epsilon(segments: Sequence[Segment], delta: float) -> float:
+def _rdp_curve(segments: Sequence[Segment]) -> np.ndarray:
+    """Opacus' RDP of the whole history at :data:`RDP_ORDERS`."""
+    return sum(s.steps * _rdp_per_step(s.noise_multiplier, s.sample_rate) for s in segments)
+
+
+def _rdp(segments: Sequence[Segment], delta: float) -> tuple[float, str]:
     from opacus.accountants.analysis import rdp as rdp_analysis
 
-    if any(s.noise_multiplier == 0 for s in segments):
-        return math.inf
-    total = sum(s.steps * _rdp_per_step(s.noise_multiplier, s.sample_rate) for s in segments)
     with warnings.catch_warnings():
         # Opacus warns when the optimum sits at the edge of the grid; our grid is already wide.
         warnings.filterwarnings("ignore", message="Optimal order is the")
-        eps, _ = rdp_analysis.get_privacy_spent(orders=list(RDP_ORDERS), rdp=total, delta=delta)
-    return float(eps)
+        eps, order = rdp_analysis.get_privacy_spent(orders=list(RDP_ORDERS),
+                                                    rdp=_rdp_curve(segments), delta=delta)
+    return float(eps), f"optimal order {float(order):.4g}"
 
 
-def _prv_epsilon(segments: Sequence[Segment], delta: float) -> float:
-    if any(s.noise_multiplier == 0 for s in segments):
-        return math.inf
-    if all(s.sample_rate == 1.0 for s in segments):
-        from dp_accounting import gaussian_mechanism
-
-        # T Gaussians with multipliers σ_i compose exactly to one Gaussian with
-        # 1/σ² = Σ T_i/σ_i², so the analytic Gaussian ε is the exact (tight) answer.
-        sigma = 1.0 / math.sqrt(sum(s.steps / s.noise_multiplier**2 for s in segments))
-        return float(gaussian_mechanism.get_epsilon_gaussian(sigma, delta))
-    rdp_eps = _rdp_epsilon(segments, delta)
-    if any(s.sample_rate == 1.0 for s in segments):
-        warnings.warn("PRV cannot mix full-batch and sampled steps (Opacus' PRV needs q < 1); "
-                      "returning the RDP bound", RuntimeWarning, stacklevel=3)
-        return rdp_eps
+def _prv(segments: Sequence[Segment], delta: float) -> tuple[float, str]:
     from opacus.accountants import PRVAccountant
 
+    rdp_eps, _ = _rdp(segments, delta)
     acc = PRVAccountant()
     acc.history = [s.as_tuple() for s in segments]
     # The discretisation mesh scales with eps_error; at ε in the hundreds a 0.01 mesh costs
-    # minutes for nothing, so the tolerance follows the size of the answer.
+    # minutes for nothing, so the tolerance follows the size of the answer (RDP's ε is used
+    # only to size the mesh, never as PRV's value).
     eps_error = max(0.01, 1e-3 * rdp_eps) if math.isfinite(rdp_eps) else 1.0
     with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
+        # Opacus' PRV warns about its own mesh and log(1 − q) at q = 1; the outcome is judged
+        # below from the value it returns.
+        warnings.simplefilter("ignore")
         try:
             eps = float(acc.get_epsilon(delta, eps_error=eps_error))
-        except (ValueError, OverflowError, FloatingPointError):
-            eps = math.inf
+        except (ValueError, OverflowError, FloatingPointError, IndexError) as exc:
+            raise AccountantFailure(f"Opacus PRV raised {type(exc).__name__}: {exc}") from None
     if not math.isfinite(eps):
-        warnings.warn(f"PRV accountant could not discretise this history (ε ≈ {rdp_eps:.4g} by "
-                      "RDP); returning the RDP bound", RuntimeWarning, stacklevel=3)
-        return rdp_eps
-    return min(eps, rdp_eps)
+        raise AccountantFailure(
+            f"Opacus PRV could not discretise the privacy-loss distribution (it returned "
+            f"ε = {eps}; its mesh cannot span a loss of this size, ε ≈ {rdp_eps:.4g} by RDP)")
+    return eps, f"eps_error = {eps_error:.3g} (ε is PRV's upper estimate)"
 
 
-def _dp_accounting_epsilon(segments: Sequence[Segment], delta: float) -> float:
+def _dp_accounting(segments: Sequence[Segment], delta: float) -> tuple[float, str]:
     import dp_accounting
     from dp_accounting.rdp import RdpAccountant
 
-    if any(s.noise_multiplier == 0 for s in segments):
-        return math.inf
-    # dp_accounting logs one absl warning per order it drops (see CrossCheck); the drop is
-    # documented there, so keep chapter output readable.
-    absl_logger = logging.getLogger("absl")
-    level = absl_logger.level
-    absl_logger.setLevel(logging.ERROR)
-    try:
-        acc = RdpAccountant(orders=list(RDP_ORDERS))
+    with _quiet_absl():
+        acc = RdpAccountant(orders=list(RDP_ORDERS),
+                            neighboring_relation=dp_accounting.NeighboringRelation
+                            .ADD_OR_REMOVE_ONE)
         for s in segments:
             event = dp_accounting.GaussianDpEvent(s.noise_multiplier)
             if s.sample_rate < 1.0:
                 event = dp_accounting.PoissonSampledDpEvent(s.sample_rate, event)
             acc.compose(dp_accounting.SelfComposedDpEvent(event, s.steps))
-        return float(acc.get_epsilon(delta))
-    finally:
-        absl_logger.setLevel(level)
+        eps, order = acc.get_epsilon_and_optimal_order(delta)
+    dropped = int(np.sum(~np.isfinite(acc.rdp)))
+    if not math.isfinite(eps):
+        raise AccountantFailure(
+            f"dp_accounting RDP is infinite at all {len(RDP_ORDERS)} orders ({dropped} had "
+            "fractional-order series that did not converge in 1000 terms)")
+    note = f"optimal order {float(order):.4g}"
+    if dropped:
+        note += (f"; dropped {dropped} of {len(RDP_ORDERS)} orders whose fractional-order "
+                 "series did not converge in 1000 terms")
+    return float(eps), note
 
 
-_EPSILON = {"rdp": _rdp_epsilon, "prv": _prv_epsilon, "dp_accounting": _dp_accounting_epsilon}
+def _pld(segments: Sequence[Segment], delta: float) -> tuple[float, str]:
+    rdp_eps, _ = _rdp(segments, delta)
+    interval = max(1e-4, _pld_relative_interval(segments) * rdp_eps)
+    return pld_epsilon(segments, delta, interval=interval), f"discretisation interval {interval:.3g}"
+
+
+def _pld_relative_interval(segments: Sequence[Segment]) -> float:
+    if all(s.sample_rate == 1.0 for s in segments):
+        return PLD_RELATIVE_INTERVAL_GAUSSIAN
+    return PLD_RELATIVE_INTERVAL
+
+
+def pld_epsilon(segments: Sequence[Segment], delta: float, *, interval: float,
+                relation: str = "ADD_OR_REMOVE_ONE") -> float:
+    """dp_accounting's PLD ε at a given discretisation ``interval`` and neighbouring ``relation``
+    (a ``dp_accounting.NeighboringRelation`` name); the audit varies both to measure them."""
+    import dp_accounting
+    from dp_accounting.pld import PLDAccountant
+
+    acc = PLDAccountant(dp_accounting.NeighboringRelation[relation],
+                        value_discretization_interval=interval)
+    full = [s for s in segments if s.sample_rate == 1.0]
+    if full:
+        # T Gaussians with multipliers σ_i compose exactly to one Gaussian with
+        # 1/σ² = Σ T_i/σ_i² (their privacy losses are Gaussian and add); one event instead of
+        # T self-compositions keeps the PLD's support, and the cost, small.
+        sigma = 1.0 / math.sqrt(sum(s.steps / s.noise_multiplier**2 for s in full))
+        acc.compose(dp_accounting.GaussianDpEvent(sigma))
+    for s in segments:
+        if s.sample_rate < 1.0:
+            acc.compose(dp_accounting.SelfComposedDpEvent(dp_accounting.PoissonSampledDpEvent(
+                s.sample_rate, dp_accounting.GaussianDpEvent(s.noise_multiplier)), s.steps))
+    try:
+        eps = float(acc.get_epsilon(delta))
+    except (ValueError, OverflowError, MemoryError) as exc:
+        raise AccountantFailure(f"dp_accounting PLD raised {type(exc).__name__}: {exc}") from None
+    if not math.isfinite(eps):
+        raise AccountantFailure("dp_accounting PLD returned an infinite ε (the mass at "
+                                "infinite privacy loss exceeds δ)")
+    return eps
+
+
+_ACCOUNTANTS = {"rdp": _rdp, "prv": _prv, "dp_accounting": _dp_accounting, "pld": _pld}
+
+
+def run_accountant(segments: Iterable[Segment], *, delta: float,
+                   method: Method = "rdp") -> AccountantResult:
+    """Run one accountant on a history: its ε, or the reason it has none.
+
+    An empty history has ε = 0; a history with a step of ``noise_multiplier=0`` (non-private
+    training) has ε = ∞ for every accountant, which is the truth, not a failure.
+
+    Raises
+    ------
+    PrivacyArgumentError
+        If ``delta`` or ``method`` is out of range (bad input is an error, not a failure).
+
+    Examples
+    --------
+    >>> run_accountant([Segment(2.0, 1.0, 100)], delta=1e-5, method="pld").cell()
+    '33.1'
+    """
+    delta = _check_delta(delta)
+    method = _check_method(method)
+    segments = list(segments)
+    if not segments:
+        return AccountantResult(method, delta, 0.0, note="empty history")
+    if any(s.noise_multiplier == 0 for s in segments):
+        return AccountantResult(method, delta, math.inf, note="a step without noise")
+    try:
+        eps, note = _ACCOUNTANTS[method](segments, delta)
+    except AccountantFailure as exc:
+        return AccountantResult(method, delta, None, str(exc))
+    return AccountantResult(method, delta, eps, note=note)
 
 
 def epsilon_for_segments(segments: Iterable[Segment], *, delta: float,
                          method: Method = "rdp") -> float:
     """ε after composing ``segments`` at ``delta`` (0 for an empty history).
+
+    Raises
+    ------
+    AccountantFailure
+        If the accountant cannot compute ε for this history (see :func:`run_accountant`
+        for the non-raising form).
 
     Examples
     --------
@@ -256,12 +429,7 @@ def epsilon_for_segments(segments: Iterable[Segment], *, delta: float,
     >>> round(epsilon_for_segments(segs, delta=1e-5), 3)
     1.227
     """
-    delta = _check_delta(delta)
-    method = _check_method(method)
-    segments = list(segments)
-    if not segments:
-        return 0.0
-    return _EPSILON[method](segments, delta)
+    return float(run_accountant(segments, delta=delta, method=method))
 
 
 def epsilon_for(*, noise_multiplier: float, sample_rate: float, steps: int, delta: float,
@@ -270,6 +438,11 @@ def epsilon_for(*, noise_multiplier: float, sample_rate: float, steps: int, delt
 
     ``sample_rate=1`` is full-batch training: plain composition of Gaussian mechanisms, whose
     RDP at order α is ``steps · α / (2σ²)``.
+
+    Raises
+    ------
+    AccountantFailure
+        If the accountant cannot compute ε for this setting.
 
     Examples
     --------
@@ -340,25 +513,29 @@ class PartyAccountant:
             self._segments.append(Segment(sigma, q, n))
 
     def epsilon(self, *, delta: float, method: Method = "rdp") -> float:
-        """ε spent so far at ``delta`` (``method``: ``"rdp"``, ``"prv"`` or ``"dp_accounting"``)."""
+        """ε spent so far at ``delta`` by accountant ``method`` (one of :data:`METHODS`).
+
+        Raises :class:`AccountantFailure` if that accountant cannot compute it.
+        """
         return epsilon_for_segments(self._segments, delta=delta, method=method)
 
+    def result(self, *, delta: float, method: Method = "rdp") -> AccountantResult:
+        """Like :meth:`epsilon`, but a failure is returned as a result with its reason."""
+        return run_accountant(self._segments, delta=delta, method=method)
+
     def cross_check(self, *, delta: float) -> CrossCheck:
-        """ε by Opacus RDP, Opacus PRV and Google ``dp_accounting`` RDP, side by side.
+        """All four accountants on this history, side by side.
 
         Examples
         --------
         >>> acc = PartyAccountant()
         >>> acc.record(noise_multiplier=1.0, sample_rate=0.02, steps=500)
         >>> cc = acc.cross_check(delta=1e-5)
-        >>> cc.prv <= cc.rdp and cc.rdp_vs_dp_accounting < 0.05
+        >>> cc.pld.epsilon <= cc.rdp.epsilon and cc.rdp_vs_dp_accounting < 0.05
         True
         """
         delta = _check_delta(delta)
-        return CrossCheck(delta=delta,
-                          rdp=self.epsilon(delta=delta, method="rdp"),
-                          prv=self.epsilon(delta=delta, method="prv"),
-                          dp_accounting=self.epsilon(delta=delta, method="dp_accounting"))
+        return CrossCheck(delta, *(self.result(delta=delta, method=m) for m in METHODS))
 
     def attach(self, optimizer: Any, *, sample_rate: float) -> None:
         """Record one step into this accountant each time Opacus' ``DPOptimizer`` steps.

@@ -68,6 +68,9 @@ def calibrate_noise_multiplier(*, target_epsilon: float, delta: float, sample_ra
     PrivacyArgumentError
         If an argument is out of range, or if the target cannot be reached with
         σ ≤ 1e6 (ε of the composition does not go below the target).
+    AccountantFailure
+        If ``method``'s accountant cannot compute ε at a σ the search visits (e.g. Opacus
+        PRV at ε in the hundreds); no other accountant's value is substituted.
 
     Examples
     --------

@@ -141,7 +141,9 @@ class SurvivalDataset:
     ``frame`` holds the feature columns plus ``duration`` (months from origination to default
     or censoring), ``event`` (1 = default observed within the window), ``client`` and
     ``origination`` (datetime64). ``oot_start``: loans originated on or after it form the
-    out-of-time window. ``truth`` is set for generated data only.
+    out-of-time window. ``truth`` is set for generated data only. A user's table
+    (:mod:`fedlib.survival.generic`) has ``profile=None`` and, without dates, ``origination``
+    and ``oot_start`` NaT (every loan in-time).
     """
 
     name: str
@@ -173,6 +175,10 @@ class SurvivalDataset:
         oot = f["origination"] >= self.oot_start
         n_feat = len(self.numeric_columns) + len(self.categorical_columns)
         intime = f.loc[~oot, "origination"]
+        # A table of durations without dates (fedlib.survival.generic) has NaT throughout.
+        dated = intime.notna().any()
+        span = f"{intime.min():%Y-%m} to {intime.max():%Y-%m}" if dated else "no dates"
+        oot_text = "none" if pd.isna(self.oot_start) else f"{self.oot_start:%Y-%m} on"
         return pd.Series({
             "Total observations": len(f), "Number of features": n_feat,
             "Default rate": float(f["event"].mean()),
@@ -180,8 +186,8 @@ class SurvivalDataset:
             "Number of clients (K)": int(sizes.size), "Min client size": int(sizes.min()),
             "Max client size": int(sizes.max()), "Mean client size": int(round(sizes.mean())),
             "In-time / OOT rows": f"{int((~oot).sum()):,} / {int(oot.sum()):,}",
-            "Train/Test window": f"{intime.min():%Y-%m} to {intime.max():%Y-%m}",
-            "OOT window": f"{self.oot_start:%Y-%m} on",
+            "Train/Test window": span,
+            "OOT window": oot_text,
         }, name=self.name).to_frame()
 
 
