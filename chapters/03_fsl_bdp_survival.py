@@ -32,7 +32,8 @@
 # hazard is known. Loaders for the paper's real files and SBA-/Bondora-like generators are in
 # `fedlib.survival`.
 #
-# **Runtime.** `smoke`: about a minute; `default`: under ten minutes on 2 cores; `paper`: hours.
+# **Runtime.** `smoke`: about a minute; `default` (3 seeds, the ε = 1 sweep, SBA- and Bondora-like
+# runs): about 8–12 minutes on 2 shared cores; `paper`: hours.
 #
 # **Beyond the paper.** What a Bayesian ε means next to a worst-case ε, a check of Algorithm 2's
 # printed cost formula, calibration against the true hazard, and a membership-inference attack.
@@ -42,24 +43,26 @@
 seed = 42  # seed of every random generator in the chapter
 dataset = "semi_real_lendingclub"  # main data: semi-real LendingClub, a *_csv file, or synthetic_*
 data_path = None  # path to the paper's CSV for lendingclub_csv / sba_csv / bondora_csv
-min_client_rows = 100  # states with fewer loans are dropped (100 leaves 27 states)
+min_client_rows = 200  # states with fewer loans are dropped (100 leaves 27 states, 200 leaves 17)
 synthetic_scale = 0.01  # fraction of the paper's row count for synthetic data
 max_rows = 0  # subsample the main dataset to this many rows, 0 = all
-n_seeds = 2  # independent runs (paper: 5)
+n_seeds = 3  # independent runs (paper: 5); >= 3 for an interval
 rounds = 10  # federated rounds R (paper: 10)
 local_epochs = 2  # local epochs E per round (paper: 5)
 central_epochs = 0  # centralised epochs, 0 = rounds * local_epochs
 learning_rate = 0.001  # Adam learning rate (paper: 1e-3)
 batch_size = 32  # mini-batch size B (paper: 32)
+private_batch_size = 256  # expected Poisson batch of the DP and BDP runs (per client min(B, n_k))
+private_learning_rate = 0.003  # Adam learning rate of the DP and BDP runs
 sample_fraction = 1.0  # clients per round (paper: 1.0, full participation)
 init_from_published_rate = True  # start hazards at the published default rate (public prior)
 target_epsilon = 10.0  # epsilon of the main DP and BDP runs
-epsilon_sweep = []  # extra epsilons for the convergence sweep (paper: 0.5, 1, 2, 10)
+epsilon_sweep = [1.0]  # extra epsilons for the convergence sweep (paper: 0.5, 1, 2, 10)
 delta = 1e-5  # DP delta; BDP: beta = delta/2, gamma_total = delta/2
 clip_norm = 1.0  # per-example clipping norm C
 bdp_neighbours = 10  # Monte-Carlo neighbours M per step (paper: 10)
 bdp_pilot_steps = 5  # pilot steps used to calibrate the BDP sigma
-run_synthetic = ["bondora"]  # also run Table 3 on SBA-like / Bondora-like synthetic data
+run_synthetic = ["sba", "bondora"]  # also run Table 3 on SBA-like / Bondora-like synthetic data
 synthetic_rounds = 5  # rounds of the synthetic runs
 run_attack = True  # membership inference on no-DP, DP and BDP
 mia_rows = 500  # rows per side in the attack
@@ -78,7 +81,6 @@ import pandas as pd
 import seaborn as sns
 import torch
 from IPython.display import Markdown, display
-from scipy import stats
 from tqdm.std import tqdm
 
 from fedlib.book.glue import glue
@@ -112,6 +114,7 @@ seeds = [P.seed + k for k in range(P.n_seeds)]
 # %%
 from fedlib.survival.data import (
     PROFILES,
+    check_federation,
     prepare_survival,
     semi_real_lendingclub,
     synthetic_survival,
@@ -133,6 +136,9 @@ def load_main():
 
 ds, paper_name = load_main()
 data = prepare_survival(ds, seed=P.seed, max_rows=P.max_rows or None)
+# Stop before any training if there is no federation to speak of (issue 14).
+check_federation({c.name: c.n_train for c in data.clients},
+                 min_client_rows=P.min_client_rows, paper_clients=ds.profile.clients)
 prof = ds.profile
 paper_col = pd.Series({
     "Total observations": f"{prof.rows:,}", "Number of features": prof.features,
@@ -158,18 +164,26 @@ glue("n_clients", len(data.clients), display=False)
 glue("default_rate", float(f["event"].mean()), display=False)
 glue("n_train_total", n_train_total, display=False)
 glue("n_features", data.n_features, display=False)
-glue("min_train", min(c.n_train for c in data.clients), display=False)
-glue("n_small", sum(c.n_train < 100 for c in data.clients), display=False)
+min_train = min(c.n_train for c in data.clients)
+n_small = sum(c.n_train < 100 for c in data.clients)
+paper_train = prof.train_test_oot_k[0] * 1000
+kind_of_data = ("semi-real: real covariates, simulated default times" if ds.truth is not None
+                and P.dataset == "semi_real_lendingclub" else
+                "synthetic" if ds.truth is not None else "a real file")
+small_txt = (f"so {n_small} clients fall under the paper's 100-row threshold and use the analytical "
+             "DP fallback instead of BDP; they are reported apart and left out of the win rate"
+             if n_small else "but no client falls under the paper's 100-row threshold: every "
+             "client runs BDP proper (no analytical fallback)")
+display(Markdown(
+    f"We have {len(f):,} loans ({kind_of_data}) in {len(data.clients)} clients with a default "
+    f"rate of {f['event'].mean():.3f} ({data.n_features} model inputs after encoding). The "
+    f"paper trains its {paper_name} model on {paper_train:,} loans; we train on "
+    f"{n_train_total:,}, {paper_train / n_train_total:,.0f} times fewer, and the smallest client "
+    f"has {min_train} training loans (the paper's smallest: {prof.min_client:,} loans in all), "
+    f"{small_txt}. Remember this scale when comparing numbers: DP noise per step shrinks "
+    "with the batch, and a client's batch cannot exceed its rows."))
 
 # %% [markdown]
-# We have {glue:text}`n_loans:,` loans in {glue:text}`n_clients` clients with a default rate of
-# {glue:text}`default_rate:.3f` ({glue:text}`n_features` model inputs after one-hot encoding).
-# The paper trains on 978 k loans; we train on {glue:text}`n_train_total:,`, about 200 times
-# fewer, and the smallest client has {glue:text}`min_train` training loans — so
-# {glue:text}`n_small` clients fall under the paper's 100-row threshold and use the analytical
-# DP fallback. Remember this scale when comparing numbers: DP-SGD's noise averages out over the
-# number of steps, and we have about 200 times fewer.
-#
 # Columns prone to leakage are removed as §4.1 says (there: `funded_amnt`, `int_rate`): here the
 # lender's own risk pricing (interest rate, instalment, grade, sub-grade) and every field
 # observed after origination (status, balance, payments).
@@ -221,7 +235,7 @@ init_hazard = (1 - (1 - prof.default_rate) ** (1 / ds.window)) if P.init_from_pu
 init_model = make_model(data.n_features, data.grid.size - 1, seed=P.seed, init_hazard=init_hazard)
 t0 = time.perf_counter()
 sigmas = calibrate_clients(data, target_epsilon=P.target_epsilon, delta=P.delta,
-                           batch_size=P.batch_size, epochs=P.rounds * P.local_epochs,
+                           batch_size=P.private_batch_size, epochs=P.rounds * P.local_epochs,
                            clip_norm=P.clip_norm, n_neighbours=P.bdp_neighbours,
                            pilot_steps=P.bdp_pilot_steps, init_model=init_model, seed=P.seed,
                            central_epochs=central_epochs_used)
@@ -232,7 +246,7 @@ for name, r in sigmas.iterrows():
         results.add_metric(experiment="calibration", mode=col, setting=f"eps={P.target_epsilon:g}",
                            party=str(name), metric=col, value=float(r[col]))
 sigmas[["n_train", "sample_rate", "steps", "sigma_dp", "sigma_bdp", "sigma_bdp / sigma_dp",
-        "pilot_median_delta", "analytical_fallback"]]
+        "eps_bdp_bound", "eps_bdp_estimate", "pilot_median_delta", "analytical_fallback"]]
 
 # %%
 bayes = sigmas[~sigmas.analytical_fallback].drop(index="central", errors="ignore")
@@ -242,6 +256,36 @@ glue("pilot_delta", float(bayes["pilot_median_delta"].median()), display=False)
 glue("target_eps", P.target_epsilon, display=False)
 
 # %% [markdown]
+# **Private training settings.** The private runs use an expected Poisson batch of
+# {glue:text}`pbatch` rows (a client with fewer rows uses all of them, $q = 1$) and Adam at
+# {glue:text}`plr`, the no-DP runs the paper's 32 and $10^{-3}$. With the paper's batch of 32
+# and $10^{-3}$, DP-SGD on these data does not learn: every step's noise
+# $\sigma C\sqrt{d}/B$ (here $d$ = {glue:text}`n_params:,` weights) is many times the clipped
+# gradient's norm ($\le C$), and Adam, which rescales every coordinate, turns a noise-dominated
+# gradient into a random walk of step size lr. The table below gives that ratio per party at
+# the calibrated σ. These two settings were chosen in a pilot run on the training rows
+# without privacy accounting: they are not covered by ε. The ratio also shows the limit
+# that no setting removes: a client's batch cannot exceed its rows, so on small clients the
+# noise stays several times the signal.
+
+# %%
+n_params = sum(p.numel() for p in init_model.parameters())
+nsr = sigmas[["n_train", "sigma_dp", "sigma_bdp"]].copy()
+nsr["batch"] = np.minimum(P.private_batch_size, nsr["n_train"])
+nsr["noise / signal, DP"] = nsr.sigma_dp * np.sqrt(n_params) / nsr.batch
+nsr["noise / signal, BDP"] = nsr.sigma_bdp * np.sqrt(n_params) / nsr.batch
+glue("pbatch", P.private_batch_size, display=False)
+glue("plr", P.private_learning_rate, display=False)
+glue("n_params", n_params, display=False)
+glue("nsr_central", float(nsr.loc["central", "noise / signal, DP"]), display=False)
+glue("nsr_client_median", float(nsr.drop(index="central")["noise / signal, DP"].median()),
+     display=False)
+nsr.round(2)
+
+# %% [markdown]
+# Per step the pooled model's DP noise is {glue:text}`nsr_central:.1f` times the largest
+# possible signal; a typical client's is {glue:text}`nsr_client_median:.1f` times.
+#
 # At the same nominal ε = {glue:text}`target_eps`, the Bayesian accountant asks for a σ that is
 # {glue:text}`sigma_ratio:.2f` times the classical one (median over the clients that are large
 # enough for BDP). The paper's premise is the opposite — that the data-dependent sensitivity is
@@ -340,140 +384,237 @@ cost_tab
 # book uses `cost="left"` for the comparison. If the paper had used its printed rule, its BDP
 # would have been far noisier than its DP at equal ε — and could not have won.
 #
-# ## Table 3: centralised and federated, without DP, with DP and with BDP
+# ## Table 3: centralised and federated, without DP, with DP and with BDP, at equal ε
 #
-# Every scenario runs with every seed; centralised training uses
-# {glue:text}`central_epochs_used` epochs over the pooled training rows (as many passes as
-# federated training makes: R × E), one accountant for the pool.
+# Every scenario runs with every seed (the seed fixes the data split's training order, the
+# initial network and the noise); centralised training uses {glue:text}`central_epochs_used`
+# epochs over the pooled training rows (as many passes as federated training makes: R × E),
+# one accountant for the pool.
+#
+# **Equal ε, client by client.** A Bayesian ε depends on the gradients seen during training,
+# so a BDP run calibrated on a pilot ends away from its target. To compare the two mechanisms
+# at the *same final* ε, the BDP runs of all seeds go first; then every client's (and the
+# pooled model's) classical-DP σ is calibrated to the mean Bayesian ε that party actually
+# reached, and the DP runs follow. The two ε are still different quantities (see the worked
+# example): "equal" here means equal numbers, the comparison the paper makes.
 
 # %% tags=["remove-stderr"]
-from fedlib.survival.experiment import SCENARIOS, run_scenarios
+from fedlib.survival.experiment import SCENARIOS, expected_default_month, run_scenarios
+from fedlib.survival.model import predict_survival
 
 glue("central_epochs_used", central_epochs_used, display=False)
+timing_rows = []
+
+
+def collect_timing(seed, sc, run, data=data, window=ds.window):
+    """Mean predicted default month of early / late test defaulters (Fig. 9), per seed."""
+    if sc != "Federated (BDP)":
+        return
+    X, t, e, _ = data.pooled("test")
+    m = expected_default_month(predict_survival(run.model, X))
+    early, late = (e == 1) & (t < window / 2), (e == 1) & (t >= window / 2)
+    timing_rows.append({"seed": seed, "early": float(np.nanmean(m[early])) if early.any()
+                        else np.nan, "late": float(np.nanmean(m[late])) if late.any() else np.nan})
+
+
 t0 = time.perf_counter()
 with tqdm(total=len(seeds) * len(SCENARIOS), desc="Table 3", file=sys.stderr) as bar:
     main = run_scenarios(data, sigmas=sigmas, seeds=seeds, rounds=P.rounds,
                          local_epochs=P.local_epochs, central_epochs=central_epochs_used,
-                         lr=P.learning_rate, batch_size=P.batch_size, clip_norm=P.clip_norm, noise_seed=P.seed,
-                         delta=P.delta, n_neighbours=P.bdp_neighbours, init_hazard=init_hazard,
-                         sample_fraction=P.sample_fraction, progress=lambda s: bar.update())
+                         lr=P.learning_rate, batch_size=P.batch_size, clip_norm=P.clip_norm,
+                         noise_seed=P.seed, delta=P.delta, n_neighbours=P.bdp_neighbours,
+                         init_hazard=init_hazard, sample_fraction=P.sample_fraction,
+                         private_batch_size=P.private_batch_size,
+                         private_lr=P.private_learning_rate, match_dp_to_bdp=True,
+                         on_run=collect_timing, progress=lambda s: bar.update())
 results.add_timing("table3_s", time.perf_counter() - t0)
 metrics = main["metrics"]
-for r in metrics.itertuples():
+results.add_metrics(metrics.melt(id_vars=["seed", "scenario"], var_name="metric")
+                    .assign(experiment="table3", party="all",
+                            setting=lambda d: "seed=" + d.seed.astype(str))
+                    .rename(columns={"scenario": "mode"}).drop(columns="seed"))
+from fedlib.evaluate.uncertainty import Estimate
+
+
+def mean_ci(frame: pd.DataFrame) -> pd.DataFrame:
+    """Mean over seeds and the Student-t 95 % interval, per scenario and metric, as text."""
+    out = pd.DataFrame(index=list(SCENARIOS))
     for m in ("test_ci", "test_ibs", "oot_ci", "oot_ibs"):
-        results.add_metric(experiment="table3", mode=r.scenario, setting=f"seed={r.seed}",
-                           party="all", metric=m, value=getattr(r, m))
+        cells = []
+        for sc in SCENARIOS:
+            v = frame.loc[frame.scenario == sc, m].dropna()
+            if v.empty:
+                cells.append("–")
+                continue
+            e = Estimate.seeds(v)
+            cells.append(f"{e.value:.3f}" + (f" [{e.interval[0]:.3f}, {e.interval[1]:.3f}]"
+                                             if e.interval else ""))
+        out[m] = cells
+    return out
 
 
-def mean_std(frame: pd.DataFrame) -> pd.DataFrame:
-    g = frame.groupby("scenario")[["test_ci", "test_ibs", "oot_ci", "oot_ibs"]]
-    mean, std = g.mean().loc[list(SCENARIOS)], g.std(ddof=1).loc[list(SCENARIOS)].fillna(0.0)
-    return mean, std
-
-
-lc_mean, lc_std = mean_std(metrics)
 from fedlib.book.ch03_claims import paper_table3_frame
 
 paper3 = paper_table3_frame(paper_name)
-side = pd.DataFrame(index=list(SCENARIOS))
+side = mean_ci(metrics)
 for m in ("test_ci", "test_ibs", "oot_ci", "oot_ibs"):
-    side[f"{m} ours"] = [f"{a:.3f} ± {b:.3f}" for a, b in zip(lc_mean[m], lc_std[m], strict=True)]
-    side[f"{m} paper"] = paper3[m].map("{:.3f}".format)
+    side.insert(side.columns.get_loc(m) + 1, f"{m} paper", paper3[m].map("{:.3f}".format))
+glue("n_seeds_used", len(seeds), display=False)
 side
+
+# %% [markdown]
+# Ours: mean over {glue:text}`n_seeds_used` seeds with the 95 % Student-t interval in
+# brackets (none for a single seed). The per-seed values:
+
+# %%
+metrics.pivot_table(index="scenario", columns="seed", values="test_ci").loc[list(SCENARIOS)].round(3)
 
 # %%
 eps_final = main["epsilons"]
-eps_summary = (eps_final[eps_final.seed == seeds[0]].groupby("scenario")
-               .agg(clients=("client", "size"), epsilon_median=("epsilon", "median"),
-                    epsilon_max=("epsilon", "max"), delta_max=("delta", "max"),
-                    fallback_clients=("analytical_fallback", "sum")))
-for sc, r in eps_summary.iterrows():
-    results.add_metric(experiment="table3", mode=sc, setting="final accountant",
-                       party="max over clients", metric="epsilon", value=float(r.epsilon_max))
-glue("eps_bdp_max", float(eps_summary.loc["Federated (BDP)", "epsilon_max"]), display=False)
-eps_summary
+sig_used = main["sigmas_used"]
+eq = (eps_final.assign(privacy=eps_final.scenario.str.extract(r"\((.*)\)")[0],
+                       where=eps_final.scenario.str.split(" ").str[0])
+      .groupby(["where", "client", "privacy"]).epsilon.mean().unstack("privacy"))
+eq["|DP − BDP|"] = (eq["Classical DP"] - eq["BDP"]).abs()
+eq = eq.join(sig_used[["sigma_dp", "sigma_bdp"]], on="client")
+for (where, client), r in eq.iterrows():
+    for col in ("Classical DP", "BDP"):
+        results.add_metric(experiment="equal_epsilon", mode=col, setting=where, party=str(client),
+                           metric="epsilon_mean_over_seeds", value=float(r[col]))
+bdp_spread = eps_final[eps_final.scenario.str.contains("BDP")].groupby("client").epsilon.agg(
+    lambda v: v.max() - v.min())
+glue("eq_max_gap", float(eq["|DP − BDP|"].max()), display=False)
+glue("eps_bdp_central", float(eq.loc[("Centralized", "central"), "BDP"]), display=False)
+glue("eps_bdp_spread", float(bdp_spread.max()), display=False)
+glue("delta_used", P.delta, display=False)
+glue("sigma_ratio_used", float((eq.sigma_bdp / eq.sigma_dp).median()), display=False)
+bdp_rows = eps_final[eps_final.scenario.str.contains("BDP")]
+bdp_is_bound = bool(bdp_rows["is_bound"].all()) if "is_bound" in bdp_rows else False
+bound_text = ("Each Bayesian ε here is a valid upper bound (Hölder composition over the whole "
+              "run, a Hoeffding bound on the known range Δ ≤ 4C²), so the two ε are numbers of "
+              "the same kind — though not the same guarantee (a Bayesian ε is about a borrower "
+              "drawn from the data distribution, a classical one about every borrower)."
+              if bdp_is_bound else
+              "These Bayesian ε are Monte-Carlo *estimates*, not bounds: they are shown for "
+              "completeness and must not be read as comparable to a classical DP ε.")
+glue("bound_text", bound_text, display=False)
+eq.round(3)
 
 # %% [markdown]
-# (First seed; the other seeds reach the same classical ε and similar Bayesian ε.) Each private
-# row reached the ε in this table, as its own accountant reports it after all
-# rounds (classical: RDP at δ = {glue:text}`delta_used`; Bayesian: $(\varepsilon_\mu,
-# \delta_\mu)$ with $\delta_\mu=\beta+\gamma_{total}\le\delta$). The Bayesian ε actually reached
-# can differ from the target, because the distances during training differ from the pilot's;
-# the largest federated BDP ε is {glue:text}`eps_bdp_max:.2f`.
-#
-# The paper does not say at which ε Table 3 was computed; we use ε = {glue:text}`target_eps`
-# (the paper sweeps 0.5–10). Our data are semi-real and 200 times smaller: compare orderings and
-# gaps, not levels.
+# Final ε per party and mechanism (mean over seeds). The pooled BDP model ended at
+# ε = {glue:text}`eps_bdp_central:.2f` (target {glue:text}`target_eps`), and its classical-DP
+# twin was recalibrated to that value; over all parties the two mechanisms' mean final ε differ
+# by at most {glue:text}`eq_max_gap:.3f`, while a party's Bayesian ε moves by up to
+# {glue:text}`eps_bdp_spread:.2f` between seeds (classical DP's does not move). At equal
+# final ε BDP needed {glue:text}`sigma_ratio_used:.2f` times DP's σ (median over parties).
+# Classical: RDP at δ = {glue:text}`delta_used`; Bayesian: $(\varepsilon_\mu, \delta_\mu)$ with
+# $\delta_\mu=\beta+\gamma\le\delta$, as the library's Bayesian accountant reports it.
+# {glue:text}`bound_text`
 
 # %%
-glue("delta_used", P.delta, display=False)
-ci = lc_mean["test_ci"]
-gain_bdp = 100 * (ci["Federated (BDP)"] / ci["Centralized (BDP)"] - 1)
-gain_dp = 100 * (ci["Federated (Classical DP)"] / ci["Centralized (Classical DP)"] - 1)
-pc = main["per_client"].groupby(["scenario", "client"]).c_index.mean().unstack(0)
-pc = pc.dropna(subset=["Federated (BDP)", "Federated (Classical DP)"])
-diff = pc["Federated (BDP)"] - pc["Federated (Classical DP)"]
-wins, n_cmp = int((diff > 0).sum()), int((diff != 0).sum())
-binom = stats.binomtest(wins, n_cmp, 0.5, alternative="greater") if n_cmp else None
+from fedlib.book.ch03_claims import (
+    DatasetEvidence,
+    fed_gains,
+    per_seed_win_rates,
+    size_benefit_correlation,
+)
+
+
+def at_chance(frame: pd.DataFrame) -> list[str]:
+    """Scenarios whose test C-index interval (or single value) does not exceed 0.5 + 0.02."""
+    out = []
+    for sc in SCENARIOS:
+        v = frame.loc[frame.scenario == sc, "test_ci"].dropna()
+        if v.empty:
+            continue
+        e = Estimate.seeds(v)
+        hi = e.interval[1] if e.interval else e.value
+        if hi < 0.52 or e.value < 0.52:
+            out.append(sc)
+    return out
+
+
+main_ev = DatasetEvidence(metrics, main["per_client"], same_data=P.dataset.endswith("_csv")
+                          and paper_name in ("LendingClub", "SBA", "Bondora"),
+                          note="", timing=pd.DataFrame(timing_rows))
+wr = per_seed_win_rates(main["per_client"])
+gain_b, gain_d = fed_gains(main_ev, "BDP"), fed_gains(main_ev, "Classical DP")
+rho = size_benefit_correlation(main["per_client"])
+chance_main = at_chance(metrics)
 headline = pd.DataFrame([
-    {"claim": "centralised: DP − BDP C-index (paper > 0)",
-     "ours": ci["Centralized (Classical DP)"] - ci["Centralized (BDP)"], "paper": 0.610 - 0.562},
-    {"claim": "federated: BDP − DP C-index (paper > 0)",
-     "ours": ci["Federated (BDP)"] - ci["Federated (Classical DP)"], "paper": 0.638 - 0.633},
-    {"claim": "federation gain of BDP, %", "ours": gain_bdp, "paper": 7.0},
-    {"claim": "federation gain of DP, %", "ours": gain_dp, "paper": 1.4},
-    {"claim": "clients where federated BDP beats DP", "ours": f"{wins}/{n_cmp}", "paper": "39/62"},
-    {"claim": "one-sided binomial p", "ours": binom.pvalue if binom else np.nan, "paper": 0.028},
+    {"quantity": "centralised: DP − BDP C-index (paper > 0)",
+     "ours, per seed": (metrics[metrics.scenario == "Centralized (Classical DP)"].test_ci.to_numpy()
+                        - metrics[metrics.scenario == "Centralized (BDP)"].test_ci.to_numpy()),
+     "paper": 0.610 - 0.562},
+    {"quantity": "federated: BDP − DP C-index (paper > 0)",
+     "ours, per seed": (metrics[metrics.scenario == "Federated (BDP)"].test_ci.to_numpy()
+                        - metrics[metrics.scenario == "Federated (Classical DP)"].test_ci.to_numpy()),
+     "paper": 0.638 - 0.633},
+    {"quantity": "federation gain of BDP, %", "ours, per seed": gain_b.to_numpy(), "paper": 7.0},
+    {"quantity": "federation gain of DP, %", "ours, per seed": gain_d.to_numpy(), "paper": 1.4},
+    {"quantity": "share of clients where federated BDP beats DP",
+     "ours, per seed": wr.rate.to_numpy(), "paper": 39 / 62},
+    {"quantity": "Spearman ρ(client size, federation benefit of BDP)",
+     "ours, per seed": rho.to_numpy(), "paper": "< 0"},
 ])
-for name, v in (("fed_gain_bdp", gain_bdp), ("fed_gain_dp", gain_dp),
-                ("win_rate", wins / n_cmp if n_cmp else np.nan),
-                ("win_p", binom.pvalue if binom else np.nan)):
-    results.add_metric(experiment="headline", metric=name, value=float(v))
-glue("wins", wins, display=False)
-glue("n_cmp", n_cmp, display=False)
-glue("win_p", float(binom.pvalue) if binom else float("nan"), display=False)
+headline["ours, per seed"] = headline["ours, per seed"].map(lambda a: np.round(a, 3).tolist())
+glue("wins_txt", ", ".join(f"{int(r.wins)}/{int(r.n)}" for r in wr.itertuples()) or "–",
+     display=False)
+glue("chance_txt", ", ".join(chance_main) if chance_main else "none", display=False)
 headline
 
 # %% [markdown]
-# The headline claims, tested rather than restated: federated BDP beats federated DP on
-# {glue:text}`wins` of {glue:text}`n_cmp` clients (one-sided binomial test against a coin flip:
-# p = {glue:text}`win_p:.3f`; the per-client C-index is computed on each client's in-time test
-# and OOT loans together, to have enough defaults per client). Whether a "ranking reversal"
-# appears depends, here, on how much more noise BDP needed than DP at the same ε (above) —
-# not on federation.
+# Per seed, federated BDP beats federated DP on {glue:text}`wins_txt` clients (clients whose
+# BDP fell back to the analytical mechanism are left out; the per-client C-index is computed
+# on each client's in-time test and OOT loans together, to have enough defaults per client).
+# Private models whose test C-index is at chance (below 0.52): {glue:text}`chance_txt`. The
+# claims that rest on a model at chance are not scored (see the claims table).
 #
 # ## Convergence (the paper's Fig. 8)
+#
+# The sweep re-runs the centralised DP and BDP models (every seed) at each extra ε of
+# `epsilon_sweep`, with the same equal-ε protocol; the federated panels show the main ε.
 
 # %% tags=["remove-stderr"]
 curves = []
 for sc, run in main["runs"].items():
     h = run.history.copy()
     h["step"] = h["epoch"] if "epoch" in h else h["round"] * P.local_epochs
-    h["scenario"], h["epsilon"] = sc, P.target_epsilon
+    h["scenario"], h["epsilon"], h["seed"] = sc, P.target_epsilon, seeds[0]
     curves.append(h)
+sweep_rows = []
 sweep_eps = [e for e in P.epsilon_sweep if e != P.target_epsilon]
+central_private = ["Centralized (Classical DP)", "Centralized (BDP)"]
 if sweep_eps:
-    with tqdm(total=len(sweep_eps) * 4, desc="epsilon sweep", file=sys.stderr) as bar:
+    with tqdm(total=len(sweep_eps) * 2 * len(seeds), desc="epsilon sweep", file=sys.stderr) as bar:
         for eps in sweep_eps:
-            sg = calibrate_clients(data, target_epsilon=eps, delta=P.delta, batch_size=P.batch_size,
+            sg = calibrate_clients(data, target_epsilon=eps, delta=P.delta,
+                                   batch_size=P.private_batch_size,
                                    epochs=P.rounds * P.local_epochs, clip_norm=P.clip_norm,
                                    n_neighbours=P.bdp_neighbours, pilot_steps=P.bdp_pilot_steps,
                                    init_model=init_model, seed=P.seed,
                                    central_epochs=central_epochs_used)
-            sw = run_scenarios(data, sigmas=sg, seeds=[P.seed], rounds=P.rounds,
-                               local_epochs=P.local_epochs, central_epochs=central_epochs_used,
-                               lr=P.learning_rate, batch_size=P.batch_size, clip_norm=P.clip_norm, noise_seed=P.seed,
-                               delta=P.delta, n_neighbours=P.bdp_neighbours,
-                               init_hazard=init_hazard, scenarios=[s for s in SCENARIOS if "No DP" not in s],
-                               progress=lambda s: bar.update())
-            for sc, run in sw["runs"].items():
+
+            def keep_curve(seed, sc, run, eps=eps):
                 h = run.history.copy()
-                h["step"] = h["epoch"] if "epoch" in h else h["round"] * P.local_epochs
-                h["scenario"], h["epsilon"] = sc, eps
-                curves.append(h)
+                h["step"], h["scenario"], h["epsilon"], h["seed"] = h["epoch"], sc, eps, seed
+                sweep_rows.append(h)
+
+            sw = run_scenarios(data, sigmas=sg, seeds=seeds, rounds=P.rounds,
+                               local_epochs=P.local_epochs, central_epochs=central_epochs_used,
+                               lr=P.learning_rate, batch_size=P.batch_size, clip_norm=P.clip_norm,
+                               noise_seed=P.seed, delta=P.delta, n_neighbours=P.bdp_neighbours,
+                               init_hazard=init_hazard, scenarios=central_private,
+                               private_batch_size=P.private_batch_size,
+                               private_lr=P.private_learning_rate, match_dp_to_bdp=True,
+                               on_run=keep_curve, progress=lambda s: bar.update())
             for r in sw["metrics"].itertuples():
                 results.add_metric(experiment="epsilon_sweep", mode=r.scenario,
-                                   setting=f"eps={eps:g}", metric="test_ci", value=r.test_ci)
+                                   setting=f"eps={eps:g} seed={r.seed}", metric="test_ci",
+                                   value=r.test_ci)
+sweep = pd.concat(sweep_rows, ignore_index=True) if sweep_rows else None
+if sweep is not None:
+    curves += [h for h in sweep_rows if h["seed"].iloc[0] == seeds[0]]
 curves = pd.concat(curves, ignore_index=True)
 curves["paradigm"] = curves.scenario.str.split(" ").str[0]
 curves["privacy"] = curves.scenario.str.extract(r"\((.*)\)")[0]
@@ -492,6 +633,10 @@ axes[0, 1].legend(fontsize=7, loc="upper right")
 fig8.tight_layout()
 glue("fig_03_convergence", fig8, display=False)
 plt.close(fig8)
+if sweep is not None:
+    rise = (sweep.sort_values("step").groupby(["epsilon", "scenario", "seed"]).train_loss
+            .agg(lambda v: v.iloc[-1] - v.iloc[0]).unstack("seed"))
+    display(rise.round(3))
 
 # %% [markdown]
 # :::{glue:figure} fig_03_convergence
@@ -508,8 +653,7 @@ plt.close(fig8)
 # in months 1–12 ("early") with those who defaulted in months 13–24 ("late").
 
 # %%
-from fedlib.survival.experiment import expected_default_month
-from fedlib.survival.model import predict_hazards, predict_survival
+from fedlib.survival.model import predict_hazards
 
 best = main["runs"]["Federated (BDP)"].model
 nodp = main["runs"]["Federated (No DP)"].model
@@ -527,8 +671,9 @@ if ds.truth is not None:
                  "late defaulters": np.nanmean(m[late]), "non-defaulters": np.nanmean(m[ete == 0])})
 timing = pd.DataFrame(rows).set_index("model")
 timing.loc["observed default month"] = [tte[early].mean() + 0.5, tte[late].mean() + 0.5, np.nan]
-glue("early_month", float(timing.loc["Federated (BDP)", "early defaulters"]), display=False)
-glue("late_month", float(timing.loc["Federated (BDP)", "late defaulters"]), display=False)
+timing_seeds = pd.DataFrame(timing_rows)
+glue("early_month", float(timing_seeds["early"].mean()), display=False)
+glue("late_month", float(timing_seeds["late"].mean()), display=False)
 for model_name, r in timing.iterrows():
     for col, v in r.items():
         results.add_metric(experiment="timing", mode=model_name, setting=col,
@@ -553,7 +698,8 @@ timing
 # early, late, or not at all (cf. the paper's Fig. 9).
 # :::
 #
-# The federated BDP model puts early defaulters' mean predicted default month at
+# (The table shows the first seed.) Averaged over the seeds, the federated BDP model puts
+# early defaulters' mean predicted default month at
 # {glue:text}`early_month:.1f` and late defaulters' at {glue:text}`late_month:.1f` (paper: 5.4
 # and 20.3). A predicted *mean* month conditional on default is a property of the whole curve,
 # so it separates the groups much less than the observed months do unless the model has learned
@@ -601,7 +747,13 @@ if ds.truth is not None:
         results.add_metric(experiment="calibration", mode=sc, setting="vs true hazard",
                            metric="mean_abs_survival_error", value=cal_rows[-1]["mean |S_hat - S_true|"])
 calibration = pd.DataFrame(cal_rows)
-calibration
+cal_text = ("Because the true hazard is known for these generated default times, the table "
+            "measures calibration directly against it, borrower by borrower, instead of against "
+            "a Kaplan–Meier band that is wide for small clients." if ds.truth is not None else
+            "On a real file the true hazard is unknown, so the Kaplan–Meier bands are the only "
+            "calibration check.")
+glue("cal_text", cal_text, display=False)
+calibration if len(calibration) else Markdown("No true hazard for these data (a real file).")
 
 # %% [markdown]
 # :::{glue:figure} fig_03_km
@@ -612,9 +764,7 @@ calibration
 # :::
 #
 # On average the predicted curve lies inside the client's Kaplan–Meier band in
-# {glue:text}`km_inside:.0%` of the months. Because the true hazard is known here, the table
-# above measures calibration directly against it, borrower by borrower, instead of against a
-# Kaplan–Meier band that is wide for small clients.
+# {glue:text}`km_inside:.0%` of the months. {glue:text}`cal_text`
 #
 # ## IFRS 9 lifetime expected credit loss
 #
@@ -691,72 +841,161 @@ mia
 # example).
 #
 # ## SBA-like and Bondora-like synthetic runs
+#
+# The same protocol (equal final ε, every seed) on seeded synthetic data shaped like the
+# paper's other two columns of Table 2, at `synthetic_scale` of their size.
 
 # %% tags=["remove-stderr"]
-table3_all = {paper_name: lc_mean}
+def table2_of(dset, *, inputs) -> dict:
+    sizes = dset.frame["client"].value_counts()
+    return {"rows": len(dset.frame), "default_rate": float(dset.frame["event"].mean()),
+            "features": len(dset.numeric_columns) + len(dset.categorical_columns),
+            "window": dset.window, "clients": int(sizes.size), "min_client": int(sizes.min()),
+            "max_client": int(sizes.max()), "mean_client": float(sizes.mean())}
+
+
+is_real = P.dataset.endswith("_csv")
+main_note = (f"{ds.name}: {len(f):,} loans, {len(data.clients)} clients, "
+             f"ε = {P.target_epsilon:g}, R = {P.rounds}, E = {P.local_epochs}, {len(seeds)} seed(s)")
+main_inputs = (("window",) if is_real else
+               ("default_rate", "window", "clients") if P.dataset == "semi_real_lendingclub"
+               else ("default_rate", "window", "clients", "features", "min_client",
+                     "max_client", "mean_client"))
+evidence = {paper_name: DatasetEvidence(
+    metrics, main["per_client"], same_data=is_real, note=main_note,
+    table2=table2_of(ds, inputs=main_inputs), table2_input=main_inputs,
+    timing=pd.DataFrame(timing_rows) if paper_name == "LendingClub" else None)}
+chance = {paper_name: chance_main}
 syn_sides = []
 for kind in P.run_synthetic:
     sds = synthetic_survival(kind, scale=P.synthetic_scale, seed=P.seed)
+    if sds.profile.name in evidence:
+        continue
     sdata = prepare_survival(sds, seed=P.seed)
     sh = 1 - (1 - sds.profile.default_rate) ** (1 / sds.window)
     sinit = make_model(sdata.n_features, sdata.grid.size - 1, seed=P.seed, init_hazard=sh)
     sg = calibrate_clients(sdata, target_epsilon=P.target_epsilon, delta=P.delta,
-                           batch_size=P.batch_size, epochs=P.synthetic_rounds * P.local_epochs,
+                           batch_size=P.private_batch_size,
+                           epochs=P.synthetic_rounds * P.local_epochs,
                            clip_norm=P.clip_norm, n_neighbours=P.bdp_neighbours,
                            pilot_steps=P.bdp_pilot_steps, init_model=sinit, seed=P.seed,
                            central_epochs=P.synthetic_rounds * P.local_epochs)
-    with tqdm(total=len(SCENARIOS), desc=kind, file=sys.stderr) as bar:
-        sres = run_scenarios(sdata, sigmas=sg, seeds=[P.seed], rounds=P.synthetic_rounds,
+    with tqdm(total=len(SCENARIOS) * len(seeds), desc=kind, file=sys.stderr) as bar:
+        sres = run_scenarios(sdata, sigmas=sg, seeds=seeds, rounds=P.synthetic_rounds,
                              local_epochs=P.local_epochs,
                              central_epochs=P.synthetic_rounds * P.local_epochs,
-                             lr=P.learning_rate, batch_size=P.batch_size, clip_norm=P.clip_norm, noise_seed=P.seed,
-                             delta=P.delta, n_neighbours=P.bdp_neighbours, init_hazard=sh,
+                             lr=P.learning_rate, batch_size=P.batch_size, clip_norm=P.clip_norm,
+                             noise_seed=P.seed, delta=P.delta, n_neighbours=P.bdp_neighbours,
+                             init_hazard=sh, private_batch_size=P.private_batch_size,
+                             private_lr=P.private_learning_rate, match_dp_to_bdp=True,
                              progress=lambda s: bar.update())
-    smean, _ = mean_std(sres["metrics"])
-    table3_all[sds.profile.name] = smean
-    for r in sres["metrics"].itertuples():
-        for m in ("test_ci", "test_ibs", "oot_ci", "oot_ibs"):
-            results.add_metric(experiment=f"table3_{kind}", mode=r.scenario, setting=f"seed={r.seed}",
-                               metric=m, value=getattr(r, m))
-    s = smean.round(3).copy()
-    s.insert(0, "dataset", f"{sds.name} ({len(sds.frame):,} loans, {sds.n_clients} clients)")
-    s["paper test_ci"] = paper_table3_frame(sds.profile.name)["test_ci"]
-    syn_sides.append(s)
+    sm = sres["metrics"]
+    results.add_metrics(sm.melt(id_vars=["seed", "scenario"], var_name="metric")
+                        .assign(experiment=f"table3_{kind}", party="all",
+                                setting=lambda d: "seed=" + d.seed.astype(str))
+                        .rename(columns={"scenario": "mode"}).drop(columns="seed"))
+    n_fb = int(sum(c.n_train < 100 for c in sdata.clients))
+    evidence[sds.profile.name] = DatasetEvidence(
+        sm, sres["per_client"], same_data=False,
+        note=(f"{sds.name}: {len(sds.frame):,} loans, {sds.n_clients} clients ({n_fb} on the "
+              f"BDP fallback), R = {P.synthetic_rounds}, {len(seeds)} seed(s); not the real "
+              "data"),
+        table2=table2_of(sds, inputs=()), table2_input=("default_rate", "window", "clients",
+                                                        "features", "min_client", "max_client",
+                                                        "mean_client"))
+    chance[sds.profile.name] = at_chance(sm)
+    t = mean_ci(sm)
+    t.insert(0, "dataset", f"{sds.name} ({len(sds.frame):,} loans, {sds.n_clients} clients, "
+                           f"{n_fb} on the fallback)")
+    t["paper test_ci"] = paper_table3_frame(sds.profile.name)["test_ci"]
+    t["paper test_ibs"] = paper_table3_frame(sds.profile.name)["test_ibs"]
+    syn_sides.append(t)
 pd.concat(syn_sides) if syn_sides else Markdown("No synthetic run in this parameter set.")
+
+# %% [markdown]
+# Table 2 on every dataset run, beside the paper's column (generated data reproduce the paper's
+# shape *by construction*, scaled down):
+
+# %%
+from fedlib.book.ch03_claims import PAPER_TABLE2
+
+t2 = pd.DataFrame({f"{k} (ours)": v.table2 for k, v in evidence.items()})
+for k in evidence:
+    t2[f"{k} (paper)"] = pd.Series(PAPER_TABLE2[k])
+t2
 
 # %% [markdown]
 # ## Paper versus ours
 
 # %%
 from fedlib.book.ch03_claims import chapter03_claims
+from fedlib.book.pages import verdict_counts
 
-notes = {paper_name: ("semi-real LendingClub (real covariates, simulated defaults, "
-                      f"{len(f):,} loans), ε = {P.target_epsilon:g}, {len(seeds)} seed(s), "
-                      f"R = {P.rounds}, E = {P.local_epochs}"
-                      if P.dataset == "semi_real_lendingclub" else ds.note)}
-for kind in P.run_synthetic:
-    notes[PROFILES[kind].name] = f"{PROFILES[kind].name}-like synthetic data, not the real file"
-lc_pc = pc
-claims = chapter03_claims(
-    table3=table3_all, data_notes=notes, table2=table2.iloc[:, 0],
-    measured={"fed_gain_bdp": gain_bdp, "fed_gain_dp": gain_dp,
-              "win_rate": wins / n_cmp if n_cmp else None,
-              "win_rate_lc": wins / n_cmp if n_cmp and paper_name == "LendingClub" else None,
-              "win_p": binom.pvalue if binom else None, "n_clients_compared": n_cmp,
-              "early_month": float(timing.loc["Federated (BDP)", "early defaulters"]),
-              "late_month": float(timing.loc["Federated (BDP)", "late defaulters"]),
-              "default_rate": float(f["event"].mean()), "n_clients": len(data.clients),
-              "n_features": data.n_features, "rows": len(f), "window": ds.window})
+claims = chapter03_claims(evidence, sweep=sweep, at_chance=chance,
+                          sweep_note=f"{ds.name}, centralised, {len(seeds)} seed(s)")
 claims_table = results.add_claims(claims)
-glue("n_claims", len(claims_table), display=False)
-glue("n_reproduced", int((claims_table.verdict == "reproduced").sum()), display=False)
+scored_txt, unscored_txt = verdict_counts([c.to_record() for c in claims])
+glue("scored_txt", scored_txt, display=False)
+glue("unscored_txt", unscored_txt, display=False)
 claims_table
 
 # %% [markdown]
-# {glue:text}`n_reproduced` of {glue:text}`n_claims` claims are reproduced within tolerance.
-# Read the verdicts with the notes: our LendingClub numbers come from semi-real data about 200
-# times smaller than the paper's, with fewer epochs in the default parameter set; SBA and Bondora
-# are synthetic or absent.
+# ## What reproduces, what does not, and why
+#
+# Scored: {glue:text}`scored_txt`. Not scored: {glue:text}`unscored_txt` — levels measured on
+# data that are not the paper's, numbers we set from the paper, and claims on data we did not
+# run or on a model at chance.
+
+# %%
+def ci_of(ev, sc, m="test_ci"):
+    v = ev.metrics.loc[ev.metrics.scenario == sc, m].dropna()
+    return Estimate.seeds(v) if len(v) else None
+
+
+def fmt(e):
+    if e is None:
+        return "–"
+    return f"{e.value:.3f}" + (f" [{e.interval[0]:.3f}, {e.interval[1]:.3f}]" if e.interval else "")
+
+
+ev0 = evidence[paper_name]
+d_cent = Estimate.seeds(ev0.metrics.query("scenario == 'Centralized (Classical DP)'").test_ci.to_numpy()
+                        - ev0.metrics.query("scenario == 'Centralized (BDP)'").test_ci.to_numpy())
+lines = [
+    f"* **Equal ε, unequal noise.** At equal final ε per party, BDP needed "
+    f"{float((eq.sigma_bdp / eq.sigma_dp).median()):.2f} times classical DP's σ (median over "
+    "parties): its neighbours *replace* a row, and two borrowers' clipped gradients are nearly "
+    "orthogonal, so the data-dependent distance is close to $2C^2$, above the add/remove worst "
+    f"case $C^2$ that DP pays. Centralised, DP − BDP C-index = {fmt(d_cent)} on {paper_name}.",
+    f"* **Federation does not rescue the private models here.** On {paper_name} the federated "
+    f"C-index is {fmt(ci_of(ev0, 'Federated (Classical DP)'))} with DP and "
+    f"{fmt(ci_of(ev0, 'Federated (BDP)'))} with BDP, against "
+    f"{fmt(ci_of(ev0, 'Centralized (Classical DP)'))} for the pooled DP model. A client's "
+    f"batch cannot exceed its {min_train}–{max(c.n_train for c in data.clients)} training rows, "
+    f"so its DP noise per step is {float(nsr.drop(index='central')['noise / signal, DP'].median()):.1f}"
+    f" times the largest possible signal against {float(nsr.loc['central', 'noise / signal, DP']):.1f} "
+    "for the pool (table in the DP section). The paper's smallest client has "
+    f"{prof.min_client:,} loans. Models at chance: "
+    + ("; ".join(f"{k}: {', '.join(v)}" for k, v in chance.items() if v) or "none") + ".",
+    "* **Seeded noise.** The chapter passes `noise_seed` so that its numbers repeat: seeded DP "
+    "noise is a reproduction device that voids the guarantee (the library's default draws it "
+    "from OS entropy).",
+    "* **What would change the verdicts.** The paper's real files (1.66 M LendingClub, 753 k "
+    "SBA, 219 k Bondora loans: `lendingclub_csv`, `sba_csv`, `bondora_csv`) would make the "
+    "levels scorable and give every client thousands of rows per DP step; the paper leaves "
+    "unstated the ε of Table 3, how σ was calibrated for BDP, the batch sampling and the "
+    "C-index evaluation times.",
+    "* **What changed with the sound Bayesian accountant.** The book's Bayesian accountant now "
+    "composes over the whole run with Hölder's correction and bounds the Monte-Carlo moment "
+    "with Hoeffding's inequality on the known range (before, it summed per-step Student-t "
+    "bounds that were not bounds). Calibrated to that bound, BDP needs "
+    f"{float((eq.sigma_bdp / eq.sigma_dp).median()):.2f} × DP's σ at equal ε "
+    f"(planned estimate at the same σ: {float(sigmas['eps_bdp_estimate'].drop(index='central', errors='ignore').median()):.2f} "
+    f"against the bound {float(sigmas['eps_bdp_bound'].drop(index='central', errors='ignore').median()):.2f}, "
+    "median client): the price of a guarantee that holds. "
+    + ("" if bdp_is_bound else "The ε_μ reported here are estimates, not bounds."),
+]
+Markdown("\n".join(lines))
 
 # %%
 results.write(P.results_path)

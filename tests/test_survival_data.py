@@ -200,3 +200,42 @@ def test_loader_errors(tmp_path):
         load_lendingclub(str(p))
     with pytest.raises(SurvivalDataError, match="no such file"):
         load_sba(str(tmp_path / "none.csv"))
+
+
+def test_sba_two_digit_years_in_every_date_column(tmp_path):
+    # A 1968 approval charged off in 1970: "15-Jun-70" must not become 2070 (a censored loan).
+    df = pd.DataFrame({
+        "State": ["OH", "OH"], "ApprovalDate": ["15-Jun-68", "1-Jan-05"],
+        "ChgOffDate": ["15-Jun-70", None], "DisbursementDate": ["1-Jul-68", "1-Feb-05"],
+        "Term": [60, 36], "MIS_Status": ["CHGOFF", "P I F"], "NoEmp": [3, 4],
+    })
+    p = tmp_path / "SBAnational.csv"
+    df.to_csv(p, index=False)
+    f = load_sba(str(p)).frame
+    assert f["event"].tolist() == [1, 0]
+    assert f["duration"].round(0).tolist() == [24.0, 36.0]
+
+
+def test_lendingclub_earliest_cr_line_is_history_length(tmp_path):
+    p = tmp_path / "accepted_2007_to_2018Q4.csv"
+    _lc_fixture(p)
+    df = pd.read_csv(p)
+    df["earliest_cr_line"] = ["Apr-2001", "Jan-2010", "Mar-1999", "Feb-2006", "Jan-2004",
+                              "Jun-2012"]
+    df.to_csv(p, index=False)
+    ds = load_lendingclub(str(p))
+    assert "credit_history_months" in ds.numeric_columns
+    assert "earliest_cr_line" not in ds.numeric_columns + ds.categorical_columns
+    assert round(float(ds.frame["credit_history_months"].iloc[0])) == 165   # Apr-2001 to Jan-2015
+    data = prepare_survival(ds, seed=0, test_fraction=0.5)
+    assert not any(n.startswith("earliest_cr_line=") for n in data.feature_names)
+
+
+def test_federation_too_small_stops_with_sizes():
+    from fedlib.survival.data import SurvivalDataError, check_federation
+
+    with pytest.raises(SurvivalDataError, match=r"min_client_rows=250 .*CA=254.*at least 2"):
+        check_federation({"CA": 254}, min_client_rows=250)
+    with pytest.raises(SurvivalDataError, match=r"win rate needs at least 5"):
+        check_federation({"a": 300, "b": 300, "c": 300}, min_client_rows=100)
+    check_federation({"EE": 300, "FI": 200, "ES": 100}, min_client_rows=100, paper_clients=3)

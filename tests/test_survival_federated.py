@@ -243,19 +243,74 @@ def test_cost_rule_and_helpers():
     assert 0 <= out["auc"] <= 1 and out["n_per_side"] == 20
 
 
-def test_claims_cover_table3_and_headline():
-    ours = paper_table3_frame("LendingClub").copy()
-    ours.loc["Federated (BDP)", "test_ci"] = 0.6           # BDP worse than DP federated
-    claims = chapter03_claims(
-        table3={"LendingClub": ours}, data_notes={"LendingClub": "test"},
-        measured={"fed_gain_bdp": 7.0, "fed_gain_dp": 1.4, "win_rate": 0.6, "win_p": 0.03,
-                  "early_month": 5.4, "late_month": 20.3, "default_rate": 0.128,
-                  "n_clients": 27, "n_features": 59, "rows": 10_000, "window": 24},
-        table2=pd.Series(dtype=object))
+def _evidence(*, same_data, bdp_fed=0.60, seeds=(1, 2, 3), clients=6):
+    from fedlib.book.ch03_claims import DatasetEvidence
+
+    rng = np.random.default_rng(0)
+    paper = paper_table3_frame("LendingClub")
+    rows, pc = [], []
+    for s in seeds:
+        for sc in SCENARIOS:
+            r = {m: float(paper.loc[sc, m]) + rng.normal(0, 0.002) for m in paper.columns}
+            if sc == "Federated (BDP)":
+                r["test_ci"] = bdp_fed + rng.normal(0, 0.002)
+            rows.append({"seed": s, "scenario": sc, **r})
+            for k in range(clients):
+                ci = r["test_ci"] + 0.01 * k
+                pc.append({"seed": s, "scenario": sc, "client": f"c{k}", "c_index": ci,
+                           "n_train": 100 + 50 * k, "fallback": False})
+    return DatasetEvidence(pd.DataFrame(rows), pd.DataFrame(pc), same_data=same_data,
+                           note="test", table2={"default_rate": 0.128, "clients": 27,
+                                                "features": 59, "window": 24},
+                           table2_input=("default_rate", "window"),
+                           timing=pd.DataFrame({"seed": seeds, "early": [5.0, 5.5, 5.2],
+                                                "late": [20.0, 20.5, 20.1]}))
+
+
+def test_claims_rule_per_seed_paired_and_inputs():
+    ev = _evidence(same_data=True)
+    claims = chapter03_claims({"LendingClub": ev})
     by_id = {c.id: c for c in claims}
     assert len(by_id) == len(claims)                                  # unique ids
     assert by_id["lendingclub_test_ci_cent_nodp"].verdict == "reproduced"
-    assert by_id["reversal_federated"].verdict == "not reproduced"
-    assert by_id["fed_gain_bdp"].verdict == "reproduced"
-    assert by_id["sba_test_ci_fede_bdp"].verdict == "not checkable"    # SBA not run
-    assert sum(c.id.startswith("lendingclub_") for c in claims) == 4 * len(SCENARIOS)
+    assert by_id["lendingclub_reversal_federated"].verdict == "contradicted"   # BDP 0.60 < DP
+    assert by_id["lendingclub_reversal_central"].verdict == "reproduced"
+    assert by_id["lendingclub_table2_default_rate"].verdict == "by construction"
+    assert by_id["lendingclub_table2_clients"].verdict == "reproduced"          # exact 27
+    assert by_id["sba_test_ibs_fede_bdp"].verdict == "not checkable"           # SBA not run
+    assert by_id["late_after_early"].verdict == "reproduced"
+    assert by_id["fig8_dp_unstable"].verdict == "not checkable"                # no sweep
+    assert sum(c.id.split("_")[1] in ("test", "oot") and c.id.split("_")[2] in ("ci", "ibs")
+               and c.id.startswith("lendingclub_") for c in claims) == 4 * len(SCENARIOS)
+    assert not any(c.scored and c.ours is not None and c.ours.basis == "input" for c in claims)
+    # other data: levels are shown, not scored; directions still are
+    other = {c.id: c for c in chapter03_claims({"LendingClub": _evidence(same_data=False)})}
+    assert other["lendingclub_test_ci_cent_nodp"].verdict == "different data"
+    assert other["lendingclub_reversal_federated"].verdict == "contradicted"
+    # a model at chance: the claims that rest on it are not scored
+    chance = {c.id: c for c in chapter03_claims(
+        {"LendingClub": _evidence(same_data=False)},
+        at_chance={"LendingClub": ["Federated (BDP)"]})}
+    assert chance["lendingclub_reversal_federated"].verdict == "not checkable"
+    assert "at chance" in chance["lendingclub_reversal_federated"].note
+    # too few clients for a win rate
+    few = {c.id: c for c in chapter03_claims({"LendingClub": _evidence(same_data=False,
+                                                                       clients=3)})}
+    assert few["win_rate_lendingclub"].verdict == "not checkable"
+
+
+def test_run_scenarios_dp_ends_at_bdp_epsilon(small_data):
+    from fedlib.survival.experiment import run_scenarios
+
+    init = make_model(small_data.n_features, 24, seed=0, init_hazard=0.02, hidden=(8,))
+    sg = calibrate_clients(small_data, target_epsilon=4.0, delta=1e-5, batch_size=64, epochs=2,
+                           clip_norm=1.0, n_neighbours=5, pilot_steps=2, init_model=init, seed=0)
+    out = run_scenarios(small_data, sigmas=sg, seeds=[0, 1], rounds=1, local_epochs=2,
+                        central_epochs=2, lr=1e-3, batch_size=32, clip_norm=1.0, delta=1e-5,
+                        n_neighbours=5, init_hazard=0.02, noise_seed=0, private_batch_size=64,
+                        scenarios=["Centralized (Classical DP)", "Centralized (BDP)"],
+                        match_dp_to_bdp=True)
+    eps = out["epsilons"].groupby("scenario").epsilon.mean()
+    assert abs(eps["Centralized (Classical DP)"] - eps["Centralized (BDP)"]) <= 0.02
+    assert set(out["per_client"].scenario) == {"Centralized (Classical DP)", "Centralized (BDP)"}
+    assert {"n_train", "fallback"} <= set(out["per_client"].columns)

@@ -66,6 +66,7 @@ __all__ = [
     "GroundTruth",
     "PreparedSurvival",
     "SurvivalDataset",
+    "check_federation",
     "client_sizes",
     "prepare_survival",
     "semi_real_lendingclub",
@@ -571,3 +572,34 @@ def prepare_survival(ds: SurvivalDataset, *, seed: int, test_fraction: float = 0
             rows[sel["train"]], rows[sel["test"]], rows[sel["oot"]]))
     grid = interval_grid(horizon=ds.window, n_intervals=ds.window)
     return PreparedSurvival(ds, clients, names, grid)
+
+
+def check_federation(train_sizes, *, min_client_rows: int, paper_clients: int | None = None,
+                     min_clients: int = 2, min_win_clients: int = 5) -> None:
+    """Stop (``SurvivalDataError``) when the clients cannot support the chapter's comparison.
+
+    A federation needs at least ``min_clients`` clients, and the per-client win rate at
+    least ``min_win_clients`` — unless the paper's own partition of this dataset has fewer
+    (Bondora: 3 countries), in which case the win rate is reported as not checkable. The
+    message names ``min_client_rows`` and the training rows per client found.
+
+    >>> check_federation({"a": 300, "b": 250, "c": 200, "d": 200, "e": 180}, min_client_rows=200)
+    >>> check_federation({"CA": 254}, min_client_rows=250)
+    Traceback (most recent call last):
+    ...
+    fedlib.survival.data.SurvivalDataError: min_client_rows=250 leaves 1 client(s) (training rows: CA=254); a federation needs at least 2: lower min_client_rows or give a file with more clients
+    """
+    sizes = dict(sorted(((str(k), int(v)) for k, v in dict(train_sizes).items()),
+                        key=lambda kv: -kv[1]))
+    found = ", ".join(f"{k}={v}" for k, v in sizes.items()) or "none"
+    need = min_clients if paper_clients is not None and paper_clients < min_win_clients \
+        else max(min_clients, min_win_clients)
+    if len(sizes) < need:
+        if len(sizes) < min_clients:
+            need = min_clients
+        what = ("a federation needs" if need == min_clients else
+                "the per-client win rate needs")
+        raise SurvivalDataError(
+            f"min_client_rows={min_client_rows} leaves {len(sizes)} client(s) (training rows: "
+            f"{found}); {what} at least {need}: lower min_client_rows or give a file with "
+            "more clients")

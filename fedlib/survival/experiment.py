@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -104,15 +105,26 @@ def dp_noise_multipliers(sizes: Mapping[str, int], *, target_epsilon: float, del
     >>> 0.5 < s["a"] < 5
     True
     """
-    from fedlib.privacy.calibrate import calibrate_noise_multiplier
-
     out = {}
     for name, n in sizes.items():
         q = min(1.0, batch_size / n)
         steps = int(epochs * math.ceil(n / batch_size))
-        out[name] = float(calibrate_noise_multiplier(target_epsilon=target_epsilon, delta=delta,
-                                                     sample_rate=q, steps=steps))
+        out[name] = _dp_sigma(float(target_epsilon), float(delta), q, steps)
     return out
+
+
+#: Calibration tolerance of DP's sigma in epsilon (calibrate_noise_multiplier's default).
+_DP_TOL = 0.01
+
+
+@lru_cache(maxsize=1024)
+def _dp_sigma(target_epsilon: float, delta: float, sample_rate: float, steps: int) -> float:
+    # Clients with the same (q, steps) share sigma; Opacus' fractional-order RDP costs ~0.4 s
+    # per evaluation, so the cache removes most of the calibration time.
+    from fedlib.privacy.calibrate import calibrate_noise_multiplier
+
+    return float(calibrate_noise_multiplier(target_epsilon=target_epsilon, delta=delta,
+                                            sample_rate=sample_rate, steps=steps))
 
 
 def pilot_distances(model: torch.nn.Module, X, t, e, *, grid, clip_norm: float,
@@ -289,7 +301,8 @@ def calibrate_clients(data, *, target_epsilon: float, delta: float, batch_size: 
         s_bdp = bdp_noise_multiplier(pilot, target_epsilon=target_epsilon, bound=bdp_bound, **kw)
         plan = {b: planned_epsilon(pilot, noise_multiplier=s_bdp, cost="left", bound=b,
                                    **kw).epsilon for b in ("hoeffding", "mean")}
-        rows.append({"client": name, "n_train": n, "sample_rate": q, "steps": steps,
+        rows.append({"client": name, "n_train": n, "target_epsilon": float(target_epsilon),
+                     "sample_rate": q, "steps": steps,
                      "sigma_dp": s_dp, "sigma_bdp": s_bdp, "gamma": gamma,
                      "bdp_bound": bdp_bound, "eps_bdp_bound": plan["hoeffding"],
                      "eps_bdp_estimate": plan["mean"],
@@ -304,7 +317,9 @@ def run_scenarios(data, *, sigmas: pd.DataFrame, seeds, rounds: int, local_epoch
                   central_epochs: int, lr: float, batch_size: int, clip_norm: float,
                   delta: float, n_neighbours: int, init_hazard: float | None,
                   sample_fraction: float = 1.0, scenarios=SCENARIOS, progress=None,
-                  bdp_bound: str | None = None, noise_seed: int | None = None) -> dict:
+                  noise_seed: int | None = None, private_batch_size: int | None = None,
+                  private_lr: float | None = None, match_dp_to_bdp: bool = False,
+                  on_run=None, bdp_bound: str | None = None) -> dict:
     """Train every scenario for every seed and evaluate on in-time test and OOT.
 
     BDP runs report what ``sigmas`` was calibrated to (its ``bdp_bound`` column, default the
@@ -315,19 +330,40 @@ def run_scenarios(data, *, sigmas: pd.DataFrame, seeds, rounds: int, local_epoch
     sampling and noise, mixed with each seed of ``seeds``; seeded noise is a reproduction
     device that voids the guarantee.
 
-    Returns ``{"metrics", "per_client", "epsilons", "runs"}``: long DataFrames of the metrics
-    per seed, the per-client C-index (test and OOT rows together, to have enough defaults
-    per client), every client's final ``(epsilon, delta)``, and the runs of the first seed.
+    ``private_batch_size`` / ``private_lr`` (default: ``batch_size`` / ``lr``) are the DP and
+    BDP training settings; ``sigmas`` must have been calibrated with that batch size.
+
+    ``match_dp_to_bdp``: equal final ε per client. The BDP runs of every seed go first; each
+    client's (and the pooled model's) classical-DP σ is then calibrated to the *mean Bayesian
+    ε that client actually reached* over the seeds, instead of to the nominal target (a
+    Bayesian ε depends on the gradients seen during training, so it can end away from the
+    pilot's target). A party whose BDP ended within DP's calibration tolerance (0.01) below
+    the common target keeps its σ: the two are already equal. ``sigmas_used`` in the result
+    holds the σ and the ε of both mechanisms.
+
+    ``on_run(seed, scenario, run)`` is called after every training run.
+
+    Returns ``{"metrics", "per_client", "epsilons", "runs", "sigmas_used"}``: long DataFrames
+    of the metrics per seed, the per-client C-index of every centralised and federated model
+    (test and OOT rows together, to have enough defaults per client; with ``n_train`` and the
+    BDP ``fallback`` flag), every client's final ``(epsilon, delta)``, the runs of the first
+    seed, and the σ actually used.
     """
     from fedlib.privacy.delta import check_delta
     from fedlib.survival.federated import train_centralized, train_federated
 
+    pb = int(private_batch_size or batch_size)
+    plr = float(private_lr or lr)
     _, trt, tre, _ = data.pooled("train")
     rows = {c.name: int(c.n_train) for c in data.clients}
     if any(sc.startswith("Centralized") and "No DP" not in sc for sc in scenarios):
         rows["central"] = len(trt)        # the pooled model's guarantee is over all rows
     check_delta(delta, rows=rows)
     splits = {s: data.pooled(s) for s in ("test", "oot")}
+    per_client_rows = {c.name: (np.concatenate([c.X_test, c.X_oot]),
+                                np.concatenate([c.t_test, c.t_oot]),
+                                np.concatenate([c.e_test, c.e_oot])) for c in data.clients}
+    fallback = {c.name: bool(c.n_train < _min_rows_bayesian()) for c in data.clients}
 
     def evaluate(model) -> dict:
         out = {}
@@ -339,55 +375,109 @@ def run_scenarios(data, *, sigmas: pd.DataFrame, seeds, rounds: int, local_epoch
             out[f"{s}_ci"], out[f"{s}_ibs"] = sc["c_index"], sc["ibs"]
         return out
 
+    sig = sigmas.copy()
+    sig["epsilon_bdp"] = np.nan
+    sig["epsilon_dp_target"] = np.nan
+    order = list(scenarios)
+    if match_dp_to_bdp:   # every BDP run before any DP run
+        order = sorted(order, key=lambda sc: 0 if "(BDP)" in sc else 1)
+    plan = [(sc, seed) for sc in order for seed in seeds] if match_dp_to_bdp else \
+        [(sc, seed) for seed in seeds for sc in order]
     metrics, per_client, eps_rows, runs = [], [], [], {}
-    gamma = sigmas["gamma"].to_dict()
+    gamma = sig["gamma"].to_dict()
     if bdp_bound is None:
-        bdp_bound = str(sigmas["bdp_bound"].iloc[0]) if "bdp_bound" in sigmas else "hoeffding"
-    for k, seed in enumerate(seeds):
-        for sc in scenarios:
-            where, priv = sc.split(" (")
-            mode = _MODE[priv.rstrip(")")]
-            col = {"dp": "sigma_dp", "bdp": "sigma_bdp"}.get(mode)
+        bdp_bound = str(sig["bdp_bound"].iloc[0]) if "bdp_bound" in sig else "hoeffding"
+    bdp_eps: dict[str, list[float]] = {}
+    matched = False
+    for sc, seed in plan:
+        where, priv = sc.split(" (")
+        mode = _MODE[priv.rstrip(")")]
+        if mode == "dp" and match_dp_to_bdp and not matched:
+            _match_dp(sig, bdp_eps, delta=delta, batch_size=pb, rounds=rounds,
+                      local_epochs=local_epochs, central_epochs=central_epochs)
+            matched = True
+        col = {"dp": "sigma_dp", "bdp": "sigma_bdp"}.get(mode)
+        B, step = (batch_size, lr) if mode == "none" else (pb, plr)
+        if where == "Centralized":
+            run = train_centralized(
+                data, mode=mode, epochs=central_epochs, lr=step, batch_size=B,
+                noise_multiplier=None if col is None else float(sig.loc["central", col]),
+                clip_norm=clip_norm, seed=seed, n_neighbours=n_neighbours,
+                beta=delta / 2, gamma=gamma["central"], evaluate=evaluate,
+                init_hazard=init_hazard, bdp_bound=bdp_bound, noise_seed=noise_seed)
+        else:
+            run = train_federated(
+                data, mode=mode, rounds=rounds, local_epochs=local_epochs, lr=step,
+                batch_size=B,
+                noise_multipliers=None if col is None else sig[col].to_dict(),
+                clip_norm=clip_norm, seed=seed, sample_fraction=sample_fraction,
+                n_neighbours=n_neighbours, beta=delta / 2, gamma=gamma,
+                evaluate=evaluate, init_hazard=init_hazard, bdp_bound=bdp_bound,
+                noise_seed=noise_seed)
+        final = run.history.iloc[-1]
+        metrics.append({"seed": seed, "scenario": sc,
+                        **{m: float(final.get(m, np.nan))
+                           for m in ("test_ci", "test_ibs", "oot_ci", "oot_ibs")}})
+        if mode != "none":
+            e = run.epsilons(delta=delta)
             if where == "Centralized":
-                run = train_centralized(
-                    data, mode=mode, epochs=central_epochs, lr=lr, batch_size=batch_size,
-                    noise_multiplier=None if col is None else float(sigmas.loc["central", col]),
-                    clip_norm=clip_norm, seed=seed, n_neighbours=n_neighbours,
-                    beta=delta / 2, gamma=gamma["central"], evaluate=evaluate,
-                    init_hazard=init_hazard, bdp_bound=bdp_bound,
-                    noise_seed=noise_seed)
-            else:
-                run = train_federated(
-                    data, mode=mode, rounds=rounds, local_epochs=local_epochs, lr=lr,
-                    batch_size=batch_size,
-                    noise_multipliers=None if col is None else sigmas[col].to_dict(),
-                    clip_norm=clip_norm, seed=seed, sample_fraction=sample_fraction,
-                    n_neighbours=n_neighbours, beta=delta / 2, gamma=gamma,
-                    evaluate=evaluate, init_hazard=init_hazard, bdp_bound=bdp_bound,
-                    noise_seed=noise_seed)
-            final = run.history.iloc[-1]
-            metrics.append({"seed": seed, "scenario": sc,
-                            **{m: float(final.get(m, np.nan))
-                               for m in ("test_ci", "test_ibs", "oot_ci", "oot_ibs")}})
-            if mode != "none":
-                e = run.epsilons(delta=delta)
-                e.insert(0, "scenario", sc)
-                e.insert(0, "seed", seed)
-                eps_rows.append(e)
-            if where == "Federated":
-                for c in data.clients:
-                    X = np.concatenate([c.X_test, c.X_oot])
-                    t = np.concatenate([c.t_test, c.t_oot])
-                    ev = np.concatenate([c.e_test, c.e_oot])
-                    ci = survival_scores(predict_survival(run.model, X), t, ev, grid=data.grid,
-                                         train_t=trt, train_e=tre)["c_index"] if ev.any() \
-                        else float("nan")
-                    per_client.append({"seed": seed, "scenario": sc, "client": c.name,
-                                       "c_index": ci, "n_events": int(ev.sum())})
-            if k == 0:
-                runs[sc] = run
-            if progress is not None:
-                progress(sc)
-    return {"metrics": pd.DataFrame(metrics), "per_client": pd.DataFrame(per_client),
+                e["client"] = "central"
+            if mode == "bdp":
+                for name, v in zip(e["client"], e["epsilon"], strict=True):
+                    bdp_eps.setdefault(str(name), []).append(float(v))
+            e.insert(0, "scenario", sc)
+            e.insert(0, "seed", seed)
+            eps_rows.append(e)
+        for c in data.clients:
+            X, t, ev = per_client_rows[c.name]
+            ci = survival_scores(predict_survival(run.model, X), t, ev, grid=data.grid,
+                                 train_t=trt, train_e=tre)["c_index"] if ev.any() \
+                else float("nan")
+            per_client.append({"seed": seed, "scenario": sc, "client": c.name,
+                               "c_index": ci, "n_events": int(ev.sum()),
+                               "n_train": int(c.n_train), "fallback": fallback[c.name]})
+        if seed == seeds[0]:
+            runs[sc] = run
+        if on_run is not None:
+            on_run(seed, sc, run)
+        if progress is not None:
+            progress(sc)
+    metrics = pd.DataFrame(metrics)
+    metrics["_o"] = metrics.scenario.map({s: i for i, s in enumerate(SCENARIOS)})
+    metrics = metrics.sort_values(["seed", "_o"]).drop(columns="_o").reset_index(drop=True)
+    for name, vals in bdp_eps.items():
+        if name in sig.index:
+            sig.loc[name, "epsilon_bdp"] = float(np.mean(vals))
+    return {"metrics": metrics, "per_client": pd.DataFrame(per_client),
             "epsilons": pd.concat(eps_rows, ignore_index=True) if eps_rows else pd.DataFrame(),
-            "runs": runs}
+            "runs": runs, "sigmas_used": sig}
+
+
+def _min_rows_bayesian() -> int:
+    from fedlib.privacy.bdp import MIN_ROWS_BAYESIAN
+
+    return int(MIN_ROWS_BAYESIAN)
+
+
+def _match_dp(sig: pd.DataFrame, bdp_eps: Mapping[str, list[float]], *, delta: float,
+              batch_size: int, rounds: int, local_epochs: int, central_epochs: int) -> None:
+    """Recalibrate ``sig.sigma_dp`` in place: each party's DP ends at its mean BDP epsilon."""
+    for name in sig.index:
+        vals = bdp_eps.get(str(name))
+        if not vals:
+            continue
+        target = float(np.mean(vals))
+        planned = sig.loc[name, "target_epsilon"] if "target_epsilon" in sig else np.nan
+        if np.isfinite(planned) and planned - _DP_TOL <= target <= planned:
+            # DP was calibrated to within _DP_TOL below the same target: already equal.
+            sig.loc[name, "epsilon_dp_target"] = float(planned)
+            continue
+        n = int(sig.loc[name, "n_train"])
+        ep = central_epochs if name == "central" else rounds * local_epochs
+        q = min(1.0, batch_size / n)
+        steps = int(ep * math.ceil(n / batch_size))
+        # 3 significant digits share the cache between near-equal targets; rounding down
+        # keeps DP's epsilon at or below BDP's.
+        t = math.floor(target * 1000) / 1000
+        sig.loc[name, "sigma_dp"] = _dp_sigma(t, float(delta), q, steps)
+        sig.loc[name, "epsilon_dp_target"] = t

@@ -11,11 +11,13 @@ origination and the lender's own risk pricing, e.g. ``funded_amnt`` and ``int_ra
   not meet the credit policy. Status:Charged Off" variant); default month = months from issue
   to the last payment + 1 (the first missed instalment; at mid-month, ``+ 0.5``), month 1 if
   nothing was ever paid. Censored loans: repaid ones at their last payment, the others at the
-  file's snapshot (the latest ``last_pymnt_d``).
+  file's snapshot (the latest ``last_pymnt_d``). Month-year feature columns become months
+  before issue (``earliest_cr_line`` "Apr-2001" → ``credit_history_months``), not dummies.
 * **SBA** (``SBAnational.csv``): ``ApprovalDate``, ``ChgOffDate``, ``Term``, ``State``,
   ``MIS_Status``. Default = ``MIS_Status == "CHGOFF"``, at the months from approval to
   ``ChgOffDate``; paid-in-full loans are censored at the end of their term (the file has no
-  payoff date). Two-digit years after 2014 are read as 19xx.
+  payoff date). Two-digit years are corrected in every date column: an approval after 2014 or
+  any other date after 2018 is read as 19xx (a 1968 charge-off is never 2068).
 * **Bondora** (``LoanData.csv``): ``LoanDate``, ``DefaultDate``,
   ``ActiveLateLastPaymentCategory``, ``Country``, ``ReportAsOfEOD``, ``ContractEndDate``,
   ``Status``. Default (90+ days past due) = a ``DefaultDate``, or a late category of 91 days
@@ -148,6 +150,7 @@ def load_lendingclub(path, *, window: int = 24, min_client_rows: int = 1,
     """LendingClub accepted-loans CSV → :class:`SurvivalDataset` (clients = ``addr_state``)."""
     df = _read(path, LENDINGCLUB_REQUIRED, nrows, "LendingClub")
     issue = pd.to_datetime(df["issue_d"], format="%b-%Y", errors="coerce")
+    df = _lc_dates_to_months(df, issue)
     last = pd.to_datetime(df["last_pymnt_d"], format="%b-%Y", errors="coerce")
     status = df["loan_status"].astype(str)
     bad = status.str.contains("Charged Off") | (status == "Default")
@@ -163,20 +166,63 @@ def load_lendingclub(path, *, window: int = 24, min_client_rows: int = 1,
                    oot_start=oot_start, note=f"LendingClub file {os.path.basename(path)}")
 
 
+def _lc_dates_to_months(df: pd.DataFrame, issue: pd.Series) -> pd.DataFrame:
+    """Month-year text columns ("Apr-2001") other than the ones the loader reads become
+    months before issue: ``earliest_cr_line`` → ``credit_history_months`` (the length of the
+    credit history at origination), not one dummy per month.
+
+    >>> df = pd.DataFrame({"earliest_cr_line": ["Apr-2001", "Jan-2015"], "x": ["a", "b"]})
+    >>> out = _lc_dates_to_months(df, pd.Series(pd.to_datetime(["2016-04-01", "2016-01-01"])))
+    >>> out["credit_history_months"].round().tolist(), "earliest_cr_line" in out
+    ([180.0, 12.0], False)
+    """
+    out = df.copy()
+    skip = {"issue_d", "last_pymnt_d", "next_pymnt_d", "last_credit_pull_d"}
+    for col in out.columns:
+        if col in skip or pd.api.types.is_numeric_dtype(out[col]):
+            continue
+        vals = out[col].dropna().astype(str)
+        if vals.empty:
+            continue
+        parsed = pd.to_datetime(out[col], format="%b-%Y", errors="coerce")
+        if parsed.notna().sum() < 0.9 * len(vals):
+            continue
+        name = ("credit_history_months" if col == "earliest_cr_line" else
+                f"{col.removesuffix('_d')}_months_before_issue")
+        out[name] = months_between(parsed, issue)
+        out = out.drop(columns=col)
+    return out
+
+
+#: SBA dates are day-month-two-digit-year ("28-Feb-97"). ``%y`` maps 00-68 to 20xx; the file
+#: (Li, Mickel & Taylor 2018) holds approvals from 1962 to 2014 and was published in 2018.
+SBA_DATE_COLUMNS = ("ApprovalDate", "ChgOffDate", "DisbursementDate")
+
+
 def _sba_date(s: pd.Series, *, approval: bool) -> pd.Series:
+    """Parse an SBA date column; a year the file cannot hold is moved back a century.
+
+    Approvals after 2014 and any other date after 2018 (charge-off, disbursement) are read as
+    19xx: "15-Jun-68" is 1968, never 2068, in every date column.
+
+    >>> _sba_date(pd.Series(["15-Jun-68", "3-Mar-15"]), approval=False).dt.year.tolist()
+    [1968, 2015]
+    >>> _sba_date(pd.Series(["15-Jun-68", "3-Mar-15"]), approval=True).dt.year.tolist()
+    [1968, 1915]
+    """
     d = pd.to_datetime(s, format="%d-%b-%y", errors="coerce")
-    if approval:
-        # %y maps 00-68 to 20xx; SBA approvals run from 1962 to 2014 (charge-offs can be later).
-        d = d.where(~(d.dt.year > 2014), d - pd.DateOffset(years=100))
-    return d
+    last = 2014 if approval else 2018
+    return d.where(~(d.dt.year > last), d - pd.DateOffset(years=100))
 
 
 def load_sba(path, *, window: int = 48, min_client_rows: int = 1,
              oot_start: str = "2007-01-01", nrows: int | None = None) -> SurvivalDataset:
     """SBA national CSV → :class:`SurvivalDataset` (clients = ``State``)."""
-    df = _read(path, SBA_REQUIRED, nrows, "SBA")
-    approval = _sba_date(df["ApprovalDate"], approval=True)
-    chgoff = _sba_date(df["ChgOffDate"], approval=False)
+    df = _read(path, SBA_REQUIRED, nrows, "SBA").copy()
+    for col in SBA_DATE_COLUMNS:
+        if col in df.columns:
+            df[col] = _sba_date(df[col], approval=col == "ApprovalDate")
+    approval, chgoff = df["ApprovalDate"], df["ChgOffDate"]
     bad = (df["MIS_Status"].astype(str).str.strip() == "CHGOFF") & chgoff.notna()
     term = pd.to_numeric(df["Term"], errors="coerce").to_numpy(float)
     duration = np.where(bad, months_between(approval, chgoff), term)

@@ -35,13 +35,18 @@ class Chapter03Params(ChapterParams):
     synthetic_scale: float = Field(0.01, gt=0.0, le=1.0,
                                    description="fraction of the paper's row count for synthetic data")
     max_rows: int = Field(0, ge=0, description="subsample the main dataset to this many rows; 0 = all")
-    n_seeds: int = Field(1, ge=1, le=20, description="independent runs (paper: 5), mean ± std")
+    n_seeds: int = Field(3, ge=1, le=20, description="independent runs (paper: 5): mean and "
+                         "Student-t interval; >= 3 for a scored verdict")
     rounds: int = Field(10, ge=1, le=1000, description="federated rounds R (paper: 10)")
     local_epochs: int = Field(5, ge=1, le=100, description="local epochs E per round (paper: 5)")
     central_epochs: int = Field(0, ge=0, le=10_000,
                                 description="centralised epochs; 0 = rounds × local_epochs")
     learning_rate: float = Field(1e-3, gt=0.0, le=1.0, description="Adam learning rate (paper: 1e-3)")
     batch_size: int = Field(32, ge=1, le=100_000, description="mini-batch size B (paper: 32)")
+    private_batch_size: int = Field(256, ge=1, le=100_000, description="expected Poisson batch "
+                                    "size of the DP and BDP runs (per client: min(B, n_k))")
+    private_learning_rate: float = Field(3e-3, gt=0.0, le=1.0,
+                                         description="Adam learning rate of the DP and BDP runs")
     sample_fraction: float = Field(1.0, gt=0.0, le=1.0,
                                    description="clients sampled per round (paper: 1.0, full participation)")
     init_from_published_rate: bool = Field(
