@@ -562,7 +562,8 @@ glue("below_inst_text", (", ".join(below_inst) if below_inst else "none"), displ
 # ### What the server saw
 #
 # Every message of the first seed's FMTL run went through one transcript. Grouped by kind, the
-# server received:
+# server received (the {doc}`../security` page states secure aggregation's threat model, what
+# it does not cover, and the test behind each statement):
 
 # %%
 glue("lam_used", lam_chosen, display=False)

@@ -210,7 +210,9 @@ display(Markdown(
 #
 # ## Classical DP and Bayesian DP at the same ε
 #
-# Every client runs the same local trainer in three modes; the private modes clip per-example
+# (What each guarantee covers, and the tests behind it, are on the {doc}`../security` page;
+# σ_BDP is calibrated from pilot distances on the clients' private rows, which ε does not
+# cover.) Every client runs the same local trainer in three modes; the private modes clip per-example
 # gradients to $C$ and add $\mathcal N(0,\sigma^2C^2)$ to the clipped sum (eq. 5). BDP also
 # measures, per step, the distances $\Delta^{(m)}=\lVert g_e-g_e^{(m)}\rVert^2$ for $M$
 # neighbour batches that swap one element for a fresh row of the client — from the per-example
