@@ -41,9 +41,9 @@ Examples
 from __future__ import annotations
 
 import math
+import multiprocessing
 import secrets
 from collections.abc import Sequence
-import multiprocessing
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
 
