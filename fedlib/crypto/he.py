@@ -141,16 +141,26 @@ class PheBackend(HEBackend):
     def public(self) -> PheBackend:
         return PheBackend(self.public_key, n_jobs=self.n_jobs)
 
+    def _workers(self):
+        """One pool of spawned workers per backend object, started on first use and kept
+        until :meth:`close` (spawning costs ~0.5 s a worker; paid once per fit)."""
+        if self.n_jobs > 1 and self._executor is None:
+            from concurrent.futures import ProcessPoolExecutor
+
+            self._executor = ProcessPoolExecutor(self.n_jobs, mp_context=_pl.MP_CONTEXT)
+        return self._executor
+
     def precompute(self, count: int) -> None:
         """Compute ``count`` obfuscators ``r^n mod n^2`` ahead (offline phase)."""
-        self.pool = _pl.ObfuscatorPool(self.public_key).fill(count, n_jobs=self.n_jobs)
+        self.pool = _pl.ObfuscatorPool(self.public_key).fill(count, n_jobs=self.n_jobs,
+                                                             executor=self._workers())
 
     def encrypt(self, plaintexts: Sequence[int]) -> list[int]:
         obf = None
         if self.pool is not None and len(self.pool) >= len(plaintexts):
             obf = self.pool.take(len(plaintexts))
         return _pl.encrypt_packed(self.public_key, list(plaintexts), obfuscators=obf,
-                                  n_jobs=self.n_jobs)
+                                  n_jobs=self.n_jobs, executor=self._workers())
 
     def decrypt(self, cts, *, signed: bool = False) -> list[int]:
         self._need_secret()
@@ -171,13 +181,8 @@ class PheBackend(HEBackend):
 
     def bucket_sums(self, cts, rows: np.ndarray, bins: np.ndarray, n_buckets: int) -> list[int]:
         """Per-feature bucket sums over ``rows``: ``F·n_buckets`` ciphertexts, feature-major."""
-        if self.n_jobs > 1 and self._executor is None:
-            # One pool of spawn workers for the whole fit (start-up costs ~0.5 s a worker).
-            from concurrent.futures import ProcessPoolExecutor
-
-            self._executor = ProcessPoolExecutor(self.n_jobs, mp_context=_pl.MP_CONTEXT)
         return _pl.bucket_sums(self.public_key, cts, rows, bins, n_buckets, n_jobs=self.n_jobs,
-                               executor=self._executor)
+                               executor=self._workers())
 
     def close(self) -> None:
         """Shut down the worker processes, if any."""

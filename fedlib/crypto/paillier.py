@@ -321,14 +321,23 @@ class ObfuscatorPool:
     def __len__(self) -> int:
         return len(self._stock)
 
-    def fill(self, count: int, *, n_jobs: int = 1) -> ObfuscatorPool:
+    def fill(self, count: int, *, n_jobs: int = 1,
+             executor: Executor | None = None) -> ObfuscatorPool:
+        """Add ``count`` obfuscators; ``n_jobs > 1`` splits them over spawned workers
+        (``executor``: an existing pool, so its start-up is paid once per fit)."""
         if count < 0:
             raise ValueError(f"count must be >= 0, got {count}")
         n = int(self.public_key.n)
         if n_jobs > 1 and count >= 2 * n_jobs:
-            with ProcessPoolExecutor(max_workers=n_jobs, mp_context=MP_CONTEXT) as ex:
+            own = executor is None
+            ex = ProcessPoolExecutor(max_workers=n_jobs, mp_context=MP_CONTEXT) if own \
+                else executor
+            try:
                 for part in ex.map(_obfuscators, [n] * n_jobs, _chunks(count, n_jobs)):
                     self._stock.extend(part)
+            finally:
+                if own:
+                    ex.shutdown()
         else:
             self._stock.extend(_obfuscators(n, count))
         return self
@@ -342,7 +351,7 @@ class ObfuscatorPool:
 
 
 def encrypt_packed(public_key, plaintexts: Sequence[int], *, obfuscators=None,
-                   n_jobs: int = 1) -> list[int]:
+                   n_jobs: int = 1, executor: Executor | None = None) -> list[int]:
     """Encrypt non-negative integers below ``n``: ``c = (1 + n m) r^n mod n^2``.
 
     With ``obfuscators`` (from :class:`ObfuscatorPool`) each encryption is one modular
@@ -352,7 +361,8 @@ def encrypt_packed(public_key, plaintexts: Sequence[int], *, obfuscators=None,
     n = gmpy2.mpz(public_key.n)
     nsq = n * n
     if obfuscators is None:
-        pool = ObfuscatorPool(public_key).fill(len(plaintexts), n_jobs=n_jobs)
+        pool = ObfuscatorPool(public_key).fill(len(plaintexts), n_jobs=n_jobs,
+                                               executor=executor)
         obfuscators = pool.take(len(plaintexts))
     if len(obfuscators) != len(plaintexts):
         raise ValueError(f"need one obfuscator per plaintext: {len(obfuscators)} for "

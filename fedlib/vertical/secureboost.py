@@ -309,7 +309,8 @@ class SecureBoost:
             he = make_backend(self.he_backend, key_bits=self.key_bits, demo=self.demo_keys,
                               n_jobs=self.n_jobs)
         if isinstance(he, PheBackend):
-            he.n_jobs = self.n_jobs
+            # Reused keys (benchmarks): this fit's settings, no obfuscators left from another.
+            he.n_jobs, he.pool = self.n_jobs, None
         self.he_ = he
         self.timings_["keygen_s"] = time.perf_counter() - t0
         self.packer_ = GHPacker(max_rows=n, g_bound=1.0, h_bound=0.25, frac_bits=self.frac_bits)
