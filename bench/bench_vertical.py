@@ -18,7 +18,7 @@ process's peak resident memory after each part:
 4. RSA-2048 blind-signature PSI, 5k x 5k IDs, extrapolated linearly to 10k x 10k and
    labelled as such (``--psi-size 10000`` measures it directly).
 
-Run: ``.venv/bin/python bench/bench_vertical.py`` (about 3 minutes on 2 idle cores).
+Run: ``.venv/bin/python bench/bench_vertical.py`` (154 s on 2 cores at load 3).
 
 References: paper 003 §3.1, §3.3; Cheng et al. 2021. Introduced in chapter 4.
 """

@@ -485,8 +485,9 @@ t3_ci
 # ## Step 3 — SecureBoost (§3.3, eqs. 9–15)
 #
 # The bank computes $g_i, h_i$ of the logistic loss, packs both in one plaintext, encrypts
-# with its Paillier key and sends the ciphertexts; the other party sums them per bin of each
-# of its features for every node and returns encrypted histograms; the bank decrypts, scores
+# with its key (the paper's Paillier, or Okamoto–Uchiyama: parameter `he_backend`) and sends
+# the ciphertexts; the other party sums them per bin of each of its features for every node,
+# stacks as many bucket sums as fit into one ciphertext and returns them; the bank decrypts, scores
 # every candidate with eq. 15 and picks the best; if the winner is the other party's feature,
 # only that party records the threshold in its lookup table. The bank's loop:
 #
@@ -1331,9 +1332,9 @@ pd.Series(timings).rename("seconds").to_frame().T
 # 1. Run with `-p dataset synthetic`. The generator makes the electricity factors matter by
 #    construction; does XMP keep the grid's components, and does the pipeline then beat the
 #    bank-only models? What does that say about evidence from synthetic data?
-# 2. Set `secureboost_rows: null` and time the encrypted run on all training rows. Where does
-#    the time go (`sb.timings_`)? Which optimisation in `bench/bench_vertical.py` matters most
-#    at your size?
+# 2. Set `he_backend: zpaillier` (the paper's Paillier) and time the encrypted run on all
+#    training rows. Where does the time go (`sb.timings_`)? Which optimisation in
+#    `bench/bench_vertical.py` matters most at your size?
 # 3. Increase `max_depth` and rerun the leakage attack. Plot attack AUC against depth. How
 #    would you change the protocol so the passive party never sees a deep instance space?
 # 4. Add a `sign_flip` bank with a small `boost` (say 0.3): does the screen still catch it?
