@@ -89,6 +89,11 @@ class HEBackend:
     """
 
     name: str
+    #: Cost of one ciphertext subtraction in ciphertext additions (bench/bench_vertical.py,
+    #: 2048 bits): a subtraction inverts a ciphertext, an addition is one modular product.
+    #: Histogram subtraction pays only when the node has more rows than this times the
+    #: buckets per feature.
+    sub_cost_in_adds: float = 40.0
     key_bits: int
     plaintext_bits: int
     ciphertext_nbytes: int
@@ -124,6 +129,7 @@ class PheBackend(HEBackend):
     """Paillier on ``phe`` + ``gmpy2``: ciphertexts are Python ints (the reference)."""
 
     name = "phe"
+    sub_cost_in_adds = 7.0  # gmpy2.invert vs one product mod n^2, measured
 
     def __init__(self, public_key, private_key=None, *, n_jobs: int = 1):
         self.public_key, self._sk, self.n_jobs = public_key, private_key, int(n_jobs)
@@ -228,6 +234,7 @@ class HeuBackend(HEBackend):
     """Paillier (``zpaillier``) or Okamoto–Uchiyama (``ou``) through SecretFlow HEU."""
 
     _SCHEMA = {"zpaillier": "z-paillier", "ou": "ou"}
+    sub_cost_in_adds = 40.0  # HEU: 37 (z-paillier) and 43 (OU) additions, measured
 
     def __init__(self, name: str, kit, *, key_bits: int, has_secret: bool):
         if name not in self._SCHEMA:

@@ -172,14 +172,20 @@ class PassiveParty:
                 "rows under an admitted parent")
         self._admitted[node_id] = len(rows)
         he = self._he
-        if subtract and parent in self._hist and sibling in self._hist:
+        # Subtraction costs one inversion per bucket, summing one addition per (row,
+        # feature): subtract only when the node is large enough for that to pay.
+        worth = len(rows) > he.sub_cost_in_adds * len(self._real) / len(self.n_bins)
+        if subtract and worth and parent in self._hist and sibling in self._hist:
             out = [he.sub(cp, cs) for cp, cs in zip(self._hist[parent], self._hist[sibling],
                                                      strict=True)]
-            del self._hist[parent], self._hist[sibling]
         else:
             out = [he.take(he.bucket_sums(ch, rows, self._bins, self._n_buckets), self._real)
                    for ch in self._channels]
         self._hist[node_id] = out
+        if sibling is not None:
+            # Both children are done: the parent's sums are no longer needed (the children's
+            # are kept: each may be the parent of a later subtraction).
+            self._hist.pop(parent, None)
         if pack is not None:
             out = [he.pack(ch, *pack) for ch in out]
         return [he.rerandomize(ch) for ch in out]
