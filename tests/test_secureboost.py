@@ -330,3 +330,35 @@ def test_passive_party_refuses_small_nodes_and_bad_minimum():
     for bad in (-1, 2.5, True):
         with pytest.raises(ValueError, match="passive_min_node_size"):
             SecureBoost(passive_min_node_size=bad, key_bits=512, demo_keys=True)
+
+
+@pytest.mark.parametrize("backend", ["phe", "ou"])
+def test_histogram_subtraction_equals_direct_sums(backend):
+    """parent − smaller child decrypts to the larger child's direct bucket sums, and the
+    party subtracts only for nodes large enough to pay (a subtraction costs ~40 additions)."""
+    from fedlib.crypto.he import make_backend
+
+    rng = np.random.default_rng(7)
+    n = 1500
+    X = rng.normal(size=(n, 2))
+    he = make_backend(backend, key_bits=1024, demo=True)
+    party = PassiveParty("grid", X, 8, min_node_size=10)
+    party.set_public_key(he.public())
+    party.receive_gradients([he.encrypt([int(v) for v in rng.integers(0, 2**30, n)])])
+    calls = []
+    sub = party._he.sub
+    party._he.sub = lambda a, b: calls.append(1) or sub(a, b)
+    rows = np.arange(n)
+    left, right = rows[X[:, 0] <= -0.5], rows[X[:, 0] > -0.5]
+    party.histogram(0, rows)
+    party.histogram(1, left, parent=0)
+    by_sub = party.histogram(2, right, parent=0, sibling=1)
+    worth = len(right) > party._he.sub_cost_in_adds * 8
+    assert bool(calls) == worth
+    direct = PassiveParty("grid", X, 8, min_node_size=10)
+    direct.set_public_key(he.public())
+    direct.receive_gradients(party._channels)
+    direct.histogram(0, rows)
+    direct.histogram(1, left, parent=0)
+    ref = direct.histogram(2, right, parent=0, sibling=1, subtract=False)
+    assert he.decrypt(by_sub[0]) == he.decrypt(ref[0])
