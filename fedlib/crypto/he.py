@@ -21,8 +21,8 @@ decrypt. Three backends give them, selected by ``he_backend``:
 2048-bit factoring at about 112-bit security):
 
 * Paillier (``phe``, ``zpaillier``): semantic security under the *decisional composite
-  residuosity* assumption (DCRA) for ``n = pq``; one-wayness reduces to computing
-  ``n``-th roots mod ``n^2``, no harder than factoring ``n``.
+  residuosity* assumption (DCRA) for ``n = pq``; one-wayness rests on the composite
+  residuosity class problem. Both are implied by factoring: whoever factors ``n`` decrypts.
 * Okamoto–Uchiyama (``ou``): one-wayness is *equivalent to factoring* ``n = p^2 q``;
   semantic security rests on the *p-subgroup* assumption. Moduli of the form ``p^2 q`` are
   less studied than RSA moduli and can be attacked by lattice factoring methods for
@@ -59,18 +59,17 @@ import numpy as np
 
 from fedlib.crypto import paillier as _pl
 
-__all__ = ["BACKENDS", "SECURITY", "HEBackend", "HeuBackend", "HeuCiphertexts", "PheBackend",
-           "make_backend"]
+__all__ = ["BACKENDS", "SCHEMES", "SECURITY", "HEBackend", "HeuBackend", "HeuCiphertexts",
+           "PheBackend", "make_backend"]
 
 BACKENDS = ("phe", "zpaillier", "ou")
 
 #: One sentence per backend on what its security rests on (chapter 4 prints it).
 SECURITY = {
     "phe": "Paillier: semantically secure under the decisional composite residuosity "
-           "assumption for n = pq (breaking it is no harder than factoring n)",
+           "assumption for n = pq (whoever factors n can decrypt)",
     "zpaillier": "Paillier (HEU's implementation): semantically secure under the decisional "
-                 "composite residuosity assumption for n = pq (breaking it is no harder "
-                 "than factoring n)",
+                 "composite residuosity assumption for n = pq (whoever factors n can decrypt)",
     "ou": "Okamoto-Uchiyama: one-way if and only if factoring n = p^2 q is hard, "
           "semantically secure under the p-subgroup assumption (a less studied modulus "
           "shape than Paillier's n = pq)",
