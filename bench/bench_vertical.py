@@ -1,21 +1,24 @@
-"""Benchmark the chapter-4 vertical stack: Paillier, SecureBoost optimisations, PSI.
+"""Benchmark the chapter-4 vertical stack: homomorphic backends, SecureBoost, PSI.
 
-Prints ratios measured in one run on this machine (all keys 2048-bit unless stated):
+Prints ratios measured in one run on this machine (all keys 2048-bit unless stated), and the
+process's peak resident memory after each part:
 
-1. Paillier 2048-bit (phe + gmpy2): encryptions/s with a fresh ``r^n`` (phe's own path) and
-   online encryptions/s with precomputed obfuscators, decryptions/s, additions/s.
-2. SecureBoost ablation on a small problem (1 tree): the naive version (two ciphertexts per
-   row, fresh ``r^n`` per encryption, no histogram subtraction, no pool) against each
-   optimisation alone and all together. Precomputed obfuscators move work *offline*: the
-   table shows online and offline time separately. Histogram subtraction is also timed
-   alone on the passive side at 20x the rows, where ciphertext products matter.
-3. SecureBoost (all optimisations) vs the plaintext histogram GBDT (same trees, checked) vs
-   ``xgboost`` (``tree_method="hist"``), same hyper-parameters.
-4. RSA-2048 blind-signature PSI, 5k x 5k IDs with half in common, extrapolated linearly
-   to 10k x 10k and labelled as such (keeps the bench under 90 s on a shared 2-core
-   machine; ``--psi-size 10000`` measures 10k x 10k directly, about 22 s alone).
+1. Rates of the three backends behind :mod:`fedlib.crypto.he` at 2048 bits: ``phe``
+   (Paillier, pure Python + gmpy2: fresh ``r^n`` and with precomputed obfuscators), HEU's
+   ``zpaillier`` (Paillier in C++) and HEU's ``ou`` (Okamoto–Uchiyama): encryptions/s,
+   decryptions/s, additions/s, and multiplications by ``2^slot_bits`` (the multi-bucket
+   packing step) per second.
+2. SecureBoost fits on the same rows (2 sizes) with each backend, against the plaintext
+   histogram GBDT (same trees, checked) and ``xgboost`` (``tree_method="hist"``), and against
+   each backend's *crypto floor*: the encryptions and decryptions the fit needed, timed at
+   the rates of part 1.
+3. SecureBoost ablation on ``phe`` (1 tree): the naive scheme (two ciphertexts per row, fresh
+   ``r^n``, one decryption per bucket and channel, no subtraction) against each optimisation
+   alone and all together; the process pool (``n_jobs=2``) uses spawned workers.
+4. RSA-2048 blind-signature PSI, 5k x 5k IDs, extrapolated linearly to 10k x 10k and
+   labelled as such (``--psi-size 10000`` measures it directly).
 
-Run: ``.venv/bin/python bench/bench_vertical.py`` (about 50 s on 2 idle cores).
+Run: ``.venv/bin/python bench/bench_vertical.py`` (154 s on 2 cores at load 3).
 
 References: paper 003 §3.1, §3.3; Cheng et al. 2021. Introduced in chapter 4.
 """
@@ -24,19 +27,19 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import time
 
 import numpy as np
 
-from fedlib.crypto.paillier import (
-    HAVE_GMPY2,
-    ObfuscatorPool,
-    add_ciphertexts,
-    encrypt_packed,
-    make_keypair,
-)
+from fedlib.crypto.he import SCHEMES, PheBackend, make_backend
+from fedlib.crypto.paillier import HAVE_GMPY2, GHPacker
 from fedlib.crypto.psi import rsa_blind_psi
 from fedlib.vertical import HistGBDT, SecureBoost
+
+
+def _peak_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _data(n: int, seed: int = 0):
@@ -46,29 +49,88 @@ def _data(n: int, seed: int = 0):
     return X, (logit > 0).astype(int)
 
 
-def bench_paillier(kp) -> None:
-    pk, sk = kp
-    m = 50
-    t = time.perf_counter()
-    cts = [pk.raw_encrypt(i) for i in range(m)]
-    fresh = m / (time.perf_counter() - t)
-    pool = ObfuscatorPool(pk).fill(m)
-    t = time.perf_counter()
-    encrypt_packed(pk, list(range(m)), obfuscators=pool.take(m))
-    online = m / (time.perf_counter() - t)
-    t = time.perf_counter()
-    for c in cts:
-        sk.raw_decrypt(c)
-    dec = m / (time.perf_counter() - t)
-    t = time.perf_counter()
-    for _ in range(100):
-        add_ciphertexts(pk, cts)
-    add = 100 * m / (time.perf_counter() - t)
-    print(f"== Paillier 2048-bit (phe, gmpy2={HAVE_GMPY2})")
-    print(f"encryptions/s, fresh r^n (phe raw_encrypt) : {fresh:10.0f}")
-    print(f"encryptions/s, precomputed r^n (online)    : {online:10.0f}  ({online / fresh:.0f}x)")
-    print(f"decryptions/s                              : {dec:10.0f}")
-    print(f"ciphertext additions/s                     : {add:10.0f}")
+def bench_rates(backends: dict) -> dict:
+    """Operations per second of each backend (one core unless the library threads)."""
+    slot = GHPacker(max_rows=2500, h_bound=0.25).slot_bits
+    print(f"== Homomorphic backends, 2048-bit keys (phe with gmpy2={HAVE_GMPY2}); "
+          f"packing shift = 2^{slot}")
+    print(f"{'backend':10s} {'scheme':17s} {'enc/s':>9s} {'enc/s precomp':>13s} {'dec/s':>8s} "
+          f"{'add/s':>9s} {'shift/s':>8s} {'bits/plaintext':>14s}")
+    rates = {}
+    for name, he in backends.items():
+        m = {"phe": 24, "zpaillier": 200, "ou": 2000}[name]
+        vals = list(range(1, m + 1))
+        t = time.perf_counter()
+        cts = he.encrypt(vals)
+        enc = m / (time.perf_counter() - t)
+        pre = float("nan")
+        if isinstance(he, PheBackend):
+            he.precompute(m)
+            t = time.perf_counter()
+            he.encrypt(vals)
+            pre = m / (time.perf_counter() - t)
+            he.pool = None
+        t = time.perf_counter()
+        he.decrypt(cts)
+        dec = m / (time.perf_counter() - t)
+        reps, rows, one_bin = 20, np.arange(m), np.zeros((m, 1), int)
+        t = time.perf_counter()
+        for _ in range(reps):
+            he.bucket_sums(cts, rows, one_bin, 1)  # m - 1 ciphertext additions
+        add = reps * (m - 1) / (time.perf_counter() - t)
+        k = 4
+        t = time.perf_counter()
+        he.pack(cts, k, slot)  # (k - 1) shifts per group of k
+        sh = m * (k - 1) / k / (time.perf_counter() - t)
+        # The floor counts fresh encryptions: precomputing r^n moves that work, not removes it.
+        rates[name] = {"enc": enc, "dec": dec}
+        print(f"{name:10s} {SCHEMES[name]:17s} {enc:9.0f} {pre:13.0f} {dec:8.0f} {add:9.0f} "
+              f"{sh:8.0f} {he.plaintext_bits:14d}")
+    base = rates["phe"]
+    for name in ("zpaillier", "ou"):
+        print(f"{name} vs phe: encryption {rates[name]['enc'] / base['enc']:.1f}x (phe with "
+              f"precomputed r^n), decryption {rates[name]['dec'] / base['dec']:.1f}x")
+    print(f"peak RSS {_peak_mib():.0f} MiB")
+    return rates
+
+
+def bench_fits(backends: dict, rates: dict, sizes: list[int], trees: int) -> None:
+    """SecureBoost per backend vs plaintext GBDT and xgboost on the same rows."""
+    import xgboost as xgb
+
+    p = dict(n_estimators=trees, max_depth=3, learning_rate=0.3, reg_lambda=1.0, gamma=0.0,
+             min_child_weight=1.0, max_bins=16)
+    for n in sizes:
+        X, y = _data(n)
+        print(f"\n== SecureBoost fit: {n} rows, 2 active + 3 passive features, 16 bins, depth 3, "
+              f"{trees} trees, 2048-bit keys")
+        t = time.perf_counter()
+        ref = HistGBDT(**p).fit(X, y, passive_columns=range(2, 5))
+        t_ref = time.perf_counter() - t
+        t = time.perf_counter()
+        xgb.XGBClassifier(tree_method="hist", n_estimators=trees, max_depth=3, learning_rate=0.3,
+                          reg_lambda=1.0, min_child_weight=1.0, max_bin=16, n_jobs=1).fit(X, y)
+        t_xgb = time.perf_counter() - t
+        m_ref = ref.predict_margin(X)
+        print(f"{'model':22s} {'fit s':>8s} {'offline s':>9s} {'decrypts':>8s} {'floor s':>8s} "
+              f"{'x floor':>7s} {'x HistGBDT':>10s} {'x xgboost':>9s} same")
+        print(f"{'plaintext HistGBDT':22s} {t_ref:8.3f}")
+        print(f"{'xgboost hist':22s} {t_xgb:8.3f}")
+        fits = {}
+        for name, he in backends.items():
+            sb = SecureBoost(**p, keypair=he).fit(X[:, :2], y, passive={"grid": X[:, 2:]})
+            tm = sb.timings_
+            fit = tm["fit_s"] - tm["keygen_s"]  # keys reused across fits
+            floor = n * trees / rates[name]["enc"] + tm["n_decryptions"] / rates[name]["dec"]
+            same = np.allclose(sb.predict_margin(X[:, :2], passive={"grid": X[:, 2:]}), m_ref,
+                               atol=1e-6)
+            fits[name] = fit
+            print(f"{'SecureBoost ' + name:22s} {fit:8.2f} {tm.get('precompute_s', 0.0):9.2f} "
+                  f"{tm['n_decryptions']:8d} {floor:8.2f} {fit / floor:7.1f} "
+                  f"{fit / t_ref:10,.0f} {fit / t_xgb:9,.0f} {same}")
+        print(f"ratios: phe / zpaillier {fits['phe'] / fits['zpaillier']:.1f}x, "
+              f"zpaillier / ou {fits['zpaillier'] / fits['ou']:.1f}x   "
+              f"peak RSS {_peak_mib():.0f} MiB")
 
 
 def bench_ablation(kp, n: int) -> None:
@@ -80,11 +142,11 @@ def bench_ablation(kp, n: int) -> None:
         ("+ packing", {**off, "packing": True}),
         ("+ precomputed r^n", {**off, "precompute_obfuscators": True}),
         ("+ histogram subtraction", {**off, "histogram_subtraction": True}),
-        ("+ process pool (2)", {**off, "n_jobs": 2}),
+        ("+ process pool (2, spawn)", {**off, "n_jobs": 2}),
         ("all (no pool)", {}),
         ("all + pool (2)", {"n_jobs": 2}),
     ]
-    print(f"\n== SecureBoost ablation: {n} rows, 2 active + 3 passive features, 16 bins, "
+    print(f"\n== SecureBoost ablation (phe): {n} rows, 2 active + 3 passive features, 16 bins, "
           "depth 3, 1 tree, Paillier 2048")
     print(f"{'config':26s} {'online s':>9s} {'offline s':>9s} {'encrypt':>8s} {'hist':>7s} "
           f"{'decrypt':>8s} {'speed-up online':>16s}")
@@ -96,75 +158,9 @@ def bench_ablation(kp, n: int) -> None:
         print(f"{name:26s} {tm['online_s']:9.2f} {tm.get('precompute_s', 0.0):9.2f} "
               f"{tm['encrypt_s']:8.2f} {tm['histogram_s']:7.3f} {tm['decrypt_s']:8.2f} "
               f"{base / tm['online_s']:15.1f}x")
-    print("(at this size decrypting the bins dominates; histogram subtraction only touches "
-          "the small 'hist' column, measured at scale below)")
-
-
-def bench_subtraction(kp, n: int) -> None:
-    """Passive-side histograms of a split node's two children, direct vs parent - smaller.
-
-    The gradient ciphertexts are random elements of Z_{n^2} standing in for real ones: a
-    ciphertext product costs the same whatever it encrypts, and encrypting n rows for real
-    would take n / 100 s.
-    """
-    import secrets
-
-    from fedlib.vertical import PassiveParty
-
-    pk, _ = kp
-    X, _ = _data(n)
-    party = PassiveParty("grid", X[:, 2:], max_bins=16)
-    party.set_public_key(pk)
-    party.receive_gradients([[secrets.randbelow(pk.nsquare) for _ in range(n)]])
-    rows = np.arange(n)
-    left, right = rows[X[:, 2] <= np.quantile(X[:, 2], 0.4)], rows[X[:, 2] > np.quantile(X[:, 2], 0.4)]
-    party.histogram(0, rows)
-    t = time.perf_counter()
-    party.histogram(1, left)
-    party.histogram(2, right)
-    direct = time.perf_counter() - t
-    party.histogram(0, rows)
-    t = time.perf_counter()
-    party.histogram(1, left)
-    party.histogram(2, right, parent=0, sibling=1)
-    subtracted = time.perf_counter() - t
-    print(f"\n== Histogram subtraction, passive party, {n:,} rows x 3 features x 16 bins, "
-          "one 40/60 split")
-    print(f"both children summed directly : {direct:.3f} s")
-    print(f"smaller child + parent - it   : {subtracted:.3f} s   ({direct / subtracted:.1f}x)")
-
-
-def bench_models(kp, n: int) -> None:
-    import xgboost as xgb
-    from sklearn.metrics import roc_auc_score
-
-    X, y = _data(n)
-    Xt, yt = _data(1000, seed=1)
-    p = dict(n_estimators=3, max_depth=3, learning_rate=0.3, reg_lambda=1.0, gamma=0.0,
-             min_child_weight=1.0, max_bins=16)
-    t = time.perf_counter()
-    sb = SecureBoost(**p, keypair=kp).fit(X[:, :2], y, passive={"grid": X[:, 2:]})
-    t_sb = time.perf_counter() - t
-    t = time.perf_counter()
-    ref = HistGBDT(**p).fit(X, y, passive_columns=range(2, X.shape[1]))
-    t_ref = time.perf_counter() - t
-    t = time.perf_counter()
-    xg = xgb.XGBClassifier(tree_method="hist", n_estimators=3, max_depth=3, learning_rate=0.3,
-                           reg_lambda=1.0, gamma=0.0, min_child_weight=1.0, max_bin=16,
-                           n_jobs=1).fit(X, y)
-    t_xgb = time.perf_counter() - t
-    m_sb = sb.predict_margin(Xt[:, :2], passive={"grid": Xt[:, 2:]})
-    same = np.allclose(m_sb, ref.predict_margin(Xt), atol=1e-6)
-    aucs = [roc_auc_score(yt, m) for m in (m_sb, ref.predict_margin(Xt),
-                                            xg.predict_proba(Xt)[:, 1])]
-    print(f"\n== Models: {n} rows, 3 trees, depth 3 (test AUC on 1000 rows)")
-    print(f"SecureBoost (all opts, 2048) : {t_sb:8.3f} s incl. {sb.timings_['precompute_s']:.2f} s "
-          f"offline   AUC {aucs[0]:.4f}")
-    print(f"plaintext HistGBDT           : {t_ref:8.3f} s   (SecureBoost/this {t_sb / t_ref:,.0f}x)  "
-          f"AUC {aucs[1]:.4f}   same predictions as SecureBoost: {same}")
-    print(f"xgboost hist                 : {t_xgb:8.3f} s   (SecureBoost/this {t_sb / t_xgb:,.0f}x)  "
-          f"AUC {aucs[2]:.4f}")
-    print(f"bytes on the wire (SecureBoost): {sb.transcript.bytes_sent():,}")
+    print("(packing = g, h and count in one slot AND as many bucket sums per ciphertext as fit; "
+          "the pool starts spawned workers, a fixed cost at this size)")
+    print(f"peak RSS {_peak_mib():.0f} MiB")
 
 
 def bench_psi(size: int) -> None:
@@ -186,18 +182,23 @@ def bench_psi(size: int) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rows", type=int, default=200, help="rows of the SecureBoost problems")
+    ap.add_argument("--rows", type=int, nargs=2, default=[250, 1000],
+                    help="the two row counts of the SecureBoost fits")
+    ap.add_argument("--trees", type=int, default=2, help="trees of the SecureBoost fits")
+    ap.add_argument("--ablation-rows", type=int, default=200, help="rows of the phe ablation")
     ap.add_argument("--psi-size", type=int, default=5_000, help="IDs per party for PSI")
     args = ap.parse_args()
-    print(f"cores: {os.cpu_count()}")
+    print(f"cores: {os.cpu_count()}, load average {os.getloadavg()[0]:.2f}")
     t0 = time.perf_counter()
-    kp = make_keypair(n_bits=2048)
-    bench_paillier(kp)
-    bench_ablation(kp, args.rows)
-    bench_subtraction(kp, 20 * args.rows)
-    bench_models(kp, args.rows)
+    t = time.perf_counter()
+    backends = {name: make_backend(name, key_bits=2048) for name in ("phe", "zpaillier", "ou")}
+    print(f"key generation (3 backends): {time.perf_counter() - t:.1f} s")
+    rates = bench_rates(backends)
+    bench_fits(backends, rates, args.rows, args.trees)
+    bench_ablation(backends["phe"], args.ablation_rows)
     bench_psi(args.psi_size)
-    print(f"\ntotal {time.perf_counter() - t0:.1f} s")
+    print(f"\ntotal {time.perf_counter() - t0:.1f} s, peak RSS {_peak_mib():.0f} MiB, "
+          f"load average {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

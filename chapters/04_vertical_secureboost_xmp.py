@@ -77,7 +77,10 @@ min_child_weight = 1.0  # minimum hessian sum per child
 max_bins = 32  # quantile bins per feature
 secureboost_rows = None  # training rows of the encrypted run (None: all)
 secureboost_trees = None  # trees of the encrypted run (None: n_estimators)
-n_jobs = 1  # processes for Paillier work
+n_jobs = 1  # worker processes for he_backend 'phe' (spawned; HEU uses its own threads)
+he_backend = "zpaillier"  # SecureBoost encryption: 'zpaillier' (Paillier, HEU), 'phe' or 'ou'
+he_compare = []  # other backends timed on the same rows (same trees checked)
+he_compare_trees = 2  # trees of each comparison run
 decision_threshold = "auto"  # predict default when p >= threshold; 'auto': see below
 imbalance_rate = 0.15  # 'auto': default rate outside [r, 1 - r] -> thresholds on validation
 validation_size = 0.25  # share of training rows that choose thresholds (imbalanced label)
@@ -482,8 +485,9 @@ t3_ci
 # ## Step 3 — SecureBoost (§3.3, eqs. 9–15)
 #
 # The bank computes $g_i, h_i$ of the logistic loss, packs both in one plaintext, encrypts
-# with its Paillier key and sends the ciphertexts; the other party sums them per bin of each
-# of its features for every node and returns encrypted histograms; the bank decrypts, scores
+# with its key (the paper's Paillier, or Okamoto–Uchiyama: parameter `he_backend`) and sends
+# the ciphertexts; the other party sums them per bin of each of its features for every node,
+# stacks as many bucket sums as fit into one ciphertext and returns them; the bank decrypts, scores
 # every candidate with eq. 15 and picks the best; if the winner is the other party's feature,
 # only that party records the threshold in its lookup table. The bank's loop:
 #
@@ -515,9 +519,34 @@ n_sb = len(y_tr) if P.secureboost_rows is None else min(P.secureboost_rows, len(
 sb_rows = np.sort(rng.choice(len(y_tr), size=n_sb, replace=False))
 sb_params = {**boost, "n_estimators": min(P.secureboost_trees or P.n_estimators, P.n_estimators)}
 sb = SecureBoost(**sb_params, key_bits=P.paillier_key_bits, demo_keys=P.demo_keys,
-                 n_jobs=P.n_jobs, active_name=B)
+                 n_jobs=P.n_jobs, active_name=B, he_backend=P.he_backend)
 sb.fit(Xa_tr[sb_rows], y_tr[sb_rows], passive={E: Xp_tr[sb_rows]})
 timings["secureboost_fit_s"] = sb.timings_["fit_s"]
+# The same rows under the other schemes, for a few trees: seconds per tree, same trees?
+from fedlib.crypto.he import SCHEMES, SECURITY
+
+he_cmp = [{"backend": P.he_backend, "scheme": SCHEMES[P.he_backend], "trees": len(sb.trees),
+           "s per tree": sb.timings_["online_s"] / len(sb.trees), "bucket sums per decryption":
+           sb.slots_, "same trees as plaintext": None}]
+for be in [b for b in dict.fromkeys(P.he_compare) if b != P.he_backend]:
+    kt = min(P.he_compare_trees, sb_params["n_estimators"])
+    sb_c = SecureBoost(**{**sb_params, "n_estimators": kt}, key_bits=P.paillier_key_bits,
+                       demo_keys=P.demo_keys, n_jobs=P.n_jobs, active_name=B, he_backend=be
+                       ).fit(Xa_tr[sb_rows], y_tr[sb_rows], passive={E: Xp_tr[sb_rows]})
+    twin_c = HistGBDT(**{**sb_params, "n_estimators": kt}).fit(
+        np.hstack([Xa_tr[sb_rows], Xp_tr[sb_rows]]), y_tr[sb_rows],
+        passive_columns=range(Xa_tr.shape[1], Xa_tr.shape[1] + Xp_tr.shape[1]))
+    he_cmp.append({"backend": be, "scheme": SCHEMES[be], "trees": kt,
+                   "s per tree": sb_c.timings_["online_s"] / kt,
+                   "bucket sums per decryption": sb_c.slots_, "same trees as plaintext":
+                   tree_agreement(sb_c, twin_c, {B: 0, E: Xa_tr.shape[1]})["same_structure"]})
+    timings[f"secureboost_{be}_s"] = sb_c.timings_["fit_s"]
+he_cmp = pd.DataFrame(he_cmp)
+for r in he_cmp.itertuples():
+    results.add_metric(experiment="secureboost", mode=r.backend, setting=f"rows={n_sb}",
+                       party="all", round=None, metric="seconds_per_tree", value=r._4)
+glue("sb_scheme", f"{SCHEMES[P.he_backend]} ({P.he_backend})", display=False)
+glue("sb_security", SECURITY[P.he_backend], display=False)
 t0 = time.perf_counter()
 passive_cols = range(Xa_tr.shape[1], Xa_tr.shape[1] + Xp_tr.shape[1])
 twin_small = HistGBDT(**sb_params).fit(np.hstack([Xa_tr[sb_rows], Xp_tr[sb_rows]]), y_tr[sb_rows],
@@ -527,6 +556,7 @@ agree = tree_agreement(sb, twin_small, {B: 0, E: Xa_tr.shape[1]})
 m_sb = sb.predict_margin(Xa_te, passive={E: Xp_te})
 m_twin = twin_small.predict_margin(np.hstack([Xa_te, Xp_te]))
 agree["max_test_margin_diff"] = float(np.max(np.abs(m_sb - m_twin)))
+he_cmp.loc[0, "same trees as plaintext"] = agree["same_structure"]
 
 import xgboost as xgb
 
@@ -545,7 +575,8 @@ auc_xgb_small = roc_auc_score(y_te, p_xgb_small)
 auc_gap = Estimate.bootstrap(lambda y, a, b: roc_auc_score(y, a) - roc_auc_score(y, b), y_te,
                              m_sb, p_xgb_small, n_boot=P.bootstrap, seed=P.seed + 5, strata=y_te)
 sb_table = pd.DataFrame([
-    {"model": f"SecureBoost (Paillier {P.paillier_key_bits} bits)", "seconds": sb.timings_["fit_s"],
+    {"model": f"SecureBoost ({SCHEMES[P.he_backend]} {P.paillier_key_bits} bits)",
+     "seconds": sb.timings_["fit_s"],
      "test AUC": auc_sb},
     {"model": "plaintext HistGBDT (same bins)", "seconds": timings["histgbdt_same_rows_s"],
      "test AUC": roc_auc_score(y_te, m_twin)},
@@ -566,6 +597,7 @@ glue("sb_bits", P.paillier_key_bits, display=False)
 glue("sb_seconds", sb.timings_["fit_s"], display=False)
 glue("sb_offline", sb.timings_.get("precompute_s", 0.0), display=False)
 glue("sb_decrypt", sb.timings_["decrypt_s"], display=False)
+glue("sb_slots", sb.slots_, display=False)
 if agree["same_structure"]:
     same_text = (f"identical to the plaintext histogram GBDT on the same rows and bins: all "
                  f"{agree['n_splits']} splits ({agree['passive_splits']} owned by the {E} "
@@ -586,23 +618,26 @@ glue("sb_margin_diff", agree["max_test_margin_diff"], display=False)
 glue("sb_slowdown", sb.timings_["fit_s"] / max(timings["histgbdt_same_rows_s"], 1e-9),
      display=False)
 glue("auc_gap_xgb", abs(auc_sb - auc_xgb_small), display=False)
+print(f"Security basis of the run's scheme: {SECURITY[P.he_backend]}.")
 display(sb_table)
 display(sb_timing)
+display(he_cmp)
 pd.Series(agree, dtype=object).to_frame("SecureBoost vs plaintext twin").T
 
 # %% [markdown]
 # The encrypted run used {glue:text}`sb_rows` training rows, {glue:text}`sb_trees` trees and
-# {glue:text}`sb_bits`-bit Paillier keys and took {glue:text}`sb_seconds:.1f` s, of which
-# {glue:text}`sb_offline:.1f` s precomputing the random factors $r^n \bmod n^2$ (offline work)
-# and {glue:text}`sb_decrypt:.1f` s decrypting histograms at the bank — about
-# {glue:text}`sb_slowdown:,.0f`× the plaintext booster. Its trees are
+# {glue:text}`sb_bits`-bit {glue:text}`sb_scheme` keys and took {glue:text}`sb_seconds:.1f` s, of which
+# {glue:text}`sb_decrypt:.1f` s decrypting histograms at the bank (one decryption yields
+# {glue:text}`sb_slots` bucket sums: the passive party stacks them into one plaintext) — about
+# {glue:text}`sb_slowdown:,.0f`× the plaintext booster. The scheme's security basis:
+# {glue:text}`sb_security`. Its trees are
 # {glue:text}`sb_same`. Test margins of the two models differ by at most
 # {glue:text}`sb_margin_diff:.1e`, and SecureBoost's test AUC is within
 # {glue:text}`auc_gap_xgb:.3f` of `xgboost` with the same settings. SecureBoost is lossless
 # (up to how exact ties are broken): the evaluation below therefore uses the plaintext twin on all
-# {glue:text}`n_train` training rows and the full {glue:text}`n_estimators_used` trees —
-# exactly the model an encrypted run would produce, without the hours (set
-# `secureboost_rows: null` and `secureboost_trees: null` to run it all encrypted).
+# {glue:text}`n_train` training rows and the full {glue:text}`n_estimators_used` trees — the
+# model the encrypted run produces (`secureboost_rows` and `secureboost_trees` shrink the
+# encrypted run; the last table times the other schemes on the same rows for a few trees).
 #
 # ### What each party saw
 
@@ -1297,9 +1332,9 @@ pd.Series(timings).rename("seconds").to_frame().T
 # 1. Run with `-p dataset synthetic`. The generator makes the electricity factors matter by
 #    construction; does XMP keep the grid's components, and does the pipeline then beat the
 #    bank-only models? What does that say about evidence from synthetic data?
-# 2. Set `secureboost_rows: null` and time the encrypted run on all training rows. Where does
-#    the time go (`sb.timings_`)? Which optimisation in `bench/bench_vertical.py` matters most
-#    at your size?
+# 2. Set `he_backend: zpaillier` (the paper's Paillier) and time the encrypted run on all
+#    training rows. Where does the time go (`sb.timings_`)? Which optimisation in
+#    `bench/bench_vertical.py` matters most at your size?
 # 3. Increase `max_depth` and rerun the leakage attack. Plot attack AUC against depth. How
 #    would you change the protocol so the passive party never sees a deep instance space?
 # 4. Add a `sign_flip` bank with a small `boost` (say 0.3): does the screen still catch it?

@@ -25,7 +25,9 @@ def _data(n=160, seed=0):
 @pytest.fixture(scope="module")
 def fitted():
     X, y, Xa, passive = _data()
-    sb = SecureBoost(**PARAMS, key_bits=1024, demo_keys=True).fit(Xa, y, passive=passive)
+    # phe, the reference backend: its ciphertexts are plain ints the tests can inspect.
+    sb = SecureBoost(**PARAMS, key_bits=1024, demo_keys=True, he_backend="phe").fit(
+        Xa, y, passive=passive)
     ref = HistGBDT(**PARAMS).fit(X, y, passive_columns=[2, 3, 4])
     return X, y, Xa, passive, sb, ref
 
@@ -121,7 +123,7 @@ def test_passive_party_sees_only_ciphertexts_of_gradients(fitted):
         cts = list(_flat_numbers(enc[0].payload))
         assert len(cts) == len(y) and len(set(cts)) == len(y)
         assert not plain_packed & set(cts)
-        assert all(c >= sb._pk.n for c in cts[:20])  # ciphertexts live in Z_{n^2}
+        assert all(c >= sb.he_.public_key.n for c in cts[:20])  # ciphertexts live in Z_{n^2}
         # Nothing a passive party receives carries a float (no g, h, margin, label).
         for m in msgs:
             if m.kind == "public":
@@ -230,7 +232,7 @@ def test_twin_with_same_minimum_grows_the_same_trees():
 
 def test_returned_buckets_are_rerandomised(fitted):
     _, _, _, _, sb, _ = fitted
-    party = sb.parties_["grid"]
+    he, party = sb.he_, sb.parties_["grid"]
     spaces = [m for m in sb.transcript.received_by("grid") if m.label == "instance_space"]
     hists = [m for m in sb.transcript if m.sender == "grid" and m.label == "enc_histogram"]
     grads = [m for m in sb.transcript.received_by("grid") if m.label == "enc_gradients"]
@@ -239,14 +241,78 @@ def test_returned_buckets_are_rerandomised(fitted):
     for sp, hm in zip(spaces[:4], hists[:4], strict=True):
         cts = grads[sp.round].payload[0]
         rows = np.asarray(sp.payload)
-        for j, feat in enumerate(hm.payload):
-            for b, c in enumerate(feat[0]):
-                members = rows[party._bins[rows, j] == b]
-                plain_product = add_ciphertexts(sb._pk, [cts[i] for i in members])
-                assert c != plain_product  # fresh randomness, not the bare product
-                assert decrypt_raw(sb._sk, [c]) == decrypt_raw(sb._sk, [plain_product])
-                checked += 1
-    assert checked > 10
+        # The bare products per (feature, bin), packed the same way, without fresh randomness.
+        bare = [add_ciphertexts(he.public_key, [cts[i] for i in rows[party._bins[rows, j] == b]])
+                for j, nb in enumerate(party.n_bins) for b in range(nb)]
+        packed = he.pack(bare, sb.slots_, sb.packer_.slot_bits)
+        (sent,) = hm.payload
+        assert len(sent) == len(packed) == -(-len(bare) // sb.slots_)
+        for c, c0 in zip(sent, packed, strict=True):
+            assert c != c0  # fresh randomness, not the bare product
+            assert decrypt_raw(he._sk, [c]) == decrypt_raw(he._sk, [c0])
+            checked += 1
+    assert checked >= 4
+
+
+def test_one_decryption_yields_many_bucket_sums(fitted):
+    _, _, _, _, sb, _ = fitted
+    # 1024-bit demo key, 160 rows, 40 fraction bits: 9 bucket sums per plaintext.
+    assert sb.slots_ == sb.packer_.slots(1023) >= 8
+    hists = [m for m in sb.transcript if m.label == "enc_histogram"]
+    buckets = [sum(sb.parties_[m.sender].n_bins) for m in hists]
+    # One decryption per `slots_` bucket sums (the last ciphertext of a node part-full).
+    assert sb.timings_["n_decryptions"] == sum(-(-b // sb.slots_) for b in buckets)
+    assert sum(buckets) >= 7 * sb.timings_["n_decryptions"]
+
+
+@pytest.mark.parametrize("backend", ["zpaillier", "ou"])
+def test_heu_backends_grow_the_same_trees_as_phe(fitted, backend):
+    """HEU cross-checked against the phe reference on the same rows: same trees, leaves."""
+    _, y, Xa, passive, ref_sb, _ = fitted
+    sb = SecureBoost(**PARAMS, key_bits=1024, demo_keys=True, he_backend=backend).fit(
+        Xa, y, passive=passive)
+    assert sb.he_.name == backend and sb.slots_ >= 2
+    for ta, tb in zip(ref_sb.trees, sb.trees, strict=True):
+        assert _global_splits(ref_sb, ta) == _global_splits(sb, tb)
+    assert sum(m.nbytes for m in sb.transcript if m.label == "enc_gradients") > 0
+
+
+_PARALLEL_SCRIPT = """
+import threading, numpy as np
+import torch  # starts OpenMP / intra-op threads, as in the chapter's kernel
+torch.set_num_threads(2); torch.ones(256, 256) @ torch.ones(256, 256)
+lock = threading.Lock()
+def hold():  # a thread that holds a lock most of the time, as BLAS/OpenMP workers do
+    while True:
+        with lock:
+            sum(range(10000))
+threading.Thread(target=hold, daemon=True).start()
+from fedlib.crypto.paillier import MP_CONTEXT
+assert MP_CONTEXT.get_start_method() != "fork"
+from fedlib.vertical import SecureBoost
+rng = np.random.default_rng(0)
+X = rng.normal(size=(120, 5)); y = (X[:, 0] + X[:, 2] > 0).astype(int)
+sb = SecureBoost(n_estimators=2, max_depth=2, max_bins=8, key_bits=512, demo_keys=True,
+                 he_backend="phe", n_jobs=2, passive_min_node_size=16)
+sb.fit(X[:, :2], y, passive={"grid": X[:, 2:]})
+print("ok", len(sb.trees))
+"""
+
+
+def test_parallel_phe_path_finishes_in_a_threaded_process():
+    """Issue 12: n_jobs=2 hung in a kernel (fork after threads). Worker processes are spawned
+    now; run the parallel path in a fresh process that has threads holding locks."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ)
+    root = str(__import__("pathlib").Path(__file__).resolve().parents[1])
+    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+    out = subprocess.run([sys.executable, "-c", _PARALLEL_SCRIPT], capture_output=True,
+                         text=True, timeout=180, env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "ok 2" in out.stdout
 
 
 def test_passive_party_refuses_small_nodes_and_bad_minimum():
@@ -254,8 +320,8 @@ def test_passive_party_refuses_small_nodes_and_bad_minimum():
     sb = SecureBoost(**dict(LEAKY, n_estimators=1), passive_min_node_size=0)
     sb.fit(X[:, :1], y, passive={"grid": X[:, 1:]})
     party = PassiveParty("grid", X[:, 1:], 8, min_node_size=30)
-    party.set_public_key(sb._pk)
-    party.receive_gradients([[1] * 50])
+    party.set_public_key(sb.he_.public())
+    party.receive_gradients([sb.he_.encrypt([1] * 50)])
     party.histogram(0, np.arange(50))
     with pytest.raises(PermissionError, match="refuses node 1: 20 rows"):
         party.histogram(1, np.arange(20), parent=0)
@@ -264,3 +330,35 @@ def test_passive_party_refuses_small_nodes_and_bad_minimum():
     for bad in (-1, 2.5, True):
         with pytest.raises(ValueError, match="passive_min_node_size"):
             SecureBoost(passive_min_node_size=bad, key_bits=512, demo_keys=True)
+
+
+@pytest.mark.parametrize("backend", ["phe", "ou"])
+def test_histogram_subtraction_equals_direct_sums(backend):
+    """parent − smaller child decrypts to the larger child's direct bucket sums, and the
+    party subtracts only for nodes large enough to pay (a subtraction costs ~40 additions)."""
+    from fedlib.crypto.he import make_backend
+
+    rng = np.random.default_rng(7)
+    n = 1500
+    X = rng.normal(size=(n, 2))
+    he = make_backend(backend, key_bits=1024, demo=True)
+    party = PassiveParty("grid", X, 8, min_node_size=10)
+    party.set_public_key(he.public())
+    party.receive_gradients([he.encrypt([int(v) for v in rng.integers(0, 2**30, n)])])
+    calls = []
+    sub = party._he.sub
+    party._he.sub = lambda a, b: calls.append(1) or sub(a, b)
+    rows = np.arange(n)
+    left, right = rows[X[:, 0] <= -0.5], rows[X[:, 0] > -0.5]
+    party.histogram(0, rows)
+    party.histogram(1, left, parent=0)
+    by_sub = party.histogram(2, right, parent=0, sibling=1)
+    worth = len(right) > party._he.sub_cost_in_adds * 8
+    assert bool(calls) == worth
+    direct = PassiveParty("grid", X, 8, min_node_size=10)
+    direct.set_public_key(he.public())
+    direct.receive_gradients(party._channels)
+    direct.histogram(0, rows)
+    direct.histogram(1, left, parent=0)
+    ref = direct.histogram(2, right, parent=0, sibling=1, subtract=False)
+    assert he.decrypt(by_sub[0]) == he.decrypt(ref[0])

@@ -1,4 +1,5 @@
-"""Cryptographic protections: CKKS (TenSEAL), secure aggregation, Paillier (phe), RSA-blind PSI.
+"""Cryptographic protections: CKKS (TenSEAL), secure aggregation, Paillier (phe) and the
+homomorphic backends for SecureBoost (phe, HEU z-paillier, HEU OU), RSA-blind PSI.
 
 Submodules are imported on first use of a name, so ``import fedlib.crypto`` stays cheap and
 loading TenSEAL or phe happens only for the chapter that needs it.
@@ -17,6 +18,7 @@ _EXPORTS = {
                              "surviving_noise_std"],
     "fedlib.crypto.fixedpoint": ["ClippedValuesError", "ClippedValuesWarning", "FixedPointCodec",
                                  "RingOverflowError"],
+    "fedlib.crypto.he": ["BACKENDS", "SECURITY", "HEBackend", "make_backend"],
     "fedlib.crypto.paillier": ["GHPacker", "KeySizeError", "ObfuscatorPool", "encrypt_packed",
                                "make_keypair"],
     "fedlib.crypto.psi": ["DuplicateIDError", "PSIResult", "rsa_blind_psi"],

@@ -10,6 +10,12 @@ is installed: :data:`HAVE_GMPY2`). What this module adds is what makes SecureBoo
   tells the key holder how many offsets to subtract. Capacity: each slot has room for the
   sum over ``max_rows`` rows (:class:`GHPacker`); the total must fit under ``|n| - 1``
   bits, which :meth:`GHPacker.check_capacity` verifies.
+* **multi-bucket packing** (:meth:`GHPacker.slots`, :meth:`GHPacker.decode_packed`): a
+  bucket sum occupies ``slot_bits`` bits, far fewer than the plaintext holds (about 110 of
+  2,047 at 2048 bits), so the passive party stacks ``k = plaintext_bits // slot_bits`` bucket
+  sums into one ciphertext before it answers (Horner's rule with multiplications by
+  ``2^slot_bits``, :meth:`fedlib.crypto.he.HEBackend.pack`) and one decryption yields ``k``
+  bucket sums (17 at 2048 bits and 2,500 rows, 5 for OU).
 * **precomputed obfuscators**: a Paillier encryption ``c = (1 + n m) r^n mod n^2`` is
   dominated by the power ``r^n mod n^2`` (the ``(1 + n m)`` part is one multiplication).
   ``r^n`` does not depend on the message, so :class:`ObfuscatorPool` computes it ahead of
@@ -35,9 +41,10 @@ Examples
 from __future__ import annotations
 
 import math
+import multiprocessing
 import secrets
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 import gmpy2
@@ -51,7 +58,9 @@ __all__ = [
     "GHPacker",
     "KeySizeError",
     "ObfuscatorPool",
+    "MP_CONTEXT",
     "add_ciphertexts",
+    "bucket_sums",
     "ciphertext_nbytes",
     "decrypt_raw",
     "encrypt_packed",
@@ -64,6 +73,13 @@ __all__ = [
 HAVE_GMPY2: bool = bool(_phe_util.HAVE_GMP)
 #: Smallest modulus accepted without ``demo=True`` (NIST SP 800-57: 2048-bit factoring ≈ 112-bit security).
 MIN_SECURE_BITS = 2048
+
+
+#: Start method of every worker process here. Not ``fork``: a forked child copies the locks
+#: held by the parent's other threads (PyTorch, OpenMP, BLAS in a Jupyter kernel) without
+#: the threads that would release them, and can wait forever (issue 12: chapter 4 hung).
+#: ``spawn`` starts a fresh interpreter that imports only this module's dependencies.
+MP_CONTEXT = multiprocessing.get_context("spawn")
 
 
 class KeySizeError(ValueError):
@@ -175,9 +191,47 @@ class GHPacker:
         """Bits one packed sum over ``max_rows`` rows can occupy."""
         return self.g_bits + self.h_bits + self.count_bits
 
+    @property
+    def slot_bits(self) -> int:
+        """Width of one bucket-sum slot in multi-bucket packing (= :attr:`plaintext_bits`)."""
+        return self.plaintext_bits
+
+    def slots(self, room_bits: int) -> int:
+        """Bucket sums one plaintext of ``room_bits`` usable bits holds (>= 1, or raises).
+
+        >>> GHPacker(max_rows=2500, h_bound=0.25, frac_bits=40).slots(2047)
+        17
+        """
+        k = int(room_bits) // self.slot_bits
+        if k < 1:
+            raise ValueError(f"packing needs {self.slot_bits} bits per bucket sum "
+                             f"(max_rows={self.max_rows}, frac_bits={self.frac_bits}) but the "
+                             f"plaintext holds {room_bits}; use fewer rows, fewer fraction "
+                             "bits or a longer key")
+        return k
+
+    def decode_packed(self, value: int, k: int, used: int | None = None) -> list:
+        """Unpack ``k`` stacked bucket sums (first bucket in the highest slot) into
+        ``(G, H, count)`` triples; ``used`` keeps only the first ``used`` slots.
+
+        >>> p = GHPacker(max_rows=4, frac_bits=8)
+        >>> a, b = p.encode([0.5, -0.25], [0.25, 0.5])
+        >>> p.decode_packed((a << p.slot_bits) | b, 2)
+        [(0.5, 0.25, 1), (-0.25, 0.5, 1)]
+        """
+        value, s = int(value), self.slot_bits
+        if value >> (k * s):
+            raise ValueError("packed value has bits above its k slots: capacity exceeded")
+        mask = (1 << s) - 1
+        out = [self.decode_sum((value >> (s * (k - 1 - j))) & mask) for j in range(k)]
+        return out if used is None else out[:used]
+
     def check_capacity(self, public_key) -> None:
-        """Raise if a packed sum over ``max_rows`` rows could wrap around ``n``."""
-        room = public_key.n.bit_length() - 1
+        """Raise if a packed sum over ``max_rows`` rows could wrap around ``n``.
+
+        ``public_key`` is a ``phe`` key or the usable plaintext bits as an ``int``.
+        """
+        room = int(public_key) if isinstance(public_key, int) else public_key.n.bit_length() - 1
         if self.plaintext_bits > room:
             raise ValueError(
                 f"packing needs {self.plaintext_bits} bits (max_rows={self.max_rows}, "
@@ -267,14 +321,23 @@ class ObfuscatorPool:
     def __len__(self) -> int:
         return len(self._stock)
 
-    def fill(self, count: int, *, n_jobs: int = 1) -> ObfuscatorPool:
+    def fill(self, count: int, *, n_jobs: int = 1,
+             executor: Executor | None = None) -> ObfuscatorPool:
+        """Add ``count`` obfuscators; ``n_jobs > 1`` splits them over spawned workers
+        (``executor``: an existing pool, so its start-up is paid once per fit)."""
         if count < 0:
             raise ValueError(f"count must be >= 0, got {count}")
         n = int(self.public_key.n)
         if n_jobs > 1 and count >= 2 * n_jobs:
-            with ProcessPoolExecutor(max_workers=n_jobs) as ex:
+            own = executor is None
+            ex = ProcessPoolExecutor(max_workers=n_jobs, mp_context=MP_CONTEXT) if own \
+                else executor
+            try:
                 for part in ex.map(_obfuscators, [n] * n_jobs, _chunks(count, n_jobs)):
                     self._stock.extend(part)
+            finally:
+                if own:
+                    ex.shutdown()
         else:
             self._stock.extend(_obfuscators(n, count))
         return self
@@ -288,7 +351,7 @@ class ObfuscatorPool:
 
 
 def encrypt_packed(public_key, plaintexts: Sequence[int], *, obfuscators=None,
-                   n_jobs: int = 1) -> list[int]:
+                   n_jobs: int = 1, executor: Executor | None = None) -> list[int]:
     """Encrypt non-negative integers below ``n``: ``c = (1 + n m) r^n mod n^2``.
 
     With ``obfuscators`` (from :class:`ObfuscatorPool`) each encryption is one modular
@@ -298,7 +361,8 @@ def encrypt_packed(public_key, plaintexts: Sequence[int], *, obfuscators=None,
     n = gmpy2.mpz(public_key.n)
     nsq = n * n
     if obfuscators is None:
-        pool = ObfuscatorPool(public_key).fill(len(plaintexts), n_jobs=n_jobs)
+        pool = ObfuscatorPool(public_key).fill(len(plaintexts), n_jobs=n_jobs,
+                                               executor=executor)
         obfuscators = pool.take(len(plaintexts))
     if len(obfuscators) != len(plaintexts):
         raise ValueError(f"need one obfuscator per plaintext: {len(obfuscators)} for "
@@ -349,6 +413,49 @@ def rerandomize(public_key, ciphertexts: Sequence[int], *, obfuscators=None) -> 
         raise ValueError(f"need one obfuscator per ciphertext: {len(obfuscators)} for "
                          f"{len(ciphertexts)}")
     return [int(gmpy2.mpz(c) * rn % nsq) for c, rn in zip(ciphertexts, obfuscators, strict=True)]
+
+
+def _bin_sums(nsq: int, cts: list[int], bins: np.ndarray, n_bins: int) -> list[int]:
+    """Encrypted per-bin sums of one feature: one ciphertext product per row (1 = E(0))."""
+    nsq = gmpy2.mpz(nsq)
+    acc = [gmpy2.mpz(1)] * n_bins
+    for b, c in zip(bins.tolist(), cts, strict=True):
+        acc[b] = acc[b] * c % nsq
+    return [int(v) for v in acc]
+
+
+def _features_bin_sums(nsq: int, cts: list[int], block: np.ndarray, n_bins: int) -> list[int]:
+    return [v for j in range(block.shape[1]) for v in _bin_sums(nsq, cts, block[:, j], n_bins)]
+
+
+def bucket_sums(public_key, cts: Sequence[int], rows, bins: np.ndarray, n_buckets: int, *,
+                n_jobs: int = 1, executor: Executor | None = None) -> list[int]:
+    """Encrypted bucket sums of ``cts`` over ``rows``, per feature (column of ``bins``).
+
+    Returns ``F * n_buckets`` ciphertexts, feature-major (feature ``j``'s bucket ``b`` at
+    ``j * n_buckets + b``). With ``n_jobs > 1`` features are split across ``spawn`` worker
+    processes (``executor`` reuses a pool across calls; see :data:`MP_CONTEXT`).
+
+    >>> pk, sk = make_keypair(n_bits=512, demo=True)
+    >>> c = encrypt_packed(pk, [1, 2, 4])
+    >>> decrypt_raw(sk, bucket_sums(pk, c, [0, 1, 2], np.array([[0], [1], [0]]), 2))
+    [5, 2]
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    sub = [int(cts[i]) for i in rows]
+    block = np.asarray(bins)[rows]
+    nsq = int(public_key.nsquare)
+    if n_jobs <= 1 or block.shape[1] < 2:
+        return _features_bin_sums(nsq, sub, block, n_buckets)
+    parts = np.array_split(np.arange(block.shape[1]), min(n_jobs, block.shape[1]))
+    own = executor is None
+    ex = ProcessPoolExecutor(n_jobs, mp_context=MP_CONTEXT) if own else executor
+    try:
+        futs = [ex.submit(_features_bin_sums, nsq, sub, block[:, p], n_buckets) for p in parts]
+        return [v for f in futs for v in f.result()]
+    finally:
+        if own:
+            ex.shutdown()
 
 
 def decrypt_raw(private_key, ciphertexts: Sequence[int]) -> list[int]:

@@ -41,20 +41,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from fedlib.crypto.paillier import decrypt_raw
-
 __all__ = ["bin_recovery_attack"]
-
-
-def _decrypt_hist(sb, feat_hist) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """The active party's decryption of one feature's buckets: ``G, H`` and counts."""
-    if sb.packing:
-        sums = [sb.packer_.decode_sum(v) for v in decrypt_raw(sb._sk, feat_hist[0])]
-        return (np.array([s[0] for s in sums]), np.array([s[1] for s in sums]),
-                np.array([s[2] for s in sums]))
-    G = [sb.packer_.decode_signed(v, sb._pk) for v in decrypt_raw(sb._sk, feat_hist[0])]
-    H = [sb.packer_.decode_signed(v, sb._pk) for v in decrypt_raw(sb._sk, feat_hist[1])]
-    return np.array(G), np.array(H), None
 
 
 def _constraints(sb, passive: str):
@@ -73,8 +60,10 @@ def _constraints(sb, passive: str):
             raise ValueError(f"tree {k}: {len(spaces[k])} instance spaces but "
                              f"{len(hists[k])} histograms from {passive!r}")
         for rows, hist in zip(spaces[k], hists[k], strict=True):
-            for j, fh in enumerate(hist):
-                out.append((k, rows, j, *_decrypt_hist(sb, fh)))
+            # The active party's own decryption (multi-bucket packed or not).
+            per_feature = sb.decrypt_histogram(hist, sb.parties_[passive].n_bins)
+            for j, (G, H, C) in enumerate(per_feature):
+                out.append((k, rows, j, G, H, C))
     return out
 
 

@@ -46,11 +46,19 @@ And every returned bucket ciphertext is **re-randomised**
 carries the product of their randomness, which the key holder can recover on decryption and
 match against the ``r`` it used, revealing each bin's members exactly without any small node.
 
+Encryption (``he_backend``, :mod:`fedlib.crypto.he`): ``"zpaillier"`` (default) is the
+paper's Paillier scheme through SecretFlow HEU's C++ implementation; ``"phe"`` the pure-Python
+reference (same trees, cross-checked in the tests); ``"ou"`` Okamoto–Uchiyama, the faster
+scheme SecretFlow's SecureBoost uses. Each scheme's security basis is in :mod:`fedlib.crypto.he`.
+
 Speed (measured in ``bench/bench_vertical.py``): ``packing`` puts ``g``, ``h`` and a count in
-one plaintext (:class:`fedlib.crypto.paillier.GHPacker`), ``precompute_obfuscators``
-computes every ``r^n mod n^2`` in an offline phase before training, ``histogram_subtraction``
-halves the per-node ciphertext products, ``n_jobs`` uses processes for the obfuscators and
-the per-feature histograms. ``naive=True`` switches all four off.
+one plaintext slot (:class:`fedlib.crypto.paillier.GHPacker`) *and* stacks as many bucket sums
+as the plaintext holds into one ciphertext before they leave the passive party (17 at 2048
+bits and 2,500 rows), so the active party decrypts once per 17 buckets instead of once per
+bucket and channel; ``precompute_obfuscators`` (``phe`` only; HEU encrypts fast online)
+computes every ``r^n mod n^2`` in an offline phase; ``histogram_subtraction`` halves the
+per-node ciphertext sums; ``n_jobs`` (``phe`` only) uses ``spawn`` worker processes, never
+``fork`` (HEU backends use HEU's own C++ threads). ``naive=True`` switches all off.
 
 References: paper 003 (Xu et al.), §3.3, eqs. 9–15; Cheng et al. 2021, "SecureBoost: a
 lossless federated learning framework", IEEE Intell. Syst. Introduced in chapter 4
@@ -71,22 +79,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from concurrent.futures import Executor, ProcessPoolExecutor
 
-import gmpy2
 import numpy as np
 
-from fedlib.crypto.paillier import (
-    MIN_SECURE_BITS,
-    GHPacker,
-    KeySizeError,
-    ObfuscatorPool,
-    decrypt_raw,
-    encrypt_packed,
-    make_keypair,
-    rerandomize,
-    sub_ciphertext,
-)
+from fedlib.crypto.he import BACKENDS, HEBackend, PheBackend, make_backend
+from fedlib.crypto.paillier import MIN_SECURE_BITS, GHPacker, KeySizeError
 from fedlib.fl.transcript import Transcript
 from fedlib.vertical.gbdt import (
     BoostParams,
@@ -103,21 +100,6 @@ from fedlib.vertical.gbdt import (
 )
 
 __all__ = ["PassiveParty", "SecureBoost"]
-
-
-def _bin_sums(nsq: int, channels: list[list[int]], bins: np.ndarray, n_bins: int) -> list:
-    """Encrypted per-bin sums of one feature: one ciphertext product per row (1 = E(0))."""
-    nsq = gmpy2.mpz(nsq)
-    acc = [[gmpy2.mpz(1)] * n_bins for _ in channels]
-    for ch, cts in enumerate(channels):
-        a = acc[ch]
-        for b, c in zip(bins.tolist(), cts, strict=True):
-            a[b] = a[b] * c % nsq
-    return [[int(v) for v in a] for a in acc]
-
-
-def _features_bin_sums(nsq, channels, bins_block: np.ndarray, n_bins: list[int]) -> list:
-    return [_bin_sums(nsq, channels, bins_block[:, j], nb) for j, nb in enumerate(n_bins)]
 
 
 class PassiveParty:
@@ -145,19 +127,30 @@ class PassiveParty:
     def n_bins(self) -> list[int]:
         return self.binner.n_bins
 
-    def set_public_key(self, public_key) -> None:
-        self._pk = public_key
-        self._nsq = int(public_key.nsquare)
+    def set_public_key(self, he: HEBackend) -> None:
+        """Receive the active party's public key: a public view of its :mod:`~fedlib.crypto.he` backend."""
+        if he.has_secret:
+            raise ValueError("a passive party must receive the public view only (he.public())")
+        self._he = he
+        nb = self.n_bins
+        self._n_buckets = max(nb)
+        # Real buckets in the feature-major (feature, bucket) grid of the backend's sums.
+        self._real = [j * self._n_buckets + b for j, n in enumerate(nb) for b in range(n)]
 
-    def receive_gradients(self, channels: list[list[int]]) -> None:
-        self._channels = [[gmpy2.mpz(c) for c in ch] for ch in channels]
+    def receive_gradients(self, channels: list) -> None:
+        self._channels = list(channels)
         self._hist.clear()
         self._admitted.clear()
 
     def histogram(self, node_id: int, rows: np.ndarray, *, parent: int | None = None,
                   sibling: int | None = None, subtract: bool = True,
-                  executor: Executor | None = None, n_jobs: int = 1) -> list:
-        """Re-randomised encrypted bucket sums ``[feature][channel][bin]`` for one node.
+                  pack: tuple[int, int] | None = None) -> list:
+        """Re-randomised encrypted bucket sums of one node, one entry per channel.
+
+        Each entry holds the node's bucket sums in feature-major order (feature 0's bins,
+        then feature 1's, ...). With ``pack=(k, slot_bits)`` the single packed channel is
+        stacked ``k`` bucket sums per ciphertext (:meth:`fedlib.crypto.he.HEBackend.pack`),
+        so the active party decrypts ``ceil(sum(n_bins) / k)`` ciphertexts for the node.
 
         ``parent`` is the node's parent (``None`` for the root). The party refuses
         (``PermissionError``) a node :func:`~fedlib.vertical.gbdt.passive_visible` does not
@@ -178,27 +171,24 @@ class PassiveParty:
                 f"); it answers only nodes where both children have >= {self.min_node_size} "
                 "rows under an admitted parent")
         self._admitted[node_id] = len(rows)
-        if subtract and parent in self._hist and sibling in self._hist:
-            hp, hs = self._hist[parent], self._hist[sibling]
-            out = [[[sub_ciphertext(self._pk, a, b) for a, b in zip(cp, cs, strict=True)]
-                    for cp, cs in zip(fp, fs, strict=True)] for fp, fs in zip(hp, hs, strict=True)]
-            del self._hist[parent], self._hist[sibling]
+        he = self._he
+        # Subtraction costs one inversion per bucket, summing one addition per (row,
+        # feature): subtract only when the node is large enough for that to pay.
+        worth = len(rows) > he.sub_cost_in_adds * len(self._real) / len(self.n_bins)
+        if subtract and worth and parent in self._hist and sibling in self._hist:
+            out = [he.sub(cp, cs) for cp, cs in zip(self._hist[parent], self._hist[sibling],
+                                                     strict=True)]
         else:
-            chans = [[ch[i] for i in rows] for ch in self._channels]
-            block = self._bins[rows]
-            nb = self.n_bins
-            if executor is None or n_jobs <= 1 or len(nb) < 2:
-                out = _features_bin_sums(self._nsq, chans, block, nb)
-            else:
-                parts = np.array_split(np.arange(len(nb)), min(n_jobs, len(nb)))
-                chans_int = [[int(c) for c in ch] for ch in chans]
-                futs = [executor.submit(_features_bin_sums, self._nsq, chans_int,
-                                        block[:, p], [nb[j] for j in p]) for p in parts]
-                out = [f for fut in futs for f in fut.result()]
+            out = [he.take(he.bucket_sums(ch, rows, self._bins, self._n_buckets), self._real)
+                   for ch in self._channels]
         self._hist[node_id] = out
-        flat = [c for feat in out for ch in feat for c in ch]
-        fresh = iter(rerandomize(self._pk, flat))
-        return [[[next(fresh) for _ in ch] for ch in feat] for feat in out]
+        if sibling is not None:
+            # Both children are done: the parent's sums are no longer needed (the children's
+            # are kept: each may be the parent of a later subtraction).
+            self._hist.pop(parent, None)
+        if pack is not None:
+            out = [he.pack(ch, *pack) for ch in out]
+        return [he.rerandomize(ch) for ch in out]
 
     def record_split(self, feature: int, bin_: int, rows: np.ndarray) -> tuple[int, np.ndarray]:
         """Store the winning split locally; return its record id and the rows going left."""
@@ -226,10 +216,14 @@ class SecureBoost:
         Rows below which passive parties compute no histogram (see the module docstring and
         :func:`~fedlib.vertical.gbdt.passive_visible`); 0 disables the protection. The
         plaintext twin must get the same value and ``passive_columns``.
+    he_backend
+        ``"zpaillier"`` (default: Paillier through HEU), ``"phe"`` (Paillier, pure-Python
+        reference) or ``"ou"`` (Okamoto–Uchiyama through HEU); see :mod:`fedlib.crypto.he`.
     key_bits, demo_keys
-        Paillier modulus size; below 2048 bits only with ``demo_keys=True``.
+        Modulus size; below 2048 bits only with ``demo_keys=True``.
     packing, precompute_obfuscators, histogram_subtraction, n_jobs
         The four optimisations (see the module docstring); ``naive=True`` turns all off.
+        ``precompute_obfuscators`` and ``n_jobs`` concern ``phe`` only.
     frac_bits
         Fixed-point fraction bits for ``g`` and ``h``.
     active_name
@@ -237,8 +231,9 @@ class SecureBoost:
     transcript
         Where messages are logged (a new one by default), exposed as ``self.transcript``.
     keypair
-        The active party's ``(public, private)`` Paillier keys to reuse (benchmarks); by
-        default a fresh pair of ``key_bits`` is generated in ``fit``.
+        Keys to reuse (benchmarks): a key holder's :class:`~fedlib.crypto.he.HEBackend`, or
+        ``phe``'s ``(public, private)`` pair; by default fresh keys of ``key_bits`` for
+        ``he_backend`` are generated in ``fit``.
 
     Attributes
     ----------
@@ -252,10 +247,13 @@ class SecureBoost:
     gradients_
         The active party's own ``(g, h)`` per tree (what it encrypted); the leakage audit
         :func:`fedlib.vertical.attacks.bin_recovery_attack` plays the active party with them.
+    he_, slots_
+        The key holder's backend; bucket sums per ciphertext in the histograms (1 unpacked).
     timings_
         Seconds: ``keygen_s``, ``precompute_s`` (offline obfuscators), ``encrypt_s``,
-        ``histogram_s`` (passive parties), ``decrypt_s`` (active party, incl. unpacking),
-        ``online_s`` (fit minus keygen and precompute) and ``fit_s``.
+        ``histogram_s`` (passive parties: sums, packing, re-randomising), ``decrypt_s``
+        (active party, incl. unpacking), ``online_s`` (fit minus keygen and precompute) and
+        ``fit_s``; ``n_decryptions`` counts decrypted ciphertexts.
     """
 
     def __init__(self, *, n_estimators: int = 5, max_depth: int = 3, learning_rate: float = 0.3,
@@ -265,11 +263,17 @@ class SecureBoost:
                  packing: bool = True, precompute_obfuscators: bool = True,
                  histogram_subtraction: bool = True, n_jobs: int = 1, naive: bool = False,
                  frac_bits: int = 40, active_name: str = "bank",
-                 transcript: Transcript | None = None, keypair=None):
+                 transcript: Transcript | None = None, keypair=None,
+                 he_backend: str = "zpaillier"):
         self.params = BoostParams(n_estimators, max_depth, learning_rate, reg_lambda, gamma,
                                   min_child_weight, max_bins, passive_min_node_size)
         if n_jobs < 1:
             raise ValueError(f"n_jobs={n_jobs!r} must be >= 1")
+        if isinstance(keypair, HEBackend):
+            he_backend = keypair.name
+        if he_backend not in BACKENDS:
+            raise ValueError(f"he_backend={he_backend!r} must be one of {BACKENDS}")
+        self.he_backend = "phe" if isinstance(keypair, tuple) else he_backend
         if keypair is None and key_bits < MIN_SECURE_BITS and not demo_keys:
             raise KeySizeError(f"key_bits={key_bits} is below the {MIN_SECURE_BITS}-bit "
                                "minimum (n_bits for Paillier); pass demo_keys=True for a test key")
@@ -304,23 +308,31 @@ class SecureBoost:
                                             min_node_size=p.passive_min_node_size)
                          for name, Xp in passive.items()}
         t0 = time.perf_counter()
-        self._pk, self._sk = self._keypair or make_keypair(n_bits=self.key_bits,
-                                                           demo=self.demo_keys)
+        he = self._keypair
+        if isinstance(he, tuple):
+            he = PheBackend(*he, n_jobs=self.n_jobs)
+        elif he is None:
+            he = make_backend(self.he_backend, key_bits=self.key_bits, demo=self.demo_keys,
+                              n_jobs=self.n_jobs)
+        if isinstance(he, PheBackend):
+            # Reused keys (benchmarks): this fit's settings, no obfuscators left from another.
+            he.n_jobs, he.pool = self.n_jobs, None
+        self.he_ = he
         self.timings_["keygen_s"] = time.perf_counter() - t0
         self.packer_ = GHPacker(max_rows=n, g_bound=1.0, h_bound=0.25, frac_bits=self.frac_bits)
-        if self.packing:
-            self.packer_.check_capacity(self._pk)
+        # Bucket sums per ciphertext: as many slots as the plaintext holds (eq. 15 needs
+        # only G, H per bucket; the slot width leaves headroom for a sum over all n rows).
+        self.slots_ = self.packer_.slots(he.plaintext_bits) if self.packing else 1
+        pub = he.public()
         for name, party in self.parties_.items():
             party.set_public_key(t.send(sender=self.active_name, receiver=name, kind="key",
-                                        payload=self._pk, label="paillier_public_key",
-                                        nbytes=(self._pk.n.bit_length() + 7) // 8))
-        executor = ProcessPoolExecutor(self.n_jobs) if self.n_jobs > 1 else None
+                                        payload=pub, label="public_key",
+                                        nbytes=(he.key_bits + 7) // 8))
+        self.timings_["n_decryptions"] = 0
         try:
-            pool = None
-            per_tree = n * (1 if self.packing else 2)
-            if self.precompute_obfuscators:
+            if self.precompute_obfuscators and isinstance(he, PheBackend):
                 t0 = time.perf_counter()
-                pool = ObfuscatorPool(self._pk).fill(per_tree * p.n_estimators, n_jobs=self.n_jobs)
+                he.precompute(n * (1 if self.packing else 2) * p.n_estimators)
                 self.timings_["precompute_s"] = time.perf_counter() - t0
             self.base_margin_ = base_margin(y)
             margin = np.full(n, self.base_margin_)
@@ -329,50 +341,60 @@ class SecureBoost:
                 g, h = logistic_grad_hess(y, margin)
                 self.gradients_.append((g, h))
                 t0 = time.perf_counter()
-                channels = self._encrypt(g, h, pool)
+                channels = self._encrypt(g, h)
                 self.timings_["encrypt_s"] += time.perf_counter() - t0
                 for name, party in self.parties_.items():
                     party.receive_gradients(t.send(
                         sender=self.active_name, receiver=name, kind="ciphertext",
                         payload=channels, label="enc_gradients", round=k))
-                tree, leaf_rows = self._grow(g, h, k, executor)
+                tree, leaf_rows = self._grow(g, h, k)
                 self.trees.append(tree)
                 for nid, rows in leaf_rows.items():
                     margin[rows] += p.learning_rate * tree[nid].weight
         finally:
-            if executor is not None:
-                executor.shutdown()
+            he.close()
+            for party in self.parties_.values():
+                party._he.close()
         self.timings_["fit_s"] = time.perf_counter() - start
         self.timings_["online_s"] = (self.timings_["fit_s"] - self.timings_["keygen_s"]
                                      - self.timings_.get("precompute_s", 0.0))
         return self
 
-    def _encrypt(self, g, h, pool) -> list[list[int]]:
+    def _encrypt(self, g, h) -> list:
         if self.packing:
             plains = [self.packer_.encode(g, h)]
         else:
-            nmod = int(self._pk.n)
-            plains = [[v % nmod for v in self.packer_.to_fixed(g, bound=1.0, name="g")],
-                      [v % nmod for v in self.packer_.to_fixed(h, bound=0.25, name="h")]]
-        return [encrypt_packed(self._pk, pt, n_jobs=self.n_jobs,
-                               obfuscators=None if pool is None else pool.take(len(pt)))
-                for pt in plains]
+            # Signed fixed point; phe needs negatives as n - |v|, HEU takes signed values.
+            nmod = int(self.he_.public_key.n) if isinstance(self.he_, PheBackend) else None
+            plains = [self.packer_.to_fixed(g, bound=1.0, name="g"),
+                      self.packer_.to_fixed(h, bound=0.25, name="h")]
+            if nmod is not None:
+                plains = [[v % nmod for v in pt] for pt in plains]
+        return [self.he_.encrypt(pt) for pt in plains]
 
-    def _decode(self, feat_hist: list) -> tuple[np.ndarray, np.ndarray]:
-        """Decrypt one feature's bucket sums (empty buckets are the trivial ciphertext 1)."""
-        def dec(cts):
-            known = [c for c in cts if c != 1]
-            vals = iter(decrypt_raw(self._sk, known))
-            return [next(vals) if c != 1 else None for c in cts]
+    def decrypt_histogram(self, hist: list, n_bins: list[int]) -> list:
+        """The active party's decryption of one returned histogram, per passive feature.
+
+        ``hist`` is what :meth:`PassiveParty.histogram` returned; ``n_bins`` the party's
+        bins per feature (public). Returns ``(G, H, count)`` arrays per feature; ``count``
+        is ``None`` unpacked (the naive scheme sends no count).
+        """
+        total = sum(n_bins)
         if self.packing:
-            sums = [self.packer_.decode_sum(v) if v is not None else (0.0, 0.0, 0)
-                    for v in dec(feat_hist[0])]
-            return np.array([s[0] for s in sums]), np.array([s[1] for s in sums])
-        hg = [0.0 if v is None else self.packer_.decode_signed(v, self._pk) for v in dec(feat_hist[0])]
-        hh = [0.0 if v is None else self.packer_.decode_signed(v, self._pk) for v in dec(feat_hist[1])]
-        return np.array(hg), np.array(hh)
+            vals = self.he_.decrypt(hist[0])
+            self.timings_["n_decryptions"] = self.timings_.get("n_decryptions", 0) + len(vals)
+            sums = [t for v in vals for t in self.packer_.decode_packed(v, self.slots_)][:total]
+            G, H, C = (np.array([s_[i] for s_ in sums]) for i in range(3))
+        else:
+            dec = [self.he_.decrypt(ch, signed=True) for ch in hist]
+            self.timings_["n_decryptions"] = self.timings_.get("n_decryptions", 0) + 2 * total
+            G, H = (np.ldexp(np.array(d, dtype=np.float64), -self.frac_bits) for d in dec)
+            C = None
+        cuts = np.cumsum([0, *n_bins])
+        return [(G[a:b], H[a:b], None if C is None else C[a:b])
+                for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
 
-    def _grow(self, g, h, k: int, executor) -> tuple[list[TreeNode], dict[int, np.ndarray]]:
+    def _grow(self, g, h, k: int) -> tuple[list[TreeNode], dict[int, np.ndarray]]:
         p, t, me = self.params, self.transcript, self.active_name
         nodes = [TreeNode(0, 0)]
         m = p.passive_min_node_size
@@ -399,16 +421,16 @@ class SecureBoost:
                            label="instance_space", round=k)
                     sub = self.histogram_subtraction and sibling is not None
                     t0 = time.perf_counter()
-                    hist = party.histogram(nid, rows, parent=parent, sibling=sibling,
-                                           subtract=sub, executor=executor,
-                                           n_jobs=self.n_jobs)
+                    hist = party.histogram(
+                        nid, rows, parent=parent, sibling=sibling, subtract=sub,
+                        pack=(self.slots_, self.packer_.slot_bits) if self.packing else None)
                     t1 = time.perf_counter()
                     hist = t.send(sender=name, receiver=me, kind="ciphertext", payload=hist,
                                   label="enc_histogram", round=k)
-                    decoded = [self._decode(fh) for fh in hist]
+                    decoded = self.decrypt_histogram(hist, party.n_bins)
                     self.timings_["histogram_s"] += t1 - t0
                     self.timings_["decrypt_s"] += time.perf_counter() - t1
-                    for j, (hg_p, hh_p) in enumerate(decoded):
+                    for j, (hg_p, hh_p, _) in enumerate(decoded):
                         gain, b = best_split_in_histogram(hg_p, hh_p, **opts)
                         if better_split(gain, best[0]):
                             best = (gain, name, j, b)

@@ -73,7 +73,16 @@ class Chapter04Params(ChapterParams):
         "(null: all); the evaluation uses its plaintext twin on all rows")
     secureboost_trees: int | None = Field(
         None, ge=1, description="trees in the encrypted run (null: n_estimators)")
-    n_jobs: int = Field(1, ge=1, le=64, description="processes for Paillier work")
+    n_jobs: int = Field(1, ge=1, le=64, description="worker processes (spawned, never forked) "
+                        "for he_backend 'phe'; HEU backends use HEU's own threads")
+    he_backend: Literal["phe", "zpaillier", "ou"] = Field(
+        "zpaillier", description="encryption of the SecureBoost run: 'zpaillier' (the paper's "
+        "Paillier through SecretFlow HEU), 'phe' (Paillier, pure-Python reference) or 'ou' "
+        "(Okamoto-Uchiyama through HEU, what SecretFlow's SecureBoost uses)")
+    he_compare: list[Literal["phe", "zpaillier", "ou"]] = Field(
+        [], max_length=3, description="other backends timed on the same rows for "
+        "he_compare_trees trees (each checked to grow the plaintext twin's trees)")
+    he_compare_trees: int = Field(2, ge=1, le=50, description="trees of each he_compare run")
     decision_threshold: float | Literal["auto"] = Field(
         "auto", description="predict default when p >= threshold; 'auto': 0.5 when the "
         "training default rate is within [imbalance_rate, 1 - imbalance_rate], else each "
