@@ -223,7 +223,6 @@ def _direction(cid, text, sign, ours, ev: DatasetEvidence | None, missing, extra
                  note=f"{ev.note}; paired per-seed differences{extra}")
 
 
-
 _NO_OOT = ("no out-of-time rows (the table has no origination dates or no oot_start), so the "
            "OOT metrics were not computed")
 
