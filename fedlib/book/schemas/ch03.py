@@ -11,6 +11,7 @@ Introduced in chapter 3 (``chapters/03_fsl_bdp_survival.py``).
 
 from __future__ import annotations
 
+import datetime
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -26,10 +27,46 @@ class Chapter03Params(ChapterParams):
     """Settings of chapter 3. ``paper.yml`` holds the paper's own values."""
 
     dataset: Literal["semi_real_lendingclub", "lendingclub_csv", "sba_csv", "bondora_csv",
-                     "synthetic_lendingclub", "synthetic_sba", "synthetic_bondora"] = Field(
+                     "synthetic_lendingclub", "synthetic_sba", "synthetic_bondora", "csv"] = Field(
         "semi_real_lendingclub", description="main dataset: the semi-real LendingClub default, "
-        "a real file of the paper (set data_path) or a seeded synthetic one")
-    data_path: DataPath = Field(None, description="path to the paper's CSV for *_csv datasets")
+        "a real file of the paper (set data_path), a seeded synthetic one, or 'csv' (any loan "
+        "table with times to default: set data_path, party_column and the outcome columns, see "
+        "data/csv.md)")
+    data_path: DataPath = Field(None, description="path to the paper's CSV for *_csv datasets, "
+                                "or to your own table with dataset 'csv'")
+    party_column: str | None = Field(None, description="dataset 'csv': each loan's client "
+                                     "(lender, state, country)")
+    duration_column: str | None = Field(
+        None, description="dataset 'csv': time from origination to default or censoring "
+        "(with event_column)")
+    event_column: str | None = Field(None, description="dataset 'csv': 1 = default observed "
+                                     "(two values, read like a label)")
+    event_value: str | int | bool | None = Field(
+        None, description="dataset 'csv': the event value that means default (needed unless "
+        "0/1, true/false, yes/no or y/n)")
+    duration_unit: Literal["months", "weeks", "days", "years"] = Field(
+        "months", description="dataset 'csv': unit of duration_column")
+    origination_column: str | None = Field(
+        None, description="dataset 'csv': origination dates (with default_column instead of "
+        "durations; also needed for oot_start)")
+    default_column: str | None = Field(None, description="dataset 'csv': default dates, empty "
+                                       "for loans that did not default")
+    end_column: str | None = Field(None, description="dataset 'csv': date a loan was repaid or "
+                                   "closed (censored there)")
+    date_format: str | None = Field(None, description="dataset 'csv': strptime format of the "
+                                    "date columns, e.g. '%Y-%m-%d'")
+    observation_end: datetime.date | None = Field(
+        None, description="dataset 'csv': the date the data were extracted (None: the latest "
+        "date in the file)")
+    oot_start: datetime.date | None = Field(
+        None, description="dataset 'csv': loans originated on or after this date form the "
+        "out-of-time window (None: no OOT window)")
+    window: int = Field(24, ge=1, le=600, description="dataset 'csv': observation window in "
+                        "months; a later default is censored at the window")
+    categorical_columns: list[str] | None = Field(
+        None, description="dataset 'csv': numeric columns to treat as categories")
+    drop_columns: list[str] | None = Field(None, description="dataset 'csv': columns to ignore "
+                                           "(ids, leakage: anything known after origination)")
     min_client_rows: int = Field(100, ge=10, le=100_000,
                                  description="clients (states/countries) with fewer loans are dropped")
     synthetic_scale: float = Field(0.01, gt=0.0, le=1.0,
@@ -82,4 +119,11 @@ class Chapter03Params(ChapterParams):
     def _needs_path(self) -> Chapter03Params:
         if self.dataset in _REAL and not self.data_path:
             raise ValueError(f"dataset '{self.dataset}' needs data_path: the path to the CSV")
+        if self.dataset == "csv":
+            durations = bool(self.duration_column and self.event_column)
+            dates = bool(self.origination_column and self.default_column)
+            if not (self.data_path and self.party_column and (durations or dates)):
+                raise ValueError("dataset 'csv' needs data_path (your table), party_column (each "
+                                 "loan's client) and either duration_column and event_column "
+                                 "or origination_column and default_column; see data/csv.md")
         return self
