@@ -219,6 +219,33 @@ class LinearBackprops:
                 parts.append(wd.sum(0))
         return torch.cat(parts)
 
+    def pair_sq_distances(self, left: torch.Tensor, right: torch.Tensor, *,
+                          clip_norm: float) -> np.ndarray:
+        """``||clip(g_left[m]) - clip(g_right[m])||^2`` per pair, in float64, without forming
+        a gradient: ``f_a^2 ||g_a||^2 + f_b^2 ||g_b||^2 - 2 f_a f_b <g_a, g_b>`` with
+        ``<g_a, g_b> = sum_l (<a_a, a_b> + 1[bias]) <delta_a, delta_b>`` and the clip factors
+        ``f = 1 / max(1, ||g|| / C)`` of :func:`~fedlib.privacy.bdp.neighbour_distances`.
+
+        The inputs are float32 and every product is formed in float64, so the result differs
+        from materialising the float32 gradients and calling
+        :func:`~fedlib.privacy.bdp.neighbour_distances` by float32 rounding of the gradient
+        entries only; a rounding below zero (identical rows) is returned as 0.
+        """
+        m = left.numel()
+        both = torch.cat([left, right])
+        sq = cross = 0.0
+        for a, d, b in zip(self.inputs, self.deltas, self.has_bias, strict=True):
+            a2, d2 = a[both].double(), d[both].double()
+            bias = float(b)
+            sq = sq + ((a2 * a2).sum(1) + bias) * (d2 * d2).sum(1)
+            cross = cross + ((a2[:m] * a2[m:]).sum(1) + bias) * (d2[:m] * d2[m:]).sum(1)
+        sa, sb, ab = sq[:m], sq[m:], cross
+        C = float(clip_norm)
+        fa = 1.0 / torch.clamp(sa.sqrt() / C, min=1.0)
+        fb = 1.0 / torch.clamp(sb.sqrt() / C, min=1.0)
+        out = fa * fa * sa + fb * fb * sb - 2.0 * fa * fb * ab
+        return out.clamp(min=0.0).numpy()
+
 
 def linear_backprops(layers: list[nn.Module], X: torch.Tensor, s_surv: torch.Tensor,
                      s_fail: torch.Tensor) -> LinearBackprops:
@@ -466,8 +493,7 @@ class SurvivalTrainer:
                 # rows it compares are materialised.
                 k = len(rows) - M
                 swap = torch.as_tensor(neighbour_swap_indices(k, M, rng=rng))
-                pair = per_example_gradients_linear(trace, torch.cat([swap, k + torch.arange(M)]))
-                d = neighbour_distances(pair[:M], pair[M:], clip_norm=C)
+                d = trace.pair_sq_distances(swap, k + torch.arange(M), clip_norm=C)
         noisy += gaussian_noise(sigma * C, noisy, gen)
         # Divide by the expected batch size q·n = B, never the realised b (it would leak b).
         noisy /= min(self.batch_size, n)
