@@ -99,7 +99,6 @@ from fedlib.fl.party import TrainStats
 from fedlib.privacy.accountants import PartyAccountant
 from fedlib.privacy.bdp import (
     BayesianAccountant,
-    neighbour_distances,
     neighbour_distances_from_per_example,
     neighbour_swap_indices,
 )
