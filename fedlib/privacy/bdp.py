@@ -764,7 +764,7 @@ def neighbour_swap_indices(batch_size: int, n_neighbours: int, *,
     first and passes the rows to :func:`neighbour_distances`, with the same ``rng`` stream.
 
     >>> neighbour_swap_indices(8, 3, rng=np.random.default_rng(5)).tolist()
-    [4, 6, 6]
+    [5, 6, 0]
     """
     if not isinstance(rng, np.random.Generator):
         raise BayesianDPError(f"rng={rng!r}: must be a numpy.random.Generator")
