@@ -128,6 +128,12 @@ def test_fast_per_example_gradients_equal_a_per_row_autograd_loop():
                                rtol=1e-5)
     with pytest.raises(ValueError, match="outer"):
         per_example_gradients(wrapped, X, ss, sf, method="outer")
+    torch.manual_seed(0)                           # test-local: the Sequential's weights
+    seq = torch.nn.Sequential(torch.nn.Linear(7, 5), torch.nn.Tanh(), torch.nn.Linear(5, 6))
+    torch.testing.assert_close(per_example_gradients(seq, X, ss, sf, method="outer"),
+                               _loop_gradients(seq, X, ss, sf), atol=1e-6, rtol=1e-5)
+    assert _linear_stack(torch.nn.Sequential(torch.nn.Linear(7, 5),
+                                             torch.nn.ReLU(inplace=True))) is None
     with pytest.raises(ValueError, match="method"):
         per_example_gradients(net, X, ss, sf, method="opacus")
 

@@ -25,7 +25,7 @@ hazard net is a stack of ``Linear`` layers and element-wise activations, so exam
 gradient of layer ``l`` is the outer product ``delta_i a_i^T`` (bias: ``delta_i``) of the
 layer's input ``a_i`` and the loss gradient ``delta_i`` at its output, both from *one* ordinary
 forward and backward pass over the batch (:func:`linear_backprops`). Hence (Goodfellow 2015,
-"ghost clipping")
+"Efficient per-example gradient computations"; the "ghost clipping" of Li et al. 2022)
 
 * ``||g_i||^2 = sum_l (||a_i||^2 + 1) ||delta_i||^2`` — the clipping norms in ``O(B * width)``;
 * ``sum_i f_i g_i`` per layer is ``(f * delta)^T a``, one matmul — the clipped sum;
@@ -167,6 +167,7 @@ def _linear_stack(model: torch.nn.Module) -> list[nn.Module] | None:
     """The layers of ``model`` if it is a plain ``Linear`` / element-wise stack, else ``None``.
 
     Accepted: an ``nn.Sequential``, or a :class:`HazardNet` whose ``forward`` is the stock one,
+    made only of ``nn.Linear`` (not a subclass) and non-in-place element-wise activations,
     whose parameters are exactly its ``Linear`` layers' ``(weight, bias)`` in order (the
     flattening order of :func:`per_example_gradients`).
     """
@@ -177,10 +178,11 @@ def _linear_stack(model: torch.nn.Module) -> list[nn.Module] | None:
     else:
         return None
     layers = list(seq)
-    if not layers or not all(isinstance(m, nn.Linear) or type(m) in _ELEMENTWISE
+    if not layers or not all(type(m) is nn.Linear
+                             or (type(m) in _ELEMENTWISE and not getattr(m, "inplace", False))
                              for m in layers):
         return None
-    own = [p for m in layers if isinstance(m, nn.Linear) for p in (m.weight, m.bias)
+    own = [p for m in layers if type(m) is nn.Linear for p in (m.weight, m.bias)
            if p is not None]
     if [id(p) for p in model.parameters()] != [id(p) for p in own] or not own:
         return None
