@@ -2,14 +2,25 @@
 
 Prints, from one run on this machine:
 
-1. a non-private step, a DP-SGD step and a BDP step of the paper's hazard network (batch 32,
-   59 inputs, 24 intervals), and the ratios DP / plain and BDP / DP;
+1. per optimizer step of the paper's hazard network (59 inputs, 24 intervals, ~24,000
+   parameters), at the chapter's private batch (256) and the paper's batch (32): a
+   non-private step, a DP-SGD step and a BDP step (M = 10 neighbours), each private step by the
+   reference path (``grad_path="vmap"``: the ``[B, P]`` per-example gradient matrix from
+   ``torch.func`` and, for BDP, the pre-change distance routine that copied the whole matrix to
+   float64) and by the default path (``grad_path="ghost"``: clipping norms and clipped sum from
+   one backward pass, distances from the ``2M`` compared rows); the ratios DP / plain,
+   BDP / DP and old / new; and the peak resident memory each configuration adds (Linux
+   VmHWM, reset at the start of a short run in a forked child, after a tiny warm-up run so
+   that lazy imports are not counted). Configurations are timed interleaved (ABC ABC ...) on the
+   same seeded Poisson batches and the median is reported, so the ratios are measured under
+   the same load;
 2. one federated round (E = 1 local epoch, full participation) on LendingClub-like synthetic
    data with 27 state clients, without privacy and with DP-SGD, in seconds. The paper's scale
    is 1 M training rows; by default we run 100 k rows and extrapolate linearly (the round is
-   a sum of per-step costs), saying so in the output. ``--rows 1000000`` runs the real size.
+   a sum of per-step costs), saying so in the output. ``--rows 1000000`` runs the real size;
+   ``--rows 0`` skips the round.
 
-Usage: ``.venv/bin/python bench/bench_survival.py [--rows N] [--steps S]``.
+Usage: ``.venv/bin/python bench/bench_survival.py [--rows N] [--steps S] [--reps R]``.
 
 References: Amed, Sen & Banerjee (2026), FSL-BDP, sec. 4.3; chapter 3.
 """
@@ -17,56 +28,182 @@ References: Amed, Sen & Banerjee (2026), FSL-BDP, sec. 4.3; chapter 3.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
+import os
+import re
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 
+import fedlib.survival.federated as fed_mod
+from fedlib.privacy.bdp import BayesianDPError, _check_positive
 from fedlib.survival.data import prepare_survival, synthetic_survival
 from fedlib.survival.federated import SurvivalTrainer, make_model, train_federated
 from fedlib.survival.labels import interval_grid, survival_targets
 
+N_FEATURES, N_INTERVALS = 59, 24
 
-def time_steps(mode: str, X, y, steps: int) -> float:
-    """Seconds per optimizer step of ``mode`` (median of three timed epochs of ``steps``)."""
-    n = steps * 32
+
+def _old_neighbour_distances(per_example_grads, replacement_grads, *, clip_norm, rng):
+    """The distance routine as it was before the change (verbatim maths): it copies the whole
+    ``[B, P]`` batch to float64 before selecting the ``M`` rows it compares."""
+    C = _check_positive("clip_norm", clip_norm)
+
+    def as_2d(name, x):
+        if hasattr(x, "detach"):
+            x = x.detach().cpu().numpy()
+        x = np.asarray(x, dtype=np.float64)
+        if x.ndim != 2 or x.shape[0] == 0:
+            raise BayesianDPError(f"{name} has shape {x.shape}: need a non-empty 2-D array")
+        return x
+
+    g = as_2d("per_example_grads", per_example_grads)
+    r = as_2d("replacement_grads", replacement_grads)
+    idx = rng.integers(0, g.shape[0], size=r.shape[0])
+
+    def clip(x):
+        norms = np.linalg.norm(x, axis=1, keepdims=True)
+        return x / np.maximum(1.0, norms / C)
+
+    diff = clip(g[idx]) - clip(r)
+    return np.einsum("ij,ij->i", diff, diff)
+
+
+@contextlib.contextmanager
+def _old_distances():
+    new = fed_mod.neighbour_distances_from_per_example
+    fed_mod.neighbour_distances_from_per_example = _old_neighbour_distances
+    try:
+        yield
+    finally:
+        fed_mod.neighbour_distances_from_per_example = new
+
+
+def _peak_kib_reset() -> int | None:
+    status = Path("/proc/self/status")
+    if not status.exists():
+        return None
+    try:
+        Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current RSS
+    except OSError:
+        return None
+    return int(re.search(r"VmHWM:\s+(\d+)", status.read_text()).group(1))
+
+
+def _peak_kib() -> int | None:
+    status = Path("/proc/self/status")
+    return int(re.search(r"VmHWM:\s+(\d+)", status.read_text()).group(1)) if status.exists() else None
+
+
+#: (label, mode, grad_path); "old" BDP also uses the pre-change distance routine.
+CONFIGS = [("plain", "none", "ghost"), ("DP new", "dp", "ghost"), ("DP old", "dp", "vmap"),
+           ("BDP new", "bdp", "ghost"), ("BDP old", "bdp", "vmap")]
+
+
+def _train_once(mode, grad_path, X, y, batch, rep) -> tuple[float, int]:
+    """Seconds of one call of ``steps`` steps (Poisson batches seeded by ``rep``), and steps."""
+    n = X.shape[0]
     kw = ({"noise_multiplier": None, "clip_norm": None} if mode == "none"
           else {"noise_multiplier": 1.0, "clip_norm": 1.0})
-    times = []
-    for rep in range(3):
-        tr = SurvivalTrainer(epochs=1, lr=1e-3, batch_size=32, mode=mode, beta=5e-6,
-                             gamma=1e-9, n_rows=n, **kw)
-        net = make_model(X.shape[1], y.shape[1] // 2, seed=rep, init_hazard=0.006)
+    tr = SurvivalTrainer(epochs=1, lr=1e-3, batch_size=batch, mode=mode, beta=5e-6, gamma=1e-9,
+                         n_rows=n, noise_seed=rep, grad_path=grad_path, n_neighbours=10, **kw)
+    net = make_model(N_FEATURES, N_INTERVALS, seed=rep, init_hazard=0.006)
+    ctx = _old_distances() if (mode == "bdp" and grad_path == "vmap") else contextlib.nullcontext()
+    with ctx:
         t0 = time.perf_counter()
-        tr.train(net, X[:n], y[:n], seed=rep)
-        times.append((time.perf_counter() - t0) / steps)
-    return float(np.median(times))
+        stats = tr.train(net, X, y, seed=rep)
+        sec = time.perf_counter() - t0
+    return sec, stats.steps
+
+
+def _peak_extra_mib(mode, path, X, y, batch) -> float | None:
+    """Peak resident memory one short call adds, in a forked child (a fresh allocator state,
+    so configurations do not hide in memory an earlier one left mapped)."""
+    if not hasattr(os, "fork") or _peak_kib() is None:
+        return None
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:                                         # child
+        try:
+            os.close(r)
+            base = _peak_kib_reset()
+            _train_once(mode, path, X, y, batch, 0)
+            peak = _peak_kib()
+            os.write(w, str(-1 if base is None else peak - base).encode())
+        finally:
+            os._exit(0)
+    os.close(w)
+    with os.fdopen(r) as f:
+        out = f.read()
+    os.waitpid(pid, 0)
+    return None if not out or int(out) < 0 else int(out) / 1024
+
+
+def step_table(X, y, batch: int, reps: int) -> dict[str, tuple[float, float | None]]:
+    """Per-step seconds (median over ``reps`` interleaved calls) and peak extra MiB."""
+    for _, mode, path in CONFIGS:      # lazy imports and kernel set-up, on a tiny batch
+        _train_once(mode, path, X[:16], y[:16], 4, 0)
+    mem = {label: _peak_extra_mib(mode, path, X[: batch * 4], y[: batch * 4], batch)
+           for label, mode, path in CONFIGS}
+    for _, mode, path in CONFIGS:                        # warm-up
+        _train_once(mode, path, X[: batch * 2], y[: batch * 2], batch, 0)
+    times: dict[str, list[float]] = {label: [] for label, _, _ in CONFIGS}
+    for rep in range(reps):
+        for label, mode, path in CONFIGS:
+            sec, steps = _train_once(mode, path, X, y, batch, rep)
+            times[label].append(sec / steps)
+    return {label: (float(np.median(t)), mem[label]) for label, t in times.items()}
+
+
+def print_table(batch: int, res: dict[str, tuple[float, float | None]], n_params: int) -> None:
+    ms = {k: v[0] * 1e3 for k, v in res.items()}
+    print(f"\nper step, Poisson batch ~{batch} ({n_params:,} parameters; the [B, P] float32 "
+          f"per-example matrix is {batch * n_params * 4 / 2**20:.1f} MiB):")
+    for label, (sec, mib) in res.items():
+        m = "n/a" if mib is None else f"{mib:6.1f} MiB"
+        print(f"  {label:<8} {sec * 1e3:8.2f} ms   peak extra memory {m}")
+    print(f"  ratio DP / plain:  new {ms['DP new'] / ms['plain']:.2f}x   "
+          f"old {ms['DP old'] / ms['plain']:.2f}x")
+    print(f"  ratio BDP / DP:    new {ms['BDP new'] / ms['DP new']:.2f}x   "
+          f"old {ms['BDP old'] / ms['DP old']:.2f}x")
+    print(f"  speed-up old / new: DP {ms['DP old'] / ms['DP new']:.1f}x   "
+          f"BDP {ms['BDP old'] / ms['BDP new']:.1f}x")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rows", type=int, default=100_000, help="training rows of the round")
-    ap.add_argument("--steps", type=int, default=100, help="steps per timing")
+    ap.add_argument("--rows", type=int, default=100_000,
+                    help="training rows of the federated round (0: skip it)")
+    ap.add_argument("--steps", type=int, default=30, help="steps per timed call")
+    ap.add_argument("--reps", type=int, default=5, help="interleaved timed calls per config")
     args = ap.parse_args()
     torch.set_num_threads(1)
+    print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())} "
+          f"({os.cpu_count()} cores); torch threads 1")
 
     rng = np.random.default_rng(0)
-    n = args.steps * 32
-    X = rng.normal(size=(n, 59)).astype(np.float32)
-    t, e = rng.uniform(0, 24, n), (rng.random(n) < 0.128).astype(int)
-    y = np.hstack(survival_targets(t, e, interval_grid(horizon=24, n_intervals=24)))
-    time_steps("none", X, y, 10)                            # warm-up (torch.func compiles)
-    plain, dp, bdp = (time_steps(m, X, y, args.steps) for m in ("none", "dp", "bdp"))
-    print(f"per step (batch 32): plain {plain * 1e3:.2f} ms, DP-SGD {dp * 1e3:.2f} ms, "
-          f"BDP {bdp * 1e3:.2f} ms")
-    print(f"ratio DP-SGD / plain = {dp / plain:.2f}x, BDP / DP-SGD = {bdp / dp:.2f}x")
+    grid = interval_grid(horizon=N_INTERVALS, n_intervals=N_INTERVALS)
+    n_params = sum(p.numel() for p in make_model(N_FEATURES, N_INTERVALS, seed=0,
+                                                 init_hazard=None).parameters())
+    for batch in (256, 32):
+        n = args.steps * batch
+        X = rng.normal(size=(n, N_FEATURES)).astype(np.float32)
+        t, e = rng.uniform(0, 24, n), (rng.random(n) < 0.128).astype(int)
+        y = np.hstack(survival_targets(t, e, grid))
+        print_table(batch, step_table(X, y, batch, args.reps), n_params)
+    print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
+    if args.rows <= 0:
+        return
     paper_rows = 1_000_000
     scale = args.rows / 0.8 / 1_660_791                     # 80 % of loans train in-time
     ds = synthetic_survival("lendingclub", scale=scale, seed=0, keep_truth=False)
     data = prepare_survival(ds, seed=0)
     n_train = sum(c.n_train for c in data.clients)
+    print()
     for mode in ("none", "dp"):
         sig = None if mode == "none" else {c.name: 1.0 for c in data.clients}
         t0 = time.perf_counter()

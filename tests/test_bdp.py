@@ -385,6 +385,28 @@ def test_neighbour_distances_are_deterministic_and_correct():
         assert d1[m] == pytest.approx(np.sum((batch.sum(0) - neigh.sum(0)) ** 2))
 
 
+def test_neighbour_distances_split_into_draw_and_pairs():
+    """The draw and the pair distances, used separately by the chapter-3 trainer, compose to
+    the one-call routine; float32 input is compared in float64 as if copied up front."""
+    from fedlib.privacy.bdp import neighbour_distances, neighbour_swap_indices
+
+    rng = np.random.default_rng(2)
+    g = (rng.normal(size=(40, 30)) * 2).astype(np.float32)
+    r = (rng.normal(size=(7, 30)) * 2).astype(np.float32)
+    d = neighbour_distances_from_per_example(g, r, clip_norm=1.5, rng=np.random.default_rng(9))
+    swap = neighbour_swap_indices(40, 7, rng=np.random.default_rng(9))
+    np.testing.assert_array_equal(d, neighbour_distances(g[swap], r, clip_norm=1.5))
+    # The pre-change routine copied the whole batch to float64 first: same numbers.
+    g64, r64 = g.astype(np.float64), r.astype(np.float64)
+    clip = lambda x: x / np.maximum(1.0, np.linalg.norm(x, axis=1, keepdims=True) / 1.5)  # noqa: E731
+    diff = clip(g64[swap]) - clip(r64)
+    np.testing.assert_array_equal(d, np.einsum("ij,ij->i", diff, diff))
+    with pytest.raises(BayesianDPError, match="equal shapes"):
+        neighbour_distances(g[:3], r, clip_norm=1.0)
+    with pytest.raises(BayesianDPError, match="rng"):
+        neighbour_swap_indices(4, 2, rng=0)
+
+
 def test_neighbour_distances_accept_torch():
     torch = pytest.importorskip("torch")
     g = torch.ones(4, 3, requires_grad=True) * 1.0

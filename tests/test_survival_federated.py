@@ -64,6 +64,133 @@ def test_per_example_gradients_match_autograd_and_opacus():
     assert torch.allclose(g, op, atol=1e-5)
 
 
+def _loop_gradients(net, X, ss, sf):
+    """Per-example gradients by a loop of single-example autograd (the reference)."""
+    out = []
+    for i in range(len(X)):
+        net.zero_grad()
+        discrete_time_nll(net(X[i:i + 1]), ss[i:i + 1], sf[i:i + 1], reduction="sum").backward()
+        out.append(torch.cat([p.grad.reshape(-1) for p in net.parameters()]))
+    net.zero_grad()
+    return torch.stack(out)
+
+
+def _paper_net(d=7, T=6, seed=0):
+    """The paper's widths (128-64-64-32-32) with a published-rate output bias, as chapter 3."""
+    return make_model(d, T, seed=seed, init_hazard=0.05)
+
+
+def test_fast_per_example_gradients_equal_a_per_row_autograd_loop():
+    from fedlib.privacy.bdp import neighbour_distances
+    from fedlib.survival.federated import (
+        _linear_stack,
+        linear_backprops,
+        per_example_gradients_linear,
+    )
+
+    X, ss, sf = (torch.tensor(a) for a in _toy(n=40, d=7, T=6, seed=3))
+    net = _paper_net()
+    ref = _loop_gradients(net, X, ss, sf)
+    for method in ("auto", "outer", "vmap"):
+        g = per_example_gradients(net, X, ss, sf, method=method)
+        assert g.shape == ref.shape
+        torch.testing.assert_close(g, ref, atol=1e-6, rtol=1e-5)
+    trace = linear_backprops(_linear_stack(net), X, ss, sf)
+    rows = torch.tensor([3, 0, 39, 3])
+    torch.testing.assert_close(per_example_gradients_linear(trace, rows), ref[rows],
+                               atol=1e-6, rtol=1e-5)
+    # The ghost norms and the clipped (weighted) sum, without the [n, P] matrix.
+    torch.testing.assert_close(trace.sq_norms().sqrt(), ref.norm(dim=1), atol=1e-6, rtol=1e-5)
+    w = torch.clamp(0.3 / ref.norm(dim=1), max=1.0)
+    torch.testing.assert_close(trace.weighted_sum(w), (ref * w[:, None]).sum(0), atol=1e-6,
+                               rtol=1e-5)
+    torch.testing.assert_close(trace.weighted_sum(w[:5], slice(0, 5)),
+                               (ref[:5] * w[:5, None]).sum(0), atol=1e-6, rtol=1e-5)
+    # The BDP distances from inner products equal those of the materialised gradients.
+    left, right = torch.tensor([0, 5, 7, 7]), torch.tensor([30, 31, 7, 2])
+    for C in (0.05, 1.0, 1e3):                     # all clipped, mixed, none clipped
+        got = trace.pair_sq_distances(left, right, clip_norm=C)
+        want = neighbour_distances(ref[left].double(), ref[right].double(), clip_norm=C)
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-9 * C**2)
+        assert got[2] == 0.0                       # identical rows: exactly no distance
+    # Models that are not a Linear / element-wise stack fall back to vmap ("auto").
+    class Wrapped(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inner = _paper_net()
+
+        def forward(self, x):
+            return self.inner(x)
+
+    wrapped = Wrapped()
+    assert _linear_stack(wrapped) is None and _linear_stack(net) is not None
+    torch.testing.assert_close(per_example_gradients(wrapped, X, ss, sf), ref, atol=1e-6,
+                               rtol=1e-5)
+    with pytest.raises(ValueError, match="outer"):
+        per_example_gradients(wrapped, X, ss, sf, method="outer")
+    torch.manual_seed(0)                           # test-local: the Sequential's weights
+    seq = torch.nn.Sequential(torch.nn.Linear(7, 5), torch.nn.Tanh(), torch.nn.Linear(5, 6))
+    torch.testing.assert_close(per_example_gradients(seq, X, ss, sf, method="outer"),
+                               _loop_gradients(seq, X, ss, sf), atol=1e-6, rtol=1e-5)
+    assert _linear_stack(torch.nn.Sequential(torch.nn.Linear(7, 5),
+                                             torch.nn.ReLU(inplace=True))) is None
+    with pytest.raises(ValueError, match="method"):
+        per_example_gradients(net, X, ss, sf, method="opacus")
+
+
+@pytest.mark.parametrize("mode", ["dp", "bdp"])
+@pytest.mark.parametrize("empty", [False, True])
+def test_private_step_equals_reference_path_for_the_same_draws(mode, empty):
+    """One noisy step: the ghost path's gradient equals the vmap reference's (same generator,
+    same numpy rng), and BDP feeds the accountant the same distances."""
+    X, ss, sf = (torch.tensor(a) for a in _toy(n=150, d=7, T=6, seed=4))
+    grads, dists, after = {}, {}, {}
+    for path in ("ghost", "vmap"):
+        net = _paper_net()
+        tr = SurvivalTrainer(epochs=1, lr=1e-3, batch_size=40, mode=mode, noise_multiplier=0.7,
+                             clip_norm=0.5, n_neighbours=6, beta=1e-5, gamma=1e-8, n_rows=150,
+                             grad_path=path)
+        seen = dists[path] = []
+        if mode == "bdp":
+            step = tr.bdp_accountant.step
+            tr.bdp_accountant.step = lambda d, step=step, seen=seen: (seen.append(d), step(d))[1]
+        idx = torch.arange(0) if empty else torch.arange(3, 150, 4)
+        gen, rng = torch.Generator().manual_seed(11), np.random.default_rng(12)
+        tr._private_grad(net, list(net.parameters()), X, ss, sf, idx, gen, rng)
+        grads[path] = torch.cat([p.grad.reshape(-1) for p in net.parameters()])
+        # Both paths consume the two generators identically.
+        after[path] = (torch.rand(1, generator=gen).item(), rng.random())
+    torch.testing.assert_close(grads["ghost"], grads["vmap"], atol=1e-6, rtol=1e-5)
+    assert after["ghost"] == after["vmap"]
+    if mode == "bdp":
+        assert len(dists["ghost"]) == len(dists["vmap"]) == 1
+        np.testing.assert_allclose(dists["ghost"][0], dists["vmap"][0], rtol=1e-5, atol=1e-9)
+
+
+@pytest.mark.parametrize("mode", ["dp", "bdp"])
+def test_seeded_training_run_equals_reference_path(mode):
+    """A seeded run (Poisson batches, noise, BDP neighbours) gives the same model, distances
+    and epsilon on the fast path as on the torch.func reference path."""
+    X, ss, sf = _toy(n=600, d=7, T=6, seed=5)
+    y = np.hstack([ss, sf])
+    out = {}
+    for path in ("ghost", "vmap"):
+        tr = SurvivalTrainer(epochs=3, lr=3e-3, batch_size=64, mode=mode, noise_multiplier=0.8,
+                             clip_norm=0.5, n_neighbours=10, beta=1e-5, gamma=1e-8, n_rows=600,
+                             noise_seed=3, grad_path=path)
+        net = _paper_net()
+        stats = tr.train(net, X, y, seed=11)
+        out[path] = (torch.cat([p.detach().reshape(-1) for p in net.parameters()]), stats,
+                     np.array(tr.distances), tr.epsilon(delta=1e-5)[0])
+    (pg, sg, dg, eg), (pv, sv, dv, ev) = out["ghost"], out["vmap"]
+    assert sg.steps == sv.steps == 30
+    torch.testing.assert_close(pg, pv, atol=1e-5, rtol=0)
+    if mode == "bdp":
+        assert len(dg) == len(dv) == 30
+        np.testing.assert_allclose(dg, dv, rtol=1e-5)
+        assert eg == pytest.approx(ev, rel=1e-6)
+
+
 def test_private_gradient_is_clipped_mean_plus_noise():
     X, ss, sf = _toy(n=32)
     net = HazardNet(4, 6, hidden=(8,), seed=0)
@@ -128,6 +255,9 @@ def test_trainer_rejects_bad_arguments():
     with pytest.raises(ValueError, match="beta"):
         SurvivalTrainer(epochs=1, lr=1e-3, batch_size=32, mode="bdp", noise_multiplier=1.0,
                         clip_norm=1.0)
+    with pytest.raises(ValueError, match="grad_path"):
+        SurvivalTrainer(epochs=1, lr=1e-3, batch_size=32, mode="dp", noise_multiplier=1.0,
+                        clip_norm=1.0, grad_path="opacus")
 
 
 @pytest.fixture(scope="module")

@@ -20,12 +20,29 @@ between them is the privacy mechanism:
   bound; ``bdp_bound="mean"`` or ``"student_t"`` gives the Monte-Carlo *estimate* instead,
   flagged ``is_bound=False`` in :meth:`SurvivalRun.epsilons`.
 
-Per-example gradients come from ``torch.func`` (``vmap`` of ``grad`` over
-``functional_call``) in one call over the batch *and* the ``M`` replacement rows, so BDP costs
-no extra backward pass. Why not Opacus' ``DPOptimizer``: it clips whatever sits in
-``grad_sample``, and the replacement rows must not enter the update; computing the batch and
-the replacements in one vmap and clipping/noising by hand (eight lines, checked against
-Opacus in ``tests/test_survival_federated.py``) keeps DP and BDP on the same code path.
+Per-example gradients without materialising them (``grad_path="ghost"``, the default). The
+hazard net is a stack of ``Linear`` layers and element-wise activations, so example ``i``'s
+gradient of layer ``l`` is the outer product ``delta_i a_i^T`` (bias: ``delta_i``) of the
+layer's input ``a_i`` and the loss gradient ``delta_i`` at its output, both from *one* ordinary
+forward and backward pass over the batch (:func:`linear_backprops`). Hence (Goodfellow 2015,
+"Efficient per-example gradient computations"; the "ghost clipping" of Li et al. 2022)
+
+* ``||g_i||^2 = sum_l (||a_i||^2 + 1) ||delta_i||^2`` — the clipping norms in ``O(B * width)``;
+* ``sum_i f_i g_i`` per layer is ``(f * delta)^T a``, one matmul — the clipped sum;
+* only the ``2M`` rows the BDP distances compare (the swapped-out batch element and its
+  replacement) are materialised (:func:`per_example_gradients_linear`).
+
+Same numbers as the ``[B, P]`` matrix of ``torch.func`` (``vmap`` of ``grad`` over
+``functional_call``, :func:`per_example_gradients` with ``method="vmap"``) up to float32
+rounding (tests: per-example gradients against a per-row autograd loop to 1e-6, seeded DP and
+BDP runs against ``grad_path="vmap"`` to 1e-5), at a fraction of the cost: at ``B = 256`` the
+vmap path spent most of a step writing, concatenating and reducing the 256 x 24,000 matrix
+(``bench/bench_survival.py`` prints the ratios). ``grad_path="vmap"`` keeps that reference
+path, and serves any model that is not such a stack. The batch and the ``M`` replacement rows
+go through one pass, so BDP costs no extra backward pass. Why not Opacus' ``DPOptimizer``: it
+clips whatever sits in ``grad_sample``, and the replacement rows must not enter the update;
+clipping and noising by hand (checked against Opacus in ``tests/test_survival_federated.py``)
+keeps DP and BDP on the same code path.
 Batches: the private modes Poisson-sample, as their accountants assume (``q = B / n_k``): each
 of the ``ceil(n_k / B)`` steps of an epoch takes every row independently with probability
 ``q`` (Opacus' ``UniformWithReplacementSampler``, through
@@ -74,11 +91,17 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 import torch
+import torch.nn.functional as F
+from torch import nn
 from torch.func import functional_call, grad, vmap
 
 from fedlib.fl.party import TrainStats
 from fedlib.privacy.accountants import PartyAccountant
-from fedlib.privacy.bdp import BayesianAccountant, neighbour_distances_from_per_example
+from fedlib.privacy.bdp import (
+    BayesianAccountant,
+    neighbour_distances_from_per_example,
+    neighbour_swap_indices,
+)
 from fedlib.privacy.randomness import gaussian_noise, mechanism_generator, poisson_batches
 from fedlib.survival.likelihood import discrete_time_nll
 from fedlib.survival.model import HazardNet
@@ -87,8 +110,10 @@ __all__ = [
     "MODES",
     "SurvivalRun",
     "SurvivalTrainer",
+    "linear_backprops",
     "make_model",
     "per_example_gradients",
+    "per_example_gradients_linear",
     "train_centralized",
     "train_federated",
 ]
@@ -98,14 +123,30 @@ Mode = Literal["none", "dp", "bdp"]
 
 
 def per_example_gradients(model: torch.nn.Module, X: torch.Tensor, s_surv: torch.Tensor,
-                          s_fail: torch.Tensor) -> torch.Tensor:
-    """Flattened per-example gradients of the eq. 1 loss, shape ``[n, P]`` (``torch.func``).
+                          s_fail: torch.Tensor, *,
+                          method: Literal["auto", "vmap", "outer"] = "auto") -> torch.Tensor:
+    """Flattened per-example gradients of the eq. 1 loss, shape ``[n, P]``.
+
+    ``method="vmap"``: ``torch.func`` (``vmap`` of ``grad`` over ``functional_call``), for any
+    model — the reference. ``"outer"``: outer products of one backward pass
+    (:func:`per_example_gradients_linear`), for a stack of ``Linear`` layers and element-wise
+    activations such as :class:`HazardNet`; equal to ``"vmap"`` up to float32 rounding and
+    several times faster. ``"auto"`` (default): ``"outer"`` where the model allows it.
 
     >>> net = HazardNet(3, 4, hidden=(5,), seed=0)
     >>> g = per_example_gradients(net, torch.zeros(2, 3), torch.ones(2, 4), torch.zeros(2, 4))
     >>> tuple(g.shape) == (2, sum(p.numel() for p in net.parameters()))
     True
     """
+    if method not in ("auto", "vmap", "outer"):
+        raise ValueError(f"method={method!r}: allowed values are 'auto', 'vmap', 'outer'")
+    layers = None if method == "vmap" else _linear_stack(model)
+    if layers is not None:
+        trace = linear_backprops(layers, X, s_surv, s_fail)
+        return per_example_gradients_linear(trace, torch.arange(X.shape[0]))
+    if method == "outer":
+        raise ValueError("method='outer' needs a stack of Linear layers and element-wise "
+                         "activations (e.g. HazardNet)")
     params = {k: v.detach() for k, v in model.named_parameters()}
 
     def loss_one(p, x, ss, sf):
@@ -114,6 +155,141 @@ def per_example_gradients(model: torch.nn.Module, X: torch.Tensor, s_surv: torch
 
     grads = vmap(grad(loss_one), in_dims=(None, 0, 0, 0))(params, X, s_surv, s_fail)
     return torch.cat([grads[k].reshape(X.shape[0], -1) for k, _ in model.named_parameters()], 1)
+
+
+#: Activations applied element-wise (row by row), so a stack of them and ``Linear`` layers has
+#: outer-product per-example gradients.
+_ELEMENTWISE = (nn.SELU, nn.ReLU, nn.ELU, nn.LeakyReLU, nn.Tanh, nn.Sigmoid, nn.SiLU, nn.GELU,
+                nn.Identity)
+
+
+def _linear_stack(model: torch.nn.Module) -> list[nn.Module] | None:
+    """The layers of ``model`` if it is a plain ``Linear`` / element-wise stack, else ``None``.
+
+    Accepted: an ``nn.Sequential``, or a :class:`HazardNet` whose ``forward`` is the stock one,
+    made only of ``nn.Linear`` (not a subclass) and non-in-place element-wise activations,
+    whose parameters are exactly its ``Linear`` layers' ``(weight, bias)`` in order (the
+    flattening order of :func:`per_example_gradients`).
+    """
+    if type(model) is nn.Sequential:
+        seq = model
+    elif isinstance(model, HazardNet) and type(model).forward is HazardNet.forward:
+        seq = model.net
+    else:
+        return None
+    layers = list(seq)
+    if not layers or not all(type(m) is nn.Linear
+                             or (type(m) in _ELEMENTWISE and not getattr(m, "inplace", False))
+                             for m in layers):
+        return None
+    own = [p for m in layers if type(m) is nn.Linear for p in (m.weight, m.bias)
+           if p is not None]
+    if [id(p) for p in model.parameters()] != [id(p) for p in own] or not own:
+        return None
+    return layers
+
+
+@dataclass
+class LinearBackprops:
+    """What one forward/backward pass leaves per ``Linear`` layer ``l``: its input rows
+    ``inputs[l]`` (``a``, ``[n, in]``), the loss gradients at its output ``deltas[l]``
+    (``delta``, ``[n, out]``) and whether it has a bias. Example ``i``'s gradient of the
+    layer is ``outer(delta_i, a_i)`` for the weight and ``delta_i`` for the bias."""
+
+    inputs: list[torch.Tensor]
+    deltas: list[torch.Tensor]
+    has_bias: list[bool]
+
+    def sq_norms(self, rows: slice | torch.Tensor = slice(None)) -> torch.Tensor:
+        """``||g_i||^2 = sum_l (||a_i||^2 + 1[bias]) ||delta_i||^2`` for the selected rows."""
+        total = None
+        for a, d, b in zip(self.inputs, self.deltas, self.has_bias, strict=True):
+            a, d = a[rows], d[rows]
+            t = (a.square().sum(1) + float(b)) * d.square().sum(1)
+            total = t if total is None else total + t
+        return total
+
+    def weighted_sum(self, weights: torch.Tensor, rows: slice | torch.Tensor = slice(None)
+                     ) -> torch.Tensor:
+        """``sum_i weights_i g_i`` over the selected rows, flattened like the parameters."""
+        parts = []
+        for a, d, b in zip(self.inputs, self.deltas, self.has_bias, strict=True):
+            wd = d[rows] * weights[:, None]
+            parts.append((wd.T @ a[rows]).reshape(-1))
+            if b:
+                parts.append(wd.sum(0))
+        return torch.cat(parts)
+
+    def pair_sq_distances(self, left: torch.Tensor, right: torch.Tensor, *,
+                          clip_norm: float) -> np.ndarray:
+        """``||clip(g_left[m]) - clip(g_right[m])||^2`` per pair, in float64, without forming
+        a gradient: ``f_a^2 ||g_a||^2 + f_b^2 ||g_b||^2 - 2 f_a f_b <g_a, g_b>`` with
+        ``<g_a, g_b> = sum_l (<a_a, a_b> + 1[bias]) <delta_a, delta_b>`` and the clip factors
+        ``f = 1 / max(1, ||g|| / C)`` of :func:`~fedlib.privacy.bdp.neighbour_distances`.
+
+        The inputs are float32 and every product is formed in float64, so the result differs
+        from materialising the float32 gradients and calling
+        :func:`~fedlib.privacy.bdp.neighbour_distances` by float32 rounding of the gradient
+        entries only; a rounding below zero (identical rows) is returned as 0.
+        """
+        m = left.numel()
+        both = torch.cat([left, right])
+        sq = cross = 0.0
+        for a, d, b in zip(self.inputs, self.deltas, self.has_bias, strict=True):
+            a2, d2 = a[both].double(), d[both].double()
+            bias = float(b)
+            sq = sq + ((a2 * a2).sum(1) + bias) * (d2 * d2).sum(1)
+            cross = cross + ((a2[:m] * a2[m:]).sum(1) + bias) * (d2[:m] * d2[m:]).sum(1)
+        sa, sb, ab = sq[:m], sq[m:], cross
+        C = float(clip_norm)
+        fa = 1.0 / torch.clamp(sa.sqrt() / C, min=1.0)
+        fb = 1.0 / torch.clamp(sb.sqrt() / C, min=1.0)
+        out = fa * fa * sa + fb * fb * sb - 2.0 * fa * fb * ab
+        return out.clamp(min=0.0).numpy()
+
+
+def linear_backprops(layers: list[nn.Module], X: torch.Tensor, s_surv: torch.Tensor,
+                     s_fail: torch.Tensor) -> LinearBackprops:
+    """One forward and one backward pass of the summed eq. 1 loss through ``layers``.
+
+    The backward pass asks autograd only for the gradients at the ``Linear`` outputs (no
+    parameter gradient is formed); since rows do not interact, row ``i`` of each is example
+    ``i``'s own ``delta_i``.
+    """
+    inputs, outs, has_bias = [], [], []
+    h = X
+    with torch.enable_grad():
+        for m in layers:
+            if isinstance(m, nn.Linear):
+                inputs.append(h.detach())
+                has_bias.append(m.bias is not None)
+                h = F.linear(h, m.weight.detach(),
+                             None if m.bias is None else m.bias.detach())
+                if not outs:
+                    h.requires_grad_(True)
+                outs.append(h)
+            else:
+                h = m(h)
+        loss = discrete_time_nll(h, s_surv, s_fail, reduction="sum")
+        deltas = torch.autograd.grad(loss, outs)
+    return LinearBackprops(inputs, list(deltas), has_bias)
+
+
+def per_example_gradients_linear(trace: LinearBackprops, rows: torch.Tensor) -> torch.Tensor:
+    """The flattened per-example gradients of ``rows`` from a :class:`LinearBackprops`.
+
+    Hand-written (outer products of one backward pass, as Opacus' hooks form them) because it
+    is much faster than ``vmap`` here and needs no second pass; ``tests/test_survival_federated``
+    checks it against a per-row autograd loop and ``torch.func`` to 1e-6.
+    """
+    k = rows.numel()
+    parts = []
+    for a, d, b in zip(trace.inputs, trace.deltas, trace.has_bias, strict=True):
+        dr = d[rows]
+        parts.append((dr[:, :, None] * a[rows][:, None, :]).reshape(k, -1))
+        if b:
+            parts.append(dr)
+    return torch.cat(parts, 1)
 
 
 def _check_mode(mode: str) -> str:
@@ -158,6 +334,12 @@ class SurvivalTrainer:
         Private modes: ``None`` (default) draws the Poisson batches and the noise from OS
         entropy; an integer seeds them (with each call's ``seed``) so runs repeat — seeded
         noise is a reproduction device that voids the guarantee.
+    grad_path
+        ``"ghost"`` (default): clipping norms and the clipped sum from one backward pass,
+        per-example gradients materialised only for the BDP distances' ``2M`` rows (models
+        that are not a ``Linear`` / element-wise stack fall back to ``"vmap"``). ``"vmap"``:
+        the ``[B, P]`` per-example gradient matrix from ``torch.func`` — the reference path,
+        kept for tests and the bench. Both compute the same update up to float rounding.
     """
 
     epochs: int
@@ -175,6 +357,7 @@ class SurvivalTrainer:
     total_steps: int | None = None
     keep_optimizer: bool = False
     noise_seed: int | None = None
+    grad_path: Literal["ghost", "vmap"] = "ghost"
     dp_accountant: PartyAccountant | None = None
     bdp_accountant: BayesianAccountant | None = None
     distances: list[float] = field(default_factory=list, repr=False)
@@ -182,6 +365,8 @@ class SurvivalTrainer:
 
     def __post_init__(self) -> None:
         _check_mode(self.mode)
+        if self.grad_path not in ("ghost", "vmap"):
+            raise ValueError(f"grad_path={self.grad_path!r}: allowed values are 'ghost', 'vmap'")
         for name in ("epochs", "batch_size"):
             v = getattr(self, name)
             if int(v) != v or v < 1:
@@ -272,24 +457,44 @@ class SurvivalTrainer:
         n = Xt.shape[0]
         b = idx.numel()
         rows = idx
+        M = self.n_neighbours
         use_bdp = self.mode == "bdp" and not self.bdp_accountant.uses_fallback
         if use_bdp:
             # x'^(m) ~ mu: rows of the client outside the batch (its empirical distribution).
             mask = np.ones(n, dtype=bool)
             mask[idx.numpy()] = False
             pool = np.flatnonzero(mask) if mask.any() else np.arange(n)
-            repl = torch.as_tensor(rng.choice(pool, size=self.n_neighbours,
-                                              replace=pool.size < self.n_neighbours))
+            repl = torch.as_tensor(rng.choice(pool, size=M, replace=pool.size < M))
             # An empty Poisson batch has no element to swap out: draw the x side of the
             # pairs from the client's rows too (Delta only needs x in D, x' ~ mu).
-            side = idx if b else torch.as_tensor(rng.choice(n, size=self.n_neighbours))
+            side = idx if b else torch.as_tensor(rng.choice(n, size=M))
             rows = torch.cat([side, repl])
         C, sigma = float(self.clip_norm), float(self.noise_multiplier)
-        g = per_example_gradients(model, Xt[rows], ss[rows], sf[rows]) if rows.numel() else \
-            torch.zeros((0, sum(p.numel() for p in params)))
-        gb = g[:b]
-        factor = torch.clamp(C / (gb.norm(dim=1) + 1e-12), max=1.0)
-        noisy = (gb * factor[:, None]).sum(0)          # zeros for an empty batch
+        layers = _linear_stack(model) if self.grad_path == "ghost" else None
+        d = None
+        if layers is None:
+            g = per_example_gradients(model, Xt[rows], ss[rows], sf[rows], method="vmap") \
+                if rows.numel() else torch.zeros((0, sum(p.numel() for p in params)))
+            gb = g[:b]
+            factor = torch.clamp(C / (gb.norm(dim=1) + 1e-12), max=1.0)
+            noisy = (gb * factor[:, None]).sum(0)          # zeros for an empty batch
+            if use_bdp:
+                k = len(rows) - M
+                d = neighbour_distances_from_per_example(g[:k], g[k:], clip_norm=C, rng=rng)
+        else:
+            trace = linear_backprops(layers, Xt[rows], ss[rows], sf[rows]) \
+                if rows.numel() else None
+            if b:
+                factor = torch.clamp(C / (trace.sq_norms(slice(0, b)).sqrt() + 1e-12), max=1.0)
+                noisy = trace.weighted_sum(factor, slice(0, b))
+            else:
+                noisy = torch.zeros(sum(p.numel() for p in params))
+            if use_bdp:
+                # The same rng draw as neighbour_distances_from_per_example, then only the 2M
+                # rows it compares are materialised.
+                k = len(rows) - M
+                swap = torch.as_tensor(neighbour_swap_indices(k, M, rng=rng))
+                d = trace.pair_sq_distances(swap, k + torch.arange(M), clip_norm=C)
         noisy += gaussian_noise(sigma * C, noisy, gen)
         # Divide by the expected batch size q·n = B, never the realised b (it would leak b).
         noisy /= min(self.batch_size, n)
@@ -300,8 +505,6 @@ class SurvivalTrainer:
             offset += k
         if self.mode == "bdp":
             if use_bdp:
-                k = len(rows) - self.n_neighbours
-                d = neighbour_distances_from_per_example(g[:k], g[k:], clip_norm=C, rng=rng)
                 self.distances.append(float(np.median(d)))
                 self.bdp_accountant.step(d)
             else:
