@@ -33,7 +33,7 @@
 # `fedlib.survival`.
 #
 # **Runtime.** `smoke`: about a minute; `default` (3 seeds, the ε = 1 sweep, SBA- and Bondora-like
-# runs): about 8–12 minutes on 2 shared cores; `paper`: hours.
+# runs): about 4 minutes on 2 shared cores; `paper`: hours.
 #
 # **Beyond the paper.** What a Bayesian ε means next to a worst-case ε, a check of Algorithm 2's
 # printed cost formula, calibration against the true hazard, and a membership-inference attack.
