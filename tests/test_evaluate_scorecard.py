@@ -185,3 +185,6 @@ def test_tuning_gives_every_method_the_same_budget():
     assert res.sweep.groupby("method").chosen.sum().tolist() == [1, 1]
     with pytest.raises(ValueError, match="too few"):
         tune({"a": [{"lr": 1}], "b": [{"lr": 1}, {"lr": 2}]}, evaluate, budget=2)
+    # a method's draw from a larger grid does not depend on the methods before it
+    alone = tune({"fmtl": grids["fmtl"]}, evaluate, budget=4, seed=3)
+    assert alone.sweep.config.tolist() == res.sweep[res.sweep.method == "fmtl"].config.tolist()

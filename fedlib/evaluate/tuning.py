@@ -33,6 +33,7 @@ Examples
 from __future__ import annotations
 
 import itertools
+import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -101,9 +102,11 @@ def tune(grids: Mapping[str, Sequence[Mapping[str, Any]]],
     if small:
         raise ValueError(f"every method needs at least budget={budget} candidates so that all "
                          f"are tuned alike; too few: {small}")
-    rng = np.random.default_rng(seed)
     rows, chosen = [], {}
     for method, candidates in grids.items():
+        # One generator per method, keyed by its name: a method's draw does not depend on
+        # which methods come before it or on their grid sizes.
+        rng = np.random.default_rng([seed, zlib.crc32(method.encode())])
         picks = (range(len(candidates)) if len(candidates) == budget
                  else sorted(rng.choice(len(candidates), size=budget, replace=False)))
         best, best_score = None, -np.inf
