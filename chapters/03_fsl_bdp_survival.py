@@ -875,7 +875,7 @@ ecl
 # {glue:text}`ecl_rate:.0%`, with LGD {glue:text}`ecl_lgd`. The printed formula always
 # overstates the loss, since it sums conditional probabilities.
 
-# %%
+# %% tags=["remove-input"]
 glue("ecl_window", T, display=False)
 glue("ecl_rate", P.ecl_annual_rate, display=False)
 glue("ecl_lgd", P.ecl_lgd, display=False)
@@ -1100,9 +1100,8 @@ results.add_finding(
     + ("." if fed_learn else ", so the paper's federated ranking reversal is not testable here."))
 Markdown("\n".join(lines))
 
-# %%
+# %% tags=["remove-input"]
 results.write(P.results_path)
-print(f"results written to {P.results_path}")
 
 # %% [markdown]
 # ## Exercises

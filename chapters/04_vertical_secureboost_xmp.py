@@ -1320,7 +1320,7 @@ display(Markdown("\n".join(f"{i + 1}. {f}" for i, f in enumerate(findings)) + si
 # threat model and the tests behind each protocol statement are on the book's
 # {doc}`../security` page.
 
-# %%
+# %% tags=["hide-input"]
 for k, v in timings.items():
     results.add_timing(k, v)
 results.write(P.results_path)
