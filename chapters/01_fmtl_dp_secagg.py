@@ -1143,7 +1143,7 @@ glue("finding_3", Markdown(f3), display=False)
 # only different prevalence) is what FMTL's personal models are for; exercise 6 adds one.
 
 # %% tags=["remove-input"]
-results.write(P.results_path)
+_ = results.write(P.results_path)  # returns the document; no repr on the page
 
 # %% [markdown]
 # ## Exercises

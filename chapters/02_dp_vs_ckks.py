@@ -885,7 +885,7 @@ results.add_finding(
     "gives the HE bank's update away by subtraction.")
 
 # %% tags=["remove-input"]
-results.write(P.results_path)
+_ = results.write(P.results_path)  # returns the document; no repr on the page
 
 # %% [markdown]
 # ## Exercises

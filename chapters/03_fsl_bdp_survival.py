@@ -1119,7 +1119,7 @@ results.add_finding(
 Markdown("\n".join(lines))
 
 # %% tags=["remove-input"]
-results.write(P.results_path)
+_ = results.write(P.results_path)  # returns the document; no repr on the page
 
 # %% [markdown]
 # ## Exercises

@@ -63,6 +63,10 @@ def test_chapter_sources_are_quiet(path):
         assert "results written to" not in src and not re.search(r"print\(.*results_path", src)
         if "results.write(" in src:
             assert tags & HIDDEN, f"{path.name}: the results.write cell must hide its input"
+        # A call returning a value must not end a cell: its repr would be the cell's output.
+        last = src.rstrip().splitlines()[-1] if src.strip() else ""
+        assert not last.startswith(("results.write(", "results.add_finding(")), (
+            f"{path.name}: a cell ending in {last!r} prints the returned object's repr")
         if "tqdm(" in src:
             assert "remove-stderr" in tags, f"{path.name}: a tqdm cell must be remove-stderr:\n{src}"
         # A cell made only of bookkeeping shows nothing a reader needs.
