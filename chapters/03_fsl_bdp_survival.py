@@ -280,7 +280,7 @@ display(Markdown(
 # `fedlib.privacy.bdp` computes them, in log space)
 #
 # ```{math}
-# :label: bdp-cost
+# :label: eq-03-bdp-cost
 # c_L(\lambda) = \log \mathbb{E}_{K\sim\mathrm{Bin}(\lambda+1,\,q)}
 #     \exp\!\Big(\frac{K^2-K}{2\sigma^2C^2}\,\Delta\Big), \qquad
 # c_R(\lambda) = \log \mathbb{E}_{K\sim\mathrm{Bin}(\lambda,\,q)}
@@ -384,7 +384,7 @@ nsr.round(2)
 # Take one client's pilot distances and ask what each accountant promises, over the whole run,
 # about three borrowers: a typical one (median Δ), an unusual one (the largest Δ seen) and the
 # worst case that classical DP protects (Δ = 4C² for a replaced row). Each Δ is charged
-# $c_L$ of {eq}`bdp-cost` at every step (`step_cost` below).
+# $c_L$ of {eq}`eq-03-bdp-cost` at every step (`step_cost` below).
 
 # %%
 from fedlib.privacy.accountants import epsilon_for
@@ -437,7 +437,7 @@ worked
 #
 # ### Algorithm 2's right-hand cost undoes subsampling
 #
-# Algorithm 2 (lines 25–27) charges each step $\max(c_L, c_R)$ of {eq}`bdp-cost`. Printed as it
+# Algorithm 2 (lines 25–27) charges each step $\max(c_L, c_R)$ of {eq}`eq-03-bdp-cost`. Printed as it
 # is, $c_R$ is
 # first order in the sampling rate $q$ (its $K=1$ term is $q(e^{\Delta/\sigma^2}-1)$), while
 # $c_L$ is the Rényi bound of the subsampled Gaussian, second order in $q$ — the privacy
