@@ -264,7 +264,7 @@ pd.DataFrame([{"institution": p.name, "train rows": p.n_train, "validation rows"
 # :pyobject: run_federated
 # ```
 
-# %%
+# %% tags=["remove-stderr"]
 from fedlib.crypto.secagg import SecureAggregation
 from fedlib.fl.fmtl import (
     institution_report,
@@ -739,7 +739,7 @@ chosen_dp
 # second the configurations chosen. Below: the accountant of each institution for FMTL at
 # ε = {glue:text}`eps_main` (first seed) after its last round, run on the chosen schedule.
 
-# %%
+# %% tags=["hide-input"]
 glue("eps_main", P.epsilon, display=False)
 glue("delta_used", P.delta, display=False)
 acct = pd.DataFrame([{"institution": c.name, "sigma": c.noise_multiplier,
@@ -1142,9 +1142,8 @@ glue("finding_3", Markdown(f3), display=False)
 # levels (the exercises probe the main ones). A genuine concept shift between institutions (not
 # only different prevalence) is what FMTL's personal models are for; exercise 6 adds one.
 
-# %%
-results.write(P.results_path)
-print(f"results written to {P.results_path}")
+# %% tags=["remove-input"]
+_ = results.write(P.results_path)  # returns the document; no repr on the page
 
 # %% [markdown]
 # ## Exercises

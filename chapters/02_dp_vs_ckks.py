@@ -119,7 +119,7 @@ display(Markdown(f"**{ds.card.title}** — {ds.card.origin}. {len(ds.frame):,} r
                  f"after encoding."))
 fed_data.client_table
 
-# %%
+# %% tags=["remove-input"]
 glue("n_rows", len(ds.frame), display=False)
 glue("n_features", fed_data.n_features, display=False)
 glue("n_test", len(fed_data.y_test), display=False)
@@ -373,7 +373,7 @@ display(Markdown(text))
 # separates DP from standard FL here is mostly the clipping, which is the same at every σ. The
 # privacy price is not small at all: see the ε column and the audit below.
 
-# %%
+# %% tags=["remove-input"]
 smallest = min(len(d.y) for d in fed_data.parties)
 glue("smallest_bank", smallest, display=False)
 glue("largest_sigma", max(P.noise_multipliers), display=False)
@@ -650,7 +650,7 @@ glue("ckks_level_q", security["quantum"], display=False)
 # Standard FL and HE-FL above ran with everything else identical (paper setting, same seed), so
 # their difference is the effect of CKKS approximation alone.
 
-# %%
+# %% tags=["hide-input"]
 ablation = ablations[0]
 glue("ablation_max_param_diff", max(a.max_param_diff for a in ablations), display=False)
 glue("ablation_acc_diff", max(abs(a.accuracy_diff) for a in ablations), display=False)
@@ -884,9 +884,8 @@ results.add_finding(
     "server colluding with any bank decrypts every update, and the paper's mixed assignment "
     "gives the HE bank's update away by subtraction.")
 
-# %%
-results.write(P.results_path)
-print(f"results written to {P.results_path}")
+# %% tags=["remove-input"]
+_ = results.write(P.results_path)  # returns the document; no repr on the page
 
 # %% [markdown]
 # ## Exercises

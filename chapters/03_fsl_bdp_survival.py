@@ -275,7 +275,23 @@ display(Markdown(
 # ```
 #
 # DP is accounted by each client's RDP accountant (eqs. 6–7); BDP by each client's
-# `BayesianAccountant` (Algorithm 2 lines 21–37). Both accountants live across all rounds. For
+# `BayesianAccountant` (Algorithm 2 lines 21–37). For Poisson rate $q$, noise $\sigma C$ on
+# the clipped sum and Rényi order $\lambda$, each distance $\Delta$ costs (lines 25–26, as
+# `fedlib.privacy.bdp` computes them, in log space)
+#
+# ```{math}
+# :label: eq-03-bdp-cost
+# c_L(\lambda) = \log \mathbb{E}_{K\sim\mathrm{Bin}(\lambda+1,\,q)}
+#     \exp\!\Big(\frac{K^2-K}{2\sigma^2C^2}\,\Delta\Big), \qquad
+# c_R(\lambda) = \log \mathbb{E}_{K\sim\mathrm{Bin}(\lambda,\,q)}
+#     \exp\!\Big(\frac{K^2+K}{2\sigma^2C^2}\,\Delta\Big),
+# ```
+#
+# and a step is charged $\max(c_L, c_R)$ as printed (`cost="paper"`) or $c_L$ alone
+# (`cost="left"`, the reference code's choice and the book's, for the reason given below). By
+# default the per-sample costs of all steps are composed with Hölder's inequality into $C(\lambda)$, bounded
+# with a Hoeffding interval, and $\varepsilon = \min_\lambda\,(C(\lambda) - \log\beta)/\lambda$
+# (the module's docstring has the derivation). Both accountants live across all rounds. For
 # the comparison the paper asks for, σ is calibrated **separately** for each mechanism to reach
 # the same target ε: for DP from the sampling rate and number of steps alone, for BDP from a
 # pilot of Monte-Carlo distances at the initial model, charged exactly as the accountant will
@@ -367,7 +383,8 @@ nsr.round(2)
 #
 # Take one client's pilot distances and ask what each accountant promises, over the whole run,
 # about three borrowers: a typical one (median Δ), an unusual one (the largest Δ seen) and the
-# worst case that classical DP protects (Δ = 4C² for a replaced row).
+# worst case that classical DP protects (Δ = 4C² for a replaced row). Each Δ is charged
+# $c_L$ of {eq}`eq-03-bdp-cost` at every step (`step_cost` below).
 
 # %%
 from fedlib.privacy.accountants import epsilon_for
@@ -420,7 +437,8 @@ worked
 #
 # ### Algorithm 2's right-hand cost undoes subsampling
 #
-# Algorithm 2 (lines 25–27) charges each step $\max(c_L, c_R)$. Printed as it is, $c_R$ is
+# Algorithm 2 (lines 25–27) charges each step $\max(c_L, c_R)$ of {eq}`eq-03-bdp-cost`. Printed as it
+# is, $c_R$ is
 # first order in the sampling rate $q$ (its $K=1$ term is $q(e^{\Delta/\sigma^2}-1)$), while
 # $c_L$ is the Rényi bound of the subsampled Gaussian, second order in $q$ — the privacy
 # amplification by subsampling that makes DP-SGD affordable. The table shows the ratio at
@@ -875,7 +893,7 @@ ecl
 # {glue:text}`ecl_rate:.0%`, with LGD {glue:text}`ecl_lgd`. The printed formula always
 # overstates the loss, since it sums conditional probabilities.
 
-# %%
+# %% tags=["remove-input"]
 glue("ecl_window", T, display=False)
 glue("ecl_rate", P.ecl_annual_rate, display=False)
 glue("ecl_lgd", P.ecl_lgd, display=False)
@@ -1100,9 +1118,8 @@ results.add_finding(
     + ("." if fed_learn else ", so the paper's federated ranking reversal is not testable here."))
 Markdown("\n".join(lines))
 
-# %%
-results.write(P.results_path)
-print(f"results written to {P.results_path}")
+# %% tags=["remove-input"]
+_ = results.write(P.results_path)  # returns the document; no repr on the page
 
 # %% [markdown]
 # ## Exercises

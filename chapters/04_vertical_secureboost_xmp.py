@@ -334,7 +334,20 @@ glue("loading_lines", loading_lines, display=False)
 # ### At the bank: mRMR (eqs. 5–7)
 #
 # Runs on the bank's own labelled training rows; reveals nothing. Relevance is $I(x; c)$,
-# redundancy the mean $I(x; s)$ over the already selected $s$:
+# redundancy the mean $I(x; s)$ over the already selected $s$, and the features are picked one
+# at a time, each maximising their difference (Peng et al.'s incremental form of eqs. 5–7):
+#
+# ```{math}
+# :label: eq-04-mrmr
+# x_{m+1} = \arg\max_{x \in X \setminus S_m}
+#   \Big[\, \hat I(x; c) - \frac{1}{|S_m|} \sum_{s \in S_m} \hat I(x; s) \Big],
+# \qquad \hat I(a; b) = I_{\text{plug-in}}(a; b) - \frac{(B_a - 1)(B_b - 1)}{2n},
+# ```
+#
+# with the redundancy term taken as 0 for the first pick ($S_0 = \emptyset$). Every mutual
+# information is estimated on `mrmr_bins` quantile bins of each feature ($B_a$ bins, $n$ rows),
+# minus the Miller–Madow bias, so relevance and redundancy are on the same scale. `mrmr_select`
+# computes {eq}`eq-04-mrmr`; the table lists the first picks with both terms at pick time.
 
 # %%
 from fedlib.vertical.xmp import mrmr_select
@@ -488,8 +501,25 @@ t3_ci
 # with its key (the paper's Paillier, or Okamoto–Uchiyama: parameter `he_backend`) and sends
 # the ciphertexts; the other party sums them per bin of each of its features for every node,
 # stacks as many bucket sums as fit into one ciphertext and returns them; the bank decrypts, scores
-# every candidate with eq. 15 and picks the best; if the winner is the other party's feature,
-# only that party records the threshold in its lookup table. The bank's loop:
+# every candidate with the split gain of eq. 15,
+#
+# ```{math}
+# :label: eq-04-split-gain
+# \mathcal L_{\text{split}} = \frac12\Big[\frac{G_L^2}{H_L+\lambda} + \frac{G_R^2}{H_R+\lambda}
+#   - \frac{(G_L+G_R)^2}{H_L+H_R+\lambda}\Big] - \gamma,
+# \qquad G_L = \sum_{i \in I_L} g_i,\ H_L = \sum_{i \in I_L} h_i
+# ```
+#
+# ($G_R, H_R$ likewise over the right child's rows $I_R$; $\lambda$ is `reg_lambda`, $\gamma$
+# the minimum gain, 0 here; a candidate with $H_L$ or $H_R$ below `min_child_weight` is not
+# considered), and picks the best; if the winner is the other party's feature, only that party
+# records the threshold in its lookup table. {eq}`eq-04-split-gain` in the code:
+#
+# ```{literalinclude} ../../fedlib/vertical/gbdt.py
+# :pyobject: split_gain
+# ```
+#
+# The bank's loop:
 #
 # ```{literalinclude} ../../fedlib/vertical/secureboost.py
 # :pyobject: SecureBoost._grow
@@ -1320,7 +1350,7 @@ display(Markdown("\n".join(f"{i + 1}. {f}" for i, f in enumerate(findings)) + si
 # threat model and the tests behind each protocol statement are on the book's
 # {doc}`../security` page.
 
-# %%
+# %% tags=["hide-input"]
 for k, v in timings.items():
     results.add_timing(k, v)
 results.write(P.results_path)

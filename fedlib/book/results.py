@@ -233,14 +233,13 @@ class ResultsWriter:
             self.add_claim(claim)
         return claims_frame(claims)
 
-    def add_finding(self, text: str) -> str:
+    def add_finding(self, text: str) -> None:
         """Record one finding in words (numbers formatted from this run), for the intro page
-        and the README; returns the text so a chapter can also print it."""
+        and the README. Returns nothing, so a call ending a chapter's cell prints no repr."""
         text = " ".join(str(text).split())
         if not text:
             raise ValueError("a finding must be a non-empty sentence")
         self.findings.append(text)
-        return text
 
     def add_timing(self, name: str, seconds: float) -> None:
         """Record a duration in seconds (names conventionally end in ``_s``)."""

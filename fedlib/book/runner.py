@@ -216,6 +216,39 @@ def _format_failure(chapter: Chapter, err: Any) -> str:
     )
 
 
+def _quiet_notebook(path: Path, replacements: Sequence[tuple[str, str]]) -> None:
+    """Make the executed notebook fit for the page: hide papermill's injected cell and replace
+    the run's temporary paths.
+
+    Papermill adds a cell tagged ``injected-parameters`` after the ``parameters`` cell; it repeats
+    the parameter set with the run's temporary ``results_path``. The tag ``remove-cell`` makes
+    MyST-NB (Jupyter Book) drop it from the page; the notebook keeps it, so the values actually
+    used stay on record. Every occurrence of a temporary path (that cell, papermill's metadata) is
+    replaced by where the file ends up, so no deleted folder is named anywhere.
+    """
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+
+    def fix(value):
+        if isinstance(value, str):
+            for old, new in replacements:
+                value = value.replace(old, new)
+            return value
+        if isinstance(value, list):
+            return [fix(v) for v in value]
+        if isinstance(value, dict):
+            return type(value)((k, fix(v)) for k, v in value.items())
+        return value
+
+    nb = nbformat.from_dict(fix(nb))
+    for cell in nb.cells:
+        tags = cell.metadata.get("tags", [])
+        if "injected-parameters" in tags and "remove-cell" not in tags:
+            cell.metadata["tags"] = [*tags, "remove-cell"]
+    nbformat.write(nb, path)
+
+
 def execute_plan(
     plan: RunPlan,
     *,
@@ -272,6 +305,15 @@ def execute_plan(
         seconds = time.perf_counter() - t0
         nb_dest = out_dir / f"{chapter.name}.ipynb"
         res_dest = out_dir / f"{chapter.name}.results.json"
+
+        def shown(path: Path) -> str:
+            return os.path.relpath(path, root) if path.is_relative_to(root) else str(path)
+
+        _quiet_notebook(tmp / f"{chapter.name}.ipynb", [
+            (str(tmp / "results.json"), shown(res_dest)),
+            (str(tmp / f"{chapter.name}.ipynb"), shown(nb_dest)),
+            (str(tmp), shown(out_dir)),
+        ])
         with signals_deferred():
             os.replace(tmp / "results.json", res_dest)
             os.replace(tmp / f"{chapter.name}.ipynb", nb_dest)
