@@ -5,7 +5,7 @@ parameters cell) and :class:`ResultsWriter` (write results.json). The runner and
 line (``fedbook run|build|list``) live in :mod:`fedlib.book.runner` and :mod:`fedlib.book.cli`
 and import papermill and jupytext only when called.
 
-References: DESIGN.md, "How a chapter is run".
+References: ARCHITECTURE.md, "How a chapter is run".
 """
 
 from fedlib.book.chapters import (

@@ -1,7 +1,7 @@
 """Every number of paper 000's digest, beside the evidence chapter 1 measured.
 
 One :class:`~fedlib.evaluate.scorecard.Claim` per number or ordering in
-``shared/papers/README.md`` (chapter 1), built from the chapter's per-seed tables so that no
+the paper digest (its tables and stated numbers) (chapter 1), built from the chapter's per-seed tables so that no
 value is typed in by hand except the paper's. ``ours`` is always an
 :class:`~fedlib.evaluate.uncertainty.Estimate`:
 

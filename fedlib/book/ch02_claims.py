@@ -1,6 +1,6 @@
 """Every number of paper 001's digest, beside the evidence chapter 2 measured.
 
-One :class:`~fedlib.evaluate.scorecard.Claim` per number in ``shared/papers/README.md``
+One :class:`~fedlib.evaluate.scorecard.Claim` per number in the paper digest (its tables and stated numbers)
 (chapter 2), built from the chapter's own per-seed tables so no value is typed in by hand
 except the paper's. The rule (issue 8):
 

@@ -1,6 +1,6 @@
 """Every number of paper 003's digest, beside the value chapter 4 measured, with its evidence.
 
-One :class:`~fedlib.evaluate.scorecard.Claim` per number in ``shared/papers/README.md``
+One :class:`~fedlib.evaluate.scorecard.Claim` per number in the paper digest (its tables and stated numbers)
 (chapter 4), built from the chapter's own tables; only the paper's values are typed in. Every
 ``ours`` is an :class:`~fedlib.evaluate.uncertainty.Estimate`:
 

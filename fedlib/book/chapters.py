@@ -3,7 +3,7 @@
 A chapter is runnable (and listed in the table of contents) only once its jupytext source
 ``chapters/<name>.py`` exists, so the registry can name chapters that are still being written.
 
-References: DESIGN.md, "Layout" and "How a chapter is run".
+References: ARCHITECTURE.md, "Layout" and "How a chapter is run".
 
 Examples
 --------

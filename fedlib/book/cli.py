@@ -10,7 +10,7 @@
 Exit codes: 0 success, 1 a chapter or the book build failed, 2 bad usage or bad parameters
 (reported before any kernel starts, nothing written).
 
-References: DESIGN.md, "How a chapter is run"; the page ``book/rerun.md``.
+References: ARCHITECTURE.md, "How a chapter is run"; the page ``book/rerun.md``.
 
 Examples
 --------

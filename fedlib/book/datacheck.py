@@ -9,7 +9,7 @@ with exactly the message the notebook would have shown after kernel start-up.
 
 A chapter that gains a dataset read from a file adds one entry here.
 
-References: issue 14 item 7; DESIGN.md, "How a chapter is run".
+References: issue 14 item 7; ARCHITECTURE.md, "How a chapter is run".
 
 Examples
 --------

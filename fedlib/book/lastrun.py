@@ -4,7 +4,7 @@ Everything comes from the chapter's ``results.json``: the parameter set, the dat
 rows, the user's data file(s) if any, the run time, and the date, which is the file's
 modification time (the runner moves results.json into place when the run ends).
 
-References: issue 14 item 9; DESIGN.md, "How a chapter is run".
+References: issue 14 item 9; ARCHITECTURE.md, "How a chapter is run".
 
 Examples
 --------

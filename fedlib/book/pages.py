@@ -13,7 +13,7 @@ a chapter whose source does not exist yet is dropped, and a chapter that exists 
 been run points to a short placeholder page instead of a missing notebook: the book always
 builds, and says plainly what is missing.
 
-References: DESIGN.md, "How a chapter is run" (the scorecard reads results.json).
+References: ARCHITECTURE.md, "How a chapter is run" (the scorecard reads results.json).
 
 Examples
 --------

@@ -9,7 +9,7 @@ Validation is *strict-ish*: pydantic's strict mode, so ``True`` is not an intege
 not a number, but an integer is accepted where a float is expected. YAML 1.1 reads ``1e-5`` as a
 string; :func:`load_yaml` uses the YAML 1.2 float rule so ``delta: 1e-5`` is a float.
 
-References: the book's conventions (DESIGN.md, "Conventions"); introduced in the front matter
+References: the book's conventions (ARCHITECTURE.md, "Conventions"); introduced in the front matter
 page "How to re-run a chapter" (``book/rerun.md``).
 
 Examples

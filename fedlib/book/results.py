@@ -12,7 +12,7 @@ Long format, so pages, plots and checks can query it without knowing the chapter
 
 Non-finite numbers are written as ``null`` so the file is valid JSON for any reader.
 
-References: the book's results format (DESIGN.md, "How a chapter is run"); read by the
+References: the book's results format (ARCHITECTURE.md, "How a chapter is run"); read by the
 reproduction scorecard and the status page (``book/scorecard.md``, ``book/status.md``).
 
 Examples

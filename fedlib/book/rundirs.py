@@ -11,7 +11,7 @@ still leave such a folder behind, and both are handled here:
 * **SIGKILL** or a power cut cannot be caught; the folder name carries the process id, so the
   next run removes every folder whose process is gone (:func:`remove_stale_run_dirs`).
 
-References: DESIGN.md, "How a chapter is run".
+References: ARCHITECTURE.md, "How a chapter is run".
 
 Examples
 --------

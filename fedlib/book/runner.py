@@ -9,7 +9,7 @@ The kernel is the interpreter running this code (``sys.executable`` with ``ipyke
 whatever a ``python3`` kernelspec in the user's Jupyter directories points to: a stale user-level
 kernelspec would otherwise silently run the chapter in another environment.
 
-References: DESIGN.md, "How a chapter is run"; papermill and jupytext documentation.
+References: ARCHITECTURE.md, "How a chapter is run"; papermill and jupytext documentation.
 
 Examples
 --------

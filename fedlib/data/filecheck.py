@@ -11,7 +11,7 @@ Only the first MiB is read: enough for the header and the first rows of any file
 fast on the 1.6 GB LendingClub file. A bad byte further down is reported by the
 loader's full read, with the same wording (:func:`not_utf8_message`).
 
-References: issue 14 items 6-7; DESIGN.md, "Conventions" (errors before computation).
+References: issue 14 items 6-7; ARCHITECTURE.md, "Conventions" (errors before computation).
 
 Examples
 --------

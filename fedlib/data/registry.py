@@ -10,7 +10,7 @@ Chapters 1, 3 and 4 add their datasets with :func:`register_dataset`; chapter 2 
 built-ins in :mod:`fedlib.data.loaders` (``loanapp``, ``kaggle_loan_approval``,
 ``lending_club``, ``credit_data``).
 
-References: paper 001 (chapter 2), section "Dataset and experimental setup"; DESIGN.md,
+References: paper 001 (chapter 2), section "Dataset and experimental setup"; ARCHITECTURE.md,
 "fedlib/data". Introduced in chapter 2 (``chapters/02_dp_vs_ckks.py``).
 
 Examples

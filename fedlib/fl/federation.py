@@ -1,6 +1,6 @@
 """The round loop of horizontal federated learning with weighted FedAvg.
 
-One round, as DESIGN.md's data flow: the server broadcasts the global parameters → each sampled
+One round, as ARCHITECTURE.md's data flow: the server broadcasts the global parameters → each sampled
 party trains locally (plain SGD or DP-SGD) → the party scales its parameters by its FedAvg
 weight and protects them (plaintext, CKKS, masks) → the server aggregates what it received,
 per protection, without any secret → the key holder recovers the sum → the server divides by

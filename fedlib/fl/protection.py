@@ -7,7 +7,7 @@ turns its vector into a payload (``protect``), the server combines payloads with
 Differential privacy is not one of these: it happens inside local training (DP-SGD) or as a
 clip-and-noise step on the vector *before* ``protect``, so DP composes with any protection.
 
-References: DESIGN.md, "The one data flow" (clip → noise → encode → mask or encrypt).
+References: ARCHITECTURE.md, "The data flow" (clip → noise → encode → mask or encrypt).
 Introduced in chapter 2 (``chapters/02_dp_vs_ckks.py``).
 
 Examples

@@ -5,7 +5,7 @@ to let tests prove that a party never received a plaintext individual update whe
 protection says it must not. Every protocol in ``fedlib`` (FedAvg rounds, secure aggregation,
 CKKS, Paillier, PSI) sends through :meth:`Transcript.send` instead of passing objects around.
 
-References: DESIGN.md, "The one data flow". Introduced in chapter 2 (``chapters/02_dp_vs_ckks.py``).
+References: ARCHITECTURE.md, "The data flow". Introduced in chapter 2 (``chapters/02_dp_vs_ckks.py``).
 
 Examples
 --------
