@@ -11,35 +11,18 @@ Run: ``.venv/bin/python bench/bench_dpsgd.py`` (about 15 s on 2 cores).
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
+from fedlib.book.bench import peak_kib, peak_kib_reset
 from fedlib.privacy.accountants import PartyAccountant
 from fedlib.privacy.dpsgd import train_local, train_local_dp
 
 N_ROWS, N_FEATURES = 300, 13
-
-
-def _peak_kib_reset() -> int | None:
-    status = Path("/proc/self/status")
-    if not status.exists():
-        return None
-    try:
-        Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current RSS
-    except OSError:
-        return None
-    return int(re.search(r"VmHWM:\s+(\d+)", status.read_text()).group(1))
-
-
-def _peak_kib() -> int | None:
-    status = Path("/proc/self/status")
-    return int(re.search(r"VmHWM:\s+(\d+)", status.read_text()).group(1)) if status.exists() else None
 
 
 def _models() -> dict[str, Callable[[], nn.Module]]:
@@ -57,14 +40,14 @@ def _models() -> dict[str, Callable[[], nn.Module]]:
 
 def _run(kind: str, make, X, y, batch_size, epochs):
     model = make()
-    base = _peak_kib_reset()
+    base = peak_kib_reset()
     if kind == "plain":
         stats = train_local(model, X, y, epochs=epochs, lr=0.1, batch_size=batch_size, seed=0)
     else:
         stats = train_local_dp(model, X, y, epochs=epochs, lr=0.1, noise_multiplier=1.0,
                                clip_norm=1.0, batch_size=batch_size, noise_seed=0,
                                accountant=PartyAccountant(), seed=0, grad_sample_mode=kind)
-    peak = _peak_kib()
+    peak = peak_kib()
     extra = None if base is None or peak is None else max(0, peak - base)
     return stats.seconds / stats.steps, extra
 

@@ -31,14 +31,13 @@ import argparse
 import contextlib
 import math
 import os
-import re
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
 import fedlib.survival.federated as fed_mod
+from fedlib.book.bench import peak_kib, peak_kib_reset
 from fedlib.privacy.bdp import BayesianDPError, _check_positive
 from fedlib.survival.data import prepare_survival, synthetic_survival
 from fedlib.survival.federated import SurvivalTrainer, make_model, train_federated
@@ -82,22 +81,6 @@ def _old_distances():
         fed_mod.neighbour_distances_from_per_example = new
 
 
-def _peak_kib_reset() -> int | None:
-    status = Path("/proc/self/status")
-    if not status.exists():
-        return None
-    try:
-        Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current RSS
-    except OSError:
-        return None
-    return int(re.search(r"VmHWM:\s+(\d+)", status.read_text()).group(1))
-
-
-def _peak_kib() -> int | None:
-    status = Path("/proc/self/status")
-    return int(re.search(r"VmHWM:\s+(\d+)", status.read_text()).group(1)) if status.exists() else None
-
-
 #: (label, mode, grad_path); "old" BDP also uses the pre-change distance routine.
 CONFIGS = [("plain", "none", "ghost"), ("DP new", "dp", "ghost"), ("DP old", "dp", "vmap"),
            ("BDP new", "bdp", "ghost"), ("BDP old", "bdp", "vmap")]
@@ -122,16 +105,16 @@ def _train_once(mode, grad_path, X, y, batch, rep) -> tuple[float, int]:
 def _peak_extra_mib(mode, path, X, y, batch) -> float | None:
     """Peak resident memory one short call adds, in a forked child (a fresh allocator state,
     so configurations do not hide in memory an earlier one left mapped)."""
-    if not hasattr(os, "fork") or _peak_kib() is None:
+    if not hasattr(os, "fork") or peak_kib() is None:
         return None
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:                                         # child
         try:
             os.close(r)
-            base = _peak_kib_reset()
+            base = peak_kib_reset()
             _train_once(mode, path, X, y, batch, 0)
-            peak = _peak_kib()
+            peak = peak_kib()
             os.write(w, str(-1 if base is None else peak - base).encode())
         finally:
             os._exit(0)

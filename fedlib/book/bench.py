@@ -24,11 +24,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["BENCH_RESULTS", "load_bench_summaries", "write_bench_summary"]
+__all__ = ["BENCH_RESULTS", "load_bench_summaries", "peak_kib", "peak_kib_reset",
+           "write_bench_summary"]
 
 BENCH_RESULTS = Path("bench") / "results"
 _ROW_KEYS = ("case", "metric", "value", "unit")
@@ -67,3 +69,25 @@ def load_bench_summaries(root: Path) -> list[dict]:
         if isinstance(doc, dict) and isinstance(doc.get("rows"), list):
             out.append(doc)
     return out
+
+
+def peak_kib_reset() -> int | None:
+    """Reset this process's peak resident memory to its current size (Linux
+    ``/proc/self/clear_refs``) and return it in KiB, so that :func:`peak_kib` then measures
+    the peak of one benchmark case; ``None`` where the kernel does not allow it."""
+    status = Path("/proc/self/status")
+    if not status.exists():
+        return None
+    try:
+        Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current RSS
+    except OSError:
+        return None
+    return peak_kib()
+
+
+def peak_kib() -> int | None:
+    """This process's peak resident memory since the last reset, in KiB (``None`` off Linux)."""
+    status = Path("/proc/self/status")
+    if not status.exists():
+        return None
+    return int(re.search(r"VmHWM:\s+(\d+)", status.read_text()).group(1))
