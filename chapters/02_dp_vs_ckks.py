@@ -81,17 +81,13 @@ results_path = "results.json"  # where results.json is written (set by fedbook)
 parameter_set = "custom"  # name of the parameter file (set by fedbook)
 
 # %%
-import sys
-
 import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
-from tqdm.std import tqdm
 
 from fedlib.book.glue import glue
 from fedlib.book.results import start_chapter
 from fedlib.book.schemas.ch02 import Chapter02Params
-from fedlib.evaluate.uncertainty import Estimate
 
 P, results = start_chapter("02", Chapter02Params, globals())
 pd.set_option("display.precision", 4)
@@ -173,10 +169,9 @@ results.set_dataset(ds.name, rows=len(ds.frame), parties=[
 # ```
 
 # %% tags=["remove-stderr"]
+from fedlib.book import ch02_steps as ch02
 from fedlib.crypto.ckks import CKKSKeyHolder, CKKSParams, CKKSProtection
-from fedlib.evaluate.metrics import classification_metrics
-from fedlib.fl.experiment import ClientMode, build_parties, run_federation
-from fedlib.fl.models import LogisticRegression, predict_proba, set_flat_params
+from fedlib.fl.models import LogisticRegression
 
 ckks_params = CKKSParams(poly_modulus_degree=P.ckks_poly_modulus_degree,
                          coeff_mod_bit_sizes=tuple(P.ckks_coeff_mod_bit_sizes),
@@ -184,32 +179,9 @@ ckks_params = CKKSParams(poly_modulus_degree=P.ckks_poly_modulus_degree,
 ckks_params.validate(vector_length=fed_data.n_features + 1)
 ckks = CKKSProtection(CKKSKeyHolder(ckks_params))
 seeds = [P.seed + i for i in range(P.n_seeds)]
-
-def metrics_on(X, y):
-    """The evaluation of a global model on rows (X, y), as the paper reports it."""
-    def evaluate(model):
-        p = predict_proba(model, X)
-        m = classification_metrics(y, p)
-        return {"accuracy": m["accuracy"], "roc_auc": m["roc_auc"], "pr_auc": m["pr_auc"],
-                "brier": m["brier"], "ece": m["ece"], "test_loss": m["log_loss"],
-                "selection_rate": float((p >= 0.5).mean())}
-    return evaluate
-
-def train(data, modes, label, *, lr, clip_norm, seed, evaluate, rounds=P.rounds):
-    """One federation: the clients of ``data`` in ``modes``; DP noise seeded by ``seed``."""
-    parties = build_parties(data.parties, modes, epochs=P.local_epochs, lr=lr,
-                            batch_size=P.batch_size or None, clip_norm=clip_norm, ckks=ckks,
-                            delta=P.delta, noise_seed=seed, engine=P.engine)
-    run = run_federation(parties, model_fn=lambda: LogisticRegression(data.n_features, seed=seed),
-                         rounds=rounds, seed=seed, evaluate=evaluate)
-    run.history.insert(0, "mode", label)
-    return run
-
-modes = {"standard": ClientMode("standard")}
-for sigma in P.noise_multipliers:
-    modes[f"dp sigma={sigma:g}"] = ClientMode(f"dp sigma={sigma:g}", training="dp",
-                                             noise_multiplier=sigma)
-modes["he (ckks)"] = ClientMode("he (ckks)", protection="ckks")
+metrics_on = ch02.metrics_on  # evaluate(model) -> accuracy, ROC-AUC, ... on rows (X, y)
+train = ch02.make_trainer(P, ckks)  # train(data, modes, label, *, lr, clip_norm, seed, evaluate)
+modes = ch02.privacy_modes(P.noise_multipliers)
 
 # %% [markdown]
 # Every DP run seeds its noise from the chapter's seed so that the book can be re-run to the same
@@ -238,9 +210,7 @@ validation_metrics = metrics_on(fed_data.X_val, fed_data.y_val)
 def validation_score(label, config):
     run = train(fed_data, [modes[label]] * P.n_clients, label, lr=config["lr"],
                 clip_norm=config["clip_norm"], seed=P.seed, evaluate=lambda m: {})
-    model = LogisticRegression(fed_data.n_features, seed=P.seed)
-    set_flat_params(model, run.federation.global_params)
-    return validation_metrics(model)["roc_auc"]
+    return validation_metrics(ch02.final_model(run, fed_data.n_features, P.seed))["roc_auc"]
 
 grids = {label: (grid(lr=P.tune_dp_learning_rates, clip_norm=P.tune_clip_norms)
                  if mode.training == "dp" else
@@ -267,65 +237,21 @@ tuning.sweep.rename(columns={"method": "mode", "val_score": "validation ROC-AUC"
 # {glue:text}`n_seeds_used` seeds.
 
 # %% tags=["remove-stderr"]
-from fedlib.fl.experiment import compare_runs
+def prepare(seed):
+    return prepare_horizontal(P.dataset, path=P.data_path, n_parties=P.n_clients,
+                              skew=P.partition_skew, scaling=P.scaling, seed=seed,
+                              data_options=data_options)
 
-rows, histories, first, ablations = [], [], {}, []
-for seed in tqdm(seeds, desc="seeds", file=sys.stderr):
-    data = fed_data if seed == P.seed else prepare_horizontal(
-        P.dataset, path=P.data_path, n_parties=P.n_clients, skew=P.partition_skew,
-        scaling=P.scaling, seed=seed, data_options=data_options)
-    test_metrics = metrics_on(data.X_test, data.y_test)
-    for setting in ("paper", "tuned"):
-        seed_runs = {}
-        for label, mode in modes.items():
-            cfg = ({"lr": P.learning_rate, "clip_norm": P.clip_norm} if setting == "paper"
-                   else tuning.chosen[label])
-            run = train(data, [mode] * P.n_clients, label, lr=cfg["lr"],
-                        clip_norm=cfg["clip_norm"], seed=seed, evaluate=test_metrics)
-            h = run.history
-            last = h[(h.party == "all") & (h["round"] == P.rounds)].set_index("metric").value
-            rows.append({"setting": setting, "mode": label, "seed": seed, **last.to_dict(),
-                         "constant": bool(min(last["selection_rate"], 1 - last["selection_rate"])
-                                          < P.constant_share)})
-            seed_runs[label] = run
-            if seed == P.seed:
-                histories.append(h.assign(setting=setting))
-                first[setting, label] = run
-        if setting == "paper":
-            ablations.append(compare_runs(seed_runs["standard"], seed_runs["he (ckks)"]))
-per_seed = pd.DataFrame(rows)
-history = pd.concat(histories, ignore_index=True)
-dp_epsilon = {label: max(p.trainer.accountant.epsilon(delta=P.delta)
-                         for p in first["paper", label].parties)
-              for label in modes if label.startswith("dp")}
-
-def mean_ci(values):
-    e = Estimate.seeds(values)
-    return (f"{e.value:.3f}" if e.interval is None
-            else f"{e.value:.3f} ± {(e.interval[1] - e.interval[0]) / 2:.3f}")
-
-summary = (per_seed.groupby(["setting", "mode"], sort=False)
-           .agg(accuracy=("accuracy", mean_ci), roc_auc=("roc_auc", mean_ci),
-                pr_auc=("pr_auc", mean_ci), brier=("brier", mean_ci),
-                approves=("selection_rate", mean_ci), constant_in=("constant", "sum")))
-summary.insert(0, "epsilon", [dp_epsilon.get(m, np.inf) for _, m in summary.index])
-summary["constant_in"] = [f"{int(c)} of {len(seeds)} seeds" if c else "–"
-                          for c in summary.constant_in]
+per_seed, history, first, ablations, dp_epsilon = ch02.run_seeds(
+    P, seeds, modes, tuning, train, fed_data, prepare=prepare)
 majority = max(fed_data.y_test.mean(), 1 - fed_data.y_test.mean())
 glue("majority_accuracy", float(majority), display=False)
 glue("paper_lr", P.learning_rate, display=False)
 glue("paper_clip", P.clip_norm, display=False)
 glue("n_seeds_used", len(seeds), display=False)
 glue("constant_share_pct", f"{P.constant_share:.0%}", display=False)
-for (setting, mode), g in per_seed.groupby(["setting", "mode"], sort=False):
-    for metric in ("accuracy", "roc_auc", "pr_auc", "brier", "ece", "test_loss",
-                   "selection_rate"):
-        results.add_metric(experiment="main", mode=mode, setting=setting, party="all",
-                           round=P.rounds, metric=metric, value=float(g[metric].mean()))
-for label, eps in dp_epsilon.items():
-    results.add_metric(experiment="main", mode=label, setting=f"delta={P.delta:g}",
-                       party="max over clients", round=P.rounds, metric="epsilon_rdp", value=eps)
-summary.rename(columns={"approves": "share approved", "constant_in": "single class predicted"})
+ch02.record_main(results, per_seed, dp_epsilon, P)
+ch02.seed_summary(per_seed, dp_epsilon, n_seeds=len(seeds))
 
 # %% [markdown]
 # Mean over seeds ± the half-width of its 95 % t-interval. "share approved" is the share of
@@ -342,27 +268,8 @@ summary.rename(columns={"approves": "share approved", "constant_in": "single cla
 glue("rounds_used", P.rounds, display=False)
 glue("epochs_used", P.local_epochs, display=False)
 glue("delta_used", P.delta, display=False)
-
-def _models(frame):
-    return ", ".join(f"{m} ({s})" for s, m in frame[["setting", "mode"]].drop_duplicates()
-                     .itertuples(index=False)) or "none"
-
-constant_rows = per_seed[per_seed.constant]
-near = per_seed.groupby(["setting", "mode"]).selection_rate.mean()
-all_approve = float(near.min())
-if constant_rows.empty:
-    text = ("No model predicts a single class on the test rows in any seed. ")
-else:
-    text = (f"**Constant classifiers**: {_models(constant_rows)} give one decision to all but "
-            f"under {P.constant_share:.0%} of the test rows in at least one seed; their accuracy "
-            "is about the majority rate and no accuracy claim is scored on them. ")
-text += (f"Every model approves at least {all_approve:.1%} of the test applicants on average; "
-         f"{fed_data.y_test.mean():.1%} of them are approved in the data. ")
-if majority > 0.8:
-    text += ("With approvals this common, accuracy at the 0.5 threshold barely separates a "
-             "model from the rule \"approve everyone\": ROC-AUC, which does not depend on a "
-             "threshold, is where the modes differ.")
-display(Markdown(text))
+display(Markdown(ch02.constant_classifier_text(per_seed, fed_data.y_test, majority=majority,
+                                               constant_share=P.constant_share)))
 
 # %% [markdown]
 # Why does DP cost so little at the paper's setting, and about the same at every σ? With
@@ -417,7 +324,6 @@ glue("fig_02_loss", fig_loss, display=False)
 # decryption. Ratios between modes are taken per repeat and reported with their t-interval.
 
 # %% tags=["remove-stderr"]
-from fedlib.evaluate.figures import plot_timing_bars
 from fedlib.fl.experiment import time_modes
 
 timing = time_modes(fed_data.parties, list(modes.values()),
@@ -427,34 +333,12 @@ timing = time_modes(fed_data.parties, list(modes.values()),
                     noise_seed=P.seed)
 # Per epoch of the chapter's schedule: training per epoch plus one encryption per round spread
 # over the round's P.local_epochs epochs (the paper encrypts once per round).
-timing["client_s_per_epoch"] = timing.train_s_per_epoch + timing.protect_s / P.local_epochs
+timing = ch02.with_client_time(timing, P.local_epochs)
 glue("timing_epochs", P.timing_epochs, display=False)
 glue("timing_repeats", P.timing_repeats, display=False)
-wide = timing.pivot(index="repeat", columns="mode")
-cost = pd.DataFrame({
-    "client ms/epoch (median)": timing.groupby("mode").client_s_per_epoch.median() * 1e3,
-    "client ms/epoch (IQR)": timing.groupby("mode").client_s_per_epoch.apply(
-        lambda v: f"{v.quantile(0.25) * 1e3:.3g}–{v.quantile(0.75) * 1e3:.3g}"),
-    "epoch time vs standard": [mean_ci(wide["client_s_per_epoch"][m]
-                                       / wide["client_s_per_epoch"]["standard"])
-                               for m in timing.groupby("mode").groups],
-    "server ms (median)": timing.groupby("mode").server_s.median() * 1e3,
-    "server time vs standard": [mean_ci(wide["server_s"][m] / wide["server_s"]["standard"])
-                                for m in timing.groupby("mode").groups],
-}).loc[list(modes)]
-for mode, row in cost.iterrows():
-    results.add_metric(experiment="timing", mode=mode, setting=f"{P.timing_repeats} repeats",
-                       party="all", round=None, metric="client_ms_per_epoch_median",
-                       value=float(row["client ms/epoch (median)"]))
-    results.add_metric(experiment="timing", mode=mode, setting=f"{P.timing_repeats} repeats",
-                       party="server", round=None, metric="server_ms_median",
-                       value=float(row["server ms (median)"]))
-timing_ms = timing.drop(columns=["train_s_per_epoch", "protect_s"]).assign(**{"ms per local epoch": timing.client_s_per_epoch * 1e3,
-                             "server ms per round": timing.server_s * 1e3})
-fig_client = plot_timing_bars(timing_ms, x="mode", y="ms per local epoch", ylabel="ms",
-                              title="Client time per local epoch (all clients, with encryption)")
-fig_server = plot_timing_bars(timing_ms, x="mode", y="server ms per round", ylabel="ms",
-                              log=True, title="Aggregation + key-holder recovery per round")
+cost = ch02.cost_table(timing, modes=list(modes))
+ch02.record_cost(results, cost, repeats=P.timing_repeats)
+fig_client, fig_server = ch02.timing_figures(timing)
 glue("fig_02_client_time", fig_client, display=False)
 glue("fig_02_server_time", fig_server, display=False)
 cost
@@ -479,13 +363,11 @@ cost
 # %%
 from fedlib.evaluate.figures import plot_reliability, plot_subgroups
 from fedlib.evaluate.metrics import reliability_curve
-from fedlib.evaluate.subgroups import subgroup_metrics
+from fedlib.fl.models import predict_proba
 
-final_proba = {}
-for (setting, label), run in first.items():
-    m = LogisticRegression(fed_data.n_features, seed=P.seed)
-    set_flat_params(m, run.federation.global_params)
-    final_proba[f"{label} ({setting})"] = predict_proba(m, fed_data.X_test)
+final_proba = {f"{label} ({setting})": predict_proba(ch02.final_model(run, fed_data.n_features,
+                                                                      P.seed), fed_data.X_test)
+               for (setting, label), run in first.items()}
 curves = {k: reliability_curve(fed_data.y_test, p, n_bins=10) for k, p in final_proba.items()
           if k.endswith("(tuned)")}
 fig_rel = plot_reliability(curves)
@@ -493,27 +375,9 @@ glue("fig_02_reliability", fig_rel, display=False)
 
 # The paper's subgroups are gender and property location; use the data's protected columns
 # when it has them, else its categorical inputs.
-attributes = fed_data.dataset.protected or {c: c for c in fed_data.dataset.categorical}
-paper_roles = {"gender", "area", "property_area"}
-have = [r for r in attributes if r in paper_roles]
-lacking = sorted({"gender", "property location"} - ({"gender"} if "gender" in have else set())
-                 - ({"property location"} if {"area", "property_area"} & set(have) else set()))
-display(Markdown(
-    f"**{fed_data.dataset.card.title}** has " + ", ".join(f"`{c}`" for c in attributes.values())
-    + " as subgroup columns" + (f" and no {' or '.join(lacking)} column" if lacking else "")
-    + "; the table and figure break the test rows down by "
-    + " and by ".join(f"`{c}`" for c in attributes.values()) + "."))
-subgroups = []
-for role, column in attributes.items():
-    groups = fed_data.test_frame[column].reset_index(drop=True).rename("group")
-    if role == "gender":
-        groups = groups.map({1: "male", 0: "female"})
-    for label, p in final_proba.items():
-        sg = subgroup_metrics(fed_data.y_test, p, groups)
-        sg.insert(0, "mode", label)
-        sg.insert(1, "attribute", role)
-        subgroups.append(sg)
-subgroups = pd.concat(subgroups, ignore_index=True)
+attributes, which = ch02.subgroup_columns(fed_data.dataset)
+display(Markdown(which))
+subgroups = ch02.subgroup_table(fed_data, final_proba, attributes)
 for r in subgroups.itertuples():
     results.add_metric(experiment="subgroups", mode=r.mode, setting=f"{r.attribute}={r.group}",
                        party="all", round=P.rounds, metric="accuracy", value=float(r.accuracy))
@@ -547,33 +411,16 @@ subgroups[["mode", "attribute", "group", "n", "positive_rate", "selection_rate",
 # %% tags=["remove-stderr"]
 from fedlib.fl.leakage import recover_by_subtraction
 
-mixed_modes = [ClientMode("standard")]
-for k in range(1, P.n_clients - 1):
-    sigma = P.noise_multipliers[(k - 1) % len(P.noise_multipliers)]
-    mixed_modes.append(ClientMode(f"dp sigma={sigma:g}", training="dp", noise_multiplier=sigma))
-mixed_modes.append(ClientMode("he (ckks)", protection="ckks"))
+mixed_modes = ch02.mixed_assignment(P.n_clients, P.noise_multipliers)
 mixed = train(fed_data, mixed_modes, "mixed", lr=P.learning_rate, clip_norm=P.clip_norm,
               seed=P.seed, evaluate=metrics_on(fed_data.X_test, fed_data.y_test))
 leak = recover_by_subtraction(mixed.federation, target=mixed.parties[-1].name,
                               decrypt=ckks.recover)
 subtraction_rel = float(np.linalg.norm(leak.recovered - leak.actual) / np.linalg.norm(leak.actual))
-mixed_table = pd.DataFrame({
-    "client": [p.name for p in mixed.parties],
-    "mode": [m.label for m in mixed_modes],
-    "what the server receives": [p.message_kind for p in mixed.parties],
-    "epsilon": [p.trainer.accountant.epsilon(delta=P.delta) if p.trainer.private else np.inf
-                for p in mixed.parties],
-})
 glue("mixed_leak_error", leak.max_abs_error, display=False)
 glue("mixed_leak_rel", subtraction_rel, display=False)
-mixed_final = mixed.history[(mixed.history.party == "all") & (mixed.history["round"] == P.rounds)]
-for r in mixed_final.itertuples():
-    results.add_metric(experiment="mixed", mode="mixed", setting="paper assignment",
-                       party="all", round=P.rounds, metric=r.metric, value=float(r.value))
-results.add_metric(experiment="mixed", mode="he (ckks)", setting="subtraction attack",
-                   party=mixed.parties[-1].name, round=P.rounds,
-                   metric="max_abs_error_of_recovered_update", value=leak.max_abs_error)
-display(mixed_table)
+ch02.record_mixed(results, mixed, leak, rounds=P.rounds)
+display(ch02.mixed_table(mixed, mixed_modes, delta=P.delta))
 
 # %% [markdown]
 # In the last round the server reconstructs bank 5's "encrypted" update from the other four
@@ -726,51 +573,18 @@ display(Markdown(f"**Verdict.** {audit.summary}"))
 # single-example step therefore sees that applicant's features.
 
 # %%
-from fedlib.privacy.attacks import (
-    attack_update_payload,
-    inversion_error_vs_noise,
-    logistic_gradient,
-    membership_inference,
-)
-
-train_X = np.concatenate([d.X for d in fed_data.parties])
-train_y = np.concatenate([d.y for d in fed_data.parties])
-rng = np.random.default_rng(P.seed)
-k = min(P.mia_max_rows, len(train_X), len(fed_data.X_test))
-mi = rng.choice(len(train_X), size=k, replace=False)
-ni = rng.choice(len(fed_data.X_test), size=k, replace=False)
-mia_rows = []
-for label in modes:
-    m = LogisticRegression(fed_data.n_features, seed=P.seed)
-    set_flat_params(m, first["paper", label].federation.global_params)
-    out = membership_inference(lambda X, m=m: predict_proba(m, X), train_X[mi], train_y[mi],
-                               fed_data.X_test[ni], fed_data.y_test[ni])
-    mia_rows.append({"mode": label, "epsilon": dp_epsilon.get(label, np.inf), **out})
-    results.add_metric(experiment="attacks", mode=label, setting="loss threshold",
-                       party="all", round=P.rounds, metric="mia_auc", value=float(out["auc"]))
-mia = pd.DataFrame(mia_rows)
+mia = ch02.membership_table(fed_data, first, list(modes), dp_epsilon,
+                            max_rows=P.mia_max_rows, seed=P.seed)
+for r in mia.itertuples():
+    results.add_metric(experiment="attacks", mode=r.mode, setting="loss threshold",
+                       party="all", round=P.rounds, metric="mia_auc", value=float(r.auc))
 display(mia)
 
 # One applicant of bank-1, and the gradient of its loss at the final standard-FL model:
 # what bank-1 would send after a one-example step in gradient-sharing FL.
-w = first["paper", "standard"].federation.global_params
-x0, y0 = fed_data.parties[0].X[0].astype(np.float64), float(fed_data.parties[0].y[0])
-gw, gb = logistic_gradient(x0[None, :], [y0], weight=w[:-1], bias=w[-1])
-gradient = np.r_[gw, gb]
-seen_plain = attack_update_payload(gradient, x_true=x0)
-seen_ckks = attack_update_payload(ckks.protect("bank-1", gradient),
-                                  server_context=ckks.public_context, x_true=x0)
-noisy = inversion_error_vs_noise(x0, y0, weight=w[:-1], bias=w[-1],
-                                 noise_multipliers=P.noise_multipliers,
-                                 clip_norm=P.clip_norm, n_trials=50, seed=P.seed)
-inversion = pd.DataFrame(
-    [{"what the server sees": "plaintext gradient (standard FL)",
-      "attack": seen_plain["reason"], "relative error": seen_plain["relative_error"]},
-     {"what the server sees": "CKKS ciphertext (HE-FL)",
-      "attack": seen_ckks["reason"], "relative error": np.nan}]
-    + [{"what the server sees": f"clipped + noised gradient, sigma={s:g}",
-        "attack": "ratio attack, median of 50 noise draws", "relative error": e}
-       for s, e in noisy.groupby("noise_multiplier").relative_error.median().items()])
+inversion, seen_plain = ch02.inversion_table(
+    fed_data, first["paper", "standard"].federation.global_params, ckks,
+    noise_multipliers=P.noise_multipliers, clip_norm=P.clip_norm, seed=P.seed)
 glue("inversion_plain_error", float(seen_plain["relative_error"]), display=False)
 display(inversion)
 
@@ -785,8 +599,7 @@ display(inversion)
 
 # %%
 from fedlib.book.ch02_claims import chapter02_claims
-from fedlib.book.pages import verdict_counts
-from fedlib.evaluate.scorecard import claims_frame, claims_records
+from fedlib.evaluate.scorecard import claims_frame
 
 claims = chapter02_claims(per_seed=per_seed, timing=timing, ablation=ablations, audit=audit,
                           dataset=fed_data.dataset, n_features=fed_data.n_features,
@@ -799,90 +612,13 @@ claims_frame(claims)
 # ## What reproduces, what does not, and why
 
 # %%
-records = claims_records(claims)
-scored, unscored = verdict_counts(records)
-by_id = {c.id: c for c in claims}
-
-def est(claim_id):
-    e = by_id[claim_id].ours
-    return (f"{e.value:+.3f}" + ("" if e.interval is None else
-                                 f" [{e.interval[0]:+.3f}, {e.interval[1]:+.3f}]"))
-
-sigma_hi = max(P.noise_multipliers)
-auc = per_seed.groupby(["setting", "mode"]).roc_auc.mean()
-paras = [f"**Scored:** {scored}. **Not scored:** {unscored}."]
-auc_claim = by_id[f"dp_costs_auc_sigma{sigma_hi:g}_tuned"]
-headline = {"reproduced": "DP-FL ranks applicants worse than standard FL",
-            "contradicted": "DP-FL ranks applicants better than standard FL",
-            "inconclusive": "Whether DP-FL ranks applicants worse than standard FL is not "
-                            "settled by these seeds"}.get(auc_claim.verdict, "")
-finding = (
-    f"**{headline}.** On {fed_data.dataset.card.title} ({fed_data.y_test.mean():.1%} of test "
-    f"applicants approved), standard FL minus DP-FL at σ = {sigma_hi:g} in test ROC-AUC is "
-    f"{est(f'dp_costs_auc_sigma{sigma_hi:g}')} in the paper's setting "
-    f"(verdict: {by_id[f'dp_costs_auc_sigma{sigma_hi:g}'].verdict}) and "
-    f"{est(f'dp_costs_auc_sigma{sigma_hi:g}_tuned')} when every mode is tuned alike "
-    f"(verdict: {auc_claim.verdict}); mean ROC-AUC "
-    f"{auc['paper', 'standard']:.3f} (standard) vs {auc['paper', f'dp sigma={sigma_hi:g}']:.3f} "
-    f"(DP) in the paper's setting and {auc['tuned', 'standard']:.3f} vs "
-    f"{auc['tuned', f'dp sigma={sigma_hi:g}']:.3f} tuned. ")
-if per_seed.constant.any():
-    finding += (f"{_models(constant_rows)} predict a single class on the test rows in some seed, "
-                "so the accuracy claims involving them are not scored. ")
-if majority > 0.8:
-    finding += (f"With {majority:.0%} of the test rows in one class, accuracy at the 0.5 "
-                "threshold cannot show the paper's accuracy gaps on this data. ")
-if len(P.noise_multipliers) >= 2:
-    mono = by_id["dp_monotone_auc"]
-    finding += (f"ROC-AUC at σ = {min(P.noise_multipliers):g} minus σ = {sigma_hi:g} is "
-                f"{est('dp_monotone_auc')} ({mono.verdict})"
-                + (": at full batch the noise on the mean gradient is σC/n, too small for the "
-                   "σ values to differ" if mono.verdict != "reproduced" else "")
-                + " (Fig. {numref}`fig-02-accuracy`).")
-paras.append(finding)
-eps_bad = sum(c.id.startswith("eps_") and c.verdict == "contradicted" for c in claims)
-paras.append(
-    ("**The privacy figures do not hold.**" if eps_bad else "**The privacy figures.**")
-    + " The accountant on the paper's own settings gives ε "
-    f"between {audit.table.epsilon_rdp.min():,.0f} and {audit.table.epsilon_rdp.max():,.0f}, "
-    f"not 14.13 / 8.65 / 5.74 (audit above; "
-    f"{sum(c.id.startswith('eps_') and c.verdict == 'contradicted' for c in claims)} of "
-    f"{sum(c.id.startswith('eps_') for c in claims)} ε claims contradicted). The paper's mixed "
-    f"assignment lets the server recover the HE bank's update by subtraction (relative error "
-    f"{subtraction_rel:.1e}), and because every bank holds the same CKKS key a server colluding "
-    f"with one bank reads every update (relative error {collusion_rel:.1e}). CKKS itself is "
-    f"exact for FedAvg (largest parameter difference "
-    f"{max(a.max_param_diff for a in ablations):.1e}) and its parameters give "
-    f"{security['classical']}-bit security, as stated.")
-he_ratio = by_id["epoch_ratio_he"].ours
-paras.append(
-    f"**Timing.** Epoch-time ratios are measured per repeat over {P.timing_repeats} repeats of "
-    f"{P.timing_epochs} epochs: HE/standard {he_ratio.value:.2f}"
-    + ("" if he_ratio.interval is None else
-       f" [{he_ratio.interval[0]:.2f}, {he_ratio.interval[1]:.2f}]")
-    + f" (verdict: {by_id['epoch_ratio_he'].verdict}; CKKS encrypts once per round, so its "
-    f"per-epoch cost shrinks with the number of epochs), DP at σ = {min(P.noise_multipliers):g} "
-    f"minus σ = {sigma_hi:g}: {by_id['epoch_dp_order'].verdict} (DP-SGD's cost does not depend "
-    "on σ). Seconds are not compared: the paper's hardware is unstated.")
-paras.append(
-    "**What would change the verdicts.** The paper's Kaggle file (not shippable: run with "
-    "`-p dataset kaggle_loan_approval -p data_path <your copy>`) makes the accuracy levels "
-    "scorable; the paper does not state its learning rate, how it chose it, its batch order or "
-    "its hardware, and its two descriptions of the DP setting (full batch at σ = 1.2–2.0, or "
-    "q = 0.2 at σ = 0.5–1.5) both give ε far above the reported values.")
-display(Markdown("\n\n".join(paras)))
-results.add_finding(
-    f"{headline} (test ROC-AUC, standard minus DP at σ = {sigma_hi:g}, every mode tuned alike: "
-    f"{est(f'dp_costs_auc_sigma{sigma_hi:g}_tuned')}, {auc_claim.verdict}).")
-results.add_finding(
-    f"An RDP accountant on the paper's own DP settings gives ε = "
-    f"{audit.table.epsilon_rdp.min():,.0f}–{audit.table.epsilon_rdp.max():,.0f}, not "
-    "14.13 / 8.65 / 5.74.")
-results.add_finding(
-    f"CKKS aggregation is exact for FedAvg (largest parameter difference "
-    f"{max(a.max_param_diff for a in ablations):.0e}), but with one key shared by all banks a "
-    "server colluding with any bank decrypts every update, and the paper's mixed assignment "
-    "gives the HE bank's update away by subtraction.")
+text, findings = ch02.chapter02_report(
+    claims, per_seed=per_seed, audit=audit, ablations=ablations, security=security,
+    subtraction_error=subtraction_rel, collusion_error=collusion_rel, fed_data=fed_data,
+    params=P, majority=majority)
+display(Markdown(text))
+for finding in findings:
+    results.add_finding(finding)
 
 # %% tags=["remove-input"]
 _ = results.write(P.results_path)  # returns the document; no repr on the page
