@@ -526,131 +526,41 @@ t3_ci
 # ```
 
 # %%
+from fedlib.book import ch04_steps as steps
+from fedlib.crypto.he import SECURITY
 from fedlib.vertical import HistGBDT, SecureBoost
-from fedlib.vertical.audit import tree_agreement, what_each_party_saw
+from fedlib.vertical.audit import what_each_party_saw
 
 boost = dict(n_estimators=P.n_estimators, max_depth=P.max_depth, learning_rate=P.learning_rate,
              reg_lambda=P.reg_lambda, gamma=0.0, min_child_weight=P.min_child_weight,
              max_bins=P.max_bins, passive_min_node_size=P.passive_min_node_size)
-Xa_tr, Xa_te = bank_X.loc[tr_ids, sel_bank].to_numpy(), bank_X.loc[te_ids, sel_bank].to_numpy()
-Xp_tr, Xp_te = ext_scores.loc[tr_ids, sel_ext].to_numpy(), ext_scores.loc[te_ids, sel_ext].to_numpy()
-if Xa_tr.shape[1] == 0 or Xp_tr.shape[1] == 0:
-    # SecureBoost needs columns on both sides; keep the best-ranked feature of the empty side.
-    rank = list(elim.initial_gain.index)
-    if Xa_tr.shape[1] == 0:
-        sel_bank = [next(f for f in rank if f in mrmr.selected)]
-    if Xp_tr.shape[1] == 0:
-        sel_ext = [next(f for f in rank if f in pca.names)]
-    Xa_tr, Xa_te = bank_X.loc[tr_ids, sel_bank].to_numpy(), bank_X.loc[te_ids, sel_bank].to_numpy()
-    Xp_tr, Xp_te = ext_scores.loc[tr_ids, sel_ext].to_numpy(), ext_scores.loc[te_ids, sel_ext].to_numpy()
-
-rng = np.random.default_rng(P.seed)
+sel_bank, sel_ext, Xa_tr, Xa_te, Xp_tr, Xp_te = steps.party_matrices(
+    bank_X, ext_scores, tr_ids, te_ids, sel_bank, sel_ext, rank=list(elim.initial_gain.index),
+    bank_pool=mrmr.selected, ext_pool=pca.names)
+passive_cols = range(Xa_tr.shape[1], Xa_tr.shape[1] + Xp_tr.shape[1])
 n_sb = len(y_tr) if P.secureboost_rows is None else min(P.secureboost_rows, len(y_tr))
-sb_rows = np.sort(rng.choice(len(y_tr), size=n_sb, replace=False))
+sb_rows = np.sort(np.random.default_rng(P.seed).choice(len(y_tr), size=n_sb, replace=False))
 sb_params = {**boost, "n_estimators": min(P.secureboost_trees or P.n_estimators, P.n_estimators)}
 sb = SecureBoost(**sb_params, key_bits=P.paillier_key_bits, demo_keys=P.demo_keys,
                  n_jobs=P.n_jobs, active_name=B, he_backend=P.he_backend)
 sb.fit(Xa_tr[sb_rows], y_tr[sb_rows], passive={E: Xp_tr[sb_rows]})
 timings["secureboost_fit_s"] = sb.timings_["fit_s"]
 # The same rows under the other schemes, for a few trees: seconds per tree, same trees?
-from fedlib.crypto.he import SCHEMES, SECURITY
-
-he_cmp = [{"backend": P.he_backend, "scheme": SCHEMES[P.he_backend], "trees": len(sb.trees),
-           "s per tree": sb.timings_["online_s"] / len(sb.trees), "bucket sums per decryption":
-           sb.slots_, "same trees as plaintext": None}]
-for be in [b for b in dict.fromkeys(P.he_compare) if b != P.he_backend]:
-    kt = min(P.he_compare_trees, sb_params["n_estimators"])
-    sb_c = SecureBoost(**{**sb_params, "n_estimators": kt}, key_bits=P.paillier_key_bits,
-                       demo_keys=P.demo_keys, n_jobs=P.n_jobs, active_name=B, he_backend=be
-                       ).fit(Xa_tr[sb_rows], y_tr[sb_rows], passive={E: Xp_tr[sb_rows]})
-    twin_c = HistGBDT(**{**sb_params, "n_estimators": kt}).fit(
-        np.hstack([Xa_tr[sb_rows], Xp_tr[sb_rows]]), y_tr[sb_rows],
-        passive_columns=range(Xa_tr.shape[1], Xa_tr.shape[1] + Xp_tr.shape[1]))
-    he_cmp.append({"backend": be, "scheme": SCHEMES[be], "trees": kt,
-                   "s per tree": sb_c.timings_["online_s"] / kt,
-                   "bucket sums per decryption": sb_c.slots_, "same trees as plaintext":
-                   tree_agreement(sb_c, twin_c, {B: 0, E: Xa_tr.shape[1]})["same_structure"]})
-    timings[f"secureboost_{be}_s"] = sb_c.timings_["fit_s"]
-he_cmp = pd.DataFrame(he_cmp)
+he_cmp = steps.backend_comparison(sb, sb_params, P, Xa_tr[sb_rows], Xp_tr[sb_rows],
+                                  y_tr[sb_rows], active=B, passive=E, timings=timings)
 for r in he_cmp.itertuples():
     results.add_metric(experiment="secureboost", mode=r.backend, setting=f"rows={n_sb}",
                        party="all", round=None, metric="seconds_per_tree", value=r._4)
-glue("sb_scheme", f"{SCHEMES[P.he_backend]} ({P.he_backend})", display=False)
-glue("sb_security", SECURITY[P.he_backend], display=False)
-t0 = time.perf_counter()
-passive_cols = range(Xa_tr.shape[1], Xa_tr.shape[1] + Xp_tr.shape[1])
-twin_small = HistGBDT(**sb_params).fit(np.hstack([Xa_tr[sb_rows], Xp_tr[sb_rows]]), y_tr[sb_rows],
-                                       passive_columns=passive_cols)
-timings["histgbdt_same_rows_s"] = time.perf_counter() - t0
-agree = tree_agreement(sb, twin_small, {B: 0, E: Xa_tr.shape[1]})
-m_sb = sb.predict_margin(Xa_te, passive={E: Xp_te})
-m_twin = twin_small.predict_margin(np.hstack([Xa_te, Xp_te]))
-agree["max_test_margin_diff"] = float(np.max(np.abs(m_sb - m_twin)))
+# The plaintext twin (same rows, same bins) and xgboost with the same settings.
+agree, sb_table, auc_gap = steps.plaintext_twins(
+    sb, sb_params, P, Xa_tr[sb_rows], Xp_tr[sb_rows], y_tr[sb_rows], Xa_te, Xp_te, y_te,
+    active=B, passive=E, timings=timings, bootstrap_seed=P.seed + 5)
 he_cmp.loc[0, "same trees as plaintext"] = agree["same_structure"]
-
-import xgboost as xgb
-
-t0 = time.perf_counter()
-xg_small = xgb.XGBClassifier(tree_method="hist", n_jobs=1, random_state=P.seed,
-                             n_estimators=sb_params["n_estimators"], max_depth=P.max_depth,
-                             learning_rate=P.learning_rate, reg_lambda=P.reg_lambda,
-                             min_child_weight=P.min_child_weight, max_bin=P.max_bins,
-                             ).fit(np.hstack([Xa_tr[sb_rows], Xp_tr[sb_rows]]), y_tr[sb_rows])
-timings["xgboost_same_rows_s"] = time.perf_counter() - t0
-from sklearn.metrics import roc_auc_score
-
-auc_sb = roc_auc_score(y_te, m_sb)
-p_xgb_small = xg_small.predict_proba(np.hstack([Xa_te, Xp_te]))[:, 1]
-auc_xgb_small = roc_auc_score(y_te, p_xgb_small)
-auc_gap = Estimate.bootstrap(lambda y, a, b: roc_auc_score(y, a) - roc_auc_score(y, b), y_te,
-                             m_sb, p_xgb_small, n_boot=P.bootstrap, seed=P.seed + 5, strata=y_te)
-sb_table = pd.DataFrame([
-    {"model": f"SecureBoost ({SCHEMES[P.he_backend]} {P.paillier_key_bits} bits)",
-     "seconds": sb.timings_["fit_s"],
-     "test AUC": auc_sb},
-    {"model": "plaintext HistGBDT (same bins)", "seconds": timings["histgbdt_same_rows_s"],
-     "test AUC": roc_auc_score(y_te, m_twin)},
-    {"model": "xgboost hist", "seconds": timings["xgboost_same_rows_s"], "test AUC": auc_xgb_small},
-])
-sb_timing = pd.Series(sb.timings_).rename("seconds").to_frame().T
-for k, v in sb.timings_.items():
-    results.add_metric(experiment="secureboost", mode="encrypted", setting=f"rows={n_sb}",
-                       party="all", round=None, metric=k, value=float(v))
-for r in sb_table.itertuples():
-    results.add_metric(experiment="secureboost", mode=r.model, setting=f"rows={n_sb}",
-                       party="all", round=None, metric="test_auc", value=float(r._3))
-results.add_metric(experiment="secureboost", mode="encrypted", setting=f"rows={n_sb}",
-                   party="all", round=None, metric="max_leaf_diff", value=agree["max_leaf_diff"])
-glue("sb_rows", n_sb, display=False)
-glue("sb_trees", sb_params["n_estimators"], display=False)
-glue("sb_bits", P.paillier_key_bits, display=False)
-glue("sb_seconds", sb.timings_["fit_s"], display=False)
-glue("sb_offline", sb.timings_.get("precompute_s", 0.0), display=False)
-glue("sb_decrypt", sb.timings_["decrypt_s"], display=False)
-glue("sb_slots", sb.slots_, display=False)
-if agree["same_structure"]:
-    same_text = (f"identical to the plaintext histogram GBDT on the same rows and bins: all "
-                 f"{agree['n_splits']} splits ({agree['passive_splits']} owned by the {E} "
-                 f"party) with the same feature and bin, leaf weights within "
-                 f"{agree['max_leaf_diff']:.1e}")
-else:
-    k_, i_, what_ = agree["first_difference"]
-    same_text = (f"identical to the plaintext histogram GBDT for {agree['identical_trees']} "
-                 f"whole tree(s) and {agree['n_splits']} splits ({agree['passive_splits']} "
-                 f"owned by the {E} party); at tree {k_ + 1}, node {i_} the two pick different "
-                 + ("splits whose gains are equal to 9 significant digits — an exact tie (rows "
-                    "with identical g, h make different partitions score the same), which the "
-                    "fixed-point sums of the passive party resolve the other way; from there "
-                    "on the two are different but equally valid boosters"
-                    if agree["difference_is_tie"] else f"{what_}: a real discrepancy"))
-glue("sb_same", same_text, display=False)
-glue("sb_margin_diff", agree["max_test_margin_diff"], display=False)
-glue("sb_slowdown", sb.timings_["fit_s"] / max(timings["histgbdt_same_rows_s"], 1e-9),
-     display=False)
-glue("auc_gap_xgb", abs(auc_sb - auc_xgb_small), display=False)
+steps.record_secureboost(results, P, sb, sb_table, agree, n_rows=n_sb,
+                         n_trees=sb_params["n_estimators"], passive=E, timings=timings)
 print(f"Security basis of the run's scheme: {SECURITY[P.he_backend]}.")
 display(sb_table)
-display(sb_timing)
+display(pd.Series(sb.timings_).rename("seconds").to_frame().T)
 display(he_cmp)
 pd.Series(agree, dtype=object).to_frame("SecureBoost vs plaintext twin").T
 
@@ -844,18 +754,7 @@ att
 # ```
 
 # %%
-from sklearn.ensemble import RandomForestClassifier
-from sklearn.linear_model import LogisticRegression
-from sklearn.preprocessing import StandardScaler
-
-from fedlib.vertical.baselines import (
-    LSSVMClassifier,
-    WoEScorecard,
-    choose_threshold,
-    credit_metrics,
-    points,
-    predicted_classes,
-)
+from fedlib.vertical.baselines import points
 
 PIPE, GB = "XMP + SecureBoost (ours)", "GBDT (same settings)"
 BASE = ["LR", "RF", "LS-SVM", "scorecard (WoE + LR)"]
@@ -873,45 +772,15 @@ views = {
     "pooled (non-private)": (np.hstack([bank_X.loc[tr_ids], ext_raw.loc[tr_ids]]),
                              np.hstack([bank_X.loc[te_ids], ext_raw.loc[te_ids]])),
 }
-# name, features, estimator, train / test matrices, fit keywords, standardise?, fit rows
-specs = [(PIPE, "XMP selection", HistGBDT(**boost), np.hstack([Xa_tr, Xp_tr]),
-          np.hstack([Xa_te, Xp_te]), {"passive_columns": passive_cols}, False, fit_pos)]
-for view, (Xtr, Xte) in views.items():
-    specs += [
-        ("LR", view, LogisticRegression(max_iter=5000), Xtr, Xte, {}, True, fit_pos),
-        ("RF", view, RandomForestClassifier(n_estimators=300, random_state=P.seed, n_jobs=1),
-         Xtr, Xte, {}, False, fit_pos),
-        ("LS-SVM", view, LSSVMClassifier(gamma_reg=P.lssvm_gamma), Xtr, Xte, {}, True,
-         lssvm_pos),
-        ("scorecard (WoE + LR)", view, WoEScorecard(n_bins=P.scorecard_bins), Xtr, Xte, {},
-         False, fit_pos),
-        (GB, view, HistGBDT(**boost), Xtr, Xte, {}, False, fit_pos),
-    ]
-
-
-def proba(est, X):
-    p = est.predict_proba(X)
-    return p[:, 1] if np.ndim(p) == 2 else np.asarray(p)
-
-
-rows, probas, thresholds = [], {}, {}
+pipeline_spec = (PIPE, "XMP selection", HistGBDT(**boost), np.hstack([Xa_tr, Xp_tr]),
+                 np.hstack([Xa_te, Xp_te]), {"passive_columns": passive_cols}, False, fit_pos)
+specs = steps.baseline_specs(P, views, pipeline_spec, gbdt_name=GB, boost=boost,
+                             fit_pos=fit_pos, lssvm_pos=lssvm_pos)
 t0 = time.perf_counter()
-for name, view, est, Xtr, Xte, kw, scaled, fit_rows in specs:
-    if scaled:
-        sc = StandardScaler().fit(Xtr[fit_rows])
-        Xtr, Xte = sc.transform(Xtr), sc.transform(Xte)
-    est.fit(Xtr[fit_rows], y_tr[fit_rows], **kw)
-    p = proba(est, Xte)
-    thr = (choose_threshold(y_tr[val_pos], proba(est, Xtr[val_pos])) if choose_thr
-           else fixed_thr)
-    key = PIPE if name == PIPE else f"{name} [{view}]"
-    probas[key], thresholds[key] = p, thr
-    rows.append({"model": name, "features": view, "threshold": thr,
-                 "predicted classes": predicted_classes(p, thr),
-                 **credit_metrics(y_te, p, threshold=thr)})
+fig3, probas, thresholds = steps.fit_baselines(specs, y_tr, y_te, pipeline=PIPE, val_pos=val_pos,
+                                               choose_thr=choose_thr, fixed_thr=fixed_thr)
 timings["fig3_models_s"] = time.perf_counter() - t0
 glue("n_estimators_used", P.n_estimators, display=False)
-fig3 = pd.DataFrame(rows)
 p_pipeline = probas[PIPE]
 for r in fig3.itertuples():
     for metric in ("error_rate", "accuracy", "precision", "recall", "f1", "ks", "auc"):
@@ -921,72 +790,21 @@ single_class = {k: bool(c < 2) for k, c in zip(probas, fig3["predicted classes"]
 single_list = [k for k, v in single_class.items() if v]
 display(fig3)
 if single_list:
-    display(Markdown(
-        "**Single-class models:** " + "; ".join(single_list) + " predicted one class for "
-        "every test row at its threshold (precision, recall and F1 then say nothing about "
-        "ranking). No claim is scored on such a model."))
+    display(Markdown(steps.single_class_note(single_list)))
 
 # %%
-long = fig3.melt(id_vars=["model", "features"],
-                 value_vars=["error_rate", "recall", "precision", "f1", "ks", "auc"],
-                 var_name="metric")
-long["model"] = np.where(long.model == PIPE, PIPE, long.model + " [" + long.features + "]")
-with book_theme():
-    fig_cmp = Figure(figsize=(11, 4.2), layout="constrained")
-    ax = fig_cmp.subplots()
-    order = [PIPE] + [f"{m} [{v}]" for v in views for m in BASE + [GB]]
-    pal = (["black"] + sns.color_palette("Blues", len(BASE) + 1)
-           + sns.color_palette("Oranges", len(BASE) + 1))
-    sns.barplot(data=long, x="metric", y="value", hue="model", hue_order=order, palette=pal,
-                ax=ax)
-    ax.set_ylabel("test set")
-    ax.legend(fontsize=7, ncols=3)
+fig_cmp = steps.models_figure(fig3, views, pipeline=PIPE, baselines=BASE, gbdt_name=GB)
 glue("fig_04_models", fig_cmp, display=False)
 
 # Paired bootstrap over the test rows: each resample scores both models of a difference on
 # the same rows (stratified by label so that recall is defined in every resample).
 yhat = {k: probas[k] >= thresholds[k] for k in probas}
-
-
-def diff(a, b, what):
-    def stat(y, u, v):
-        if what == "error":
-            return 100 * (np.mean(u != (y == 1)) - np.mean(v != (y == 1)))
-        return 100 * (u[y == 1].mean() - v[y == 1].mean())
-    return Estimate.bootstrap(stat, y_te, yhat[a], yhat[b], n_boot=P.bootstrap,
-                              seed=P.seed + 7, strata=y_te)
-
-
-def ci_text(e):
-    return f"{e.value:+.1f} [{e.interval[0]:+.1f}, {e.interval[1]:+.1f}]"
-
-
-cmp_rows, vs_baselines = [], {}
-for view in views:
-    for m in BASE + [GB]:
-        key = f"{m} [{view}]"
-        d = {w: diff(PIPE, key, w) for w in ("error", "recall")}
-        if view == "bank only" and m in BASE:
-            vs_baselines[m] = d
-        cmp_rows.append({"against": m, "features": view,
-                         "Δ error rate, points [95 %]": ci_text(d["error"]),
-                         "Δ recall, points [95 %]": ci_text(d["recall"])})
-cmp = pd.DataFrame(cmp_rows)
-
-
-def mean_diff(what):
-    keys = [f"{m} [bank only]" for m in BASE]
-
-    def stat(y, u, *vs):
-        ok = y == 1
-        if what == "error":
-            return 100 * (np.mean(u != ok) - np.mean([np.mean(v != ok) for v in vs]))
-        return 100 * (u[ok].mean() - np.mean([v[ok].mean() for v in vs]))
-    return Estimate.bootstrap(stat, y_te, yhat[PIPE], *(yhat[k] for k in keys),
-                              n_boot=P.bootstrap, seed=P.seed + 7, strata=y_te)
-
-
-level_diffs = {w: mean_diff(w) for w in ("error", "recall")}
+diff = steps.paired_diff(yhat, y_te, n_boot=P.bootstrap, seed=P.seed + 7)
+ci_text = steps.ci_text
+cmp, vs_baselines = steps.comparison_table(diff, views, pipeline=PIPE, baselines=BASE,
+                                           gbdt_name=GB)
+level_diffs = steps.mean_diffs(yhat, y_te, PIPE, [f"{m} [bank only]" for m in BASE],
+                               n_boot=P.bootstrap, seed=P.seed + 7)
 # Where a recall gain comes from: the same booster with and without the external party's
 # columns, and the pipeline against that pooled booster.
 src = {"ext": diff(f"{GB} [pooled (non-private)]", f"{GB} [bank only]", "recall"),
