@@ -115,13 +115,13 @@ results_path = "results.json"  # where results.json is written (set by fedbook)
 parameter_set = "custom"  # name of the parameter file (set by fedbook)
 
 # %%
-import sys
 import time
 
 import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
+from fedlib.book import ch04_steps as steps
 from fedlib.book.glue import glue
 from fedlib.book.results import start_chapter
 from fedlib.book.schemas.ch04 import Chapter04Params
@@ -236,17 +236,11 @@ tr_ids, te_ids = train_test_split(np.array(common), test_size=P.test_size, strat
 y_tr = bank.loc[tr_ids, vd.target].to_numpy().astype(int)
 y_te = bank.loc[te_ids, vd.target].to_numpy().astype(int)
 
-
-def impute(frame, fit_rows):
-    med = frame.loc[fit_rows].median()
-    return frame.fillna(med).fillna(0.0)
-
-
-bank_X = impute(bank[vd.bank_features], tr_ids)
+bank_X = steps.impute(bank[vd.bank_features], tr_ids)
 # The external party's unsupervised PCA may use every row it holds except the test enterprises.
 ext_all = vd.external.set_index(vd.id_column)[vd.external_features]
 ext_fit_rows = ext_all.index.difference(pd.Index(te_ids))
-ext_all = impute(ext_all, ext_fit_rows)
+ext_all = steps.impute(ext_all, ext_fit_rows)
 from fedlib.vertical.baselines import is_imbalanced
 
 # The decision threshold. On a balanced enough label (the paper's 22 % defaults, credit_data's
@@ -255,14 +249,7 @@ from fedlib.vertical.baselines import is_imbalanced
 imbalanced = is_imbalanced(y_tr, min_rate=P.imbalance_rate)
 choose_thr = P.decision_threshold == "auto" and imbalanced
 fixed_thr = 0.5 if P.decision_threshold == "auto" else float(P.decision_threshold)
-thr_policy = (f"each model's own cut-off, chosen on {100 * P.validation_size:.0f} % of the "
-              f"training rows held out for it (maximum TPR − FPR), because the training "
-              f"default rate {y_tr.mean():.1%} is outside [{P.imbalance_rate:.0%}, "
-              f"{1 - P.imbalance_rate:.0%}] (`decision_threshold: auto`)"
-              if choose_thr else f"the fixed cut-off p ≥ {fixed_thr:g}"
-              + (f" (`decision_threshold: auto` with a training default rate of "
-                 f"{y_tr.mean():.1%}, inside [{P.imbalance_rate:.0%}, "
-                 f"{1 - P.imbalance_rate:.0%}])" if P.decision_threshold == "auto" else ""))
+thr_policy = steps.threshold_policy(P, y_tr, choose_thr, fixed_thr)
 glue("thr_policy", thr_policy, display=False)
 glue("test_pct", 100 * P.test_size, display=False)
 glue("n_train", len(tr_ids), display=False)
@@ -401,17 +388,7 @@ for r in elim.path.itertuples():
         results.add_metric(experiment="xmp_elimination", mode="xgboost",
                            setting=f"n_features={r.n_features}", party="all", round=None,
                            metric=metric, value=float(getattr(r, metric)))
-with book_theme():
-    fig_elim = Figure(figsize=(9, 3.6), layout="constrained")
-    ax1, ax2 = fig_elim.subplots(1, 2)
-    sns.lineplot(data=elim.path, x="n_features", y="cv_auc", marker="o", ax=ax1)
-    sns.lineplot(data=elim.path, x="n_features", y="cv_logloss", marker="o", ax=ax2,
-                 color="C1")
-    for ax in (ax1, ax2):
-        ax.axvline(elim.best_n, ls="--", color="grey")
-        ax.set_xlabel("number of features")
-    ax1.set_ylabel(f"{P.selection_folds}-fold CV AUC")
-    ax2.set_ylabel("CV log-loss")
+fig_elim = steps.elimination_figure(elim.path, elim.best_n, P.selection_folds)
 glue("fig_04_elimination", fig_elim, display=False)
 glue("folds", P.selection_folds, display=False)
 glue("best_n", elim.best_n, display=False)
@@ -454,34 +431,9 @@ for r in table3.itertuples():
         results.add_metric(experiment="table3", mode=r.ranking, setting=r._2, party="all",
                            round=None, metric=metric, value=float(getattr(r, metric)))
 from fedlib.evaluate.uncertainty import Estimate
-from fedlib.vertical.baselines import ks_statistic
 
-
-def at_threshold(metric, y, p, thr):
-    """One threshold metric (or KS) of probabilities ``p`` on labels ``y``; fast enough to
-    bootstrap."""
-    if metric == "ks":
-        return ks_statistic(y, p)
-    yhat = p >= thr
-    tp, fp, fn = np.sum(yhat & (y == 1)), np.sum(yhat & (y == 0)), np.sum(~yhat & (y == 1))
-    return {"accuracy": np.mean(yhat == (y == 1)), "error_rate": np.mean(yhat != (y == 1)),
-            "precision": tp / (tp + fp) if tp + fp else 0.0,
-            "recall": tp / (tp + fn) if tp + fn else 0.0,
-            "f1": 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0}[metric]
-
-
-t3_own = table3[table3.ranking == table3["evaluated with"]].set_index("ranking")
-t3_single = [f"{r} ranking" for r in t3_own.index if t3_own.loc[r, "predicted classes"] < 2]
-t3 = {r: (t3_proba[(r, r)], float(t3_own.loc[r, "threshold"])) for r in t3_own.index}
-table3_diffs = {
-    m: Estimate.bootstrap(
-        lambda y, a, b, c, m=m: at_threshold(m, y, a, t3["XGBoost (XMP)"][1])
-        - max(at_threshold(m, y, b, t3["RF"][1]), at_threshold(m, y, c, t3["LR"][1])),
-        y_te, t3["XGBoost (XMP)"][0], t3["RF"][0], t3["LR"][0], n_boot=P.bootstrap,
-        seed=P.seed + 3, strata=y_te)
-    for m in ("accuracy", "precision", "f1", "ks")}
-t3_ci = pd.DataFrame({m: [f"{e.value:+.3f} [{e.interval[0]:+.3f}, {e.interval[1]:+.3f}]"]
-                      for m, e in table3_diffs.items()}, index=["XMP − better of RF, LR"])
+table3_diffs, t3_single, t3_ci = steps.table3_differences(table3, t3_proba, y_te,
+                                                          n_boot=P.bootstrap, seed=P.seed + 3)
 display(table3.drop(columns=["features", "error_rate"]))
 if t3_single:
     display(Markdown(f"**{', '.join(t3_single)}: the model predicts a single class on the test "
@@ -526,131 +478,38 @@ t3_ci
 # ```
 
 # %%
+from fedlib.crypto.he import SECURITY
 from fedlib.vertical import HistGBDT, SecureBoost
-from fedlib.vertical.audit import tree_agreement, what_each_party_saw
+from fedlib.vertical.audit import what_each_party_saw
 
-boost = dict(n_estimators=P.n_estimators, max_depth=P.max_depth, learning_rate=P.learning_rate,
-             reg_lambda=P.reg_lambda, gamma=0.0, min_child_weight=P.min_child_weight,
-             max_bins=P.max_bins, passive_min_node_size=P.passive_min_node_size)
-Xa_tr, Xa_te = bank_X.loc[tr_ids, sel_bank].to_numpy(), bank_X.loc[te_ids, sel_bank].to_numpy()
-Xp_tr, Xp_te = ext_scores.loc[tr_ids, sel_ext].to_numpy(), ext_scores.loc[te_ids, sel_ext].to_numpy()
-if Xa_tr.shape[1] == 0 or Xp_tr.shape[1] == 0:
-    # SecureBoost needs columns on both sides; keep the best-ranked feature of the empty side.
-    rank = list(elim.initial_gain.index)
-    if Xa_tr.shape[1] == 0:
-        sel_bank = [next(f for f in rank if f in mrmr.selected)]
-    if Xp_tr.shape[1] == 0:
-        sel_ext = [next(f for f in rank if f in pca.names)]
-    Xa_tr, Xa_te = bank_X.loc[tr_ids, sel_bank].to_numpy(), bank_X.loc[te_ids, sel_bank].to_numpy()
-    Xp_tr, Xp_te = ext_scores.loc[tr_ids, sel_ext].to_numpy(), ext_scores.loc[te_ids, sel_ext].to_numpy()
-
-rng = np.random.default_rng(P.seed)
-n_sb = len(y_tr) if P.secureboost_rows is None else min(P.secureboost_rows, len(y_tr))
-sb_rows = np.sort(rng.choice(len(y_tr), size=n_sb, replace=False))
+boost = steps.boost_params(P)
+sel_bank, sel_ext, Xa_tr, Xa_te, Xp_tr, Xp_te = steps.party_matrices(
+    bank_X, ext_scores, tr_ids, te_ids, sel_bank, sel_ext, rank=list(elim.initial_gain.index),
+    bank_pool=mrmr.selected, ext_pool=pca.names)
+passive_cols = range(Xa_tr.shape[1], Xa_tr.shape[1] + Xp_tr.shape[1])
+sb_rows = steps.sample_rows(len(y_tr), P.secureboost_rows, seed=P.seed)
+n_sb = len(sb_rows)
 sb_params = {**boost, "n_estimators": min(P.secureboost_trees or P.n_estimators, P.n_estimators)}
 sb = SecureBoost(**sb_params, key_bits=P.paillier_key_bits, demo_keys=P.demo_keys,
                  n_jobs=P.n_jobs, active_name=B, he_backend=P.he_backend)
 sb.fit(Xa_tr[sb_rows], y_tr[sb_rows], passive={E: Xp_tr[sb_rows]})
 timings["secureboost_fit_s"] = sb.timings_["fit_s"]
 # The same rows under the other schemes, for a few trees: seconds per tree, same trees?
-from fedlib.crypto.he import SCHEMES, SECURITY
-
-he_cmp = [{"backend": P.he_backend, "scheme": SCHEMES[P.he_backend], "trees": len(sb.trees),
-           "s per tree": sb.timings_["online_s"] / len(sb.trees), "bucket sums per decryption":
-           sb.slots_, "same trees as plaintext": None}]
-for be in [b for b in dict.fromkeys(P.he_compare) if b != P.he_backend]:
-    kt = min(P.he_compare_trees, sb_params["n_estimators"])
-    sb_c = SecureBoost(**{**sb_params, "n_estimators": kt}, key_bits=P.paillier_key_bits,
-                       demo_keys=P.demo_keys, n_jobs=P.n_jobs, active_name=B, he_backend=be
-                       ).fit(Xa_tr[sb_rows], y_tr[sb_rows], passive={E: Xp_tr[sb_rows]})
-    twin_c = HistGBDT(**{**sb_params, "n_estimators": kt}).fit(
-        np.hstack([Xa_tr[sb_rows], Xp_tr[sb_rows]]), y_tr[sb_rows],
-        passive_columns=range(Xa_tr.shape[1], Xa_tr.shape[1] + Xp_tr.shape[1]))
-    he_cmp.append({"backend": be, "scheme": SCHEMES[be], "trees": kt,
-                   "s per tree": sb_c.timings_["online_s"] / kt,
-                   "bucket sums per decryption": sb_c.slots_, "same trees as plaintext":
-                   tree_agreement(sb_c, twin_c, {B: 0, E: Xa_tr.shape[1]})["same_structure"]})
-    timings[f"secureboost_{be}_s"] = sb_c.timings_["fit_s"]
-he_cmp = pd.DataFrame(he_cmp)
+he_cmp = steps.backend_comparison(sb, sb_params, P, Xa_tr[sb_rows], Xp_tr[sb_rows],
+                                  y_tr[sb_rows], active=B, passive=E, timings=timings)
 for r in he_cmp.itertuples():
     results.add_metric(experiment="secureboost", mode=r.backend, setting=f"rows={n_sb}",
                        party="all", round=None, metric="seconds_per_tree", value=r._4)
-glue("sb_scheme", f"{SCHEMES[P.he_backend]} ({P.he_backend})", display=False)
-glue("sb_security", SECURITY[P.he_backend], display=False)
-t0 = time.perf_counter()
-passive_cols = range(Xa_tr.shape[1], Xa_tr.shape[1] + Xp_tr.shape[1])
-twin_small = HistGBDT(**sb_params).fit(np.hstack([Xa_tr[sb_rows], Xp_tr[sb_rows]]), y_tr[sb_rows],
-                                       passive_columns=passive_cols)
-timings["histgbdt_same_rows_s"] = time.perf_counter() - t0
-agree = tree_agreement(sb, twin_small, {B: 0, E: Xa_tr.shape[1]})
-m_sb = sb.predict_margin(Xa_te, passive={E: Xp_te})
-m_twin = twin_small.predict_margin(np.hstack([Xa_te, Xp_te]))
-agree["max_test_margin_diff"] = float(np.max(np.abs(m_sb - m_twin)))
+# The plaintext twin (same rows, same bins) and xgboost with the same settings.
+agree, sb_table, auc_gap = steps.plaintext_twins(
+    sb, sb_params, P, Xa_tr[sb_rows], Xp_tr[sb_rows], y_tr[sb_rows], Xa_te, Xp_te, y_te,
+    active=B, passive=E, timings=timings, bootstrap_seed=P.seed + 5)
 he_cmp.loc[0, "same trees as plaintext"] = agree["same_structure"]
-
-import xgboost as xgb
-
-t0 = time.perf_counter()
-xg_small = xgb.XGBClassifier(tree_method="hist", n_jobs=1, random_state=P.seed,
-                             n_estimators=sb_params["n_estimators"], max_depth=P.max_depth,
-                             learning_rate=P.learning_rate, reg_lambda=P.reg_lambda,
-                             min_child_weight=P.min_child_weight, max_bin=P.max_bins,
-                             ).fit(np.hstack([Xa_tr[sb_rows], Xp_tr[sb_rows]]), y_tr[sb_rows])
-timings["xgboost_same_rows_s"] = time.perf_counter() - t0
-from sklearn.metrics import roc_auc_score
-
-auc_sb = roc_auc_score(y_te, m_sb)
-p_xgb_small = xg_small.predict_proba(np.hstack([Xa_te, Xp_te]))[:, 1]
-auc_xgb_small = roc_auc_score(y_te, p_xgb_small)
-auc_gap = Estimate.bootstrap(lambda y, a, b: roc_auc_score(y, a) - roc_auc_score(y, b), y_te,
-                             m_sb, p_xgb_small, n_boot=P.bootstrap, seed=P.seed + 5, strata=y_te)
-sb_table = pd.DataFrame([
-    {"model": f"SecureBoost ({SCHEMES[P.he_backend]} {P.paillier_key_bits} bits)",
-     "seconds": sb.timings_["fit_s"],
-     "test AUC": auc_sb},
-    {"model": "plaintext HistGBDT (same bins)", "seconds": timings["histgbdt_same_rows_s"],
-     "test AUC": roc_auc_score(y_te, m_twin)},
-    {"model": "xgboost hist", "seconds": timings["xgboost_same_rows_s"], "test AUC": auc_xgb_small},
-])
-sb_timing = pd.Series(sb.timings_).rename("seconds").to_frame().T
-for k, v in sb.timings_.items():
-    results.add_metric(experiment="secureboost", mode="encrypted", setting=f"rows={n_sb}",
-                       party="all", round=None, metric=k, value=float(v))
-for r in sb_table.itertuples():
-    results.add_metric(experiment="secureboost", mode=r.model, setting=f"rows={n_sb}",
-                       party="all", round=None, metric="test_auc", value=float(r._3))
-results.add_metric(experiment="secureboost", mode="encrypted", setting=f"rows={n_sb}",
-                   party="all", round=None, metric="max_leaf_diff", value=agree["max_leaf_diff"])
-glue("sb_rows", n_sb, display=False)
-glue("sb_trees", sb_params["n_estimators"], display=False)
-glue("sb_bits", P.paillier_key_bits, display=False)
-glue("sb_seconds", sb.timings_["fit_s"], display=False)
-glue("sb_offline", sb.timings_.get("precompute_s", 0.0), display=False)
-glue("sb_decrypt", sb.timings_["decrypt_s"], display=False)
-glue("sb_slots", sb.slots_, display=False)
-if agree["same_structure"]:
-    same_text = (f"identical to the plaintext histogram GBDT on the same rows and bins: all "
-                 f"{agree['n_splits']} splits ({agree['passive_splits']} owned by the {E} "
-                 f"party) with the same feature and bin, leaf weights within "
-                 f"{agree['max_leaf_diff']:.1e}")
-else:
-    k_, i_, what_ = agree["first_difference"]
-    same_text = (f"identical to the plaintext histogram GBDT for {agree['identical_trees']} "
-                 f"whole tree(s) and {agree['n_splits']} splits ({agree['passive_splits']} "
-                 f"owned by the {E} party); at tree {k_ + 1}, node {i_} the two pick different "
-                 + ("splits whose gains are equal to 9 significant digits — an exact tie (rows "
-                    "with identical g, h make different partitions score the same), which the "
-                    "fixed-point sums of the passive party resolve the other way; from there "
-                    "on the two are different but equally valid boosters"
-                    if agree["difference_is_tie"] else f"{what_}: a real discrepancy"))
-glue("sb_same", same_text, display=False)
-glue("sb_margin_diff", agree["max_test_margin_diff"], display=False)
-glue("sb_slowdown", sb.timings_["fit_s"] / max(timings["histgbdt_same_rows_s"], 1e-9),
-     display=False)
-glue("auc_gap_xgb", abs(auc_sb - auc_xgb_small), display=False)
+steps.record_secureboost(results, P, sb, sb_table, agree, n_rows=n_sb,
+                         n_trees=sb_params["n_estimators"], passive=E, timings=timings)
 print(f"Security basis of the run's scheme: {SECURITY[P.he_backend]}.")
 display(sb_table)
-display(sb_timing)
+display(pd.Series(sb.timings_).rename("seconds").to_frame().T)
 display(he_cmp)
 pd.Series(agree, dtype=object).to_frame("SecureBoost vs plaintext twin").T
 
@@ -747,63 +606,14 @@ pd.Series(leak).to_frame("value").T
 # (the bank holds the private key), so these runs use a 512-bit demonstration key for speed:
 
 # %%
-from fedlib.vertical.attacks import bin_recovery_attack
-from fedlib.vertical.gbdt import BoostParams
-
-DEFAULT_MIN_NODE = BoostParams().passive_min_node_size
 att_rows = np.sort(np.random.default_rng(P.seed + 11).choice(
     len(y_tr), size=min(P.attack_rows, len(y_tr)), replace=False))
-att_kw = dict(n_estimators=P.attack_trees, max_depth=P.attack_max_depth,
-              learning_rate=P.learning_rate, reg_lambda=P.reg_lambda, min_child_weight=0.0,
-              max_bins=P.attack_bins, key_bits=512, demo_keys=True, active_name=B)
-
-
-def n_passive_splits(model):
-    nodes = (n for t in model.trees for n in (t.values() if isinstance(t, dict) else t))
-    return sum(1 for n in nodes if not n.is_leaf and n.party != B)
-
-
-att = []
 t0 = time.perf_counter()
-for m in P.attack_min_node_sizes:
-    sb_a = SecureBoost(**att_kw, passive_min_node_size=m).fit(
-        Xa_tr[att_rows], y_tr[att_rows], passive={E: Xp_tr[att_rows]})
-    r = bin_recovery_attack(sb_a, E, truth=sb_a.parties_[E]._bins)
-    att.append({"passive_min_node_size": m,
-                "setting": ("unsafe: no minimum" if m == 0 else
-                            "library default" if m == DEFAULT_MIN_NODE else ""),
-                "histograms returned": r["n_histograms"],
-                f"splits on {E}'s features": n_passive_splits(sb_a),
-                "(row, feature) pairs": r["n_pairs"], "bins recovered": r["recovered"],
-                "wrong": r["wrong"], "recovery rate": r["rate"]})
-    results.add_metric(experiment="bin_recovery", mode="active_party_attack",
-                       setting=f"min_node={m}", party=B, round=None, metric="recovery_rate",
-                       value=r["rate"])
+att = steps.bin_recovery_table(P, Xa_tr[att_rows], Xp_tr[att_rows], y_tr[att_rows], active=B,
+                               passive=E, results=results)
 timings["bin_attack_s"] = time.perf_counter() - t0
-att = pd.DataFrame(att)
-a_i = att.set_index("passive_min_node_size")
 lo_m, hi_m = min(P.attack_min_node_sizes), max(P.attack_min_node_sizes)
-glue("att_n", len(att_rows), display=False)
-glue("att_trees", P.attack_trees, display=False)
-glue("att_depth", P.attack_max_depth, display=False)
-glue("att_bins", P.attack_bins, display=False)
-glue("att_lo", lo_m, display=False)
-glue("att_hi", hi_m, display=False)
-glue("att_lo_rec", int(a_i.loc[lo_m, "bins recovered"]), display=False)
-glue("att_hi_rec", int(a_i.loc[hi_m, "bins recovered"]), display=False)
-glue("att_pairs", int(a_i.loc[lo_m, "(row, feature) pairs"]), display=False)
-glue("att_lo_rate", 100 * float(a_i.loc[lo_m, "recovery rate"]), display=False)
-glue("att_hi_rate", 100 * float(a_i.loc[hi_m, "recovery rate"]), display=False)
-glue("att_wrong", int(att["wrong"].sum()), display=False)
-glue("att_default", DEFAULT_MIN_NODE, display=False)
-paper_train = round(170 * (1 - P.test_size))
-glue("paper_size_note",
-     f"on the paper's 170 loans ({paper_train} training rows) a minimum of "
-     f"{P.passive_min_node_size} rows "
-     + ("leaves the other party's features the root only, since no split of "
-        f"{paper_train} rows gives two children of {P.passive_min_node_size}."
-        if 2 * P.passive_min_node_size > paper_train else
-        f"still admits nodes down to {P.passive_min_node_size} rows."), display=False)
+steps.glue_bin_recovery(P, att, len(att_rows))
 att
 
 # %% [markdown]
@@ -844,74 +654,22 @@ att
 # ```
 
 # %%
-from sklearn.ensemble import RandomForestClassifier
-from sklearn.linear_model import LogisticRegression
-from sklearn.preprocessing import StandardScaler
-
-from fedlib.vertical.baselines import (
-    LSSVMClassifier,
-    WoEScorecard,
-    choose_threshold,
-    credit_metrics,
-    points,
-    predicted_classes,
-)
+from fedlib.vertical.baselines import points
 
 PIPE, GB = "XMP + SecureBoost (ours)", "GBDT (same settings)"
 BASE = ["LR", "RF", "LS-SVM", "scorecard (WoE + LR)"]
-pos = np.arange(len(y_tr))
-if choose_thr:
-    fit_pos, val_pos = train_test_split(pos, test_size=P.validation_size, stratify=y_tr,
-                                        random_state=P.seed)
-    fit_pos = np.sort(fit_pos)
-else:
-    fit_pos, val_pos = pos, None
-lssvm_pos = np.random.default_rng(P.seed).permutation(fit_pos)[:P.lssvm_max_rows]
+fit_pos, val_pos, lssvm_pos = steps.fit_rows(P, y_tr, choose_thr)
 ext_raw = ext_all.loc[common]
-views = {
-    "bank only": (bank_X.loc[tr_ids].to_numpy(), bank_X.loc[te_ids].to_numpy()),
-    "pooled (non-private)": (np.hstack([bank_X.loc[tr_ids], ext_raw.loc[tr_ids]]),
-                             np.hstack([bank_X.loc[te_ids], ext_raw.loc[te_ids]])),
-}
-# name, features, estimator, train / test matrices, fit keywords, standardise?, fit rows
-specs = [(PIPE, "XMP selection", HistGBDT(**boost), np.hstack([Xa_tr, Xp_tr]),
-          np.hstack([Xa_te, Xp_te]), {"passive_columns": passive_cols}, False, fit_pos)]
-for view, (Xtr, Xte) in views.items():
-    specs += [
-        ("LR", view, LogisticRegression(max_iter=5000), Xtr, Xte, {}, True, fit_pos),
-        ("RF", view, RandomForestClassifier(n_estimators=300, random_state=P.seed, n_jobs=1),
-         Xtr, Xte, {}, False, fit_pos),
-        ("LS-SVM", view, LSSVMClassifier(gamma_reg=P.lssvm_gamma), Xtr, Xte, {}, True,
-         lssvm_pos),
-        ("scorecard (WoE + LR)", view, WoEScorecard(n_bins=P.scorecard_bins), Xtr, Xte, {},
-         False, fit_pos),
-        (GB, view, HistGBDT(**boost), Xtr, Xte, {}, False, fit_pos),
-    ]
-
-
-def proba(est, X):
-    p = est.predict_proba(X)
-    return p[:, 1] if np.ndim(p) == 2 else np.asarray(p)
-
-
-rows, probas, thresholds = [], {}, {}
+views = steps.model_views(bank_X, ext_raw, tr_ids, te_ids)
+pipeline_spec = (PIPE, "XMP selection", HistGBDT(**boost), np.hstack([Xa_tr, Xp_tr]),
+                 np.hstack([Xa_te, Xp_te]), {"passive_columns": passive_cols}, False, fit_pos)
+specs = steps.baseline_specs(P, views, pipeline_spec, gbdt_name=GB, boost=boost,
+                             fit_pos=fit_pos, lssvm_pos=lssvm_pos)
 t0 = time.perf_counter()
-for name, view, est, Xtr, Xte, kw, scaled, fit_rows in specs:
-    if scaled:
-        sc = StandardScaler().fit(Xtr[fit_rows])
-        Xtr, Xte = sc.transform(Xtr), sc.transform(Xte)
-    est.fit(Xtr[fit_rows], y_tr[fit_rows], **kw)
-    p = proba(est, Xte)
-    thr = (choose_threshold(y_tr[val_pos], proba(est, Xtr[val_pos])) if choose_thr
-           else fixed_thr)
-    key = PIPE if name == PIPE else f"{name} [{view}]"
-    probas[key], thresholds[key] = p, thr
-    rows.append({"model": name, "features": view, "threshold": thr,
-                 "predicted classes": predicted_classes(p, thr),
-                 **credit_metrics(y_te, p, threshold=thr)})
+fig3, probas, thresholds = steps.fit_baselines(specs, y_tr, y_te, pipeline=PIPE, val_pos=val_pos,
+                                               choose_thr=choose_thr, fixed_thr=fixed_thr)
 timings["fig3_models_s"] = time.perf_counter() - t0
 glue("n_estimators_used", P.n_estimators, display=False)
-fig3 = pd.DataFrame(rows)
 p_pipeline = probas[PIPE]
 for r in fig3.itertuples():
     for metric in ("error_rate", "accuracy", "precision", "recall", "f1", "ks", "auc"):
@@ -921,72 +679,21 @@ single_class = {k: bool(c < 2) for k, c in zip(probas, fig3["predicted classes"]
 single_list = [k for k, v in single_class.items() if v]
 display(fig3)
 if single_list:
-    display(Markdown(
-        "**Single-class models:** " + "; ".join(single_list) + " predicted one class for "
-        "every test row at its threshold (precision, recall and F1 then say nothing about "
-        "ranking). No claim is scored on such a model."))
+    display(Markdown(steps.single_class_note(single_list)))
 
 # %%
-long = fig3.melt(id_vars=["model", "features"],
-                 value_vars=["error_rate", "recall", "precision", "f1", "ks", "auc"],
-                 var_name="metric")
-long["model"] = np.where(long.model == PIPE, PIPE, long.model + " [" + long.features + "]")
-with book_theme():
-    fig_cmp = Figure(figsize=(11, 4.2), layout="constrained")
-    ax = fig_cmp.subplots()
-    order = [PIPE] + [f"{m} [{v}]" for v in views for m in BASE + [GB]]
-    pal = (["black"] + sns.color_palette("Blues", len(BASE) + 1)
-           + sns.color_palette("Oranges", len(BASE) + 1))
-    sns.barplot(data=long, x="metric", y="value", hue="model", hue_order=order, palette=pal,
-                ax=ax)
-    ax.set_ylabel("test set")
-    ax.legend(fontsize=7, ncols=3)
+fig_cmp = steps.models_figure(fig3, views, pipeline=PIPE, baselines=BASE, gbdt_name=GB)
 glue("fig_04_models", fig_cmp, display=False)
 
 # Paired bootstrap over the test rows: each resample scores both models of a difference on
 # the same rows (stratified by label so that recall is defined in every resample).
 yhat = {k: probas[k] >= thresholds[k] for k in probas}
-
-
-def diff(a, b, what):
-    def stat(y, u, v):
-        if what == "error":
-            return 100 * (np.mean(u != (y == 1)) - np.mean(v != (y == 1)))
-        return 100 * (u[y == 1].mean() - v[y == 1].mean())
-    return Estimate.bootstrap(stat, y_te, yhat[a], yhat[b], n_boot=P.bootstrap,
-                              seed=P.seed + 7, strata=y_te)
-
-
-def ci_text(e):
-    return f"{e.value:+.1f} [{e.interval[0]:+.1f}, {e.interval[1]:+.1f}]"
-
-
-cmp_rows, vs_baselines = [], {}
-for view in views:
-    for m in BASE + [GB]:
-        key = f"{m} [{view}]"
-        d = {w: diff(PIPE, key, w) for w in ("error", "recall")}
-        if view == "bank only" and m in BASE:
-            vs_baselines[m] = d
-        cmp_rows.append({"against": m, "features": view,
-                         "Δ error rate, points [95 %]": ci_text(d["error"]),
-                         "Δ recall, points [95 %]": ci_text(d["recall"])})
-cmp = pd.DataFrame(cmp_rows)
-
-
-def mean_diff(what):
-    keys = [f"{m} [bank only]" for m in BASE]
-
-    def stat(y, u, *vs):
-        ok = y == 1
-        if what == "error":
-            return 100 * (np.mean(u != ok) - np.mean([np.mean(v != ok) for v in vs]))
-        return 100 * (u[ok].mean() - np.mean([v[ok].mean() for v in vs]))
-    return Estimate.bootstrap(stat, y_te, yhat[PIPE], *(yhat[k] for k in keys),
-                              n_boot=P.bootstrap, seed=P.seed + 7, strata=y_te)
-
-
-level_diffs = {w: mean_diff(w) for w in ("error", "recall")}
+diff = steps.paired_diff(yhat, y_te, n_boot=P.bootstrap, seed=P.seed + 7)
+ci_text = steps.ci_text
+cmp, vs_baselines = steps.comparison_table(diff, views, pipeline=PIPE, baselines=BASE,
+                                           gbdt_name=GB)
+level_diffs = steps.mean_diffs(yhat, y_te, PIPE, [f"{m} [bank only]" for m in BASE],
+                               n_boot=P.bootstrap, seed=P.seed + 7)
 # Where a recall gain comes from: the same booster with and without the external party's
 # columns, and the pipeline against that pooled booster.
 src = {"ext": diff(f"{GB} [pooled (non-private)]", f"{GB} [bank only]", "recall"),
@@ -1000,17 +707,7 @@ cmp
 for k, e in level_diffs.items():
     glue(f"lvl_{k}", ci_text(e), display=False)
 
-
-def says(e):
-    lo, hi = e.interval
-    if lo > 0:
-        return f"raised recall by {e.value:.1f} points (95 % interval [{lo:+.1f}, {hi:+.1f}])"
-    if hi < 0:
-        return f"lowered recall by {-e.value:.1f} points (95 % interval [{lo:+.1f}, {hi:+.1f}])"
-    return (f"changed recall by {e.value:+.1f} points, an interval [{lo:+.1f}, {hi:+.1f}] "
-            "that covers 0: no detectable effect")
-
-
+says = steps.says
 pooled = fig3[fig3.features == "pooled (non-private)"].set_index("model")
 best_pooled = pooled.recall.idxmax()
 d_best_pooled = diff(PIPE, f"{best_pooled} [pooled (non-private)]", "recall")
@@ -1025,13 +722,7 @@ glue("src_best_pooled", says(d_best_pooled), display=False)
 glue("n_beat", n_beat, display=False)
 glue("n_worse_pooled", n_worse_pooled, display=False)
 glue("n_pooled", len(BASE) + 1, display=False)
-src_verdict = (
-    f"the gain comes from the {E} party's data, not from XMP or SecureBoost"
-    if src["ext"].interval[0] > 0 and src["xmp"].interval[0] <= 0 else
-    f"XMP selection adds recall beyond pooling the {E} party's raw columns"
-    if src["xmp"].interval[0] > 0 else
-    f"the {E} party's data add no detectable recall on these rows"
-    if src["ext"].interval[0] <= 0 else "")
+src_verdict = steps.source_verdict(src, E)
 glue("src_verdict", src_verdict, display=False)
 
 # %% [markdown]
@@ -1117,10 +808,8 @@ show
 # ```
 
 # %% tags=["remove-stderr"]
-from tqdm.std import tqdm
-
 from fedlib.fl.prepare import prepare_horizontal
-from fedlib.vertical.reputation import ReputationParams, run_screened_fedavg
+from fedlib.vertical.reputation import ReputationParams
 
 fed = prepare_horizontal("credit_data", n_parties=P.n_banks, skew=P.partition_skew,
                          scaling="federated", seed=P.seed)
@@ -1131,16 +820,8 @@ rep = ReputationParams(mu=P.rep_mu, gamma_u=P.rep_gamma, freshness=P.rep_freshne
                        delta=P.rep_delta, threshold=P.rep_threshold, tolerance=P.rep_tolerance)
 names = [p.name for p in fed.parties]
 mixed = dict(zip(names[len(names) - len(P.bad_banks):], P.bad_banks, strict=True))
-runs = {}
-settings = [("FedAvg", None, {}), ("screened", rep, {}),
-            ("FedAvg, bad banks", None, mixed), ("screened, bad banks", rep, mixed)]
 t0 = time.perf_counter()
-for label, screen, beh in tqdm(settings, file=sys.stderr, desc="screening runs"):
-    runs[label] = run_screened_fedavg(
-        fed.parties, fed.X_test[val_i], fed.y_test[val_i], fed.X_test[test_i],
-        fed.y_test[test_i], rounds=P.rounds, local_epochs=P.local_epochs, lr=P.local_lr,
-        batch_size=P.batch_size or None, seed=P.seed, screening=screen, behaviours=beh,
-        noise_rate=P.noise_rate)
+runs = steps.screening_runs(fed, P, rep, mixed, val_i, test_i)
 timings["screening_s"] = time.perf_counter() - t0
 curves = pd.concat([r.history.assign(run=k) for k, r in runs.items()], ignore_index=True)
 for r in curves.itertuples():
@@ -1155,27 +836,9 @@ glue("fig_04_screening", fig_rounds, display=False)
 glue("n_banks", P.n_banks, display=False)
 glue("bad_list", ", ".join(f"{k}: {v}" for k, v in mixed.items()), display=False)
 
-
-def series(hist, metric):
-    return hist[hist.metric == metric].set_index("round").value
-
-
 # Convergence speed: first round whose accuracy reaches 99 % of honest FedAvg's final
 # accuracy, the same target for every run (rounds + 1 if never reached).
-target_acc = 0.99 * series(runs["FedAvg"].history, "accuracy").iloc[-1]
-
-
-def rounds_to(hist):
-    acc = series(hist, "accuracy")
-    hit = acc[acc >= target_acc]
-    return int(hit.index.min()) if len(hit) else P.rounds + 1
-
-
-conv = pd.DataFrame([{
-    "run": k, "final accuracy": series(r.history, "accuracy").iloc[-1],
-    "final loss": series(r.history, "loss").iloc[-1],
-    "best accuracy": series(r.history, "accuracy").iloc[1:].max(),
-    "rounds to target": rounds_to(r.history)} for k, r in runs.items()])
+conv, target_acc = steps.convergence_table(runs, P.rounds)
 conv
 
 # %% [markdown]
@@ -1199,42 +862,11 @@ for r in caught.itertuples():
     results.add_metric(experiment="screening", mode="screened, bad banks", setting=r.behaviour,
                        party=r.party, round=None, metric="share_aggregated",
                        value=float(r.aggregated))
-f_acc = conv.set_index("run")["final accuracy"]
-glue("acc_fedavg", f_acc["FedAvg"], display=False)
-glue("acc_screened", f_acc["screened"], display=False)
-glue("acc_fedavg_bad", f_acc["FedAvg, bad banks"], display=False)
-glue("acc_screened_bad", f_acc["screened, bad banks"], display=False)
-bad_rows = caught[caught.behaviour != "honest"]
-glue("caught_list", ", ".join(f"{r.party} ({r.behaviour})" for r in bad_rows.itertuples()
-                              if r.aggregated < 0.5) or "none", display=False)
-glue("missed_list", ", ".join(f"{r.party} ({r.behaviour}, {r.aggregated:.0%} of rounds)"
-                              for r in bad_rows.itertuples() if r.aggregated >= 0.5) or "none",
-     display=False)
-dec_h = runs["screened"].decisions
-glue("honest_excluded", 100 * (1 - dec_h.aggregated.mean()), display=False)
-glue("target_acc", target_acc, display=False)
-speed = conv.set_index("run")["rounds to target"]
-glue("speed_text", ", ".join(f"{k}: {v if v <= P.rounds else 'never'}"
-                             for k, v in speed.items()), display=False)
+speed = steps.glue_screening(conv, caught, runs, target_acc=target_acc, rounds=P.rounds)
 # Paired bootstrap over the screening test rows: every run's global model of every round
 # classified the same rows, so a resample re-scores all runs and rounds at once.
-from fedlib.vertical.reputation import rounds_to_target
-
-C = {k: r.test_correct.T for k, r in runs.items()}   # (test rows, rounds + 1)
-y_scr = fed.y_test[test_i]
-acc_diff = Estimate.bootstrap(lambda a, b: float(a[:, -1].mean() - b[:, -1].mean()),
-                              C["screened"], C["FedAvg"], n_boot=P.bootstrap, seed=P.seed + 13,
-                              strata=y_scr)
-
-
-def speed_stat(honest, plain, screened):
-    target = 0.99 * honest[:, -1].mean()
-    return float(rounds_to_target(plain.T, target) - rounds_to_target(screened.T, target))
-
-
-speed_diff = Estimate.bootstrap(speed_stat, C["FedAvg"], C["FedAvg, bad banks"],
-                                C["screened, bad banks"], n_boot=P.bootstrap, seed=P.seed + 13,
-                                strata=y_scr)
+acc_diff, speed_diff = steps.screening_differences(runs, fed.y_test[test_i], n_boot=P.bootstrap,
+                                                   seed=P.seed + 13)
 glue("acc_diff_ci", f"{acc_diff.value:+.3f} [{acc_diff.interval[0]:+.3f}, "
                     f"{acc_diff.interval[1]:+.3f}]", display=False)
 glue("speed_diff_ci", f"{speed_diff.value:+.0f} [{speed_diff.interval[0]:+.0f}, "
@@ -1295,30 +927,10 @@ claims_table
 
 # %%
 v = {c["id"]: c["verdict"] for c in results.claims}
-n_dir = sum(1 for m in BASE for w in ("error", "recall")
-            if v.get(f"{w}_vs_{m.split()[0].lower().replace('-', '')}") == "reproduced")
-findings = [
-    f"Against the bank's own models (LR, RF, LS-SVM, WoE scorecard) the pipeline's lower "
-    f"error rate and higher recall are reproduced in {n_dir} of 8 paired comparisons (95 % "
-    f"bootstrap intervals over {len(y_te)} test rows); against their average it differs by "
-    f"{ci_text(level_diffs['error'])} points of error and {ci_text(level_diffs['recall'])} of "
-    f"recall, beside the paper's −6.22 and +11.03 on its private 170 loans.",
-    f"Where the recall comes from: adding the {E} party's raw columns to the same booster "
-    f"{says(src['ext'])}; XMP and SecureBoost on top {says(src['xmp'])}; in short, "
-    f"{src_verdict or 'no single source is detectable'} "
-    f"({n_worse_pooled} of {len(BASE) + 1} pooled non-private models have detectably higher "
-    f"recall than the pipeline).",
-    f"SecureBoost grows the plaintext trees ({'identical' if agree['same_structure'] else 'identical up to ties' if agree['difference_is_tie'] else 'NOT identical'}), "
-    f"so it is lossless; its leak to the bank is not: from per-bin sums the bank recovers "
-    f"{int(a_i.loc[lo_m, 'bins recovered'])} of {int(a_i.loc[lo_m, '(row, feature) pairs'])} "
-    f"of the other party's (row, feature) bins with no minimum node size and "
-    f"{int(a_i.loc[hi_m, 'bins recovered'])} at {hi_m} rows.",
-    f"Screening: final accuracy screened minus FedAvg {acc_diff.value:+.3f} "
-    f"[{acc_diff.interval[0]:+.3f}, {acc_diff.interval[1]:+.3f}] with honest banks; rounds "
-    f"to target with misbehaving banks, FedAvg minus screened, {speed_diff.value:+.0f} "
-    f"[{speed_diff.interval[0]:+.0f}, {speed_diff.interval[1]:+.0f}] (verdict: "
-    f"{v['fl_faster']}).",
-]
+findings = steps.chapter_findings(
+    verdicts=v, baselines=BASE, n_test=len(y_te), level_diffs=level_diffs, passive=E, src=src,
+    src_verdict=src_verdict, n_worse_pooled=n_worse_pooled, agree=agree, att=att, lo_m=lo_m,
+    hi_m=hi_m, acc_diff=acc_diff, speed_diff=speed_diff)
 for f in findings:
     results.add_finding(f)
 single_note = ("" if not single_list else
