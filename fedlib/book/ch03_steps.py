@@ -40,12 +40,11 @@ from fedlib.survival.federated import make_model
 from fedlib.survival.metrics import kaplan_meier
 from fedlib.survival.model import predict_survival
 
-__all__ = ["add_table3_metrics", "at_chance", "calibration_options", "conclusions",
-           "convergence_curves", "data_summary", "epsilon_sweep", "fmt_estimate",
-           "headline_table", "km_calibration", "load_dataset", "mean_ci", "plot_convergence",
-           "scenario_options", "seed_estimate", "synthetic_run", "table2_beside_paper",
-           "table2_of", "table3_beside_paper", "timing_collector", "timing_table",
-           "true_hazard_calibration"]
+__all__ = ["add_table3_metrics", "at_chance", "conclusions", "convergence_curves",
+           "data_summary", "epsilon_sweep", "headline_table", "km_calibration", "load_dataset",
+           "plot_convergence", "plot_timing", "scenario_options", "synthetic_run",
+           "table2_beside_paper", "table2_of", "table3_beside_paper", "timing_collector",
+           "timing_table", "true_hazard_calibration"]
 
 _METRICS = ("test_ci", "test_ibs", "oot_ci", "oot_ibs")
 
@@ -187,14 +186,27 @@ def data_summary(ds, data, P, paper_name: str, *, has_oot: bool) -> str:
 
 # --- training runs -----------------------------------------------------------------------------
 
-def calibration_options(P) -> dict:
+def _calibration_options(P) -> dict:
     """The :func:`~fedlib.survival.experiment.calibrate_clients` settings every run shares."""
     return dict(delta=P.delta, batch_size=P.private_batch_size, clip_norm=P.clip_norm,
                 n_neighbours=P.bdp_neighbours, pilot_steps=P.bdp_pilot_steps, seed=P.seed)
 
 
 def scenario_options(P) -> dict:
-    """The :func:`~fedlib.survival.experiment.run_scenarios` settings every run shares."""
+    """The :func:`~fedlib.survival.experiment.run_scenarios` settings every run shares.
+
+    Parameters
+    ----------
+    P
+        The chapter's parameters.
+
+    Returns
+    -------
+    dict
+        Local epochs, learning rates, batch sizes, clipping, δ, M, the noise seed and the
+        equal-final-ε protocol (``match_dp_to_bdp=True``); rounds, centralised epochs and the
+        initial hazard differ between runs and are passed beside it.
+    """
     return dict(local_epochs=P.local_epochs, lr=P.learning_rate, batch_size=P.batch_size,
                 clip_norm=P.clip_norm, noise_seed=P.seed, delta=P.delta,
                 n_neighbours=P.bdp_neighbours, private_batch_size=P.private_batch_size,
@@ -202,8 +214,23 @@ def scenario_options(P) -> dict:
 
 
 def timing_collector(data, window: int, rows: list) -> Callable:
-    """An ``on_run`` callback that appends, per seed, the federated BDP model's mean
-    predicted default month of early and late test defaulters (Fig. 9) to ``rows``."""
+    """An ``on_run`` callback recording the federated BDP model's timing per seed (Fig. 9).
+
+    Parameters
+    ----------
+    data
+        The prepared dataset (its pooled test rows are scored).
+    window
+        Observation window in months; defaulters before its half are "early".
+    rows
+        List that receives one ``{"seed", "early", "late"}`` dict per seed: the mean predicted
+        default month of early and of late test defaulters.
+
+    Returns
+    -------
+    callable
+        ``collect_timing(seed, scenario, run)`` for :func:`run_scenarios`.
+    """
     def collect_timing(seed, sc, run):
         if sc != "Federated (BDP)":
             return
@@ -216,42 +243,41 @@ def timing_collector(data, window: int, rows: list) -> Callable:
 
 
 def add_table3_metrics(results, metrics: pd.DataFrame, experiment: str) -> None:
-    """Record every seed's Table 3 metrics under ``experiment`` in ``results``."""
+    """Record every seed's Table 3 metrics under ``experiment`` in ``results``.
+
+    Parameters
+    ----------
+    results
+        The chapter's results writer.
+    metrics
+        One row per ``seed`` and ``scenario``, one column per metric.
+    experiment
+        The ``experiment`` key of the rows (``table3``, ``table3_sba`` ...).
+    """
     results.add_metrics(metrics.melt(id_vars=["seed", "scenario"], var_name="metric")
                         .assign(experiment=experiment, party="all",
                                 setting=lambda d: "seed=" + d.seed.astype(str))
                         .rename(columns={"scenario": "mode"}).drop(columns="seed"))
 
 
-def seed_estimate(metrics: pd.DataFrame, scenario: str, metric: str = "test_ci") -> Estimate | None:
+def _seed_estimate(metrics: pd.DataFrame, scenario: str, metric: str = "test_ci") -> Estimate | None:
     """Mean over seeds with its Student-t interval of one scenario's metric (None if absent)."""
     v = metrics.loc[metrics.scenario == scenario, metric].dropna()
     return Estimate.seeds(v) if len(v) else None
 
 
-def fmt_estimate(e: Estimate | None) -> str:
+def _fmt_estimate(e: Estimate | None) -> str:
     """``value [low, high]`` to three decimals, ``–`` for no value."""
     if e is None:
         return "–"
     return f"{e.value:.3f}" + (f" [{e.interval[0]:.3f}, {e.interval[1]:.3f}]" if e.interval else "")
 
 
-def mean_ci(frame: pd.DataFrame) -> pd.DataFrame:
-    """Mean over seeds and the Student-t 95 % interval, per scenario and metric, as text.
-
-    Parameters
-    ----------
-    frame
-        One row per ``seed`` and ``scenario`` with the Table 3 metrics.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Scenarios × ``test_ci, test_ibs, oot_ci, oot_ibs``.
-    """
+def _mean_ci(frame: pd.DataFrame) -> pd.DataFrame:
+    """Mean over seeds and the Student-t 95 % interval, per scenario and metric, as text."""
     out = pd.DataFrame(index=list(SCENARIOS))
     for m in _METRICS:
-        out[m] = [fmt_estimate(seed_estimate(frame, sc, m)) for sc in SCENARIOS]
+        out[m] = [_fmt_estimate(_seed_estimate(frame, sc, m)) for sc in SCENARIOS]
     return out
 
 
@@ -272,7 +298,7 @@ def table3_beside_paper(metrics: pd.DataFrame, paper_name: str | None, *,
     -------
     pandas.DataFrame
     """
-    side = mean_ci(metrics)
+    side = _mean_ci(metrics)
     if not has_oot:   # no out-of-time loans: no OOT column rather than a column of dashes
         side = side.drop(columns=["oot_ci", "oot_ibs"])
     if paper_name is not None:
@@ -283,10 +309,27 @@ def table3_beside_paper(metrics: pd.DataFrame, paper_name: str | None, *,
 
 
 def at_chance(frame: pd.DataFrame) -> list[str]:
-    """Scenarios whose test C-index interval (or single value) does not exceed 0.5 + 0.02."""
+    """Scenarios whose test C-index is at chance: its mean or upper bound is below 0.52.
+
+    Parameters
+    ----------
+    frame
+        One row per ``seed`` and ``scenario`` with ``test_ci``.
+
+    Returns
+    -------
+    list of str
+        The scenarios at chance, in Table 3's order.
+
+    Examples
+    --------
+    >>> at_chance(pd.DataFrame({"seed": [1, 1], "test_ci": [0.51, 0.66],
+    ...                         "scenario": ["Federated (BDP)", "Federated (No DP)"]}))
+    ['Federated (BDP)']
+    """
     out = []
     for sc in SCENARIOS:
-        e = seed_estimate(frame, sc)
+        e = _seed_estimate(frame, sc)
         if e is None:
             continue
         hi = e.interval[1] if e.interval else e.value
@@ -370,7 +413,7 @@ def epsilon_sweep(data, P, seeds: Sequence[int], *, init_model, init_hazard,
         for eps in sweep_eps:
             sg = calibrate_clients(data, target_epsilon=eps, epochs=P.rounds * P.local_epochs,
                                    init_model=init_model, central_epochs=central_epochs,
-                                   **calibration_options(P))
+                                   **_calibration_options(P))
 
             def keep_curve(seed, sc, run, eps=eps):
                 h = run.history.copy()
@@ -425,7 +468,18 @@ def convergence_curves(runs: Mapping[str, Any], sweep_rows: list[pd.DataFrame], 
 
 
 def plot_convergence(curves: pd.DataFrame):
-    """Fig. 8: training loss and test C-index per epoch, centralised and federated."""
+    """Fig. 8: training loss and test C-index per epoch, centralised and federated.
+
+    Parameters
+    ----------
+    curves
+        :func:`convergence_curves`.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        A 2 × 2 grid (loss, C-index) × (centralised, federated).
+    """
     fig8, axes = plt.subplots(2, 2, figsize=(11, 7), sharex="col")
     for j, paradigm in enumerate(("Centralized", "Federated")):
         sub = curves[curves.paradigm == paradigm]
@@ -476,7 +530,21 @@ def timing_table(runs: Mapping[str, Any], ds, data) -> pd.DataFrame:
 
 
 def plot_timing(model, data, window: int):
-    """Fig. 9: mean predicted survival of early, late and non-defaulters of the test set."""
+    """Fig. 9: mean predicted survival of early, late and non-defaulters of the test set.
+
+    Parameters
+    ----------
+    model
+        The survival network drawn.
+    data
+        The prepared dataset (its pooled test rows).
+    window
+        Observation window in months; defaulters before its half are "early".
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     Xte, tte, ete, _ = data.pooled("test")
     early, late = (ete == 1) & (tte < window / 2), (ete == 1) & (tte >= window / 2)
     S = predict_survival(model, Xte)
@@ -536,7 +604,19 @@ def km_calibration(model, ds, data, n_clients: int = 9):
 def true_hazard_calibration(runs: Mapping[str, Any], ds, data) -> pd.DataFrame:
     """Each federated model's mean absolute survival error against the true hazard.
 
-    Empty for data without a true hazard (a real file).
+    Parameters
+    ----------
+    runs
+        The main run's models by scenario.
+    ds, data
+        The dataset (``ds.truth`` holds the true survival, None for a real file) and its
+        prepared form.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per federated model with the mean |Ŝ − S| and the portfolio's predicted and
+        true survival at the window's end; empty without a true hazard.
     """
     cal_rows = []
     if ds.truth is not None:
@@ -554,7 +634,19 @@ def true_hazard_calibration(runs: Mapping[str, Any], ds, data) -> pd.DataFrame:
 # --- synthetic datasets ------------------------------------------------------------------------
 
 def table2_of(dset) -> dict:
-    """Measured Table 2 values of a dataset (rows, default rate, features, client sizes)."""
+    """Measured Table 2 values of a dataset, in the keys of the paper's Table 2.
+
+    Parameters
+    ----------
+    dset
+        A survival dataset (``frame`` with ``client`` and ``event``, its columns and window).
+
+    Returns
+    -------
+    dict
+        ``rows, default_rate, features, window, clients, min_client, max_client,
+        mean_client``.
+    """
     sizes = dset.frame["client"].value_counts()
     return {"rows": len(dset.frame), "default_rate": float(dset.frame["event"].mean()),
             "features": len(dset.numeric_columns) + len(dset.categorical_columns),
@@ -587,7 +679,7 @@ def synthetic_run(kind: str, P, seeds: Sequence[int], results) -> tuple[DatasetE
     sinit = make_model(sdata.n_features, sdata.grid.size - 1, seed=P.seed, init_hazard=sh)
     epochs = P.synthetic_rounds * P.local_epochs
     sg = calibrate_clients(sdata, target_epsilon=P.target_epsilon, epochs=epochs,
-                           init_model=sinit, central_epochs=epochs, **calibration_options(P))
+                           init_model=sinit, central_epochs=epochs, **_calibration_options(P))
     with tqdm(total=len(SCENARIOS) * len(seeds), desc=kind, file=sys.stderr) as bar:
         sres = run_scenarios(sdata, sigmas=sg, seeds=seeds, rounds=P.synthetic_rounds,
                              central_epochs=epochs, init_hazard=sh,
@@ -602,7 +694,7 @@ def synthetic_run(kind: str, P, seeds: Sequence[int], results) -> tuple[DatasetE
               "data"),
         table2=table2_of(sds), table2_input=("default_rate", "window", "clients", "features",
                                              "min_client", "max_client", "mean_client"))
-    t = mean_ci(sm)
+    t = _mean_ci(sm)
     t.insert(0, "dataset", f"{sds.name} ({len(sds.frame):,} loans, {sds.n_clients} clients, "
                            f"{n_fb} on the fallback)")
     t["paper test_ci"] = paper_table3_frame(sds.profile.name)["test_ci"]
@@ -645,9 +737,9 @@ def conclusions(evidence: Mapping[str, DatasetEvidence], *, paper_name: str, ds,
     ev0 = evidence[paper_name]
 
     def ci_of(sc):
-        return seed_estimate(ev0.metrics, sc)
+        return _seed_estimate(ev0.metrics, sc)
 
-    fmt = fmt_estimate
+    fmt = _fmt_estimate
     d_cent = Estimate.seeds(
         ev0.metrics.query("scenario == 'Centralized (Classical DP)'").test_ci.to_numpy()
         - ev0.metrics.query("scenario == 'Centralized (BDP)'").test_ci.to_numpy())
