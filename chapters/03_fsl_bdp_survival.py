@@ -92,7 +92,6 @@ import time
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import seaborn as sns
 import torch
 from IPython.display import Markdown, display
 from tqdm.std import tqdm
@@ -127,38 +126,10 @@ seeds = [P.seed + k for k in range(P.n_seeds)]
 # ```
 
 # %%
-from fedlib.survival.data import (
-    PROFILES,
-    check_federation,
-    prepare_survival,
-    semi_real_lendingclub,
-    synthetic_survival,
-)
-from fedlib.survival.loaders import load_bondora, load_lendingclub, load_sba
+from fedlib.book import ch03_steps as steps
+from fedlib.survival.data import check_federation, prepare_survival
 
-
-def load_main():
-    if P.dataset == "csv":   # a user's table: no paper profile; named after its file
-        from pathlib import Path
-
-        from fedlib.data.generic import csv_options
-        from fedlib.survival.generic import SURVIVAL_OPTIONS, load_survival_csv
-
-        user = load_survival_csv(P.data_path, **csv_options(P, SURVIVAL_OPTIONS))
-        user.name = Path(P.data_path).stem
-        return user, user.name
-    if P.dataset == "semi_real_lendingclub":
-        return semi_real_lendingclub(seed=P.seed, min_client_rows=P.min_client_rows), "LendingClub"
-    if P.dataset.startswith("synthetic_"):
-        kind = P.dataset.removeprefix("synthetic_")
-        return synthetic_survival(kind, scale=P.synthetic_scale, seed=P.seed), PROFILES[kind].name
-    loader = {"lendingclub_csv": load_lendingclub, "sba_csv": load_sba,
-              "bondora_csv": load_bondora}[P.dataset]
-    ds = loader(P.data_path, min_client_rows=P.min_client_rows)
-    return ds, ds.profile.name
-
-
-ds, paper_name = load_main()
+ds, paper_name = steps.load_dataset(P)
 prof = ds.profile   # None for a user's table: nothing of the paper's Table 2 to set beside it
 data = prepare_survival(ds, seed=P.seed, max_rows=P.max_rows or None)
 # Stop before any training if there is no federation to speak of (issue 14). A user's table
@@ -167,21 +138,10 @@ check_federation({c.name: c.n_train for c in data.clients}, min_client_rows=P.mi
                  paper_clients=None if prof is None else prof.clients,
                  min_win_clients=2 if prof is None else 5)
 has_oot = sum(c.t_oot.size for c in data.clients) > 0
-table2 = ds.table2()
-table2.loc["Number of features", table2.columns[0]] = f"{ds.table2().iloc[1, 0]} raw, {data.n_features} encoded"
-if prof is not None:
-    paper_col = pd.Series({
-    "Total observations": f"{prof.rows:,}", "Number of features": prof.features,
-    "Default rate": prof.default_rate, "Observation window": f"{prof.window} months",
-    "Number of clients (K)": prof.clients, "Min client size": f"{prof.min_client:,}",
-    "Max client size": f"{prof.max_client:,}", "Mean client size": f"{prof.mean_client:,}",
-    "In-time / OOT rows": f"{sum(prof.train_test_oot_k[:2]):,}k / {prof.train_test_oot_k[2]:,}k",
-    "Train/Test window": prof.train_window, "OOT window": prof.oot_window}, name=f"paper ({paper_name})")
-    table2.insert(1, "paper", paper_col)
 display(Markdown(f"**{ds.name}** — {ds.note}."
                  + ("" if prof is not None else " Your own table: the paper has no column to "
                     "set beside it, and none of its levels is compared with ours.")))
-table2
+steps.table2_beside_paper(ds, data, paper_name)
 
 # %%
 f = ds.frame
@@ -194,50 +154,7 @@ glue("n_clients", len(data.clients), display=False)
 glue("default_rate", float(f["event"].mean()), display=False)
 glue("n_train_total", n_train_total, display=False)
 glue("n_features", data.n_features, display=False)
-min_train = min(c.n_train for c in data.clients)
-n_small = sum(c.n_train < 100 for c in data.clients)
-kind_of_data = ("semi-real: real covariates, simulated default times" if ds.truth is not None
-                and P.dataset == "semi_real_lendingclub" else
-                "synthetic" if ds.truth is not None else
-                "your own table" if prof is None else "a real file")
-small_txt = (f"so {n_small} clients fall under the paper's 100-row threshold and use the analytical "
-             "DP fallback instead of BDP; they are reported apart and left out of the win rate"
-             if n_small else "but no client falls under the paper's 100-row threshold: every "
-             "client runs BDP proper (no analytical fallback)")
-if prof is not None:
-    paper_train = prof.train_test_oot_k[0] * 1000
-    scale_txt = (f"The paper trains its {paper_name} model on {paper_train:,} loans; we train on "
-                 f"{n_train_total:,}, {paper_train / n_train_total:,.0f} times fewer, and the "
-                 f"smallest client has {min_train} training loans (the paper's smallest: "
-                 f"{prof.min_client:,} loans in all), ")
-else:
-    scale_txt = (f"We train on {n_train_total:,} loans (the paper's smallest dataset, Bondora, "
-                 f"has {PROFILES['bondora'].rows:,}), and the smallest client has {min_train} "
-                 "training loans, ")
-if prof is None:
-    leak_txt = ("On your table no column is removed for leakage automatically: "
-                + (f"the columns {', '.join(f'`{c}`' for c in P.drop_columns)} are ignored "
-                   "(`drop_columns`); " if P.drop_columns else "`drop_columns` is empty; ")
-                + "every other column is a model input, so anything observed after "
-                "origination (status, balances, payments, the lender's own risk grade) must be "
-                "named in `drop_columns`.")
-elif prof.name == "LendingClub":
-    leak_txt = ("Columns prone to leakage are removed as §4.1 says (there: `funded_amnt`, "
-                "`int_rate`): here the lender's own risk pricing (interest rate, instalment, "
-                "grade, sub-grade) and every field observed after origination (status, balance, "
-                "payments).")
-else:
-    leak_txt = ("Columns prone to leakage are removed as §4.1 says: every field observed after "
-                "origination (status, balances, payments, recoveries) and the lender's own risk "
-                "rating, as listed in `fedlib.survival.loaders`.")
-oot_txt = ("" if has_oot else " There are no out-of-time loans (no origination dates or no "
-           "`oot_start`), so the OOT columns of Table 3 and the OOT claims are skipped.")
-display(Markdown(
-    f"We have {len(f):,} loans ({kind_of_data}) in {len(data.clients)} clients with a default "
-    f"rate of {f['event'].mean():.3f} ({data.n_features} model inputs after encoding). "
-    f"{scale_txt}{small_txt}. Remember this scale when comparing numbers: DP noise per step "
-    f"shrinks with the batch, and a client's batch cannot exceed its rows.{oot_txt}\n\n"
-    + leak_txt))
+display(Markdown(steps.data_summary(ds, data, P, paper_name, has_oot=has_oot)))
 
 # %% [markdown]
 # ## The model
@@ -482,74 +399,25 @@ cost_tab
 # example): "equal" here means equal numbers, the comparison the paper makes.
 
 # %% tags=["remove-stderr"]
-from fedlib.survival.experiment import SCENARIOS, expected_default_month, run_scenarios
-from fedlib.survival.model import predict_survival
+from fedlib.survival.experiment import SCENARIOS, run_scenarios
 
 glue("central_epochs_used", central_epochs_used, display=False)
-timing_rows = []
-
-
-def collect_timing(seed, sc, run, data=data, window=ds.window):
-    """Mean predicted default month of early / late test defaulters (Fig. 9), per seed."""
-    if sc != "Federated (BDP)":
-        return
-    X, t, e, _ = data.pooled("test")
-    m = expected_default_month(predict_survival(run.model, X))
-    early, late = (e == 1) & (t < window / 2), (e == 1) & (t >= window / 2)
-    timing_rows.append({"seed": seed, "early": float(np.nanmean(m[early])) if early.any()
-                        else np.nan, "late": float(np.nanmean(m[late])) if late.any() else np.nan})
-
-
+timing_rows = []   # per seed: federated BDP's mean predicted month of early / late defaulters
 t0 = time.perf_counter()
 with tqdm(total=len(seeds) * len(SCENARIOS), desc="Table 3", file=sys.stderr) as bar:
     main = run_scenarios(data, sigmas=sigmas, seeds=seeds, rounds=P.rounds,
-                         local_epochs=P.local_epochs, central_epochs=central_epochs_used,
-                         lr=P.learning_rate, batch_size=P.batch_size, clip_norm=P.clip_norm,
-                         noise_seed=P.seed, delta=P.delta, n_neighbours=P.bdp_neighbours,
-                         init_hazard=init_hazard, sample_fraction=P.sample_fraction,
-                         private_batch_size=P.private_batch_size,
-                         private_lr=P.private_learning_rate, match_dp_to_bdp=True,
-                         on_run=collect_timing, progress=lambda s: bar.update())
+                         central_epochs=central_epochs_used, init_hazard=init_hazard,
+                         sample_fraction=P.sample_fraction,
+                         on_run=steps.timing_collector(data, ds.window, timing_rows),
+                         progress=lambda s: bar.update(), **steps.scenario_options(P))
 results.add_timing("table3_s", time.perf_counter() - t0)
 metrics = main["metrics"]
-results.add_metrics(metrics.melt(id_vars=["seed", "scenario"], var_name="metric")
-                    .assign(experiment="table3", party="all",
-                            setting=lambda d: "seed=" + d.seed.astype(str))
-                    .rename(columns={"scenario": "mode"}).drop(columns="seed"))
-from fedlib.evaluate.uncertainty import Estimate
-
-
-def mean_ci(frame: pd.DataFrame) -> pd.DataFrame:
-    """Mean over seeds and the Student-t 95 % interval, per scenario and metric, as text."""
-    out = pd.DataFrame(index=list(SCENARIOS))
-    for m in ("test_ci", "test_ibs", "oot_ci", "oot_ibs"):
-        cells = []
-        for sc in SCENARIOS:
-            v = frame.loc[frame.scenario == sc, m].dropna()
-            if v.empty:
-                cells.append("–")
-                continue
-            e = Estimate.seeds(v)
-            cells.append(f"{e.value:.3f}" + (f" [{e.interval[0]:.3f}, {e.interval[1]:.3f}]"
-                                             if e.interval else ""))
-        out[m] = cells
-    return out
-
-
-from fedlib.book.ch03_claims import paper_table3_frame
-
-side = mean_ci(metrics)
-if not has_oot:   # no out-of-time loans: no OOT column rather than a column of dashes
-    side = side.drop(columns=["oot_ci", "oot_ibs"])
-if prof is not None:
-    paper3 = paper_table3_frame(paper_name)
-    for m in [c for c in ("test_ci", "test_ibs", "oot_ci", "oot_ibs") if c in side]:
-        side.insert(side.columns.get_loc(m) + 1, f"{m} paper", paper3[m].map("{:.3f}".format))
+steps.add_table3_metrics(results, metrics, "table3")
 glue("n_seeds_used", len(seeds), display=False)
 glue("table3_vs", " The paper's means are beside ours." if prof is not None else
      " The paper has no numbers for your table, so no level is set beside ours; the claims "
      "compare only directions (which mechanism wins).", display=False)
-side
+steps.table3_beside_paper(metrics, None if prof is None else paper_name, has_oot=has_oot)
 
 # %% [markdown]
 # Ours: mean over {glue:text}`n_seeds_used` seeds with the 95 % Student-t interval in
@@ -601,52 +469,14 @@ eq.round(3)
 # {glue:text}`bound_text`
 
 # %%
-from fedlib.book.ch03_claims import (
-    DatasetEvidence,
-    fed_gains,
-    per_seed_win_rates,
-    size_benefit_correlation,
-)
-
-
-def at_chance(frame: pd.DataFrame) -> list[str]:
-    """Scenarios whose test C-index interval (or single value) does not exceed 0.5 + 0.02."""
-    out = []
-    for sc in SCENARIOS:
-        v = frame.loc[frame.scenario == sc, "test_ci"].dropna()
-        if v.empty:
-            continue
-        e = Estimate.seeds(v)
-        hi = e.interval[1] if e.interval else e.value
-        if hi < 0.52 or e.value < 0.52:
-            out.append(sc)
-    return out
-
+from fedlib.book.ch03_claims import DatasetEvidence, per_seed_win_rates, size_benefit_correlation
 
 main_ev = DatasetEvidence(metrics, main["per_client"], same_data=P.dataset.endswith("_csv")
                           and paper_name in ("LendingClub", "SBA", "Bondora"),
                           note="", timing=pd.DataFrame(timing_rows))
 wr = per_seed_win_rates(main["per_client"])
-gain_b, gain_d = fed_gains(main_ev, "BDP"), fed_gains(main_ev, "Classical DP")
-rho = size_benefit_correlation(main["per_client"])
-chance_main = at_chance(metrics)
-headline = pd.DataFrame([
-    {"quantity": "centralised: DP − BDP C-index (paper > 0)",
-     "ours, per seed": (metrics[metrics.scenario == "Centralized (Classical DP)"].test_ci.to_numpy()
-                        - metrics[metrics.scenario == "Centralized (BDP)"].test_ci.to_numpy()),
-     "paper": 0.610 - 0.562},
-    {"quantity": "federated: BDP − DP C-index (paper > 0)",
-     "ours, per seed": (metrics[metrics.scenario == "Federated (BDP)"].test_ci.to_numpy()
-                        - metrics[metrics.scenario == "Federated (Classical DP)"].test_ci.to_numpy()),
-     "paper": 0.638 - 0.633},
-    {"quantity": "federation gain of BDP, %", "ours, per seed": gain_b.to_numpy(), "paper": 7.0},
-    {"quantity": "federation gain of DP, %", "ours, per seed": gain_d.to_numpy(), "paper": 1.4},
-    {"quantity": "share of clients where federated BDP beats DP",
-     "ours, per seed": wr.rate.to_numpy(), "paper": 39 / 62},
-    {"quantity": "Spearman ρ(client size, federation benefit of BDP)",
-     "ours, per seed": rho.to_numpy(), "paper": "< 0"},
-])
-headline["ours, per seed"] = headline["ours, per seed"].map(lambda a: np.round(a, 3).tolist())
+chance_main = steps.at_chance(metrics)
+headline = steps.headline_table(main_ev, wr, size_benefit_correlation(main["per_client"]))
 glue("wins_txt", ", ".join(f"{int(r.wins)}/{int(r.n)}" for r in wr.itertuples()) or "–",
      display=False)
 glue("chance_txt", ", ".join(chance_main) if chance_main else "none", display=False)
@@ -665,64 +495,17 @@ headline
 # `epsilon_sweep`, with the same equal-ε protocol; the federated panels show the main ε.
 
 # %% tags=["remove-stderr"]
-curves = []
-for sc, run in main["runs"].items():
-    h = run.history.copy()
-    h["step"] = h["epoch"] if "epoch" in h else h["round"] * P.local_epochs
-    h["scenario"], h["epsilon"], h["seed"] = sc, P.target_epsilon, seeds[0]
-    curves.append(h)
-sweep_rows = []
-sweep_eps = [e for e in P.epsilon_sweep if e != P.target_epsilon]
-central_private = ["Centralized (Classical DP)", "Centralized (BDP)"]
-if sweep_eps:
-    with tqdm(total=len(sweep_eps) * 2 * len(seeds), desc="epsilon sweep", file=sys.stderr) as bar:
-        for eps in sweep_eps:
-            sg = calibrate_clients(data, target_epsilon=eps, delta=P.delta,
-                                   batch_size=P.private_batch_size,
-                                   epochs=P.rounds * P.local_epochs, clip_norm=P.clip_norm,
-                                   n_neighbours=P.bdp_neighbours, pilot_steps=P.bdp_pilot_steps,
-                                   init_model=init_model, seed=P.seed,
-                                   central_epochs=central_epochs_used)
-
-            def keep_curve(seed, sc, run, eps=eps):
-                h = run.history.copy()
-                h["step"], h["scenario"], h["epsilon"], h["seed"] = h["epoch"], sc, eps, seed
-                sweep_rows.append(h)
-
-            sw = run_scenarios(data, sigmas=sg, seeds=seeds, rounds=P.rounds,
-                               local_epochs=P.local_epochs, central_epochs=central_epochs_used,
-                               lr=P.learning_rate, batch_size=P.batch_size, clip_norm=P.clip_norm,
-                               noise_seed=P.seed, delta=P.delta, n_neighbours=P.bdp_neighbours,
-                               init_hazard=init_hazard, scenarios=central_private,
-                               private_batch_size=P.private_batch_size,
-                               private_lr=P.private_learning_rate, match_dp_to_bdp=True,
-                               on_run=keep_curve, progress=lambda s: bar.update())
-            for r in sw["metrics"].itertuples():
-                results.add_metric(experiment="epsilon_sweep", mode=r.scenario,
-                                   setting=f"eps={eps:g} seed={r.seed}", metric="test_ci",
-                                   value=r.test_ci)
+sweep_rows, sweep_metrics = steps.epsilon_sweep(data, P, seeds, init_model=init_model,
+                                               init_hazard=init_hazard,
+                                               central_epochs=central_epochs_used)
+results.add_metrics(sweep_metrics)
 sweep = pd.concat(sweep_rows, ignore_index=True) if sweep_rows else None
-if sweep is not None:
-    curves += [h for h in sweep_rows if h["seed"].iloc[0] == seeds[0]]
-curves = pd.concat(curves, ignore_index=True)
-curves["paradigm"] = curves.scenario.str.split(" ").str[0]
-curves["privacy"] = curves.scenario.str.extract(r"\((.*)\)")[0]
-curves["label"] = curves.privacy + np.where(curves.privacy == "No DP", "",
-                                            " ε=" + curves.epsilon.map("{:g}".format))
-fig8, axes = plt.subplots(2, 2, figsize=(11, 7), sharex="col")
-for j, paradigm in enumerate(("Centralized", "Federated")):
-    sub = curves[curves.paradigm == paradigm]
-    for i, (col, ylab) in enumerate((("train_loss", "training loss (eq. 1)"), ("test_ci", "test C-index"))):
-        sns.lineplot(data=sub, x="step", y=col, hue="label", style="privacy", markers=True,
-                     ax=axes[i, j], legend=(i == 0 and j == 1))
-        axes[i, j].set_ylabel(ylab)
-        axes[i, j].set_xlabel("epochs over the data" if i else "")
-        axes[i, j].set_title(f"{paradigm}" if i == 0 else "")
-axes[0, 1].legend(fontsize=7, loc="upper right")
-fig8.tight_layout()
+curves = steps.convergence_curves(main["runs"], sweep_rows, local_epochs=P.local_epochs,
+                                  epsilon=P.target_epsilon, seeds=seeds)
+fig8 = steps.plot_convergence(curves)
 glue("fig_03_convergence", fig8, display=False)
 plt.close(fig8)
-if sweep is not None:
+if sweep is not None:   # how far each private run's training loss moved, first to last epoch
     rise = (sweep.sort_values("step").groupby(["epsilon", "scenario", "seed"]).train_loss
             .agg(lambda v: v.iloc[-1] - v.iloc[0]).unstack("seed"))
     display(rise.round(3))
@@ -749,17 +532,7 @@ nodp = main["runs"]["Federated (No DP)"].model
 Xte, tte, ete, who_te = data.pooled("test")
 early = (ete == 1) & (tte < ds.window / 2)
 late = (ete == 1) & (tte >= ds.window / 2)
-rows = []
-for label, model in (("Federated (No DP)", nodp), ("Federated (BDP)", best)):
-    m = expected_default_month(predict_survival(model, Xte))
-    rows.append({"model": label, "early defaulters": np.nanmean(m[early]),
-                 "late defaulters": np.nanmean(m[late]), "non-defaulters": np.nanmean(m[ete == 0])})
-if ds.truth is not None:
-    m = expected_default_month(ds.truth.survival[data.pooled_index("test")])
-    rows.append({"model": "true hazard", "early defaulters": np.nanmean(m[early]),
-                 "late defaulters": np.nanmean(m[late]), "non-defaulters": np.nanmean(m[ete == 0])})
-timing = pd.DataFrame(rows).set_index("model")
-timing.loc["observed default month"] = [tte[early].mean() + 0.5, tte[late].mean() + 0.5, np.nan]
+timing = steps.timing_table(main["runs"], ds, data)
 timing_seeds = pd.DataFrame(timing_rows)
 glue("early_month", float(timing_seeds["early"].mean()), display=False)
 glue("late_month", float(timing_seeds["late"].mean()), display=False)
@@ -767,15 +540,7 @@ for model_name, r in timing.iterrows():
     for col, v in r.items():
         results.add_metric(experiment="timing", mode=model_name, setting=col,
                            metric="mean_predicted_default_month", value=float(v))
-S_nodp = predict_survival(nodp, Xte)
-fig9, ax = plt.subplots(figsize=(7, 4))
-months = np.arange(0, ds.window + 1)
-for mask, name in ((early, "early defaulters"), (late, "late defaulters"), (ete == 0, "non-defaulters")):
-    if mask.any():
-        ax.plot(months, np.r_[1.0, S_nodp[mask].mean(0)], label=f"{name} (n={int(mask.sum())})")
-ax.set_xlabel("months since origination")
-ax.set_ylabel("mean predicted survival")
-ax.legend()
+fig9 = steps.plot_timing(nodp, data, ds.window)
 glue("fig_03_timing", fig9, display=False)
 plt.close(fig9)
 timing
@@ -798,50 +563,19 @@ timing
 # ## Calibration: predicted vs Kaplan–Meier per client, and vs the true hazard (Fig. 11)
 
 # %%
-from fedlib.survival.metrics import kaplan_meier
-
-order = sorted(data.clients, key=lambda c: -c.n_train)[:9]
-fig11, axes = plt.subplots(3, 3, figsize=(11, 8), sharex=True, sharey=True)
-inside = []
-for ax, c in zip(axes.ravel(), order, strict=False):
-    t, s, lo, hi = kaplan_meier(c.t_test, c.e_test)
-    ax.step(np.r_[0, t], np.r_[1, s], where="post", color="k", label="Kaplan–Meier")
-    ax.fill_between(np.r_[0, t], np.r_[1, lo], np.r_[1, hi], step="post", color="k", alpha=0.15)
-    pred = np.r_[1.0, predict_survival(best, c.X_test).mean(0)]
-    ax.plot(months, pred, color="C1", label="predicted (federated BDP)")
-    if ds.truth is not None:
-        ax.plot(months, np.r_[1.0, ds.truth.survival[c.idx_test].mean(0)], "--", color="C2",
-                label="true hazard")
-    km_at = np.r_[1, s][np.searchsorted(t, months[1:], side="right")]
-    lo_at = np.r_[1, lo][np.searchsorted(t, months[1:], side="right")]
-    hi_at = np.r_[1, hi][np.searchsorted(t, months[1:], side="right")]
-    inside.append({"client": c.name, "share of months inside the KM band":
-                   float(np.mean((pred[1:] >= lo_at) & (pred[1:] <= hi_at)))})
-    ax.set_title(f"{c.name} (n test = {len(c.t_test)})", fontsize=9)
-axes[0, 0].legend(fontsize=7)
-fig11.tight_layout()
+fig11, inside = steps.km_calibration(best, ds, data)
 glue("fig_03_km", fig11, display=False)
 plt.close(fig11)
-inside = pd.DataFrame(inside)
 glue("km_inside", float(inside.iloc[:, 1].mean()), display=False)
-
-cal_rows = []
-if ds.truth is not None:
-    S_true = ds.truth.survival[data.pooled_index("test")]
-    for sc in ("Federated (No DP)", "Federated (Classical DP)", "Federated (BDP)"):
-        S_hat = predict_survival(main["runs"][sc].model, Xte)
-        cal_rows.append({"model": sc, "mean |S_hat - S_true|": float(np.abs(S_hat - S_true).mean()),
-                         "portfolio S(24) predicted": float(S_hat[:, -1].mean()),
-                         "portfolio S(24) true": float(S_true[:, -1].mean())})
-        results.add_metric(experiment="calibration", mode=sc, setting="vs true hazard",
-                           metric="mean_abs_survival_error", value=cal_rows[-1]["mean |S_hat - S_true|"])
-calibration = pd.DataFrame(cal_rows)
-cal_text = ("Because the true hazard is known for these generated default times, the table "
-            "measures calibration directly against it, borrower by borrower, instead of against "
-            "a Kaplan–Meier band that is wide for small clients." if ds.truth is not None else
-            "On a real file the true hazard is unknown, so the Kaplan–Meier bands are the only "
-            "calibration check.")
-glue("cal_text", cal_text, display=False)
+calibration = steps.true_hazard_calibration(main["runs"], ds, data)
+for r in calibration.itertuples(index=False):
+    results.add_metric(experiment="calibration", mode=r.model, setting="vs true hazard",
+                       metric="mean_abs_survival_error", value=r[1])
+glue("cal_text", "Because the true hazard is known for these generated default times, the table "
+     "measures calibration directly against it, borrower by borrower, instead of against a "
+     "Kaplan–Meier band that is wide for small clients." if ds.truth is not None else
+     "On a real file the true hazard is unknown, so the Kaplan–Meier bands are the only "
+     "calibration check.", display=False)
 calibration if len(calibration) else Markdown("No true hazard for these data (a real file).")
 
 # %% [markdown]
@@ -935,71 +669,28 @@ mia
 # paper's other two columns of Table 2, at `synthetic_scale` of their size.
 
 # %% tags=["remove-stderr"]
-def table2_of(dset, *, inputs) -> dict:
-    sizes = dset.frame["client"].value_counts()
-    return {"rows": len(dset.frame), "default_rate": float(dset.frame["event"].mean()),
-            "features": len(dset.numeric_columns) + len(dset.categorical_columns),
-            "window": dset.window, "clients": int(sizes.size), "min_client": int(sizes.min()),
-            "max_client": int(sizes.max()), "mean_client": float(sizes.mean())}
-
+from fedlib.survival.data import PROFILES
 
 is_real = P.dataset.endswith("_csv")
-main_note = (f"{ds.name}: {len(f):,} loans, {len(data.clients)} clients, "
-             f"ε = {P.target_epsilon:g}, R = {P.rounds}, E = {P.local_epochs}, {len(seeds)} seed(s)")
 main_inputs = (() if prof is None else ("window",) if is_real else
                ("default_rate", "window", "clients") if P.dataset == "semi_real_lendingclub"
                else ("default_rate", "window", "clients", "features", "min_client",
-                     "max_client", "mean_client"))
+                     "max_client", "mean_client"))   # Table 2 values we set from the paper
 # A user's table (no profile) is its own key: it gets the claims about the mechanisms only.
 evidence = {paper_name: DatasetEvidence(
-    metrics, main["per_client"], same_data=is_real, note=main_note,
-    table2=table2_of(ds, inputs=main_inputs), table2_input=main_inputs,
+    metrics, main["per_client"], same_data=is_real, table2=steps.table2_of(ds),
+    note=(f"{ds.name}: {len(f):,} loans, {len(data.clients)} clients, ε = {P.target_epsilon:g}, "
+          f"R = {P.rounds}, E = {P.local_epochs}, {len(seeds)} seed(s)"),
+    table2_input=main_inputs,
     timing=pd.DataFrame(timing_rows) if paper_name == "LendingClub" or prof is None else None)}
 chance = {paper_name: chance_main}
 syn_sides = []
 for kind in P.run_synthetic:
-    sds = synthetic_survival(kind, scale=P.synthetic_scale, seed=P.seed)
-    if sds.profile.name in evidence:
+    if PROFILES[kind].name in evidence:
         continue
-    sdata = prepare_survival(sds, seed=P.seed)
-    sh = 1 - (1 - sds.profile.default_rate) ** (1 / sds.window)
-    sinit = make_model(sdata.n_features, sdata.grid.size - 1, seed=P.seed, init_hazard=sh)
-    sg = calibrate_clients(sdata, target_epsilon=P.target_epsilon, delta=P.delta,
-                           batch_size=P.private_batch_size,
-                           epochs=P.synthetic_rounds * P.local_epochs,
-                           clip_norm=P.clip_norm, n_neighbours=P.bdp_neighbours,
-                           pilot_steps=P.bdp_pilot_steps, init_model=sinit, seed=P.seed,
-                           central_epochs=P.synthetic_rounds * P.local_epochs)
-    with tqdm(total=len(SCENARIOS) * len(seeds), desc=kind, file=sys.stderr) as bar:
-        sres = run_scenarios(sdata, sigmas=sg, seeds=seeds, rounds=P.synthetic_rounds,
-                             local_epochs=P.local_epochs,
-                             central_epochs=P.synthetic_rounds * P.local_epochs,
-                             lr=P.learning_rate, batch_size=P.batch_size, clip_norm=P.clip_norm,
-                             noise_seed=P.seed, delta=P.delta, n_neighbours=P.bdp_neighbours,
-                             init_hazard=sh, private_batch_size=P.private_batch_size,
-                             private_lr=P.private_learning_rate, match_dp_to_bdp=True,
-                             progress=lambda s: bar.update())
-    sm = sres["metrics"]
-    results.add_metrics(sm.melt(id_vars=["seed", "scenario"], var_name="metric")
-                        .assign(experiment=f"table3_{kind}", party="all",
-                                setting=lambda d: "seed=" + d.seed.astype(str))
-                        .rename(columns={"scenario": "mode"}).drop(columns="seed"))
-    n_fb = int(sum(c.n_train < 100 for c in sdata.clients))
-    evidence[sds.profile.name] = DatasetEvidence(
-        sm, sres["per_client"], same_data=False,
-        note=(f"{sds.name}: {len(sds.frame):,} loans, {sds.n_clients} clients ({n_fb} on the "
-              f"BDP fallback), R = {P.synthetic_rounds}, {len(seeds)} seed(s); not the real "
-              "data"),
-        table2=table2_of(sds, inputs=()), table2_input=("default_rate", "window", "clients",
-                                                        "features", "min_client", "max_client",
-                                                        "mean_client"))
-    chance[sds.profile.name] = at_chance(sm)
-    t = mean_ci(sm)
-    t.insert(0, "dataset", f"{sds.name} ({len(sds.frame):,} loans, {sds.n_clients} clients, "
-                           f"{n_fb} on the fallback)")
-    t["paper test_ci"] = paper_table3_frame(sds.profile.name)["test_ci"]
-    t["paper test_ibs"] = paper_table3_frame(sds.profile.name)["test_ibs"]
-    syn_sides.append(t)
+    evidence[PROFILES[kind].name], side = steps.synthetic_run(kind, P, seeds, results)
+    chance[PROFILES[kind].name] = steps.at_chance(evidence[PROFILES[kind].name].metrics)
+    syn_sides.append(side)
 pd.concat(syn_sides) if syn_sides else Markdown("No synthetic run in this parameter set.")
 
 # %% [markdown]
@@ -1038,84 +729,11 @@ claims_table
 # run or on a model at chance.
 
 # %%
-def ci_of(ev, sc, m="test_ci"):
-    v = ev.metrics.loc[ev.metrics.scenario == sc, m].dropna()
-    return Estimate.seeds(v) if len(v) else None
-
-
-def fmt(e):
-    if e is None:
-        return "–"
-    return f"{e.value:.3f}" + (f" [{e.interval[0]:.3f}, {e.interval[1]:.3f}]" if e.interval else "")
-
-
-ev0 = evidence[paper_name]
-d_cent = Estimate.seeds(ev0.metrics.query("scenario == 'Centralized (Classical DP)'").test_ci.to_numpy()
-                        - ev0.metrics.query("scenario == 'Centralized (BDP)'").test_ci.to_numpy())
-ratio_used = float((eq.sigma_bdp / eq.sigma_dp).median())
-nsr_client = float(nsr.drop(index="central")["noise / signal, DP"].median())
-nsr_pool = float(nsr.loc["central", "noise / signal, DP"])
-fed_private = [ci_of(ev0, f"Federated ({m})") for m in ("Classical DP", "BDP")]
-fed_learn = all(e is not None and e.value > 0.55 for e in fed_private)
-lines = [
-    (f"* **Equal ε, unequal noise.** At equal final ε per party, BDP needed {ratio_used:.2f} "
-     "times classical DP's σ (median over parties): its neighbours *replace* a row, and two "
-     "borrowers' clipped gradients are nearly orthogonal, so the data-dependent distance is "
-     "close to $2C^2$, above the add/remove worst case $C^2$ that DP pays."
-     if ratio_used > 1 else
-     f"* **Equal ε, less noise for BDP.** At equal final ε per party, BDP needed {ratio_used:.2f} "
-     "times classical DP's σ (median over parties): the per-example gradients of these data "
-     "are short or aligned enough for the data-dependent distance to stay below the worst "
-     "case.") + f" Centralised, DP − BDP C-index = {fmt(d_cent)} on {paper_name}.",
-    ("* **The private models learn when federated.**" if fed_learn else
-     "* **Federation does not rescue the private models here.**")
-    + f" On {paper_name} the federated "
-    f"C-index is {fmt(ci_of(ev0, 'Federated (Classical DP)'))} with DP and "
-    f"{fmt(ci_of(ev0, 'Federated (BDP)'))} with BDP, against "
-    f"{fmt(ci_of(ev0, 'Centralized (Classical DP)'))} for the pooled DP model. "
-    + (f"A client's batch cannot exceed its {min_train}–{max(c.n_train for c in data.clients)} "
-       f"training rows, so its DP noise per step is {nsr_client:.1f} times the largest possible "
-       f"signal against {nsr_pool:.1f} for the pool (table in the DP section). "
-       if nsr_client > 1.5 * nsr_pool else
-       f"A client's DP noise per step ({nsr_client:.1f} times the largest possible signal) is "
-       f"close to the pool's ({nsr_pool:.1f}; table in the DP section), so the batch size "
-       "does not explain the gap here. ")
-    + (f"The paper's smallest client has {prof.min_client:,} loans. " if prof is not None else
-       "The paper's smallest client (Bondora) has "
-       f"{PROFILES['bondora'].min_client:,} loans. ")
-    + "Models at chance: "
-    + ("; ".join(f"{k}: {', '.join(v)}" for k, v in chance.items() if v) or "none") + ".",
-    "* **Seeded noise.** The chapter passes `noise_seed` so that its numbers repeat: seeded DP "
-    "noise is a reproduction device that voids the guarantee (the library's default draws it "
-    "from OS entropy).",
-    "* **What would change the verdicts.** The paper's real files (1.66 M LendingClub, 753 k "
-    "SBA, 219 k Bondora loans: `lendingclub_csv`, `sba_csv`, `bondora_csv`) would make the "
-    "levels scorable and give every client thousands of rows per DP step; the paper leaves "
-    "unstated the ε of Table 3, how σ was calibrated for BDP, the batch sampling and the "
-    "C-index evaluation times."
-    + ("" if prof is not None else f" On your table ({ds.name}) only the claims about the "
-       "mechanisms (which of DP and BDP wins, what federation adds) are scored; the paper's "
-       "levels for its three datasets stay not checkable, since those data were not run."),
-    "* **What changed with the sound Bayesian accountant.** The book's Bayesian accountant now "
-    "composes over the whole run with Hölder's correction and bounds the Monte-Carlo moment "
-    "with Hoeffding's inequality on the known range (before, it summed per-step Student-t "
-    "bounds that were not bounds). Calibrated to that bound, BDP needs "
-    f"{float((eq.sigma_bdp / eq.sigma_dp).median()):.2f} × DP's σ at equal ε "
-    f"(planned estimate at the same σ: {float(sigmas['eps_bdp_estimate'].drop(index='central', errors='ignore').median()):.2f} "
-    f"against the bound {float(sigmas['eps_bdp_bound'].drop(index='central', errors='ignore').median()):.2f}, "
-    "median client): the price of a guarantee that holds. "
-    + ("" if bdp_is_bound else "The ε_μ reported here are estimates, not bounds."),
-]
-results.add_finding(
-    f"At equal final ε per party, Bayesian DP needs {float((eq.sigma_bdp / eq.sigma_dp).median()):.2f}"
-    f"× classical DP's noise once its ε is a valid bound; centralised, DP minus BDP test C-index "
-    f"is {fmt(d_cent)} on {paper_name}.")
-results.add_finding(
-    ("Federated private models learn" if fed_learn else
-     "Federated private models do not learn on clients this small")
-    + f": test C-index {fmt(fed_private[0])} (DP) and {fmt(fed_private[1])} (BDP) against "
-    f"{fmt(ci_of(ev0, 'Centralized (Classical DP)'))} for the pooled DP model"
-    + ("." if fed_learn else ", so the paper's federated ranking reversal is not testable here."))
+lines, findings = steps.conclusions(evidence, paper_name=paper_name, ds=ds, data=data, eq=eq,
+                                   nsr=nsr, sigmas=sigmas, chance=chance,
+                                   bdp_is_bound=bdp_is_bound)
+for finding in findings:
+    results.add_finding(finding)
 Markdown("\n".join(lines))
 
 # %% tags=["remove-input"]
