@@ -153,36 +153,10 @@ for inst, row in table1.iterrows():
 table1
 
 # %%
-real = table1[table1.kind == "real"]
-real_rate = float((real.rows * real.default_rate).sum() / real.rows.sum())
-SOURCE_NAME = {"lending_club": "LendingClub", "heloc": "HELOC"}.get(data.source, "your table's")
-sentence = (f"The real rows are not the paper's: the {SOURCE_NAME} silos have "
-            f"{real_rate:.1%} defaults (the paper: 12.3 % and 8.5 %)")
-if data.income:
-    sentence += (f" and a mean income near {real.income_mean.mean():,.0f} dollars (the paper: "
-                 "52k and 47k)")
-else:
-    sentence += f", and {SOURCE_NAME} has no income column, so Table 1's income is not checkable"
-sentence += "."
-if data.source == "heloc":
-    sentence += (" The paper's default rates cannot be HELOC as published either: "
-                 f"{real_rate:.0%} of this file's rows are 'Bad'.")
-elif data.source == "csv":
-    sentence += f" {data.note}" if data.note else ""
-else:
-    sentence += (" Nor can they be the HELOC file as published: about half of HELOC's rows are "
-                 "'Bad' (90+ days past due), and HELOC has no income column.")
-glue("data_sentence", sentence, display=False)
-proxy = {"lending_club": "employment shorter than three years",
-         "heloc": "a credit file younger than ten years (MSinceOldestTradeOpen < 120)"}.get(
-    data.source, f"your protected group ({P.protected})" if P.protected
-    else "no protected group (none given: every fairness metric is undefined)")
-glue("proxy_text", proxy, display=False)
-one_group = [i for i, r in table1.iterrows() if r.protected_share in (0.0, 1.0)]
-glue("one_group_note", (" At " + ", ".join(one_group) + " only one group occurs in the data, "
-                        "so EOD, DIR and SPD are undefined there: they are reported as NaN with "
-                        "that reason and left out of every mean and claim.") if one_group else "",
-     display=False)
+from fedlib.book.ch01_steps import data_texts
+
+for key, text in data_texts(data, table1, P.protected).items():
+    glue(key, text, display=False)
 
 # %% [markdown]
 # {glue:text}`data_sentence` The synthetic rows match Table 1 by construction (the claims at the
@@ -272,7 +246,7 @@ n_inst = len(parts)
 threshold = secagg_threshold(n_inst, P.threshold_fraction)
 glue("threshold", threshold, display=False)
 lab = Lab(P, parts, threshold, val_parts=validation_view(parts))
-names, model_fn, federate, report = lab.names, lab.model_fn, lab.federate, lab.report
+names = lab.names
 
 
 # %% [markdown]
@@ -425,7 +399,7 @@ assert leaked.empty, "the server received an individual model update in the clea
 per_round = fmtl_transcript.bytes_sent(receiver="server") / P.rounds
 glue("bytes_per_round", per_round / 1e3, display=False)
 glue("bytes_per_client_round", per_round / n_inst / 1e3, display=False)
-glue("n_params", int(get_flat_params(model_fn()).size), display=False)
+glue("n_params", int(get_flat_params(lab.model_fn()).size), display=False)
 results.add_metric(experiment="secagg", mode="FMTL", setting="no dropout", party="all",
                    round=None, metric="kb_to_server_per_round", value=per_round / 1e3)
 view
@@ -612,7 +586,7 @@ drop_run, drop_clients = lab.dp_run("fmtl", cfg_main, P.epsilon, S0, lam_chosen,
                                     secure=True, dropout=P.dropout_rate)
 drop_hist = drop_run.history_frame()[["round", "uploaded", "dropped", "aborted",
                                       "bytes_to_server", "server_seconds"]]
-drop_auc = report(drop_run.models, "FMTL + dropouts").roc_auc.mean()
+drop_auc = lab.report(drop_run.models, "FMTL + dropouts").roc_auc.mean()
 glue("drop_auc", float(drop_auc), display=False)
 glue("drop_aborted", int(drop_hist.aborted.sum()), display=False)
 results.add_metric(experiment="dropout", mode="FMTL", setting=f"rate={P.dropout_rate:g}",
@@ -710,23 +684,14 @@ display(risk)
 # AUC across institutions 35 % lower for FMTL than FedAvg. No DP, every seed.
 
 # %% tags=["remove-stderr"]
-glue("imb_ratio_used", P.imbalance_ratio, display=False)
-glue("label_skew_used", P.label_skew, display=False)
+from fedlib.book.ch01_steps import imbalance_runs
 from fedlib.data.institutions import imbalance_institutions
 
+glue("imb_ratio_used", P.imbalance_ratio, display=False)
+glue("label_skew_used", P.label_skew, display=False)
 skewed = imbalance_institutions(parts, ratio=P.imbalance_ratio, label_skew=P.label_skew,
                                 seed=P.seed)
-imb_rows = []
-for s in SEEDS:
-    for mode, label, lr_value, lam_value in (("fedavg", "FedAvg", fedavg_lr, 0.0),
-                                             ("fmtl", "FMTL", fmtl_lr, lam_chosen)):
-        run, _ = federate(mode, seed=s, lr=lr_value, lam=lam_value, institutions=skewed,
-                          label=f"{label} imbalanced seed {s}")
-        rep = report(run.models, label, skewed)
-        imb_rows.append({"seed": s, "model": label, "auc_std": rep.roc_auc.std(ddof=0),
-                         "avg_auc": rep.roc_auc.mean(),
-                         **{n: a for n, a in zip(rep.institution, rep.roc_auc, strict=True)}})
-imb = pd.DataFrame(imb_rows)
+imb = imbalance_runs(lab, skewed, SEEDS, fedavg_lr=fedavg_lr, fmtl_lr=fmtl_lr, lam=lam_chosen)
 imb_mean = imb.groupby("model")[["auc_std", "avg_auc", *names]].mean()
 reduction = 1 - imb_mean.loc["FMTL", "auc_std"] / imb_mean.loc["FedAvg", "auc_std"]
 glue("std_reduction", float(reduction), display=False)

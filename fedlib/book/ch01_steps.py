@@ -681,3 +681,86 @@ def chapter01_findings(records: list[dict], *, n_seeds: int, below_inst: Sequenc
         f"{float(at[('FedAvg', epsilon)]):.3f}.",
     ]
     return [f1, f2, f3], summary
+
+
+def data_texts(data, table1: pd.DataFrame, protected: str | None) -> dict[str, str]:
+    """The sentences on the data: how the real rows differ, the protected proxy, one-group notes.
+
+    Parameters
+    ----------
+    data
+        The loaded institutions (``load_institutions`` or ``load_csv_institutions``).
+    table1
+        :func:`~fedlib.data.institutions.measure_table1` of ``data``.
+    protected
+        The user's protected-group expression (source ``csv``), or None.
+
+    Returns
+    -------
+    dict
+        Glue key → text: ``data_sentence``, ``proxy_text`` and ``one_group_note``.
+    """
+    real = table1[table1.kind == "real"]
+    real_rate = float((real.rows * real.default_rate).sum() / real.rows.sum())
+    source_name = {"lending_club": "LendingClub", "heloc": "HELOC"}.get(data.source,
+                                                                         "your table's")
+    sentence = (f"The real rows are not the paper's: the {source_name} silos have "
+                f"{real_rate:.1%} defaults (the paper: 12.3 % and 8.5 %)")
+    if data.income:
+        sentence += (f" and a mean income near {real.income_mean.mean():,.0f} dollars (the "
+                     "paper: 52k and 47k)")
+    else:
+        sentence += (f", and {source_name} has no income column, so Table 1's income is not "
+                     "checkable")
+    sentence += "."
+    if data.source == "heloc":
+        sentence += (" The paper's default rates cannot be HELOC as published either: "
+                     f"{real_rate:.0%} of this file's rows are 'Bad'.")
+    elif data.source == "csv":
+        sentence += f" {data.note}" if data.note else ""
+    else:
+        sentence += (" Nor can they be the HELOC file as published: about half of HELOC's rows "
+                     "are 'Bad' (90+ days past due), and HELOC has no income column.")
+    proxy = {"lending_club": "employment shorter than three years",
+             "heloc": "a credit file younger than ten years (MSinceOldestTradeOpen < 120)"}.get(
+        data.source, f"your protected group ({protected})" if protected
+        else "no protected group (none given: every fairness metric is undefined)")
+    one_group = [i for i, r in table1.iterrows() if r.protected_share in (0.0, 1.0)]
+    note = (" At " + ", ".join(one_group) + " only one group occurs in the data, so EOD, DIR "
+            "and SPD are undefined there: they are reported as NaN with that reason and left "
+            "out of every mean and claim.") if one_group else ""
+    return {"data_sentence": sentence, "proxy_text": proxy, "one_group_note": note}
+
+
+def imbalance_runs(lab: Lab, skewed: Sequence, seeds: Sequence[int], *, fedavg_lr: float,
+                   fmtl_lr: float, lam: float) -> pd.DataFrame:
+    """FedAvg and FMTL on imbalanced institutions, per seed: AUC spread, mean and per institution.
+
+    Parameters
+    ----------
+    lab
+        The chapter's :class:`Lab`.
+    skewed
+        Institutions from :func:`~fedlib.data.institutions.imbalance_institutions`.
+    seeds
+        Model seeds.
+    fedavg_lr, fmtl_lr, lam
+        The tuned hyper-parameters.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per seed and model: ``auc_std`` (across institutions, ddof 0), ``avg_auc`` and
+        one AUC column per institution.
+    """
+    rows = []
+    for s in seeds:
+        for mode, label, lr_value, lam_value in (("fedavg", "FedAvg", fedavg_lr, 0.0),
+                                                 ("fmtl", "FMTL", fmtl_lr, lam)):
+            run, _ = lab.federate(mode, seed=s, lr=lr_value, lam=lam_value, institutions=skewed,
+                                  label=f"{label} imbalanced seed {s}")
+            rep = lab.report(run.models, label, skewed)
+            rows.append({"seed": s, "model": label, "auc_std": rep.roc_auc.std(ddof=0),
+                         "avg_auc": rep.roc_auc.mean(),
+                         **{n: a for n, a in zip(rep.institution, rep.roc_auc, strict=True)}})
+    return pd.DataFrame(rows)
