@@ -90,15 +90,12 @@ parameter_set = "custom"  # name of the parameter file (set by fedbook)
 
 # %%
 import math
-import sys
-import time
 import warnings
 
 import numpy as np
 import pandas as pd
 import torch
 from IPython.display import display
-from tqdm.std import tqdm
 
 from fedlib.book.glue import glue
 from fedlib.book.results import start_chapter
@@ -156,36 +153,10 @@ for inst, row in table1.iterrows():
 table1
 
 # %%
-real = table1[table1.kind == "real"]
-real_rate = float((real.rows * real.default_rate).sum() / real.rows.sum())
-SOURCE_NAME = {"lending_club": "LendingClub", "heloc": "HELOC"}.get(data.source, "your table's")
-sentence = (f"The real rows are not the paper's: the {SOURCE_NAME} silos have "
-            f"{real_rate:.1%} defaults (the paper: 12.3 % and 8.5 %)")
-if data.income:
-    sentence += (f" and a mean income near {real.income_mean.mean():,.0f} dollars (the paper: "
-                 "52k and 47k)")
-else:
-    sentence += f", and {SOURCE_NAME} has no income column, so Table 1's income is not checkable"
-sentence += "."
-if data.source == "heloc":
-    sentence += (" The paper's default rates cannot be HELOC as published either: "
-                 f"{real_rate:.0%} of this file's rows are 'Bad'.")
-elif data.source == "csv":
-    sentence += f" {data.note}" if data.note else ""
-else:
-    sentence += (" Nor can they be the HELOC file as published: about half of HELOC's rows are "
-                 "'Bad' (90+ days past due), and HELOC has no income column.")
-glue("data_sentence", sentence, display=False)
-proxy = {"lending_club": "employment shorter than three years",
-         "heloc": "a credit file younger than ten years (MSinceOldestTradeOpen < 120)"}.get(
-    data.source, f"your protected group ({P.protected})" if P.protected
-    else "no protected group (none given: every fairness metric is undefined)")
-glue("proxy_text", proxy, display=False)
-one_group = [i for i, r in table1.iterrows() if r.protected_share in (0.0, 1.0)]
-glue("one_group_note", (" At " + ", ".join(one_group) + " only one group occurs in the data, "
-                        "so EOD, DIR and SPD are undefined there: they are reported as NaN with "
-                        "that reason and left out of every mean and claim.") if one_group else "",
-     display=False)
+from fedlib.book.ch01_steps import data_texts
+
+for key, text in data_texts(data, table1, P.protected).items():
+    glue(key, text, display=False)
 
 # %% [markdown]
 # {glue:text}`data_sentence` The synthetic rows match Table 1 by construction (the claims at the
@@ -265,63 +236,17 @@ pd.DataFrame([{"institution": p.name, "train rows": p.n_train, "validation rows"
 # ```
 
 # %% tags=["remove-stderr"]
-from fedlib.crypto.secagg import SecureAggregation
-from fedlib.fl.fmtl import (
-    institution_report,
-    make_clients,
-    run_federated,
-    server_view,
-    train_centralized,
-)
-from fedlib.fl.models import MLP, get_flat_params, predict_proba, set_flat_params
+from fedlib.book.ch01_steps import Lab, record_rows, secagg_threshold
+from fedlib.data.institutions import validation_view
+from fedlib.fl.fmtl import server_view
+from fedlib.fl.models import get_flat_params
 from fedlib.fl.transcript import Transcript
 
 n_inst = len(parts)
-threshold = max(2, math.floor(P.threshold_fraction * n_inst))
-if 2 * threshold <= n_inst:
-    threshold = n_inst // 2 + 1
+threshold = secagg_threshold(n_inst, P.threshold_fraction)
 glue("threshold", threshold, display=False)
-names = [p.name for p in parts]
-def model_fn(seed_value=P.seed):
-    return MLP(n_features, tuple(P.hidden), seed=seed_value)
-
-
-def federate(mode, *, seed, lr, lam=0.0, eps=None, clip=1.0, batch=None, rounds=None,
-             secure=False, dropout=0.0, institutions=parts, transcript=None, label=None,
-             algorithm=None):
-    """One federated run; returns (run, clients)."""
-    batch = batch or P.batch_size
-    rounds = rounds or P.rounds
-    clients = make_clients(institutions, epsilon=eps, delta=P.delta, clip_norm=clip,
-                           rounds=rounds, epochs=P.local_epochs, batch_size=batch)
-    sa = SecureAggregation(threshold=threshold) if secure else None
-    with tqdm(total=rounds, desc=label or mode, leave=False, file=sys.stderr) as bar:
-        run = run_federated(clients, model_fn=lambda: model_fn(seed), mode=mode, rounds=rounds,
-                            lam=lam, epochs=P.local_epochs, lr=lr, batch_size=batch, seed=seed,
-                            secure_aggregation=sa, dropout_rate=dropout,
-                            algorithm=algorithm or P.fmtl_algorithm, transcript=transcript,
-                            on_round=lambda log, run: bar.update(), noise_seed=seed)
-    return run, clients
-
-
-def central(seed, lr):
-    return train_centralized(model_fn(seed), pooled_X, pooled_y,
-                             epochs=P.rounds * P.local_epochs, lr=lr, batch_size=P.batch_size,
-                             seed=seed)
-
-
-def report(models, model_label, institutions=parts):
-    rep = institution_report(models, model_fn, institutions)
-    rep.insert(0, "model", model_label)
-    return rep
-
-
-def metric_setting(setting, row, metric):
-    """The results.json setting of a metric row; an undefined fairness metric says why."""
-    value = getattr(row, metric)
-    if metric in ("eod", "dir", "spd") and not np.isfinite(value):
-        return f"{setting}; undefined: {row.fairness_note or 'not computed'}"
-    return setting
+lab = Lab(P, parts, threshold, val_parts=validation_view(parts))
+names = lab.names
 
 
 # %% [markdown]
@@ -339,56 +264,23 @@ def metric_setting(setting, row, metric):
 # they are not covered by any ε below.
 
 # %% tags=["remove-stderr"]
-from fedlib.data.institutions import validation_view
+from fedlib.book.ch01_steps import grid_note, record_tuning
 from fedlib.evaluate import grid, tune
 
-val_parts = validation_view(parts)
-pooled_X = np.concatenate([p.X_train for p in parts])
-pooled_y = np.concatenate([p.y_train for p in parts])
 S0 = SEEDS[0]
 glue("budget_used", P.tune_budget, display=False)
-
-
-def val_auc(models, label, institutions=val_parts):
-    return float(report(models, label, institutions).roc_auc.mean())
-
-
-def evaluate_nodp(method, cfg):
-    if method == "Centralized MLP":
-        w = central(S0, cfg["lr"])
-        return val_auc({n: w for n in names}, method)
-    mode = "fmtl" if method == "FMTL" else "fedavg"
-    if mode == "fmtl" and P.fmtl_algorithm == "alternating" and 2 * cfg["lam"] * cfg["lr"] >= 1:
-        return float("nan")   # the alternating optimiser needs 2·λ·lr < 1: counted as worst
-    run, _ = federate(mode, seed=S0, lr=cfg["lr"], lam=cfg.get("lam", 0.0),
-                      label=f"tuning {method} {cfg}")
-    return val_auc(run.models, method)
-
-
 tuned = tune({"FMTL": grid(lam=P.fmtl_lams, lr=P.fmtl_lrs),
               "FedAvg": grid(lr=P.baseline_lrs),
               "Centralized MLP": grid(lr=P.baseline_lrs)},
-             evaluate_nodp, budget=P.tune_budget, seed=P.seed)
+             lambda method, cfg: lab.evaluate_nodp(method, cfg, S0),
+             budget=P.tune_budget, seed=P.seed)
 cfg = tuned.chosen
 lam_chosen, fmtl_lr = cfg["FMTL"]["lam"], cfg["FMTL"]["lr"]
 fedavg_lr, central_lr = cfg["FedAvg"]["lr"], cfg["Centralized MLP"]["lr"]
 glue("tuned_text", tuned.describe(), display=False)
-for r in tuned.sweep.itertuples():
-    results.add_metric(experiment="tuning", mode=r.method, setting=r.config, party="all",
-                       round=P.rounds, metric="val_avg_roc_auc", value=float(r.val_score))
+record_tuning(results, tuned.sweep, P.rounds)
 best_val = tuned.sweep[tuned.sweep.chosen].set_index("method").val_score
-
-
-def grid_position(value, values):
-    return ("at the edge of its grid" if len(values) > 1 and value in (min(values), max(values))
-            else "inside its grid")
-
-
-edges = {"FMTL λ": grid_position(lam_chosen, P.fmtl_lams),
-         "FMTL learning rate": grid_position(fmtl_lr, P.fmtl_lrs),
-         "FedAvg learning rate": grid_position(fedavg_lr, P.baseline_lrs),
-         "centralized learning rate": grid_position(central_lr, P.baseline_lrs)}
-glue("grid_note", "; ".join(f"{k} {v}" for k, v in edges.items()), display=False)
+glue("grid_note", grid_note(P, lam_chosen, fmtl_lr, fedavg_lr, central_lr), display=False)
 tuned.sweep.pivot_table(index="config", columns="method", values="val_score")
 
 # %% [markdown]
@@ -403,60 +295,20 @@ tuned.sweep.pivot_table(index="config", columns="method", values="val_score")
 # earlier version of this chapter used, at learning rate 1 (it needs $2\lambda\,\text{lr} < 1$).
 
 # %% tags=["remove-stderr"]
+from fedlib.book.ch01_steps import lambda_sweep, lambda_texts, record_lambda_sweep
+
 fedavg_val = float(best_val["FedAvg"])
-lam_rows, meets = [], None
-for lam_value in P.lam_sweep:
-    run, _ = federate("fmtl", seed=S0, lr=fmtl_lr, lam=lam_value, algorithm="joint",
-                      label=f"FMTL λ={lam_value:g}")
-    v = val_auc(run.models, "FMTL")
-    dist = float(np.mean([np.linalg.norm(w - run.global_params) for w in run.models.values()]))
-    lam_rows.append({"optimiser": "joint (ours)", "lambda": lam_value, "lr": fmtl_lr,
-                     "val AUC": v, "mean ‖W_i − W̄‖": dist})
-    if meets is None and v >= fedavg_val - 0.002:
-        meets = lam_value
-alt_lams = sorted({lam for lam in [*P.lam_sweep, 0.3] if 2 * lam * 1.0 < 1})
-for lam_value in alt_lams:
-    run, _ = federate("fmtl", seed=S0, lr=1.0, lam=lam_value, algorithm="alternating",
-                      label=f"alternating λ={lam_value:g}")
-    init_dist = float(np.linalg.norm(run.global_params - get_flat_params(model_fn(S0))))
-    lam_rows.append({"optimiser": "alternating", "lambda": lam_value, "lr": 1.0,
-                     "val AUC": val_auc(run.models, "FMTL"),
-                     "mean ‖W_i − W̄‖": float(np.mean([np.linalg.norm(w - run.global_params)
-                                                      for w in run.models.values()])),
-                     "‖W̄ − W̄_0‖": init_dist})
-lam_table = pd.DataFrame(lam_rows)
-for r in lam_table.itertuples():
-    results.add_metric(experiment="lambda_sweep", mode=f"FMTL {r.optimiser}",
-                       setting=f"lambda={r[2]:g}, lr={r.lr:g}", party="all", round=P.rounds,
-                       metric="val_avg_roc_auc", value=float(r[4]))
+lam_table, meets = lambda_sweep(lab, seed=S0, fmtl_lr=fmtl_lr, fedavg_val=fedavg_val)
+record_lambda_sweep(results, lam_table, P.rounds)
 glue("fedavg_val", fedavg_val, display=False)
-glue("meets_text", (f"FMTL's validation AUC meets FedAvg's at λ = {meets:g}" if meets is not None
-                    else f"FMTL's validation AUC stays below FedAvg's over the whole sweep "
-                    f"(up to λ = {max(P.lam_sweep):g})"), display=False)
-alt = lam_table[lam_table.optimiser == "alternating"].set_index("lambda")
-glue("alt_text", ", ".join(f"{v:.3f} at λ = {k:g}" for k, v in alt["val AUC"].items()),
-     display=False)
-glue("alt_move_text", ", ".join(f"{v:.2f} at λ = {k:g}" for k, v in alt["‖W̄ − W̄_0‖"].items()),
-     display=False)
+for key, text in lambda_texts(lam_table, meets, P.lam_sweep).items():
+    glue(key, text, display=False)
 lam_table
 
 # %%
-from matplotlib.figure import Figure
+from fedlib.book.ch01_steps import lambda_figure
 
-from fedlib.evaluate.figures import book_theme
-
-with book_theme():
-    fig_lam = Figure(figsize=(6.5, 3.4), layout="constrained")
-    ax = fig_lam.subplots()
-    for opt, g in lam_table.groupby("optimiser"):
-        x = np.maximum(g["lambda"].to_numpy(), 1e-3)
-        ax.plot(x, g["val AUC"], marker="o", label=f"FMTL, {opt} (lr {g.lr.iloc[0]:g})")
-    ax.axhline(fedavg_val, ls="--", color="black", label="FedAvg (tuned)")
-    ax.set_xscale("log")
-    ax.set(xlabel="λ (0 drawn at 1e-3)", ylabel="mean validation AUC",
-           title="FMTL's λ sweep, no DP")
-    ax.legend(fontsize=7)
-glue("fig_01_lambda", fig_lam, display=False)
+glue("fig_01_lambda", lambda_figure(lam_table, fedavg_val), display=False)
 
 # %% [markdown]
 # :::{glue:figure} fig_01_lambda
@@ -490,46 +342,20 @@ glue("fig_01_lambda", fig_lam, display=False)
 # mean over seeds.
 
 # %% tags=["remove-stderr"]
-glue("rounds_used", P.rounds, display=False)
-nodp_rows, models_nodp = [], {}
-fmtl_transcript = Transcript(keep_payloads=False)
-for s in SEEDS:
-    t0 = time.perf_counter()
-    w_c = central(s, central_lr)
-    central_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    fa_run, _ = federate("fedavg", seed=s, lr=fedavg_lr, label=f"FedAvg seed {s}")
-    fedavg_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    fm_run, _ = federate("fmtl", seed=s, lr=fmtl_lr, lam=lam_chosen, secure=s == S0,
-                         transcript=fmtl_transcript if s == S0 else None,
-                         label=f"FMTL seed {s}")
-    fmtl_s = time.perf_counter() - t0
-    if s == S0:
-        results.add_timing("centralized_s", central_s)
-        results.add_timing("fedavg_s", fedavg_s)
-        results.add_timing("fmtl_secagg_s", fmtl_s)
-    models_nodp[s] = {"Centralized MLP": {n: w_c for n in names}, "FedAvg": fa_run.models,
-                      "FMTL": fm_run.models}
-    for label, models in models_nodp[s].items():
-        nodp_rows.append(report(models, label).assign(seed=s))
-nodp = pd.concat(nodp_rows, ignore_index=True)
-for r in nodp.itertuples():
-    for metric in ("roc_auc", "accuracy", "eod", "dir", "spd"):
-        results.add_metric(experiment="table2", mode=r.model,
-                           setting=metric_setting(f"no DP, seed={r.seed}", r, metric),
-                           party=r.institution, round=P.rounds, metric=metric,
-                           value=float(getattr(r, metric)))
-ORDER = ["Centralized MLP", "FedAvg", "FMTL"]
-per_seed_avg = nodp.groupby(["model", "seed"]).roc_auc.mean().unstack("seed")
-table2 = nodp.groupby(["model", "institution"]).roc_auc.mean().unstack("institution")[names]
-table2["avg"] = nodp.groupby("model").roc_auc.mean()
-table2["avg (min–max over seeds)"] = [f"{per_seed_avg.loc[m].min():.3f}–"
-                                      f"{per_seed_avg.loc[m].max():.3f}" for m in table2.index]
-table2["accuracy"] = nodp.groupby("model").accuracy.mean()
-table2 = table2.loc[ORDER]
 from fedlib.book.ch01_claims import PAPER_TABLE2
+from fedlib.book.ch01_steps import run_table2, table2_frame
 
+glue("rounds_used", P.rounds, display=False)
+fmtl_transcript = Transcript(keep_payloads=False)
+t2 = run_table2(lab, SEEDS, central_lr=central_lr, fedavg_lr=fedavg_lr, fmtl_lr=fmtl_lr,
+                lam=lam_chosen, transcript=fmtl_transcript)
+nodp, models_nodp = t2.nodp, t2.models
+for key, seconds in t2.timings.items():
+    results.add_timing(key, seconds)
+record_rows(results, nodp, experiment="table2", metrics=("roc_auc", "accuracy", "eod", "dir",
+                                                         "spd"),
+            setting=lambda r: f"no DP, seed={r.seed}", round=P.rounds)
+table2, per_seed_avg = table2_frame(nodp, names)
 side = pd.concat({"ours (mean over seeds)": table2, "paper": PAPER_TABLE2}, axis=0)
 side
 
@@ -573,7 +399,7 @@ assert leaked.empty, "the server received an individual model update in the clea
 per_round = fmtl_transcript.bytes_sent(receiver="server") / P.rounds
 glue("bytes_per_round", per_round / 1e3, display=False)
 glue("bytes_per_client_round", per_round / n_inst / 1e3, display=False)
-glue("n_params", int(get_flat_params(model_fn()).size), display=False)
+glue("n_params", int(get_flat_params(lab.model_fn()).size), display=False)
 results.add_metric(experiment="secagg", mode="FMTL", setting="no dropout", party="all",
                    round=None, metric="kb_to_server_per_round", value=per_round / 1e3)
 view
@@ -590,40 +416,14 @@ view
 # ### Per-institution AUC (the paper's Fig. 4) and score distributions (Fig. 2)
 
 # %%
-import seaborn as sns
+from fedlib.book.ch01_steps import auc_bars_figure, score_kde_figure
 
-bars = nodp.rename(columns={"roc_auc": "AUC"})
-with book_theme():
-    fig4 = Figure(figsize=(6.5, 3.6), layout="constrained")
-    ax = fig4.subplots()
-    sns.barplot(data=bars, x="institution", y="AUC", hue="model", hue_order=ORDER,
-                errorbar=("pi", 100), ax=ax)
-    ax.set_ylim(0.5, max(0.85, bars.AUC.max() + 0.03))
-    ax.set_title("Test AUC per institution (bars: mean; lines: min–max over seeds)")
-glue("fig_01_bars", fig4, display=False)
+glue("fig_01_bars", auc_bars_figure(nodp), display=False)
 inst_std = nodp.groupby(["model", "seed"]).roc_auc.std(ddof=0).groupby("model").mean()
 glue("std_fmtl", float(inst_std["FMTL"]), display=False)
 glue("std_fedavg", float(inst_std["FedAvg"]), display=False)
 glue("std_central", float(inst_std["Centralized MLP"]), display=False)
-
-score_rows = []
-init = model_fn(S0)
-m = model_fn(S0)
-for p in parts:
-    set_flat_params(m, models_nodp[S0]["FMTL"][p.name])
-    for when, model in (("before training", init), ("after FMTL", m)):
-        score_rows.append(pd.DataFrame({"institution": p.name, "when": when,
-                                        "predicted default probability": predict_proba(model,
-                                                                                       p.X_test)}))
-score_frame = pd.concat(score_rows, ignore_index=True)
-with book_theme():
-    fig2 = Figure(figsize=(8, 3.4), layout="constrained")
-    axes = fig2.subplots(1, 2, sharey=False)
-    for ax, when in zip(axes, ["before training", "after FMTL"], strict=True):
-        sns.kdeplot(data=score_frame[score_frame.when == when], x="predicted default probability",
-                    hue="institution", common_norm=False, ax=ax, warn_singular=False)
-        ax.set_title(when)
-glue("fig_01_kde", fig2, display=False)
+glue("fig_01_kde", score_kde_figure(lab, models_nodp[S0]["FMTL"], S0), display=False)
 
 # %% [markdown]
 # :::{glue:figure} fig_01_bars
@@ -657,82 +457,18 @@ glue("fig_01_kde", fig2, display=False)
 # noise: the chosen settings are not covered by ε.
 
 # %% tags=["remove-stderr"]
-from fedlib.privacy.attacks import membership_inference
+from fedlib.book.ch01_steps import chosen_dp_table, dp_epsilon_sweep, record_dp_sweep
 
 dp_grid = grid(lr=P.dp_lrs, clip=P.dp_clip_norms, schedule=[tuple(s) for s in P.dp_schedules])
 glue("dp_budget", len(dp_grid), display=False)
 glue("mia_rows_used", P.mia_rows, display=False)
-
-
-def dp_run(mode, cfg_dp, eps, s, **kw):
-    batch, rounds_dp = cfg_dp["schedule"]
-    return federate(mode, seed=s, lr=cfg_dp["lr"], lam=lam_chosen if mode == "fmtl" else 0.0,
-                    eps=eps, clip=cfg_dp["clip"], batch=batch, rounds=rounds_dp,
-                    label=f"{mode} ε={eps:g} {cfg_dp}", **kw)
-
-
-def attack(models, label, eps, s):
-    out = []
-    mdl = model_fn(s)
-    for p in parts:
-        set_flat_params(mdl, models[p.name])
-        k = min(P.mia_rows, p.n_train, len(p.y_test))
-        res = membership_inference(lambda X, mdl=mdl: predict_proba(mdl, X), p.X_train,
-                                   p.y_train, p.X_test, p.y_test, n=k, seed=s)
-        out.append({"model": label, "epsilon": eps, "seed": s, "institution": p.name,
-                    "mia_auc": res["auc"], "mia_advantage": res["advantage"]})
-    return out
-
-
-mia_rows = []
-for s in SEEDS:
-    for label, models in models_nodp[s].items():
-        mia_rows += attack(models, label, np.inf, s)
-dp_sweeps, dp_chosen, dp_rows, dp_clients_main = [], {}, [], None
-t_dp = time.perf_counter()
-for eps in P.epsilons:
-    def evaluate_dp(method, cfg_dp, eps=eps):
-        run, _ = dp_run("fmtl" if method == "FMTL" else "fedavg", cfg_dp, eps, S0)
-        return val_auc(run.models, method)
-
-    res = tune({"FedAvg": dp_grid, "FMTL": dp_grid}, evaluate_dp, budget=len(dp_grid),
-               seed=P.seed)
-    dp_sweeps.append(res.sweep.assign(epsilon=eps))
-    for label, mode in (("FedAvg", "fedavg"), ("FMTL", "fmtl")):
-        dp_chosen[(label, eps)] = res.chosen[label]
-        for s in SEEDS:
-            run, clients = dp_run(mode, res.chosen[label], eps, s)
-            if label == "FMTL" and s == S0 and np.isclose(eps, P.epsilon):
-                dp_clients_main = clients
-            dp_rows.append(report(run.models, label).assign(seed=s, epsilon=eps))
-            mia_rows += attack(run.models, label, eps, s)
-results.add_timing("dp_sweep_s", time.perf_counter() - t_dp)
-dp = pd.concat(dp_rows, ignore_index=True)
-dp_sweep_table = pd.concat(dp_sweeps, ignore_index=True)
-for r in dp_sweep_table.itertuples():
-    results.add_metric(experiment="dp_tuning", mode=r.method, setting=f"epsilon={r.epsilon:g}, "
-                       f"{r.config}", party="all", round=None, metric="val_avg_roc_auc",
-                       value=float(r.val_score))
-for r in dp.itertuples():
-    for metric in ("roc_auc", "eod", "dir", "spd"):
-        results.add_metric(experiment="epsilon_sweep", mode=r.model,
-                           setting=metric_setting(f"epsilon={r.epsilon:g}, seed={r.seed}", r,
-                                                  metric), party=r.institution,
-                           round=None, metric=metric, value=float(getattr(r, metric)))
-mia = pd.DataFrame(mia_rows)
-mia_mean = mia.groupby(["model", "epsilon", "seed"], as_index=False)[["mia_auc",
-                                                                     "mia_advantage"]].mean()
-for r in mia_mean.itertuples():
-    results.add_metric(experiment="mia", mode=r.model, setting=f"epsilon={r.epsilon:g}, "
-                       f"seed={r.seed}", party="mean over institutions", round=None,
-                       metric="mia_auc", value=float(r.mia_auc))
-chosen_dp = pd.DataFrame([{"model": m, "epsilon": e, **{k: (f"{v[0]}, {v[1]}" if k == "schedule"
-                                                             else v) for k, v in c.items()}}
-                          for (m, e), c in dp_chosen.items()]).set_index(["epsilon", "model"])
-chosen_dp = chosen_dp.rename(columns={"schedule": "batch, rounds"}).sort_index()
-display(dp_sweep_table.pivot_table(index=["epsilon", "config"], columns="method",
-                                   values="val_score"))
-chosen_dp
+dp_res = dp_epsilon_sweep(lab, SEEDS, dp_grid, lam=lam_chosen, models_nodp=models_nodp)
+results.add_timing("dp_sweep_s", dp_res.seconds)
+dp, dp_chosen, dp_clients_main = dp_res.dp, dp_res.chosen, dp_res.clients_main
+mia_mean = record_dp_sweep(results, dp_res)
+display(dp_res.sweep_table.pivot_table(index=["epsilon", "config"], columns="method",
+                                       values="val_score"))
+chosen_dp_table(dp_chosen)
 
 # %% [markdown]
 # The first table is the whole DP sweep (validation AUC of every configuration at every ε), the
@@ -759,52 +495,18 @@ acct
 # is at chance. Claims are not scored on such a model.
 
 # %%
-from fedlib.fl.fmtl import auc_sensitivity
+from fedlib.book.ch01_steps import degeneracy, epsilon_curve
 
-flags = pd.concat([nodp.assign(epsilon=np.inf), dp], ignore_index=True)
-single = flags[(flags.flagged_share <= 0.0) | (flags.flagged_share >= 1.0)]
-degenerate_table = (single.groupby(["model", "epsilon"]).agg(
-    seeds=("seed", "nunique"), institutions=("institution", lambda x: ", ".join(sorted(set(x)))))
-    if len(single) else pd.DataFrame(columns=["seeds", "institutions"]))
-
-
-chance = flags.groupby(["model", "epsilon", "seed"]).roc_auc.mean().groupby(
-    ["model", "epsilon"]).min()
-
-
-def degenerate(model, eps):
-    key = (model, float(eps))
-    reasons = []
-    if key in degenerate_table.index:
-        row = degenerate_table.loc[key]
-        reasons.append(f"{model} at ε = {eps:g} predicts a single class at its threshold on "
-                       f"{row.institutions} ({row.seeds} seed(s))")
-    if key in chance.index and chance[key] < 0.55:
-        reasons.append(f"{model} at ε = {eps:g} is near chance (mean test AUC "
-                       f"{chance[key]:.3f} for a seed)")
-    return "; ".join(reasons) + (": not scored" if reasons else "")
-
-
-flagged = sorted({*degenerate_table.index, *chance[chance < 0.55].index})
-glue("degenerate_text", ("no model predicts a single class on any institution's test rows or "
-                         "sits at chance" if not flagged else
-                         "; ".join(degenerate(m, e) for m, e in flagged)), display=False)
-sweep = dp.groupby(["model", "epsilon", "seed"], as_index=False).agg(
-    avg_auc=("roc_auc", "mean"), mean_eod=("eod", "mean"), accuracy=("accuracy", "mean"))
-sweep_mean = sweep.groupby(["model", "epsilon"], as_index=False).agg(
-    avg_auc=("avg_auc", "mean"), lo=("avg_auc", "min"), hi=("avg_auc", "max"),
-    mean_eod=("mean_eod", "mean"))
-sens = {}
-for label, g in sweep_mean.groupby("model"):
-    g = g.sort_values("epsilon")
-    sweep_mean.loc[g.index, "S(eps)"] = auc_sensitivity(g.epsilon, g.avg_auc)
-    sens[label] = float(np.mean(np.abs(np.diff(g.avg_auc) / np.diff(g.epsilon))))
+degenerate = degeneracy(nodp, dp)
+flagged = degenerate.flagged
+glue("degenerate_text", degenerate.text(), display=False)
+sweep, sweep_mean, sens = epsilon_curve(dp)
 for r in sweep_mean.itertuples():
     results.add_metric(experiment="epsilon_sweep", mode=r.model, setting=f"epsilon={r.epsilon:g}",
                        party="mean over seeds", round=None, metric="avg_auc",
                        value=float(r.avg_auc))
 display(sweep_mean)
-degenerate_table
+degenerate.table
 
 # %%
 from fedlib.evaluate.figures import plot_epsilon_curve
@@ -861,12 +563,8 @@ fair_table = fair_table.unstack("institution")
 fair_means = fair.groupby(["setting", "model"])[["eod", "spd", "dir"]].mean().add_prefix("mean ")
 notes = fair[fair.fairness_note != ""][["setting", "model", "institution", "seed",
                                         "fairness_note"]]
-for r in fair.itertuples():
-    for metric in ("eod", "dir", "spd"):
-        results.add_metric(experiment="fairness", mode=r.model,
-                           setting=metric_setting(f"{r.setting}, seed={r.seed}", r, metric),
-                           party=r.institution, round=None, metric=metric,
-                           value=float(getattr(r, metric)))
+record_rows(results, fair, experiment="fairness", metrics=("eod", "dir", "spd"),
+            setting=lambda r: f"{r.setting}, seed={r.seed}")
 display(fair_means)
 display(fair_table["eod"])
 notes.drop_duplicates(["setting", "model", "institution", "fairness_note"])
@@ -884,11 +582,11 @@ notes.drop_duplicates(["setting", "model", "institution", "fairness_note"])
 glue("dropout_used", P.dropout_rate, display=False)
 glue("n_inst", n_inst, display=False)
 cfg_main = dp_chosen[("FMTL", P.epsilon)]
-drop_run, drop_clients = dp_run("fmtl", cfg_main, P.epsilon, S0, secure=True,
-                                dropout=P.dropout_rate)
+drop_run, drop_clients = lab.dp_run("fmtl", cfg_main, P.epsilon, S0, lam_chosen,
+                                    secure=True, dropout=P.dropout_rate)
 drop_hist = drop_run.history_frame()[["round", "uploaded", "dropped", "aborted",
                                       "bytes_to_server", "server_seconds"]]
-drop_auc = report(drop_run.models, "FMTL + dropouts").roc_auc.mean()
+drop_auc = lab.report(drop_run.models, "FMTL + dropouts").roc_auc.mean()
 glue("drop_auc", float(drop_auc), display=False)
 glue("drop_aborted", int(drop_hist.aborted.sum()), display=False)
 results.add_metric(experiment="dropout", mode="FMTL", setting=f"rate={P.dropout_rate:g}",
@@ -986,23 +684,14 @@ display(risk)
 # AUC across institutions 35 % lower for FMTL than FedAvg. No DP, every seed.
 
 # %% tags=["remove-stderr"]
-glue("imb_ratio_used", P.imbalance_ratio, display=False)
-glue("label_skew_used", P.label_skew, display=False)
+from fedlib.book.ch01_steps import imbalance_runs
 from fedlib.data.institutions import imbalance_institutions
 
+glue("imb_ratio_used", P.imbalance_ratio, display=False)
+glue("label_skew_used", P.label_skew, display=False)
 skewed = imbalance_institutions(parts, ratio=P.imbalance_ratio, label_skew=P.label_skew,
                                 seed=P.seed)
-imb_rows = []
-for s in SEEDS:
-    for mode, label, lr_value, lam_value in (("fedavg", "FedAvg", fedavg_lr, 0.0),
-                                             ("fmtl", "FMTL", fmtl_lr, lam_chosen)):
-        run, _ = federate(mode, seed=s, lr=lr_value, lam=lam_value, institutions=skewed,
-                          label=f"{label} imbalanced seed {s}")
-        rep = report(run.models, label, skewed)
-        imb_rows.append({"seed": s, "model": label, "auc_std": rep.roc_auc.std(ddof=0),
-                         "avg_auc": rep.roc_auc.mean(),
-                         **{n: a for n, a in zip(rep.institution, rep.roc_auc, strict=True)}})
-imb = pd.DataFrame(imb_rows)
+imb = imbalance_runs(lab, skewed, SEEDS, fedavg_lr=fedavg_lr, fmtl_lr=fmtl_lr, lam=lam_chosen)
 imb_mean = imb.groupby("model")[["auc_std", "avg_auc", *names]].mean()
 reduction = 1 - imb_mean.loc["FMTL", "auc_std"] / imb_mean.loc["FedAvg", "auc_std"]
 glue("std_reduction", float(reduction), display=False)
@@ -1051,80 +740,17 @@ claims_table
 # **Counts.** Scored: {glue:text}`scored_text`. Not scored: {glue:text}`unscored_text`.
 
 # %%
-by_id = {r["id"]: r for r in records}
-
-
-def ci(cid):
-    r = by_id[cid]
-    if r["ours"] is None:
-        return "not computed"
-    if r["ours_interval"]:
-        lo, hi = r["ours_interval"]
-        return f"{r['ours']:+.3f} [{lo:+.3f}, {hi:+.3f}]"
-    return f"{r['ours']:+.3f}"
-
-
-def said(cid, yes, no, unclear):
-    v = by_id[cid]["verdict"]
-    return yes if v == "reproduced" else no if v == "contradicted" else unclear
-
-
-lam_joint = lam_table[lam_table.optimiser == "joint (ours)"].set_index("lambda")["val AUC"]
-f1 = (f"**FMTL against the baselines.** With every model tuned alike, FMTL's mean test AUC minus "
-      f"FedAvg's is {ci('fmtl_beats_fedavg')} and minus the centralized MLP's "
-      f"{ci('fmtl_beats_central')} (mean over {len(SEEDS)} seeds, 95 % interval); "
-      + said("fmtl_beats_fedavg", "FMTL is above FedAvg, as the paper says",
-             "FMTL is below FedAvg, against the paper",
-             "the data cannot tell FMTL and FedAvg apart")
-      + "; " + said("fmtl_beats_central", "and above the centralized MLP",
-                    "and below the centralized MLP",
-                    "and it is indistinguishable from the centralized MLP")
-      + f" (the paper: +0.027 and +0.012). Institutions where FMTL's mean AUC is below the "
-      f"better baseline: {', '.join(below_inst) or 'none'} (per-institution figure above); the "
-      f"spread of AUC across institutions, std FedAvg − std FMTL, is "
-      f"{ci('fig4_variance_fedavg')} (the paper: FMTL reduces it; "
-      + said("fig4_variance_fedavg", "reproduced", "contradicted", "not resolved") + "). "
-      f"The λ sweep (λ-sweep figure above) shows where FMTL's AUC comes from: "
-      f"{lam_joint.iloc[0]:.3f} on validation rows at λ = {lam_joint.index[0]:g} (each "
-      f"institution mostly on its own rows), "
-      + (f"meeting FedAvg's {fedavg_val:.3f} at λ = {meets:g}, "
-         if meets is not None else f"never meeting FedAvg's {fedavg_val:.3f}, ")
-      + f"and {lam_joint.iloc[-1]:.3f} at λ = {lam_joint.index[-1]:g}, where the personal "
-      "models have closed on the shared one and FMTL is FedAvg with equal weights. "
-      "Our institutions differ mostly in prevalence, not in how the features relate to "
-      "default (min-max scaling per institution removes shifts of income and utilisation), "
-      "so there is little for a personal model to capture beyond the shared one.")
-learns = min(float(at[("FMTL", P.epsilon)]), float(at[("FedAvg", P.epsilon)])) >= 0.6
-f2 = (f"**Privacy.** Tuned at every ε with the same budget, the private models "
-      f"{'learn' if learns else 'stay close to chance (AUC below 0.6)'}: at "
-      f"ε = {P.epsilon:g} FMTL reaches {float(at[('FMTL', P.epsilon)]):.3f} and FedAvg "
-      f"{float(at[('FedAvg', P.epsilon)]):.3f} mean test AUC; at ε = {e_min:g} "
-      f"{float(at[('FMTL', e_min)]):.3f} and {float(at[('FedAvg', e_min)]):.3f} "
-      "(ε-sweep figure above; single-class and chance check: "
-      f"{'no model flagged' if not flagged else 'see above'})."
-      f" FMTL minus FedAvg at ε = {e_min:g}: {ci('eps01_gap')}; the paper's smoother FMTL curve "
-      f"(|S| FedAvg − FMTL: {ci('sensitivity')}) is "
-      + said("sensitivity", "reproduced.", "contradicted.", "not resolved by our seeds."))
-f3 = (f"**Fairness.** EOD FedAvg − FMTL {ci('fairness_eod_fedavg')}, SPD "
-      f"{ci('fairness_spd_fedavg')}, |1 − DIR| {ci('fairness_dir_fedavg')} (positive: FMTL "
-      "fairer); on a youth proxy, since neither dataset records a protected attribute.")
 from IPython.display import Markdown
 
-results.add_finding(
-    "FMTL minus FedAvg, mean test AUC: " + ci("fmtl_beats_fedavg") + " ("
-    + said("fmtl_beats_fedavg", "above FedAvg, as the paper says", "below FedAvg, against the "
-           "paper", "not distinguishable") + "; the paper +0.027); FMTL minus the centralized "
-    "MLP: " + ci("fmtl_beats_central") + " ("
-    + said("fmtl_beats_central", "above", "below", "not distinguishable") + "; the paper +0.012).")
-results.add_finding(
-    f"Tuned at every ε with one budget, the private models "
-    f"{'learn' if learns else 'stay near chance'}: mean test AUC at ε = {e_min:g} is "
-    f"{float(at[('FMTL', e_min)]):.3f} (FMTL) and {float(at[('FedAvg', e_min)]):.3f} (FedAvg), "
-    f"at ε = {P.epsilon:g} {float(at[('FMTL', P.epsilon)]):.3f} and "
-    f"{float(at[('FedAvg', P.epsilon)]):.3f}.")
-glue("finding_1", Markdown(f1), display=False)
-glue("finding_2", Markdown(f2), display=False)
-glue("finding_3", Markdown(f3), display=False)
+from fedlib.book.ch01_steps import chapter01_findings
+
+page, summary = chapter01_findings(
+    records, n_seeds=len(SEEDS), below_inst=below_inst, lam_table=lam_table,
+    fedavg_val=fedavg_val, meets=meets, at=at, epsilon=P.epsilon, e_min=e_min, flagged=flagged)
+for finding in summary:
+    results.add_finding(finding)
+for n, paragraph in enumerate(page, start=1):
+    glue(f"finding_{n}", Markdown(paragraph), display=False)
 
 # %% [markdown]
 # {glue:md}`finding_1`
