@@ -508,9 +508,7 @@ he_cmp.loc[0, "same trees as plaintext"] = agree["same_structure"]
 steps.record_secureboost(results, P, sb, sb_table, agree, n_rows=n_sb,
                          n_trees=sb_params["n_estimators"], passive=E, timings=timings)
 print(f"Security basis of the run's scheme: {SECURITY[P.he_backend]}.")
-display(sb_table)
-display(pd.Series(sb.timings_).rename("seconds").to_frame().T)
-display(he_cmp)
+display(sb_table, pd.Series(sb.timings_).rename("seconds").to_frame().T, he_cmp)
 pd.Series(agree, dtype=object).to_frame("SecureBoost vs plaintext twin").T
 
 # %% [markdown]
