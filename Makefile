@@ -2,13 +2,14 @@
 # make smoke-book  the same with the smoke parameters (seconds per chapter; what CI runs)
 # make test        unit tests, doctests and lint
 # make bench       performance benchmarks (print ratios measured in one run)
+# make browser-check  open the built book offline in headless Chromium (installs Debian's chromium)
 SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install book smoke-book test bench clean-book
+.PHONY: install book smoke-book test bench browser-check clean-book
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +37,14 @@ smoke-book: $(STAMP)
 test: $(STAMP)
 	$(BIN)/pytest
 	$(BIN)/ruff check .
+
+# Debian's chromium, not Playwright's download (the machine reaches only package registries).
+browser-check: $(STAMP)
+	@command -v chromium >/dev/null || { echo "installing Debian's chromium (needs root)"; \
+		apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1 || \
+		{ apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium >/dev/null; }; }
+	$(BIN)/pytest -q tests/test_reader_pages.py
+	$(BIN)/fedbook check-html --browser --screenshots book/_build/screenshots
 
 bench: $(STAMP)
 	@set -e; for f in bench/bench_*.py; do \

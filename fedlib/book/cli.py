@@ -6,8 +6,9 @@
     fedbook run 02 [--params smoke|default|paper|path.yml] [-p key value ...]
     fedbook run all [--params smoke]
     fedbook build [--params default] [--no-run]
+    fedbook check-html [--browser] [--screenshots DIR]
 
-Exit codes: 0 success, 1 a chapter or the book build failed, 2 bad usage or bad parameters
+Exit codes: 0 success, 1 a chapter, the book build or a page check failed, 2 bad usage or bad parameters
 (reported before any kernel starts, nothing written).
 
 References: ARCHITECTURE.md, "How a chapter is run"; the page ``book/rerun.md``.
@@ -27,6 +28,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from fedlib.book.browsercheck import BrowserUnavailable, check_in_browser
 from fedlib.book.chapters import (
     CHAPTERS,
     Chapter,
@@ -35,6 +37,7 @@ from fedlib.book.chapters import (
     get_chapter,
     repo_root,
 )
+from fedlib.book.htmlcheck import check_site, html_pages
 from fedlib.book.lastrun import describe_last_run
 from fedlib.book.params import ParameterError
 
@@ -50,6 +53,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("chapter", help="chapter id or name (02, 02_dp_vs_ckks) or 'all'")
     build = sub.add_parser("build", help="run every chapter, then build the HTML book")
     build.add_argument("--no-run", action="store_true", help="only render what has been run")
+    check = sub.add_parser("check-html", help="check the built pages as a reader sees them")
+    check.add_argument("--browser", action="store_true",
+                       help="also open every page offline in headless Chromium")
+    check.add_argument("--screenshots", type=Path, default=None, metavar="DIR",
+                       help="with --browser: save each chapter page as a JPEG in DIR")
     for p in (run, build):
         p.add_argument(
             "--params", default="default",
@@ -120,6 +128,27 @@ def _build(args: argparse.Namespace, root: Path) -> int:
     return build_html(root, toc)
 
 
+def _check_html(args: argparse.Namespace, root: Path) -> int:
+    html_root = root / "book" / "_build" / "html"
+    problems = check_site(html_root)
+    pages = len(html_pages(html_root))
+    print(f"static checks: {pages} pages, {len(problems)} problems")
+    if args.browser:
+        try:
+            reports = check_in_browser(html_root, screenshots=args.screenshots)
+        except BrowserUnavailable as err:
+            print(f"fedbook: {err}", file=sys.stderr)
+            return 2
+        browser_problems = [p for r in reports for p in r.problems]
+        typeset = sum(max(r.typeset, 0) for r in reports)
+        print(f"browser checks: {len(reports)} pages, {typeset} equations typeset by MathJax, "
+              f"{len(browser_problems)} problems")
+        problems += browser_problems
+    for problem in problems:
+        print(f"  {problem}")
+    return 1 if problems else 0
+
+
 def build_html(root: Path, toc: Path, *, quiet: bool = False) -> int:
     """Render the book with ``jupyter-book build`` (execution off; warnings are errors).
 
@@ -160,6 +189,8 @@ def main(
             return _list(root, registry)
         if args.command == "run":
             return _run(_select(args.chapter, root, registry), args, root)
+        if args.command == "check-html":
+            return _check_html(args, root)
         return _build(args, root)
     except (ParameterError, ChapterNotFound) as err:
         print(f"fedbook: {err}", file=sys.stderr)

@@ -46,6 +46,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from fedlib.book.tables import use_book_tables
 from fedlib.evaluate.scorecard import SCORED, VERDICTS
 from fedlib.evaluate.uncertainty import BASES
 
@@ -281,6 +282,9 @@ def start_chapter(chapter: str, schema: type, namespace: Mapping[str, Any]
                   ) -> tuple[Any, ResultsWriter]:
     """The first cell of every chapter: validated parameters and the chapter's results writer.
 
+    It also makes the kernel show data frames the book's way (:func:`~fedlib.book.tables.use_book_tables`:
+    whole, no ``NaN``, readable numbers).
+
     ``namespace`` is the notebook's ``globals()`` after the ``parameters`` cell (and any cell
     papermill injected), so a value given to papermill directly is checked too.
 
@@ -292,6 +296,7 @@ def start_chapter(chapter: str, schema: type, namespace: Mapping[str, Any]
     from fedlib.book.params import load_chapter_params
 
     params = load_chapter_params(schema, namespace)
+    use_book_tables()
     return params, ResultsWriter(chapter=chapter, parameter_set=params.parameter_set,
                                  parameters=params.model_dump(), seed=params.seed)
 
