@@ -4,7 +4,10 @@ MyST-NB formats ``{glue:text}`name:.3f``` by parsing the value's ``text/plain`` 
 NumPy 2 writes ``np.float64(0.5)`` there, which breaks the format at build time (a warning,
 so ``-W`` fails the book). A matplotlib figure glued without the inline backend becomes the
 text ``<Figure size ...>``. Every chapter glues through this function instead: scalars become
-Python numbers and figures become PNG images, whatever backend the kernel runs.
+Python numbers and figures become SVG images, whatever backend the kernel runs. SVG keeps lines
+and text sharp at any zoom, and the page shows the figure at its own size in points, so a
+figure drawn at the column width with 10 pt fonts is read at 10 pt (a PNG is squeezed to the
+column and its fonts with it).
 
 Introduced in chapter 2 (``chapters/02_dp_vs_ckks.py``); used by every chapter.
 
@@ -18,22 +21,18 @@ import io
 from typing import Any
 
 import numpy as np
+from IPython.display import SVG
 
-__all__ = ["FIGURE_DPI", "glue"]
-
-#: Resolution of glued figures in the book.
-FIGURE_DPI = 110
+__all__ = ["glue"]
 
 
 def _plain(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
     if type(value).__name__ == "Figure" and hasattr(value, "savefig"):
-        from IPython.display import Image
-
         buffer = io.BytesIO()
-        value.savefig(buffer, format="png", dpi=FIGURE_DPI, bbox_inches="tight")
-        return Image(data=buffer.getvalue(), format="png")
+        value.savefig(buffer, format="svg", bbox_inches="tight")
+        return SVG(data=buffer.getvalue())
     return value
 
 
