@@ -51,6 +51,7 @@ Examples
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -305,10 +306,26 @@ VERDICT_COLOURS = {"reproduced": "#d4edda", "contradicted": "#f8d7da", "inconclu
                    "not checkable": "#e2e3e5"}
 
 
+def _note_html(note: str) -> str:
+    """A note as its first sentence (the one-line reason), the rest folded in a ``<details>``
+    block so long notes do not make the table a wall of text.
+
+    >>> _note_html("Seeds differ. The paper used 5 seeds; we ran 3.")   # short: kept whole
+    'Seeds differ. The paper used 5 seeds; we ran 3.'
+    >>> _note_html("Seeds differ. " + "x" * 120)[:48]
+    'Seeds differ. <details><summary>more</summary>xx'
+    """
+    first = re.match(r"(.+?[.;:])\s+(?=\S)", note)
+    if not first or len(note) <= 120:
+        return note
+    return f"{first.group(1)} <details><summary>more</summary>{note[first.end():]}</details>"
+
+
 class ClaimsTable(pd.DataFrame):
     """The chapter's claims table: a DataFrame (``.verdict``, ``len``) whose HTML shows every
     row and every character (no "…", no NaN, no internal ``id`` column) with the verdict as a
-    coloured badge. Any operation on it returns a plain DataFrame."""
+    coloured badge and each note's first sentence, the rest folded under "more". Any operation
+    on it returns a plain DataFrame."""
 
     @property
     def _constructor(self) -> type:
@@ -324,6 +341,8 @@ class ClaimsTable(pd.DataFrame):
             cells = []
             for c in cols:
                 text = html.escape("–" if _missing(r[c]) else str(r[c]))
+                if c == "note":
+                    text = _note_html(text)
                 if c == "verdict":
                     text = (f"<span style='background:{VERDICT_COLOURS.get(r[c], '#eee')};"
                             f"padding:0 .4em;border-radius:.3em;white-space:nowrap'>{text}</span>")
