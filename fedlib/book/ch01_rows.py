@@ -86,11 +86,10 @@ class HeldOutRows:
                    RowResamples.draw(len(y), n_boot=n_boot, strata=strata, seed=seed))
 
 
-def _rate(weights: np.ndarray, hit: np.ndarray, within: np.ndarray) -> np.ndarray:
-    """Weighted share of ``hit`` among the rows ``within``, per resample; NaN if none."""
-    total = weights @ within.astype(float)
+def _ratio(hits: np.ndarray, total: np.ndarray) -> np.ndarray:
+    """``hits / total`` per resample, NaN where ``total`` is 0 (an empty group)."""
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(total > 0, (weights @ (hit & within).astype(float)) / total, np.nan)
+        return np.where(total > 0, hits / total, np.nan)
 
 
 def resampled_metrics(y: np.ndarray, a: np.ndarray, proba: np.ndarray, cut: float,
@@ -123,20 +122,26 @@ def resampled_metrics(y: np.ndarray, a: np.ndarray, proba: np.ndarray, cut: floa
     approved = proba < cut                        # favourable outcome: approval (label 0)
     privileged = a == 0
     good = y == 0
+    correct = (proba >= 0.5) == (y == 1)
+    # Every rate is a ratio of weighted counts: one matrix product gives all of them for every
+    # resample (a single pass over the weights instead of one per count).
+    groups = {"good_u": good & ~privileged, "good_p": good & privileged,
+              "all_u": ~privileged, "all_p": privileged}
+    columns = [correct, np.ones_like(correct)]
+    for within in groups.values():
+        columns += [within, approved & within]
+    counts = weights @ np.column_stack(columns).astype(float)
+    rate = {name: _ratio(counts[:, 3 + 2 * k], counts[:, 2 + 2 * k])
+            for k, name in enumerate(groups)}
     if privileged.all() or not privileged.any():  # one group only: every gap is undefined
         nan = np.full(len(weights), np.nan)
         fairness = {"eod": nan, "dir": nan, "spd": nan}
     else:
-        tpr_u = _rate(weights, approved, good & ~privileged)
-        tpr_p = _rate(weights, approved, good & privileged)
-        rate_u = _rate(weights, approved, ~privileged)
-        rate_p = _rate(weights, approved, privileged)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            dir_ = np.where(rate_p > 0, rate_u / rate_p, np.nan)
-        fairness = {"eod": np.abs(tpr_u - tpr_p), "dir": dir_, "spd": np.abs(rate_u - rate_p)}
-    correct = ((proba >= 0.5) == (y == 1)).astype(float)
+        fairness = {"eod": np.abs(rate["good_u"] - rate["good_p"]),
+                    "dir": _ratio(rate["all_u"], np.nan_to_num(rate["all_p"])),
+                    "spd": np.abs(rate["all_u"] - rate["all_p"])}
     return {"roc_auc": weighted_auc(y, proba, weights),
-            "accuracy": (weights @ correct) / weights.sum(axis=1), **fairness}
+            "accuracy": counts[:, 0] / counts[:, 1], **fairness}
 
 
 @dataclass
