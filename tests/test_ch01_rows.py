@@ -75,7 +75,7 @@ def test_held_out_frame_has_every_draw_and_rejects_wrong_sizes():
     frame = held.frame("nodp")
     assert len(frame) == 4 * 201 and set(frame.draw) == set(range(201))
     full = frame[frame.draw == 0].set_index("institution")
-    for name, (y, a, _), p in zip(INST, data, _scores(data, 0.0, 1), strict=True):
+    for name, (y, _, _), p in zip(INST, data, _scores(data, 0.0, 1), strict=True):
         assert full.loc[name, "roc_auc"] == pytest.approx(classification_metrics(y, p)["roc_auc"])
     with pytest.raises(ValueError, match="one probability per test row"):
         held.add(experiment="nodp", model="FMTL", seed=2, proba=[np.ones(3)] * 4, cuts=[0.5] * 4)
