@@ -61,15 +61,15 @@ PAPER_TABLE2 = pd.DataFrame(
 #: decimals with no interval or seed count, and between seeds of one split our institution
 #: AUCs move by about 0.01-0.02; 0.02 is that spread, far below the 0.05-0.25 that separates a
 #: useful credit model from chance.
+AUC_TOL_NOTE = ("tolerance 0.02: the paper gives no interval; 0.02 is the seed-to-seed spread "
+                "of one institution's AUC here")
+
+
 #: What the interval of a test-set claim covers (frames with a ``draw`` column; without one
 #: the interval is over seeds only, and the claim's ``basis`` says so).
 PAIRED = ("paired by seed and test row; interval over seeds and a bootstrap of the test rows")
 #: The membership-inference AUC is its own sample of member and non-member rows per seed.
 MIA_NOTE = "interval over seeds (each seed's attack draws its own member and non-member rows)"
-
-AUC_TOL_NOTE = ("tolerance 0.02: the paper gives no interval; 0.02 is the seed-to-seed spread "
-                "of one institution's AUC here")
-
 
 #: Per seed *and* per draw of the test rows (draw 0: the full rows).
 KEYS = ["draw", "seed"]
@@ -154,11 +154,12 @@ def chapter01_claims(*, source: str, table1: pd.DataFrame, nodp: pd.DataFrame,
         :func:`fedlib.data.institutions.measure_table1` (ours beside ``paper_*`` columns).
     nodp
         No DP, one row per seed (and ``draw`` of the test rows, if resampled: see
-        :meth:`fedlib.book.ch01_rows.HeldOutScores.frame`), model (``Centralized MLP``, ``FedAvg``, ``FMTL``) and
-        institution: ``roc_auc``, ``accuracy``, ``eod``, ``dir``, ``spd``.
+        :meth:`fedlib.book.ch01_rows.HeldOutScores.frame`), model (``Centralized MLP``,
+        ``FedAvg``, ``FMTL``) and institution: ``roc_auc``, ``accuracy``, ``eod``, ``dir``,
+        ``spd``.
     dp
-        The ε sweep: one row per seed (and ``draw``), model (``FedAvg``, ``FMTL``), ``epsilon`` and
-        institution, same metrics.
+        The ε sweep: one row per seed (and ``draw``), model (``FedAvg``, ``FMTL``),
+        ``epsilon`` and institution, same metrics.
     mia
         Membership inference: one row per seed, model and ``epsilon`` (``inf`` = no DP),
         ``mia_auc`` (mean over institutions).
