@@ -283,7 +283,9 @@ class Estimate:
             picks = rng.integers(0, n_seeds, size=draws.shape)
             replicates = np.take_along_axis(draws, picks, axis=1).mean(axis=1)
         lo, hi = np.quantile(replicates, [0.5 - level / 2, 0.5 + level / 2])
-        lo, hi = min(float(lo), value), max(float(hi), value)   # float rounding at a tie
+        # The interval always holds the point estimate: float rounding at an exact tie, and
+        # the replicates of a min or max over institutions can sit beside its full-row value.
+        lo, hi = min(float(lo), value), max(float(hi), value)
         return cls(value, (lo, hi), n_seeds, "seeds+bootstrap", level)
 
     @classmethod
