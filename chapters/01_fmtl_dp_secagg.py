@@ -41,8 +41,9 @@
 #
 # The chapter is executed by `fedbook run 01 --params <set>`; every number in the prose below is
 # computed by the cells above it. Every compared model is run with several model seeds
-# (initialisation, batch order, DP noise; the data split stays fixed), and every claim at the
-# end carries an interval over those seeds.
+# (initialisation, batch order, DP noise; the data split stays fixed), and every claim on a
+# test-set metric at the end carries an interval over those seeds *and* over resamples of the
+# test rows, so that it also says how much another test set of the same size would move it.
 
 # %% tags=["parameters"]
 seed = 42  # data seed, and the first model seed (the others are seed+1, seed+2, ...)
@@ -63,7 +64,8 @@ synthetic_sizes = [9000, 11000]  # rows of Inst-C and Inst-D (Table 1)
 test_fraction = 0.25  # share of each institution held out for testing
 iqr_k = 1.5  # IQR outlier filter, k x IQR beyond the quartiles
 hidden = [16]  # hidden layer widths of the MLP
-n_seeds = 3  # model seeds per compared run (intervals over seeds); the data stay fixed
+n_seeds = 3  # model seeds per compared run (the intervals carry them); the data stay fixed
+n_boot = 1000  # bootstrap resamples of the test rows per interval (seeds + rows)
 rounds = 10  # communication rounds (no DP)
 local_epochs = 1  # local epochs per round
 batch_size = 256  # local batch size, rows per step (no DP)
@@ -90,6 +92,7 @@ parameter_set = "custom"  # name of the parameter file (set by fedbook)
 
 # %%
 import math
+import time
 import warnings
 
 import numpy as np
@@ -236,6 +239,7 @@ pd.DataFrame([{"institution": p.name, "train rows": p.n_train, "validation rows"
 # ```
 
 # %% tags=["remove-stderr"]
+from fedlib.book.ch01_rows import HeldOutRows, HeldOutScores
 from fedlib.book.ch01_steps import Lab, record_rows, secagg_threshold
 from fedlib.data.institutions import validation_view
 from fedlib.fl.fmtl import server_view
@@ -247,6 +251,9 @@ threshold = secagg_threshold(n_inst, P.threshold_fraction)
 glue("threshold", threshold, display=False)
 lab = Lab(P, parts, threshold, val_parts=validation_view(parts))
 names = lab.names
+# Every model's test probabilities, per seed and institution, for the claims' intervals: one
+# bootstrap draw of the test rows (within institution and label) serves every model.
+held_out = HeldOutScores(HeldOutRows.of(parts, n_boot=P.n_boot, seed=P.seed))
 
 
 # %% [markdown]
@@ -348,7 +355,7 @@ from fedlib.book.ch01_steps import run_table2, table2_frame
 glue("rounds_used", P.rounds, display=False)
 fmtl_transcript = Transcript(keep_payloads=False)
 t2 = run_table2(lab, SEEDS, central_lr=central_lr, fedavg_lr=fedavg_lr, fmtl_lr=fmtl_lr,
-                lam=lam_chosen, transcript=fmtl_transcript)
+                lam=lam_chosen, transcript=fmtl_transcript, scores=held_out)
 nodp, models_nodp = t2.nodp, t2.models
 for key, seconds in t2.timings.items():
     results.add_timing(key, seconds)
@@ -462,7 +469,8 @@ from fedlib.book.ch01_steps import chosen_dp_table, dp_epsilon_sweep, record_dp_
 dp_grid = grid(lr=P.dp_lrs, clip=P.dp_clip_norms, schedule=[tuple(s) for s in P.dp_schedules])
 glue("dp_budget", len(dp_grid), display=False)
 glue("mia_rows_used", P.mia_rows, display=False)
-dp_res = dp_epsilon_sweep(lab, SEEDS, dp_grid, lam=lam_chosen, models_nodp=models_nodp)
+dp_res = dp_epsilon_sweep(lab, SEEDS, dp_grid, lam=lam_chosen, models_nodp=models_nodp,
+                          scores=held_out)
 results.add_timing("dp_sweep_s", dp_res.seconds)
 dp, dp_chosen, dp_clients_main = dp_res.dp, dp_res.chosen, dp_res.clients_main
 mia_mean = record_dp_sweep(results, dp_res)
@@ -691,7 +699,8 @@ glue("imb_ratio_used", P.imbalance_ratio, display=False)
 glue("label_skew_used", P.label_skew, display=False)
 skewed = imbalance_institutions(parts, ratio=P.imbalance_ratio, label_skew=P.label_skew,
                                 seed=P.seed)
-imb = imbalance_runs(lab, skewed, SEEDS, fedavg_lr=fedavg_lr, fmtl_lr=fmtl_lr, lam=lam_chosen)
+imb = imbalance_runs(lab, skewed, SEEDS, fedavg_lr=fedavg_lr, fmtl_lr=fmtl_lr, lam=lam_chosen,
+                     scores=held_out)
 imb_mean = imb.groupby("model")[["auc_std", "avg_auc", *names]].mean()
 reduction = 1 - imb_mean.loc["FMTL", "auc_std"] / imb_mean.loc["FedAvg", "auc_std"]
 glue("std_reduction", float(reduction), display=False)
@@ -710,20 +719,34 @@ display(imb_mean)
 #
 # ## Paper versus ours
 #
-# Each row's `ours` carries its basis: a mean over {glue:text}`n_seeds` model seeds with its
-# 95 % t-interval (for an ordering, the per-seed paired difference), an exact count, or a
-# number set from the paper ("by construction"). Orderings are scored on any data; levels
-# (AUC values, Table 1 statistics of the real silos) only on the paper's own data, which we do
-# not have, so they are shown as "different data".
+# Each row's `ours` carries its basis. A test-set metric (AUC, accuracy, a fairness gap, and
+# anything built from them: differences, spreads, slopes over ε) is the mean over
+# {glue:text}`n_seeds` model seeds with a 95 % interval from a two-stage bootstrap
+# ("seeds + test-row bootstrap"): {glue:text}`n_boot_used` resamples of the test rows, drawn
+# within each institution and label and the *same* for every model, seed and ε, each combined
+# with a Student-t draw of the seed mean's error on those rows
+# (`fedlib.evaluate.uncertainty.Estimate.seeds_and_rows`). It covers the training randomness
+# and the noise of a finite test set, with the data split and the tuned hyper-parameters held
+# fixed; an ordering is the difference paired by seed and by test row. The
+# membership-inference AUC keeps its interval over seeds (each seed's attack samples its own
+# rows). Counts are exact, and numbers set from the paper are "by construction". Orderings
+# are scored on any data; levels (AUC values, Table 1 statistics of the real silos) only on
+# the paper's own data, which we do not have, so they are shown as "different data".
 
 # %%
 from fedlib.book.ch01_claims import chapter01_claims
+from fedlib.book.ch01_rows import auc_spread
 from fedlib.book.pages import verdict_counts
 
+glue("n_boot_used", P.n_boot, display=False)
+t_rows = time.perf_counter()
+nodp_rows, dp_rows = held_out.frame("nodp"), held_out.frame("dp")
+imb_rows = auc_spread(held_out.frame("imbalance"))
+results.add_timing("test_row_bootstrap_s", time.perf_counter() - t_rows)
 claims = chapter01_claims(
-    source=data.source, table1=table1, nodp=nodp, dp=dp,
+    source=data.source, table1=table1, nodp=nodp_rows, dp=dp_rows,
     mia=mia_mean[["seed", "model", "epsilon", "mia_auc"]],
-    imbalance=imb[["seed", "model", "auc_std"]], epsilon_main=P.epsilon,
+    imbalance=imb_rows, epsilon_main=P.epsilon,
     degenerate=degenerate, features_read=len(data.numeric) if data.source == "heloc" else None,
     tuning_note=f"hyper-parameters chosen on validation rows, {P.tune_budget} configurations "
     f"per model ({tuned.describe()})")

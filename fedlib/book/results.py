@@ -48,7 +48,7 @@ from typing import Any
 
 from fedlib.book.tables import use_book_tables
 from fedlib.evaluate.scorecard import SCORED, VERDICTS
-from fedlib.evaluate.uncertainty import BASES
+from fedlib.evaluate.uncertainty import BASES, MEASURED
 
 __all__ = [
     "start_chapter",
@@ -374,7 +374,7 @@ def validate_claim(row: dict[str, Any]) -> list[str]:
         errs.append("a number set from the paper (basis 'input') cannot be scored: verdict "
                     "must be 'by construction'")
     decided = row["verdict"] in SCORED and row["verdict"] != "inconclusive"
-    if decided and row["basis"] in ("seeds", "bootstrap") and row["ours_interval"] is None:
+    if decided and row["basis"] in MEASURED and row["ours_interval"] is None:
         errs.append(f"verdict {row['verdict']!r} on a measured value needs ours_interval")
     return errs
 

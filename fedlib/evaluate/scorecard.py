@@ -374,6 +374,9 @@ def format_ours(record: dict[str, Any]) -> str:
     >>> format_ours({"ours": 0.71, "ours_interval": [0.69, 0.73], "n_runs": 3,
     ...              "basis": "seeds"})
     '0.71 [0.69, 0.73] (3 seeds)'
+    >>> format_ours({"ours": 0.01, "ours_interval": [-0.01, 0.03], "n_runs": 3,
+    ...              "basis": "seeds+bootstrap"})
+    '0.01 [-0.01, 0.03] (3 seeds + test-row bootstrap)'
     >>> format_ours({"ours": 1660791.0, "ours_interval": None, "n_runs": 1, "basis": "exact"})
     '1,660,791 (exact)'
     """
@@ -385,5 +388,7 @@ def format_ours(record: dict[str, Any]) -> str:
         text += f" [{fmt_number(lo)}, {fmt_number(hi)}]"
     basis = record.get("basis")
     how = {"seeds": f"{record.get('n_runs')} seed" + ("s" if record.get("n_runs") != 1 else ""),
-           "bootstrap": "bootstrap", "exact": "exact", "input": "set from the paper"}
+           "bootstrap": "bootstrap",
+           "seeds+bootstrap": f"{record.get('n_runs')} seeds + test-row bootstrap",
+           "exact": "exact", "input": "set from the paper"}
     return f"{text} ({how.get(basis, basis)})"

@@ -65,6 +65,8 @@ class Chapter01Params(ChapterParams):
                               description="hidden layer widths of the MLP")
     n_seeds: int = Field(3, ge=1, le=20, description="model seeds (initialisation, batches, DP "
                          "noise) per compared run: seed, seed+1, ...; the data stay fixed")
+    n_boot: int = Field(1000, ge=100, le=10_000, description="bootstrap resamples of the test "
+                        "rows behind every interval of a test-set metric (seeds + rows)")
     rounds: int = Field(10, ge=1, le=1000, description="communication rounds (no DP)")
     local_epochs: int = Field(1, ge=1, le=1000, description="local epochs per round")
     batch_size: int = Field(256, ge=8, le=100_000, description="local batch size (no DP)")
