@@ -725,7 +725,9 @@ display(imb_mean)
 # ("seeds + test-row bootstrap"): {glue:text}`n_boot_used` resamples of the test rows, drawn
 # within each institution and label and the *same* for every model, seed and ε, each combined
 # with a Student-t draw of the seed mean's error on those rows
-# (`fedlib.evaluate.uncertainty.Estimate.seeds_and_rows`). It covers the training randomness
+# (`fedlib.evaluate.uncertainty.Estimate.seeds_and_rows`; the design of
+# {cite:t}`davison1997bootstrap` §3.8 and {cite:t}`owen2007pigeonhole` for crossed factors, as
+# {cite:t}`bouthillier2021variance` recommend for benchmarks). It covers the training randomness
 # and the noise of a finite test set, with the data split and the tuned hyper-parameters held
 # fixed; an ordering is the difference paired by seed and by test row. The
 # membership-inference AUC keeps its interval over seeds (each seed's attack samples its own
