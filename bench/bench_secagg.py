@@ -22,7 +22,7 @@ from fedlib.book.bench import write_bench_summary
 from fedlib.crypto.fixedpoint import FixedPointCodec
 from fedlib.crypto.secagg import SecureAggregationRound
 from fedlib.fl.protection import PlaintextProtection
-from fedlib.fl.transcript import Transcript
+from fedlib.core.transcript import Transcript
 
 
 def plaintext_round(vectors, dropped, transcript):

@@ -240,7 +240,7 @@ from fedlib.book.ch01_steps import Lab, record_rows, secagg_threshold
 from fedlib.data.institutions import validation_view
 from fedlib.fl.fmtl import server_view
 from fedlib.fl.models import get_flat_params
-from fedlib.fl.transcript import Transcript
+from fedlib.core.transcript import Transcript
 
 n_inst = len(parts)
 threshold = secagg_threshold(n_inst, P.threshold_fraction)

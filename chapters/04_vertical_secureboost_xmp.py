@@ -186,7 +186,7 @@ parties
 
 # %%
 from fedlib.crypto.psi import rsa_blind_psi
-from fedlib.fl.transcript import Transcript
+from fedlib.core.transcript import Transcript
 
 psi_transcript = Transcript(keep_payloads=False)
 t0 = time.perf_counter()
@@ -479,7 +479,8 @@ t3_ci
 
 # %%
 from fedlib.crypto.he import SECURITY
-from fedlib.vertical import HistGBDT, SecureBoost
+from fedlib.vertical.gbdt import HistGBDT
+from fedlib.vertical.secureboost import SecureBoost
 from fedlib.vertical.audit import what_each_party_saw
 
 boost = steps.boost_params(P)

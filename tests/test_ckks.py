@@ -20,8 +20,8 @@ from fedlib.crypto.ckks import (
     CKKSSecretKeyError,
     encrypt_vector,
 )
-from fedlib.fl.protection import UpdateProtection
-from fedlib.fl.transcript import Transcript
+from fedlib.core.protection import UpdateProtection
+from fedlib.core.transcript import Transcript
 
 
 @pytest.fixture(scope="module")

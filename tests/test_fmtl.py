@@ -16,7 +16,7 @@ from fedlib.fl.fmtl import (
     server_view,
 )
 from fedlib.fl.models import MLP, LogisticRegression, get_flat_params, set_flat_params
-from fedlib.fl.transcript import Transcript
+from fedlib.core.transcript import Transcript
 
 
 class _Inst:

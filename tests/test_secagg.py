@@ -23,8 +23,8 @@ from fedlib.crypto.secagg import (
     per_client_noise_std,
     surviving_noise_std,
 )
-from fedlib.fl.protection import UpdateProtection
-from fedlib.fl.transcript import Transcript
+from fedlib.core.protection import UpdateProtection
+from fedlib.core.transcript import Transcript
 
 CODEC = FixedPointCodec(frac_bits=20, clip=16.0)
 

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from fedlib.fl.experiment import PartyData
-from fedlib.fl.transcript import Transcript
-from fedlib.vertical import HistGBDT, SecureBoost
+from fedlib.core.transcript import Transcript
+from fedlib.vertical.gbdt import HistGBDT
+from fedlib.vertical.secureboost import SecureBoost
 from fedlib.vertical.audit import instance_space_attack, tree_agreement, what_each_party_saw
 from fedlib.vertical.reputation import ReputationLedger, ReputationParams, run_screened_fedavg
 

@@ -63,7 +63,7 @@ from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from fedlib.crypto.fixedpoint import FixedPointCodec
 from fedlib.crypto.prf import SEED_BYTES, derive_key, expand_mask
 from fedlib.crypto.shamir import Share, reconstruct, split
-from fedlib.fl.transcript import Transcript
+from fedlib.core.transcript import Transcript
 
 __all__ = [
     "PHASES", "MaskedInput", "MaskedSum", "SecAggProtocolError", "SecureAggregation",

@@ -45,7 +45,8 @@ from fedlib.fl.party import (
     Party,
     StandardTrainer,
 )
-from fedlib.fl.protection import PlaintextProtection, UpdateProtection
+from fedlib.core.protection import UpdateProtection
+from fedlib.fl.protection import PlaintextProtection
 
 __all__ = ["STANDARD", "ClientMode", "FederationRun", "PartyData", "RunComparison",
            "build_parties", "compare_runs", "run_federation", "time_modes"]

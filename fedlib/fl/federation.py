@@ -42,7 +42,7 @@ from torch import nn
 
 from fedlib.fl.models import get_flat_params
 from fedlib.fl.party import Party
-from fedlib.fl.transcript import Transcript
+from fedlib.core.transcript import Transcript
 
 __all__ = ["Federation", "RoundRecord"]
 

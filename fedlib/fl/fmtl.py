@@ -87,7 +87,7 @@ import pandas as pd
 from torch import nn
 
 from fedlib.fl.models import get_flat_params, set_flat_params
-from fedlib.fl.transcript import Transcript
+from fedlib.core.transcript import Transcript
 
 __all__ = ["FMTLClient", "FederatedRun", "JointStep", "RoundLog", "auc_sensitivity",
            "injected_noise_std",

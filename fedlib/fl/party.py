@@ -34,7 +34,8 @@ import torch
 from torch import nn
 
 from fedlib.fl.models import get_flat_params, set_flat_params
-from fedlib.fl.protection import PlaintextProtection, UpdateProtection
+from fedlib.core.protection import UpdateProtection
+from fedlib.fl.protection import PlaintextProtection
 
 __all__ = ["DPSGDTrainer", "LocalTrainer", "LogisticDPSGDTrainer", "LogisticSGDTrainer", "Party",
            "StandardTrainer", "TrainStats", "logistic_sgd"]
