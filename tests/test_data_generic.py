@@ -25,7 +25,7 @@ from fedlib.data.generic import (
 )
 from fedlib.data.institutions import measure_table1, prepare_institutions
 from fedlib.data.partition import PartitionError
-from fedlib.data.registry import DataSchemaError
+from fedlib.data.dataset import DataSchemaError
 from fedlib.fl.prepare import prepare_horizontal
 from fedlib.survival.data import SurvivalDataError, prepare_survival
 from fedlib.survival.generic import check_survival_csv, load_survival_csv

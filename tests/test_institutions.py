@@ -15,7 +15,7 @@ from fedlib.data.institutions import (
     prepare_institutions,
     validation_view,
 )
-from fedlib.data.registry import DataSchemaError
+from fedlib.data.dataset import DataSchemaError
 
 _WEST_NE = set("AK AZ CA CO HI ID MT NM NV OR UT WA WY CT MA ME NH NJ NY PA RI VT".split())
 

@@ -29,10 +29,8 @@ from fedlib.data.partition import (
     stratified_non_iid,
 )
 from fedlib.data.preprocess import PartyPreprocessor, pool_preprocessors
+from fedlib.data.dataset import DataSchemaError, Dataset, DatasetCard
 from fedlib.data.registry import (
-    DataSchemaError,
-    Dataset,
-    DatasetCard,
     UnknownDatasetError,
     list_datasets,
     load_dataset,

@@ -13,5 +13,4 @@ The package re-exports nothing, so checking a data file (``fedbook run`` does it
 kernel starts) loads neither phe nor torch.
 
 Introduced in chapter 4 (``chapters/04_vertical_secureboost_xmp.py``).
-
 """
