@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from fedlib.vertical.gbdt import HistGBDT
+from fedlib.vertical.gbdt import HistGBDT, QuantileBinner, logistic_grad_hess, split_gain
 from fedlib.vertical.secureboost import SecureBoost
-from fedlib.vertical.gbdt import QuantileBinner, logistic_grad_hess, split_gain
 
 PARAMS = dict(n_estimators=3, max_depth=3, learning_rate=0.3, reg_lambda=1.0, gamma=0.0,
               min_child_weight=1.0, max_bins=16)

@@ -12,7 +12,15 @@ from sksurv.util import Surv
 
 from fedlib.survival.ecl import discount_factors, lifetime_ecl, marginal_default_probabilities
 from fedlib.survival.labels import SurvivalInputError, interval_grid
-from fedlib.survival.metrics import CensoringKM, brier_score, concordance_td, concordance_td_curve, integrated_brier_score, kaplan_meier, survival_at
+from fedlib.survival.metrics import (
+    CensoringKM,
+    brier_score,
+    concordance_td,
+    concordance_td_curve,
+    integrated_brier_score,
+    kaplan_meier,
+    survival_at,
+)
 
 T = 24
 GRID = interval_grid(horizon=T, n_intervals=T)

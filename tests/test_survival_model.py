@@ -9,7 +9,11 @@ import pytest
 import torch
 
 from fedlib.survival.labels import SurvivalInputError, discretize, interval_grid, survival_targets
-from fedlib.survival.likelihood import discrete_time_nll, log_survival_from_logits, survival_from_logits
+from fedlib.survival.likelihood import (
+    discrete_time_nll,
+    log_survival_from_logits,
+    survival_from_logits,
+)
 from fedlib.survival.model import HazardNet, predict_hazards, predict_survival
 
 GRID = interval_grid(horizon=6, n_intervals=6)          # [0, 1, ..., 6]

@@ -28,6 +28,7 @@ from tqdm.std import tqdm
 
 from fedlib.crypto.secagg import SecureAggregation
 from fedlib.evaluate import tune
+from fedlib.evaluate.figures import book_theme
 from fedlib.fl.fmtl import (
     auc_sensitivity,
     institution_report,
@@ -281,8 +282,6 @@ def lambda_figure(lam_table: pd.DataFrame, fedavg_val: float):
     """Figure: FMTL's validation AUC against λ for both optimisers, FedAvg dashed."""
     from matplotlib.figure import Figure
 
-    from fedlib.evaluate.figures import book_theme
-
     with book_theme():
         fig = Figure(figsize=(6.5, 3.4), layout="constrained")
         ax = fig.subplots()
@@ -386,8 +385,6 @@ def auc_bars_figure(nodp: pd.DataFrame):
     import seaborn as sns
     from matplotlib.figure import Figure
 
-    from fedlib.evaluate.figures import book_theme
-
     bars = nodp.rename(columns={"roc_auc": "AUC"})
     with book_theme():
         fig = Figure(figsize=(6.5, 3.6), layout="constrained")
@@ -403,8 +400,6 @@ def score_kde_figure(lab: Lab, fmtl_models: dict, seed: int):
     """Figure: densities of predicted default probability before training and after FMTL."""
     import seaborn as sns
     from matplotlib.figure import Figure
-
-    from fedlib.evaluate.figures import book_theme
 
     score_rows = []
     init = lab.model_fn(seed)

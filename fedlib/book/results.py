@@ -46,7 +46,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from fedlib.evaluate.scorecard import SCORED, VERDICTS
+from fedlib.book.params import load_chapter_params
+from fedlib.evaluate.scorecard import SCORED, VERDICTS, claims_frame
 from fedlib.evaluate.uncertainty import BASES
 
 __all__ = [
@@ -226,8 +227,6 @@ class ResultsWriter:
 
     def add_claims(self, claims: Any) -> Any:
         """Append every :class:`~fedlib.evaluate.scorecard.Claim` and return their table."""
-        from fedlib.evaluate.scorecard import claims_frame
-
         claims = list(claims)
         for claim in claims:
             self.add_claim(claim)
@@ -289,8 +288,6 @@ def start_chapter(chapter: str, schema: type, namespace: Mapping[str, Any]
     >>> P.seed, results.parameter_set
     (3, 'smoke')
     """
-    from fedlib.book.params import load_chapter_params
-
     params = load_chapter_params(schema, namespace)
     return params, ResultsWriter(chapter=chapter, parameter_set=params.parameter_set,
                                  parameters=params.model_dump(), seed=params.seed)

@@ -60,8 +60,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fedlib.data.filecheck import check_csv_structure, data_row_line, not_utf8_message
 from fedlib.data.dataset import DataSchemaError, Dataset, DatasetCard
+from fedlib.data.filecheck import check_csv_structure, data_row_line, not_utf8_message
 from fedlib.data.institutions import _build_institutions, _Source
 
 __all__ = ["INSTITUTION_OPTIONS", "TABULAR_OPTIONS", "check_tabular_csv", "csv_options", "load_csv_dataset",

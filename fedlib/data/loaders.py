@@ -39,8 +39,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fedlib.data.filecheck import check_csv_structure, not_utf8_message
 from fedlib.data.dataset import DataSchemaError, Dataset, DatasetCard
+from fedlib.data.filecheck import check_csv_structure, not_utf8_message
 
 __all__ = ["load_credit_data", "load_lending_club", "load_loanapp"]
 
