@@ -84,6 +84,7 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
+import torch
 from torch import nn
 
 from fedlib.core.transcript import Transcript
@@ -152,8 +153,6 @@ class JointStep:
         return np.concatenate([v.reshape(-1).numpy() for _, v in self._blocks])
 
     def _split(self, params) -> list:
-        import torch
-
         sizes = [p.numel() for p in params]
         if sum(sizes) != self._shared.size:
             raise ValueError(f"JointStep holds {self._shared.size} values, the model "
@@ -164,8 +163,6 @@ class JointStep:
                 for p, ui, vi in zip(params, u, v, strict=True)]
 
     def __call__(self, params) -> None:
-        import torch
-
         if self._blocks is None:
             self._blocks = self._split(params)
         shrink = 1.0 + 2.0 * self.lam * self.lr
