@@ -1,5 +1,4 @@
-"""Discrete-time survival analysis for chapter 3 (FSL-BDP), one module each; import names from
-the module.
+"""Discrete-time survival analysis for chapter 3 (FSL-BDP); import names from their module.
 
 - :mod:`fedlib.survival.labels`: interval grids, discretised labels, input checks.
 - :mod:`fedlib.survival.likelihood`, :mod:`fedlib.survival.model`: the discrete-time
