@@ -19,10 +19,10 @@ import tracemalloc
 import numpy as np
 
 from fedlib.book.bench import write_bench_summary
+from fedlib.core.transcript import Transcript
 from fedlib.crypto.fixedpoint import FixedPointCodec
 from fedlib.crypto.secagg import SecureAggregationRound
 from fedlib.fl.protection import PlaintextProtection
-from fedlib.fl.transcript import Transcript
 
 
 def plaintext_round(vectors, dropped, transcript):

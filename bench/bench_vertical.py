@@ -35,7 +35,8 @@ import numpy as np
 from fedlib.crypto.he import SCHEMES, PheBackend, make_backend
 from fedlib.crypto.paillier import HAVE_GMPY2, GHPacker
 from fedlib.crypto.psi import rsa_blind_psi
-from fedlib.vertical import HistGBDT, SecureBoost
+from fedlib.vertical.gbdt import HistGBDT
+from fedlib.vertical.secureboost import SecureBoost
 
 
 def _peak_mib() -> float:

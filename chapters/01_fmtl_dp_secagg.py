@@ -126,16 +126,15 @@ glue("n_seeds", len(SEEDS), display=False)
 # ```
 
 # %%
+from fedlib.data.generic import (
+    INSTITUTION_OPTIONS,
+    TABULAR_OPTIONS,
+    csv_options,
+    load_csv_institutions,
+)
 from fedlib.data.institutions import load_institutions, measure_table1, prepare_institutions
 
 if P.source == "csv":
-    from fedlib.data.generic import (
-        INSTITUTION_OPTIONS,
-        TABULAR_OPTIONS,
-        csv_options,
-        load_csv_institutions,
-    )
-
     data = load_csv_institutions(P.data_path, seed=P.seed, synthetic_sizes=P.synthetic_sizes,
                                  max_real_rows=P.max_real_rows or None,
                                  **csv_options(P, TABULAR_OPTIONS + INSTITUTION_OPTIONS))
@@ -241,10 +240,10 @@ pd.DataFrame([{"institution": p.name, "train rows": p.n_train, "validation rows"
 # %% tags=["remove-stderr"]
 from fedlib.book.ch01_rows import HeldOutRows, HeldOutScores
 from fedlib.book.ch01_steps import Lab, record_rows, secagg_threshold
+from fedlib.core.transcript import Transcript
 from fedlib.data.institutions import validation_view
 from fedlib.fl.fmtl import server_view
 from fedlib.fl.models import get_flat_params
-from fedlib.fl.transcript import Transcript
 
 n_inst = len(parts)
 threshold = secagg_threshold(n_inst, P.threshold_fraction)

@@ -640,10 +640,10 @@ glue("ecl_lgd", P.ecl_lgd, display=False)
 # training loans from test loans of the final federated models.
 
 # %%
+from fedlib.survival.experiment import survival_membership_inference
+
 mia = pd.DataFrame()
 if P.run_attack:
-    from fedlib.survival.experiment import survival_membership_inference
-
     Xtr, ttr, etr, _ = data.pooled("train")
     mia_rows = []
     for sc in ("Federated (No DP)", "Federated (Classical DP)", "Federated (BDP)"):

@@ -185,8 +185,8 @@ parties
 # ```
 
 # %%
+from fedlib.core.transcript import Transcript
 from fedlib.crypto.psi import rsa_blind_psi
-from fedlib.fl.transcript import Transcript
 
 psi_transcript = Transcript(keep_payloads=False)
 t0 = time.perf_counter()
@@ -479,8 +479,9 @@ t3_ci
 
 # %%
 from fedlib.crypto.he import SECURITY
-from fedlib.vertical import HistGBDT, SecureBoost
 from fedlib.vertical.audit import what_each_party_saw
+from fedlib.vertical.gbdt import HistGBDT
+from fedlib.vertical.secureboost import SecureBoost
 
 boost = steps.boost_params(P)
 sel_bank, sel_ext, Xa_tr, Xa_te, Xp_tr, Xp_te = steps.party_matrices(

@@ -9,6 +9,8 @@ import tenseal as ts
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from fedlib.core.protection import UpdateProtection
+from fedlib.core.transcript import Transcript
 from fedlib.crypto import ckks
 from fedlib.crypto.ckks import (
     CKKSAggregator,
@@ -20,8 +22,6 @@ from fedlib.crypto.ckks import (
     CKKSSecretKeyError,
     encrypt_vector,
 )
-from fedlib.fl.protection import UpdateProtection
-from fedlib.fl.transcript import Transcript
 
 
 @pytest.fixture(scope="module")

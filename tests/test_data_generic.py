@@ -17,6 +17,7 @@ import pytest
 
 from fedlib.book.datacheck import check_chapter_data
 from fedlib.book.params import ParameterError
+from fedlib.data.dataset import DataSchemaError
 from fedlib.data.generic import (
     check_tabular_csv,
     csv_options,
@@ -25,7 +26,6 @@ from fedlib.data.generic import (
 )
 from fedlib.data.institutions import measure_table1, prepare_institutions
 from fedlib.data.partition import PartitionError
-from fedlib.data.registry import DataSchemaError
 from fedlib.fl.prepare import prepare_horizontal
 from fedlib.survival.data import SurvivalDataError, prepare_survival
 from fedlib.survival.generic import check_survival_csv, load_survival_csv

@@ -6,15 +6,15 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from fedlib.evaluate import (
+from fedlib.evaluate.figures import (
     data_lines,
     plot_epsilon_curve,
     plot_reliability,
     plot_rounds,
     plot_subgroups,
     plot_timing_bars,
-    reliability_curve,
 )
+from fedlib.evaluate.metrics import reliability_curve
 
 
 @pytest.fixture

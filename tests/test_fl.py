@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from torch import nn
 
-from fedlib.fl import Transcript, payload_nbytes
+from fedlib.core.transcript import Transcript, payload_nbytes
 from fedlib.fl.federation import Federation
 from fedlib.fl.models import LogisticRegression, get_flat_params, set_flat_params
 from fedlib.fl.party import Party, TrainStats

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from fedlib.core.transcript import Transcript
 from fedlib.crypto.secagg import SecureAggregation
 from fedlib.fl.fmtl import (
     FMTLClient,
@@ -16,7 +17,6 @@ from fedlib.fl.fmtl import (
     server_view,
 )
 from fedlib.fl.models import MLP, LogisticRegression, get_flat_params, set_flat_params
-from fedlib.fl.transcript import Transcript
 
 
 class _Inst:

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from fedlib.data.dataset import DataSchemaError
 from fedlib.data.heloc import HELOC_COLUMNS, HELOC_FEATURES, load_heloc, write_heloc_fixture
 from fedlib.data.institutions import (
     PAPER_TABLE1,
@@ -15,7 +16,6 @@ from fedlib.data.institutions import (
     prepare_institutions,
     validation_view,
 )
-from fedlib.data.registry import DataSchemaError
 
 _WEST_NE = set("AK AZ CA CO HI ID MT NM NV OR UT WA WY CT MA ME NH NJ NY PA RI VT".split())
 

@@ -141,8 +141,8 @@ def test_requester_rejects_bad_public_keys(key, mutate, fragment):
 
 
 def test_key_holder_caps_blinded_values_per_session(key):
+    from fedlib.core.transcript import Transcript
     from fedlib.crypto.psi import SessionLimitError
-    from fedlib.fl.transcript import Transcript
 
     t = Transcript()
     with pytest.raises(SessionLimitError, match="max_blinded=3"):

@@ -11,6 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
+from fedlib.core.protection import UpdateProtection
+from fedlib.core.transcript import Transcript
 from fedlib.crypto.fixedpoint import FixedPointCodec, RingOverflowError
 from fedlib.crypto.prf import derive_key, expand_mask, expand_mod
 from fedlib.crypto.secagg import (
@@ -23,8 +25,6 @@ from fedlib.crypto.secagg import (
     per_client_noise_std,
     surviving_noise_std,
 )
-from fedlib.fl.protection import UpdateProtection
-from fedlib.fl.transcript import Transcript
 
 CODEC = FixedPointCodec(frac_bits=20, clip=16.0)
 

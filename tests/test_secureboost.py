@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from fedlib.vertical import HistGBDT, SecureBoost
-from fedlib.vertical.gbdt import QuantileBinner, logistic_grad_hess, split_gain
+from fedlib.vertical.gbdt import HistGBDT, QuantileBinner, logistic_grad_hess, split_gain
+from fedlib.vertical.secureboost import SecureBoost
 
 PARAMS = dict(n_estimators=3, max_depth=3, learning_rate=0.3, reg_lambda=1.0, gamma=0.0,
               min_child_weight=1.0, max_bins=16)
@@ -289,7 +289,7 @@ def hold():  # a thread that holds a lock most of the time, as BLAS/OpenMP worke
 threading.Thread(target=hold, daemon=True).start()
 from fedlib.crypto.paillier import MP_CONTEXT
 assert MP_CONTEXT.get_start_method() != "fork"
-from fedlib.vertical import SecureBoost
+from fedlib.vertical.secureboost import SecureBoost
 rng = np.random.default_rng(0)
 X = rng.normal(size=(120, 5)); y = (X[:, 0] + X[:, 2] > 0).astype(int)
 sb = SecureBoost(n_estimators=2, max_depth=2, max_bins=8, key_bits=512, demo_keys=True,

@@ -10,18 +10,15 @@ from sksurv.metrics import integrated_brier_score as sk_ibs
 from sksurv.nonparametric import kaplan_meier_estimator
 from sksurv.util import Surv
 
-from fedlib.survival import (
+from fedlib.survival.ecl import discount_factors, lifetime_ecl, marginal_default_probabilities
+from fedlib.survival.labels import SurvivalInputError, interval_grid
+from fedlib.survival.metrics import (
     CensoringKM,
-    SurvivalInputError,
     brier_score,
     concordance_td,
     concordance_td_curve,
-    discount_factors,
     integrated_brier_score,
-    interval_grid,
     kaplan_meier,
-    lifetime_ecl,
-    marginal_default_probabilities,
     survival_at,
 )
 

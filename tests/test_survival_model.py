@@ -8,18 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from fedlib.survival import (
-    HazardNet,
-    SurvivalInputError,
+from fedlib.survival.labels import SurvivalInputError, discretize, interval_grid, survival_targets
+from fedlib.survival.likelihood import (
     discrete_time_nll,
-    discretize,
-    interval_grid,
     log_survival_from_logits,
-    predict_hazards,
-    predict_survival,
     survival_from_logits,
-    survival_targets,
 )
+from fedlib.survival.model import HazardNet, predict_hazards, predict_survival
 
 GRID = interval_grid(horizon=6, n_intervals=6)          # [0, 1, ..., 6]
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from fedlib.core.transcript import Transcript
 from fedlib.fl.experiment import PartyData
-from fedlib.fl.transcript import Transcript
-from fedlib.vertical import HistGBDT, SecureBoost
 from fedlib.vertical.audit import instance_space_attack, tree_agreement, what_each_party_saw
+from fedlib.vertical.gbdt import HistGBDT
 from fedlib.vertical.reputation import ReputationLedger, ReputationParams, run_screened_fedavg
+from fedlib.vertical.secureboost import SecureBoost
 
 
 def test_opinion_is_a_valid_opinion_and_uses_weights():

@@ -29,6 +29,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from fedlib.book.chapters import repo_root
+
 __all__ = ["BENCH_RESULTS", "load_bench_summaries", "peak_kib", "peak_kib_reset",
            "write_bench_summary"]
 
@@ -40,8 +42,6 @@ def write_bench_summary(name: str, title: str, rows: Iterable[Mapping[str, Any]]
                         root: Path | None = None) -> Path:
     """Write one benchmark's rows (``case``, ``metric``, ``value``, ``unit``) as
     ``bench/results/<name>.json`` under ``root`` (default: the repository) and return it."""
-    from fedlib.book.chapters import repo_root
-
     clean = []
     for row in rows:
         missing = set(_ROW_KEYS) - set(row)

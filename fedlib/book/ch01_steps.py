@@ -29,6 +29,7 @@ from tqdm.std import tqdm
 from fedlib.book.ch01_rows import HeldOutScores
 from fedlib.crypto.secagg import SecureAggregation
 from fedlib.evaluate import tune
+from fedlib.evaluate.figures import book_theme
 from fedlib.fl.fmtl import (
     auc_sensitivity,
     institution_report,
@@ -298,8 +299,6 @@ def lambda_figure(lam_table: pd.DataFrame, fedavg_val: float):
     """Figure: FMTL's validation AUC against λ for both optimisers, FedAvg dashed."""
     from matplotlib.figure import Figure
 
-    from fedlib.evaluate.figures import book_theme
-
     with book_theme():
         fig = Figure(figsize=(6.5, 3.4), layout="constrained")
         ax = fig.subplots()
@@ -408,8 +407,6 @@ def auc_bars_figure(nodp: pd.DataFrame):
     import seaborn as sns
     from matplotlib.figure import Figure
 
-    from fedlib.evaluate.figures import book_theme
-
     bars = nodp.rename(columns={"roc_auc": "AUC"})
     with book_theme():
         fig = Figure(figsize=(6.5, 3.6), layout="constrained")
@@ -425,8 +422,6 @@ def score_kde_figure(lab: Lab, fmtl_models: dict, seed: int):
     """Figure: densities of predicted default probability before training and after FMTL."""
     import seaborn as sns
     from matplotlib.figure import Figure
-
-    from fedlib.evaluate.figures import book_theme
 
     score_rows = []
     init = lab.model_fn(seed)

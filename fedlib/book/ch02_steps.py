@@ -23,10 +23,20 @@ import numpy as np
 import pandas as pd
 from tqdm.std import tqdm
 
+from fedlib.book.pages import verdict_counts
+from fedlib.evaluate.figures import plot_timing_bars
 from fedlib.evaluate.metrics import classification_metrics
+from fedlib.evaluate.scorecard import claims_records
+from fedlib.evaluate.subgroups import subgroup_metrics
 from fedlib.evaluate.uncertainty import Estimate
 from fedlib.fl.experiment import ClientMode, build_parties, compare_runs, run_federation
 from fedlib.fl.models import LogisticRegression, predict_proba, set_flat_params
+from fedlib.privacy.attacks import (
+    attack_update_payload,
+    inversion_error_vs_noise,
+    logistic_gradient,
+    membership_inference,
+)
 
 __all__ = [
     "SeedRuns", "chapter02_report", "constant_classifier_text", "cost_table", "final_model",
@@ -337,8 +347,6 @@ def record_cost(results, cost: pd.DataFrame, repeats: int) -> None:
 
 def timing_figures(timing: pd.DataFrame):
     """The client-time and server-time bar charts (the paper's Figs. 8 and 9)."""
-    from fedlib.evaluate.figures import plot_timing_bars
-
     timing_ms = timing.drop(columns=["train_s_per_epoch", "protect_s"]).assign(
         **{"ms per local epoch": timing.client_s_per_epoch * 1e3,
            "server ms per round": timing.server_s * 1e3})
@@ -397,8 +405,6 @@ def subgroup_table(fed_data, final_proba: Mapping[str, np.ndarray],
         :func:`~fedlib.evaluate.subgroups.subgroup_metrics` rows with ``mode`` and
         ``attribute``.
     """
-    from fedlib.evaluate.subgroups import subgroup_metrics
-
     subgroups = []
     for role, column in attributes.items():
         groups = fed_data.test_frame[column].reset_index(drop=True).rename("group")
@@ -470,8 +476,6 @@ def membership_table(fed_data, first: Mapping, modes: Sequence[str],
     pandas.DataFrame
         One row per mode: ``mode``, ``epsilon`` and the attack's output (``auc`` …).
     """
-    from fedlib.privacy.attacks import membership_inference
-
     train_X = np.concatenate([d.X for d in fed_data.parties])
     train_y = np.concatenate([d.y for d in fed_data.parties])
     rng = np.random.default_rng(seed)
@@ -515,12 +519,6 @@ def inversion_table(fed_data, global_params: np.ndarray, ckks, *,
     tuple
         (the table, the attack's result on the plaintext gradient).
     """
-    from fedlib.privacy.attacks import (
-        attack_update_payload,
-        inversion_error_vs_noise,
-        logistic_gradient,
-    )
-
     w = global_params
     x0, y0 = fed_data.parties[0].X[0].astype(np.float64), float(fed_data.parties[0].y[0])
     gw, gb = logistic_gradient(x0[None, :], [y0], weight=w[:-1], bias=w[-1])
@@ -573,9 +571,6 @@ def chapter02_report(claims, *, per_seed: pd.DataFrame, audit, ablations, securi
     tuple
         (Markdown paragraphs, the three findings for ``results.add_finding``).
     """
-    from fedlib.book.pages import verdict_counts
-    from fedlib.evaluate.scorecard import claims_records
-
     scored, unscored = verdict_counts(claims_records(claims))
     by_id = {c.id: c for c in claims}
 

@@ -23,6 +23,7 @@ import seaborn as sns
 from tqdm.std import tqdm
 
 from fedlib.book.ch03_claims import DatasetEvidence, fed_gains, paper_table3_frame
+from fedlib.data.generic import csv_options
 from fedlib.evaluate.uncertainty import Estimate
 from fedlib.survival.data import (
     PROFILES,
@@ -37,6 +38,8 @@ from fedlib.survival.experiment import (
     run_scenarios,
 )
 from fedlib.survival.federated import make_model
+from fedlib.survival.generic import SURVIVAL_OPTIONS, load_survival_csv
+from fedlib.survival.loaders import load_bondora, load_lendingclub, load_sba
 from fedlib.survival.metrics import kaplan_meier
 from fedlib.survival.model import predict_survival
 
@@ -66,8 +69,6 @@ def load_dataset(P) -> tuple[Any, str]:
         name).
     """
     if P.dataset == "csv":   # a user's table: no paper profile; named after its file
-        from fedlib.data.generic import csv_options
-        from fedlib.survival.generic import SURVIVAL_OPTIONS, load_survival_csv
 
         user = load_survival_csv(P.data_path, **csv_options(P, SURVIVAL_OPTIONS))
         user.name = Path(P.data_path).stem
@@ -77,7 +78,6 @@ def load_dataset(P) -> tuple[Any, str]:
     if P.dataset.startswith("synthetic_"):
         kind = P.dataset.removeprefix("synthetic_")
         return synthetic_survival(kind, scale=P.synthetic_scale, seed=P.seed), PROFILES[kind].name
-    from fedlib.survival.loaders import load_bondora, load_lendingclub, load_sba
 
     loader = {"lendingclub_csv": load_lendingclub, "sba_csv": load_sba,
               "bondora_csv": load_bondora}[P.dataset]

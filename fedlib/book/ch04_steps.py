@@ -17,6 +17,22 @@ import numpy as np
 import pandas as pd
 
 from fedlib.book.glue import glue
+from fedlib.crypto.he import SCHEMES, SECURITY
+from fedlib.evaluate.figures import book_theme
+from fedlib.evaluate.uncertainty import Estimate
+from fedlib.vertical.attacks import bin_recovery_attack
+from fedlib.vertical.audit import tree_agreement
+from fedlib.vertical.baselines import (
+    LSSVMClassifier,
+    WoEScorecard,
+    choose_threshold,
+    credit_metrics,
+    ks_statistic,
+    predicted_classes,
+)
+from fedlib.vertical.gbdt import BoostParams, HistGBDT
+from fedlib.vertical.reputation import rounds_to_target, run_screened_fedavg
+from fedlib.vertical.secureboost import SecureBoost
 
 __all__ = [
     "agreement_text",
@@ -96,10 +112,6 @@ def backend_comparison(sb, sb_params: Mapping[str, Any], P, Xa, Xp, y, *, active
     pandas.DataFrame
         One row per backend; the run's own ``same trees as plaintext`` is left ``None``.
     """
-    from fedlib.crypto.he import SCHEMES
-    from fedlib.vertical import HistGBDT, SecureBoost
-    from fedlib.vertical.audit import tree_agreement
-
     rows = [{"backend": P.he_backend, "scheme": SCHEMES[P.he_backend], "trees": len(sb.trees),
              "s per tree": sb.timings_["online_s"] / len(sb.trees),
              "bucket sums per decryption": sb.slots_, "same trees as plaintext": None}]
@@ -154,11 +166,6 @@ def plaintext_twins(sb, sb_params: Mapping[str, Any], P, Xa, Xp, y, Xa_te, Xp_te
     """
     import xgboost as xgb
     from sklearn.metrics import roc_auc_score
-
-    from fedlib.crypto.he import SCHEMES
-    from fedlib.evaluate.uncertainty import Estimate
-    from fedlib.vertical import HistGBDT
-    from fedlib.vertical.audit import tree_agreement
 
     t0 = time.perf_counter()
     passive_cols = range(Xa.shape[1], Xa.shape[1] + Xp.shape[1])
@@ -234,8 +241,6 @@ def record_secureboost(results, P, sb, sb_table: pd.DataFrame, agree: Mapping[st
     timings
         The chapter's timings (``histgbdt_same_rows_s`` is read).
     """
-    from fedlib.crypto.he import SCHEMES, SECURITY
-
     setting = f"rows={n_rows}"
     for k, v in sb.timings_.items():
         results.add_metric(experiment="secureboost", mode="encrypted", setting=setting,
@@ -290,9 +295,6 @@ def baseline_specs(P, views: Mapping[str, tuple], pipeline: tuple, *, gbdt_name:
     from sklearn.ensemble import RandomForestClassifier
     from sklearn.linear_model import LogisticRegression
 
-    from fedlib.vertical import HistGBDT
-    from fedlib.vertical.baselines import LSSVMClassifier, WoEScorecard
-
     specs = [pipeline]
     for view, (Xtr, Xte) in views.items():
         specs += [
@@ -343,8 +345,6 @@ def fit_baselines(specs: Sequence[tuple], y_tr, y_te, *, pipeline: str, val_pos,
     """
     from sklearn.preprocessing import StandardScaler
 
-    from fedlib.vertical.baselines import choose_threshold, credit_metrics, predicted_classes
-
     rows, probas, thresholds = [], {}, {}
     for name, view, est, Xtr, Xte, kw, scaled, fit_rows in specs:
         if scaled:
@@ -388,8 +388,6 @@ def models_figure(table: pd.DataFrame, views: Sequence[str], *, pipeline: str,
     """
     import seaborn as sns
     from matplotlib.figure import Figure
-
-    from fedlib.evaluate.figures import book_theme
 
     base = list(baselines)
     long = table.melt(id_vars=["model", "features"],
@@ -436,8 +434,6 @@ def paired_diff(yhat: Mapping[str, np.ndarray], y_te, *, n_boot: int, seed: int)
         ``diff(a, b, what)`` with ``what`` in ``{"error", "recall"}``, returning an
         :class:`~fedlib.evaluate.uncertainty.Estimate`.
     """
-    from fedlib.evaluate.uncertainty import Estimate
-
     def diff(a, b, what):
         def stat(y, u, v):
             if what == "error":
@@ -503,8 +499,6 @@ def mean_diffs(yhat: Mapping[str, np.ndarray], y_te, pipeline: str, keys: Sequen
     dict
         ``{"error": Estimate, "recall": Estimate}``.
     """
-    from fedlib.evaluate.uncertainty import Estimate
-
     def mean_diff(what):
         def stat(y, u, *vs):
             ok = y == 1
@@ -554,8 +548,6 @@ def elimination_figure(path: pd.DataFrame, best_n: int, folds: int):
     import seaborn as sns
     from matplotlib.figure import Figure
 
-    from fedlib.evaluate.figures import book_theme
-
     with book_theme():
         fig = Figure(figsize=(9, 3.6), layout="constrained")
         ax1, ax2 = fig.subplots(1, 2)
@@ -573,8 +565,6 @@ def elimination_figure(path: pd.DataFrame, best_n: int, folds: int):
 def at_threshold(metric: str, y, p, thr: float) -> float:
     """One threshold metric (or KS) of probabilities ``p`` on labels ``y``; fast enough to
     bootstrap."""
-    from fedlib.vertical.baselines import ks_statistic
-
     if metric == "ks":
         return ks_statistic(y, p)
     yhat = p >= thr
@@ -607,8 +597,6 @@ def table3_differences(table3: pd.DataFrame, t3_proba: Mapping, y_te, *, n_boot:
     ci : pandas.DataFrame
         The differences as text with their intervals, one row.
     """
-    from fedlib.evaluate.uncertainty import Estimate
-
     own = table3[table3.ranking == table3["evaluated with"]].set_index("ranking")
     single = [f"{r} ranking" for r in own.index if own.loc[r, "predicted classes"] < 2]
     t3 = {r: (t3_proba[(r, r)], float(own.loc[r, "threshold"])) for r in own.index}
@@ -662,10 +650,6 @@ def bin_recovery_table(P, Xa, Xp, y, *, active: str, passive: str, results) -> p
         One row per minimum node size: histograms returned, passive splits, pairs, bins
         recovered, wrong, recovery rate.
     """
-    from fedlib.vertical import SecureBoost
-    from fedlib.vertical.attacks import bin_recovery_attack
-    from fedlib.vertical.gbdt import BoostParams
-
     default_min_node = BoostParams().passive_min_node_size
     att_kw = dict(n_estimators=P.attack_trees, max_depth=P.attack_max_depth,
                   learning_rate=P.learning_rate, reg_lambda=P.reg_lambda, min_child_weight=0.0,
@@ -689,8 +673,6 @@ def bin_recovery_table(P, Xa, Xp, y, *, active: str, passive: str, results) -> p
 
 def glue_bin_recovery(P, att: pd.DataFrame, n_rows: int) -> None:
     """Glue the attack's settings and its recovered counts at the smallest and largest size."""
-    from fedlib.vertical.gbdt import BoostParams
-
     a_i = att.set_index("passive_min_node_size")
     lo_m, hi_m = min(P.attack_min_node_sizes), max(P.attack_min_node_sizes)
     glue("att_n", n_rows, display=False)
@@ -761,8 +743,6 @@ def screening_runs(fed, P, rep, mixed: Mapping[str, str], val_i, test_i) -> dict
     import sys
 
     from tqdm.std import tqdm
-
-    from fedlib.vertical.reputation import run_screened_fedavg
 
     settings = [("FedAvg", None, {}), ("screened", rep, {}),
                 ("FedAvg, bad banks", None, mixed), ("screened, bad banks", rep, mixed)]
@@ -835,9 +815,6 @@ def screening_differences(runs: Mapping[str, Any], y_test, *, n_boot: int, seed:
     -------
     acc_diff, speed_diff : Estimate
     """
-    from fedlib.evaluate.uncertainty import Estimate
-    from fedlib.vertical.reputation import rounds_to_target
-
     C = {k: r.test_correct.T for k, r in runs.items()}   # (test rows, rounds + 1)
     acc_diff = Estimate.bootstrap(lambda a, b: float(a[:, -1].mean() - b[:, -1].mean()),
                                   C["screened"], C["FedAvg"], n_boot=n_boot, seed=seed,

@@ -39,7 +39,9 @@ from fedlib.book.chapters import (
 )
 from fedlib.book.htmlcheck import check_site, html_pages
 from fedlib.book.lastrun import describe_last_run
+from fedlib.book.pages import write_generated
 from fedlib.book.params import ParameterError
+from fedlib.book.runner import ChapterRunError, execute_plan, plan_run
 
 __all__ = ["build_html", "build_parser", "main"]
 
@@ -94,8 +96,6 @@ def _select(which: str, root: Path, registry: Sequence[Chapter] = CHAPTERS) -> l
 
 
 def _run(chapters: list[Chapter], args: argparse.Namespace, root: Path) -> int:
-    from fedlib.book.runner import ChapterRunError, execute_plan, plan_run
-
     # Validate every chapter before starting any kernel: a typo in chapter 4's overrides
     # should not surface after chapter 1 has run for an hour.
     plans = [plan_run(ch, args.params, [tuple(kv) for kv in args.p], root=root) for ch in chapters]
@@ -117,8 +117,6 @@ def _run(chapters: list[Chapter], args: argparse.Namespace, root: Path) -> int:
 
 
 def _build(args: argparse.Namespace, root: Path) -> int:
-    from fedlib.book.pages import write_generated
-
     if not args.no_run:
         status = _run(_select("all", root), args, root)
         if status:

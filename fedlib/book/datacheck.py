@@ -27,6 +27,12 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from fedlib.book.params import ParameterError
+from fedlib.data.generic import TABULAR_OPTIONS, check_tabular_csv, csv_options
+from fedlib.data.heloc import check_heloc
+from fedlib.data.kaggle import check_kaggle_loan_approval
+from fedlib.survival import loaders
+from fedlib.survival.generic import SURVIVAL_OPTIONS, check_survival_csv
+from fedlib.vertical.data import check_vertical_csvs
 
 __all__ = ["DATA_CHECKS", "check_chapter_data"]
 
@@ -34,29 +40,21 @@ Check = Callable[[Mapping[str, Any]], None]
 
 
 def _heloc(p: Mapping[str, Any]) -> None:
-    from fedlib.data.heloc import check_heloc
-
     check_heloc(p["data_path"])
 
 
 def _kaggle(p: Mapping[str, Any]) -> None:
-    from fedlib.data.kaggle import check_kaggle_loan_approval
-
     check_kaggle_loan_approval(p["data_path"])
 
 
 def _survival(kind: str) -> Check:
     def check(p: Mapping[str, Any]) -> None:
-        from fedlib.survival import loaders
-
         getattr(loaders, f"check_{kind}")(p["data_path"])
 
     return check
 
 
 def _vertical(p: Mapping[str, Any]) -> None:
-    from fedlib.vertical.data import check_vertical_csvs
-
     check_vertical_csvs(p["bank_csv"], p["external_csv"], id_column=p["id_column"],
                         target=p["target"])
 
@@ -67,8 +65,6 @@ def _csv(parties: str | int | None = None) -> Check:
     a party column must name: a parameter name (chapter 2's ``n_clients``) or a number
     (chapter 1's two real institutions)."""
     def check(p: Mapping[str, Any]) -> None:
-        from fedlib.data.generic import TABULAR_OPTIONS, check_tabular_csv, csv_options
-
         n = p.get(parties) if isinstance(parties, str) else parties
         check_tabular_csv(p.get("data_path"), **csv_options(p, TABULAR_OPTIONS), n_parties=n)
 
@@ -76,9 +72,6 @@ def _csv(parties: str | int | None = None) -> Check:
 
 
 def _survival_csv(p: Mapping[str, Any]) -> None:
-    from fedlib.data.generic import csv_options
-    from fedlib.survival.generic import SURVIVAL_OPTIONS, check_survival_csv
-
     check_survival_csv(p.get("data_path"), **csv_options(p, SURVIVAL_OPTIONS))
 
 

@@ -27,6 +27,7 @@ from fedlib.book.pagekit import (
     md_table,
     readable_metric,
 )
+from fedlib.evaluate.figures import PALETTE, book_theme
 
 __all__ = ["cost_tables", "is_cost", "render_performance", "to_ms", "write_performance_chart"]
 
@@ -145,8 +146,6 @@ def write_performance_chart(root: Path, chapters: Iterable[Chapter], path: Path)
     import pandas as pd
     import seaborn as sns
     from matplotlib.figure import Figure
-
-    from fedlib.evaluate.figures import PALETTE, book_theme
 
     runs = [r for r in chapter_results(root, chapters) if r[1] is not None]
     if not runs:

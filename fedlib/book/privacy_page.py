@@ -46,6 +46,7 @@ from fedlib.book.pagekit import (
     shared_notes,
 )
 from fedlib.evaluate.scorecard import fmt_number, format_ours, format_paper
+from fedlib.privacy.accountants import METHOD_NAMES
 
 __all__ = [
     "EPSILON_CLAIM_PREFIX",
@@ -92,8 +93,6 @@ def epsilon_target(metric: dict, parameters: dict) -> float | None:
 
 def _accountant(metric: str) -> str:
     """Display name of the accountant behind an ``epsilon_<method>`` metric."""
-    from fedlib.privacy.accountants import METHOD_NAMES
-
     method = str(metric).removeprefix("epsilon").lstrip("_")
     return METHOD_NAMES.get(method, method) if method else "as reported"
 

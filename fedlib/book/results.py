@@ -46,8 +46,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from fedlib.book.params import load_chapter_params
 from fedlib.book.tables import use_book_tables
-from fedlib.evaluate.scorecard import SCORED, VERDICTS
+from fedlib.evaluate.scorecard import SCORED, VERDICTS, claims_frame
 from fedlib.evaluate.uncertainty import BASES, MEASURED
 
 __all__ = [
@@ -227,8 +228,6 @@ class ResultsWriter:
 
     def add_claims(self, claims: Any) -> Any:
         """Append every :class:`~fedlib.evaluate.scorecard.Claim` and return their table."""
-        from fedlib.evaluate.scorecard import claims_frame
-
         claims = list(claims)
         for claim in claims:
             self.add_claim(claim)
@@ -293,8 +292,6 @@ def start_chapter(chapter: str, schema: type, namespace: Mapping[str, Any]
     >>> P.seed, results.parameter_set
     (3, 'smoke')
     """
-    from fedlib.book.params import load_chapter_params
-
     params = load_chapter_params(schema, namespace)
     use_book_tables()
     return params, ResultsWriter(chapter=chapter, parameter_set=params.parameter_set,

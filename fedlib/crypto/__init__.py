@@ -1,26 +1,13 @@
-"""Cryptographic protections: CKKS (TenSEAL), secure aggregation, Paillier (phe) and the
-homomorphic backends for SecureBoost (phe, HEU z-paillier, HEU OU), RSA-blind PSI.
+"""Cryptographic protections, one module each; import names from the module.
 
-Submodules are imported on first use of a name, so ``import fedlib.crypto`` stays cheap and
-loading TenSEAL or phe happens only for the chapter that needs it.
+- :mod:`fedlib.crypto.ckks`: CKKS encryption of updates (TenSEAL).
+- :mod:`fedlib.crypto.secagg`: pairwise-masked secure aggregation with dropout recovery, built
+  on :mod:`~fedlib.crypto.fixedpoint`, :mod:`~fedlib.crypto.prf` and
+  :mod:`~fedlib.crypto.shamir`.
+- :mod:`fedlib.crypto.paillier` and :mod:`fedlib.crypto.he`: Paillier (phe) and the
+  homomorphic backends for SecureBoost (phe, HEU z-paillier, HEU OU).
+- :mod:`fedlib.crypto.psi`: RSA-blind private set intersection.
+
+The package re-exports nothing: each module loads a heavy library (TenSEAL, phe, gmpy2,
+cryptography), and ``import fedlib.crypto`` should load none of them.
 """
-
-from __future__ import annotations
-
-from fedlib._lazy import lazy_exports
-
-_EXPORTS = {
-    "fedlib.crypto.ckks": ["CKKSAggregator", "CKKSKeyHolder", "CKKSParameterError", "CKKSParams",
-                           "CKKSPayloadError", "CKKSProtection", "CKKSSecretKeyError",
-                           "encrypt_vector"],
-    "fedlib.crypto.secagg": ["SecureAggregation", "SecureAggregationAborted",
-                             "SecureAggregationRound", "per_client_noise_std",
-                             "surviving_noise_std"],
-    "fedlib.crypto.fixedpoint": ["ClippedValuesError", "ClippedValuesWarning", "FixedPointCodec",
-                                 "RingOverflowError"],
-    "fedlib.crypto.he": ["BACKENDS", "SECURITY", "HEBackend", "make_backend"],
-    "fedlib.crypto.paillier": ["GHPacker", "KeySizeError", "ObfuscatorPool", "encrypt_packed",
-                               "make_keypair"],
-    "fedlib.crypto.psi": ["DuplicateIDError", "PSIResult", "rsa_blind_psi"],
-}
-__all__, __getattr__ = lazy_exports("fedlib.crypto", _EXPORTS)

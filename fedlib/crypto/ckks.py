@@ -9,7 +9,7 @@ Roles map onto objects so that the secret never reaches the server object:
   :meth:`~CKKSKeyHolder.public_context` and decrypts;
 * :func:`encrypt_vector` is what a client runs with the public context;
 * :class:`CKKSAggregator` is the server: it refuses a context that carries a secret key;
-* :class:`CKKSProtection` wires the three into :class:`fedlib.fl.protection.UpdateProtection`.
+* :class:`CKKSProtection` wires the three into :class:`fedlib.core.protection.UpdateProtection`.
 
 Aggregation is additions only, so no relinearisation keys and no Galois (rotation) keys are
 needed: the paper's "minimal rotation keys for ciphertext summation" are not needed at all,
@@ -445,7 +445,7 @@ class CKKSAggregator:
 
 
 class CKKSProtection:
-    """CKKS as an :class:`~fedlib.fl.protection.UpdateProtection` (transcript kind ``ciphertext``).
+    """CKKS as an :class:`~fedlib.core.protection.UpdateProtection` (transcript kind ``ciphertext``).
 
     ``protect`` encrypts with the public context only, ``aggregate`` runs a
     :class:`CKKSAggregator` (no secret), ``recover`` decrypts with the key holder.

@@ -55,6 +55,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import heu.numpy as hnp
 import numpy as np
 
 from fedlib.crypto import paillier as _pl
@@ -238,8 +239,6 @@ class HeuBackend(HEBackend):
     def __init__(self, name: str, kit, *, key_bits: int, has_secret: bool):
         if name not in self._SCHEMA:
             raise ValueError(f"HEU backend must be one of {sorted(self._SCHEMA)}, got {name!r}")
-        import heu.numpy as hnp
-
         self._hnp = hnp
         self.name, self.kit, self.has_secret = name, kit, has_secret
         self._enc, self._ev = kit.encryptor(), kit.evaluator()
@@ -258,8 +257,6 @@ class HeuBackend(HEBackend):
                                    "bit minimum; pass demo=True for a test key")
         if name == "ou" and key_bits < 1024:
             raise _pl.KeySizeError(f"HEU's OU needs key_bits >= 1024, got {key_bits}")
-        import heu.numpy as hnp
-
         if name not in cls._SCHEMA:
             raise ValueError(f"HEU backend must be one of {sorted(cls._SCHEMA)}, got {name!r}")
         kit = hnp.setup(cls._SCHEMA[name], int(key_bits))

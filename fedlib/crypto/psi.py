@@ -47,7 +47,7 @@ import gmpy2
 import numpy as np
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from fedlib.fl.transcript import Transcript
+from fedlib.core.transcript import Transcript
 
 __all__ = ["DEFAULT_MAX_BLINDED", "DuplicateIDError", "InvalidPublicKeyError", "PSIResult",
            "SessionLimitError", "check_public_key", "full_domain_hash", "make_rsa_key",

@@ -60,10 +60,10 @@ import numpy as np
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
+from fedlib.core.transcript import Transcript
 from fedlib.crypto.fixedpoint import FixedPointCodec
 from fedlib.crypto.prf import SEED_BYTES, derive_key, expand_mask
 from fedlib.crypto.shamir import Share, reconstruct, split
-from fedlib.fl.transcript import Transcript
 
 __all__ = [
     "PHASES", "MaskedInput", "MaskedSum", "SecAggProtocolError", "SecureAggregation",

@@ -12,6 +12,7 @@ of your own, :mod:`fedlib.data.generic`, card ``data/csv.md``). Dataset cards ar
 ``data/*.md``. Introduced in chapter 2 (``chapters/02_dp_vs_ckks.py``).
 """
 
+from fedlib.data.dataset import DataSchemaError, Dataset, DatasetCard
 from fedlib.data.heloc import HELOC_COLUMNS, load_heloc
 from fedlib.data.institutions import (
     imbalance_institutions,
@@ -30,9 +31,6 @@ from fedlib.data.partition import (
 )
 from fedlib.data.preprocess import PartyPreprocessor, pool_preprocessors
 from fedlib.data.registry import (
-    DataSchemaError,
-    Dataset,
-    DatasetCard,
     UnknownDatasetError,
     list_datasets,
     load_dataset,

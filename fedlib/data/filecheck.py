@@ -36,7 +36,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from fedlib.data.registry import DataSchemaError
+from fedlib.data.dataset import DataSchemaError
 
 __all__ = ["check_csv_structure", "data_row_line", "not_utf8_message"]
 

@@ -4,7 +4,7 @@ Chapters 1 and 2 reproduce their papers on embedded data or on the paper's own f
 module lets them run on any table with one row per applicant (``dataset: csv``, or
 ``source: csv`` in chapter 1), returning the containers the chapters already use:
 
-* :func:`load_csv_dataset` gives chapter 2's :class:`~fedlib.data.registry.Dataset` (it is
+* :func:`load_csv_dataset` gives chapter 2's :class:`~fedlib.data.dataset.Dataset` (it is
   registered as ``"csv"``, so ``prepare_horizontal("csv", path=..., data_options=...)``
   partitions and preprocesses it like the built-in datasets);
 * :func:`load_csv_institutions` gives chapter 1's
@@ -31,7 +31,7 @@ How a column is read:
 
 :func:`check_tabular_csv` is what ``fedbook run`` calls before a kernel starts: it reads the
 header and the label and party columns only, and raises the loader's own one-line
-:class:`~fedlib.data.registry.DataSchemaError`.
+:class:`~fedlib.data.dataset.DataSchemaError`.
 
 References: issue 14 item 10; dataset card ``data/csv.md``. Used by chapters 1 and 2.
 
@@ -60,8 +60,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from fedlib.data.dataset import DataSchemaError, Dataset, DatasetCard
 from fedlib.data.filecheck import check_csv_structure, data_row_line, not_utf8_message
-from fedlib.data.registry import DataSchemaError, Dataset, DatasetCard
+from fedlib.data.institutions import _build_institutions, _Source
 
 __all__ = ["INSTITUTION_OPTIONS", "TABULAR_OPTIONS", "check_tabular_csv", "csv_options", "load_csv_dataset",
            "load_csv_institutions", "parse_protected", "read_tabular_csv"]
@@ -418,7 +419,7 @@ def load_csv_dataset(path=None, *, label_column: str | None = None, positive_lab
                      party_column: str | None = None, categorical_columns=None,
                      drop_columns=None, protected=None, strata_columns=None,
                      max_levels: int = 50, min_party_rows: int = 20) -> Dataset:
-    """Load any credit table as chapter 2's :class:`~fedlib.data.registry.Dataset`.
+    """Load any credit table as chapter 2's :class:`~fedlib.data.dataset.Dataset`.
 
     Parameters
     ----------
@@ -526,8 +527,6 @@ def load_csv_institutions(path, *, seed: int, label_column: str | None = None,
     >>> [(i.name, len(i.frame)) for i in data.institutions], data.protected
     ([('Inst-A', 100), ('Inst-B', 100), ('Inst-C', 60), ('Inst-D', 80)], None)
     """
-    from fedlib.data.institutions import _build_institutions, _Source
-
     if protected is not None and not isinstance(protected, str):
         raise DataSchemaError(f"{NAME}: chapter 1 compares one protected group; protected "
                               f"must be one expression such as 'age < 25', got {protected!r}")

@@ -37,8 +37,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from fedlib.data.dataset import DataSchemaError, Dataset, DatasetCard
 from fedlib.data.filecheck import check_csv_structure, data_row_line, not_utf8_message
-from fedlib.data.registry import DataSchemaError, Dataset, DatasetCard
 
 __all__ = ["HELOC_COLUMNS", "HELOC_FEATURES", "HELOC_MISSING_CODES", "check_heloc", "load_heloc",
            "write_heloc_fixture"]

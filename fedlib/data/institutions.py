@@ -53,6 +53,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from fedlib.data.heloc import HELOC_FEATURES, load_heloc
+from fedlib.data.loaders import load_lending_club
 from fedlib.data.preprocess import PartyPreprocessor
 
 __all__ = ["PAPER_TABLE1", "SYNTHETIC_SPECS", "Institution", "InstitutionData",
@@ -126,8 +128,6 @@ def _lending_club_source(frame: pd.DataFrame) -> _Source:
 
 
 def _heloc_source(frame: pd.DataFrame) -> _Source:
-    from fedlib.data.heloc import HELOC_FEATURES
-
     median_mix = float(frame["PercentInstallTrades"].median())
     return _Source(
         "heloc", tuple(HELOC_FEATURES), {}, income=None, utilisation="NetFractionRevolvingBurden",
@@ -242,15 +242,11 @@ def load_institutions(*, seed: int, source: str = "lending_club", path: str | Pa
     """
     rng = np.random.default_rng(seed)
     if source == "lending_club":
-        from fedlib.data.registry import load_dataset
-
-        frame = load_dataset("lending_club").frame.copy()
+        frame = load_lending_club().frame.copy()
         src = _lending_club_source(frame)
     elif source == "heloc":
         if path is None:
             raise ValueError("source='heloc' needs path: the FICO HELOC CSV")
-        from fedlib.data.heloc import load_heloc
-
         frame = load_heloc(path).frame.copy()
         src = _heloc_source(frame)
     else:

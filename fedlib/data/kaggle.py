@@ -27,8 +27,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from fedlib.data.dataset import DataSchemaError, Dataset, DatasetCard
 from fedlib.data.filecheck import check_csv_structure, not_utf8_message
-from fedlib.data.registry import DataSchemaError, Dataset, DatasetCard
 
 __all__ = ["KAGGLE_COLUMNS", "check_kaggle_loan_approval", "fixture_path",
            "load_kaggle_loan_approval"]

@@ -39,10 +39,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from fedlib.data.dataset import DataSchemaError, Dataset, DatasetCard
 from fedlib.data.filecheck import check_csv_structure, not_utf8_message
-from fedlib.data.registry import _REGISTRY, DataSchemaError, Dataset, DatasetCard
 
-__all__ = ["load_credit_data", "load_lending_club", "load_loanapp", "register_builtins"]
+__all__ = ["load_credit_data", "load_lending_club", "load_loanapp"]
 
 LOANAPP_NUMERIC = [
     "appinc", "loanamt", "term", "liq", "netw", "chist", "obrat", "dep", "self", "sch", "pubrec",
@@ -175,17 +175,3 @@ def load_credit_data(path: str | Path | None = None) -> Dataset:
         ),
     )
 
-
-def register_builtins() -> None:
-    """Register the built-in datasets (called lazily by the registry)."""
-    from fedlib.data.generic import load_csv_dataset
-    from fedlib.data.kaggle import load_kaggle_loan_approval
-
-    for name, loader in [
-        ("loanapp", load_loanapp),
-        ("kaggle_loan_approval", load_kaggle_loan_approval),
-        ("lending_club", load_lending_club),
-        ("credit_data", load_credit_data),
-        ("csv", load_csv_dataset),
-    ]:
-        _REGISTRY.setdefault(name, loader)

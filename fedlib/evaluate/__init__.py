@@ -1,8 +1,8 @@
 """Evaluation: classification and calibration metrics, subgroup and fairness metrics, the
 paper-vs-ours scorecard, and seaborn figure helpers.
 
-The figure helpers (:mod:`fedlib.evaluate.figures`) are loaded on first use, so importing
-``fedlib.evaluate`` does not import matplotlib or seaborn.
+The figure helpers are not re-exported: import them from :mod:`fedlib.evaluate.figures`, so
+importing ``fedlib.evaluate`` does not import matplotlib or seaborn.
 
 Introduced in chapter 2 (``chapters/02_dp_vs_ckks.py``); fairness metrics in chapter 1.
 
@@ -14,9 +14,6 @@ Examples
 """
 
 from __future__ import annotations
-
-import importlib
-from typing import Any
 
 from .fairness import (
     disparate_impact_ratio,
@@ -35,17 +32,6 @@ from .scorecard import SCORED, UNSCORED, VERDICTS, Claim, claims_frame, claims_r
 from .subgroups import SUBGROUP_COLUMNS, subgroup_metrics
 from .tuning import TuningResult, grid, tune
 from .uncertainty import BASES, Estimate
-
-_FIGURES = (
-    "PALETTE",
-    "book_theme",
-    "data_lines",
-    "plot_epsilon_curve",
-    "plot_reliability",
-    "plot_rounds",
-    "plot_subgroups",
-    "plot_timing_bars",
-)
 
 __all__ = [
     "BASES",
@@ -71,12 +57,5 @@ __all__ = [
     "subgroup_metrics",
     "tune",
     "verdict",
-    *_FIGURES,
 ]
 
-
-def __getattr__(name: str) -> Any:
-    # Lazy: matplotlib and seaborn cost ~1 s to import and most callers never plot.
-    if name in _FIGURES:
-        return getattr(importlib.import_module(".figures", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

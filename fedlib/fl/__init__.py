@@ -1,27 +1,12 @@
-"""Horizontal federated learning: transcript, parties, server, round loop, strategies.
+"""Horizontal federated learning, one module each; import names from the module.
 
-``transcript`` and ``protection`` are light and imported at once; the rest (torch models,
-parties, the FedAvg round loop, experiments, FMTL) is imported on first use of a name.
+- :mod:`fedlib.fl.models`: the torch models and flat-parameter helpers.
+- :mod:`fedlib.fl.party`, :mod:`fedlib.fl.federation`: parties, trainers and the round loop.
+- :mod:`fedlib.fl.protection`: the null protection (plaintext updates).
+- :mod:`fedlib.fl.experiment`, :mod:`fedlib.fl.prepare`: chapter 2's runs and data preparation.
+- :mod:`fedlib.fl.fmtl`: chapter 1's federated multi-task learning.
+- :mod:`fedlib.fl.leakage`: what the server can recover from what it received.
+
+The transcript and the :class:`~fedlib.core.protection.UpdateProtection` interface are in
+:mod:`fedlib.core`. The package re-exports nothing, so ``import fedlib.fl`` does not load torch.
 """
-
-from fedlib._lazy import lazy_exports
-from fedlib.fl.protection import PlaintextProtection, UpdateProtection
-from fedlib.fl.transcript import KINDS, Message, Transcript, payload_nbytes
-
-_EXPORTS = {
-    "fedlib.fl.models": ["MLP", "LogisticRegression", "get_flat_params", "predict_proba",
-                         "set_flat_params"],
-    "fedlib.fl.party": ["DPSGDTrainer", "Party", "StandardTrainer", "TrainStats"],
-    "fedlib.fl.federation": ["Federation", "RoundRecord"],
-    "fedlib.fl.experiment": ["ClientMode", "FederationRun", "PartyData", "RunComparison",
-                             "build_parties", "compare_runs", "run_federation"],
-    "fedlib.fl.prepare": ["FederatedData", "prepare_horizontal"],
-    "fedlib.fl.leakage": ["CollusionLeak", "SubtractionLeak", "recover_by_collusion",
-                          "recover_by_subtraction"],
-    "fedlib.fl.fmtl": ["FMTLClient", "institution_report", "make_clients", "run_federated",
-                       "server_view"],
-}
-_lazy_all, __getattr__ = lazy_exports("fedlib.fl", _EXPORTS)
-__all__ = ["KINDS", "Message", "PlaintextProtection", "Transcript", "UpdateProtection",
-           "payload_nbytes"]
-__all__ += _lazy_all

@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 from torch import nn
 
+from fedlib.core.protection import UpdateProtection
 from fedlib.fl.federation import Federation
 from fedlib.fl.models import get_flat_params, set_flat_params
 from fedlib.fl.party import (
@@ -45,7 +46,9 @@ from fedlib.fl.party import (
     Party,
     StandardTrainer,
 )
-from fedlib.fl.protection import PlaintextProtection, UpdateProtection
+from fedlib.fl.protection import PlaintextProtection
+from fedlib.privacy.accountants import PartyAccountant
+from fedlib.privacy.delta import check_delta
 
 __all__ = ["STANDARD", "ClientMode", "FederationRun", "PartyData", "RunComparison",
            "build_parties", "compare_runs", "run_federation", "time_modes"]
@@ -117,8 +120,6 @@ def build_parties(data: Sequence[PartyData], modes: Sequence[ClientMode], *, epo
         raise ValueError(f"{len(data)} clients but {len(modes)} modes; give one mode per client")
     if any(m.protection == "ckks" for m in modes) and ckks is None:
         raise ValueError("a client uses CKKS but no ckks protection was given")
-    from fedlib.privacy.accountants import PartyAccountant
-    from fedlib.privacy.delta import check_delta
 
     dp_rows = {d.name: len(d.y) for d, m in zip(data, modes, strict=True) if m.training == "dp"}
     if dp_rows:

@@ -40,9 +40,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from torch import nn
 
+from fedlib.core.transcript import Transcript
 from fedlib.fl.models import get_flat_params
 from fedlib.fl.party import Party
-from fedlib.fl.transcript import Transcript
 
 __all__ = ["Federation", "RoundRecord"]
 

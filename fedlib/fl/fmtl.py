@@ -84,10 +84,19 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
+import torch
 from torch import nn
 
-from fedlib.fl.models import get_flat_params, set_flat_params
-from fedlib.fl.transcript import Transcript
+from fedlib.core.transcript import Transcript
+from fedlib.crypto.secagg import SecureAggregationAborted
+from fedlib.evaluate.fairness import fairness_report
+from fedlib.evaluate.metrics import classification_metrics
+from fedlib.fl.models import get_flat_params, predict_proba, set_flat_params
+from fedlib.privacy.accountants import PartyAccountant
+from fedlib.privacy.calibrate import calibrate_noise_multiplier
+from fedlib.privacy.delta import check_delta
+from fedlib.privacy.dpsgd import train_local as plain_sgd
+from fedlib.privacy.dpsgd import train_local_dp
 
 __all__ = ["FMTLClient", "FederatedRun", "JointStep", "RoundLog", "auc_sensitivity",
            "injected_noise_std",
@@ -144,8 +153,6 @@ class JointStep:
         return np.concatenate([v.reshape(-1).numpy() for _, v in self._blocks])
 
     def _split(self, params) -> list:
-        import torch
-
         sizes = [p.numel() for p in params]
         if sum(sizes) != self._shared.size:
             raise ValueError(f"JointStep holds {self._shared.size} values, the model "
@@ -156,8 +163,6 @@ class JointStep:
                 for p, ui, vi in zip(params, u, v, strict=True)]
 
     def __call__(self, params) -> None:
-        import torch
-
         if self._blocks is None:
             self._blocks = self._split(params)
         shrink = 1.0 + 2.0 * self.lam * self.lr
@@ -185,9 +190,6 @@ def local_train(model: nn.Module, X: np.ndarray, y: np.ndarray, *, center: np.nd
     :class:`JointStep` (the ``"joint"`` FMTL step; ``lam`` is then the step's own and ignored
     here).
     """
-    from fedlib.privacy.dpsgd import train_local as plain_sgd
-    from fedlib.privacy.dpsgd import train_local_dp
-
     if isinstance(center, JointStep):
         proximal = center
     elif lam < 0 or (lam > 0 and center is None):
@@ -387,8 +389,6 @@ def run_federated(clients: Sequence[FMTLClient], *, model_fn: Callable[[], nn.Mo
         t0 = time.perf_counter()
         aborted = False
         if secure_aggregation is not None:
-            from fedlib.crypto.secagg import SecureAggregationAborted
-
             sa_round = secure_aggregation.new_round(names, round=rnd)
             try:
                 total = sa_round.run(vectors, dropouts)
@@ -465,10 +465,6 @@ def make_clients(institutions: Sequence, *, epsilon: float | None, delta: float 
     step count) so that its accountant reaches ``epsilon`` after all rounds; ``epsilon=None``
     gives non-private clients. With ``epsilon`` set, ``delta`` must be below 1/n_i for every
     institution (checked first, before any calibration or training)."""
-    from fedlib.privacy.accountants import PartyAccountant
-    from fedlib.privacy.calibrate import calibrate_noise_multiplier
-    from fedlib.privacy.delta import check_delta
-
     if epsilon is not None:
         check_delta(delta, rows={inst.name: len(inst.y_train) for inst in institutions})
     clients = []
@@ -496,10 +492,6 @@ def institution_report(models: dict[str, np.ndarray], model_fn: Callable[[], nn.
     ``flagged_share`` is the share of test rows predicted to default at that threshold (0 or
     1: the model predicts a single class there). A fairness metric that cannot be computed
     (one group absent, or never approved) is NaN and ``fairness_note`` says why."""
-    from fedlib.evaluate.fairness import fairness_report
-    from fedlib.evaluate.metrics import classification_metrics
-    from fedlib.fl.models import predict_proba
-
     rows = []
     model = model_fn()
     for inst in institutions:

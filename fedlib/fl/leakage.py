@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+import tenseal as ts
 
 from fedlib.fl.federation import SERVER, Federation
 
@@ -103,8 +104,6 @@ def recover_by_collusion(federation: Federation, *, target: str, colluder: str,
     CollusionLeak
         The decrypted weighted updates per round and the public FedAvg weights.
     """
-    import tenseal as ts  # only this attack needs it
-
     if target == colluder:
         raise ValueError("target and colluder must be different clients")
     names = {p.name: p.n_rows for p in federation.parties}

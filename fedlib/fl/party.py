@@ -33,8 +33,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from fedlib.core.protection import UpdateProtection
 from fedlib.fl.models import get_flat_params, set_flat_params
-from fedlib.fl.protection import PlaintextProtection, UpdateProtection
+from fedlib.fl.protection import PlaintextProtection
+from fedlib.privacy.dpsgd import train_local, train_local_dp
 
 __all__ = ["DPSGDTrainer", "LocalTrainer", "LogisticDPSGDTrainer", "LogisticSGDTrainer", "Party",
            "StandardTrainer", "TrainStats", "logistic_sgd"]
@@ -67,8 +69,6 @@ class StandardTrainer:
     private: bool = field(default=False, init=False)
 
     def train(self, model: nn.Module, X: np.ndarray, y: np.ndarray, *, seed: int) -> TrainStats:
-        from fedlib.privacy.dpsgd import train_local
-
         s = train_local(model, X, y, epochs=self.epochs, lr=self.lr,
                         batch_size=self.batch_size, seed=seed)
         return TrainStats(steps=s.steps, loss=s.final_loss, seconds=s.seconds)
@@ -96,8 +96,6 @@ class DPSGDTrainer:
     private: bool = field(default=True, init=False)
 
     def train(self, model: nn.Module, X: np.ndarray, y: np.ndarray, *, seed: int) -> TrainStats:
-        from fedlib.privacy.dpsgd import train_local_dp
-
         s = train_local_dp(model, X, y, epochs=self.epochs, lr=self.lr,
                            noise_multiplier=self.noise_multiplier, clip_norm=self.clip_norm,
                            batch_size=self.batch_size, accountant=self.accountant,

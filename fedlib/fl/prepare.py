@@ -33,9 +33,10 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from fedlib.data.dataset import Dataset
 from fedlib.data.partition import Partition, PartitionError, stratified_non_iid
 from fedlib.data.preprocess import PartyPreprocessor, pool_preprocessors
-from fedlib.data.registry import Dataset, load_dataset
+from fedlib.data.registry import load_dataset
 from fedlib.data.split import train_val_test_split
 from fedlib.fl.experiment import PartyData
 

@@ -1,11 +1,9 @@
-"""How an update is protected on its way to the server, as one interface.
+"""The null protection: the server sees each update as it is (standard FL).
 
-Every protection that hides individual updates from the server (plaintext as the null case,
-CKKS encryption, pairwise-masked secure aggregation) is an :class:`UpdateProtection`: the party
-turns its vector into a payload (``protect``), the server combines payloads without any secret
-(``aggregate``), and the key holders turn the combined payload back into the sum (``recover``).
-Differential privacy is not one of these: it happens inside local training (DP-SGD) or as a
-clip-and-noise step on the vector *before* ``protect``, so DP composes with any protection.
+It satisfies :class:`fedlib.core.protection.UpdateProtection` like the cryptographic
+protections do (:class:`fedlib.crypto.ckks.CKKSProtection`,
+:class:`fedlib.crypto.secagg.SecureAggregation`), so a round loop treats "no protection" as
+one more choice rather than a special case.
 
 References: ARCHITECTURE.md, "The data flow" (clip → noise → encode → mask or encrypt).
 Introduced in chapter 2 (``chapters/02_dp_vs_ckks.py``).
@@ -22,30 +20,10 @@ array([2., 2., 2.])
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-__all__ = ["PlaintextProtection", "UpdateProtection"]
-
-
-@runtime_checkable
-class UpdateProtection(Protocol):
-    """The three steps of a protected sum.
-
-    ``kind`` is the transcript kind of the payloads a party sends (``"plaintext"``,
-    ``"ciphertext"``, ``"masked"``). ``aggregate`` must need no secret: it is what the
-    server runs. ``recover`` is run by whoever holds the key (a client, or the clients
-    jointly in secure aggregation) and returns the plain **sum** of the protected vectors.
-    """
-
-    kind: str
-
-    def protect(self, party: str, vector: np.ndarray) -> Any: ...
-
-    def aggregate(self, payloads: Sequence[Any]) -> Any: ...
-
-    def recover(self, aggregate: Any) -> np.ndarray: ...
+__all__ = ["PlaintextProtection"]
 
 
 class PlaintextProtection:

@@ -42,6 +42,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import tenseal as ts
 from sklearn.metrics import roc_auc_score, roc_curve
 
 __all__ = [
@@ -367,8 +368,6 @@ def attack_update_payload(payload: Any, *, server_context: Any = None,
         if server_context is None:
             return _unreadable(f"the server holds {len(payload)} opaque ciphertext bytes and "
                                "no context to read them")
-        import tenseal as ts  # only needed for ciphertext payloads
-
         try:
             ctx = (server_context if isinstance(server_context, ts.Context)
                    else ts.context_from(bytes(server_context)))

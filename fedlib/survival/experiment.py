@@ -46,7 +46,16 @@ import torch
 from scipy import optimize
 from sklearn.metrics import roc_auc_score
 
-from fedlib.privacy.bdp import MIN_ROWS_BAYESIAN, bdp_cost_terms, planned_epsilon
+from fedlib.privacy.accountants import epsilon_for
+from fedlib.privacy.bdp import (
+    MIN_ROWS_BAYESIAN,
+    bdp_cost_terms,
+    neighbour_distances_from_per_example,
+    planned_epsilon,
+)
+from fedlib.privacy.calibrate import calibrate_noise_multiplier
+from fedlib.privacy.delta import check_delta
+from fedlib.survival.federated import per_example_gradients, train_centralized, train_federated
 from fedlib.survival.labels import survival_targets
 from fedlib.survival.likelihood import discrete_time_nll
 from fedlib.survival.metrics import concordance_td, integrated_brier_score, survival_at
@@ -121,7 +130,6 @@ _DP_TOL = 0.01
 def _dp_sigma(target_epsilon: float, delta: float, sample_rate: float, steps: int) -> float:
     # Clients with the same (q, steps) share sigma; Opacus' fractional-order RDP costs ~0.4 s
     # per evaluation, so the cache removes most of the calibration time.
-    from fedlib.privacy.calibrate import calibrate_noise_multiplier
 
     return float(calibrate_noise_multiplier(target_epsilon=target_epsilon, delta=delta,
                                             sample_rate=sample_rate, steps=steps))
@@ -131,9 +139,6 @@ def pilot_distances(model: torch.nn.Module, X, t, e, *, grid, clip_norm: float,
                     batch_size: int, n_neighbours: int, n_steps: int,
                     rng: np.random.Generator) -> np.ndarray:
     """Monte-Carlo ``Delta^(m)`` of ``n_steps`` pilot steps at ``model``: ``[n_steps, M]``."""
-    from fedlib.privacy.bdp import neighbour_distances_from_per_example
-    from fedlib.survival.federated import per_example_gradients
-
     ss, sf = survival_targets(t, e, grid)
     Xt, sst, sft = (torch.as_tensor(np.asarray(a, dtype=np.float32)) for a in (X, ss, sf))
     n = len(Xt)
@@ -272,9 +277,6 @@ def calibrate_clients(data, *, target_epsilon: float, delta: float, batch_size: 
     ``central_epochs`` (default ``epochs``). ``delta`` must be below 1/n for every client's n
     and, with ``include_central``, the pooled n (checked first).
     """
-    from fedlib.privacy.accountants import epsilon_for
-    from fedlib.privacy.delta import check_delta
-
     rows = {c.name: int(c.n_train) for c in data.clients}
     if include_central:                   # the pooled model's guarantee is over all rows
         rows["central"] = len(data.pooled("train")[1])
@@ -349,9 +351,6 @@ def run_scenarios(data, *, sigmas: pd.DataFrame, seeds, rounds: int, local_epoch
     BDP ``fallback`` flag), every client's final ``(epsilon, delta)``, the runs of the first
     seed, and the σ actually used.
     """
-    from fedlib.privacy.delta import check_delta
-    from fedlib.survival.federated import train_centralized, train_federated
-
     pb = int(private_batch_size or batch_size)
     plr = float(private_lr or lr)
     _, trt, tre, _ = data.pooled("train")
@@ -454,8 +453,6 @@ def run_scenarios(data, *, sigmas: pd.DataFrame, seeds, rounds: int, local_epoch
 
 
 def _min_rows_bayesian() -> int:
-    from fedlib.privacy.bdp import MIN_ROWS_BAYESIAN
-
     return int(MIN_ROWS_BAYESIAN)
 
 

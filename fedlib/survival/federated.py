@@ -95,7 +95,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, grad, vmap
 
-from fedlib.fl.party import TrainStats
+from fedlib.fl.federation import Federation
+from fedlib.fl.models import set_flat_params
+from fedlib.fl.party import Party, TrainStats
 from fedlib.privacy.accountants import PartyAccountant
 from fedlib.privacy.bdp import (
     BayesianAccountant,
@@ -103,6 +105,7 @@ from fedlib.privacy.bdp import (
     neighbour_swap_indices,
 )
 from fedlib.privacy.randomness import gaussian_noise, mechanism_generator, poisson_batches
+from fedlib.survival.labels import survival_targets
 from fedlib.survival.likelihood import discrete_time_nll
 from fedlib.survival.model import HazardNet
 
@@ -565,8 +568,6 @@ def make_model(n_features: int, n_intervals: int, *, seed: int, init_hazard: flo
 
 
 def _targets(t, e, grid) -> np.ndarray:
-    from fedlib.survival.labels import survival_targets
-
     return np.hstack(survival_targets(t, e, grid))
 
 
@@ -627,10 +628,6 @@ def train_federated(data, *, mode: Mode, rounds: int, local_epochs: int, lr: flo
     round. ``noise_seed``: see :class:`SurvivalTrainer` (``None``, the default, is OS entropy;
     an integer is a reproduction device that voids the guarantee).
     """
-    from fedlib.fl.federation import Federation
-    from fedlib.fl.models import set_flat_params
-    from fedlib.fl.party import Party
-
     _check_mode(mode)
     parties, trainers = [], {}
     for c in data.clients:

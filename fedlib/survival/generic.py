@@ -48,9 +48,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from fedlib.data.dataset import DataSchemaError
 from fedlib.data.filecheck import check_csv_structure, data_row_line
 from fedlib.data.generic import _as_list, _file, _numeric_or_text, _read, _text, binary_label
-from fedlib.data.registry import DataSchemaError
 from fedlib.survival.data import SurvivalDataError, SurvivalDataset
 from fedlib.survival.loaders import months_between
 

@@ -1,97 +1,16 @@
-"""Vertical federated learning: data, XMP selection, SecureBoost, screening, baselines.
+"""Vertical federated learning for chapter 4, one module each; import names from the module.
 
-Introduced in chapter 4 (``chapters/04_vertical_secureboost_xmp.py``); see the module
-docstrings of :mod:`fedlib.vertical.data`, :mod:`fedlib.vertical.xmp`,
-:mod:`fedlib.vertical.gbdt`, :mod:`fedlib.vertical.secureboost`,
-:mod:`fedlib.vertical.audit`, :mod:`fedlib.vertical.attacks`, :mod:`fedlib.vertical.baselines` and
-:mod:`fedlib.vertical.reputation`.
+- :mod:`fedlib.vertical.data`: the vertically split credit data and the papers' files.
+- :mod:`fedlib.vertical.xmp`: XMP feature selection (mRMR, XGBoost backward elimination, PCA).
+- :mod:`fedlib.vertical.gbdt`: the histogram GBDT, SecureBoost's plaintext twin.
+- :mod:`fedlib.vertical.secureboost`: SecureBoost over Paillier / HEU.
+- :mod:`fedlib.vertical.audit`, :mod:`fedlib.vertical.attacks`: what each party saw and what
+  it can recover.
+- :mod:`fedlib.vertical.baselines`: WoE scorecard, LS-SVM and the credit metrics.
+- :mod:`fedlib.vertical.reputation`: reputation screening of federated participants.
+
+The package re-exports nothing, so checking a data file (``fedbook run`` does it before a
+kernel starts) loads neither phe nor torch.
+
+Introduced in chapter 4 (``chapters/04_vertical_secureboost_xmp.py``).
 """
-
-from fedlib.vertical.attacks import bin_recovery_attack
-from fedlib.vertical.audit import instance_space_attack, tree_agreement, what_each_party_saw
-from fedlib.vertical.baselines import (
-    LSSVMClassifier,
-    WoEScorecard,
-    credit_metrics,
-    ks_statistic,
-    points,
-)
-from fedlib.vertical.data import (
-    GRID_FEATURES,
-    VerticalData,
-    VerticalDataError,
-    load_vertical_csvs,
-    make_msme_data,
-    vertical_credit_data,
-)
-from fedlib.vertical.gbdt import (
-    BoostParams,
-    HistGBDT,
-    QuantileBinner,
-    TreeNode,
-    best_split_in_histogram,
-    leaf_weight,
-    logistic_grad_hess,
-    passive_visible,
-    split_gain,
-)
-from fedlib.vertical.reputation import (
-    BEHAVIOURS,
-    ReputationLedger,
-    ReputationParams,
-    ScreenedRun,
-    run_screened_fedavg,
-)
-from fedlib.vertical.secureboost import PassiveParty, SecureBoost
-from fedlib.vertical.xmp import (
-    EliminationResult,
-    MRMRResult,
-    PCAResult,
-    grid_pca,
-    mrmr_select,
-    ranking_comparison,
-    xgb_backward_elimination,
-    xgb_model,
-)
-
-__all__ = [
-    "BEHAVIOURS",
-    "GRID_FEATURES",
-    "BoostParams",
-    "EliminationResult",
-    "LSSVMClassifier",
-    "MRMRResult",
-    "PCAResult",
-    "ReputationLedger",
-    "ReputationParams",
-    "ScreenedRun",
-    "VerticalData",
-    "VerticalDataError",
-    "WoEScorecard",
-    "bin_recovery_attack",
-    "credit_metrics",
-    "grid_pca",
-    "instance_space_attack",
-    "ks_statistic",
-    "load_vertical_csvs",
-    "make_msme_data",
-    "mrmr_select",
-    "points",
-    "ranking_comparison",
-    "run_screened_fedavg",
-    "tree_agreement",
-    "vertical_credit_data",
-    "what_each_party_saw",
-    "xgb_backward_elimination",
-    "xgb_model",
-    "HistGBDT",
-    "PassiveParty",
-    "QuantileBinner",
-    "SecureBoost",
-    "TreeNode",
-    "best_split_in_histogram",
-    "leaf_weight",
-    "logistic_grad_hess",
-    "passive_visible",
-    "split_gain",
-]

@@ -23,7 +23,7 @@ issue 9, item 5. Introduced in chapter 4 (``chapters/04_vertical_secureboost_xmp
 
 Examples
 --------
->>> from fedlib.vertical import SecureBoost
+>>> from fedlib.vertical.secureboost import SecureBoost
 >>> rng = np.random.default_rng(0)
 >>> X = rng.normal(size=(60, 2)); y = (X[:, 0] + X[:, 1] > 0).astype(int)
 >>> kw = dict(n_estimators=1, max_depth=6, min_child_weight=0.0, max_bins=4, key_bits=512,

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from fedlib.data import load_dataset
 from fedlib.data.filecheck import check_csv_structure, not_utf8_message
 
 __all__ = [
@@ -390,8 +391,6 @@ def vertical_credit_data(*, overlap: float = 0.8, max_rows: int | None = None,
     seed
         Seed of the row subset and the ID assignment.
     """
-    from fedlib.data import load_dataset
-
     if not 0.05 <= overlap <= 1.0:
         raise ValueError(f"overlap={overlap} must be in [0.05, 1]")
     ds = load_dataset("credit_data")

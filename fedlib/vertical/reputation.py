@@ -46,6 +46,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from fedlib.fl.models import LogisticRegression, get_flat_params, predict_proba, set_flat_params
+from fedlib.privacy.dpsgd import train_local
+
 __all__ = ["BEHAVIOURS", "ReputationLedger", "ReputationParams", "ScreenedRun",
            "rounds_to_target", "run_screened_fedavg"]
 
@@ -154,8 +157,6 @@ class ScreenedRun:
 def _metrics(model, X, y) -> dict[str, float]:
     from sklearn.metrics import roc_auc_score
 
-    from fedlib.fl.models import predict_proba
-
     p = np.clip(predict_proba(model, X), 1e-7, 1 - 1e-7)
     return {"accuracy": float(((p >= 0.5) == y).mean()),
             "loss": float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))),
@@ -163,8 +164,6 @@ def _metrics(model, X, y) -> dict[str, float]:
 
 
 def _correct(model, X, y) -> np.ndarray:
-    from fedlib.fl.models import predict_proba
-
     return (predict_proba(model, X) >= 0.5) == (np.asarray(y) >= 0.5)
 
 
@@ -207,9 +206,6 @@ def run_screened_fedavg(parties: Sequence, X_val, y_val, X_test, y_test, *, roun
         ``global − boost · (local − global)``; ``free_rider`` returns the global model plus
         tiny noise without training.
     """
-    from fedlib.fl.models import LogisticRegression, get_flat_params, set_flat_params
-    from fedlib.privacy.dpsgd import train_local
-
     behaviours = dict(behaviours or {})
     bad = {k: v for k, v in behaviours.items() if v not in BEHAVIOURS}
     if bad:

@@ -82,9 +82,9 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from fedlib.core.transcript import Transcript
 from fedlib.crypto.he import BACKENDS, HEBackend, PheBackend, make_backend
 from fedlib.crypto.paillier import MIN_SECURE_BITS, GHPacker, KeySizeError
-from fedlib.fl.transcript import Transcript
 from fedlib.vertical.gbdt import (
     BoostParams,
     QuantileBinner,

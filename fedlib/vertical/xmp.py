@@ -53,6 +53,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss, mutual_info_score, roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
+from fedlib.vertical.baselines import choose_threshold, credit_metrics, predicted_classes
+
 __all__ = [
     "EliminationResult",
     "MRMRResult",
@@ -280,8 +282,6 @@ def ranking_comparison(X_train, y_train, X_test, y_test, feature_names: list[str
     """
     from sklearn.model_selection import train_test_split
     from sklearn.preprocessing import StandardScaler
-
-    from fedlib.vertical.baselines import choose_threshold, credit_metrics, predicted_classes
 
     X_train, X_test = np.asarray(X_train, float), np.asarray(X_test, float)
     y_train = np.asarray(y_train).astype(int)
