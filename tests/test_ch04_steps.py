@@ -154,3 +154,15 @@ def test_tuning_text_flags_grid_edges():
     text = steps.tuning_text(res, specs)
     assert "max_depth=3 (edge of its grid)" in text
     assert "LR [bank only]: C=0.1" in text and "C=0.1 (edge" not in text
+
+
+def test_source_verdict_follows_the_intervals():
+    def e(lo, hi):
+        return Estimate(value=(lo + hi) / 2, interval=(lo, hi))
+    v = steps.source_verdict
+    assert v({"ext": e(5, 20), "xmp": e(-12, -2)}, "r").endswith("give part of it back")
+    assert v({"ext": e(5, 20), "xmp": e(-3, 4)}, "r").endswith("not from XMP or SecureBoost")
+    assert v({"ext": e(-1, 20), "xmp": e(2, 9)}, "r").startswith("XMP selection adds")
+    assert v({"ext": e(-1, 20), "xmp": e(-3, 4)}, "r").startswith("the r party's data add no")
+    assert "none detectably lower" in steps.pooled_clause(0, 0, 5)
+    assert steps.pooled_clause(1, 2, 5).endswith(", 2 detectably lower")
