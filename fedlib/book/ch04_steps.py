@@ -42,6 +42,7 @@ __all__ = [
     "boost_params",
     "fit_baselines",
     "fit_model",
+    "glue_tuning",
     "model_specs",
     "party_matrices",
     "plaintext_twins",
@@ -584,6 +585,23 @@ def record_tuning(results, tuned: TuningResult) -> None:
     for r in tuned.sweep.itertuples():
         results.add_metric(experiment="tuning", mode=r.method, setting=r.config, party="train",
                            round=None, metric="val_auc", value=float(r.val_score))
+
+
+def glue_tuning(P, tuned: TuningResult, specs: Sequence[ModelSpec], *, pipeline: str,
+                n_fit: int, n_val: int, choose_thr: bool, n_train: int) -> None:
+    """Glue the tuning prose: budget, row counts, every model's choice, the pipeline's
+    configuration and which rows the final models fit on."""
+    cfg = tuned.chosen[pipeline]
+    glue("tune_budget", P.tune_budget, display=False)
+    glue("n_tune_fit", n_fit, display=False)
+    glue("n_tune_val", n_val, display=False)
+    glue("n_tuned", len(specs), display=False)
+    glue("tuned_text", tuning_text(tuned, specs), display=False)
+    glue("pipe_cfg", f"depth {cfg['max_depth']}, learning rate {cfg['learning_rate']:g}",
+         display=False)
+    glue("refit_text", "fit on the same rows and choose their thresholds on the validation "
+         "rows" if choose_thr else f"are refitted with their chosen configurations on all "
+         f"{n_train:,} training rows", display=False)
 
 
 def _grid_edge(value, values: Sequence) -> str:
