@@ -166,3 +166,24 @@ def test_source_verdict_follows_the_intervals():
     assert v({"ext": e(-1, 20), "xmp": e(-3, 4)}, "r").startswith("the r party's data add no")
     assert "none detectably lower" in steps.pooled_clause(0, 0, 5)
     assert steps.pooled_clause(1, 2, 5).endswith(", 2 detectably lower")
+
+
+def test_findings_count_recall_and_error_wins_separately():
+    e = Estimate(value=1.0, interval=(0.5, 1.5))
+    base = ["LR", "RF", "LS-SVM", "scorecard (WoE + LR)"]
+    verdicts = {"recall_vs_lr": "reproduced", "recall_vs_rf": "reproduced",
+                "recall_vs_lssvm": "reproduced", "recall_vs_scorecard": "reproduced",
+                "error_vs_lr": "inconclusive", "error_vs_rf": "reproduced",
+                "error_vs_lssvm": "inconclusive", "error_vs_scorecard": "inconclusive",
+                "fl_faster": "inconclusive"}
+    att = pd.DataFrame({"passive_min_node_size": [0, 64], "bins recovered": [5, 0],
+                        "(row, feature) pairs": [10, 10]})
+    agree = {"same_structure": True, "difference_is_tie": False}
+    f = steps.chapter_findings(
+        verdicts=verdicts, baselines=base, n_test=100, level_diffs={"error": e, "recall": e},
+        passive="registry", src={"ext": e, "xmp": Estimate(value=-1.0, interval=(-2, -0.5))},
+        src_verdict="x", n_worse_pooled=1, n_below_pooled=0, agree=agree, att=att, lo_m=0,
+        hi_m=64, acc_diff=e, speed_diff=e, budget=4)
+    assert "4 configurations each" in f[0]
+    assert "recall is reproduced against 4 of 4 and its lower error rate against 1 of 4" in f[0]
+    assert "none detectably lower" in f[1]
