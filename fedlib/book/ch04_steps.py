@@ -492,7 +492,7 @@ def tune_models(specs: Sequence[ModelSpec], y_tr, *, fit_pos, val_pos, budget: i
     rows are never passed here). The score is AUC, not the error rate or recall the headline
     claims compare, because those two are read at a threshold and pull in opposite
     directions: recall is maximised by calling every loan a default, the error rate on a
-    label with 28 % defaults nearly by calling none, so tuning for either would buy it at the
+    label with few defaults nearly by calling none, so tuning for either would buy it at the
     other's expense (and, with thresholds chosen on the same validation rows, tune them
     twice). AUC (eq. 30) is the threshold-free ranking quality both depend on; the chapter's
     threshold policy then turns every tuned model's scores into classes the same way.
