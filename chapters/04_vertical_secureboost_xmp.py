@@ -967,7 +967,8 @@ claims = chapter04_claims(
     dataset=P.dataset, n_common=vd.n_common, n_bad=int(bank.loc[common, vd.target].sum()),
     pca=pca, paper_eigs=paper_eigs, n_ext_features=len(vd.external_features), elim=elim,
     table3_diffs=table3_diffs, table3_single=t3_single, agreement=agree, auc_gap=auc_gap,
-    vs_baselines=vs_baselines, level_diffs=level_diffs, single_class=single_class,
+    vs_baselines=vs_baselines, level_diffs=level_diffs,
+    single_class=steps.claim_single_class(single_class, pipeline=PIPE, baselines=BASE),
     pipeline=PIPE, rho=rho, acc_diff=acc_diff, speed_diff=speed_diff, speed=speed)
 claims_table = results.add_claims(claims)
 scored, unscored = verdict_counts(results.claims)

@@ -39,6 +39,7 @@ __all__ = [
     "ModelSpec",
     "agreement_text",
     "backend_comparison",
+    "claim_single_class",
     "boost_params",
     "fit_baselines",
     "fit_model",
@@ -625,6 +626,23 @@ def tuning_text(tuned: TuningResult, specs: Sequence[ModelSpec]) -> str:
         parts.append(f"{key}: " + ", ".join(f"{k}={v}{_grid_edge(v, axes[k])}"
                                             for k, v in cfg.items()))
     return "; ".join(parts)
+
+
+def claim_single_class(single_class: Mapping[str, bool], *, pipeline: str,
+                       baselines: Sequence[str]) -> dict[str, bool]:
+    """Single-class flags keyed as :func:`~fedlib.book.ch04_claims.chapter04_claims` reads them.
+
+    The model table keys a baseline by ``"name [view]"``; the claims compare the pipeline with
+    each *bank-only* baseline by its bare name, so a bank-only model that predicts one class
+    must be found under that name, or its claims would be scored against a constant
+    classifier.
+
+    >>> claim_single_class({"p": False, "LR [bank only]": True, "LR [pooled (non-private)]":
+    ...                     False}, pipeline="p", baselines=["LR"])
+    {'p': False, 'LR': True}
+    """
+    return {pipeline: bool(single_class[pipeline]),
+            **{m: bool(single_class[f"{m} [bank only]"]) for m in baselines}}
 
 
 def single_class_note(single_list: Sequence[str]) -> str:
