@@ -150,10 +150,12 @@ def test_tuning_text_flags_grid_edges():
     bank_X, ext, y, tr_ids, te_ids = _tiny_problem()
     specs = _tiny_specs(P, bank_X, ext, tr_ids, te_ids)[:2]
     res = TuningResult(pd.DataFrame(), {"pipe": {"learning_rate": 0.3, "max_depth": 3},
-                                        "LR [bank only]": {"C": 0.1}}, 2)
-    text = steps.tuning_text(res, specs)
-    assert "max_depth=3 (edge of its grid)" in text
-    assert "LR [bank only]: C=0.1" in text and "C=0.1 (edge" not in text
+                                        "LR [bank only]": {"C": 0.01}}, 2)
+    text = steps.tuning_text(res, specs)   # C has four values; depth two (always an edge)
+    assert "LR [bank only]: C=0.01 (edge of its grid)" in text
+    assert "max_depth=3" in text and "max_depth=3 (edge" not in text
+    res.chosen["LR [bank only]"] = {"C": 0.1}
+    assert "C=0.1 (edge" not in steps.tuning_text(res, specs)
 
 
 def test_source_verdict_follows_the_intervals():

@@ -606,9 +606,10 @@ def glue_tuning(P, tuned: TuningResult, specs: Sequence[ModelSpec], *, pipeline:
 
 
 def _grid_edge(value, values: Sequence) -> str:
-    """``" (edge of its grid)"`` when an ordered grid's chosen value is its least or greatest."""
-    numeric = [v for v in values if isinstance(v, (int, float)) and v is not None]
-    if len(numeric) == len(values) > 1 and value in (min(numeric), max(numeric)):
+    """``" (edge of its grid)"`` when a numeric axis of three or more values chose its least or
+    greatest (with two values every choice is an edge, which says nothing)."""
+    numeric = [v for v in values if isinstance(v, (int, float))]
+    if len(numeric) == len(values) >= 3 and value in (min(numeric), max(numeric)):
         return " (edge of its grid)"
     return ""
 
@@ -616,8 +617,8 @@ def _grid_edge(value, values: Sequence) -> str:
 def tuning_text(tuned: TuningResult, specs: Sequence[ModelSpec]) -> str:
     """Which configuration each model chose, flagging values at the edge of their grid.
 
-    A value at the edge means a wider grid might have done better on validation: the
-    reader should know the search could have been cut short there.
+    A value at the edge of an axis of three or more values means a wider grid might have done
+    better on validation: the reader should know the search could have been cut short there.
     """
     by_key = {s.key: s for s in specs}
     parts = []
