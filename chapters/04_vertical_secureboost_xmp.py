@@ -507,10 +507,8 @@ steps.tuning_table(tuned)
 # %% [markdown]
 # Chosen, for the {glue:text}`n_tuned` models: {glue:text}`tuned_text`. ("Edge of its grid"
 # marks the least or greatest value of an axis of three or more, which a wider grid might
-# improve on; every model had the same chance.) The validation AUCs of a model's
-# configurations often differ by less than a test-set interval's width: the choice matters
-# less than giving every model one. The final models {glue:text}`refit_text`. The pipeline's
-# SecureBoost below uses {glue:text}`pipe_cfg`.
+# improve on; every model had the same chance.) The final models {glue:text}`refit_text`.
+# The pipeline's SecureBoost below uses {glue:text}`pipe_cfg`.
 
 # %% [markdown]
 # ## Step 3 — SecureBoost (§3.3, eqs. 9–15)
