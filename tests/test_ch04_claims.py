@@ -119,3 +119,16 @@ def test_rounds_to_target_from_test_correct():
     assert rounds_to_target(run.test_correct, 2.0) == 4     # never reached: rounds + 1
     with pytest.raises(TypeError, match="must be an Estimate"):   # a bare float is refused
         chapter04_claims(**{**_fake_inputs(False), "rho": 0.5})
+
+
+def test_single_class_bank_only_baseline_scores_no_claim_on_it():
+    from fedlib.book.ch04_steps import claim_single_class
+
+    inputs = _fake_inputs(False)
+    table_flags = {**inputs["single_class"], "LS-SVM [bank only]": True}
+    inputs["single_class"] = claim_single_class(table_flags, pipeline="pipe",
+                                                baselines=list(BASELINES))
+    by_id = {c.id: c for c in chapter04_claims(**inputs)}
+    for cid in ("error_vs_lssvm", "recall_vs_lssvm", "error_level", "recall_level"):
+        assert by_id[cid].verdict == "not checkable" and "LS-SVM" in by_id[cid].note
+    assert by_id["recall_vs_lr"].verdict == "reproduced"

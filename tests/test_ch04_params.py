@@ -18,7 +18,8 @@ def test_parameter_sets_validate(name):
     if name != "smoke":     # demonstration keys are for CI only
         assert not p.demo_keys and p.psi_key_bits >= 2048 and p.paillier_key_bits >= 2048
     if name == "paper":
-        assert (p.max_depth, p.n_estimators, p.learning_rate) == (9, 174, 0.1)
+        # The paper's final model (174 trees, depth 9, lr 0.1) is a candidate of the tuning.
+        assert p.n_estimators == 174 and 9 in p.tune_max_depths and 0.1 in p.tune_learning_rates
         assert (p.selection_max_depth, p.selection_n_estimators,
                 p.selection_learning_rate) == (6, 142, 0.2)
 
@@ -30,6 +31,10 @@ def test_parameter_sets_validate(name):
     ({"bad_banks": ["evil"]}, "bad_banks"),
     ({"decision_threshold": 1.5}, "decision_threshold"),
     ({"decision_threshold": "best"}, "decision_threshold"),
+    ({"tune_budget": 5}, "tune_budget=5 needs at least"),
+    ({"tune_budget": 3, "tune_C": [1.0, 2.0]}, "tune_C"),
+    ({"tune_rf_max_features": [1.5, "sqrt"]}, "tune_rf_max_features"),
+    ({"tune_learning_rates": [0.1, 2.0]}, "tune_learning_rates"),
 ])
 def test_bad_values_are_refused(values, match):
     with pytest.raises(ParameterError, match=match):

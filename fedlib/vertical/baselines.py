@@ -8,7 +8,8 @@
   "LS-SVM" baseline [35]. scikit-learn has no LS-SVM; it differs from :class:`sklearn.svm.SVC`
   (squared loss with equality constraints → one linear system, every point a support vector)
   and from kernel ridge (the bias term is unregularised and fitted jointly), so it is written
-  here: solve ``[[0, 1ᵀ], [1, K + I/γ]] [b; α] = [0; y]`` with labels ±1 and an RBF kernel.
+  here: solve ``[[0, 1ᵀ], [1, K + I/γ]] [b; α] = [0; y]`` with labels ±1 and an RBF kernel
+  (by one Cholesky factor of ``K + I/γ``, see :meth:`LSSVMClassifier.fit`).
 * :class:`WoEScorecard` — the bank's "traditional" model: quantile bins per feature, weight
   of evidence per bin, logistic regression on the WoE values, and points on the usual
   scale (``base_points`` at ``base_odds`` good:bad, ``pdo`` points to double the odds).
@@ -28,7 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.linalg import solve
+from scipy.linalg import cho_factor, cho_solve
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score, roc_curve
 
@@ -143,16 +144,25 @@ class LSSVMClassifier:
         return np.exp(-np.maximum(d2, 0) / self.sigma2_)
 
     def fit(self, X, y) -> LSSVMClassifier:
+        """Solve ``[[0, 1ᵀ], [1, H]] [b; α] = [0; t]`` with ``H = K + I/γ``.
+
+        The bordered system is indefinite, but ``H`` is symmetric positive definite (an RBF
+        kernel matrix plus ``I/γ``), so eliminating ``b`` leaves two solves with one
+        Cholesky factor: ``H η = 1``, ``H ν = t``,
+        ``b = 1ᵀν / 1ᵀη``, ``α = ν − b η``. Same solution as the bordered solve, several
+        times faster (Cholesky instead of a symmetric-indefinite factorisation).
+        """
         X = np.asarray(X, float)
         t = np.where(np.asarray(y).astype(int) == 1, 1.0, -1.0)
         n = len(X)
         self.sigma2_ = float(self.kernel_width or X.shape[1])
-        A = np.zeros((n + 1, n + 1))
-        A[0, 1:] = A[1:, 0] = 1.0
-        A[1:, 1:] = self._kernel(X, X) + np.eye(n) / self.gamma_reg
-        sol = solve(A, np.r_[0.0, t], assume_a="sym")
-        self.b_, self.alpha_, self.X_ = sol[0], sol[1:], X
-        self._platt = LogisticRegression().fit(self.decision_function(X)[:, None], t > 0)
+        K = self._kernel(X, X)
+        factor = cho_factor(K + np.eye(n) / self.gamma_reg, lower=True)
+        eta, nu = cho_solve(factor, np.column_stack([np.ones(n), t])).T
+        self.b_ = float(nu.sum() / eta.sum())
+        self.alpha_, self.X_ = nu - self.b_ * eta, X
+        # The training decisions from K already computed (decision_function would redo it).
+        self._platt = LogisticRegression().fit((K @ self.alpha_ + self.b_)[:, None], t > 0)
         return self
 
     def decision_function(self, X) -> np.ndarray:

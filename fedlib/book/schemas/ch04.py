@@ -4,6 +4,11 @@ Every key of the chapter's ``parameters`` cell is a field here, with its type, r
 meaning. Keys below 2048 bits (RSA for PSI, Paillier for SecureBoost) are refused unless
 ``demo_keys`` is true, which only the CI parameter set (``smoke.yml``) uses.
 
+Every model the chapter compares (the pipeline, through its plaintext twin, and each baseline)
+is tuned with ``tune_budget`` configurations drawn from its ``tune_*`` grid on validation rows
+(:func:`fedlib.book.ch04_steps.tune_models`); the paper's final-model depth and learning rate
+are candidates of ``paper.yml``'s grids, not fixed settings.
+
 References: paper 003 §3 (protocol), §4.2–4.3 (XGBoost settings max_depth 6, n_estimators 142,
 learning_rate 0.2 for selection; max_depth 9, n_estimators 174, learning_rate 0.1 for the final
 model). Introduced in chapter 4 (``chapters/04_vertical_secureboost_xmp.py``).
@@ -62,9 +67,6 @@ class Chapter04Params(ChapterParams):
     selection_criterion: Literal["auc", "logloss"] = Field(
         "auc", description="best feature count by CV AUC (paper's Fig. 2) or log-loss")
     n_estimators: int = Field(174, ge=1, le=5000, description="final model trees (paper: 174)")
-    max_depth: int = Field(9, ge=1, le=20, description="final model depth (paper: 9)")
-    learning_rate: float = Field(0.1, gt=0.0, le=1.0,
-                                 description="final model learning rate (paper: 0.1)")
     reg_lambda: float = Field(1.0, ge=0.0, description="L2 weight lambda on leaves (eq. 13)")
     min_child_weight: float = Field(1.0, ge=0.0, description="minimum hessian sum per child")
     max_bins: int = Field(32, ge=2, le=256, description="quantile bins per feature")
@@ -106,9 +108,29 @@ class Chapter04Params(ChapterParams):
     attack_min_node_sizes: list[int] = Field(
         [0, 16, 32, 64], min_length=1, max_length=8,
         description="passive_min_node_size values the attack is run at (0 = unsafe)")
-    lssvm_gamma: float = Field(1.0, gt=0.0, description="LS-SVM regularisation gamma")
     lssvm_max_rows: int = Field(3000, ge=50, description="LS-SVM training rows (O(n^3) solve)")
     scorecard_bins: int = Field(5, ge=2, le=20, description="scorecard quantile bins per feature")
+    tune_budget: int = Field(4, ge=1, le=50, description="configurations tried per compared "
+                             "model (pipeline and every baseline alike) on validation rows")
+    tune_learning_rates: list[float] = Field(
+        [0.1, 0.3], min_length=1, description="booster learning rates tried (the pipeline, "
+        "through its plaintext twin, and the GBDT baselines; paper: 0.1)")
+    tune_max_depths: list[int] = Field(
+        [3, 4], min_length=1, description="booster depths tried (paper: 9); the encrypted "
+        "run's cost grows with the chosen depth")
+    tune_rf_min_leaf: list[int] = Field(
+        [1, 10], min_length=1, description="random forest: minimum rows per leaf tried")
+    tune_rf_max_features: list[float | Literal["sqrt"]] = Field(
+        ["sqrt", 0.5], min_length=1, description="random forest: features per split tried "
+        "('sqrt' or a share of the columns)")
+    tune_C: list[float] = Field(
+        [0.01, 0.1, 1.0, 10.0], min_length=1, description="inverse L2 strength C tried by "
+        "logistic regression and by the scorecard's logistic regression")
+    tune_lssvm_gammas: list[float] = Field(
+        [0.1, 1.0], min_length=1, description="LS-SVM regularisation gamma tried")
+    tune_lssvm_widths: list[float] = Field(
+        [1.0, 4.0], min_length=1, description="LS-SVM RBF width sigma^2 tried, per "
+        "standardised input column")
     bootstrap: int = Field(500, ge=100, le=10_000, description="bootstrap resamples of the "
                            "test rows for intervals (paired: one resample for all models)")
     table4_rows: int = Field(15, ge=2, le=100, description="enterprises shown in Table 4")
@@ -146,7 +168,36 @@ class Chapter04Params(ChapterParams):
                              "or 'auto'")
         if any(m < 0 for m in self.attack_min_node_sizes):
             raise ValueError(f"attack_min_node_sizes={self.attack_min_node_sizes} must be >= 0")
+        self._check_tuning()
         if len(self.bad_banks) >= self.n_banks:
             raise ValueError(f"bad_banks has {len(self.bad_banks)} entries; at least one of "
                              f"the {self.n_banks} banks must stay honest")
         return self
+
+    def _check_tuning(self) -> None:
+        """Every grid has at least ``tune_budget`` points (else a model gets less tuning) and
+        holds only valid values."""
+        sizes = {"tune_learning_rates x tune_max_depths":
+                 len(self.tune_learning_rates) * len(self.tune_max_depths),
+                 "tune_rf_min_leaf x tune_rf_max_features":
+                 len(self.tune_rf_min_leaf) * len(self.tune_rf_max_features),
+                 "tune_C": len(self.tune_C),
+                 "tune_lssvm_gammas x tune_lssvm_widths":
+                 len(self.tune_lssvm_gammas) * len(self.tune_lssvm_widths)}
+        small = {k: v for k, v in sizes.items() if v < self.tune_budget}
+        if small:
+            raise ValueError(f"tune_budget={self.tune_budget} needs at least that many "
+                             f"configurations per model so all are tuned alike; too few: {small}")
+        checks = {"tune_learning_rates": all(0 < v <= 1 for v in self.tune_learning_rates),
+                  "tune_max_depths": all(1 <= v <= 20 for v in self.tune_max_depths),
+                  "tune_rf_min_leaf": all(v >= 1 for v in self.tune_rf_min_leaf),
+                  "tune_rf_max_features": all(v == "sqrt" or 0 < v <= 1
+                                              for v in self.tune_rf_max_features),
+                  "tune_C": all(v > 0 for v in self.tune_C),
+                  "tune_lssvm_gammas": all(v > 0 for v in self.tune_lssvm_gammas),
+                  "tune_lssvm_widths": all(v > 0 for v in self.tune_lssvm_widths)}
+        bad = [k for k, ok in checks.items() if not ok]
+        if bad:
+            raise ValueError(f"{bad[0]}={getattr(self, bad[0])} is out of range: learning "
+                             "rates in (0, 1], depths 1..20, leaf sizes >= 1, max_features "
+                             "'sqrt' or in (0, 1], C, gamma and widths > 0")
