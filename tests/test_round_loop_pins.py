@@ -27,9 +27,10 @@ from fedlib.crypto.secagg import SecureAggregation
 from fedlib.fl.experiment import ClientMode, PartyData, build_parties, run_federation
 from fedlib.fl.fmtl import FMTLClient, run_federated
 from fedlib.fl.models import MLP, LogisticRegression
+from fedlib.fl.reputation import ReputationParams
+from fedlib.fl.screening import run_screened_fedavg
 from fedlib.fl.transcript import Transcript
 from fedlib.privacy.accountants import PartyAccountant
-from fedlib.vertical.reputation import ReputationParams, run_screened_fedavg
 
 
 def fingerprint(array) -> str:

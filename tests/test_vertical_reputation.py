@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 
 from fedlib.fl.experiment import PartyData
+from fedlib.fl.reputation import ReputationLedger, ReputationParams
+from fedlib.fl.screening import run_screened_fedavg
 from fedlib.fl.transcript import Transcript
 from fedlib.vertical import HistGBDT, SecureBoost
 from fedlib.vertical.audit import instance_space_attack, tree_agreement, what_each_party_saw
-from fedlib.vertical.reputation import ReputationLedger, ReputationParams, run_screened_fedavg
 
 
 def test_opinion_is_a_valid_opinion_and_uses_weights():

@@ -747,7 +747,7 @@ def screening_runs(fed, P, rep, mixed: Mapping[str, str], val_i, test_i) -> dict
     P
         The chapter's parameters.
     rep
-        The :class:`~fedlib.vertical.reputation.ReputationParams` of the screen.
+        The :class:`~fedlib.fl.reputation.ReputationParams` of the screen.
     mixed
         Bank name → misbehaviour of the bad banks.
     val_i, test_i
@@ -756,13 +756,13 @@ def screening_runs(fed, P, rep, mixed: Mapping[str, str], val_i, test_i) -> dict
     Returns
     -------
     dict
-        Run label → :func:`~fedlib.vertical.reputation.run_screened_fedavg` result.
+        Run label → :func:`~fedlib.fl.screening.run_screened_fedavg` result.
     """
     import sys
 
     from tqdm.std import tqdm
 
-    from fedlib.vertical.reputation import run_screened_fedavg
+    from fedlib.fl.screening import run_screened_fedavg
 
     settings = [("FedAvg", None, {}), ("screened", rep, {}),
                 ("FedAvg, bad banks", None, mixed), ("screened, bad banks", rep, mixed)]
@@ -836,7 +836,7 @@ def screening_differences(runs: Mapping[str, Any], y_test, *, n_boot: int, seed:
     acc_diff, speed_diff : Estimate
     """
     from fedlib.evaluate.uncertainty import Estimate
-    from fedlib.vertical.reputation import rounds_to_target
+    from fedlib.fl.screening import rounds_to_target
 
     C = {k: r.test_correct.T for k, r in runs.items()}   # (test rows, rounds + 1)
     acc_diff = Estimate.bootstrap(lambda a, b: float(a[:, -1].mean() - b[:, -1].mean()),

@@ -1,10 +1,11 @@
-"""Vertical federated learning: data, XMP selection, SecureBoost, screening, baselines.
+"""Vertical federated learning: data, XMP selection, SecureBoost, baselines.
 
 Introduced in chapter 4 (``chapters/04_vertical_secureboost_xmp.py``); see the module
 docstrings of :mod:`fedlib.vertical.data`, :mod:`fedlib.vertical.xmp`,
 :mod:`fedlib.vertical.gbdt`, :mod:`fedlib.vertical.secureboost`,
-:mod:`fedlib.vertical.audit`, :mod:`fedlib.vertical.attacks`, :mod:`fedlib.vertical.baselines` and
-:mod:`fedlib.vertical.reputation`.
+:mod:`fedlib.vertical.audit`, :mod:`fedlib.vertical.attacks` and
+:mod:`fedlib.vertical.baselines`. Chapter 4's screened (horizontal) FedAvg lives in
+:mod:`fedlib.fl.screening`.
 """
 
 from fedlib.vertical.attacks import bin_recovery_attack
@@ -35,13 +36,6 @@ from fedlib.vertical.gbdt import (
     passive_visible,
     split_gain,
 )
-from fedlib.vertical.reputation import (
-    BEHAVIOURS,
-    ReputationLedger,
-    ReputationParams,
-    ScreenedRun,
-    run_screened_fedavg,
-)
 from fedlib.vertical.secureboost import PassiveParty, SecureBoost
 from fedlib.vertical.xmp import (
     EliminationResult,
@@ -55,16 +49,12 @@ from fedlib.vertical.xmp import (
 )
 
 __all__ = [
-    "BEHAVIOURS",
     "GRID_FEATURES",
     "BoostParams",
     "EliminationResult",
     "LSSVMClassifier",
     "MRMRResult",
     "PCAResult",
-    "ReputationLedger",
-    "ReputationParams",
-    "ScreenedRun",
     "VerticalData",
     "VerticalDataError",
     "WoEScorecard",
@@ -78,7 +68,6 @@ __all__ = [
     "mrmr_select",
     "points",
     "ranking_comparison",
-    "run_screened_fedavg",
     "tree_agreement",
     "vertical_credit_data",
     "what_each_party_saw",
