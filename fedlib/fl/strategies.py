@@ -315,9 +315,12 @@ class FMTLStrategy(FedAvg):
     average of the uploads (every weight 1). By default the weight rides in the upload (paper
     000 §4.3: ``[W_i, 1]`` under secure aggregation, so the sum also counts the survivors).
 
+    >>> class Bank:
+    ...     name, num_examples, private = "a", 10, False
     >>> s = FMTLStrategy(np.zeros(2), lam=0.5)
-    >>> [i.config["lam"] for i in s.configure_fit(1, np.zeros(2), [], rng=np.random.default_rng(0))]
-    []
+    >>> [(i.config["lam"], i.config["weight"])
+    ...  for i in s.configure_fit(1, np.zeros(2), [Bank()], rng=np.random.default_rng(0))]
+    [(0.5, 1.0)]
     """
 
     def __init__(self, initial_parameters: np.ndarray, *, lam: float,
