@@ -219,7 +219,9 @@ class RoundLoop:
             uploads = None                  # nothing revealed; the global model stays
         aborted = uploads is None or not uploads.weights
         if not aborted:
-            new = self.strategy.aggregate_fit(rnd, uploads, failures=sorted(gone))
+            # Flower's failures: the instructed parties whose update is not in the sum.
+            failures = [n for n in sampled if n not in uploads.weights]
+            new = self.strategy.aggregate_fit(rnd, uploads, failures=failures)
             if new is not None:
                 self.parameters = new
         outcome = RoundOutcome(
