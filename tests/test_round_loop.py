@@ -168,3 +168,22 @@ def test_reputation_screen_keeps_out_a_bad_update_and_needs_readable_updates():
     with pytest.raises(ValueError, match="hides"):
         strategy.aggregate_fit(1, Uploads(sums=(np.zeros(2),), weights={"good": 1.0},
                                           readable={}), failures=[])
+
+
+def test_party_evaluate_uses_its_own_rows_and_personal_model():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(40, 2)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(np.float32)
+    model = LogisticRegression(2, seed=0)
+    w0 = get_flat_params(model)
+    client = PartyClient(Party("p", X, y, StandardTrainer(1, 0.1, None)), model,
+                         loss_fn=lambda m, X_, y_: float(len(X_)))
+    assert client.evaluate(w0, {}) == {"loss": 40.0}
+    assert PartyClient(client.party, model).evaluate(w0, {}) is None
+    # FMTL: after a joint step the personal model W̄ + V_i fits the party's rows better than W̄.
+    party = FMTLParty(FMTLClient("f", X, y), model, epochs=30, lr=0.5, batch_size=None)
+    before = party.evaluate(w0, {})
+    party.fit(w0, {"round": 1, "seed": 0, "lam": 0.01, "weight": 1.0})
+    after = party.evaluate(w0, {})
+    assert after["loss"] < before["loss"] and after["accuracy"] > 0.9
+    assert np.any(party.personal_parameters(w0) != w0)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -306,7 +307,8 @@ class PartyClient:
     """
 
     def __init__(self, party: Party, model: nn.Module, *,
-                 loss_fn=None) -> None:
+                 loss_fn: Callable[[nn.Module, np.ndarray, np.ndarray], float] | None = None
+                 ) -> None:
         self.party, self.model, self.loss_fn = party, model, loss_fn
         self.name = party.name
         self.num_examples = party.n_rows
