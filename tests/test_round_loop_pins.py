@@ -12,7 +12,10 @@ its results are still pinned bit for bit. CKKS decryption carries random noise b
 release grid (2^-20), so CKKS parameters are pinned to 1e-6 and ciphertext sizes (which vary
 with the random ciphertext) only by count. The order of messages *within* a round is not
 pinned (every party now trains before any uploads, which secure aggregation needs); the
-multiset of messages per round is.
+multiset of messages per round is. Chapter 2's ``Federation`` with ``dropout_rate > 0`` is not
+pinned: its dropouts are now drawn after every party trained (as chapter 1's loop always drew
+them) instead of after each party's own training, so the same seed drops other parties there.
+No chapter runs that path.
 """
 
 from __future__ import annotations

@@ -326,6 +326,8 @@ class FMTLParty:
         lam = config.get("lam")
         self._fmtl = lam is not None
         joint = self._fmtl and self.algorithm == "joint"
+        # "alternating" continues from its own W_i (block coordinate descent on eq. 1) or
+        # restarts at W̄; "joint" starts at W̄ + V_i.
         own = self._fmtl and self.personal_start == "own" and self.params is not None
         start, step = (self.params if own else parameters), None
         if joint:
