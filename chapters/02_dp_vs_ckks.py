@@ -140,10 +140,16 @@ results.set_dataset(ds.name, rows=len(ds.frame), parties=[
 # $$\bar w = \sum_{k} \frac{n_k}{\sum_j n_j}\, w_k .$$ (eq-02-fedavg)
 #
 # Clients pre-scale so that the server's job is a plain sum — for CKKS that means no
-# ciphertext-plaintext multiplication and no extra modulus level. The round loop:
+# ciphertext-plaintext multiplication and no extra modulus level. The round loop (the same one
+# chapters 1 and 4 run, with FMTL and reputation screening as other strategies), then how the
+# banks' contributions are protected, summed and recovered:
 #
-# ```{literalinclude} ../../fedlib/fl/federation.py
-# :pyobject: Federation.run_round
+# ```{literalinclude} ../../fedlib/fl/loop.py
+# :pyobject: RoundLoop.run_round
+# ```
+#
+# ```{literalinclude} ../../fedlib/fl/loop.py
+# :pyobject: RoundLoop._upload_and_recover
 # ```
 #
 # **DP-SGD** {cite}`abadi2016deep` (the paper's eq. $\tilde g = g + \mathcal N(0, \sigma^2 C^2)$) runs inside local

@@ -863,13 +863,13 @@ show
 # {glue:text}`n_banks` banks with the non-IID partitioner of chapter 2; an aiding node holds a
 # validation set, the rest of the held-out rows measure accuracy. The reputation ledger:
 #
-# ```{literalinclude} ../../fedlib/vertical/reputation.py
+# ```{literalinclude} ../../fedlib/fl/reputation.py
 # :pyobject: ReputationLedger.opinion
 # ```
 
 # %% tags=["remove-stderr"]
 from fedlib.fl.prepare import prepare_horizontal
-from fedlib.vertical.reputation import ReputationParams
+from fedlib.fl.reputation import ReputationParams
 
 fed = prepare_horizontal("credit_data", n_parties=P.n_banks, skew=P.partition_skew,
                          scaling="federated", seed=P.seed)

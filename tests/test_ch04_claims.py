@@ -12,6 +12,7 @@ from sklearn.model_selection import train_test_split
 from fedlib.book.ch04_claims import BASELINES, chapter04_claims
 from fedlib.evaluate.scorecard import SCORED
 from fedlib.evaluate.uncertainty import Estimate
+from fedlib.fl.screening import rounds_to_target
 from fedlib.vertical.baselines import (
     choose_threshold,
     credit_metrics,
@@ -19,7 +20,6 @@ from fedlib.vertical.baselines import (
     predicted_classes,
 )
 from fedlib.vertical.data import load_vertical_csvs
-from fedlib.vertical.reputation import rounds_to_target
 
 
 def _imbalanced_files(tmp_path, n=3000, rate=0.03, seed=0):
@@ -103,7 +103,8 @@ def test_single_class_pipeline_scores_no_claim_on_it():
 
 
 def test_rounds_to_target_from_test_correct():
-    from fedlib.vertical.reputation import ReputationParams, run_screened_fedavg
+    from fedlib.fl.reputation import ReputationParams
+    from fedlib.fl.screening import run_screened_fedavg
 
     rng = np.random.default_rng(0)
     X = rng.normal(size=(400, 3)).astype(np.float32)

@@ -77,10 +77,28 @@ def test_fedavg_is_size_weighted_and_shared(insts):
     run, clients = _run(insts, "fedavg")
     for c in clients:
         np.testing.assert_array_equal(run.models[c.name], run.global_params)
-    # Re-derive the last round's weighted average from the clients' own final W_i.
+    # Re-derive the last round's weighted average from the parties' own final W_i.
     n = np.array([c.n_rows for c in clients], dtype=float)
-    avg = (n[:, None] * np.stack([c.params for c in clients])).sum(0) / n.sum()
+    avg = (n[:, None] * np.stack([run.local_params[c.name] for c in clients])).sum(0) / n.sum()
     np.testing.assert_allclose(run.global_params, avg, rtol=1e-10, atol=1e-12)
+
+
+def test_run_leaves_the_callers_clients_and_secure_aggregation_alone(insts):
+    """The personal state lives in the run's parties: running twice from the same clients
+    gives the same run, and the caller's SecureAggregation keeps its own transcript."""
+    sa = SecureAggregation(threshold=3)
+    own = sa.transcript
+    clients = make_clients(insts, epsilon=None, delta=None, clip_norm=None, rounds=2, epochs=1,
+                           batch_size=32)
+    before = [dict(vars(c)) for c in clients]
+    kw = dict(model_fn=_model, mode="fmtl", rounds=2, lam=0.1, epochs=1, lr=0.5, batch_size=32,
+              seed=1, secure_aggregation=sa)
+    first, second = run_federated(clients, **kw), run_federated(clients, **kw)
+    assert sa.transcript is own and len(own) == 0
+    assert [vars(c) for c in clients] == before
+    for name in first.models:
+        np.testing.assert_array_equal(first.models[name], second.models[name])
+    assert len(first.transcript) > 0 and first.transcript is not second.transcript
 
 
 def test_server_sees_only_masked_updates(insts):

@@ -7,9 +7,10 @@ import pytest
 
 from fedlib.core.transcript import Transcript
 from fedlib.fl.experiment import PartyData
+from fedlib.fl.reputation import ReputationLedger, ReputationParams
+from fedlib.fl.screening import run_screened_fedavg
 from fedlib.vertical.audit import instance_space_attack, tree_agreement, what_each_party_saw
 from fedlib.vertical.gbdt import HistGBDT
-from fedlib.vertical.reputation import ReputationLedger, ReputationParams, run_screened_fedavg
 from fedlib.vertical.secureboost import SecureBoost
 
 

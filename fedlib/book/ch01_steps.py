@@ -338,7 +338,7 @@ def run_table2(lab: Lab, seeds: Sequence[int], *, central_lr: float, fedavg_lr: 
     central_lr, fedavg_lr, fmtl_lr, lam
         The tuned hyper-parameters.
     transcript
-        :class:`~fedlib.fl.transcript.Transcript` of the first seed's FMTL run.
+        :class:`~fedlib.core.transcript.Transcript` of the first seed's FMTL run.
     scores
         Where every model's test probabilities are kept (experiment ``"nodp"``), or None.
 

@@ -29,6 +29,7 @@ from fedlib.crypto.he import SCHEMES, SECURITY
 from fedlib.evaluate.figures import book_theme
 from fedlib.evaluate.tuning import TuningResult, grid, tune
 from fedlib.evaluate.uncertainty import Estimate
+from fedlib.fl.screening import rounds_to_target, run_screened_fedavg
 from fedlib.vertical.attacks import bin_recovery_attack
 from fedlib.vertical.audit import tree_agreement
 from fedlib.vertical.baselines import (
@@ -40,7 +41,6 @@ from fedlib.vertical.baselines import (
     predicted_classes,
 )
 from fedlib.vertical.gbdt import BoostParams, HistGBDT
-from fedlib.vertical.reputation import rounds_to_target, run_screened_fedavg
 from fedlib.vertical.secureboost import SecureBoost
 
 __all__ = [
@@ -1018,7 +1018,7 @@ def screening_runs(fed, P, rep, mixed: Mapping[str, str], val_i, test_i) -> dict
     P
         The chapter's parameters.
     rep
-        The :class:`~fedlib.vertical.reputation.ReputationParams` of the screen.
+        The :class:`~fedlib.fl.reputation.ReputationParams` of the screen.
     mixed
         Bank name → misbehaviour of the bad banks.
     val_i, test_i
@@ -1027,7 +1027,7 @@ def screening_runs(fed, P, rep, mixed: Mapping[str, str], val_i, test_i) -> dict
     Returns
     -------
     dict
-        Run label → :func:`~fedlib.vertical.reputation.run_screened_fedavg` result.
+        Run label → :func:`~fedlib.fl.screening.run_screened_fedavg` result.
     """
     import sys
 

@@ -283,6 +283,8 @@ class SecureAggregationRound:
     """
 
     kind = "masked"
+    #: The transcript label of a phase-2 upload.
+    upload_label = "masked_input"
 
     def __init__(self, clients: Sequence[str], *, threshold: int,
                  codec: FixedPointCodec | None = None, transcript: Transcript | None = None,
@@ -380,6 +382,13 @@ class SecureAggregationRound:
         self._silent = gone | d["masked"]
         self.phase = "masked"
 
+    @property
+    def uploaders(self) -> tuple[str, ...]:
+        """Clients that send a masked input in phase 2 (``U2`` minus those silent from the
+        ``"masked"`` phase on); known after :meth:`setup`."""
+        self._expect("masked")
+        return tuple(u for u in self.u2 if u not in self._silent)
+
     # -- phase 2 ---------------------------------------------------------------------------
     def protect(self, party: str, vector: np.ndarray) -> MaskedInput:
         """Client side of MaskedInputCollection: encode and mask ``vector`` (not sent here)."""
@@ -466,8 +475,8 @@ class SecureAggregationRound:
             raise ValueError(f"vectors: no update for clients {sorted(missing)}")
         self.setup(dropouts)
         payloads = [self._send(u, self.server, "masked", self.protect(u, vectors[u]),
-                               "masked_input")
-                    for u in self.u2 if u not in self._silent]
+                               self.upload_label)
+                    for u in self.uploaders]
         return self.recover(self.aggregate(payloads))
 
 
@@ -484,9 +493,14 @@ class SecureAggregation:
         self.codec = codec if codec is not None else FixedPointCodec()
         self.transcript = transcript if transcript is not None else Transcript()
 
-    def new_round(self, clients: Sequence[str], *, round: int | None = None) -> SecureAggregationRound:
+    def new_round(self, clients: Sequence[str], *, round: int | None = None,
+                  transcript: Transcript | None = None) -> SecureAggregationRound:
+        """A fresh protocol run among ``clients``, logged to ``transcript`` (default: this
+        object's own), so that a round loop can log into its run's transcript without
+        replacing the caller's."""
         return SecureAggregationRound(clients, threshold=self.threshold, codec=self.codec,
-                                      transcript=self.transcript, round=round,
+                                      transcript=self.transcript if transcript is None
+                                      else transcript, round=round,
                                       server=self.server, entropy=self.entropy)
 
     def run(self, vectors: Mapping[str, np.ndarray], *,

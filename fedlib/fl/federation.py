@@ -1,11 +1,12 @@
-"""The round loop of horizontal federated learning with weighted FedAvg.
+"""Chapter 2's federation: FedAvg over :class:`~fedlib.fl.party.Party` objects on the one round loop.
 
-One round, as ARCHITECTURE.md's data flow: the server broadcasts the global parameters → each sampled
-party trains locally (plain SGD or DP-SGD) → the party scales its parameters by its FedAvg
-weight and protects them (plaintext, CKKS, masks) → the server aggregates what it received,
-per protection, without any secret → the key holder recovers the sum → the server divides by
-the weight of the parties that actually uploaded (dropouts) and broadcasts the new model.
-Every message goes through the :class:`~fedlib.fl.transcript.Transcript`.
+:class:`Federation` keeps the interface chapters 2 and 3 use (``run_round``, ``fit``,
+``history`` of :class:`RoundRecord`, ``global_params``, ``transcript``) and runs each round
+with :class:`fedlib.fl.loop.RoundLoop` and the :class:`~fedlib.fl.strategies.FedAvg`
+strategy: the server samples parties, each trains with its own trainer (plain SGD or DP-SGD)
+and protects its pre-scaled update with its own protection (plaintext, CKKS), the server sums
+per protection, the key holder decrypts, and the server divides by the weight of the parties
+that uploaded.
 
 Weighted FedAvg (McMahan et al. 2017): w̄ = Σ_k (n_k / Σ_j n_j) w_k over the parties that
 uploaded. Parties pre-scale by n_k / N_sampled so that a protected *sum* is already the average
@@ -33,7 +34,6 @@ Examples
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -41,12 +41,12 @@ import numpy as np
 from torch import nn
 
 from fedlib.core.transcript import Transcript
+from fedlib.fl.loop import SERVER, RoundLoop
 from fedlib.fl.models import get_flat_params
-from fedlib.fl.party import Party
+from fedlib.fl.party import Party, PartyClient
+from fedlib.fl.strategies import FedAvg
 
-__all__ = ["Federation", "RoundRecord"]
-
-SERVER = "server"
+__all__ = ["SERVER", "Federation", "RoundRecord"]
 
 
 @dataclass
@@ -71,12 +71,13 @@ class Federation:
     Parameters
     ----------
     parties
-        The institutions; names must be unique.
+        The institutions; names must be unique. Each brings its trainer and its protection.
     model_fn
         Builds a fresh model of the shared architecture (called once; the federation reuses it
         as the scratch model each party loads the global parameters into).
     sample_fraction
-        Fraction of parties the server samples each round (1.0 = full participation).
+        Fraction of parties the server samples each round (1.0 = full participation; the
+        sampler runs even then, so that runs with and without sampling share their seeds).
     dropout_rate
         Probability that a sampled party trains but fails to upload (simulated dropout).
     seed
@@ -86,93 +87,36 @@ class Federation:
     def __init__(self, parties: Sequence[Party], *, model_fn: Callable[[], nn.Module], seed: int,
                  sample_fraction: float = 1.0, dropout_rate: float = 0.0,
                  transcript: Transcript | None = None) -> None:
-        names = [p.name for p in parties]
-        if not parties:
-            raise ValueError("a federation needs at least one party")
-        if len(set(names)) != len(names):
-            raise ValueError(f"party names must be unique, got {names}")
-        if not 0.0 < sample_fraction <= 1.0:
-            raise ValueError(f"sample_fraction must be in (0, 1], got {sample_fraction}")
-        if not 0.0 <= dropout_rate < 1.0:
-            raise ValueError(f"dropout_rate must be in [0, 1), got {dropout_rate}")
         self.parties = list(parties)
         self.model = model_fn()
-        self.global_params = get_flat_params(self.model)
         self.sample_fraction = sample_fraction
         self.dropout_rate = dropout_rate
-        self.transcript = transcript if transcript is not None else Transcript()
-        self._rng = np.random.default_rng(seed)
-        self._seed = seed
+        strategy = FedAvg(get_flat_params(self.model), sample_fraction=sample_fraction)
+        self.loop = RoundLoop(strategy, [PartyClient(p, self.model) for p in self.parties],
+                              seed=seed, protection={p.name: p.protection for p in self.parties},
+                              transcript=transcript, dropout_rate=dropout_rate)
+        self.transcript = self.loop.transcript
         self.history: list[RoundRecord] = []
 
-    def _sample(self) -> list[Party]:
-        k = max(1, round(self.sample_fraction * len(self.parties)))
-        idx = np.sort(self._rng.choice(len(self.parties), size=k, replace=False))
-        return [self.parties[i] for i in idx]
+    @property
+    def global_params(self) -> np.ndarray:
+        """The current global model."""
+        return self.loop.parameters
 
     def run_round(self) -> RoundRecord:
         """One communication round; returns its record and updates ``global_params``."""
-        rnd = len(self.history) + 1
-        sampled = self._sample()
-        total_rows = sum(p.n_rows for p in sampled)
-        sent_before = self.transcript.bytes_sent(receiver=SERVER)
-        from_before = self.transcript.bytes_sent(sender=SERVER)
-
-        payloads: dict[int, list] = {}          # protection id -> payloads received
-        protections: dict[int, object] = {}
-        uploaded_weight = 0.0
-        uploaded, seconds, losses = [], {}, {}
-        for party in sampled:
-            params = self.transcript.send(sender=SERVER, receiver=party.name, kind="public",
-                                          payload=self.global_params.copy(),
-                                          label="global_model", round=rnd)
-            seed = int(self._rng.integers(2**31 - 1))
-            vector, stats = party.local_update(self.model, params, round=rnd, seed=seed)
-            seconds[party.name], losses[party.name] = stats.seconds, stats.loss
-            if self.dropout_rate and self._rng.random() < self.dropout_rate:
-                continue                         # trained, but the upload never arrives
-            weight = party.n_rows / total_rows
-            payload = party.protection.protect(party.name, weight * vector)
-            self.transcript.send(sender=party.name, receiver=SERVER, kind=party.message_kind,
-                                 payload=payload, label="model_update", round=rnd)
-            key = id(party.protection)
-            protections[key] = party.protection
-            payloads.setdefault(key, []).append(payload)
-            uploaded.append(party.name)
-            uploaded_weight += weight
-        if not uploaded:
-            raise RuntimeError(f"round {rnd}: every sampled party dropped out; no update to aggregate")
-
-        start = time.perf_counter()
-        aggregates = {key: protections[key].aggregate(p) for key, p in payloads.items()}
-        aggregation_seconds = time.perf_counter() - start
-
-        start = time.perf_counter()
-        total = np.zeros_like(self.global_params)
-        for key, aggregate in aggregates.items():
-            protection = protections[key]
-            if protection.kind != "plaintext":
-                # The sum goes to the key holder, who returns the decrypted aggregate.
-                holder = getattr(protection, "key_holder_name", "key-holder")
-                self.transcript.send(sender=SERVER, receiver=holder, kind=protection.kind,
-                                     payload=aggregate, label="aggregate", round=rnd)
-                plain = protection.recover(aggregate)
-                self.transcript.send(sender=holder, receiver=SERVER, kind="public",
-                                     payload=plain, label="decrypted_aggregate", round=rnd)
-                total += plain[: total.size]
-            else:
-                total += protection.recover(aggregate)
-        recovery_seconds = time.perf_counter() - start
-
-        self.global_params = total / uploaded_weight
+        outcome = self.loop.run_round()
+        if outcome.aborted:
+            raise RuntimeError(f"round {outcome.round}: every sampled party dropped out; "
+                               "no update to aggregate")
         record = RoundRecord(
-            round=rnd, sampled=[p.name for p in sampled], uploaded=uploaded,
-            client_seconds=seconds, client_loss=losses,
-            aggregation_seconds=aggregation_seconds, recovery_seconds=recovery_seconds,
-            bytes_to_server=self.transcript.bytes_sent(receiver=SERVER) - sent_before,
-            bytes_from_server=self.transcript.bytes_sent(sender=SERVER) - from_before,
-            global_params=self.global_params.copy(),
-        )
+            round=outcome.round, sampled=outcome.sampled, uploaded=outcome.uploaded,
+            client_seconds={n: m["seconds"] for n, m in outcome.fit_metrics.items()},
+            client_loss={n: m["loss"] for n, m in outcome.fit_metrics.items()},
+            aggregation_seconds=outcome.aggregation_seconds,
+            recovery_seconds=outcome.recovery_seconds,
+            bytes_to_server=outcome.bytes_to_server, bytes_from_server=outcome.bytes_from_server,
+            global_params=outcome.parameters)
         self.history.append(record)
         return record
 

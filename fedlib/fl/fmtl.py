@@ -46,12 +46,17 @@ FMTL, ``n_i/Σn`` for FedAvg) through :class:`~fedlib.crypto.secagg.SecureAggreg
 server learns only the sums ``Σ w_i W_i`` and ``Σ w_i`` over the survivors ``U3`` and divides.
 Clients drop out with probability ``dropout_rate`` in the given phases; a round with fewer than
 ``t`` survivors aborts and ``W̄`` stays as it was. Every message goes through one
-:class:`~fedlib.fl.transcript.Transcript`; :func:`server_view` summarises what the server
+:class:`~fedlib.core.transcript.Transcript`; :func:`server_view` summarises what the server
 received.
 
-This loop is separate from :class:`fedlib.fl.federation.Federation` because FMTL keeps
-per-client state (``W_i``), adds a proximal term inside local training, and runs one secure
-aggregation *round object* (fresh keys, dropout phases) per round.
+Both run on the one round loop (:class:`fedlib.fl.loop.RoundLoop`): FMTL is the
+:class:`~fedlib.fl.strategies.FMTLStrategy` (λ in the config, plain average) and FedAvg the
+:class:`~fedlib.fl.strategies.FedAvg` strategy; an :class:`FMTLParty` keeps its personal state
+(``W_i``, or ``V_i`` for ``"joint"``) inside itself and runs the proximal (DP-)SGD;
+secure aggregation is the loop's protection, one protocol run (fresh keys, dropout phases)
+per round. :func:`run_federated` wires them for chapter 1 and leaves the caller's clients and
+secure aggregation object untouched (only the DP accountants, which belong to the clients,
+compose the new steps).
 
 References: paper 000 (Nagaraj 2024) eq. 1, eq. 2, §4.1-4.3, §5.3; Smith et al. 2017 (MOCHA);
 Li et al. 2020 (FedProx) and Li et al. 2021 (Ditto) for the proximal personalisation;
@@ -88,22 +93,23 @@ import torch
 from torch import nn
 
 from fedlib.core.transcript import Transcript
-from fedlib.crypto.secagg import SecureAggregationAborted
 from fedlib.evaluate.fairness import fairness_report
 from fedlib.evaluate.metrics import classification_metrics
+from fedlib.fl.loop import SERVER, RoundLoop
 from fedlib.fl.models import get_flat_params, predict_proba, set_flat_params
+from fedlib.fl.protection import PlaintextProtection
+from fedlib.fl.strategies import FedAvg, FitResult, FMTLStrategy
 from fedlib.privacy.accountants import PartyAccountant
 from fedlib.privacy.calibrate import calibrate_noise_multiplier
 from fedlib.privacy.delta import check_delta
 from fedlib.privacy.dpsgd import train_local as plain_sgd
 from fedlib.privacy.dpsgd import train_local_dp
 
-__all__ = ["FMTLClient", "FederatedRun", "JointStep", "RoundLog", "auc_sensitivity",
+__all__ = ["FMTLClient", "FMTLParty", "FederatedRun", "JointStep", "RoundLog", "auc_sensitivity",
            "injected_noise_std",
            "institution_report", "local_train", "make_clients", "run_federated", "server_view",
            "train_centralized"]
 
-SERVER = "server"
 Mode = Literal["fmtl", "fedavg"]
 
 
@@ -213,10 +219,11 @@ def local_train(model: nn.Module, X: np.ndarray, y: np.ndarray, *, center: np.nd
 
 @dataclass
 class FMTLClient:
-    """One institution: its rows, its personal model ``W_i`` and, if private, its DP settings.
+    """One institution: its rows and, if private, its DP settings.
 
     ``noise_multiplier``/``clip_norm``/``accountant`` are all None (non-private) or all set;
-    the accountant lives as long as the client and composes every round.
+    the accountant lives as long as the client and composes every round of every run it
+    takes part in. Its personal model lives in the :class:`FMTLParty` of a run.
     """
 
     name: str
@@ -225,8 +232,6 @@ class FMTLClient:
     noise_multiplier: float | None = None
     clip_norm: float | None = None
     accountant: object | None = None
-    params: np.ndarray | None = field(default=None, repr=False)
-    offset: np.ndarray | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if len(self.X) == 0 or len(self.X) != len(self.y):
@@ -272,18 +277,97 @@ class FederatedRun:
     models: dict[str, np.ndarray] = field(repr=False)
     history: list[RoundLog]
     transcript: Transcript = field(repr=False)
+    #: Each institution's parameters after its last local training (what it trained, before
+    #: the joint step splits off its offset).
+    local_params: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     def history_frame(self) -> pd.DataFrame:
         return pd.DataFrame([vars(r) for r in self.history])
 
 
-def _draw_dropouts(names: Sequence[str], rate: float, phases: Sequence[str],
-                   rng: np.random.Generator) -> dict[str, set[str]]:
-    out: dict[str, set[str]] = {}
-    for name in names:
-        if rate and rng.random() < rate:
-            out.setdefault(str(rng.choice(list(phases))), set()).add(name)
-    return out
+class FMTLParty:
+    """One institution in a run: its data, its DP settings and its personal state.
+
+    ``fit(parameters, config)`` runs one round of local training from the received ``W̄``:
+    with ``config["lam"]`` it is FMTL's step on eq. 1 (``"joint"``: the personal offset
+    ``V_i`` is updated by the proximal step and the shared copy uploaded; ``"alternating"``:
+    local SGD on ``L_i + λ‖W_i − W̄‖²`` from its own ``W_i``, or from ``W̄`` with
+    ``personal_start="global"``), without it FedAvg's plain local training from ``W̄``. DP
+    clients run DP-SGD with their own accountant (a trainer option: eq. 2). The personal state
+    never leaves the party; :meth:`personal_parameters` is the model it is evaluated with.
+
+    Parameters
+    ----------
+    client
+        The institution (rows, DP settings, accountant); not modified, except that its
+        accountant records the new DP steps.
+    model
+        Scratch model of the shared architecture (may be shared by all parties of a run).
+    epochs, lr, batch_size
+        Local epochs per round, SGD step size, batch size (None = full batch).
+    algorithm, personal_start
+        As :func:`run_federated`.
+    noise_seed
+        Seeds DP sampling and noise (reproduction only; ``None``: OS entropy).
+    """
+
+    def __init__(self, client: FMTLClient, model: nn.Module, *, epochs: int, lr: float,
+                 batch_size: int | None, algorithm: Literal["joint", "alternating"] = "joint",
+                 personal_start: Literal["own", "global"] = "own",
+                 noise_seed: int | None = None) -> None:
+        self.client, self.model = client, model
+        self.name, self.num_examples, self.private = client.name, client.n_rows, client.private
+        self.epochs, self.lr, self.batch_size = epochs, lr, batch_size
+        self.algorithm, self.personal_start, self.noise_seed = algorithm, personal_start, noise_seed
+        self.params: np.ndarray | None = None      # W_i after the last local training
+        self.offset: np.ndarray | None = None      # V_i of the "joint" step
+        self._fmtl = False
+
+    def fit(self, parameters: np.ndarray, config: dict) -> FitResult:
+        lam = config.get("lam")
+        self._fmtl = lam is not None
+        joint = self._fmtl and self.algorithm == "joint"
+        # "alternating" continues from its own W_i (block coordinate descent on eq. 1) or
+        # restarts at W̄; "joint" starts at W̄ + V_i.
+        own = self._fmtl and self.personal_start == "own" and self.params is not None
+        start, step = (self.params if own else parameters), None
+        if joint:
+            if self.offset is None:
+                self.offset = np.zeros_like(parameters)
+            step = JointStep(parameters, self.offset, lam=lam, lr=self.lr)
+            start = parameters + self.offset
+        set_flat_params(self.model, start)
+        c = self.client
+        t0 = time.perf_counter()
+        loss = local_train(self.model, c.X, c.y, center=step if joint else parameters,
+                           lam=lam if self._fmtl else 0.0, epochs=self.epochs, lr=self.lr,
+                           batch_size=self.batch_size, seed=config["seed"],
+                           dp=(c.noise_multiplier, c.clip_norm) if c.private else None,
+                           accountant=c.accountant, noise_seed=self.noise_seed)
+        seconds = time.perf_counter() - t0
+        self.params = get_flat_params(self.model)
+        upload = self.params
+        if joint:
+            # The shared copy goes to the server; the offset V_i never leaves.
+            self.offset = step.offset.astype(parameters.dtype)
+            upload = step.shared.astype(parameters.dtype)
+        return FitResult(upload, self.num_examples, {"loss": loss, "seconds": seconds})
+
+    def personal_parameters(self, global_params: np.ndarray) -> np.ndarray:
+        """The model this institution is evaluated with: ``W̄`` (FedAvg), ``W̄ + V_i``
+        (``"joint"``) or its own ``W_i`` (``"alternating"``)."""
+        if not self._fmtl:
+            return global_params
+        return global_params + self.offset if self.algorithm == "joint" else self.params
+
+    def evaluate(self, parameters: np.ndarray, config: dict) -> dict[str, float]:
+        """Mean BCE and accuracy at 0.5 of its personal model (built on the received
+        ``W̄``) on its own training rows."""
+        set_flat_params(self.model, self.personal_parameters(parameters))
+        p = np.clip(predict_proba(self.model, self.client.X), 1e-7, 1 - 1e-7)
+        y = np.asarray(self.client.y, dtype=np.float64)
+        return {"loss": float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))),
+                "accuracy": float(np.mean((p >= 0.5) == (y >= 0.5)))}
 
 
 def run_federated(clients: Sequence[FMTLClient], *, model_fn: Callable[[], nn.Module], mode: Mode,
@@ -300,7 +384,8 @@ def run_federated(clients: Sequence[FMTLClient], *, model_fn: Callable[[], nn.Mo
     Parameters
     ----------
     clients
-        The institutions; DP clients carry their σ, C and accountant.
+        The institutions; DP clients carry their σ, C and accountant. They are not modified
+        (their accountants record the run's DP steps).
     model_fn
         Builds the shared architecture; its initial weights are the first ``W̄``.
     lam
@@ -317,8 +402,8 @@ def run_federated(clients: Sequence[FMTLClient], *, model_fn: Callable[[], nn.Mo
     epochs, lr, batch_size
         Local epochs per round, SGD step size, batch size (None = full batch).
     secure_aggregation
-        A :class:`~fedlib.crypto.secagg.SecureAggregation` (its transcript is replaced by the
-        run's), or None for plaintext uploads.
+        A :class:`~fedlib.crypto.secagg.SecureAggregation` (each round's protocol logs to the
+        run's transcript; the object itself is not modified), or None for plaintext uploads.
     dropout_rate, dropout_phases
         Probability that a client drops out in a round, and the protocol phases it may drop in
         (``"share"``, ``"masked"``, ``"unmask"``; without secure aggregation any phase means
@@ -345,75 +430,30 @@ def run_federated(clients: Sequence[FMTLClient], *, model_fn: Callable[[], nn.Mo
     if rounds < 1 or not 0.0 <= dropout_rate < 1.0:
         raise ValueError(f"rounds={rounds} must be >= 1, dropout_rate={dropout_rate} in [0, 1)")
     transcript = transcript if transcript is not None else Transcript(keep_payloads=False)
-    if secure_aggregation is not None:
-        secure_aggregation.transcript = transcript
-    rng = np.random.default_rng(seed)
     model = model_fn()
     w_bar = get_flat_params(model)
-    total_rows = sum(c.n_rows for c in clients)
-    joint = mode == "fmtl" and algorithm == "joint"
-    for c in clients:
-        c.params = None
-        c.offset = np.zeros_like(w_bar) if joint else None
+    parties = [FMTLParty(c, model, epochs=epochs, lr=lr, batch_size=batch_size,
+                         algorithm=algorithm, personal_start=personal_start,
+                         noise_seed=noise_seed) for c in clients]
+    # Both upload [w_i·W_i, w_i] (paper 000 §4.3): FMTL with w_i = 1, FedAvg with n_i/Σn.
+    strategy = (FMTLStrategy(w_bar, lam=lam) if mode == "fmtl"
+                else FedAvg(w_bar, weight_in_upload=True))
+    loop = RoundLoop(strategy, parties, seed=seed,
+                     protection=secure_aggregation if secure_aggregation is not None
+                     else PlaintextProtection(),
+                     transcript=transcript, dropout_rate=dropout_rate,
+                     dropout_phases=dropout_phases)
     run = FederatedRun(mode, w_bar, {}, [], transcript)
-    names = [c.name for c in clients]
-    for rnd in range(1, rounds + 1):
-        before = transcript.bytes_sent(receiver=SERVER)
-        t0 = time.perf_counter()
-        vectors = {}
-        for c in clients:
-            received = transcript.send(sender=SERVER, receiver=c.name, kind="public",
-                                       payload=w_bar.copy(), label="global_model", round=rnd)
-            own = mode == "fmtl" and personal_start == "own" and c.params is not None
-            start = c.params if own else received
-            step = JointStep(received, c.offset, lam=lam, lr=lr) if joint else None
-            if joint:
-                start = received + c.offset
-            set_flat_params(model, start)
-            dp = (c.noise_multiplier, c.clip_norm) if c.private else None
-            local_train(model, c.X, c.y, center=step if joint else received,
-                        lam=lam if mode == "fmtl" else 0.0,
-                        epochs=epochs, lr=lr, batch_size=batch_size,
-                        seed=int(rng.integers(2**31 - 1)), dp=dp, accountant=c.accountant,
-                        noise_seed=noise_seed)
-            c.params = get_flat_params(model)
-            weight = 1.0 if mode == "fmtl" else c.n_rows / total_rows
-            upload = c.params
-            if joint:
-                # The shared copy goes to the server; the offset V_i never leaves.
-                c.offset = step.offset.astype(w_bar.dtype)
-                upload = step.shared.astype(w_bar.dtype)
-            vectors[c.name] = np.r_[weight * upload, weight]
-        client_seconds = time.perf_counter() - t0
-        dropouts = _draw_dropouts(names, dropout_rate, dropout_phases, rng)
-        t0 = time.perf_counter()
-        aborted = False
-        if secure_aggregation is not None:
-            sa_round = secure_aggregation.new_round(names, round=rnd)
-            try:
-                total = sa_round.run(vectors, dropouts)
-                uploaded = list(sa_round.u3)
-            except SecureAggregationAborted:
-                aborted, uploaded = True, []
-        else:
-            gone = set().union(*dropouts.values()) if dropouts else set()
-            uploaded = [n for n in names if n not in gone]
-            kind = "noisy" if any(c.private for c in clients) else "plaintext"
-            payloads = [transcript.send(sender=n, receiver=SERVER, kind=kind, payload=vectors[n],
-                                        label="model_update", round=rnd) for n in uploaded]
-            aborted = not payloads
-            total = np.sum(payloads, axis=0) if payloads else None
-        if not aborted:
-            w_bar = total[:-1] / total[-1]
-        server_seconds = time.perf_counter() - t0
-        gone = set().union(*dropouts.values()) if dropouts else set()
-        log = RoundLog(rnd, uploaded, [n for n in names if n in gone], aborted,
-                       transcript.bytes_sent(receiver=SERVER) - before, client_seconds,
-                       server_seconds)
+    for _ in range(rounds):
+        outcome = loop.run_round()
+        log = RoundLog(outcome.round, outcome.uploaded, outcome.dropped, outcome.aborted,
+                       outcome.bytes_to_server, outcome.client_seconds,
+                       outcome.protection_seconds + outcome.aggregation_seconds
+                       + outcome.recovery_seconds)
         run.history.append(log)
-        run.global_params = w_bar
-        run.models = {c.name: (w_bar if mode == "fedavg" else
-                               w_bar + c.offset if joint else c.params) for c in clients}
+        run.global_params = loop.parameters
+        run.models = {p.name: p.personal_parameters(loop.parameters) for p in parties}
+        run.local_params = {p.name: p.params for p in parties}
         if on_round is not None:
             on_round(log, run)
     return run

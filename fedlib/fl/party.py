@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -36,10 +37,11 @@ from torch import nn
 from fedlib.core.protection import UpdateProtection
 from fedlib.fl.models import get_flat_params, set_flat_params
 from fedlib.fl.protection import PlaintextProtection
+from fedlib.fl.strategies import FitResult
 from fedlib.privacy.dpsgd import train_local, train_local_dp
 
 __all__ = ["DPSGDTrainer", "LocalTrainer", "LogisticDPSGDTrainer", "LogisticSGDTrainer", "Party",
-           "StandardTrainer", "TrainStats", "logistic_sgd"]
+           "PartyClient", "StandardTrainer", "TrainStats", "logistic_sgd"]
 
 
 @dataclass(frozen=True)
@@ -282,3 +284,42 @@ class Party:
         stats = self.trainer.train(model, self.X, self.y, seed=seed)
         seconds = time.perf_counter() - start
         return get_flat_params(model), TrainStats(stats.steps, stats.loss, seconds)
+
+
+class PartyClient:
+    """A :class:`Party` as a party of the round loop (:mod:`fedlib.fl.loop`).
+
+    ``fit(parameters, config)`` loads the parameters into ``model`` (a scratch model of the
+    shared architecture, which several clients may share: each fit overwrites it), trains with
+    the party's own trainer at ``config["seed"]`` and returns the new parameters with the
+    loss, steps and seconds. ``evaluate`` reports the mean training loss of ``parameters`` on
+    the party's rows when ``loss_fn`` is given, else nothing.
+
+    >>> import numpy as np
+    >>> from fedlib.fl.models import LogisticRegression, get_flat_params
+    >>> X = np.eye(3, dtype=np.float32); y = np.array([1, 0, 1], dtype=np.float32)
+    >>> model = LogisticRegression(3, seed=0)
+    >>> client = PartyClient(Party("bank-1", X, y, StandardTrainer(1, 0.1, None)), model)
+    >>> client.fit(get_flat_params(model), {"round": 1, "seed": 0}).num_examples
+    3
+    """
+
+    def __init__(self, party: Party, model: nn.Module, *,
+                 loss_fn: Callable[[nn.Module, np.ndarray, np.ndarray], float] | None = None
+                 ) -> None:
+        self.party, self.model, self.loss_fn = party, model, loss_fn
+        self.name = party.name
+        self.num_examples = party.n_rows
+        self.private = party.trainer.private
+
+    def fit(self, parameters: np.ndarray, config: dict) -> FitResult:
+        vector, stats = self.party.local_update(self.model, parameters, round=config["round"],
+                                                seed=config["seed"])
+        return FitResult(vector, self.num_examples,
+                         {"loss": stats.loss, "steps": stats.steps, "seconds": stats.seconds})
+
+    def evaluate(self, parameters: np.ndarray, config: dict) -> dict[str, float] | None:
+        if self.loss_fn is None:
+            return None
+        set_flat_params(self.model, parameters)
+        return {"loss": float(self.loss_fn(self.model, self.party.X, self.party.y))}

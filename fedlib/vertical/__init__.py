@@ -7,7 +7,8 @@
 - :mod:`fedlib.vertical.audit`, :mod:`fedlib.vertical.attacks`: what each party saw and what
   it can recover.
 - :mod:`fedlib.vertical.baselines`: WoE scorecard, LS-SVM and the credit metrics.
-- :mod:`fedlib.vertical.reputation`: reputation screening of federated participants.
+
+Chapter 4's screened (horizontal) FedAvg lives in :mod:`fedlib.fl.screening`.
 
 The package re-exports nothing, so checking a data file (``fedbook run`` does it before a
 kernel starts) loads neither phe nor torch.
