@@ -233,8 +233,12 @@ pd.DataFrame([{"institution": p.name, "train rows": p.n_train, "validation rows"
 # (protocol of Bonawitz et al., {cite}`bonawitz2017practical`; `fedlib/crypto/secagg.py`). The
 # server learns only the sums.
 #
+# One round of an institution, as the book's one round loop (`fedlib/fl/loop.py`) calls it: the
+# party receives $\bar W$ and the strategy's configuration, trains (with DP when private), and
+# returns the vector that the loop protects and uploads; its personal state stays inside it.
+#
 # ```{literalinclude} ../../fedlib/fl/fmtl.py
-# :pyobject: run_federated
+# :pyobject: FMTLParty.fit
 # ```
 
 # %% tags=["remove-stderr"]
