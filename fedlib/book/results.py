@@ -33,6 +33,7 @@ True
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -41,7 +42,7 @@ import os
 import platform
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -244,6 +245,23 @@ class ResultsWriter:
     def add_timing(self, name: str, seconds: float) -> None:
         """Record a duration in seconds (names conventionally end in ``_s``)."""
         self.timings[str(name)] = float(seconds)
+
+    @contextlib.contextmanager
+    def timer(self, name: str) -> Iterator[None]:
+        """Time the ``with`` block and record it as ``name`` (wall-clock seconds), also when
+        the block raises, so a failed step still shows how long it ran.
+
+        >>> r = ResultsWriter(chapter="99", parameter_set="smoke", parameters={}, seed=0)
+        >>> with r.timer("psi_s"):
+        ...     pass
+        >>> list(r.timings), r.timings["psi_s"] >= 0
+        (['psi_s'], True)
+        """
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.add_timing(name, time.perf_counter() - start)
 
     def to_dict(self) -> dict[str, Any]:
         """The document as it will be written (``total_s`` defaults to time since creation,
