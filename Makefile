@@ -25,11 +25,14 @@ $(BIN)/python:
 # The stamp makes a second `make` instant; it is redone when pyproject.toml or the lock changes,
 # and pip (and the network) is skipped when every locked package is already installed at its
 # locked version (fedlib/book/deps.py). fedlib itself goes in last, editable, without deps and
-# built with the locked setuptools (no build environment downloaded).
+# built with the locked setuptools (no build environment downloaded). A venv made before the
+# switch to xgboost-cpu loses xgboost and its NCCL wheel first: xgboost-cpu writes the same files,
+# so removing xgboost after it would break it.
 $(STAMP): pyproject.toml $(LOCK) | $(BIN)/python
 	@if $(BIN)/python fedlib/book/deps.py; then \
 		echo "environment already matches $(LOCK): skipping pip"; \
 	else \
+		$(BIN)/python -m pip uninstall -y -q xgboost nvidia-nccl-cu12 2>/dev/null; \
 		$(BIN)/python fedlib/book/deps.py --entry torch > $(VENV)/torch.lock && \
 		$(BIN)/python -m pip install --require-hashes --no-deps -r $(VENV)/torch.lock && \
 		$(BIN)/python -m pip install --require-hashes -r $(LOCK) && \
