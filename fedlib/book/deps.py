@@ -190,14 +190,19 @@ def main(argv: list[str]) -> int:
         return 0
     try:
         metadata.version("fedlib")
-        missing = lock_mismatches(read_lock(lock_path))
-        unmet_reqs = unmet(requirements(root / "pyproject.toml"))
+        lock = read_lock(lock_path)
+        reqs = requirements(root / "pyproject.toml")
+        missing = lock_mismatches(lock)
+        unmet_reqs = unmet(reqs)
+        stale = lock_problems(reqs, lock)
     except (ImportError, metadata.PackageNotFoundError):
         return 1
     for m in missing:
         print(f"not as locked: {m}", file=sys.stderr)
     for m in unmet_reqs:
-        print(f"unmet: {m} (pyproject.toml changed? `make lock` regenerates {LOCK_NAME})",
+        print(f"unmet: {m}", file=sys.stderr)
+    for m in stale:
+        print(f"{LOCK_NAME} disagrees with pyproject.toml ({m}): `make lock` rewrites it",
               file=sys.stderr)
     return 1 if missing or unmet_reqs else 0
 
