@@ -3,28 +3,53 @@
 # make test        unit tests, doctests and lint
 # make bench       performance benchmarks (print ratios measured in one run)
 # make browser-check  open the built book offline in headless Chromium (installs Debian's chromium)
+# make lock        regenerate requirements.lock from pyproject.toml (UPGRADE=1: newest versions)
 SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+LOCK := requirements.lock
+# pip-compile runs in its own venv so that it never changes the book's environment
+LOCK_VENV := .venv-lock
+PIP_TOOLS := pip-tools==7.6.2
 
-.PHONY: install book smoke-book test bench browser-check clean-book
+.PHONY: install lock book smoke-book test bench browser-check clean-book
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-# torch first and pinned: letting the resolver pick pulls a multi-GB CUDA build.
-# The stamp makes a second `make` instant; it is redone when pyproject.toml changes, and pip
-# (and the network) is skipped when every requirement is already met (fedlib/book/deps.py).
-$(STAMP): pyproject.toml | $(BIN)/python
+# Everything comes from requirements.lock: exact versions, each file checked against its hash,
+# so a re-run next year installs the same packages. torch first, from its own hash-checked line
+# of the lock (2.13.0+cpu, the CPU wheel; any other torch request pulls a multi-GB CUDA build).
+# The stamp makes a second `make` instant; it is redone when pyproject.toml or the lock changes,
+# and pip (and the network) is skipped when every locked package is already installed at its
+# locked version (fedlib/book/deps.py). fedlib itself goes in last, editable, without deps and
+# built with the locked setuptools (no build environment downloaded). A venv made before the
+# switch to xgboost-cpu loses xgboost and its NCCL wheel first: xgboost-cpu writes the same files,
+# so removing xgboost after it would break it.
+$(STAMP): pyproject.toml $(LOCK) | $(BIN)/python
 	@if $(BIN)/python fedlib/book/deps.py; then \
-		echo "environment already satisfies pyproject.toml: skipping pip"; \
+		echo "environment already matches $(LOCK): skipping pip"; \
 	else \
-		$(BIN)/python -m pip install torch==2.13.0 && \
-		$(BIN)/python -m pip install -e '.[dev]'; \
+		$(BIN)/python -m pip uninstall -y -q xgboost nvidia-nccl-cu12 2>/dev/null; \
+		$(BIN)/python fedlib/book/deps.py --entry torch > $(VENV)/torch.lock && \
+		$(BIN)/python -m pip install --require-hashes --no-deps -r $(VENV)/torch.lock && \
+		$(BIN)/python -m pip install --require-hashes -r $(LOCK) && \
+		$(BIN)/python -m pip install --no-deps --no-build-isolation -e . ; \
 	fi
 	touch $(STAMP)
+
+# Regenerate the lock from pyproject.toml (runtime + dev) for this machine: Python 3.11, Linux
+# x86_64. pip-compile resolves with pip's own configuration, so it sees the local CPU torch wheel;
+# existing pins are kept where pyproject.toml still admits them, UPGRADE=1 takes the newest.
+# tests/test_lock.py checks that the lock and pyproject.toml agree.
+lock:
+	@test -x $(LOCK_VENV)/bin/pip-compile || \
+		{ $(PYTHON) -m venv $(LOCK_VENV) && $(LOCK_VENV)/bin/python -m pip install -q $(PIP_TOOLS); }
+	CUSTOM_COMPILE_COMMAND='make lock' $(LOCK_VENV)/bin/pip-compile --quiet --generate-hashes \
+		--allow-unsafe --strip-extras --extra dev --no-emit-index-url --no-emit-find-links \
+		$(if $(UPGRADE),--upgrade) --output-file $(LOCK) pyproject.toml
 
 install: $(STAMP)
 

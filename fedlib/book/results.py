@@ -73,9 +73,9 @@ TOP_KEYS = (
 )
 _PACKAGES = (
     "fedlib", "numpy", "pandas", "scipy", "scikit-learn", "torch", "opacus", "dp-accounting",
-    "tenseal", "phe", "gmpy2", "cryptography", "scikit-survival", "xgboost", "pydantic",
-    "papermill", "jupytext", "jupyter-book",
-)
+    "tenseal", "phe", "gmpy2", "cryptography", "scikit-survival", "xgboost-cpu", "xgboost",
+    "pydantic", "papermill", "jupytext", "jupyter-book",
+)  # xgboost-cpu: the book's build of xgboost (same import name); plain xgboost if installed
 
 
 class ResultsFormatError(ValueError):
