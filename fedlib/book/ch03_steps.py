@@ -252,7 +252,7 @@ def tune_methods(data, P, *, init_hazard: float | None) -> SurvivalTuning:
 
 
 def tuning_table(tuning: SurvivalTuning) -> pd.DataFrame:
-    """The sweep as the chapter shows it: method, configuration, validation C-index, ε, chosen.
+    """The sweep as the chapter shows it: method, configuration, σ and ε, validation C-index.
 
     Parameters
     ----------
@@ -265,13 +265,14 @@ def tuning_table(tuning: SurvivalTuning) -> pd.DataFrame:
         One row per method and configuration tried, best first within a method.
     """
     t = tuning.sweep.rename(columns={"val_score": "validation C-index",
+                                     "epsilon_planned": "ε calibrated",
                                      "epsilon": "ε reached (accountant)",
                                      "epochs": "centralised epochs"})
     order = {m: i for i, m in enumerate(METHOD_MODES)}
     t = t.assign(_o=t.method.map(order)).sort_values(["_o", "validation C-index"],
                                                      ascending=[True, False])
-    return t[["method", "config", "centralised epochs", "sigma", "ε reached (accountant)",
-              "validation C-index", "chosen"]].reset_index(drop=True)
+    return t[["method", "config", "centralised epochs", "sigma", "ε calibrated",
+              "ε reached (accountant)", "validation C-index", "chosen"]].reset_index(drop=True)
 
 
 def record_tuning(results, tuning: SurvivalTuning) -> None:
@@ -904,11 +905,12 @@ def nodp_against_dp(metrics: pd.DataFrame, tuning: SurvivalTuning) -> tuple[str,
                " Its validation curve does not fall after its peak, so overfitting does not "
                "explain the gap; the validation rows rank the two models "
                + ("the same way" if v_none < v_dp else "the other way") + " (figure above).")
+    over = f"over {d.n_runs} seeds" if d.n_runs > 1 else "from one seed"
     line = (f"* **No DP against DP after tuning.** With every method tuned alike, the "
             f"centralised no-DP model {verdict}: no DP − DP test C-index = {_fmt_estimate(d)} "
-            f"over seeds; {evidence}.{why}")
+            f"{over}; {evidence}.{why}")
     finding = (f"Tuned alike on validation rows, the centralised no-DP model {verdict}: no DP "
-               f"− DP test C-index {_fmt_estimate(d)} over seeds ({evidence}).")
+               f"− DP test C-index {_fmt_estimate(d)} {over} ({evidence}).")
     return line, finding
 
 
