@@ -1,7 +1,7 @@
 """Discrete-time survival analysis for chapter 3 (FSL-BDP): labels, likelihood, hazard network,
 metrics (time-dependent C-index, IPCW Brier / IBS, Kaplan-Meier), IFRS 9 lifetime ECL, the
-survival datasets and loaders, and centralised / federated training without DP, with DP-SGD
-and with Bayesian DP.
+survival datasets and loaders, centralised / federated training without DP, with DP-SGD and
+with Bayesian DP, and the tuning of all three with one rule.
 
 References: Amed, Sen & Banerjee (2026), FSL-BDP, secs. 3.2 and 4.2. Introduced in chapter 3
 (``chapters/03_fsl_bdp_survival.py``).
@@ -20,6 +20,7 @@ from fedlib.survival.data import (
 )
 from fedlib.survival.ecl import discount_factors, lifetime_ecl, marginal_default_probabilities
 from fedlib.survival.experiment import (
+    TrainingConfig,
     calibrate_clients,
     expected_default_month,
     run_scenarios,
@@ -58,6 +59,7 @@ from fedlib.survival.metrics import (
     survival_at,
 )
 from fedlib.survival.model import PAPER_HIDDEN, HazardNet, predict_hazards, predict_survival
+from fedlib.survival.tuning import SurvivalTuning, split_validation, tune_survival
 
 __all__ = [
     "PAPER_HIDDEN",
@@ -72,6 +74,8 @@ __all__ = [
     "SurvivalInputError",
     "SurvivalRun",
     "SurvivalTrainer",
+    "SurvivalTuning",
+    "TrainingConfig",
     "calibrate_clients",
     "expected_default_month",
     "load_bondora",
@@ -82,11 +86,13 @@ __all__ = [
     "prepare_survival",
     "run_scenarios",
     "semi_real_lendingclub",
+    "split_validation",
     "survival_membership_inference",
     "survival_scores",
     "synthetic_survival",
     "train_centralized",
     "train_federated",
+    "tune_survival",
     "brier_score",
     "check_survival_data",
     "concordance_td",
