@@ -441,6 +441,12 @@ def test_run_scenarios_dp_ends_at_bdp_epsilon(small_data):
     sg = calibrate_clients(small_data, target_epsilon=4.0, delta=1e-5, settings=settings,
                            rounds=1, clip_norm=1.0, n_neighbours=5, pilot_steps=2,
                            init_model=init, seed=0)
+    # DP's sigma on BDP's schedule, the one to set beside sigma_bdp
+    same = dp_noise_multipliers({c.name: c.n_train for c in small_data.clients},
+                                target_epsilon=4.0, delta=1e-5, batch_size=64, epochs=1)
+    for name, v in same.items():
+        assert sg.loc[name, "sigma_dp_same_schedule"] == pytest.approx(v)
+        assert sg.loc[name, "steps_dp"] != sg.loc[name, "steps"]
     out = run_scenarios(small_data, sigmas=sg, seeds=[0, 1], rounds=1, settings=settings,
                         clip_norm=1.0, delta=1e-5, n_neighbours=5, init_hazard=0.02,
                         noise_seed=0, scenarios=["Centralized (Classical DP)", "Centralized (BDP)"],

@@ -45,8 +45,8 @@ from fedlib.survival.tuning import METHOD_MODES, SurvivalTuning, tune_survival
 
 __all__ = ["add_table3_metrics", "at_chance", "conclusions", "convergence_curves",
            "data_summary", "epsilon_sweep", "headline_table", "km_calibration", "load_dataset",
-           "nodp_against_dp", "plot_convergence", "plot_timing", "plot_tuning_curves",
-           "record_tuning", "scenario_options",
+           "noise_ratio", "nodp_against_dp", "plot_convergence", "plot_timing", "plot_tuning_curves",
+           "private_settings_text", "record_tuning", "same_schedule", "scenario_options",
            "synthetic_run", "table2_beside_paper", "table2_of", "table3_beside_paper",
            "timing_collector", "timing_table", "true_hazard_calibration", "tune_methods",
            "tuning_table", "tuning_text"]
@@ -216,6 +216,48 @@ def scenario_options(P, settings: Mapping[str, TrainingConfig]) -> dict:
     """
     return dict(settings=settings, clip_norm=P.clip_norm, noise_seed=P.seed, delta=P.delta,
                 n_neighbours=P.bdp_neighbours, match_dp_to_bdp=True)
+
+
+def same_schedule(settings: Mapping[str, TrainingConfig]) -> bool:
+    """Whether DP and BDP were tuned to the same batch size and E (then their σ compare as is)."""
+    dp, bdp = settings["dp"], settings["bdp"]
+    return (dp.batch_size, dp.local_epochs) == (bdp.batch_size, bdp.local_epochs)
+
+
+def noise_ratio(eq: pd.DataFrame, sigmas: pd.DataFrame,
+                settings: Mapping[str, TrainingConfig]) -> float:
+    """Median over parties of σ_BDP / σ_DP at equal ε, on one schedule.
+
+    With the same tuned schedule this is the ratio after DP was matched to BDP's final ε
+    (``eq``); with different schedules the matched σ are not comparable, so it is the
+    calibration's ratio on BDP's schedule (both calibrated to the same target ε).
+
+    Parameters
+    ----------
+    eq
+        Final ε and σ per party and mechanism (``sigma_dp``, ``sigma_bdp``).
+    sigmas
+        The calibration table (``sigma_bdp``, ``sigma_dp_same_schedule``).
+    settings
+        The tuned settings.
+
+    Returns
+    -------
+    float
+    """
+    if same_schedule(settings):
+        return float((eq.sigma_bdp / eq.sigma_dp).median())
+    return float((sigmas.sigma_bdp / sigmas.sigma_dp_same_schedule).median())
+
+
+def private_settings_text(settings: Mapping[str, TrainingConfig], P) -> str:
+    """Which batch the tuned private runs use, and whether it is the grid's largest."""
+    dp, bdp = settings["dp"].batch_size, settings["bdp"].batch_size
+    largest = max(P.batch_grid)
+    return (f"The tuned DP runs use an expected Poisson batch of {dp} rows and the BDP runs "
+            f"{bdp} (a client with fewer rows uses all of them, q = 1)"
+            + (", the largest of the grid." if dp == bdp == largest else
+               f"; the grid's largest is {largest}."))
 
 
 # --- tuning ------------------------------------------------------------------------------------
@@ -958,7 +1000,7 @@ def conclusions(evidence: Mapping[str, DatasetEvidence], *, paper_name: str, ds,
     d_cent = Estimate.seeds(
         ev0.metrics.query("scenario == 'Centralized (Classical DP)'").test_ci.to_numpy()
         - ev0.metrics.query("scenario == 'Centralized (BDP)'").test_ci.to_numpy())
-    ratio_used = float((eq.sigma_bdp / eq.sigma_dp).median())
+    ratio_used = noise_ratio(eq, sigmas, tuning.settings)
     nsr_client = float(nsr.drop(index="central")["noise / signal, DP"].median())
     nsr_pool = float(nsr.loc["central", "noise / signal, DP"])
     fed_private = [ci_of(f"Federated ({m})") for m in ("Classical DP", "BDP")]

@@ -300,7 +300,8 @@ def calibrate_clients(data, *, target_epsilon: float, delta: float,
     and the local epochs E, a client makes ``rounds × E`` epochs over its rows and the pooled
     ``"central"`` row as many over the pooled training rows. The columns ``sample_rate`` and
     ``steps`` are BDP's schedule (DP's without a BDP setting), ``sample_rate_dp`` and
-    ``steps_dp`` DP's.
+    ``steps_dp`` DP's; with both mechanisms, ``sigma_dp_same_schedule`` is DP's sigma on BDP's
+    schedule, the one to set beside ``sigma_bdp``.
 
     BDP uses ``beta = delta / 2`` and ``gamma = delta / 2`` for the whole run, so ``delta_mu =
     beta + gamma = delta``. ``bdp_bound`` is what ``sigma_bdp`` is calibrated to: the valid
@@ -332,6 +333,12 @@ def calibrate_clients(data, *, target_epsilon: float, delta: float,
                 pilot_steps=pilot_steps, init_model=init_model, rng=rng, bdp_bound=bdp_bound))
         else:
             row.update(sample_rate=row["sample_rate_dp"], steps=row["steps_dp"])
+        if {"dp", "bdp"} <= set(settings):
+            # The noise the two mechanisms need is only comparable on one schedule: DP's sigma
+            # on BDP's (the same as sigma_dp, from the cache, when the schedules coincide).
+            row["sigma_dp_same_schedule"] = _calibrate_dp(
+                len(t), settings["bdp"], rounds=rounds, target_epsilon=target_epsilon,
+                delta=delta)["sigma_dp"]
         rows.append(row)
     return pd.DataFrame(rows).set_index("client")
 
