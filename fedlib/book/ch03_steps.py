@@ -351,8 +351,11 @@ def tuning_text(tuning: SurvivalTuning, P) -> str:
         f"{tuning.chosen_row(m).val_score:.3f}"
         + (f", ε = {tuning.chosen_row(m).epsilon:.2f}" if mode != "none" else "") + ")"
         for m, mode in METHOD_MODES.items() for c in [tuning.settings[mode]])
-    return (f"Each method tried {P.tuning_budget} of the {len(P.lr_grid) * len(P.batch_grid) * len(P.epoch_grid)} "
-            f"configurations of the grid, trained on {n_fit:,} pooled training loans and scored "
+    size = len(P.lr_grid) * len(P.batch_grid) * len(P.epoch_grid)
+    tried = (f"all {size} configurations of the grid (the same ones)" if P.tuning_budget == size
+             else f"{P.tuning_budget} of the {size} configurations of the grid (a seeded draw "
+             "per method)")
+    return (f"Each method tried {tried}, trained on {n_fit:,} pooled training loans and scored "
             f"on {n_val:,} validation loans held out of the training rows (stratified on the "
             f"event; no test or out-of-time loan). Chosen: {chosen}. The same values are used "
             "by the centralised and the federated runs below (E local epochs per round, R × E "
