@@ -28,6 +28,7 @@ from fedlib.fl.models import get_flat_params
 from fedlib.privacy.accountants import PartyAccountant, PrivacyArgumentError
 from fedlib.privacy.delta import check_delta
 from fedlib.privacy.randomness import SEEDED_NOISE_NOTE, mechanism_generator
+from fedlib.survival.experiment import TrainingConfig
 from fedlib.survival.federated import SurvivalTrainer
 from fedlib.survival.labels import interval_grid, survival_targets
 from fedlib.survival.model import HazardNet
@@ -279,6 +280,10 @@ def test_delta_is_checked_on_a_user_supplied_file():
                      batch_size=None)
 
 
+_CFG = TrainingConfig(lr=1e-3, batch_size=32, local_epochs=1)
+_SETTINGS = {"none": _CFG, "dp": _CFG, "bdp": _CFG}
+
+
 def test_survival_entry_points_check_delta_before_training():
     from fedlib.survival.data import prepare_survival, synthetic_survival
     from fedlib.survival.experiment import calibrate_clients, run_scenarios
@@ -288,12 +293,12 @@ def test_survival_entry_points_check_delta_before_training():
     big = max(data.clients, key=lambda c: c.n_train)
     delta = 1.0 / big.n_train
     with pytest.raises(PrivacyArgumentError, match=rf"'{big.name}' with n={big.n_train}"):
-        calibrate_clients(data, target_epsilon=1.0, delta=delta, batch_size=32, epochs=1,
+        calibrate_clients(data, target_epsilon=1.0, delta=delta, settings=_SETTINGS, rounds=1,
                           clip_norm=1.0, n_neighbours=3, pilot_steps=1,
                           init_model=HazardNet(6, 4, seed=0), seed=0, include_central=False)
     with pytest.raises(PrivacyArgumentError, match=rf"'{big.name}' with n={big.n_train}"):
-        run_scenarios(data, sigmas=None, seeds=[0], rounds=1, local_epochs=1, central_epochs=1,
-                      lr=1e-3, batch_size=32, clip_norm=1.0, delta=delta, n_neighbours=3,
+        run_scenarios(data, sigmas=None, seeds=[0], rounds=1, settings=_SETTINGS,
+                      clip_norm=1.0, delta=delta, n_neighbours=3,
                       init_hazard=None, scenarios=("Federated (Classical DP)",))
     # The centralised baseline's guarantee is over the pooled rows: a δ every client meets
     # (below 1/n of the largest) is still checked against the pooled n.
@@ -301,10 +306,10 @@ def test_survival_entry_points_check_delta_before_training():
     ok = 0.99 / big.n_train
     assert ok * pooled >= 1
     with pytest.raises(PrivacyArgumentError, match=rf"'central' with n={pooled}"):
-        calibrate_clients(data, target_epsilon=1.0, delta=ok, batch_size=32, epochs=1,
+        calibrate_clients(data, target_epsilon=1.0, delta=ok, settings=_SETTINGS, rounds=1,
                           clip_norm=1.0, n_neighbours=3, pilot_steps=1,
                           init_model=HazardNet(6, 4, seed=0), seed=0)
     with pytest.raises(PrivacyArgumentError, match=rf"'central' with n={pooled}"):
-        run_scenarios(data, sigmas=None, seeds=[0], rounds=1, local_epochs=1, central_epochs=1,
-                      lr=1e-3, batch_size=32, clip_norm=1.0, delta=ok, n_neighbours=3,
+        run_scenarios(data, sigmas=None, seeds=[0], rounds=1, settings=_SETTINGS,
+                      clip_norm=1.0, delta=ok, n_neighbours=3,
                       init_hazard=None, scenarios=("Centralized (BDP)",))

@@ -15,6 +15,7 @@ from fedlib.privacy.accountants import epsilon_for
 from fedlib.privacy.bdp import BayesianAccountant
 from fedlib.survival.data import prepare_survival, synthetic_survival
 from fedlib.survival.experiment import (
+    TrainingConfig,
     bdp_noise_multiplier,
     calibrate_clients,
     cost_rule_table,
@@ -321,12 +322,13 @@ def test_make_model_starts_at_published_hazard():
 
 def test_calibration_reaches_same_target(small_data):
     init = make_model(small_data.n_features, 24, seed=0, init_hazard=0.02, hidden=(8,))
-    sg = calibrate_clients(small_data, target_epsilon=2.0, delta=1e-5, batch_size=32,
-                           epochs=2, clip_norm=1.0, n_neighbours=5, pilot_steps=2,
-                           init_model=init, seed=0)
+    cfg = TrainingConfig(lr=1e-3, batch_size=32, local_epochs=2)
+    sg = calibrate_clients(small_data, target_epsilon=2.0, delta=1e-5,
+                           settings={"dp": cfg, "bdp": cfg}, rounds=1, clip_norm=1.0,
+                           n_neighbours=5, pilot_steps=2, init_model=init, seed=0)
     for _name, r in sg.iterrows():
-        eps = epsilon_for(noise_multiplier=r.sigma_dp, sample_rate=r.sample_rate,
-                          steps=int(r.steps), delta=1e-5)
+        eps = epsilon_for(noise_multiplier=r.sigma_dp, sample_rate=r.sample_rate_dp,
+                          steps=int(r.steps_dp), delta=1e-5)
         assert 1.95 <= eps <= 2.0
     assert (sg.gamma * 2 <= 1e-5 + 1e-15).all()     # delta_mu = beta + gamma <= delta
     # BDP sigma calibrated to the valid bound: its planned bound is on target, the estimate
@@ -433,12 +435,21 @@ def test_run_scenarios_dp_ends_at_bdp_epsilon(small_data):
     from fedlib.survival.experiment import run_scenarios
 
     init = make_model(small_data.n_features, 24, seed=0, init_hazard=0.02, hidden=(8,))
-    sg = calibrate_clients(small_data, target_epsilon=4.0, delta=1e-5, batch_size=64, epochs=2,
-                           clip_norm=1.0, n_neighbours=5, pilot_steps=2, init_model=init, seed=0)
-    out = run_scenarios(small_data, sigmas=sg, seeds=[0, 1], rounds=1, local_epochs=2,
-                        central_epochs=2, lr=1e-3, batch_size=32, clip_norm=1.0, delta=1e-5,
-                        n_neighbours=5, init_hazard=0.02, noise_seed=0, private_batch_size=64,
-                        scenarios=["Centralized (Classical DP)", "Centralized (BDP)"],
+    # DP and BDP on different schedules: DP is matched to BDP's ε on its own schedule.
+    settings = {"dp": TrainingConfig(lr=1e-3, batch_size=32, local_epochs=2),
+                "bdp": TrainingConfig(lr=1e-3, batch_size=64, local_epochs=1)}
+    sg = calibrate_clients(small_data, target_epsilon=4.0, delta=1e-5, settings=settings,
+                           rounds=1, clip_norm=1.0, n_neighbours=5, pilot_steps=2,
+                           init_model=init, seed=0)
+    # DP's sigma on BDP's schedule, the one to set beside sigma_bdp
+    same = dp_noise_multipliers({c.name: c.n_train for c in small_data.clients},
+                                target_epsilon=4.0, delta=1e-5, batch_size=64, epochs=1)
+    for name, v in same.items():
+        assert sg.loc[name, "sigma_dp_same_schedule"] == pytest.approx(v)
+        assert sg.loc[name, "steps_dp"] != sg.loc[name, "steps"]
+    out = run_scenarios(small_data, sigmas=sg, seeds=[0, 1], rounds=1, settings=settings,
+                        clip_norm=1.0, delta=1e-5, n_neighbours=5, init_hazard=0.02,
+                        noise_seed=0, scenarios=["Centralized (Classical DP)", "Centralized (BDP)"],
                         match_dp_to_bdp=True)
     eps = out["epsilons"].groupby("scenario").epsilon.mean()
     assert abs(eps["Centralized (Classical DP)"] - eps["Centralized (BDP)"]) <= 0.02

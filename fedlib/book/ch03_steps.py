@@ -24,6 +24,7 @@ from tqdm.std import tqdm
 
 from fedlib.book.ch03_claims import DatasetEvidence, fed_gains, paper_table3_frame
 from fedlib.data.generic import csv_options
+from fedlib.evaluate.tuning import grid
 from fedlib.evaluate.uncertainty import Estimate
 from fedlib.survival.data import (
     PROFILES,
@@ -33,6 +34,7 @@ from fedlib.survival.data import (
 )
 from fedlib.survival.experiment import (
     SCENARIOS,
+    TrainingConfig,
     calibrate_clients,
     expected_default_month,
     run_scenarios,
@@ -42,12 +44,15 @@ from fedlib.survival.generic import SURVIVAL_OPTIONS, load_survival_csv
 from fedlib.survival.loaders import load_bondora, load_lendingclub, load_sba
 from fedlib.survival.metrics import kaplan_meier
 from fedlib.survival.model import predict_survival
+from fedlib.survival.tuning import METHOD_MODES, SurvivalTuning, tune_survival
 
 __all__ = ["add_table3_metrics", "at_chance", "conclusions", "convergence_curves",
            "data_summary", "epsilon_sweep", "headline_table", "km_calibration", "load_dataset",
-           "plot_convergence", "plot_timing", "scenario_options", "synthetic_run",
-           "table2_beside_paper", "table2_of", "table3_beside_paper", "timing_collector",
-           "timing_table", "true_hazard_calibration"]
+           "noise_ratio", "nodp_against_dp", "plot_convergence", "plot_timing", "plot_tuning_curves",
+           "private_settings_text", "record_tuning", "same_schedule", "scenario_options",
+           "synthetic_run", "table2_beside_paper", "table2_of", "table3_beside_paper",
+           "timing_collector", "timing_table", "true_hazard_calibration", "tune_methods",
+           "tuning_table", "tuning_text"]
 
 _METRICS = ("test_ci", "test_ibs", "oot_ci", "oot_ibs")
 
@@ -188,29 +193,176 @@ def data_summary(ds, data, P, paper_name: str, *, has_oot: bool) -> str:
 
 def _calibration_options(P) -> dict:
     """The :func:`~fedlib.survival.experiment.calibrate_clients` settings every run shares."""
-    return dict(delta=P.delta, batch_size=P.private_batch_size, clip_norm=P.clip_norm,
-                n_neighbours=P.bdp_neighbours, pilot_steps=P.bdp_pilot_steps, seed=P.seed)
+    return dict(delta=P.delta, clip_norm=P.clip_norm, n_neighbours=P.bdp_neighbours,
+                pilot_steps=P.bdp_pilot_steps, seed=P.seed)
 
 
-def scenario_options(P) -> dict:
+def scenario_options(P, settings: Mapping[str, TrainingConfig]) -> dict:
     """The :func:`~fedlib.survival.experiment.run_scenarios` settings every run shares.
 
     Parameters
     ----------
     P
         The chapter's parameters.
+    settings
+        Each mode's tuned :class:`~fedlib.survival.experiment.TrainingConfig` (:func:`tune_methods`).
 
     Returns
     -------
     dict
-        Local epochs, learning rates, batch sizes, clipping, δ, M, the noise seed and the
-        equal-final-ε protocol (``match_dp_to_bdp=True``); rounds, centralised epochs and the
-        initial hazard differ between runs and are passed beside it.
+        The tuned settings, clipping, δ, M, the noise seed and the equal-final-ε protocol
+        (``match_dp_to_bdp=True``); rounds and the initial hazard differ between runs and are
+        passed beside it.
     """
-    return dict(local_epochs=P.local_epochs, lr=P.learning_rate, batch_size=P.batch_size,
-                clip_norm=P.clip_norm, noise_seed=P.seed, delta=P.delta,
-                n_neighbours=P.bdp_neighbours, private_batch_size=P.private_batch_size,
-                private_lr=P.private_learning_rate, match_dp_to_bdp=True)
+    return dict(settings=settings, clip_norm=P.clip_norm, noise_seed=P.seed, delta=P.delta,
+                n_neighbours=P.bdp_neighbours, match_dp_to_bdp=True)
+
+
+def same_schedule(settings: Mapping[str, TrainingConfig]) -> bool:
+    """Whether DP and BDP were tuned to the same batch size and E (then their σ compare as is)."""
+    dp, bdp = settings["dp"], settings["bdp"]
+    return (dp.batch_size, dp.local_epochs) == (bdp.batch_size, bdp.local_epochs)
+
+
+def noise_ratio(eq: pd.DataFrame, sigmas: pd.DataFrame,
+                settings: Mapping[str, TrainingConfig]) -> float:
+    """Median over parties of σ_BDP / σ_DP at equal ε, on one schedule.
+
+    With the same tuned schedule this is the ratio after DP was matched to BDP's final ε
+    (``eq``); with different schedules the matched σ are not comparable, so it is the
+    calibration's ratio on BDP's schedule (both calibrated to the same target ε).
+
+    Parameters
+    ----------
+    eq
+        Final ε and σ per party and mechanism (``sigma_dp``, ``sigma_bdp``).
+    sigmas
+        The calibration table (``sigma_bdp``, ``sigma_dp_same_schedule``).
+    settings
+        The tuned settings.
+
+    Returns
+    -------
+    float
+    """
+    if same_schedule(settings):
+        return float((eq.sigma_bdp / eq.sigma_dp).median())
+    return float((sigmas.sigma_bdp / sigmas.sigma_dp_same_schedule).median())
+
+
+def private_settings_text(settings: Mapping[str, TrainingConfig], P) -> str:
+    """Which batch the tuned private runs use, and whether it is the grid's largest."""
+    dp, bdp = settings["dp"].batch_size, settings["bdp"].batch_size
+    largest = max(P.batch_grid)
+    return (f"The tuned DP runs use an expected Poisson batch of {dp} rows and the BDP runs "
+            f"{bdp} (a client with fewer rows uses all of them, q = 1)"
+            + (", the largest of the grid." if dp == bdp == largest else
+               f"; the grid's largest is {largest}."))
+
+
+# --- tuning ------------------------------------------------------------------------------------
+
+def tune_methods(data, P, *, init_hazard: float | None) -> SurvivalTuning:
+    """Tune no DP, classical DP and BDP alike (:func:`fedlib.survival.tuning.tune_survival`).
+
+    Every method gets ``P.tuning_budget`` configurations of ``lr_grid × batch_grid ×
+    epoch_grid``, trained centrally on the pooled fitting rows for ``rounds × E`` epochs and
+    scored by the validation C-index; the private ones are calibrated to ``target_epsilon``.
+
+    Parameters
+    ----------
+    data
+        The prepared dataset (only its training rows are used).
+    P
+        The chapter's parameters.
+    init_hazard
+        The main runs' initial hazard.
+
+    Returns
+    -------
+    SurvivalTuning
+    """
+    candidates = grid(lr=P.lr_grid, batch_size=P.batch_grid, local_epochs=P.epoch_grid)
+    with tqdm(total=len(METHOD_MODES) * P.tuning_budget, desc="tuning", file=sys.stderr) as bar:
+        return tune_survival(data, grids=dict.fromkeys(METHOD_MODES, candidates),
+                             budget=P.tuning_budget, seed=P.seed, rounds=P.rounds,
+                             target_epsilon=P.target_epsilon, delta=P.delta,
+                             clip_norm=P.clip_norm, n_neighbours=P.bdp_neighbours,
+                             pilot_steps=P.bdp_pilot_steps, init_hazard=init_hazard,
+                             validation_fraction=P.validation_fraction, noise_seed=P.seed,
+                             progress=lambda line: bar.update())
+
+
+def tuning_table(tuning: SurvivalTuning) -> pd.DataFrame:
+    """The sweep as the chapter shows it: method, configuration, σ and ε, validation C-index.
+
+    Parameters
+    ----------
+    tuning
+        :func:`tune_methods`' result.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per method and configuration tried, best first within a method.
+    """
+    t = tuning.sweep.rename(columns={"val_score": "validation C-index",
+                                     "epsilon_planned": "ε calibrated",
+                                     "epsilon": "ε reached (accountant)",
+                                     "epochs": "centralised epochs"})
+    order = {m: i for i, m in enumerate(METHOD_MODES)}
+    t = t.assign(_o=t.method.map(order)).sort_values(["_o", "validation C-index"],
+                                                     ascending=[True, False])
+    return t[["method", "config", "centralised epochs", "sigma", "ε calibrated",
+              "ε reached (accountant)", "validation C-index", "chosen"]].reset_index(drop=True)
+
+
+def record_tuning(results, tuning: SurvivalTuning) -> None:
+    """Record every configuration's validation C-index (and a private one's ε) in ``results``."""
+    for r in tuning.sweep.itertuples():
+        results.add_metric(experiment="tuning", mode=r.method, setting=r.config, party="central",
+                           metric="val_c_index", value=float(r.val_score))
+        if np.isfinite(r.epsilon):
+            results.add_metric(experiment="tuning", mode=r.method, setting=r.config,
+                               party="central", metric="epsilon", value=float(r.epsilon))
+
+
+def tuning_text(tuning: SurvivalTuning, P) -> str:
+    """The sentence that says what was chosen, on which rows, and what ε does not cover.
+
+    Parameters
+    ----------
+    tuning
+        :func:`tune_methods`' result.
+    P
+        The chapter's parameters.
+
+    Returns
+    -------
+    str
+        Markdown.
+    """
+    val = tuning.validation
+    n_val = sum(len(c.t_test) for c in val.clients)
+    n_fit = sum(c.n_train for c in val.clients)
+    chosen = "; ".join(
+        f"**{m}**: lr = {c.lr:g}, batch {c.batch_size}, E = {c.local_epochs} "
+        f"({c.epochs(rounds=P.rounds)} centralised epochs; validation C-index "
+        f"{tuning.chosen_row(m).val_score:.3f}"
+        + (f", ε = {tuning.chosen_row(m).epsilon:.2f}" if mode != "none" else "") + ")"
+        for m, mode in METHOD_MODES.items() for c in [tuning.settings[mode]])
+    size = len(P.lr_grid) * len(P.batch_grid) * len(P.epoch_grid)
+    tried = (f"all {size} configurations of the grid (the same ones)" if P.tuning_budget == size
+             else f"{P.tuning_budget} of the {size} configurations of the grid (a seeded draw "
+             "per method)")
+    return (f"Each method tried {tried}, trained on {n_fit:,} pooled training loans and scored "
+            f"on {n_val:,} validation loans held out of the training rows (stratified on the "
+            f"event; no test or out-of-time loan). Chosen: {chosen}. The same values are used "
+            "by the centralised and the federated runs below (E local epochs per round, R × E "
+            "epochs centralised), and by the ε sweep and the synthetic runs. The final models "
+            "are trained on all training rows, validation rows included. The tuning used the "
+            "private rows without noise and without accounting: the chosen hyper-parameters "
+            "are not covered by ε (only each training run is).")
 
 
 def timing_collector(data, window: int, rows: list) -> Callable:
@@ -381,11 +533,12 @@ def headline_table(ev: DatasetEvidence, wins: pd.DataFrame, rho: pd.Series) -> p
     return headline
 
 
-def epsilon_sweep(data, P, seeds: Sequence[int], *, init_model, init_hazard,
-                  central_epochs: int) -> tuple[list[pd.DataFrame], list[dict]]:
+def epsilon_sweep(data, P, seeds: Sequence[int], *, settings: Mapping[str, TrainingConfig],
+                  init_model, init_hazard) -> tuple[list[pd.DataFrame], list[dict]]:
     """Re-run the centralised DP and BDP models at every extra ε of ``P.epsilon_sweep``.
 
-    Same equal-ε protocol as the main run (every seed).
+    Same equal-ε protocol as the main run (every seed), with the settings tuned at the main ε
+    (each σ is recalibrated for the new ε on the same schedule).
 
     Parameters
     ----------
@@ -395,7 +548,9 @@ def epsilon_sweep(data, P, seeds: Sequence[int], *, init_model, init_hazard,
         The chapter's parameters.
     seeds
         The seeds of every run.
-    init_model, init_hazard, central_epochs
+    settings
+        Each mode's tuned training settings.
+    init_model, init_hazard
         As in the main run.
 
     Returns
@@ -411,8 +566,8 @@ def epsilon_sweep(data, P, seeds: Sequence[int], *, init_model, init_hazard,
     central_private = ["Centralized (Classical DP)", "Centralized (BDP)"]
     with tqdm(total=len(sweep_eps) * 2 * len(seeds), desc="epsilon sweep", file=sys.stderr) as bar:
         for eps in sweep_eps:
-            sg = calibrate_clients(data, target_epsilon=eps, epochs=P.rounds * P.local_epochs,
-                                   init_model=init_model, central_epochs=central_epochs,
+            sg = calibrate_clients(data, target_epsilon=eps, settings=settings,
+                                   rounds=P.rounds, init_model=init_model,
                                    **_calibration_options(P))
 
             def keep_curve(seed, sc, run, eps=eps):
@@ -421,9 +576,9 @@ def epsilon_sweep(data, P, seeds: Sequence[int], *, init_model, init_hazard,
                 sweep_rows.append(h)
 
             sw = run_scenarios(data, sigmas=sg, seeds=seeds, rounds=P.rounds,
-                               central_epochs=central_epochs, init_hazard=init_hazard,
-                               scenarios=central_private, on_run=keep_curve,
-                               progress=lambda s: bar.update(), **scenario_options(P))
+                               init_hazard=init_hazard, scenarios=central_private,
+                               on_run=keep_curve, progress=lambda s: bar.update(),
+                               **scenario_options(P, settings))
             records += [dict(experiment="epsilon_sweep", mode=r.scenario,
                              setting=f"eps={eps:g} seed={r.seed}", metric="test_ci",
                              value=r.test_ci) for r in sw["metrics"].itertuples()]
@@ -431,7 +586,8 @@ def epsilon_sweep(data, P, seeds: Sequence[int], *, init_model, init_hazard,
 
 
 def convergence_curves(runs: Mapping[str, Any], sweep_rows: list[pd.DataFrame], *,
-                       local_epochs: int, epsilon: float, seeds: Sequence[int]) -> pd.DataFrame:
+                       settings: Mapping[str, TrainingConfig], epsilon: float,
+                       seeds: Sequence[int]) -> pd.DataFrame:
     """The training histories of the main runs and the first seed's sweep runs, in one frame.
 
     Parameters
@@ -440,8 +596,8 @@ def convergence_curves(runs: Mapping[str, Any], sweep_rows: list[pd.DataFrame], 
         The main run's models by scenario (each with a ``history``).
     sweep_rows
         The sweep's histories (:func:`epsilon_sweep`).
-    local_epochs
-        E, to put federated rounds on the epoch axis.
+    settings
+        Each mode's training settings: its E puts federated rounds on the epoch axis.
     epsilon
         The main run's ε.
     seeds
@@ -455,7 +611,8 @@ def convergence_curves(runs: Mapping[str, Any], sweep_rows: list[pd.DataFrame], 
     curves = []
     for sc, run in runs.items():
         h = run.history.copy()
-        h["step"] = h["epoch"] if "epoch" in h else h["round"] * local_epochs
+        mode = METHOD_MODES[sc.split(" (")[1].rstrip(")")]
+        h["step"] = h["epoch"] if "epoch" in h else h["round"] * settings[mode].local_epochs
         h["scenario"], h["epsilon"], h["seed"] = sc, epsilon, seeds[0]
         curves.append(h)
     curves += [h for h in sweep_rows if h["seed"].iloc[0] == seeds[0]]
@@ -654,8 +811,11 @@ def table2_of(dset) -> dict:
             "max_client": int(sizes.max()), "mean_client": float(sizes.mean())}
 
 
-def synthetic_run(kind: str, P, seeds: Sequence[int], results) -> tuple[DatasetEvidence, pd.DataFrame]:
+def synthetic_run(kind: str, P, seeds: Sequence[int], results, *,
+                  settings: Mapping[str, TrainingConfig]) -> tuple[DatasetEvidence, pd.DataFrame]:
     """Run Table 3 (equal final ε, every seed) on an SBA- or Bondora-like synthetic dataset.
+
+    The training settings are those tuned on the main dataset (not retuned here).
 
     Parameters
     ----------
@@ -667,6 +827,8 @@ def synthetic_run(kind: str, P, seeds: Sequence[int], results) -> tuple[DatasetE
         The seeds.
     results
         The chapter's results, which receive the run's metrics as ``table3_<kind>``.
+    settings
+        Each mode's training settings, tuned on the main dataset.
 
     Returns
     -------
@@ -677,13 +839,13 @@ def synthetic_run(kind: str, P, seeds: Sequence[int], results) -> tuple[DatasetE
     sdata = prepare_survival(sds, seed=P.seed)
     sh = 1 - (1 - sds.profile.default_rate) ** (1 / sds.window)
     sinit = make_model(sdata.n_features, sdata.grid.size - 1, seed=P.seed, init_hazard=sh)
-    epochs = P.synthetic_rounds * P.local_epochs
-    sg = calibrate_clients(sdata, target_epsilon=P.target_epsilon, epochs=epochs,
-                           init_model=sinit, central_epochs=epochs, **_calibration_options(P))
+    sg = calibrate_clients(sdata, target_epsilon=P.target_epsilon, settings=settings,
+                           rounds=P.synthetic_rounds, init_model=sinit,
+                           **_calibration_options(P))
     with tqdm(total=len(SCENARIOS) * len(seeds), desc=kind, file=sys.stderr) as bar:
         sres = run_scenarios(sdata, sigmas=sg, seeds=seeds, rounds=P.synthetic_rounds,
-                             central_epochs=epochs, init_hazard=sh,
-                             progress=lambda s: bar.update(), **scenario_options(P))
+                             init_hazard=sh, progress=lambda s: bar.update(),
+                             **scenario_options(P, settings))
     sm = sres["metrics"]
     add_table3_metrics(results, sm, f"table3_{kind}")
     n_fb = int(sum(c.n_train < 100 for c in sdata.clients))
@@ -702,12 +864,108 @@ def synthetic_run(kind: str, P, seeds: Sequence[int], results) -> tuple[DatasetE
     return ev, t
 
 
+def plot_tuning_curves(tuning: SurvivalTuning):
+    """Validation C-index after every epoch of every configuration tried, one panel per method.
+
+    Parameters
+    ----------
+    tuning
+        :func:`tune_methods`' result.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The chosen configuration's curve is drawn thick and black.
+    """
+    methods = list(METHOD_MODES)
+    fig, axes = plt.subplots(1, len(methods), figsize=(12, 3.6), sharey=True)
+    chosen = set(zip(tuning.sweep.method[tuning.sweep.chosen],
+                     tuning.sweep.config[tuning.sweep.chosen], strict=True))
+    for ax, method in zip(axes, methods, strict=True):
+        sub = tuning.curves[tuning.curves.method == method]
+        for config, h in sub.groupby("config", sort=False):
+            best = (method, config) in chosen
+            ax.plot(h.epoch, h.val_ci, color="k" if best else None, lw=2.5 if best else 1,
+                    alpha=1 if best else 0.7, label=config + (" (chosen)" if best else ""))
+        ax.axhline(0.5, ls=":", color="grey")
+        ax.set(title=method, xlabel="centralised epoch")
+        ax.legend(fontsize=6)
+    axes[0].set_ylabel("validation C-index")
+    fig.tight_layout()
+    return fig
+
+
+def _seed_difference(metrics: pd.DataFrame, a: str, b: str) -> Estimate:
+    """Mean over seeds of ``a − b`` test C-index, with its interval (paired by seed)."""
+    va = metrics[metrics.scenario == a].sort_values("seed").test_ci.to_numpy()
+    vb = metrics[metrics.scenario == b].sort_values("seed").test_ci.to_numpy()
+    return Estimate.seeds(va - vb)
+
+
+def nodp_against_dp(metrics: pd.DataFrame, tuning: SurvivalTuning) -> tuple[str, str]:
+    """Does the tuned centralised no-DP model end at or above centralised DP? Bullet and finding.
+
+    The answer branches on the interval over seeds of no DP − DP test C-index, and is set
+    beside the validation C-index of both chosen configurations and the epoch at which the no-DP
+    configuration's validation C-index peaked (the evidence for or against overfitting).
+
+    Parameters
+    ----------
+    metrics
+        Table 3's rows (one per seed and scenario).
+    tuning
+        :func:`tune_methods`' result.
+
+    Returns
+    -------
+    tuple of str
+        The Markdown bullet and the finding.
+    """
+    d = _seed_difference(metrics, "Centralized (No DP)", "Centralized (Classical DP)")
+    lo, hi = d.interval if d.interval else (d.value, d.value)
+    v_none, v_dp = (tuning.chosen_row(m).val_score for m in ("No DP", "Classical DP"))
+    curve = tuning.curves[(tuning.curves.method == "No DP")
+                          & (tuning.curves.config == tuning.chosen_row("No DP").config)]
+    peak = curve.loc[curve.val_ci.idxmax()]
+    drop = float(peak.val_ci - curve.val_ci.iloc[-1])
+    evidence = (f"on validation the chosen no-DP configuration scored {v_none:.3f} against "
+                f"{v_dp:.3f} for DP, and its validation C-index peaked at {peak.val_ci:.3f} "
+                f"after epoch {int(peak.epoch)} of {int(curve.epoch.max())}, "
+                f"{drop:.3f} above where it ended")
+    if d.interval is None:
+        verdict = "cannot be compared with centralised DP from a single seed"
+    elif lo > 0:
+        verdict = "ends above centralised DP"
+    elif hi < 0:
+        verdict = "still ends below centralised DP"
+    else:
+        verdict = ("is not distinguishable from centralised DP (the interval over seeds "
+                   "contains 0: inconclusive)")
+    why = ""
+    if d.interval is not None and hi < 0:
+        why = (" The no-DP model still overfits within the shortest schedule of the grid "
+               "(its validation curve falls after its peak; figure above): a shorter schedule "
+               "or a smaller learning rate than the grid offers would be needed."
+               if drop > 0.01 else
+               " Its validation curve does not fall after its peak, so overfitting does not "
+               "explain the gap; the validation rows rank the two models "
+               + ("the same way" if v_none < v_dp else "the other way") + " (figure above).")
+    over = f"over {d.n_runs} seeds" if d.n_runs > 1 else "from one seed"
+    line = (f"* **No DP against DP after tuning.** With every method tuned alike, the "
+            f"centralised no-DP model {verdict}: no DP − DP test C-index = {_fmt_estimate(d)} "
+            f"{over}; {evidence}.{why}")
+    finding = (f"Tuned alike on validation rows, the centralised no-DP model {verdict}: no DP "
+               f"− DP test C-index {_fmt_estimate(d)} {over} ({evidence}).")
+    return line, finding
+
+
 # --- conclusions -------------------------------------------------------------------------------
 
 def conclusions(evidence: Mapping[str, DatasetEvidence], *, paper_name: str, ds, data,
                 eq: pd.DataFrame, nsr: pd.DataFrame, sigmas: pd.DataFrame,
-                chance: Mapping[str, list[str]], bdp_is_bound: bool) -> tuple[list[str], list[str]]:
-    """The chapter's closing bullets and its two findings, in words with this run's numbers.
+                chance: Mapping[str, list[str]], bdp_is_bound: bool,
+                tuning: SurvivalTuning) -> tuple[list[str], list[str]]:
+    """The chapter's closing bullets and its three findings, in words with this run's numbers.
 
     Parameters
     ----------
@@ -727,6 +985,8 @@ def conclusions(evidence: Mapping[str, DatasetEvidence], *, paper_name: str, ds,
         Per dataset, the scenarios whose model is at chance.
     bdp_is_bound
         Whether every Bayesian ε is a valid bound.
+    tuning
+        :func:`tune_methods`' result (for the no-DP against DP bullet).
 
     Returns
     -------
@@ -743,13 +1003,15 @@ def conclusions(evidence: Mapping[str, DatasetEvidence], *, paper_name: str, ds,
     d_cent = Estimate.seeds(
         ev0.metrics.query("scenario == 'Centralized (Classical DP)'").test_ci.to_numpy()
         - ev0.metrics.query("scenario == 'Centralized (BDP)'").test_ci.to_numpy())
-    ratio_used = float((eq.sigma_bdp / eq.sigma_dp).median())
+    ratio_used = noise_ratio(eq, sigmas, tuning.settings)
     nsr_client = float(nsr.drop(index="central")["noise / signal, DP"].median())
     nsr_pool = float(nsr.loc["central", "noise / signal, DP"])
     fed_private = [ci_of(f"Federated ({m})") for m in ("Classical DP", "BDP")]
     fed_learn = all(e is not None and e.value > 0.55 for e in fed_private)
     min_train = min(c.n_train for c in data.clients)
+    nodp_line, nodp_finding = nodp_against_dp(ev0.metrics, tuning)
     lines = [
+        nodp_line,
         (f"* **Equal ε, unequal noise.** At equal final ε per party, BDP needed {ratio_used:.2f} "
          "times classical DP's σ (median over parties): its neighbours *replace* a row, and two "
          "borrowers' clipped gradients are nearly orthogonal, so the data-dependent distance is "
@@ -802,6 +1064,7 @@ def conclusions(evidence: Mapping[str, DatasetEvidence], *, paper_name: str, ds,
         + ("" if bdp_is_bound else "The ε_μ reported here are estimates, not bounds."),
     ]
     findings = [
+        nodp_finding,
         f"At equal final ε per party, Bayesian DP needs {ratio_used:.2f}"
         f"× classical DP's noise once its ε is a valid bound; centralised, DP minus BDP test "
         f"C-index is {fmt(d_cent)} on {paper_name}.",

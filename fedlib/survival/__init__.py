@@ -9,6 +9,7 @@
   the survival datasets, the papers' files and any CSV.
 - :mod:`fedlib.survival.federated`, :mod:`fedlib.survival.experiment`: centralised and federated
   training without DP, with DP-SGD and with Bayesian DP, and the chapter's scenarios.
+- :mod:`fedlib.survival.tuning`: the tuning of all three with the book's one rule.
 
 The package re-exports nothing, so checking a data file (``fedbook run`` does it before a
 kernel starts) does not load torch.

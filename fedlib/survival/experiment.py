@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -63,6 +64,7 @@ from fedlib.survival.model import predict_survival
 
 __all__ = [
     "SCENARIOS",
+    "TrainingConfig",
     "bdp_noise_multiplier",
     "calibrate_clients",
     "cost_rule_table",
@@ -261,68 +263,135 @@ SCENARIOS = ("Centralized (No DP)", "Centralized (Classical DP)", "Centralized (
 _MODE = {"No DP": "none", "Classical DP": "dp", "BDP": "bdp"}
 
 
-def calibrate_clients(data, *, target_epsilon: float, delta: float, batch_size: int,
-                      epochs: int, clip_norm: float, n_neighbours: int, pilot_steps: int,
-                      init_model: torch.nn.Module, seed: int,
-                      include_central: bool = True, central_epochs: int | None = None,
+@dataclass(frozen=True)
+class TrainingConfig:
+    """One method's training settings, shared by its centralised and federated runs.
+
+    ``lr`` is Adam's learning rate, ``batch_size`` the (expected, Poisson for the private
+    modes) batch, ``local_epochs`` the local epochs E per round; a centralised run makes as many
+    passes over the pooled rows as the federation makes over each client's: ``R × E``
+    (:meth:`epochs`).
+
+    >>> TrainingConfig(lr=1e-3, batch_size=32, local_epochs=2).epochs(rounds=10)
+    20
+    """
+
+    lr: float
+    batch_size: int
+    local_epochs: int
+
+    def epochs(self, *, rounds: int) -> int:
+        """Passes over the training rows after ``rounds`` rounds of ``local_epochs``."""
+        return int(rounds * self.local_epochs)
+
+
+def _schedule(n_rows: int, batch_size: int, epochs: int) -> tuple[float, int]:
+    """Poisson rate ``q = min(1, B / n)`` and number of steps ``epochs * ceil(n / B)``."""
+    return min(1.0, batch_size / n_rows), int(epochs * math.ceil(n_rows / batch_size))
+
+
+def calibrate_clients(data, *, target_epsilon: float, delta: float,
+                      settings: Mapping[str, TrainingConfig], rounds: int, clip_norm: float,
+                      n_neighbours: int, pilot_steps: int, init_model: torch.nn.Module,
+                      seed: int, include_clients: bool = True, include_central: bool = True,
                       bdp_bound: str = "hoeffding") -> pd.DataFrame:
-    """Per-client DP and BDP ``sigma`` for the same target ``(epsilon, delta)``.
+    """Per-party DP and BDP ``sigma`` for the same target ``(epsilon, delta)``.
+
+    Each mechanism is calibrated on its own final schedule: ``settings["dp"]`` and
+    ``settings["bdp"]`` (either may be absent; its columns are then missing; ``"none"`` is
+    ignored) give the batch size
+    and the local epochs E, a client makes ``rounds × E`` epochs over its rows and the pooled
+    ``"central"`` row as many over the pooled training rows. The columns ``sample_rate`` and
+    ``steps`` are BDP's schedule (DP's without a BDP setting), ``sample_rate_dp`` and
+    ``steps_dp`` DP's; with both mechanisms, ``sigma_dp_same_schedule`` is DP's sigma on BDP's
+    schedule, the one to set beside ``sigma_bdp``.
 
     BDP uses ``beta = delta / 2`` and ``gamma = delta / 2`` for the whole run, so ``delta_mu =
     beta + gamma = delta``. ``bdp_bound`` is what ``sigma_bdp`` is calibrated to: the valid
     bound (``"hoeffding"``) or an estimate (``"mean"``, ``"student_t"``). Whatever it is, the
     columns ``eps_bdp_bound`` and ``eps_bdp_estimate`` give the planned bound and the planned
     Monte-Carlo estimate at ``sigma_bdp``, and ``eps_dp_at_sigma_bdp`` the classical (add/remove)
-    epsilon of the same noise. A ``"central"`` row calibrates the pooled training set for
-    ``central_epochs`` (default ``epochs``). ``delta`` must be below 1/n for every client's n
-    and, with ``include_central``, the pooled n (checked first).
+    epsilon of the same noise. ``delta`` must be below 1/n for every party calibrated (checked
+    first).
     """
-    rows = {c.name: int(c.n_train) for c in data.clients}
+    if not {"dp", "bdp"} & set(settings):
+        raise ValueError(f"settings must hold 'dp' and/or 'bdp', got {sorted(settings)}")
+    entries = [(c.name, c.X_train, c.t_train, c.e_train) for c in data.clients] \
+        if include_clients else []
     if include_central:                   # the pooled model's guarantee is over all rows
-        rows["central"] = len(data.pooled("train")[1])
-    check_delta(delta, rows=rows)
-    rng = np.random.default_rng(seed)
-    entries = [(c.name, c.X_train, c.t_train, c.e_train, epochs) for c in data.clients]
-    if include_central:
         X, t, e, _ = data.pooled("train")
-        entries.append(("central", X, t, e, central_epochs or epochs))
+        entries.append(("central", X, t, e))
+    check_delta(delta, rows={name: len(t) for name, _, t, _ in entries})
+    rng = np.random.default_rng(seed)
     rows = []
-    beta = gamma = delta / 2
-    for name, X, t, e, ep in entries:
-        n = len(t)
-        q = min(1.0, batch_size / n)
-        steps = int(ep * math.ceil(n / batch_size))
-        s_dp = dp_noise_multipliers({name: n}, target_epsilon=target_epsilon, delta=delta,
-                                    batch_size=batch_size, epochs=ep)[name]
-        fallback = n < MIN_ROWS_BAYESIAN
-        pilot = np.full((1, n_neighbours), clip_norm**2) if fallback else pilot_distances(
-            init_model, X, t, e, grid=data.grid, clip_norm=clip_norm, batch_size=batch_size,
-            n_neighbours=n_neighbours, n_steps=pilot_steps, rng=rng)
-        kw = dict(sample_rate=q, steps=steps, clip_norm=clip_norm, beta=beta, gamma=gamma,
-                  n_rows=n)
-        s_bdp = bdp_noise_multiplier(pilot, target_epsilon=target_epsilon, bound=bdp_bound, **kw)
-        plan = {b: planned_epsilon(pilot, noise_multiplier=s_bdp, cost="left", bound=b,
-                                   **kw).epsilon for b in ("hoeffding", "mean")}
-        rows.append({"client": name, "n_train": n, "target_epsilon": float(target_epsilon),
-                     "sample_rate": q, "steps": steps,
-                     "sigma_dp": s_dp, "sigma_bdp": s_bdp, "gamma": gamma,
-                     "bdp_bound": bdp_bound, "eps_bdp_bound": plan["hoeffding"],
-                     "eps_bdp_estimate": plan["mean"],
-                     "eps_dp_at_sigma_bdp": epsilon_for(noise_multiplier=s_bdp, sample_rate=q,
-                                                        steps=steps, delta=delta),
-                     "pilot_median_delta": float(np.median(pilot)),
-                     "analytical_fallback": fallback})
+    for name, X, t, e in entries:
+        row = {"client": name, "n_train": len(t), "target_epsilon": float(target_epsilon)}
+        if "dp" in settings:
+            row.update(_calibrate_dp(len(t), settings["dp"], rounds=rounds,
+                                     target_epsilon=target_epsilon, delta=delta))
+        if "bdp" in settings:
+            row.update(_calibrate_bdp(
+                X, t, e, settings["bdp"], rounds=rounds, target_epsilon=target_epsilon,
+                delta=delta, grid=data.grid, clip_norm=clip_norm, n_neighbours=n_neighbours,
+                pilot_steps=pilot_steps, init_model=init_model, rng=rng, bdp_bound=bdp_bound))
+        else:
+            row.update(sample_rate=row["sample_rate_dp"], steps=row["steps_dp"])
+        if {"dp", "bdp"} <= set(settings):
+            # The noise the two mechanisms need is only comparable on one schedule: DP's sigma
+            # on BDP's (the same as sigma_dp, from the cache, when the schedules coincide).
+            row["sigma_dp_same_schedule"] = _calibrate_dp(
+                len(t), settings["bdp"], rounds=rounds, target_epsilon=target_epsilon,
+                delta=delta)["sigma_dp"]
+        rows.append(row)
     return pd.DataFrame(rows).set_index("client")
 
 
-def run_scenarios(data, *, sigmas: pd.DataFrame, seeds, rounds: int, local_epochs: int,
-                  central_epochs: int, lr: float, batch_size: int, clip_norm: float,
-                  delta: float, n_neighbours: int, init_hazard: float | None,
-                  sample_fraction: float = 1.0, scenarios=SCENARIOS, progress=None,
-                  noise_seed: int | None = None, private_batch_size: int | None = None,
-                  private_lr: float | None = None, match_dp_to_bdp: bool = False,
-                  on_run=None, bdp_bound: str | None = None) -> dict:
+def _calibrate_dp(n: int, config: TrainingConfig, *, rounds: int, target_epsilon: float,
+                  delta: float) -> dict:
+    """DP-SGD's sigma for ``n`` rows on ``config``'s final schedule (RDP, eqs. 6-7)."""
+    epochs = config.epochs(rounds=rounds)
+    q, steps = _schedule(n, config.batch_size, epochs)
+    sigma = dp_noise_multipliers({"_": n}, target_epsilon=target_epsilon, delta=delta,
+                                 batch_size=config.batch_size, epochs=epochs)["_"]
+    return {"sample_rate_dp": q, "steps_dp": steps, "sigma_dp": sigma}
+
+
+def _calibrate_bdp(X, t, e, config: TrainingConfig, *, rounds: int, target_epsilon: float,
+                   delta: float, grid, clip_norm: float, n_neighbours: int, pilot_steps: int,
+                   init_model: torch.nn.Module, rng: np.random.Generator,
+                   bdp_bound: str) -> dict:
+    """BDP's sigma for one party's rows on ``config``'s schedule, from a pilot (Algorithm 2)."""
+    n = len(t)
+    q, steps = _schedule(n, config.batch_size, config.epochs(rounds=rounds))
+    beta = gamma = delta / 2
+    fallback = n < MIN_ROWS_BAYESIAN
+    pilot = np.full((1, n_neighbours), clip_norm**2) if fallback else pilot_distances(
+        init_model, X, t, e, grid=grid, clip_norm=clip_norm, batch_size=config.batch_size,
+        n_neighbours=n_neighbours, n_steps=pilot_steps, rng=rng)
+    kw = dict(sample_rate=q, steps=steps, clip_norm=clip_norm, beta=beta, gamma=gamma, n_rows=n)
+    s_bdp = bdp_noise_multiplier(pilot, target_epsilon=target_epsilon, bound=bdp_bound, **kw)
+    plan = {b: planned_epsilon(pilot, noise_multiplier=s_bdp, cost="left", bound=b,
+                               **kw).epsilon for b in ("hoeffding", "mean")}
+    return {"sample_rate": q, "steps": steps, "sigma_bdp": s_bdp, "gamma": gamma,
+            "bdp_bound": bdp_bound, "eps_bdp_bound": plan["hoeffding"],
+            "eps_bdp_estimate": plan["mean"],
+            "eps_dp_at_sigma_bdp": epsilon_for(noise_multiplier=s_bdp, sample_rate=q,
+                                               steps=steps, delta=delta),
+            "pilot_median_delta": float(np.median(pilot)), "analytical_fallback": fallback}
+
+
+def run_scenarios(data, *, sigmas: pd.DataFrame, seeds, rounds: int,
+                  settings: Mapping[str, TrainingConfig], clip_norm: float, delta: float,
+                  n_neighbours: int, init_hazard: float | None, sample_fraction: float = 1.0,
+                  scenarios=SCENARIOS, progress=None, noise_seed: int | None = None,
+                  match_dp_to_bdp: bool = False, on_run=None,
+                  bdp_bound: str | None = None) -> dict:
     """Train every scenario for every seed and evaluate on in-time test and OOT.
+
+    ``settings`` maps each mode that runs (``"none"``, ``"dp"``, ``"bdp"``) to its
+    :class:`TrainingConfig`, used alike by its centralised run (``rounds × E`` epochs over the
+    pooled rows) and its federated run (``rounds`` rounds of E local epochs); ``sigmas``
+    (:func:`calibrate_clients`) must have been calibrated on the same settings and rounds.
 
     BDP runs report what ``sigmas`` was calibrated to (its ``bdp_bound`` column, default the
     valid bound) unless ``bdp_bound`` is given; ``epsilons`` carries ``is_bound`` and the
@@ -332,16 +401,13 @@ def run_scenarios(data, *, sigmas: pd.DataFrame, seeds, rounds: int, local_epoch
     sampling and noise, mixed with each seed of ``seeds``; seeded noise is a reproduction
     device that voids the guarantee.
 
-    ``private_batch_size`` / ``private_lr`` (default: ``batch_size`` / ``lr``) are the DP and
-    BDP training settings; ``sigmas`` must have been calibrated with that batch size.
-
     ``match_dp_to_bdp``: equal final ε per client. The BDP runs of every seed go first; each
-    client's (and the pooled model's) classical-DP σ is then calibrated to the *mean Bayesian
-    ε that client actually reached* over the seeds, instead of to the nominal target (a
-    Bayesian ε depends on the gradients seen during training, so it can end away from the
-    pilot's target). A party whose BDP ended within DP's calibration tolerance (0.01) below
-    the common target keeps its σ: the two are already equal. ``sigmas_used`` in the result
-    holds the σ and the ε of both mechanisms.
+    client's (and the pooled model's) classical-DP σ is then calibrated, on DP's own schedule,
+    to the *mean Bayesian ε that client actually reached* over the seeds, instead of to the
+    nominal target (a Bayesian ε depends on the gradients seen during training, so it can end
+    away from the pilot's target). A party whose BDP ended within DP's calibration tolerance
+    (0.01) below the common target keeps its σ: the two are already equal. ``sigmas_used`` in
+    the result holds the σ and the ε of both mechanisms.
 
     ``on_run(seed, scenario, run)`` is called after every training run.
 
@@ -351,8 +417,9 @@ def run_scenarios(data, *, sigmas: pd.DataFrame, seeds, rounds: int, local_epoch
     BDP ``fallback`` flag), every client's final ``(epsilon, delta)``, the runs of the first
     seed, and the σ actually used.
     """
-    pb = int(private_batch_size or batch_size)
-    plr = float(private_lr or lr)
+    needed = {_MODE[sc.split(" (")[1].rstrip(")")] for sc in scenarios}
+    if needed - set(settings):
+        raise ValueError(f"settings has no TrainingConfig for mode(s) {sorted(needed - set(settings))}")
     _, trt, tre, _ = data.pooled("train")
     rows = {c.name: int(c.n_train) for c in data.clients}
     if any(sc.startswith("Centralized") and "No DP" not in sc for sc in scenarios):
@@ -383,7 +450,8 @@ def run_scenarios(data, *, sigmas: pd.DataFrame, seeds, rounds: int, local_epoch
     plan = [(sc, seed) for sc in order for seed in seeds] if match_dp_to_bdp else \
         [(sc, seed) for seed in seeds for sc in order]
     metrics, per_client, eps_rows, runs = [], [], [], {}
-    gamma = sig["gamma"].to_dict()
+    # Only BDP uses gamma; a table calibrated for DP alone has no column.
+    gamma = sig["gamma"].to_dict() if "gamma" in sig else dict.fromkeys(sig.index, delta / 2)
     if bdp_bound is None:
         bdp_bound = str(sig["bdp_bound"].iloc[0]) if "bdp_bound" in sig else "hoeffding"
     bdp_eps: dict[str, list[float]] = {}
@@ -392,22 +460,22 @@ def run_scenarios(data, *, sigmas: pd.DataFrame, seeds, rounds: int, local_epoch
         where, priv = sc.split(" (")
         mode = _MODE[priv.rstrip(")")]
         if mode == "dp" and match_dp_to_bdp and not matched:
-            _match_dp(sig, bdp_eps, delta=delta, batch_size=pb, rounds=rounds,
-                      local_epochs=local_epochs, central_epochs=central_epochs)
+            _match_dp(sig, bdp_eps, delta=delta, config=settings["dp"], rounds=rounds)
             matched = True
         col = {"dp": "sigma_dp", "bdp": "sigma_bdp"}.get(mode)
-        B, step = (batch_size, lr) if mode == "none" else (pb, plr)
+        cfg = settings[mode]
         if where == "Centralized":
             run = train_centralized(
-                data, mode=mode, epochs=central_epochs, lr=step, batch_size=B,
+                data, mode=mode, epochs=cfg.epochs(rounds=rounds), lr=cfg.lr,
+                batch_size=cfg.batch_size,
                 noise_multiplier=None if col is None else float(sig.loc["central", col]),
                 clip_norm=clip_norm, seed=seed, n_neighbours=n_neighbours,
                 beta=delta / 2, gamma=gamma["central"], evaluate=evaluate,
                 init_hazard=init_hazard, bdp_bound=bdp_bound, noise_seed=noise_seed)
         else:
             run = train_federated(
-                data, mode=mode, rounds=rounds, local_epochs=local_epochs, lr=step,
-                batch_size=B,
+                data, mode=mode, rounds=rounds, local_epochs=cfg.local_epochs, lr=cfg.lr,
+                batch_size=cfg.batch_size,
                 noise_multipliers=None if col is None else sig[col].to_dict(),
                 clip_norm=clip_norm, seed=seed, sample_fraction=sample_fraction,
                 n_neighbours=n_neighbours, beta=delta / 2, gamma=gamma,
@@ -457,7 +525,7 @@ def _min_rows_bayesian() -> int:
 
 
 def _match_dp(sig: pd.DataFrame, bdp_eps: Mapping[str, list[float]], *, delta: float,
-              batch_size: int, rounds: int, local_epochs: int, central_epochs: int) -> None:
+              config: TrainingConfig, rounds: int) -> None:
     """Recalibrate ``sig.sigma_dp`` in place: each party's DP ends at its mean BDP epsilon."""
     for name in sig.index:
         vals = bdp_eps.get(str(name))
@@ -469,10 +537,8 @@ def _match_dp(sig: pd.DataFrame, bdp_eps: Mapping[str, list[float]], *, delta: f
             # DP was calibrated to within _DP_TOL below the same target: already equal.
             sig.loc[name, "epsilon_dp_target"] = float(planned)
             continue
-        n = int(sig.loc[name, "n_train"])
-        ep = central_epochs if name == "central" else rounds * local_epochs
-        q = min(1.0, batch_size / n)
-        steps = int(ep * math.ceil(n / batch_size))
+        q, steps = _schedule(int(sig.loc[name, "n_train"]), config.batch_size,
+                             config.epochs(rounds=rounds))
         # 3 significant digits share the cache between near-equal targets; rounding down
         # keeps DP's epsilon at or below BDP's.
         t = math.floor(target * 1000) / 1000

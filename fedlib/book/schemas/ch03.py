@@ -6,6 +6,8 @@ allowed.
 
 References: Amed, Sen & Banerjee (2026), FSL-BDP, sec. 4.1 (data), sec. 4.3 (R = 10, E = 5,
 Adam lr 1e-3, batch 32, C = 1, epsilon in {0.5, 1, 2, 10}, delta = 1e-5, M = 10, 5 runs).
+Learning rate, batch size and E are not fixed here: every method is tuned on validation rows
+with the same budget over ``lr_grid × batch_grid × epoch_grid``.
 Introduced in chapter 3 (``chapters/03_fsl_bdp_survival.py``).
 """
 
@@ -75,15 +77,21 @@ class Chapter03Params(ChapterParams):
     n_seeds: int = Field(3, ge=1, le=20, description="independent runs (paper: 5): mean and "
                          "Student-t interval; >= 3 for a scored verdict")
     rounds: int = Field(10, ge=1, le=1000, description="federated rounds R (paper: 10)")
-    local_epochs: int = Field(5, ge=1, le=100, description="local epochs E per round (paper: 5)")
-    central_epochs: int = Field(0, ge=0, le=10_000,
-                                description="centralised epochs; 0 = rounds × local_epochs")
-    learning_rate: float = Field(1e-3, gt=0.0, le=1.0, description="Adam learning rate (paper: 1e-3)")
-    batch_size: int = Field(32, ge=1, le=100_000, description="mini-batch size B (paper: 32)")
-    private_batch_size: int = Field(256, ge=1, le=100_000, description="expected Poisson batch "
-                                    "size of the DP and BDP runs (per client: min(B, n_k))")
-    private_learning_rate: float = Field(3e-3, gt=0.0, le=1.0,
-                                         description="Adam learning rate of the DP and BDP runs")
+    tuning_budget: int = Field(
+        4, ge=1, le=200, description="configurations tried per method (no DP, DP, BDP alike) "
+        "on validation rows; at most the grid's size")
+    lr_grid: list[float] = Field(
+        [1e-3, 3e-3], min_length=1, description="Adam learning rates of the tuning grid "
+        "(paper: 1e-3, not tuned)")
+    batch_grid: list[int] = Field(
+        [32, 256], min_length=1, description="(expected Poisson, for DP/BDP) batch sizes of the "
+        "tuning grid; a client uses min(B, n_k) (paper: 32)")
+    epoch_grid: list[int] = Field(
+        [1, 2], min_length=1, description="local epochs E per round of the tuning grid; "
+        "centralised runs make rounds × E epochs (paper: E = 5)")
+    validation_fraction: float = Field(
+        0.2, gt=0.0, le=0.5, description="share of every client's training rows held out "
+        "(stratified on the event) to tune on; the final models train on all training rows")
     sample_fraction: float = Field(1.0, gt=0.0, le=1.0,
                                    description="clients sampled per round (paper: 1.0, full participation)")
     init_from_published_rate: bool = Field(
@@ -114,6 +122,29 @@ class Chapter03Params(ChapterParams):
         if any(not 0 < e <= 100 for e in v):
             raise ValueError(f"every epsilon must be in (0, 100], got {v}")
         return v
+
+    @field_validator("lr_grid")
+    @classmethod
+    def _learning_rates(cls, v: list[float]) -> list[float]:
+        if any(not 0 < lr <= 1 for lr in v):
+            raise ValueError(f"every learning rate must be in (0, 1], got {v}")
+        return v
+
+    @field_validator("batch_grid", "epoch_grid")
+    @classmethod
+    def _counts(cls, v: list[int]) -> list[int]:
+        if any(not 1 <= k <= 100_000 for k in v):
+            raise ValueError(f"every value must be in [1, 100000], got {v}")
+        return v
+
+    @model_validator(mode="after")
+    def _budget_fits_the_grid(self) -> Chapter03Params:
+        size = len(self.lr_grid) * len(self.batch_grid) * len(self.epoch_grid)
+        if self.tuning_budget > size:
+            raise ValueError(f"tuning_budget={self.tuning_budget} is larger than the grid "
+                             f"lr_grid × batch_grid × epoch_grid ({size} configurations): every "
+                             "method must get the same budget")
+        return self
 
     @model_validator(mode="after")
     def _needs_path(self) -> Chapter03Params:
