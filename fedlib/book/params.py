@@ -134,7 +134,7 @@ class ChapterParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True, validate_assignment=True, frozen=False)
 
-    seed: int = Field(description="seed of every random generator the chapter creates")
+    seed: int = Field(42, description="seed of every random generator the chapter creates")
     results_path: str = Field(
         default="results.json",
         description="where the chapter writes results.json (set by the fedbook runner)",

@@ -69,7 +69,7 @@ class Chapter03Params(ChapterParams):
         None, description="dataset 'csv': numeric columns to treat as categories")
     drop_columns: list[str] | None = Field(None, description="dataset 'csv': columns to ignore "
                                            "(ids, leakage: anything known after origination)")
-    min_client_rows: int = Field(100, ge=10, le=100_000,
+    min_client_rows: int = Field(200, ge=10, le=100_000,
                                  description="clients (states/countries) with fewer loans are dropped")
     synthetic_scale: float = Field(0.01, gt=0.0, le=1.0,
                                    description="fraction of the paper's row count for synthetic data")
@@ -78,13 +78,13 @@ class Chapter03Params(ChapterParams):
                          "Student-t interval; >= 3 for a scored verdict")
     rounds: int = Field(10, ge=1, le=1000, description="federated rounds R (paper: 10)")
     tuning_budget: int = Field(
-        4, ge=1, le=200, description="configurations tried per method (no DP, DP, BDP alike) "
+        8, ge=1, le=200, description="configurations tried per method (no DP, DP, BDP alike) "
         "on validation rows; at most the grid's size")
     lr_grid: list[float] = Field(
         [1e-3, 3e-3], min_length=1, description="Adam learning rates of the tuning grid "
         "(paper: 1e-3, not tuned)")
     batch_grid: list[int] = Field(
-        [32, 256], min_length=1, description="(expected Poisson, for DP/BDP) batch sizes of the "
+        [128, 256], min_length=1, description="(expected Poisson, for DP/BDP) batch sizes of the "
         "tuning grid; a client uses min(B, n_k) (paper: 32)")
     epoch_grid: list[int] = Field(
         [1, 2], min_length=1, description="local epochs E per round of the tuning grid; "
@@ -97,10 +97,10 @@ class Chapter03Params(ChapterParams):
     init_from_published_rate: bool = Field(
         True, description="start the hazard output at the published default rate (public "
         "prior); false = hazards start at 0.5")
-    target_epsilon: float = Field(1.0, gt=0.0, le=100.0,
+    target_epsilon: float = Field(10.0, gt=0.0, le=100.0,
                                   description="epsilon of the main DP and BDP runs")
     epsilon_sweep: list[float] = Field(
-        [], description="extra epsilons for the convergence sweep (paper: 0.5, 1, 2, 10); [] = none")
+        [1.0], description="extra epsilons for the convergence sweep (paper: 0.5, 1, 2, 10); [] = none")
     delta: float = Field(1e-5, gt=0.0, lt=0.01, description="delta of DP; BDP uses beta = delta/2 "
                          "and gamma_total = delta/2, so delta_mu <= delta")
     clip_norm: float = Field(1.0, gt=0.0, le=100.0, description="per-example clipping norm C")
@@ -108,7 +108,7 @@ class Chapter03Params(ChapterParams):
     bdp_pilot_steps: int = Field(5, ge=1, le=100,
                                  description="pilot steps used to calibrate the BDP sigma")
     run_synthetic: list[Literal["sba", "bondora"]] = Field(
-        [], description="also run Table 3 on SBA-like / Bondora-like synthetic data")
+        ["sba", "bondora"], description="also run Table 3 on SBA-like / Bondora-like synthetic data")
     synthetic_rounds: int = Field(5, ge=1, le=1000, description="rounds for the synthetic runs")
     run_attack: bool = Field(True, description="membership inference on no-DP, DP and BDP")
     mia_rows: int = Field(500, ge=20, le=100_000, description="rows per side in the attack")

@@ -54,7 +54,7 @@ class Chapter04Params(ChapterParams):
                                    description="Paillier modulus for SecureBoost, bits")
     pca_variance: float = Field(0.90, gt=0.0, le=1.0, description="cumulative contribution "
                                 "the grid's PCA keeps (paper: 0.90)")
-    mrmr_k: int = Field(30, ge=1, le=500, description="features the bank's mRMR keeps")
+    mrmr_k: int = Field(8, ge=1, le=500, description="features the bank's mRMR keeps")
     mrmr_bins: int = Field(10, ge=2, le=100, description="quantile bins for mutual information")
     selection_n_estimators: int = Field(142, ge=1, le=5000,
                                         description="XGBoost trees in selection (paper: 142)")
@@ -66,10 +66,10 @@ class Chapter04Params(ChapterParams):
     selection_folds: int = Field(5, ge=2, le=20, description="CV folds at each elimination step")
     selection_criterion: Literal["auc", "logloss"] = Field(
         "auc", description="best feature count by CV AUC (paper's Fig. 2) or log-loss")
-    n_estimators: int = Field(174, ge=1, le=5000, description="final model trees (paper: 174)")
+    n_estimators: int = Field(100, ge=1, le=5000, description="final model trees (paper: 174)")
     reg_lambda: float = Field(1.0, ge=0.0, description="L2 weight lambda on leaves (eq. 13)")
     min_child_weight: float = Field(1.0, ge=0.0, description="minimum hessian sum per child")
-    max_bins: int = Field(32, ge=2, le=256, description="quantile bins per feature")
+    max_bins: int = Field(16, ge=2, le=256, description="quantile bins per feature")
     secureboost_rows: int | None = Field(
         None, ge=20, description="training rows the encrypted SecureBoost run uses "
         "(null: all); the evaluation uses its plaintext twin on all rows")
@@ -78,13 +78,13 @@ class Chapter04Params(ChapterParams):
     n_jobs: int = Field(1, ge=1, le=64, description="worker processes (spawned, never forked) "
                         "for he_backend 'phe'; HEU backends use HEU's own threads")
     he_backend: Literal["phe", "zpaillier", "ou"] = Field(
-        "zpaillier", description="encryption of the SecureBoost run: 'zpaillier' (the paper's "
+        "ou", description="encryption of the SecureBoost run: 'zpaillier' (the paper's "
         "Paillier through SecretFlow HEU), 'phe' (Paillier, pure-Python reference) or 'ou' "
         "(Okamoto-Uchiyama through HEU, what SecretFlow's SecureBoost uses)")
     he_compare: list[Literal["phe", "zpaillier", "ou"]] = Field(
-        [], max_length=3, description="other backends timed on the same rows for "
+        ["zpaillier"], max_length=3, description="other backends timed on the same rows for "
         "he_compare_trees trees (each checked to grow the plaintext twin's trees)")
-    he_compare_trees: int = Field(2, ge=1, le=50, description="trees of each he_compare run")
+    he_compare_trees: int = Field(1, ge=1, le=50, description="trees of each he_compare run")
     decision_threshold: float | Literal["auto"] = Field(
         "auto", description="predict default when p >= threshold; 'auto': 0.5 when the "
         "training default rate is within [imbalance_rate, 1 - imbalance_rate], else each "
@@ -106,7 +106,7 @@ class Chapter04Params(ChapterParams):
     attack_bins: int = Field(8, ge=2, le=64, description="bins per passive feature in the "
                              "attacked runs")
     attack_min_node_sizes: list[int] = Field(
-        [0, 16, 32, 64], min_length=1, max_length=8,
+        [0, 32, 64], min_length=1, max_length=8,
         description="passive_min_node_size values the attack is run at (0 = unsafe)")
     lssvm_max_rows: int = Field(3000, ge=50, description="LS-SVM training rows (O(n^3) solve)")
     scorecard_bins: int = Field(5, ge=2, le=20, description="scorecard quantile bins per feature")
@@ -136,7 +136,7 @@ class Chapter04Params(ChapterParams):
     table4_rows: int = Field(15, ge=2, le=100, description="enterprises shown in Table 4")
     leakage_known_fraction: float = Field(0.1, gt=0.0, lt=1.0, description="share of labels "
                                           "the passive party knows in the leakage attack")
-    n_banks: int = Field(5, ge=2, le=50, description="banks in the screening experiment")
+    n_banks: int = Field(6, ge=2, le=50, description="banks in the screening experiment")
     partition_skew: float = Field(0.5, ge=0.0, le=1.0,
                                   description="non-IID strength of the banks' partition")
     rounds: int = Field(20, ge=1, le=1000, description="FedAvg rounds in the screening runs")
@@ -144,7 +144,7 @@ class Chapter04Params(ChapterParams):
     local_lr: float = Field(0.1, gt=0.0, le=10.0, description="local SGD learning rate")
     batch_size: int = Field(64, ge=0, description="local batch size; 0 = full batch")
     bad_banks: list[_BEHAVIOURS] = Field(
-        ["noisy", "label_flip", "free_rider"], max_length=49,
+        ["noisy", "label_flip", "sign_flip", "free_rider"], max_length=49,
         description="behaviours of the last banks in the 'mixed' runs (the rest are honest)")
     noise_rate: float = Field(0.3, ge=0.0, le=1.0, description="label-flip share of a noisy bank")
     rep_mu: float = Field(0.7, gt=0.5, lt=1.0, description="weight of positive interactions mu")
