@@ -92,7 +92,6 @@ parameter_set = "custom"  # name of the parameter file (set by fedbook)
 
 # %%
 import math
-import time
 import warnings
 
 import numpy as np
@@ -744,10 +743,9 @@ from fedlib.book.ch01_rows import auc_spread
 from fedlib.book.pages import verdict_counts
 
 glue("n_boot_used", P.n_boot, display=False)
-t_rows = time.perf_counter()
-nodp_rows, dp_rows = held_out.frame("nodp"), held_out.frame("dp")
-imb_rows = auc_spread(held_out.frame("imbalance"))
-results.add_timing("test_row_bootstrap_s", time.perf_counter() - t_rows)
+with results.timer("test_row_bootstrap_s"):
+    nodp_rows, dp_rows = held_out.frame("nodp"), held_out.frame("dp")
+    imb_rows = auc_spread(held_out.frame("imbalance"))
 claims = chapter01_claims(
     source=data.source, table1=table1, nodp=nodp_rows, dp=dp_rows,
     mia=mia_mean[["seed", "model", "epsilon", "mia_auc"]],

@@ -86,7 +86,6 @@ parameter_set = "custom"  # name of the parameter file (set by fedbook)
 
 # %%
 import sys
-import time
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -242,9 +241,8 @@ glue("init_txt", (f"Here it is the published rate ({init_rate:.1%} over {ds.wind
      + ("" if P.init_from_published_rate else " This run turned it off "
         "(`init_from_published_rate: false`): hazards start at 0.5."), display=False)
 init_model = make_model(data.n_features, data.grid.size - 1, seed=P.seed, init_hazard=init_hazard)
-t0 = time.perf_counter()
-tuning = steps.tune_methods(data, P, init_hazard=init_hazard)
-results.add_timing("tuning_s", time.perf_counter() - t0)
+with results.timer("tuning_s"):
+    tuning = steps.tune_methods(data, P, init_hazard=init_hazard)
 steps.record_tuning(results, tuning)
 settings = tuning.settings   # mode ("none", "dp", "bdp") -> TrainingConfig(lr, batch_size, E)
 fig_tune = steps.plot_tuning_curves(tuning)
@@ -264,12 +262,11 @@ steps.tuning_table(tuning)
 # :::
 
 # %% tags=["remove-stderr"]
-t0 = time.perf_counter()
-sigmas = calibrate_clients(data, target_epsilon=P.target_epsilon, delta=P.delta,
-                           settings=settings, rounds=P.rounds,
-                           clip_norm=P.clip_norm, n_neighbours=P.bdp_neighbours,
-                           pilot_steps=P.bdp_pilot_steps, init_model=init_model, seed=P.seed)
-results.add_timing("calibration_s", time.perf_counter() - t0)
+with results.timer("calibration_s"):
+    sigmas = calibrate_clients(data, target_epsilon=P.target_epsilon, delta=P.delta,
+                               settings=settings, rounds=P.rounds,
+                               clip_norm=P.clip_norm, n_neighbours=P.bdp_neighbours,
+                               pilot_steps=P.bdp_pilot_steps, init_model=init_model, seed=P.seed)
 # sigma_dp_same_schedule: DP's sigma on BDP's tuned schedule, the one to compare with BDP's
 sigmas["sigma_bdp / sigma_dp"] = sigmas["sigma_bdp"] / sigmas["sigma_dp_same_schedule"]
 for name, r in sigmas.iterrows():
@@ -432,13 +429,12 @@ cost_tab
 from fedlib.survival.experiment import SCENARIOS, run_scenarios
 
 timing_rows = []   # per seed: federated BDP's mean predicted month of early / late defaulters
-t0 = time.perf_counter()
-with tqdm(total=len(seeds) * len(SCENARIOS), desc="Table 3", file=sys.stderr) as bar:
+with results.timer("table3_s"), tqdm(total=len(seeds) * len(SCENARIOS), desc="Table 3",
+                                       file=sys.stderr) as bar:
     main = run_scenarios(data, sigmas=sigmas, seeds=seeds, rounds=P.rounds,
                          init_hazard=init_hazard, sample_fraction=P.sample_fraction,
                          on_run=steps.timing_collector(data, ds.window, timing_rows),
                          progress=lambda s: bar.update(), **steps.scenario_options(P, settings))
-results.add_timing("table3_s", time.perf_counter() - t0)
 metrics = main["metrics"]
 steps.add_table3_metrics(results, metrics, "table3")
 glue("n_seeds_used", len(seeds), display=False)
