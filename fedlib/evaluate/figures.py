@@ -54,6 +54,7 @@ __all__ = [
     "MIN_FONT_PT",
     "PALETTE",
     "book_theme",
+    "column_figure",
     "data_lines",
     "LINE_STYLES",
     "figure_problems",
@@ -84,8 +85,21 @@ _FONT_RC = {"font.size": 10, "axes.labelsize": 10, "axes.titlesize": 11,
             "xtick.labelsize": 10, "ytick.labelsize": 10, "legend.fontsize": 10,
             "legend.title_fontsize": 10, "figure.titlesize": 11, "figure.labelsize": 10}
 
-# An axis label naming one of these counts whole steps: its ticks must be integers.
+# An axis label naming rounds or epochs counts whole steps and needs integer ticks, unless the
+# word follows "per" ("ms per local epoch" is a rate, not a count).
 _COUNT_AXIS = re.compile(r"\b(round|epoch)s?\b", re.IGNORECASE)
+_RATE_AXIS = re.compile(r"\bper\b[\w\s-]*\b(round|epoch)s?\b", re.IGNORECASE)
+
+
+def _counts_steps(label: str) -> bool:
+    """Whether an axis labelled ``label`` counts rounds or epochs.
+
+    >>> _counts_steps("round"), _counts_steps("epochs over the data")
+    (True, True)
+    >>> _counts_steps("ms per local epoch"), _counts_steps("AUC")
+    (False, False)
+    """
+    return bool(_COUNT_AXIS.search(label)) and not _RATE_AXIS.search(label)
 
 # Line styles given to successive series, so overplotted series stay apart without colour.
 LINE_STYLES = ["-", "--", ":", "-.", (0, (5, 1, 1, 1, 1, 1))]
@@ -96,6 +110,11 @@ def book_theme() -> Iterator[None]:
     """The book's seaborn style and font sizes, applied only inside the ``with`` block."""
     with sns.axes_style("whitegrid"), sns.plotting_context("notebook", rc=_FONT_RC):
         yield
+
+
+def column_figure(height_in: float) -> Figure:
+    """An empty figure exactly the column wide, with constrained layout (for subfigures)."""
+    return Figure(figsize=(COLUMN_WIDTH_IN, height_in), layout="constrained")
 
 
 def new_figure(height_in: float, ncols: int = 1, nrows: int = 1, **subplots_kw):
@@ -116,7 +135,7 @@ def new_figure(height_in: float, ncols: int = 1, nrows: int = 1, **subplots_kw):
     tuple
         ``(figure, axes)`` where ``axes`` is what :meth:`Figure.subplots` returns.
     """
-    fig = Figure(figsize=(COLUMN_WIDTH_IN, height_in), layout="constrained")
+    fig = column_figure(height_in)
     return fig, fig.subplots(nrows, ncols, **subplots_kw)
 
 
@@ -244,7 +263,7 @@ def _axes_problems(ax, name: str, renderer) -> list[str]:
             problems.append(f"{name} shows data without a y label")
     for axis, label in ((ax.xaxis, ax.get_xlabel()), (ax.yaxis, ax.get_ylabel())):
         shown = _shown_tick_labels(axis)
-        if _COUNT_AXIS.search(label):
+        if _counts_steps(label):
             fractional = [t.get_text() for t in shown if not _is_integer_text(t.get_text())]
             if fractional:
                 problems.append(f"{name}: axis {label!r} counts whole steps but has ticks "
