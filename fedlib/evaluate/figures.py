@@ -47,7 +47,7 @@ import seaborn as sns
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import MaxNLocator, NullFormatter
 
 __all__ = [
     "COLUMN_WIDTH_IN",
@@ -291,13 +291,19 @@ def _need(df: pd.DataFrame, *cols: str | None) -> None:
 
 
 def legend_below(fig: Figure, ax, ncols: int = 3) -> None:
-    """Move ``ax``'s legend under the panels, so no series is hidden behind it."""
+    """Move ``ax``'s legend out of the panels (under them), so no series is hidden behind it.
+
+    Call it after any ``supxlabel``: with a shared x label the legend goes above the panels.
+    """
     handles, labels = ax.get_legend_handles_labels()
     for each in fig.axes:
         if each.get_legend() is not None:
             each.get_legend().remove()
+    # A shared x label already sits under the panels; constrained layout would stack the
+    # legend on top of it, so the legend goes above the panels instead.
+    below = fig._supxlabel is None  # matplotlib has no public getter for the sup label
     if handles:
-        fig.legend(handles, labels, loc="outside lower center",
+        fig.legend(handles, labels, loc="outside lower center" if below else "outside upper center",
                    ncols=max(1, min(ncols, len(labels))), frameon=False)
 
 
@@ -468,6 +474,10 @@ def plot_epsilon_curve(df: pd.DataFrame, *, x: str = "epsilon", y: str = "roc_au
                      **({} if hue else {"marker": "o"}))
         if logx:
             ax.set_xscale("log")
+            # Ticks at the budgets swept, written plainly (0.5, 1, 8), not as 5 × 10⁻¹.
+            budgets = np.unique(np.asarray(df[x], dtype=float))
+            ax.set_xticks(budgets, [f"{b:g}" for b in budgets])
+            ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set(title=title, xlabel="privacy budget ε" if x == "epsilon" else x,
                ylabel=ylabel or y)
     return fig
