@@ -519,14 +519,9 @@ display(sweep_mean)
 degenerate.table
 
 # %%
-from fedlib.evaluate.figures import plot_epsilon_curve
+from fedlib.book.ch01_steps import epsilon_figure
 
-fig3 = plot_epsilon_curve(sweep.rename(columns={"model": "mode"}), x="epsilon", y="avg_auc",
-                          hue="mode", title="Average test AUC vs privacy budget")
-ax3 = fig3.axes[0]
-for label in ("FedAvg", "FMTL"):
-    ax3.axhline(float(avg_auc[label]), ls=":", lw=1, color="grey")
-ax3.set_ylabel("average AUC over institutions")
+fig3 = epsilon_figure(sweep, {label: float(avg_auc[label]) for label in ("FedAvg", "FMTL")})
 glue("fig_01_epsilon", fig3, display=False)
 at = sweep_mean.set_index(["model", "epsilon"]).avg_auc
 e_min = float(min(P.epsilons))

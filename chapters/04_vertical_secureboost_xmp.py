@@ -290,17 +290,7 @@ for r in pca.table.itertuples():
 pca.table.head(max(pca.n_components + 2, 6))
 
 # %%
-import seaborn as sns
-from matplotlib.figure import Figure
-
-from fedlib.evaluate.figures import book_theme
-
-with book_theme():
-    fig_load = Figure(figsize=(1.2 + 0.9 * pca.n_components, 0.3 * len(vd.external_features) + 1.2),
-                      layout="constrained")
-    ax = fig_load.subplots()
-    sns.heatmap(pca.loadings, annot=True, fmt=".2f", cmap="vlag", center=0, ax=ax, cbar=False)
-    ax.set_title("Loadings of the kept components")
+fig_load = steps.loadings_figure(pca.loadings, party=E)
 glue("fig_04_loadings", fig_load, display=False)
 loading_lines = "; ".join(
     f"{c}: " + ", ".join(pca.loadings[c].abs().sort_values(ascending=False).index[:3])
@@ -891,7 +881,8 @@ for r in curves.itertuples():
 from fedlib.evaluate.figures import plot_rounds
 
 fig_rounds = plot_rounds(curves[curves.metric.isin(["accuracy", "loss"])], y="value", hue="run",
-                         col="metric", title="Global model on held-out rows")
+                         col="metric", title="Global model on held-out rows",
+                         ylabel={"accuracy": "accuracy", "loss": "log-loss (nats)"})
 glue("fig_04_screening", fig_rounds, display=False)
 glue("n_banks", P.n_banks, display=False)
 glue("bad_list", ", ".join(f"{k}: {v}" for k, v in mixed.items()), display=False)

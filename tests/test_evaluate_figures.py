@@ -27,10 +27,11 @@ def rounds():
 
 def test_plot_rounds_lines_and_panels(rounds):
     before = dict(mpl.rcParams)
-    fig = plot_rounds(rounds[rounds.metric == "accuracy"], hue="mode", title="Accuracy")
+    fig = plot_rounds(rounds[rounds.metric == "accuracy"], hue="mode", ylabel="accuracy",
+                      title="Accuracy")
     assert isinstance(fig, Figure) and len(fig.axes) == 1
     assert len(data_lines(fig.axes[0])) == 3
-    fig = plot_rounds(rounds, hue="mode", col="metric")
+    fig = plot_rounds(rounds, hue="mode", col="metric", ylabel="value")
     assert [ax.get_title() for ax in fig.axes] == ["accuracy", "loss"]
     assert all(len(data_lines(ax)) == 3 for ax in fig.axes)
     assert dict(mpl.rcParams) == before, "the theme must not leak into global rcParams"
@@ -38,7 +39,7 @@ def test_plot_rounds_lines_and_panels(rounds):
 
 def test_plot_rounds_rejects_missing_column(rounds):
     with pytest.raises(ValueError, match="not in the frame"):
-        plot_rounds(rounds, y="auc")
+        plot_rounds(rounds, y="auc", ylabel="AUC")
 
 
 def test_plot_reliability_one_line_per_curve_plus_diagonal():
@@ -55,13 +56,13 @@ def test_plot_reliability_one_line_per_curve_plus_diagonal():
 def test_bars_and_epsilon_curve():
     timing = pd.DataFrame({"mode": ["standard", "dp", "he"] * 2, "seconds": [2, 3, 10, 2, 3, 9],
                            "what": ["client"] * 3 + ["server"] * 3})
-    fig = plot_timing_bars(timing, x="mode", y="seconds", hue="what", log=True)
+    fig = plot_timing_bars(timing, x="mode", y="seconds", hue="what", ylabel="s", log=True)
     assert len(fig.axes) == 1 and len(fig.axes[0].patches) >= 6
     assert fig.axes[0].get_yscale() == "log"
     sub = pd.DataFrame({"gender": ["F", "M", "F", "M"], "accuracy": [0.8, 0.9, 0.7, 0.85],
                         "mode": ["standard", "standard", "dp", "dp"]})
     fig = plot_subgroups(sub, group="gender", hue="mode")
-    assert len(fig.axes[0].patches) >= 4 and fig.axes[0].get_ylim() == (0, 1)
+    assert len(fig.axes[0].patches) >= 4 and fig.axes[0].get_xlim() == (0, 1)
     eps = pd.DataFrame({"epsilon": [0.1, 1, 5] * 2, "roc_auc": [0.6, 0.7, 0.75, 0.65, 0.72, 0.76],
                         "model": ["fedavg"] * 3 + ["fmtl"] * 3})
     fig = plot_epsilon_curve(eps, hue="model")
@@ -71,6 +72,6 @@ def test_bars_and_epsilon_curve():
 
 
 def test_figure_renders_to_png(tmp_path, rounds):
-    fig = plot_rounds(rounds, hue="mode", col="metric")
+    fig = plot_rounds(rounds, hue="mode", col="metric", ylabel="value")
     fig.savefig(tmp_path / "f.png")
     assert (tmp_path / "f.png").stat().st_size > 1000

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,7 +29,14 @@ from tqdm.std import tqdm
 from fedlib.book.ch01_rows import HeldOutScores
 from fedlib.crypto.secagg import SecureAggregation
 from fedlib.evaluate import tune
-from fedlib.evaluate.figures import book_theme
+from fedlib.evaluate.figures import (
+    LINE_STYLES,
+    book_theme,
+    legend_below,
+    new_figure,
+    plot_epsilon_curve,
+    tilt_crowded_ticks,
+)
 from fedlib.fl.fmtl import (
     auc_sensitivity,
     institution_report,
@@ -297,19 +304,17 @@ def lambda_texts(lam_table: pd.DataFrame, meets, lam_sweep) -> dict[str, str]:
 
 def lambda_figure(lam_table: pd.DataFrame, fedavg_val: float):
     """Figure: FMTL's validation AUC against λ for both optimisers, FedAvg dashed."""
-    from matplotlib.figure import Figure
-
     with book_theme():
-        fig = Figure(figsize=(6.5, 3.4), layout="constrained")
-        ax = fig.subplots()
-        for opt, g in lam_table.groupby("optimiser"):
+        fig, ax = new_figure(3.4)
+        for i, (opt, g) in enumerate(lam_table.groupby("optimiser")):
             x = np.maximum(g["lambda"].to_numpy(), 1e-3)
-            ax.plot(x, g["val AUC"], marker="o", label=f"FMTL, {opt} (lr {g.lr.iloc[0]:g})")
+            ax.plot(x, g["val AUC"], marker="os"[i % 2], ls=LINE_STYLES[i % len(LINE_STYLES)],
+                    label=f"FMTL, {opt} (lr {g.lr.iloc[0]:g})")
         ax.axhline(fedavg_val, ls="--", color="black", label="FedAvg (tuned)")
         ax.set_xscale("log")
         ax.set(xlabel="λ (0 drawn at 1e-3)", ylabel="mean validation AUC",
                title="FMTL's λ sweep, no DP")
-        ax.legend(fontsize=7)
+        legend_below(fig, ax)
     return fig
 
 
@@ -405,24 +410,28 @@ def table2_frame(nodp: pd.DataFrame, names: Sequence[str]):
 def auc_bars_figure(nodp: pd.DataFrame):
     """Figure: test AUC per institution and model (mean bars, min–max lines over seeds)."""
     import seaborn as sns
-    from matplotlib.figure import Figure
 
     bars = nodp.rename(columns={"roc_auc": "AUC"})
     with book_theme():
-        fig = Figure(figsize=(6.5, 3.6), layout="constrained")
-        ax = fig.subplots()
+        fig, ax = new_figure(3.6)
         sns.barplot(data=bars, x="institution", y="AUC", hue="model", hue_order=ORDER,
                     errorbar=("pi", 100), ax=ax)
         ax.set_ylim(0.5, max(0.85, bars.AUC.max() + 0.03))
-        ax.set_title("Test AUC per institution (bars: mean; lines: min–max over seeds)")
+        ax.set(xlabel="institution", ylabel="test AUC",
+               title="Test AUC per institution (bars: mean; lines: min–max over seeds)")
+        legend_below(fig, ax)
+        tilt_crowded_ticks(fig, ax)
     return fig
 
 
-def score_kde_figure(lab: Lab, fmtl_models: dict, seed: int):
-    """Figure: densities of predicted default probability before training and after FMTL."""
-    import seaborn as sns
-    from matplotlib.figure import Figure
+def predicted_scores(lab: Lab, fmtl_models: dict, seed: int) -> pd.DataFrame:
+    """Predicted default probability of every test row before training and after FMTL.
 
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``institution``, ``when`` and ``predicted default probability``.
+    """
     score_rows = []
     init = lab.model_fn(seed)
     m = lab.model_fn(seed)
@@ -432,15 +441,67 @@ def score_kde_figure(lab: Lab, fmtl_models: dict, seed: int):
             score_rows.append(pd.DataFrame({"institution": p.name, "when": when,
                                             "predicted default probability":
                                                 predict_proba(model, p.X_test)}))
-    score_frame = pd.concat(score_rows, ignore_index=True)
+    return pd.concat(score_rows, ignore_index=True)
+
+
+def score_kde_figure(lab: Lab, fmtl_models: dict, seed: int):
+    """Figure: densities of predicted default probability before training and after FMTL."""
+    return score_density_figure(predicted_scores(lab, fmtl_models, seed))
+
+
+def score_density_figure(score_frame: pd.DataFrame):
+    """Two panels (before training, after FMTL) of score densities, one line per institution.
+
+    Parameters
+    ----------
+    score_frame
+        From :func:`predicted_scores`.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import seaborn as sns
+
+    institutions = list(pd.unique(score_frame.institution))
     with book_theme():
-        fig = Figure(figsize=(8, 3.4), layout="constrained")
-        axes = fig.subplots(1, 2, sharey=False)
-        for ax, when in zip(axes, ["before training", "after FMTL"], strict=True):
+        fig, axes = new_figure(3.4, ncols=2, sharey=False)
+        for j, (ax, when) in enumerate(zip(axes, ["before training", "after FMTL"],
+                                           strict=True)):
             sns.kdeplot(data=score_frame[score_frame.when == when],
                         x="predicted default probability", hue="institution",
-                        common_norm=False, ax=ax, warn_singular=False)
-            ax.set_title(when)
+                        hue_order=institutions, common_norm=False, ax=ax, warn_singular=False,
+                        legend=j == 0)
+            ax.set(title=when, ylabel="density")
+        legend_below(fig, axes[0], ncols=4)
+    return fig
+
+
+def epsilon_figure(sweep: pd.DataFrame, no_dp_auc: Mapping[str, float]):
+    """Average test AUC against ε per model, each model's no-DP AUC as a dotted line.
+
+    Parameters
+    ----------
+    sweep
+        Rows ``model``, ``epsilon``, ``avg_auc`` (one per seed).
+    no_dp_auc
+        Model name → its average AUC without DP.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    fig = plot_epsilon_curve(sweep.rename(columns={"model": "mode"}), x="epsilon",
+                             y="avg_auc", hue="mode", ylabel="average AUC over institutions",
+                             title="Average test AUC vs privacy budget")
+    ax = fig.axes[0]
+    # The reference line takes its model's colour, so the two stay apart.
+    handles = dict(zip(*reversed(ax.get_legend_handles_labels()), strict=True))
+    for label, auc in no_dp_auc.items():
+        colour = handles[label].get_color() if label in handles else "grey"
+        ax.axhline(float(auc), ls=":", lw=1.2, color=colour, label=f"{label}, no DP")
+    with book_theme():
+        legend_below(fig, ax)
     return fig
 
 

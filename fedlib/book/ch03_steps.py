@@ -16,14 +16,15 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib.ticker import MaxNLocator
 from tqdm.std import tqdm
 
 from fedlib.book.ch03_claims import DatasetEvidence, fed_gains, paper_table3_frame
 from fedlib.data.generic import csv_options
+from fedlib.evaluate.figures import LINE_STYLES, book_theme, legend_below, new_figure
 from fedlib.evaluate.tuning import grid
 from fedlib.evaluate.uncertainty import Estimate
 from fedlib.survival.data import (
@@ -637,18 +638,25 @@ def plot_convergence(curves: pd.DataFrame):
     matplotlib.figure.Figure
         A 2 × 2 grid (loss, C-index) × (centralised, federated).
     """
-    fig8, axes = plt.subplots(2, 2, figsize=(11, 7), sharex="col")
-    for j, paradigm in enumerate(("Centralized", "Federated")):
-        sub = curves[curves.paradigm == paradigm]
-        for i, (col, ylab) in enumerate((("train_loss", "training loss (eq. 1)"),
-                                         ("test_ci", "test C-index"))):
-            sns.lineplot(data=sub, x="step", y=col, hue="label", style="privacy", markers=True,
-                         ax=axes[i, j], legend=(i == 0 and j == 1))
-            axes[i, j].set_ylabel(ylab)
-            axes[i, j].set_xlabel("epochs over the data" if i else "")
-            axes[i, j].set_title(f"{paradigm}" if i == 0 else "")
-    axes[0, 1].legend(fontsize=7, loc="upper right")
-    fig8.tight_layout()
+    labels = list(pd.unique(curves.label))
+    privacies = list(pd.unique(curves.privacy))
+    with book_theme():
+        fig8, axes = new_figure(5.6, ncols=2, nrows=2, sharex="col")
+        for j, paradigm in enumerate(("Centralized", "Federated")):
+            sub = curves[curves.paradigm == paradigm]
+            for i, (col, ylab) in enumerate((("train_loss", "training loss (eq. 1)"),
+                                             ("test_ci", "test C-index"))):
+                # Colour per run, line style and marker per privacy kind: runs that
+                # coincide stay apart.
+                sns.lineplot(data=sub, x="step", y=col, hue="label", hue_order=labels,
+                             style="privacy", style_order=privacies, markers=True,
+                             ax=axes[i, j], legend=(i == 0 and j == 0))
+                axes[i, j].set_ylabel(ylab)
+                axes[i, j].set_xlabel("")
+                axes[i, j].xaxis.set_major_locator(MaxNLocator(integer=True))
+                axes[i, j].set_title(f"{paradigm}" if i == 0 else "")
+        fig8.supxlabel("epochs over the data")
+        legend_below(fig8, axes[0, 0])
     return fig8
 
 
@@ -705,15 +713,18 @@ def plot_timing(model, data, window: int):
     Xte, tte, ete, _ = data.pooled("test")
     early, late = (ete == 1) & (tte < window / 2), (ete == 1) & (tte >= window / 2)
     S = predict_survival(model, Xte)
-    fig9, ax = plt.subplots(figsize=(7, 4))
-    months = np.arange(0, window + 1)
-    for mask, name in ((early, "early defaulters"), (late, "late defaulters"),
-                       (ete == 0, "non-defaulters")):
-        if mask.any():
-            ax.plot(months, np.r_[1.0, S[mask].mean(0)], label=f"{name} (n={int(mask.sum())})")
-    ax.set_xlabel("months since origination")
-    ax.set_ylabel("mean predicted survival")
-    ax.legend()
+    with book_theme():
+        fig9, ax = new_figure(3.6)
+        months = np.arange(0, window + 1)
+        groups = ((early, "early defaulters"), (late, "late defaulters"),
+                  (ete == 0, "non-defaulters"))
+        for i, (mask, name) in enumerate(groups):
+            if mask.any():
+                ax.plot(months, np.r_[1.0, S[mask].mean(0)], ls=LINE_STYLES[i],
+                        label=f"{name} (n={int(mask.sum())})")
+        ax.set_xlabel("months since origination")
+        ax.set_ylabel("mean predicted survival probability")
+        ax.legend()
     return fig9
 
 
@@ -736,25 +747,29 @@ def km_calibration(model, ds, data, n_clients: int = 9):
     """
     months = np.arange(0, ds.window + 1)
     order = sorted(data.clients, key=lambda c: -c.n_train)[:n_clients]
-    fig11, axes = plt.subplots(3, 3, figsize=(11, 8), sharex=True, sharey=True)
     inside = []
-    for ax, c in zip(axes.ravel(), order, strict=False):
-        t, s, lo, hi = kaplan_meier(c.t_test, c.e_test)
-        ax.step(np.r_[0, t], np.r_[1, s], where="post", color="k", label="Kaplan–Meier")
-        ax.fill_between(np.r_[0, t], np.r_[1, lo], np.r_[1, hi], step="post", color="k",
-                        alpha=0.15)
-        pred = np.r_[1.0, predict_survival(model, c.X_test).mean(0)]
-        ax.plot(months, pred, color="C1", label="predicted (federated BDP)")
-        if ds.truth is not None:
-            ax.plot(months, np.r_[1.0, ds.truth.survival[c.idx_test].mean(0)], "--", color="C2",
-                    label="true hazard")
-        lo_at = np.r_[1, lo][np.searchsorted(t, months[1:], side="right")]
-        hi_at = np.r_[1, hi][np.searchsorted(t, months[1:], side="right")]
-        inside.append({"client": c.name, "share of months inside the KM band":
-                       float(np.mean((pred[1:] >= lo_at) & (pred[1:] <= hi_at)))})
-        ax.set_title(f"{c.name} (n test = {len(c.t_test)})", fontsize=9)
-    axes[0, 0].legend(fontsize=7)
-    fig11.tight_layout()
+    with book_theme():
+        fig11, axes = new_figure(7.0, ncols=3, nrows=3, sharex=True, sharey=True)
+        for ax, c in zip(axes.ravel(), order, strict=False):
+            t, s, lo, hi = kaplan_meier(c.t_test, c.e_test)
+            ax.step(np.r_[0, t], np.r_[1, s], where="post", color="k", label="Kaplan–Meier")
+            ax.fill_between(np.r_[0, t], np.r_[1, lo], np.r_[1, hi], step="post", color="k",
+                            alpha=0.15)
+            pred = np.r_[1.0, predict_survival(model, c.X_test).mean(0)]
+            ax.plot(months, pred, color="C1", ls="--", label="predicted (federated BDP)")
+            if ds.truth is not None:
+                ax.plot(months, np.r_[1.0, ds.truth.survival[c.idx_test].mean(0)], ":",
+                        color="C2", label="true hazard")
+            lo_at = np.r_[1, lo][np.searchsorted(t, months[1:], side="right")]
+            hi_at = np.r_[1, hi][np.searchsorted(t, months[1:], side="right")]
+            inside.append({"client": c.name, "share of months inside the KM band":
+                           float(np.mean((pred[1:] >= lo_at) & (pred[1:] <= hi_at)))})
+            ax.set_title(f"{c.name} (n test = {len(c.t_test)})", fontsize=10)
+        for ax in axes.ravel()[len(order):]:
+            ax.set_visible(False)
+        fig11.supxlabel("months since origination")
+        fig11.supylabel("survival probability")
+        legend_below(fig11, axes[0, 0])
     return fig11, pd.DataFrame(inside)
 
 
@@ -875,23 +890,29 @@ def plot_tuning_curves(tuning: SurvivalTuning):
     Returns
     -------
     matplotlib.figure.Figure
-        The chosen configuration's curve is drawn thick and black.
+        The chosen configuration's curve has a thick grey outline.
     """
     methods = list(METHOD_MODES)
-    fig, axes = plt.subplots(1, len(methods), figsize=(12, 3.6), sharey=True)
     chosen = set(zip(tuning.sweep.method[tuning.sweep.chosen],
                      tuning.sweep.config[tuning.sweep.chosen], strict=True))
-    for ax, method in zip(axes, methods, strict=True):
-        sub = tuning.curves[tuning.curves.method == method]
-        for config, h in sub.groupby("config", sort=False):
-            best = (method, config) in chosen
-            ax.plot(h.epoch, h.val_ci, color="k" if best else None, lw=2.5 if best else 1,
-                    alpha=1 if best else 0.7, label=config + (" (chosen)" if best else ""))
-        ax.axhline(0.5, ls=":", color="grey")
-        ax.set(title=method, xlabel="centralised epoch")
-        ax.legend(fontsize=6)
-    axes[0].set_ylabel("validation C-index")
-    fig.tight_layout()
+    configs = list(dict.fromkeys(tuning.curves.config))      # the same grid for every method
+    colours = sns.color_palette("colorblind", len(configs))
+    with book_theme():
+        fig, axes = new_figure(3.4, ncols=len(methods), sharey=True, squeeze=False)
+        for ax, method in zip(axes[0], methods, strict=True):
+            sub = tuning.curves[tuning.curves.method == method]
+            for config, h in sub.groupby("config", sort=False):
+                i = configs.index(config)
+                ax.plot(h.epoch, h.val_ci, color=colours[i], ls=LINE_STYLES[i % len(LINE_STYLES)],
+                        lw=1.2, label=config)
+                if (method, config) in chosen:   # the chosen one: a thick black outline on top
+                    ax.plot(h.epoch, h.val_ci, color="k", lw=2.8, zorder=1, alpha=0.35)
+            ax.axhline(0.5, ls=":", color="grey")
+            ax.set_title(method)
+            ax.xaxis.get_major_locator().set_params(integer=True)
+        fig.supylabel("validation C-index")
+        fig.supxlabel("centralised epoch")
+        legend_below(fig, axes[0][0], ncols=2)
     return fig
 
 

@@ -26,7 +26,7 @@ from sklearn.preprocessing import StandardScaler
 
 from fedlib.book.glue import glue
 from fedlib.crypto.he import SCHEMES, SECURITY
-from fedlib.evaluate.figures import book_theme
+from fedlib.evaluate.figures import book_theme, legend_below, new_figure
 from fedlib.evaluate.tuning import TuningResult, grid, tune
 from fedlib.evaluate.uncertainty import Estimate
 from fedlib.fl.screening import rounds_to_target, run_screened_fedavg
@@ -51,8 +51,11 @@ __all__ = [
     "claim_single_class",
     "fit_baselines",
     "fit_model",
+    "elimination_figure",
     "glue_tuning",
+    "loadings_figure",
     "model_specs",
+    "models_figure",
     "party_matrices",
     "plaintext_twins",
     "record_secureboost",
@@ -668,7 +671,6 @@ def models_figure(table: pd.DataFrame, views: Sequence[str], *, pipeline: str,
     matplotlib.figure.Figure
     """
     import seaborn as sns
-    from matplotlib.figure import Figure
 
     base = list(baselines)
     long = table.melt(id_vars=["model", "features"],
@@ -677,15 +679,14 @@ def models_figure(table: pd.DataFrame, views: Sequence[str], *, pipeline: str,
     long["model"] = np.where(long.model == pipeline, pipeline,
                              long.model + " [" + long.features + "]")
     with book_theme():
-        fig = Figure(figsize=(11, 4.2), layout="constrained")
-        ax = fig.subplots()
+        fig, ax = new_figure(4.2)
         order = [pipeline] + [f"{m} [{v}]" for v in views for m in base + [gbdt_name]]
         pal = (["black"] + sns.color_palette("Blues", len(base) + 1)
                + sns.color_palette("Oranges", len(base) + 1))
         sns.barplot(data=long, x="metric", y="value", hue="model", hue_order=order,
                     palette=pal, ax=ax)
-        ax.set_ylabel("test set")
-        ax.legend(fontsize=7, ncols=3)
+        ax.set(xlabel="test metric", ylabel="value on the test set (a rate, KS or AUC)")
+        legend_below(fig, ax, ncols=2)
     return fig
 
 
@@ -827,19 +828,43 @@ def elimination_figure(path: pd.DataFrame, best_n: int, folds: int):
     matplotlib.figure.Figure
     """
     import seaborn as sns
-    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     with book_theme():
-        fig = Figure(figsize=(9, 3.6), layout="constrained")
-        ax1, ax2 = fig.subplots(1, 2)
+        fig, (ax1, ax2) = new_figure(3.4, ncols=2)
         sns.lineplot(data=path, x="n_features", y="cv_auc", marker="o", ax=ax1)
         sns.lineplot(data=path, x="n_features", y="cv_logloss", marker="o", ax=ax2,
                      color="C1")
         for ax in (ax1, ax2):
             ax.axvline(best_n, ls="--", color="grey")
             ax.set_xlabel("number of features")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax1.set_ylabel(f"{folds}-fold CV AUC")
-        ax2.set_ylabel("CV log-loss")
+        ax2.set_ylabel(f"{folds}-fold CV log-loss (nats)")
+    return fig
+
+
+def loadings_figure(loadings: pd.DataFrame, party: str):
+    """Heat map of the kept principal components' loadings on the external features.
+
+    Parameters
+    ----------
+    loadings
+        Features × components (``pca.loadings`` of :func:`~fedlib.vertical.xmp.pca_select`).
+    party
+        Name of the party that holds the features (for the axis label).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import seaborn as sns
+
+    with book_theme():
+        fig, ax = new_figure(0.3 * len(loadings) + 1.4)
+        sns.heatmap(loadings, annot=True, fmt=".2f", cmap="vlag", center=0, ax=ax, cbar=False)
+        ax.set(title="Loadings of the kept components", xlabel="principal component",
+               ylabel=f"feature of the {party} party")
     return fig
 
 

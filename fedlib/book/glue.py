@@ -31,7 +31,10 @@ def _plain(value: Any) -> Any:
         return value.item()
     if type(value).__name__ == "Figure" and hasattr(value, "savefig"):
         buffer = io.BytesIO()
-        value.savefig(buffer, format="svg", bbox_inches="tight")
+        # No padding around the tight box: the figure is drawn exactly the column wide
+        # (fedlib.evaluate.figures.COLUMN_WIDTH_IN) with its own margins, and matplotlib's
+        # default 0.1 in pad would make it 2 % wider, so the browser would shrink it, fonts too.
+        value.savefig(buffer, format="svg", bbox_inches="tight", pad_inches=0)
         return SVG(data=buffer.getvalue())
     return value
 

@@ -27,9 +27,9 @@ from fedlib.book.pagekit import (
     md_table,
     readable_metric,
 )
-from fedlib.evaluate.figures import PALETTE, book_theme
+from fedlib.evaluate.figures import PALETTE, book_theme, column_figure
 
-__all__ = ["cost_tables", "is_cost", "render_performance", "to_ms", "write_performance_chart"]
+__all__ = ["cost_tables", "is_cost", "performance_figure", "render_performance", "to_ms", "write_performance_chart"]
 
 #: Metric names that are costs (time, memory, bytes) rather than model quality.
 _COST = re.compile(r"(seconds|_s$|\bs/|(^|_)ms(_|$)|bytes|\bkb\b|time|mib)", re.IGNORECASE)
@@ -144,8 +144,6 @@ def _time_rows(runs: list[tuple[Chapter, dict | None, Path]]) -> list[dict]:
 def write_performance_chart(root: Path, chapters: Iterable[Chapter], path: Path) -> Path | None:
     """Draw the performance chart (seaborn) to ``path``; ``None`` if no chapter has run."""
     import pandas as pd
-    import seaborn as sns
-    from matplotlib.figure import Figure
 
     runs = [r for r in chapter_results(root, chapters) if r[1] is not None]
     if not runs:
@@ -154,23 +152,43 @@ def write_performance_chart(root: Path, chapters: Iterable[Chapter], path: Path)
                           "run time (s)": doc["timings"].get("total_s"),
                           "peak memory (MiB)": doc["timings"].get("peak_rss_mib")}
                          for ch, doc, _ in runs])
-    times = pd.DataFrame(_time_rows(runs))
+    fig = performance_figure(cost, pd.DataFrame(_time_rows(runs)))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=200)
+    return path
+
+
+def performance_figure(cost, times):
+    """Run time and peak memory per chapter, and each timed step, as horizontal bars.
+
+    Parameters
+    ----------
+    cost : pandas.DataFrame
+        One row per chapter: ``chapter``, ``run time (s)``, ``peak memory (MiB)``.
+    times : pandas.DataFrame
+        One row per timed step: ``what``, ``ms``, ``chapter`` (may be empty).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import seaborn as sns
+
     colours = dict(zip(cost["chapter"], sns.color_palette(PALETTE, len(cost)), strict=True))
-    bottom = 0.26 * len(times) + 0.6 if len(times) else 0.0
+    top_in = 0.45 * len(cost) + 1.0
+    bottom = 0.3 * len(times) + 0.7 if len(times) else 0.0
     with book_theme():
-        fig = Figure(figsize=(7.5, 2.4 + bottom), layout="constrained")
-        top, low = fig.subfigures(2, 1, height_ratios=[2.4, max(bottom, 0.01)])
+        fig = column_figure(top_in + bottom)
+        top, low = fig.subfigures(2, 1, height_ratios=[top_in, max(bottom, 0.01)])
         for ax, col in zip(top.subplots(1, 2), ["run time (s)", "peak memory (MiB)"],
                            strict=True):
             sns.barplot(cost, x=col, y="chapter", hue="chapter", palette=colours, ax=ax,
                         legend=False)
-            ax.set(xlabel=col, ylabel="")
+            ax.set(xlabel=col, ylabel="chapter")
         if len(times):
             ax = low.subplots()
             sns.barplot(times, x="ms", y="what", hue="chapter", palette=colours, ax=ax,
                         dodge=False, legend=False)
             ax.set_xscale("log")
-            ax.set(xlabel="time (ms, log scale)", ylabel="")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=200)
-    return path
+            ax.set(xlabel="time (ms, log scale)", ylabel="timed step")
+    return fig
