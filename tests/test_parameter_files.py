@@ -23,7 +23,6 @@ def test_parameter_file_validates(chapter, which):
 
 @pytest.mark.parametrize("chapter", PRESENT, ids=[c.id for c in PRESENT])
 def test_parameters_cell_matches_the_schema(chapter):
-    text = chapter.source_path().read_text()
     assert set(_cell_values(chapter)) == set(chapter.load_schema().model_fields)
 
 
