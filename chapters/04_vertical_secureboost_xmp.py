@@ -121,7 +121,6 @@ results_path = "results.json"  # where results.json is written (set by fedbook)
 parameter_set = "custom"  # name of the parameter file (set by fedbook)
 
 # %%
-import time
 
 import numpy as np
 import pandas as pd
@@ -133,7 +132,7 @@ from fedlib.book.results import start_chapter
 from fedlib.book.schemas.ch04 import Chapter04Params
 
 P, results = start_chapter("04", Chapter04Params, globals())
-timings = {}
+timings = results.timings   # every step's seconds land in results.json
 pd.set_option("display.precision", 4)
 pd.set_option("display.max_colwidth", 60)
 
@@ -195,11 +194,10 @@ from fedlib.core.transcript import Transcript
 from fedlib.crypto.psi import rsa_blind_psi
 
 psi_transcript = Transcript(keep_payloads=False)
-t0 = time.perf_counter()
-psi = rsa_blind_psi(vd.bank[vd.id_column].tolist(), vd.external[vd.id_column].tolist(),
-                    key_holder=B, requester=E, key_bits=P.psi_key_bits, demo=P.demo_keys,
-                    transcript=psi_transcript)
-timings["psi_s"] = time.perf_counter() - t0
+with results.timer("psi_s"):
+    psi = rsa_blind_psi(vd.bank[vd.id_column].tolist(), vd.external[vd.id_column].tolist(),
+                        key_holder=B, requester=E, key_bits=P.psi_key_bits, demo=P.demo_keys,
+                        transcript=psi_transcript)
 common = psi.intersection[B]
 assert set(common) == set(vd.bank[vd.id_column]) & set(vd.external[vd.id_column])
 psi_table = psi_transcript.to_frame()[["sender", "receiver", "kind", "label", "nbytes"]]
@@ -274,12 +272,11 @@ glue("n_test_bad", int(y_te.sum()), display=False)
 # %%
 from fedlib.vertical.xmp import grid_pca
 
-t0 = time.perf_counter()
-pca = grid_pca(ext_all.loc[ext_fit_rows].to_numpy(), vd.external_features,
-               variance=P.pca_variance)
-ext_scores = pd.DataFrame(pca.transform(ext_all.loc[common].to_numpy()), index=common,
-                          columns=pca.names)
-timings["pca_s"] = time.perf_counter() - t0
+with results.timer("pca_s"):
+    pca = grid_pca(ext_all.loc[ext_fit_rows].to_numpy(), vd.external_features,
+                   variance=P.pca_variance)
+    ext_scores = pd.DataFrame(pca.transform(ext_all.loc[common].to_numpy()), index=common,
+                              columns=pca.names)
 glue("pca_pct", 100 * P.pca_variance, display=False)
 glue("pca_k", pca.n_components, display=False)
 glue("pca_cum", 100 * float(pca.table.cumulative.iloc[pca.n_components - 1]), display=False)
@@ -341,10 +338,9 @@ if P.mrmr_k >= len(vd.bank_features):
     raise ValueError(f"mrmr_k={P.mrmr_k} is not below the {B} party's "
                      f"{len(vd.bank_features)} features: mRMR would keep all of them and select "
                      f"nothing; pass -p mrmr_k N with N < {len(vd.bank_features)}")
-t0 = time.perf_counter()
-mrmr = mrmr_select(bank_X.loc[tr_ids].to_numpy(), y_tr, vd.bank_features, k=P.mrmr_k,
-                   n_bins=P.mrmr_bins)
-timings["mrmr_s"] = time.perf_counter() - t0
+with results.timer("mrmr_s"):
+    mrmr = mrmr_select(bank_X.loc[tr_ids].to_numpy(), y_tr, vd.bank_features, k=P.mrmr_k,
+                       n_bins=P.mrmr_bins)
 glue("mrmr_k", len(mrmr.selected), display=False)
 glue("mrmr_p", len(vd.bank_features), display=False)
 mrmr.table.head(12)
@@ -371,11 +367,10 @@ cand_tr = pd.concat([bank_X.loc[tr_ids, mrmr.selected], ext_scores.loc[tr_ids]],
 cand_te = pd.concat([bank_X.loc[te_ids, mrmr.selected], ext_scores.loc[te_ids]], axis=1)
 sel_params = dict(n_estimators=P.selection_n_estimators, max_depth=P.selection_max_depth,
                   learning_rate=P.selection_learning_rate)
-t0 = time.perf_counter()
-elim = xgb_backward_elimination(cand_tr.to_numpy(), y_tr, list(cand_tr.columns),
-                                params=sel_params, n_folds=P.selection_folds,
-                                criterion=P.selection_criterion, seed=P.seed)
-timings["elimination_s"] = time.perf_counter() - t0
+with results.timer("elimination_s"):
+    elim = xgb_backward_elimination(cand_tr.to_numpy(), y_tr, list(cand_tr.columns),
+                                    params=sel_params, n_folds=P.selection_folds,
+                                    criterion=P.selection_criterion, seed=P.seed)
 selected = elim.best_features
 sel_bank = [f for f in selected if f in mrmr.selected]
 sel_ext = [f for f in selected if f in pca.names]
@@ -484,10 +479,9 @@ specs = steps.model_specs(P, views, (np.hstack([Xa_tr, Xp_tr]), np.hstack([Xa_te
 # Validation rows come from the training rows only; with a chosen threshold they are also the
 # rows that choose it (steps.fit_rows holds out the same split).
 tune_fit, tune_val = steps.validation_split(y_tr, size=P.validation_size, seed=P.seed)
-t0 = time.perf_counter()
-tuned = steps.tune_models(specs, y_tr, fit_pos=tune_fit, val_pos=tune_val,
-                          budget=P.tune_budget, seed=P.seed)
-timings["tuning_s"] = time.perf_counter() - t0
+with results.timer("tuning_s"):
+    tuned = steps.tune_models(specs, y_tr, fit_pos=tune_fit, val_pos=tune_val,
+                              budget=P.tune_budget, seed=P.seed)
 steps.record_tuning(results, tuned)
 pipe_cfg = tuned.chosen[PIPE]
 steps.glue_tuning(P, tuned, specs, pipeline=PIPE, n_fit=len(tune_fit), n_val=len(tune_val),
@@ -657,11 +651,10 @@ pd.Series(leak).to_frame("value").T
 # %%
 att_rows = np.sort(np.random.default_rng(P.seed + 11).choice(
     len(y_tr), size=min(P.attack_rows, len(y_tr)), replace=False))
-t0 = time.perf_counter()
-att = steps.bin_recovery_table(P, Xa_tr[att_rows], Xp_tr[att_rows], y_tr[att_rows], active=B,
-                               passive=E, results=results,
-                               learning_rate=sb_params["learning_rate"])
-timings["bin_attack_s"] = time.perf_counter() - t0
+with results.timer("bin_attack_s"):
+    att = steps.bin_recovery_table(P, Xa_tr[att_rows], Xp_tr[att_rows], y_tr[att_rows], active=B,
+                                   passive=E, results=results,
+                                   learning_rate=sb_params["learning_rate"])
 lo_m, hi_m = min(P.attack_min_node_sizes), max(P.attack_min_node_sizes)
 steps.glue_bin_recovery(P, att, len(att_rows))
 att
@@ -709,11 +702,10 @@ att
 from fedlib.vertical.baselines import points
 
 fit_pos, val_pos = steps.fit_rows(P, y_tr, choose_thr)
-t0 = time.perf_counter()
-fig3, probas, thresholds = steps.fit_baselines(specs, tuned.chosen, y_tr, y_te, fit_pos=fit_pos,
-                                               val_pos=val_pos, choose_thr=choose_thr,
-                                               fixed_thr=fixed_thr, seed=P.seed)
-timings["fig3_models_s"] = time.perf_counter() - t0
+with results.timer("fig3_models_s"):
+    fig3, probas, thresholds = steps.fit_baselines(specs, tuned.chosen, y_tr, y_te, fit_pos=fit_pos,
+                                                   val_pos=val_pos, choose_thr=choose_thr,
+                                                   fixed_thr=fixed_thr, seed=P.seed)
 glue("n_estimators_used", P.n_estimators, display=False)
 p_pipeline = probas[PIPE]
 for r in fig3.itertuples():
@@ -870,9 +862,8 @@ rep = ReputationParams(mu=P.rep_mu, gamma_u=P.rep_gamma, freshness=P.rep_freshne
                        delta=P.rep_delta, threshold=P.rep_threshold, tolerance=P.rep_tolerance)
 names = [p.name for p in fed.parties]
 mixed = dict(zip(names[len(names) - len(P.bad_banks):], P.bad_banks, strict=True))
-t0 = time.perf_counter()
-runs = steps.screening_runs(fed, P, rep, mixed, val_i, test_i)
-timings["screening_s"] = time.perf_counter() - t0
+with results.timer("screening_s"):
+    runs = steps.screening_runs(fed, P, rep, mixed, val_i, test_i)
 curves = pd.concat([r.history.assign(run=k) for k, r in runs.items()], ignore_index=True)
 for r in curves.itertuples():
     results.add_metric(experiment="screening", mode=r.run, setting=f"banks={P.n_banks}",
@@ -1019,8 +1010,6 @@ display(Markdown("\n".join(f"{i + 1}. {f}" for i, f in enumerate(findings)) + si
 # {doc}`../security` page.
 
 # %% tags=["hide-input"]
-for k, v in timings.items():
-    results.add_timing(k, v)
 results.write(P.results_path)
 pd.Series(timings).rename("seconds").to_frame().T
 
