@@ -177,6 +177,9 @@ def test_scorecard_is_readable(tmp_path):
     assert "| FMTL AUC > FedAvg AUC | difference > 0 | 0.015" in card
     assert "| > |" not in card and "A > B" not in card
     assert "Not run yet: `fedbook run 02`" in card
+    # grouped: the paper's orderings (headline) come before the levels behind them
+    assert "| group | claim | paper | ours | verdict | note |" in card
+    assert scored.index("| headline | FMTL AUC > FedAvg AUC") < scored.index("| supporting |")
 
 
 def test_privacy_audit_holds_only_epsilon_and_flags_targets(tmp_path):
@@ -249,6 +252,9 @@ def test_generated_pages_and_toc(tmp_path):
     assert not any("03_" in f or "04_" in f for f in files)  # no source yet: not listed
     assert (root / "book/_generated/missing/02_dp_vs_ckks.md").is_file()
     assert (root / "book/_generated/performance_costs.png").is_file()
+    assert (root / "book/_generated/verdicts.svg").is_file()
+    assert "_generated/verdicts.svg" in (root / "book/_generated/scorecard.md").read_text()
+    assert "run time |" in (root / "book/_generated/findings.md").read_text()
 
 
 def test_chapter_heading_uses_the_title_the_toc_shows(tmp_path):

@@ -188,3 +188,15 @@ def test_tuning_gives_every_method_the_same_budget():
     # a method's draw from a larger grid does not depend on the methods before it
     alone = tune({"fmtl": grids["fmtl"]}, evaluate, budget=4, seed=3)
     assert alone.sweep.config.tolist() == res.sweep[res.sweep.method == "fmtl"].config.tolist()
+
+
+def test_claims_table_is_grouped_headline_supporting_descriptive():
+    claims = [Claim("a level", "x", 1.0, Estimate.exact(1.0), tolerance=0.1, same_data=True),
+              Claim("an input", "x", 2.0, Estimate.input(2.0), tolerance=0.1, same_data=True),
+              Claim("A > B", "x", ">", Estimate.seeds([0.2, 0.3, 0.25]), kind="direction")]
+    table = claims_frame(claims)
+    assert table["group"].tolist() == ["headline", "supporting", "descriptive"]
+    html = table._repr_html_()
+    assert html.index("headline claims") < html.index("supporting claims") \
+        < html.index("descriptive claims")
+    assert ">group<" not in html

@@ -112,13 +112,13 @@ def backend_comparison(sb, sb_params: Mapping[str, Any], P, Xa, Xp, y, *, active
     """Seconds per tree of the run's scheme and of every other backend in ``P.he_compare``.
 
     Each other backend grows ``P.he_compare_trees`` trees on the same rows and is checked
-    node by node against a plaintext :class:`~fedlib.vertical.HistGBDT`; its fit time goes
+    node by node against a plaintext :class:`~fedlib.vertical.gbdt.HistGBDT`; its fit time goes
     into ``timings`` under ``secureboost_<backend>_s``.
 
     Parameters
     ----------
     sb
-        The fitted :class:`~fedlib.vertical.SecureBoost` of the run's backend.
+        The fitted :class:`~fedlib.vertical.secureboost.SecureBoost` of the run's backend.
     sb_params
         Its booster settings.
     P
@@ -498,7 +498,7 @@ def tune_models(specs: Sequence[ModelSpec], y_tr, *, fit_pos, val_pos, budget: i
     twice). AUC (eq. 30) is the threshold-free ranking quality both depend on; the chapter's
     threshold policy then turns every tuned model's scores into classes the same way.
 
-    The pipeline is tuned through its plaintext twin (:class:`~fedlib.vertical.HistGBDT`
+    The pipeline is tuned through its plaintext twin (:class:`~fedlib.vertical.gbdt.HistGBDT`
     with the external party's ``passive_columns``): SecureBoost grows the same trees, so
     the twin's validation AUC is SecureBoost's and nothing is encrypted while tuning.
 

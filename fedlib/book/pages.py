@@ -48,7 +48,16 @@ from fedlib.book.pagekit import (
 )
 from fedlib.book.perf_page import render_performance, write_performance_chart
 from fedlib.book.privacy_page import render_privacy_audit
-from fedlib.evaluate.scorecard import SCORED, UNSCORED, VERDICTS, format_ours, format_paper
+from fedlib.book.verdict_chart import write_verdict_chart
+from fedlib.evaluate.scorecard import (
+    GROUPS,
+    SCORED,
+    UNSCORED,
+    VERDICTS,
+    claim_group,
+    format_ours,
+    format_paper,
+)
 
 __all__ = [
     "build_commit",
@@ -89,9 +98,11 @@ DIRECTION_NOTE = ("For a direction claim the paper column gives the side of 0 on
 
 
 def _claims_table(claims: list[dict], notes: dict[str, str]) -> list[str]:
-    return md_table(["claim", "paper", "ours", "verdict", "note"],
-                    ([c["claim"], format_paper(c), format_ours(c), f"**{c['verdict']}**",
-                      note_cell(c["note"], notes)] for c in claims))
+    """Rows grouped headline / supporting / descriptive (:func:`claim_group`)."""
+    ordered = sorted(claims, key=lambda c: GROUPS.index(claim_group(c)))
+    return md_table(["group", "claim", "paper", "ours", "verdict", "note"],
+                    ([claim_group(c), c["claim"], format_paper(c), format_ours(c),
+                      f"**{c['verdict']}**", note_cell(c["note"], notes)] for c in ordered))
 
 
 def _verdict_summary(runs: list[tuple[Chapter, dict | None, Path]]) -> list[str]:
@@ -103,13 +114,21 @@ def _verdict_summary(runs: list[tuple[Chapter, dict | None, Path]]) -> list[str]
     return md_table(["chapter", *VERDICTS], rows)
 
 
-def render_scorecard(root: Path, chapters: Iterable[Chapter]) -> str:
+def render_scorecard(root: Path, chapters: Iterable[Chapter], *, chart: Path | None = None) -> str:
     """Markdown: a verdict count per chapter, then per chapter the scored claims (reproduced /
     contradicted / inconclusive) and, apart, the unscored ones (by construction, different
     data, not checkable). A note carried by three or more claims of a chapter is written once
-    above its tables and the rows name it by label."""
+    above its tables and the rows name it by label. ``chart``: the verdict chart
+    (:mod:`fedlib.book.verdict_chart`) to show first, if drawn."""
     runs = _results(root, chapters)
-    lines = ["## Verdicts per chapter", "", *_verdict_summary(runs)]
+    lines = ["## Verdicts per chapter", ""]
+    if chart is not None:
+        lines += [f"```{{figure}} _generated/{chart.name}", ":name: fig-verdicts",
+                  ":alt: Stacked bars, one per chapter: its claims by verdict, the scored ones "
+                  "(reproduced, contradicted, inconclusive) first, then the unscored ones.", "",
+                  "Claims per chapter by verdict: the scored verdicts in colour, the unscored "
+                  "(by construction, different data, not checkable) in grey.", "```", ""]
+    lines += _verdict_summary(runs)
     for ch, doc, _ in runs:
         lines += [chapter_heading(ch, root), ""]
         if doc is None:
@@ -129,21 +148,25 @@ def render_scorecard(root: Path, chapters: Iterable[Chapter]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_findings(root: Path, chapters: Iterable[Chapter]) -> str:
+def render_findings(root: Path, chapters: Iterable[Chapter], *, run_time: bool = False) -> str:
     """Markdown: one row per chapter with its findings in words, its scored verdicts and the
-    unscored ones, from the chapter's results.json (the intro page and the README show it)."""
+    unscored ones, from the chapter's results.json (the intro page and the README show it);
+    ``run_time`` adds how long the chapter's last run took (the intro's reading guide)."""
     def name(ch: Chapter) -> str:
         return md_cell(chapter_heading(ch, root, level=0).strip())
 
-    lines = ["| chapter | what it finds | scored verdicts | not scored |", "|---|---|---|---|"]
+    extra = " run time |" if run_time else ""
+    lines = [f"| chapter | what it finds | scored verdicts | not scored |{extra}",
+             "|---|---|---|---|" + ("---|" if run_time else "")]
     for ch, doc, _ in _results(root, chapters):
         if doc is None:
-            lines.append(f"| {name(ch)} | not run yet | – | – |")
+            lines.append(f"| {name(ch)} | not run yet | – | – |" + (" – |" if run_time else ""))
             continue
         scored, unscored = verdict_counts(doc["claims"])
         found = "<br>".join(md_cell(f) for f in doc["findings"]) or "–"
+        took = f" {doc['timings'].get('total_s', 0) / 60:.1f} min |" if run_time else ""
         lines.append(f"| {name(ch)} (`{doc['parameter_set']}`) | {found} "
-                     f"| {scored} | {unscored} |")
+                     f"| {scored} | {unscored} |{took}")
     return "\n".join(lines) + "\n"
 
 
@@ -294,8 +317,9 @@ def write_generated(root: Path | None = None, chapters: Iterable[Chapter] = CHAP
     present = [c for c in chapters if c.exists(root)]
     gen = root / GENERATED
     gen.mkdir(parents=True, exist_ok=True)
-    (gen / "scorecard.md").write_text(render_scorecard(root, present))
-    (gen / "findings.md").write_text(render_findings(root, present))
+    verdicts = write_verdict_chart(_results(root, present), gen / "verdicts.svg")
+    (gen / "scorecard.md").write_text(render_scorecard(root, present, chart=verdicts))
+    (gen / "findings.md").write_text(render_findings(root, present, run_time=True))
     (gen / "status.md").write_text(render_status(root, present))
     (gen / "privacy_audit.md").write_text(render_privacy_audit(root, present))
     chart = write_performance_chart(root, present, gen / "performance_costs.png")

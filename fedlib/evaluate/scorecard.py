@@ -60,7 +60,8 @@ import pandas as pd
 
 from .uncertainty import Estimate
 
-__all__ = ["KINDS", "SCORED", "UNSCORED", "VERDICTS", "ClaimsTable", "Claim", "claims_frame",
+__all__ = ["GROUPS", "KINDS", "SCORED", "UNSCORED", "VERDICTS", "ClaimsTable", "Claim", "claim_group",
+           "claims_frame",
            "claims_records", "fmt_number", "format_ours", "format_paper", "verdict"]
 
 SCORED: tuple[str, ...] = ("reproduced", "contradicted", "inconclusive")
@@ -306,6 +307,30 @@ VERDICT_COLOURS = {"reproduced": "#d4edda", "contradicted": "#f8d7da", "inconclu
                    "not checkable": "#e2e3e5"}
 
 
+#: Claim groups, in reading order (see :func:`claim_group`).
+GROUPS: tuple[str, ...] = ("headline", "supporting", "descriptive")
+
+
+def claim_group(record: dict[str, Any]) -> str:
+    """Which group a claims row belongs to, from what it is (no hand labels that can drift):
+    *headline*, an ordering the paper concludes (a direction claim: A beats B); *descriptive*,
+    a number we set from the paper or a description of the data (basis ``input`` or verdict
+    *by construction*); *supporting*, every other measured level behind the conclusions.
+
+    >>> claim_group({"kind": "direction", "basis": "seeds", "verdict": "inconclusive"})
+    'headline'
+    >>> claim_group({"kind": "level", "basis": "input", "verdict": "by construction"})
+    'descriptive'
+    >>> claim_group({"kind": "level", "basis": "exact", "verdict": "reproduced"})
+    'supporting'
+    """
+    if record.get("kind") == "direction":
+        return "headline"
+    if record.get("basis") == "input" or record.get("verdict") == "by construction":
+        return "descriptive"
+    return "supporting"
+
+
 def _note_html(note: str) -> str:
     """A note as its first sentence (the one-line reason), the rest folded in a ``<details>``
     block so long notes do not make the table a wall of text.
@@ -324,7 +349,8 @@ def _note_html(note: str) -> str:
 class ClaimsTable(pd.DataFrame):
     """The chapter's claims table: a DataFrame (``.verdict``, ``len``) whose HTML shows every
     row and every character (no "…", no NaN, no internal ``id`` column) with the verdict as a
-    coloured badge and each note's first sentence, the rest folded under "more". Any operation
+    coloured badge, the rows grouped headline / supporting / descriptive under a heading row
+    each (:func:`claim_group`), and each note's first sentence, the rest folded under "more". Any operation
     on it returns a plain DataFrame."""
 
     @property
@@ -334,10 +360,14 @@ class ClaimsTable(pd.DataFrame):
     def _repr_html_(self) -> str:
         import html
 
-        cols = [c for c in self.columns if c != "id"]
+        cols = [c for c in self.columns if c not in ("id", "group")]
         head = "".join(f"<th style='text-align:left'>{html.escape(str(c))}</th>" for c in cols)
-        rows = []
+        rows, group = [], None
         for _, r in self.iterrows():
+            if "group" in self.columns and r["group"] != group:
+                group = r["group"]
+                rows.append(f"<tr><th colspan='{len(cols)}' style='text-align:left'>"
+                            f"{html.escape(str(group))} claims</th></tr>")
             cells = []
             for c in cols:
                 text = html.escape("–" if _missing(r[c]) else str(r[c]))
@@ -362,9 +392,12 @@ def claims_frame(claims: Iterable[Claim]) -> ClaimsTable:
     >>> t["verdict"].tolist(), "<th" in t._repr_html_() and ">id<" not in t._repr_html_()
     (['reproduced'], True)
     """
-    out = [{"id": r["id"], "claim": r["claim"], "paper": format_paper(r), "ours": format_ours(r),
-            "verdict": r["verdict"], "note": r["note"]} for r in claims_records(claims)]
-    return ClaimsTable(out, columns=["id", "claim", "paper", "ours", "verdict", "note"])
+    out = [{"id": r["id"], "group": claim_group(r), "claim": r["claim"],
+            "paper": format_paper(r), "ours": format_ours(r), "verdict": r["verdict"],
+            "note": r["note"]} for r in claims_records(claims)]
+    # grouped headline / supporting / descriptive, the chapter's own order kept within a group
+    out.sort(key=lambda row: GROUPS.index(row["group"]))
+    return ClaimsTable(out, columns=["id", "group", "claim", "paper", "ours", "verdict", "note"])
 
 
 def format_ours(record: dict[str, Any]) -> str:
