@@ -2,7 +2,10 @@
 
 Node ``k`` of the federation runs party ``k``: the ``ClientApp`` reads the node's
 ``partition-id`` (Flower's simulation runtime sets it; a SuperNode is started with it) and
-answers three message types with that party alone, so a party's rows never leave its node:
+answers three message types with that party alone, so a party's rows never travel in a
+message (on the simulation runtime the ``ClientApp`` is one pickled object, so the Ray workers
+that run the virtual nodes each hold a copy of every party; on separate machines each
+SuperNode would be given only its own party):
 
 ``query``
     the party's public roster entry: its position ``index``, ``name``, ``num_examples`` and
