@@ -6,6 +6,7 @@ without it; the others check the adapter's own pieces with the project's package
 
 from __future__ import annotations
 
+import os
 import time
 
 import numpy as np
@@ -40,6 +41,17 @@ def _parties(seed: int = 0, n: int = 60, d: int = 4) -> list[Party]:
         parties.append(Party(f"bank-{k + 1}", X, y,
                              LogisticSGDTrainer(epochs=3, lr=0.5, batch_size=16)))
     return parties
+
+
+class Reporting(PartyClient):
+    """A party that also reports where it trained: its process and whether Flower's and Ray's
+    phone-home switches are off there."""
+
+    def fit(self, parameters, config):
+        result = super().fit(parameters, config)
+        offline = all(os.environ.get(k) == v for k, v in OFFLINE.items())
+        return FitResult(result.parameters, result.num_examples,
+                         {**result.metrics, "pid": os.getpid(), "offline": int(offline)})
 
 
 class Fixed:
@@ -84,8 +96,6 @@ def test_configs_hold_only_what_a_flower_record_holds():
 
 
 def test_flower_is_kept_off_the_network(flwr):
-    import os
-
     assert {k: os.environ[k] for k in OFFLINE} == OFFLINE
     from flwr.supercore import telemetry
 
@@ -123,7 +133,7 @@ def test_fedavg_on_flower_simulation_equals_the_local_engine(flwr):
     initial = get_flat_params(model)
     start = time.perf_counter()
     run = simulate(FedAvg(initial, sample_fraction=1.0),
-                   [PartyClient(p, model) for p in parties], rounds=rounds, seed=seed)
+                   [Reporting(p, model) for p in parties], rounds=rounds, seed=seed)
     flower_seconds = time.perf_counter() - start
 
     assert [(p.name, p.num_examples) for p in run.roster] == [
@@ -134,6 +144,9 @@ def test_fedavg_on_flower_simulation_equals_the_local_engine(flwr):
         assert ours.uploaded == theirs.uploaded and ours.failures == []
         assert {n: m["loss"] for n, m in ours.fit_metrics.items()} == theirs.client_loss
     assert not np.allclose(run.parameters, initial)      # the parties did train
+    reports = [m for r in run.history for m in r.fit_metrics.values()]
+    assert all(m["offline"] == 1 for m in reports)       # Ray's workers inherit the switches
+    assert os.getpid() not in {m["pid"] for m in reports}  # parties train outside the server
     per_round = [r.seconds for r in run.history]
     print(f"\nlocal engine {local_seconds / rounds:.4f} s/round; Flower simulation "
           f"{np.mean(per_round):.4f} s/round ({flower_seconds:.1f} s with Ray start-up)")
