@@ -6,6 +6,12 @@ Ray actor processes, which receive a pickled copy of the ``ClientApp`` (and so o
 parties) and keep the parties' state for the run only. The server side stays in this
 process, so :class:`~fedlib.flower.server.FlowerRun` is filled in here.
 
+Flower 1.42 marks ``run_simulation`` deprecated in favour of the ``flwr run`` command, which
+runs a packaged Flower app through a local SuperLink; ``run_simulation`` is still the one
+in-process entry point, which a test and a notebook need. Its in-memory grid pulls replies
+every ``pull_interval`` (0.1 s by default in Flower's source), so a simulated round takes at
+least that long however fast the parties train.
+
 References: Beutel et al. 2020 (Flower).
 """
 
