@@ -24,7 +24,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"core"}),
     frozenset({"crypto", "data", "evaluate", "privacy"}),
     frozenset({"fl"}),
-    frozenset({"survival", "vertical"}),
+    frozenset({"flower", "survival", "vertical"}),
     frozenset({"book"}),
 )
 LEVEL = {package: level for level, layer in enumerate(LAYERS) for package in layer}

@@ -1,0 +1,9 @@
+"""The book's parties and strategies on Flower (optional: ``pip install -e '.[flower]'``).
+
+:mod:`fedlib.flower.client` turns book parties (:class:`~fedlib.fl.strategies.FederatedParty`)
+into a Flower ``ClientApp``; :mod:`fedlib.flower.server` turns a book strategy
+(:class:`~fedlib.fl.strategies.Strategy`) into a Flower ``ServerApp``;
+:mod:`fedlib.flower.simulation` runs the two on Flower's simulation runtime. Nothing is
+re-exported: the modules import ``flwr`` only inside the functions that need it, so that
+the package (and its doctests) import without Flower installed.
+"""

@@ -1,0 +1,98 @@
+"""Book parties as a Flower ``ClientApp``.
+
+Node ``k`` of the federation runs party ``k``: the ``ClientApp`` reads the node's
+``partition-id`` (Flower's simulation runtime sets it; a SuperNode is started with it) and
+answers three message types with that party alone, so a party's rows never travel in a
+message (on the simulation runtime the ``ClientApp`` is one pickled object, so the Ray workers
+that run the virtual nodes each hold a copy of every party; on separate machines each
+SuperNode would be given only its own party):
+
+``query``
+    the party's public roster entry: its position ``index``, ``name``, ``num_examples`` and
+    ``private`` (what the book's strategies read from a party before a round).
+``train``
+    ``fit(parameters, config)`` of the party (:class:`~fedlib.fl.strategies.FederatedParty`);
+    the reply carries the new flat parameter vector, ``num_examples`` and the fit metrics —
+    Flower's ``FitRes``.
+``evaluate``
+    ``evaluate(parameters, config)`` of the party; the reply carries its metrics (none when
+    the party has nothing to report).
+
+A party that keeps state across rounds (an FMTL personal model, a DP accountant) keeps it in
+the process that runs its node. On the simulation runtime that is a Ray actor, so the party
+object handed to :func:`party_client_app` is a copy: its state after the run is not the
+state of the copy that trained. This first slice therefore runs stateless parties (FedAvg
+with :class:`~fedlib.fl.party.PartyClient`).
+
+References: Beutel et al. 2020 (Flower); Flower 1.4x ``ClientApp`` (Message API).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from fedlib.fl.strategies import FederatedParty
+from fedlib.flower.env import offline
+from fedlib.flower.records import CONFIG, pack, unpack_metrics, unpack_vector
+
+__all__ = ["PARTITION_ID", "party_client_app", "party_of"]
+
+#: The node config key naming which party a node runs (Flower's simulation sets it).
+PARTITION_ID = "partition-id"
+
+
+def party_of(parties: Sequence[FederatedParty], node_config: dict[str, Any]
+             ) -> tuple[int, FederatedParty]:
+    """The position and party a node runs, from its ``partition-id``.
+
+    >>> class P: name = "a"
+    >>> party_of([P()], {"partition-id": 0})[0]
+    0
+    """
+    index = int(node_config[PARTITION_ID])
+    if not 0 <= index < len(parties):
+        raise ValueError(f"partition-id {index} names no party; there are {len(parties)}")
+    return index, parties[index]
+
+
+def party_client_app(parties: Sequence[FederatedParty]) -> Any:
+    """A Flower ``ClientApp`` whose node ``k`` is ``parties[k]``.
+
+    Parameters
+    ----------
+    parties
+        The book's parties in the order the strategy sees them (the local engine's order).
+
+    Returns
+    -------
+    flwr.clientapp.ClientApp
+    """
+    offline()
+    from flwr.app import Message  # optional extra [flower]
+    from flwr.clientapp import ClientApp  # optional extra [flower]
+
+    parties = list(parties)
+    app = ClientApp()
+
+    @app.query()
+    def roster(msg: Message, context: Any) -> Message:
+        index, party = party_of(parties, context.node_config)
+        entry = {"index": index, "name": party.name, "num_examples": int(party.num_examples),
+                 "private": bool(party.private)}
+        return Message(pack(config=entry), reply_to=msg)
+
+    @app.train()
+    def train(msg: Message, context: Any) -> Message:
+        _, party = party_of(parties, context.node_config)
+        result = party.fit(unpack_vector(msg.content), unpack_metrics(msg.content, CONFIG))
+        metrics = {"num_examples": int(result.num_examples), **result.metrics}
+        return Message(pack(vector=result.parameters, metrics=metrics), reply_to=msg)
+
+    @app.evaluate()
+    def evaluate(msg: Message, context: Any) -> Message:
+        _, party = party_of(parties, context.node_config)
+        metrics = party.evaluate(unpack_vector(msg.content), unpack_metrics(msg.content, CONFIG))
+        return Message(pack(metrics=metrics or {}), reply_to=msg)
+
+    return app
