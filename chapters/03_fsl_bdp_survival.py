@@ -452,16 +452,7 @@ metrics.pivot_table(index="scenario", columns="seed", values="test_ci").loc[list
 
 # %%
 eps_final = main["epsilons"]
-sig_used = main["sigmas_used"]
-eq = (eps_final.assign(privacy=eps_final.scenario.str.extract(r"\((.*)\)")[0],
-                       where=eps_final.scenario.str.split(" ").str[0])
-      .groupby(["where", "client", "privacy"]).epsilon.mean().unstack("privacy"))
-eq["|DP − BDP|"] = (eq["Classical DP"] - eq["BDP"]).abs()
-eq = eq.join(sig_used[["sigma_dp", "sigma_bdp"]], on="client")
-for (where, client), r in eq.iterrows():
-    for col in ("Classical DP", "BDP"):
-        results.add_metric(experiment="equal_epsilon", mode=col, setting=where, party=str(client),
-                           metric="epsilon_mean_over_seeds", value=float(r[col]))
+eq = steps.equal_epsilon_table(eps_final, main["sigmas_used"], results)
 bdp_spread = eps_final[eps_final.scenario.str.contains("BDP")].groupby("client").epsilon.agg(
     lambda v: v.max() - v.min())
 glue("eq_max_gap", float(eq["|DP − BDP|"].max()), display=False)
@@ -472,16 +463,8 @@ glue("sigma_ratio_used", steps.noise_ratio(eq, sigmas, settings), display=False)
 glue("ratio_basis", "the σ after matching, since DP and BDP were tuned to the same schedule"
      if steps.same_schedule(settings) else "DP and BDP were tuned to different schedules, so "
      "DP's σ is the one calibrated to the target on BDP's schedule", display=False)
-bdp_rows = eps_final[eps_final.scenario.str.contains("BDP")]
-bdp_is_bound = bool(bdp_rows["is_bound"].all()) if "is_bound" in bdp_rows else False
-bound_text = ("Each Bayesian ε here is a valid upper bound (Hölder composition over the whole "
-              "run, a Hoeffding bound on the known range Δ ≤ 4C²), so the two ε are numbers of "
-              "the same kind — though not the same guarantee (a Bayesian ε is about a borrower "
-              "drawn from the data distribution, a classical one about every borrower)."
-              if bdp_is_bound else
-              "These Bayesian ε are Monte-Carlo *estimates*, not bounds: they are shown for "
-              "completeness and must not be read as comparable to a classical DP ε.")
-glue("bound_text", bound_text, display=False)
+bdp_is_bound = steps.bdp_epsilons_are_bounds(eps_final)
+glue("bound_text", steps.bdp_bound_text(bdp_is_bound), display=False)
 eq.round(3)
 
 # %% [markdown]

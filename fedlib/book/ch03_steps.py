@@ -47,8 +47,8 @@ from fedlib.survival.metrics import kaplan_meier
 from fedlib.survival.model import predict_survival
 from fedlib.survival.tuning import METHOD_MODES, SurvivalTuning, tune_survival
 
-__all__ = ["add_table3_metrics", "at_chance", "conclusions", "convergence_curves",
-           "data_summary", "epsilon_sweep", "headline_table", "km_calibration", "load_dataset",
+__all__ = ["add_table3_metrics", "at_chance", "bdp_bound_text", "bdp_epsilons_are_bounds", "conclusions", "convergence_curves",
+           "data_summary", "epsilon_sweep", "equal_epsilon_table", "headline_table", "km_calibration", "load_dataset",
            "noise_ratio", "nodp_against_dp", "plot_convergence", "plot_timing", "plot_tuning_curves",
            "private_settings_text", "record_tuning", "same_schedule", "scenario_options",
            "synthetic_run", "table2_beside_paper", "table2_of", "table3_beside_paper",
@@ -1097,3 +1097,52 @@ def conclusions(evidence: Mapping[str, DatasetEvidence], *, paper_name: str, ds,
            "here."),
     ]
     return lines, findings
+
+
+def equal_epsilon_table(eps_final: pd.DataFrame, sigmas_used: pd.DataFrame,
+                        results) -> pd.DataFrame:
+    """Final ε of classical DP and BDP per place (centralised / federated) and client, mean
+    over seeds, their gap and the σ each used; recorded as ``equal_epsilon`` metrics.
+
+    Parameters
+    ----------
+    eps_final
+        :func:`~fedlib.survival.experiment.run_scenarios`' ``epsilons`` (one row per scenario,
+        seed and client).
+    sigmas_used
+        Its ``sigmas_used`` (``sigma_dp``, ``sigma_bdp`` per client).
+    results
+        The chapter's :class:`~fedlib.book.results.ResultsWriter`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by (where, client): ``Classical DP``, ``BDP``, ``|DP − BDP|``, the two σ.
+    """
+    eq = (eps_final.assign(privacy=eps_final.scenario.str.extract(r"\((.*)\)")[0],
+                           where=eps_final.scenario.str.split(" ").str[0])
+          .groupby(["where", "client", "privacy"]).epsilon.mean().unstack("privacy"))
+    eq["|DP − BDP|"] = (eq["Classical DP"] - eq["BDP"]).abs()
+    eq = eq.join(sigmas_used[["sigma_dp", "sigma_bdp"]], on="client")
+    long = (eq[["Classical DP", "BDP"]].rename_axis(columns="mode").stack().rename("value")
+            .reset_index().rename(columns={"where": "setting", "client": "party"}))
+    results.add_metrics(long.assign(party=long.party.astype(str)), experiment="equal_epsilon",
+                        round=None, metric="epsilon_mean_over_seeds")
+    return eq
+
+
+def bdp_epsilons_are_bounds(eps_final: pd.DataFrame) -> bool:
+    """Whether every Bayesian ε of the run is a valid bound (not a Monte-Carlo estimate)."""
+    bdp_rows = eps_final[eps_final.scenario.str.contains("BDP")]
+    return "is_bound" in bdp_rows and bool(bdp_rows["is_bound"].all())
+
+
+def bdp_bound_text(is_bound: bool) -> str:
+    """What kind of number the Bayesian ε are (:func:`bdp_epsilons_are_bounds`), in words."""
+    if is_bound:
+        return ("Each Bayesian ε here is a valid upper bound (Hölder composition over the whole "
+                "run, a Hoeffding bound on the known range Δ ≤ 4C²), so the two ε are numbers of "
+                "the same kind — though not the same guarantee (a Bayesian ε is about a borrower "
+                "drawn from the data distribution, a classical one about every borrower).")
+    return ("These Bayesian ε are Monte-Carlo *estimates*, not bounds: they are shown for "
+            "completeness and must not be read as comparable to a classical DP ε.")
