@@ -225,9 +225,9 @@ grids = {label: (grid(lr=P.tune_dp_learning_rates, clip_norm=P.tune_clip_norms)
 tuning = tune(grids, validation_score, budget=P.tune_budget, seed=P.seed)
 glue("tune_budget", P.tune_budget, display=False)
 glue("tuned_choice", tuning.describe(), display=False)
-for r in tuning.sweep.itertuples():
-    results.add_metric(experiment="tuning", mode=r.method, setting=r.config, party="all",
-                       round=P.rounds, metric="val_roc_auc", value=float(r.val_score))
+results.add_metrics(tuning.sweep[["method", "config", "val_score"]]
+                    .set_axis(["mode", "setting", "value"], axis=1),
+                    experiment="tuning", party="all", round=P.rounds, metric="val_roc_auc")
 tuning.sweep.rename(columns={"method": "mode", "val_score": "validation ROC-AUC"})
 
 # %% [markdown]
@@ -387,9 +387,10 @@ glue("fig_02_reliability", fig_rel, display=False)
 attributes, which = ch02.subgroup_columns(fed_data.dataset)
 display(Markdown(which))
 subgroups = ch02.subgroup_table(fed_data, final_proba, attributes)
-for r in subgroups.itertuples():
-    results.add_metric(experiment="subgroups", mode=r.mode, setting=f"{r.attribute}={r.group}",
-                       party="all", round=P.rounds, metric="accuracy", value=float(r.accuracy))
+results.add_metrics(pd.DataFrame({"mode": subgroups["mode"],
+                                  "setting": subgroups.attribute + "=" + subgroups.group.astype(str),
+                                  "value": subgroups.accuracy}),
+                    experiment="subgroups", party="all", round=P.rounds, metric="accuracy")
 fig_sub = plot_subgroups(subgroups.assign(subgroup=subgroups.attribute + ": "
                                           + subgroups.group.astype(str)),
                          group="subgroup", metric="roc_auc", hue="mode", xlabel="test ROC-AUC",
@@ -543,10 +544,11 @@ audit = audit_paper_epsilons(
     paper_epsilons=[14.13, 8.65, 5.74], full_batch_sigmas=P.audit_full_batch_noise_multipliers,
     sampled_sigmas=P.audit_noise_multipliers, sample_rate=P.audit_sample_rate,
     epochs=P.audit_epochs, rounds=P.audit_rounds, delta=P.delta)
-for r in audit.results.itertuples():
-    results.add_metric(experiment="privacy_audit", mode=r.setting, setting=f"sigma={r.sigma:g}",
-                       party="per client", round=None, metric=f"epsilon_{r.method}",
-                       value=float(r.epsilon) if r.ok else None)
+results.add_metrics(pd.DataFrame({"mode": audit.results.setting,
+                                  "setting": [f"sigma={s:g}" for s in audit.results.sigma],
+                                  "metric": "epsilon_" + audit.results.method,
+                                  "value": audit.results.epsilon.where(audit.results.ok)}),
+                    experiment="privacy_audit", party="per client", round=None)
 audit.table
 
 # %% [markdown]
@@ -584,9 +586,9 @@ display(Markdown(f"**Verdict.** {audit.summary}"))
 # %%
 mia = ch02.membership_table(fed_data, first, list(modes), dp_epsilon,
                             max_rows=P.mia_max_rows, seed=P.seed)
-for r in mia.itertuples():
-    results.add_metric(experiment="attacks", mode=r.mode, setting="loss threshold",
-                       party="all", round=P.rounds, metric="mia_auc", value=float(r.auc))
+results.add_metrics(mia[["mode", "auc"]].rename(columns={"auc": "value"}),
+                    experiment="attacks", setting="loss threshold", party="all",
+                    round=P.rounds, metric="mia_auc")
 display(mia)
 
 # One applicant of bank-1, and the gradient of its loss at the final standard-FL model:
