@@ -30,6 +30,7 @@ from fedlib.book.pages import (
 )
 from fedlib.book.results import ResultsWriter
 from fedlib.evaluate import Claim, Estimate
+from fedlib.evaluate.scorecard import verdict_badge
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -163,14 +164,16 @@ def test_scorecard_is_readable(tmp_path):
     assert "## Chapter 1: Federated multi-task learning" in card
     assert "Scored: 4 reproduced, 1 contradicted of 5 scored." in card
     scored, unscored = card.split("### Not scored")
-    assert "| FMTL AUC \\| avg | 0.744 | 0.735 [0.7226, 0.7474] (3 seeds) | **reproduced** |" \
+    assert "| FMTL AUC \\| avg | 0.744 | 0.735 [0.7226, 0.7474] (3 seeds) | " \
+           + verdict_badge("reproduced") + " |" \
         in scored
     assert "std 35 % lower" in unscored and "std 35 % lower" not in scored
     # the note shared by three claims is written once, the rows name it
     assert card.count("levels do not transfer") == 1
     assert "- (a) measured on other data; levels do not transfer to the paper's file " \
            "(3 claims)" in card
-    assert "| 1,660,791 loans | 1,660,791 | 6,166 (exact) | **different data** | see note (a) |" \
+    assert "| 1,660,791 loans | 1,660,791 | 6,166 (exact) | " + verdict_badge("different data") \
+           + " | see note (a) |" \
         in card
     assert "5.178 × 10⁻⁵" in card and "e-05" not in card and "e+06" not in card
     # a direction claim says which side of 0 the named difference falls on, never a bare ">"

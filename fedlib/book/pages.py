@@ -57,6 +57,8 @@ from fedlib.evaluate.scorecard import (
     claim_group,
     format_ours,
     format_paper,
+    note_html,
+    verdict_badge,
 )
 
 __all__ = [
@@ -102,7 +104,8 @@ def _claims_table(claims: list[dict], notes: dict[str, str]) -> list[str]:
     ordered = sorted(claims, key=lambda c: GROUPS.index(claim_group(c)))
     return md_table(["group", "claim", "paper", "ours", "verdict", "note"],
                     ([claim_group(c), c["claim"], format_paper(c), format_ours(c),
-                      f"**{c['verdict']}**", note_cell(c["note"], notes)] for c in ordered))
+                      verdict_badge(c["verdict"]), note_html(note_cell(c["note"], notes))]
+                     for c in ordered))
 
 
 def _verdict_summary(runs: list[tuple[Chapter, dict | None, Path]]) -> list[str]:

@@ -61,7 +61,7 @@ import pandas as pd
 from .uncertainty import Estimate
 
 __all__ = ["GROUPS", "KINDS", "SCORED", "UNSCORED", "VERDICTS", "ClaimsTable", "Claim", "claim_group",
-           "claims_frame",
+           "claims_frame", "note_html", "verdict_badge",
            "claims_records", "fmt_number", "format_ours", "format_paper", "verdict"]
 
 SCORED: tuple[str, ...] = ("reproduced", "contradicted", "inconclusive")
@@ -331,13 +331,23 @@ def claim_group(record: dict[str, Any]) -> str:
     return "supporting"
 
 
-def _note_html(note: str) -> str:
+def verdict_badge(verdict: str) -> str:
+    """The verdict as a coloured badge (inline HTML), as every claims table shows it.
+
+    >>> verdict_badge("reproduced")[:40]
+    "<span style='background:#d4edda;padding:"
+    """
+    return (f"<span style='background:{VERDICT_COLOURS.get(verdict, '#eee')};padding:0 .4em;"
+            f"border-radius:.3em;white-space:nowrap'>{verdict}</span>")
+
+
+def note_html(note: str) -> str:
     """A note as its first sentence (the one-line reason), the rest folded in a ``<details>``
     block so long notes do not make the table a wall of text.
 
-    >>> _note_html("Seeds differ. The paper used 5 seeds; we ran 3.")   # short: kept whole
+    >>> note_html("Seeds differ. The paper used 5 seeds; we ran 3.")   # short: kept whole
     'Seeds differ. The paper used 5 seeds; we ran 3.'
-    >>> _note_html("Seeds differ. " + "x" * 120)[:48]
+    >>> note_html("Seeds differ. " + "x" * 120)[:48]
     'Seeds differ. <details><summary>more</summary>xx'
     """
     first = re.match(r"(.+?[.;:])\s+(?=\S)", note)
@@ -372,10 +382,9 @@ class ClaimsTable(pd.DataFrame):
             for c in cols:
                 text = html.escape("–" if _missing(r[c]) else str(r[c]))
                 if c == "note":
-                    text = _note_html(text)
+                    text = note_html(text)
                 if c == "verdict":
-                    text = (f"<span style='background:{VERDICT_COLOURS.get(r[c], '#eee')};"
-                            f"padding:0 .4em;border-radius:.3em;white-space:nowrap'>{text}</span>")
+                    text = verdict_badge(text)
                 cells.append(f"<td style='text-align:left;vertical-align:top'>{text}</td>")
             rows.append("<tr>" + "".join(cells) + "</tr>")
         return (f"<table class='claims-table'><thead><tr>{head}</tr></thead><tbody>"
