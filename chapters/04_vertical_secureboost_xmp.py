@@ -281,9 +281,9 @@ glue("pca_pct", 100 * P.pca_variance, display=False)
 glue("pca_k", pca.n_components, display=False)
 glue("pca_cum", 100 * float(pca.table.cumulative.iloc[pca.n_components - 1]), display=False)
 glue("pca_p", len(vd.external_features), display=False)
-for r in pca.table.itertuples():
-    results.add_metric(experiment="xmp_pca", mode="pca", setting=r.component, party=E,
-                       round=None, metric="eigenvalue", value=float(r.eigenvalue))
+results.add_metrics(pca.table[["component", "eigenvalue"]]
+                    .set_axis(["setting", "value"], axis=1),
+                    experiment="xmp_pca", mode="pca", party=E, round=None, metric="eigenvalue")
 pca.table.head(max(pca.n_components + 2, 6))
 
 # %%
@@ -374,11 +374,10 @@ with results.timer("elimination_s"):
 selected = elim.best_features
 sel_bank = [f for f in selected if f in mrmr.selected]
 sel_ext = [f for f in selected if f in pca.names]
-for r in elim.path.itertuples():
-    for metric in ("cv_auc", "cv_logloss"):
-        results.add_metric(experiment="xmp_elimination", mode="xgboost",
-                           setting=f"n_features={r.n_features}", party="all", round=None,
-                           metric=metric, value=float(getattr(r, metric)))
+results.add_metrics(elim.path.assign(setting="n_features=" + elim.path.n_features.astype(str))
+                    .melt(id_vars="setting", value_vars=["cv_auc", "cv_logloss"],
+                          var_name="metric"),
+                    experiment="xmp_elimination", mode="xgboost", party="all", round=None)
 fig_elim = steps.elimination_figure(elim.path, elim.best_n, P.selection_folds)
 glue("fig_04_elimination", fig_elim, display=False)
 glue("folds", P.selection_folds, display=False)
@@ -417,10 +416,10 @@ table3, t3_proba = ranking_comparison(
     cand_tr.to_numpy(), y_tr, cand_te.to_numpy(), y_te, list(cand_tr.columns), k=elim.best_n,
     xgb_params=sel_params, seed=P.seed, threshold="validation" if choose_thr else fixed_thr,
     validation_size=P.validation_size, return_proba=True)
-for r in table3.itertuples():
-    for metric in ("accuracy", "precision", "recall", "f1", "ks", "auc"):
-        results.add_metric(experiment="table3", mode=r.ranking, setting=r._2, party="all",
-                           round=None, metric=metric, value=float(getattr(r, metric)))
+results.add_metrics(table3.rename(columns={"ranking": "mode", "evaluated with": "setting"})
+                    .melt(id_vars=["mode", "setting"], var_name="metric",
+                          value_vars=["accuracy", "precision", "recall", "f1", "ks", "auc"]),
+                    experiment="table3", party="all", round=None)
 from fedlib.evaluate.uncertainty import Estimate
 
 table3_diffs, t3_single, t3_ci = steps.table3_differences(table3, t3_proba, y_te,
@@ -541,9 +540,9 @@ timings["secureboost_fit_s"] = sb.timings_["fit_s"]
 # The same rows under the other schemes, for a few trees: seconds per tree, same trees?
 he_cmp = steps.backend_comparison(sb, sb_params, P, Xa_tr[sb_rows], Xp_tr[sb_rows],
                                   y_tr[sb_rows], active=B, passive=E, timings=timings)
-for r in he_cmp.itertuples():
-    results.add_metric(experiment="secureboost", mode=r.backend, setting=f"rows={n_sb}",
-                       party="all", round=None, metric="seconds_per_tree", value=r._4)
+results.add_metrics(he_cmp[["backend", "s per tree"]].set_axis(["mode", "value"], axis=1),
+                    experiment="secureboost", setting=f"rows={n_sb}", party="all", round=None,
+                    metric="seconds_per_tree")
 # The plaintext twin (same rows, same bins) and xgboost with the same settings.
 agree, sb_table, auc_gap = steps.plaintext_twins(
     sb, sb_params, P, Xa_tr[sb_rows], Xp_tr[sb_rows], y_tr[sb_rows], Xa_te, Xp_te, y_te,
@@ -708,10 +707,10 @@ with results.timer("fig3_models_s"):
                                                    fixed_thr=fixed_thr, seed=P.seed)
 glue("n_estimators_used", P.n_estimators, display=False)
 p_pipeline = probas[PIPE]
-for r in fig3.itertuples():
-    for metric in ("error_rate", "accuracy", "precision", "recall", "f1", "ks", "auc"):
-        results.add_metric(experiment="fig3", mode=r.model, setting=r.features, party="test",
-                           round=None, metric=metric, value=float(getattr(r, metric)))
+results.add_metrics(fig3.rename(columns={"model": "mode", "features": "setting"})
+                    .melt(id_vars=["mode", "setting"], var_name="metric", value_vars=[
+                        "error_rate", "accuracy", "precision", "recall", "f1", "ks", "auc"]),
+                    experiment="fig3", party="test", round=None)
 single_class = {k: bool(c < 2) for k, c in zip(probas, fig3["predicted classes"], strict=True)}
 single_list = [k for k, v in single_class.items() if v]
 display(fig3)
@@ -865,9 +864,8 @@ mixed = dict(zip(names[len(names) - len(P.bad_banks):], P.bad_banks, strict=True
 with results.timer("screening_s"):
     runs = steps.screening_runs(fed, P, rep, mixed, val_i, test_i)
 curves = pd.concat([r.history.assign(run=k) for k, r in runs.items()], ignore_index=True)
-for r in curves.itertuples():
-    results.add_metric(experiment="screening", mode=r.run, setting=f"banks={P.n_banks}",
-                       party="all", round=int(r.round), metric=r.metric, value=float(r.value))
+results.add_metrics(curves[["run", "round", "metric", "value"]].rename(columns={"run": "mode"}),
+                    experiment="screening", setting=f"banks={P.n_banks}", party="all")
 
 from fedlib.evaluate.figures import plot_rounds
 
@@ -900,10 +898,10 @@ caught = (dec.groupby(["party", "behaviour"])
           .agg(aggregated=("aggregated", "mean"), positive=("positive", "mean"),
                final_T=("T", "last"), final_Q=("Q", "last"), final_C=("C", "last"))
           .reset_index())
-for r in caught.itertuples():
-    results.add_metric(experiment="screening", mode="screened, bad banks", setting=r.behaviour,
-                       party=r.party, round=None, metric="share_aggregated",
-                       value=float(r.aggregated))
+results.add_metrics(caught[["behaviour", "party", "aggregated"]]
+                    .set_axis(["setting", "party", "value"], axis=1),
+                    experiment="screening", mode="screened, bad banks", round=None,
+                    metric="share_aggregated")
 speed = steps.glue_screening(conv, caught, runs, target_acc=target_acc, rounds=P.rounds)
 # Paired bootstrap over the screening test rows: every run's global model of every round
 # classified the same rows, so a resample re-scores all runs and rounds at once.
