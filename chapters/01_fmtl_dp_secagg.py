@@ -145,12 +145,11 @@ table1 = measure_table1(data)
 results.set_dataset(f"{data.source} + GMM synthetic", rows=int(table1.rows.sum()), parties=[
     {"name": i, "rows": int(r.rows), "positive_rate": float(r.default_rate)}
     for i, r in table1.iterrows()])
-for inst, row in table1.iterrows():
-    for col in ("rows", "default_rate", "income_mean", "income_sd", "util_mean", "util_sd",
-                "protected_share"):
-        if pd.notna(row[col]):
-            results.add_metric(experiment="table1", mode="data", setting=data.source,
-                               party=inst, round=None, metric=col, value=float(row[col]))
+results.add_metrics(table1.rename_axis("party").reset_index()
+                    .melt(id_vars="party", var_name="metric", value_vars=[
+                        "rows", "default_rate", "income_mean", "income_sd", "util_mean",
+                        "util_sd", "protected_share"]).dropna(subset="value"),
+                    experiment="table1", mode="data", setting=data.source, round=None)
 table1
 
 # %%
@@ -492,9 +491,9 @@ acct = pd.DataFrame([{"institution": c.name, "sigma": c.noise_multiplier,
                       "steps": c.accountant.steps,
                       "epsilon (RDP)": c.accountant.epsilon(delta=P.delta)}
                      for c in dp_clients_main]).set_index("institution")
-for inst, row in acct.iterrows():
-    results.add_metric(experiment="dp", mode="FMTL", setting=f"epsilon={P.epsilon:g}", party=inst,
-                       round=None, metric="epsilon_rdp", value=float(row["epsilon (RDP)"]))
+results.add_metrics(acct["epsilon (RDP)"].rename("value").rename_axis("party").reset_index(),
+                    experiment="dp", mode="FMTL", setting=f"epsilon={P.epsilon:g}", round=None,
+                    metric="epsilon_rdp")
 acct
 
 # %% [markdown]
@@ -511,10 +510,10 @@ degenerate = degeneracy(nodp, dp)
 flagged = degenerate.flagged
 glue("degenerate_text", degenerate.text(), display=False)
 sweep, sweep_mean, sens = epsilon_curve(dp)
-for r in sweep_mean.itertuples():
-    results.add_metric(experiment="epsilon_sweep", mode=r.model, setting=f"epsilon={r.epsilon:g}",
-                       party="mean over seeds", round=None, metric="avg_auc",
-                       value=float(r.avg_auc))
+results.add_metrics(pd.DataFrame({"mode": sweep_mean.model, "value": sweep_mean.avg_auc,
+                                  "setting": [f"epsilon={e:g}" for e in sweep_mean.epsilon]}),
+                    experiment="epsilon_sweep", party="mean over seeds", round=None,
+                    metric="avg_auc")
 display(sweep_mean)
 degenerate.table
 
@@ -664,11 +663,10 @@ risk_seed = pd.DataFrame({
 risk = risk_seed.groupby("epsilon").mean()
 nodp_mia = mm.loc[np.inf]
 risk.loc[np.inf] = [0.0, nodp_mia.mia_auc.mean(), nodp_mia.mia_advantage.mean(), 0.0]
-for eps_value, row in risk.iterrows():
-    for metric, value in row.items():
-        results.add_metric(experiment="risk_matrix", mode="FMTL", setting=f"epsilon={eps_value:g}",
-                           party="mean over institutions and seeds", round=None, metric=metric,
-                           value=float(value))
+results.add_metrics(risk.set_axis([f"epsilon={e:g}" for e in risk.index]).rename_axis("setting")
+                    .reset_index().melt(id_vars="setting", var_name="metric"),
+                    experiment="risk_matrix", mode="FMTL", round=None,
+                    party="mean over institutions and seeds")
 glue("mia_max", float(mia_mean.mia_auc.max()), display=False)
 display(risk)
 
@@ -701,10 +699,10 @@ imb = imbalance_runs(lab, skewed, SEEDS, fedavg_lr=fedavg_lr, fmtl_lr=fmtl_lr, l
 imb_mean = imb.groupby("model")[["auc_std", "avg_auc", *names]].mean()
 reduction = 1 - imb_mean.loc["FMTL", "auc_std"] / imb_mean.loc["FedAvg", "auc_std"]
 glue("std_reduction", float(reduction), display=False)
-for r in imb.itertuples():
-    results.add_metric(experiment="imbalance", mode=r.model,
-                       setting=f"ratio={P.imbalance_ratio:g}, skew={P.label_skew:g}, seed={r.seed}",
-                       party="all", round=P.rounds, metric="auc_std", value=float(r.auc_std))
+results.add_metrics(pd.DataFrame({
+    "mode": imb.model, "value": imb.auc_std,
+    "setting": [f"ratio={P.imbalance_ratio:g}, skew={P.label_skew:g}, seed={s}" for s in imb.seed]}),
+    experiment="imbalance", party="all", round=P.rounds, metric="auc_std")
 display(pd.DataFrame({"train rows": [p.n_train for p in skewed],
                       "train default rate": [p.y_train.mean() for p in skewed]},
                      index=[p.name for p in skewed]))
