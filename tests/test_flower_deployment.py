@@ -8,7 +8,8 @@ engine (:class:`~fedlib.fl.federation.Federation`) on the same rows and seed.
 
 The whole test is bounded (:data:`BUDGET` seconds, checked at every wait) and every process it
 started — and every process those started (SuperExec, ``flwr-serverapp``,
-``flwr-clientapp``) — is ended in the fixture's teardown. It skips without Flower.
+``flwr-clientapp``) — is ended in the fixture's teardown. It skips without Flower. Each
+process's log is kept in the test's ``tmp_path`` (``superlink.log``, ``supernode-K.log``).
 """
 
 from __future__ import annotations
