@@ -29,14 +29,14 @@ References: Beutel et al. 2020 (Flower); Flower 1.4x ``ClientApp`` (Message API)
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from fedlib.fl.strategies import FederatedParty
 from fedlib.flower.env import offline
 from fedlib.flower.records import CONFIG, pack, unpack_metrics, unpack_vector
 
-__all__ = ["PARTITION_ID", "party_client_app", "party_of"]
+__all__ = ["PARTITION_ID", "node_client_app", "party_client_app", "party_of"]
 
 #: The node config key naming which party a node runs (Flower's simulation sets it).
 PARTITION_ID = "partition-id"
@@ -68,30 +68,45 @@ def party_client_app(parties: Sequence[FederatedParty]) -> Any:
     -------
     flwr.clientapp.ClientApp
     """
+    parties = list(parties)
+    return node_client_app(lambda context: party_of(parties, context.node_config))
+
+
+def node_client_app(resolve: Callable[[Any], tuple[int, FederatedParty]]) -> Any:
+    """A Flower ``ClientApp`` whose node runs the party ``resolve(context)`` names.
+
+    ``resolve`` receives Flower's ``Context`` (its ``node_config`` and ``run_config``) and
+    returns the party's position and the party; :func:`party_client_app` picks it from a
+    list, :func:`fedlib.flower.deployment.deployed_client_app` loads it from the node's own
+    data file.
+
+    Returns
+    -------
+    flwr.clientapp.ClientApp
+    """
     offline()
     from flwr.app import Message  # optional extra [flower]
     from flwr.clientapp import ClientApp  # optional extra [flower]
 
-    parties = list(parties)
     app = ClientApp()
 
     @app.query()
     def roster(msg: Message, context: Any) -> Message:
-        index, party = party_of(parties, context.node_config)
+        index, party = resolve(context)
         entry = {"index": index, "name": party.name, "num_examples": int(party.num_examples),
                  "private": bool(party.private)}
         return Message(pack(config=entry), reply_to=msg)
 
     @app.train()
     def train(msg: Message, context: Any) -> Message:
-        _, party = party_of(parties, context.node_config)
+        _, party = resolve(context)
         result = party.fit(unpack_vector(msg.content), unpack_metrics(msg.content, CONFIG))
         metrics = {"num_examples": int(result.num_examples), **result.metrics}
         return Message(pack(vector=result.parameters, metrics=metrics), reply_to=msg)
 
     @app.evaluate()
     def evaluate(msg: Message, context: Any) -> Message:
-        _, party = party_of(parties, context.node_config)
+        _, party = resolve(context)
         metrics = party.evaluate(unpack_vector(msg.content), unpack_metrics(msg.content, CONFIG))
         return Message(pack(metrics=metrics or {}), reply_to=msg)
 

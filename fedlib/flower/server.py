@@ -45,7 +45,7 @@ from fedlib.flower.env import offline
 from fedlib.flower.records import CONFIG, METRICS, pack, unpack_metrics, unpack_vector
 
 __all__ = ["FlowerRun", "FlowerRound", "RemoteParty", "plaintext_uploads",
-           "strategy_server_app"]
+           "run_strategy", "strategy_server_app"]
 
 
 @dataclass(frozen=True)
@@ -115,6 +115,62 @@ def _replies_by_node(replies: Any) -> dict[int, Any]:
     return {msg.metadata.src_node_id: msg for msg in replies if not msg.has_error()}
 
 
+def run_strategy(grid: Any, strategy: Strategy, *, num_parties: int, rounds: int, seed: int,
+                 run: FlowerRun, timeout: float) -> FlowerRun:
+    """The body of the book's ``ServerApp``: ``rounds`` rounds of ``strategy`` over ``grid``.
+
+    Called by ``main`` of :func:`strategy_server_app` (simulation) and of
+    :func:`fedlib.flower.deployment.deployed_server_app` (SuperLink); see there for the
+    parameters. Returns ``run``, filled in.
+    """
+    offline()
+    from flwr.app import Message, MessageType  # optional extra [flower]
+
+    nodes = _wait_for_nodes(grid, num_parties, timeout)
+    replies = _replies_by_node(grid.send_and_receive(
+        [Message(pack(config={}), node, MessageType.QUERY) for node in nodes],
+        timeout=timeout))
+    roster = sorted((RemoteParty(node_id=node, **unpack_metrics(msg.content, CONFIG))
+                     for node, msg in replies.items()), key=lambda p: p.index)
+    if [p.index for p in roster] != list(range(num_parties)):
+        raise RuntimeError(f"expected parties 0..{num_parties - 1}, got "
+                           f"{[p.index for p in roster]}")
+    run.roster = roster
+    node_of = {p.name: p.node_id for p in roster}
+    rng = np.random.default_rng(seed)
+    parameters = strategy.initialize_parameters()
+    run.initial_metrics = strategy.evaluate(0, parameters)
+    for rnd in range(1, rounds + 1):
+        start = time.perf_counter()
+        instructions = strategy.configure_fit(rnd, parameters, roster, rng=rng)
+        messages = [Message(pack(vector=i.parameters, config=i.config), node_of[i.party],
+                            MessageType.TRAIN, group_id=str(rnd)) for i in instructions]
+        answered = _replies_by_node(grid.send_and_receive(messages, timeout=timeout))
+        results: dict[str, FitResult] = {}
+        for ins in instructions:                 # in the order the strategy asked
+            msg = answered.get(node_of[ins.party])
+            if msg is not None:
+                metrics = unpack_metrics(msg.content, METRICS)
+                results[ins.party] = FitResult(unpack_vector(msg.content),
+                                               int(metrics.pop("num_examples")), metrics)
+        weights = {i.party: i.config["weight"] for i in instructions}
+        failures = [i.party for i in instructions if i.party not in results]
+        if results:
+            uploads = plaintext_uploads(results, weights,
+                                        weight_in_upload=strategy.weight_in_upload)
+            new = strategy.aggregate_fit(rnd, uploads, failures=failures)
+            if new is not None:
+                parameters = new
+        seconds = time.perf_counter() - start
+        run.history.append(FlowerRound(
+            round=rnd, sampled=[i.party for i in instructions], uploaded=list(results),
+            failures=failures, fit_metrics={n: r.metrics for n, r in results.items()},
+            seconds=seconds, parameters=np.array(parameters, copy=True),
+            metrics=strategy.evaluate(rnd, parameters)))
+    run.parameters = np.array(parameters, copy=True)
+    return run
+
+
 def strategy_server_app(strategy: Strategy, *, num_parties: int, rounds: int, seed: int,
                         run: FlowerRun, timeout: float = 600.0) -> Any:
     """A Flower ``ServerApp`` that runs ``rounds`` rounds of a book strategy.
@@ -142,54 +198,13 @@ def strategy_server_app(strategy: Strategy, *, num_parties: int, rounds: int, se
     if rounds < 1:
         raise ValueError(f"rounds must be >= 1, got {rounds}")
     offline()
-    from flwr.app import Message, MessageType  # optional extra [flower]
     from flwr.serverapp import ServerApp  # optional extra [flower]
 
     app = ServerApp()
 
     @app.main()
     def main(grid: Any, context: Any) -> None:
-        nodes = _wait_for_nodes(grid, num_parties, timeout)
-        replies = _replies_by_node(grid.send_and_receive(
-            [Message(pack(config={}), node, MessageType.QUERY) for node in nodes],
-            timeout=timeout))
-        roster = sorted((RemoteParty(node_id=node, **unpack_metrics(msg.content, CONFIG))
-                         for node, msg in replies.items()), key=lambda p: p.index)
-        if [p.index for p in roster] != list(range(num_parties)):
-            raise RuntimeError(f"expected parties 0..{num_parties - 1}, got "
-                               f"{[p.index for p in roster]}")
-        run.roster = roster
-        node_of = {p.name: p.node_id for p in roster}
-        rng = np.random.default_rng(seed)
-        parameters = strategy.initialize_parameters()
-        run.initial_metrics = strategy.evaluate(0, parameters)
-        for rnd in range(1, rounds + 1):
-            start = time.perf_counter()
-            instructions = strategy.configure_fit(rnd, parameters, roster, rng=rng)
-            messages = [Message(pack(vector=i.parameters, config=i.config), node_of[i.party],
-                                MessageType.TRAIN, group_id=str(rnd)) for i in instructions]
-            answered = _replies_by_node(grid.send_and_receive(messages, timeout=timeout))
-            results: dict[str, FitResult] = {}
-            for ins in instructions:                 # in the order the strategy asked
-                msg = answered.get(node_of[ins.party])
-                if msg is not None:
-                    metrics = unpack_metrics(msg.content, METRICS)
-                    results[ins.party] = FitResult(unpack_vector(msg.content),
-                                                   int(metrics.pop("num_examples")), metrics)
-            weights = {i.party: i.config["weight"] for i in instructions}
-            failures = [i.party for i in instructions if i.party not in results]
-            if results:
-                uploads = plaintext_uploads(results, weights,
-                                            weight_in_upload=strategy.weight_in_upload)
-                new = strategy.aggregate_fit(rnd, uploads, failures=failures)
-                if new is not None:
-                    parameters = new
-            seconds = time.perf_counter() - start
-            run.history.append(FlowerRound(
-                round=rnd, sampled=[i.party for i in instructions], uploaded=list(results),
-                failures=failures, fit_metrics={n: r.metrics for n, r in results.items()},
-                seconds=seconds, parameters=np.array(parameters, copy=True),
-                metrics=strategy.evaluate(rnd, parameters)))
-        run.parameters = np.array(parameters, copy=True)
+        run_strategy(grid, strategy, num_parties=num_parties, rounds=rounds, seed=seed, run=run,
+                     timeout=timeout)
 
     return app
