@@ -353,8 +353,16 @@ mrmr.table.head(12)
 #
 # The candidate set is the bank's mRMR features plus the {glue:text}`ext_name` party's
 # components. At every size XGBoost (the paper's max_depth 6, 142 trees, learning rate 0.2 by
-# default) ranks features by average gain and {glue:text}`folds`-fold cross-validation on the
-# training rows records loss and AUC; the lowest-gain feature is dropped. This step needs both
+# default) ranks features by their average gain over the $K$ splits that use them,
+#
+# ```{math}
+# :label: eq-04-avg-gain
+# \mathrm{AveGain}(x) = \frac{1}{K} \sum_{i=1}^{K} \mathrm{Gain}_i(x),
+# ```
+#
+# each $\mathrm{Gain}_i$ being the split gain of {eq}`eq-04-split-gain` (XGBoost's
+# `importance_type="gain"`), and {glue:text}`folds`-fold cross-validation on the training rows
+# records loss and AUC; the feature lowest by {eq}`eq-04-avg-gain` is dropped. This step needs both
 # parties' columns: we run it with `xgboost` on the pooled candidate columns as a
 # **simulation**. Deployed, each step would be one SecureBoost run — the bank decrypts every
 # histogram and computes every gain, so it can rank the other party's components without
