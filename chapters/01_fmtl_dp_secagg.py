@@ -45,7 +45,8 @@
 # test-set metric at the end carries an interval over those seeds *and* over resamples of the
 # test rows, so that it also says how much another test set of the same size would move it.
 
-# %% tags=["parameters"]
+# %% tags=["parameter-group"]
+# Data: the four institutions
 seed = 42  # data seed, and the first model seed (the others are seed+1, seed+2, ...)
 source = "lending_club"  # real data of Inst-A/B: 'lending_club' (embedded), 'heloc' or 'csv'
 data_path = None  # path to your copy of the FICO HELOC CSV, or your table (None: not used)
@@ -63,6 +64,9 @@ max_real_rows = 0  # subsample each real institution to at most this many rows; 
 synthetic_sizes = [9000, 11000]  # rows of Inst-C and Inst-D (Table 1)
 test_fraction = 0.25  # share of each institution held out for testing
 iqr_k = 1.5  # IQR outlier filter, k x IQR beyond the quartiles
+
+# %% tags=["parameter-group"]
+# Models, training and tuning
 hidden = [16]  # hidden layer widths of the MLP
 n_seeds = 3  # model seeds per compared run (the intervals carry them); the data stay fixed
 n_boot = 1000  # bootstrap resamples of the test rows per interval (seeds + rows)
@@ -77,6 +81,9 @@ baseline_lrs = [0.3, 0.5, 1.0, 2.0, 3.0, 5.0]  # learning rates of FedAvg and th
 lam_sweep = [0.0, 0.01, 0.1, 1.0, 10.0, 100.0, 1000.0]  # diagnostic lambda sweep (increasing)
 fmtl_algorithm = "joint"  # optimiser of eq. 1: 'joint' (W_i = W_bar + V_i) or 'alternating'
 threshold_fraction = 0.75  # secure aggregation threshold t as a share of the institutions
+
+# %% tags=["parameters"]
+# Privacy, secure aggregation and the side experiments
 epsilon = 1.0  # privacy budget of the main DP experiment (one of epsilons)
 epsilons = [0.1, 0.5, 1.0, 2.0, 5.0]  # budgets of the sweep (Fig 3)
 delta = 1e-5  # DP delta

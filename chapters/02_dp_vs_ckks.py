@@ -38,7 +38,8 @@
 # The chapter is executed by `fedbook run 02 --params <set>`; every number in the prose below is
 # computed by the cells above it.
 
-# %% tags=["parameters"]
+# %% tags=["parameter-group"]
+# Data, the federation and its training
 seed = 42  # seed of every random generator in the chapter
 dataset = "loanapp"  # 'loanapp' (embedded, real), 'kaggle_loan_approval' or 'csv' (need data_path)
 data_path = None  # path to your copy of the paper's Kaggle CSV, or your table (None: not used)
@@ -59,6 +60,9 @@ batch_size = 0  # local batch size, 0 = full batch (paper)
 noise_multipliers = [1.2, 1.6, 2.0]  # DP-SGD noise multipliers sigma
 clip_norm = 1.0  # DP-SGD per-example clipping norm C
 delta = 1e-5  # DP delta
+
+# %% tags=["parameters"]
+# Encryption, the paper's DP settings, attacks, seeds and tuning
 ckks_poly_modulus_degree = 8192  # CKKS ring degree N
 ckks_coeff_mod_bit_sizes = [60, 40, 40, 60]  # CKKS coefficient modulus chain, bits
 ckks_scale_bits = 40  # CKKS scale = 2**bits

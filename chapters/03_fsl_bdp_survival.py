@@ -39,7 +39,8 @@
 # printed cost formula, calibration against the true hazard, and a membership-inference attack.
 # :::
 
-# %% tags=["parameters"]
+# %% tags=["parameter-group"]
+# Data
 seed = 42  # seed of every random generator in the chapter
 dataset = "semi_real_lendingclub"  # semi-real LendingClub, a *_csv file, synthetic_*, or csv
 data_path = None  # the paper's CSV for lendingclub_csv / sba_csv / bondora_csv, or your table
@@ -60,6 +61,9 @@ drop_columns = None  # dataset 'csv': columns to ignore (ids, anything known aft
 min_client_rows = 200  # states with fewer loans are dropped (100 leaves 27 states, 200 leaves 17)
 synthetic_scale = 0.01  # fraction of the paper's row count for synthetic data
 max_rows = 0  # subsample the main dataset to this many rows, 0 = all
+
+# %% tags=["parameters"]
+# Training, tuning, privacy and the side experiments
 n_seeds = 3  # independent runs (paper: 5); >= 3 for an interval
 rounds = 10  # federated rounds R (paper: 10)
 tuning_budget = 8  # configurations tried per method (no DP, DP, BDP alike) on validation rows

@@ -47,7 +47,8 @@
 # The chapter is executed by `fedbook run 04 --params <set>`; every number in the prose is
 # computed by the cells above it.
 
-# %% tags=["parameters"]
+# %% tags=["parameter-group"]
+# Data, alignment and keys
 seed = 42  # seed of every random generator in the chapter
 dataset = "credit_data"  # 'credit_data' (real), 'synthetic' (paper-shaped) or 'csv'
 bank_csv = None  # labelled party's CSV for dataset 'csv' (None: not used)
@@ -63,6 +64,9 @@ demo_keys = False  # allow keys under 2048 bits (insecure, CI only)
 psi_key_bits = 2048  # RSA modulus for PSI, bits
 paillier_key_bits = 2048  # Paillier modulus for SecureBoost, bits
 pca_variance = 0.90  # cumulative contribution kept by the external party's PCA
+
+# %% tags=["parameter-group"]
+# XMP selection, SecureBoost, thresholds and the leakage attack
 mrmr_k = 8  # features kept by the bank's mRMR
 mrmr_bins = 10  # quantile bins for mutual information
 selection_n_estimators = 142  # XGBoost trees during selection
@@ -92,6 +96,9 @@ attack_bins = 8  # bins per passive feature in the attacked runs
 attack_min_node_sizes = [0, 32, 64]  # passive_min_node_size values attacked (0 = unsafe)
 lssvm_max_rows = 3000  # LS-SVM training rows (cubic solve)
 scorecard_bins = 5  # scorecard bins per feature
+
+# %% tags=["parameters"]
+# Tuning, Tables 3-4 and the screening experiment
 tune_budget = 4  # configurations tried per compared model, the same for every model
 tune_learning_rates = [0.1, 0.3]  # booster learning rates tried (pipeline and GBDT; paper: 0.1)
 tune_max_depths = [3, 4]  # booster depths tried (paper: 9; the encrypted run grows with depth)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 
+import jupytext
 import pytest
 
 from fedlib.book.chapters import CHAPTERS, PARAMETER_SETS
@@ -26,11 +27,30 @@ def test_parameters_cell_matches_the_schema(chapter):
     assert set(_cell_values(chapter)) == set(chapter.load_schema().model_fields)
 
 
+PARAMETER_TAGS = ("parameter-group", "parameters")
+
+
+def _parameter_cells(chapter) -> list:
+    return [c for c in jupytext.read(chapter.source_path()).cells
+            if set(PARAMETER_TAGS) & set(c.metadata.get("tags", []))]
+
+
 def _cell_values(chapter) -> dict:
-    text = chapter.source_path().read_text()
-    cell = text.split('# %% tags=["parameters"]', 1)[1].split("\n# %%", 1)[0]
-    return {t.id: ast.literal_eval(node.value) for node in ast.parse(cell).body
+    return {t.id: ast.literal_eval(node.value) for cell in _parameter_cells(chapter)
+            for node in ast.parse(cell.source).body
             if isinstance(node, ast.Assign) for t in node.targets if isinstance(t, ast.Name)}
+
+
+@pytest.mark.parametrize("chapter", PRESENT, ids=[c.id for c in PRESENT])
+def test_the_parameters_cell_closes_the_parameter_groups(chapter):
+    """Papermill injects its values after the one cell tagged ``parameters``, so that cell must
+    be the last of the consecutive parameter cells: a default set after it would win."""
+    cells = [c for c in jupytext.read(chapter.source_path()).cells if c.cell_type == "code"]
+    tagged = [i for i, c in enumerate(cells)
+              if set(PARAMETER_TAGS) & set(c.metadata.get("tags", []))]
+    assert tagged == list(range(tagged[0], tagged[-1] + 1)), "parameter cells are not consecutive"
+    assert [i for i, c in enumerate(cells) if "parameters" in c.metadata.get("tags", [])] \
+        == [tagged[-1]]
 
 
 def _differences(values: dict, defaults: dict) -> dict:
