@@ -48,7 +48,7 @@ from fedlib.book.pagekit import (
 )
 from fedlib.book.perf_page import render_performance, write_performance_chart
 from fedlib.book.privacy_page import render_privacy_audit
-from fedlib.book.verdict_chart import write_verdict_chart
+from fedlib.book.verdict_chart import verdict_counts_frame, write_verdict_chart
 from fedlib.evaluate.scorecard import (
     GROUPS,
     SCORED,
@@ -109,11 +109,10 @@ def _claims_table(claims: list[dict], notes: dict[str, str]) -> list[str]:
 
 
 def _verdict_summary(runs: list[tuple[Chapter, dict | None, Path]]) -> list[str]:
-    """One row per chapter: how many claims got each verdict."""
-    rows = []
-    for ch, doc, _ in runs:
-        counts = Counter(c["verdict"] for c in doc["claims"]) if doc else Counter()
-        rows.append([f"{int(ch.id)}", *(counts[v] if doc else "–" for v in VERDICTS)])
+    """One row per chapter: how many claims got each verdict (the chart's counts)."""
+    counts = verdict_counts_frame(runs).astype(int)
+    rows = [[f"{int(ch.id)}", *(counts.loc[f"chapter {int(ch.id)}"] if doc else ["–"] * len(VERDICTS))]
+            for ch, doc, _ in runs]
     return md_table(["chapter", *VERDICTS], rows)
 
 
