@@ -228,6 +228,17 @@ def _check(path, *, party_column, duration_column, event_column, event_value, du
     return path, mode, header
 
 
+#: The options that describe a survival CSV (both public functions take them by keyword).
+_FILE_OPTIONS = ("party_column", "duration_column", "event_column", "event_value",
+                 "duration_unit", "origination_column", "default_column", "end_column",
+                 "date_format", "observation_end", "window", "oot_start", "categorical_columns",
+                 "drop_columns", "min_client_rows")
+#: Those that say how durations and events are read (:func:`_outcomes`).
+_OUTCOME_OPTIONS = ("duration_column", "event_column", "event_value", "duration_unit",
+                    "origination_column", "default_column", "end_column", "date_format",
+                    "observation_end", "window")
+
+
 def check_survival_csv(path, *, party_column: str | None = None,
                        duration_column: str | None = None, event_column: str | None = None,
                        event_value=None, duration_unit: str = "months",
@@ -259,21 +270,13 @@ def check_survival_csv(path, *, party_column: str | None = None,
     ...     print(err)
     csv: x.csv has no column for event_column 'e'; columns found: ['bank', 't', 'd']
     """
-    opts = dict(party_column=party_column, duration_column=duration_column,
-                event_column=event_column, event_value=event_value, duration_unit=duration_unit,
-                origination_column=origination_column, default_column=default_column,
-                end_column=end_column, date_format=date_format,
-                observation_end=observation_end, window=window, oot_start=oot_start,
-                categorical_columns=categorical_columns, drop_columns=drop_columns,
-                min_client_rows=min_client_rows)
+    given = locals()
+    opts = {k: given[k] for k in _FILE_OPTIONS}
     path, mode, _ = _check(path, **opts)
     used = [c for c in (party_column, duration_column, event_column, origination_column,
                         default_column, end_column) if c]
     frame = _read(path, NAME, usecols=used)
-    _outcomes(frame, path, mode=mode, **{k: opts[k] for k in (
-        "duration_column", "event_column", "event_value", "duration_unit",
-        "origination_column", "default_column", "end_column", "date_format",
-        "observation_end", "window")})
+    _outcomes(frame, path, mode=mode, **{k: opts[k] for k in _OUTCOME_OPTIONS})
     _clients(frame[party_column], party_column, min_client_rows, path)
 
 
@@ -296,20 +299,13 @@ def load_survival_csv(path, *, party_column: str | None = None,
     SurvivalDataError
         One line naming the file, the column and what is allowed.
     """
-    opts = dict(party_column=party_column, duration_column=duration_column,
-                event_column=event_column, event_value=event_value, duration_unit=duration_unit,
-                origination_column=origination_column, default_column=default_column,
-                end_column=end_column, date_format=date_format,
-                observation_end=observation_end, window=window, oot_start=oot_start,
-                categorical_columns=categorical_columns, drop_columns=drop_columns,
-                min_client_rows=min_client_rows)
+    given = locals()
+    opts = {k: given[k] for k in _FILE_OPTIONS}
     check_survival_csv(path, max_levels=max_levels, **opts)
     path, mode, _ = _check(path, **opts)
     raw = _read(path, NAME)
-    duration, event, origination, note = _outcomes(raw, path, mode=mode, **{k: opts[k] for k in (
-        "duration_column", "event_column", "event_value", "duration_unit",
-        "origination_column", "default_column", "end_column", "date_format",
-        "observation_end", "window")})
+    duration, event, origination, note = _outcomes(
+        raw, path, mode=mode, **{k: opts[k] for k in _OUTCOME_OPTIONS})
     client = _clients(raw[party_column], party_column, min_client_rows, path)
     used = {party_column, duration_column, event_column, origination_column, default_column,
             end_column, *_as_list(drop_columns, "drop_columns", NAME), "rownames", "Unnamed: 0"}
