@@ -108,7 +108,7 @@ from IPython.display import display
 
 from fedlib.book.glue import glue
 from fedlib.book.results import start_chapter
-from fedlib.book.schemas.ch01 import Chapter01Params
+from fedlib.papers.p01_fmtl.params import Chapter01Params
 
 P, results = start_chapter("01", Chapter01Params, globals())
 pd.set_option("display.precision", 3)
@@ -160,7 +160,7 @@ results.add_metrics(table1.rename_axis("party").reset_index()
 table1
 
 # %%
-from fedlib.book.ch01_steps import data_texts
+from fedlib.papers.p01_fmtl.experiment import data_texts
 
 for key, text in data_texts(data, table1, P.protected).items():
     glue(key, text, display=False)
@@ -247,12 +247,12 @@ pd.DataFrame([{"institution": p.name, "train rows": p.n_train, "validation rows"
 # ```
 
 # %% tags=["remove-stderr"]
-from fedlib.book.ch01_rows import HeldOutRows, HeldOutScores
-from fedlib.book.ch01_steps import Lab, record_rows, secagg_threshold
 from fedlib.core.transcript import Transcript
 from fedlib.data.institutions import validation_view
 from fedlib.fl.fmtl import server_view
 from fedlib.fl.models import get_flat_params
+from fedlib.papers.p01_fmtl.experiment import Lab, record_rows, secagg_threshold
+from fedlib.papers.p01_fmtl.rows import HeldOutRows, HeldOutScores
 
 n_inst = len(parts)
 threshold = secagg_threshold(n_inst, P.threshold_fraction)
@@ -279,8 +279,8 @@ held_out = HeldOutScores(HeldOutRows.of(parts, n_boot=P.n_boot, seed=P.seed))
 # they are not covered by any ε below.
 
 # %% tags=["remove-stderr"]
-from fedlib.book.ch01_steps import grid_note, record_tuning
 from fedlib.evaluate import grid, tune
+from fedlib.papers.p01_fmtl.experiment import grid_note, record_tuning
 
 S0 = SEEDS[0]
 glue("budget_used", P.tune_budget, display=False)
@@ -310,7 +310,7 @@ tuned.sweep.pivot_table(index="config", columns="method", values="val_score")
 # earlier version of this chapter used, at learning rate 1 (it needs $2\lambda\,\text{lr} < 1$).
 
 # %% tags=["remove-stderr"]
-from fedlib.book.ch01_steps import lambda_sweep, lambda_texts, record_lambda_sweep
+from fedlib.papers.p01_fmtl.experiment import lambda_sweep, lambda_texts, record_lambda_sweep
 
 fedavg_val = float(best_val["FedAvg"])
 lam_table, meets = lambda_sweep(lab, seed=S0, fmtl_lr=fmtl_lr, fedavg_val=fedavg_val)
@@ -321,7 +321,7 @@ for key, text in lambda_texts(lam_table, meets, P.lam_sweep).items():
 lam_table
 
 # %%
-from fedlib.book.ch01_steps import lambda_figure
+from fedlib.papers.p01_fmtl.experiment import lambda_figure
 
 glue("fig_01_lambda", lambda_figure(lam_table, fedavg_val), display=False)
 
@@ -357,8 +357,8 @@ glue("fig_01_lambda", lambda_figure(lam_table, fedavg_val), display=False)
 # mean over seeds.
 
 # %% tags=["remove-stderr"]
-from fedlib.book.ch01_claims import PAPER_TABLE2
-from fedlib.book.ch01_steps import run_table2, table2_frame
+from fedlib.papers.p01_fmtl.claims import PAPER_TABLE2
+from fedlib.papers.p01_fmtl.experiment import run_table2, table2_frame
 
 glue("rounds_used", P.rounds, display=False)
 fmtl_transcript = Transcript(keep_payloads=False)
@@ -431,7 +431,7 @@ view
 # ### Per-institution AUC (the paper's Fig. 4) and score distributions (Fig. 2)
 
 # %%
-from fedlib.book.ch01_steps import auc_bars_figure, score_kde_figure
+from fedlib.papers.p01_fmtl.experiment import auc_bars_figure, score_kde_figure
 
 glue("fig_01_bars", auc_bars_figure(nodp), display=False)
 inst_std = nodp.groupby(["model", "seed"]).roc_auc.std(ddof=0).groupby("model").mean()
@@ -472,7 +472,7 @@ glue("fig_01_kde", score_kde_figure(lab, models_nodp[S0]["FMTL"], S0), display=F
 # noise: the chosen settings are not covered by ε.
 
 # %% tags=["remove-stderr"]
-from fedlib.book.ch01_steps import chosen_dp_table, dp_epsilon_sweep, record_dp_sweep
+from fedlib.papers.p01_fmtl.experiment import chosen_dp_table, dp_epsilon_sweep, record_dp_sweep
 
 dp_grid = grid(lr=P.dp_lrs, clip=P.dp_clip_norms, schedule=[tuple(s) for s in P.dp_schedules])
 glue("dp_budget", len(dp_grid), display=False)
@@ -511,7 +511,7 @@ acct
 # is at chance. Claims are not scored on such a model.
 
 # %%
-from fedlib.book.ch01_steps import degeneracy, epsilon_curve
+from fedlib.papers.p01_fmtl.experiment import degeneracy, epsilon_curve
 
 degenerate = degeneracy(nodp, dp)
 flagged = degenerate.flagged
@@ -525,7 +525,7 @@ display(sweep_mean)
 degenerate.table
 
 # %%
-from fedlib.book.ch01_steps import epsilon_figure
+from fedlib.papers.p01_fmtl.experiment import epsilon_figure
 
 fig3 = epsilon_figure(sweep, {label: float(avg_auc[label]) for label in ("FedAvg", "FMTL")})
 glue("fig_01_epsilon", fig3, display=False)
@@ -694,8 +694,8 @@ display(risk)
 # AUC across institutions 35 % lower for FMTL than FedAvg. No DP, every seed.
 
 # %% tags=["remove-stderr"]
-from fedlib.book.ch01_steps import imbalance_runs
 from fedlib.data.institutions import imbalance_institutions
+from fedlib.papers.p01_fmtl.experiment import imbalance_runs
 
 glue("imb_ratio_used", P.imbalance_ratio, display=False)
 glue("label_skew_used", P.label_skew, display=False)
@@ -738,9 +738,9 @@ display(imb_mean)
 # the paper's own data, which we do not have, so they are shown as "different data".
 
 # %%
-from fedlib.book.ch01_claims import chapter01_claims
-from fedlib.book.ch01_rows import auc_spread
 from fedlib.book.pages import verdict_counts
+from fedlib.papers.p01_fmtl.claims import chapter01_claims
+from fedlib.papers.p01_fmtl.rows import auc_spread
 
 glue("n_boot_used", P.n_boot, display=False)
 with results.timer("test_row_bootstrap_s"):
@@ -768,7 +768,7 @@ claims_table
 # %%
 from IPython.display import Markdown
 
-from fedlib.book.ch01_steps import chapter01_findings
+from fedlib.papers.p01_fmtl.experiment import chapter01_findings
 
 page, summary = chapter01_findings(
     records, n_seeds=len(SEEDS), below_inst=below_inst, lam_table=lam_table,

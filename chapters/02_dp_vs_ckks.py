@@ -91,7 +91,7 @@ from IPython.display import Markdown, display
 
 from fedlib.book.glue import glue
 from fedlib.book.results import start_chapter
-from fedlib.book.schemas.ch02 import Chapter02Params
+from fedlib.papers.p02_dp_vs_ckks.params import Chapter02Params
 
 P, results = start_chapter("02", Chapter02Params, globals())
 pd.set_option("display.precision", 4)
@@ -179,9 +179,9 @@ results.set_dataset(ds.name, rows=len(ds.frame), parties=[
 # ```
 
 # %% tags=["remove-stderr"]
-from fedlib.book import ch02_steps as ch02
 from fedlib.crypto.ckks import CKKSKeyHolder, CKKSParams, CKKSProtection
 from fedlib.fl.models import LogisticRegression
+from fedlib.papers.p02_dp_vs_ckks import experiment as ch02
 
 ckks_params = CKKSParams(poly_modulus_degree=P.ckks_poly_modulus_degree,
                          coeff_mod_bit_sizes=tuple(P.ckks_coeff_mod_bit_sizes),
@@ -494,7 +494,7 @@ pd.DataFrame({"server's view": [f"bank 2's ciphertext ({len(ciphertext) / 1e3:,.
 # standard's quantum attacks), as the paper says ("~128-bit").
 
 # %%
-from fedlib.book.ch02_claims import HE_STANDARD_MAX_BITS, ckks_security_level
+from fedlib.papers.p02_dp_vs_ckks.claims import HE_STANDARD_MAX_BITS, ckks_security_level
 
 security = ckks_security_level(P.ckks_poly_modulus_degree, P.ckks_coeff_mod_bit_sizes)
 glue("ckks_n", P.ckks_poly_modulus_degree, display=False)
@@ -613,8 +613,8 @@ display(inversion)
 # ## Paper versus ours
 
 # %%
-from fedlib.book.ch02_claims import chapter02_claims
 from fedlib.evaluate.scorecard import claims_frame
+from fedlib.papers.p02_dp_vs_ckks.claims import chapter02_claims
 
 claims = chapter02_claims(per_seed=per_seed, timing=timing, ablation=ablations, audit=audit,
                           dataset=fed_data.dataset, n_features=fed_data.n_features,

@@ -100,7 +100,7 @@ from tqdm.std import tqdm
 
 from fedlib.book.glue import glue
 from fedlib.book.results import start_chapter
-from fedlib.book.schemas.ch03 import Chapter03Params
+from fedlib.papers.p03_fsl_bdp.params import Chapter03Params
 
 P, results = start_chapter("03", Chapter03Params, globals())
 pd.set_option("display.precision", 4)
@@ -127,7 +127,7 @@ seeds = [P.seed + k for k in range(P.n_seeds)]
 # ```
 
 # %%
-from fedlib.book import ch03_steps as steps
+from fedlib.papers.p03_fsl_bdp import experiment as steps
 from fedlib.survival.data import check_federation, prepare_survival
 
 ds, paper_name = steps.load_dataset(P)
@@ -484,7 +484,11 @@ eq.round(3)
 # {glue:text}`bound_text`
 
 # %%
-from fedlib.book.ch03_claims import DatasetEvidence, per_seed_win_rates, size_benefit_correlation
+from fedlib.papers.p03_fsl_bdp.claims import (
+    DatasetEvidence,
+    per_seed_win_rates,
+    size_benefit_correlation,
+)
 
 main_ev = DatasetEvidence(metrics, main["per_client"], same_data=P.dataset.endswith("_csv")
                           and paper_name in ("LendingClub", "SBA", "Bondora"),
@@ -717,7 +721,7 @@ pd.concat(syn_sides) if syn_sides else Markdown("No synthetic run in this parame
 # data reproduce the paper's shape *by construction*, scaled down; a user's table has none):
 
 # %%
-from fedlib.book.ch03_claims import PAPER_TABLE2
+from fedlib.papers.p03_fsl_bdp.claims import PAPER_TABLE2
 
 t2 = pd.DataFrame({f"{k} (ours)": v.table2 for k, v in evidence.items()})
 for k in evidence:
@@ -729,8 +733,8 @@ t2
 # ## Paper versus ours
 
 # %%
-from fedlib.book.ch03_claims import chapter03_claims
 from fedlib.book.pages import verdict_counts
+from fedlib.papers.p03_fsl_bdp.claims import chapter03_claims
 
 claims = chapter03_claims(evidence, sweep=sweep, at_chance=chance,
                           sweep_note=f"{ds.name}, centralised, {len(seeds)} seed(s)")

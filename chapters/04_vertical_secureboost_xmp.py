@@ -133,10 +133,10 @@ import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
-from fedlib.book import ch04_steps as steps
 from fedlib.book.glue import glue
 from fedlib.book.results import start_chapter
-from fedlib.book.schemas.ch04 import Chapter04Params
+from fedlib.papers.p04_secureboost import experiment as steps
+from fedlib.papers.p04_secureboost.params import Chapter04Params
 
 P, results = start_chapter("04", Chapter04Params, globals())
 timings = results.timings   # every step's seconds land in results.json
@@ -955,8 +955,8 @@ caught
 # ## Paper versus ours
 
 # %%
-from fedlib.book.ch04_claims import chapter04_claims
 from fedlib.book.pages import verdict_counts
+from fedlib.papers.p04_secureboost.claims import chapter04_claims
 
 claims = chapter04_claims(
     dataset=P.dataset, n_common=vd.n_common, n_bad=int(bank.loc[common, vd.target].sum()),

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fedlib.book.ch01_claims import chapter01_claims
 from fedlib.data.institutions import PAPER_TABLE1
+from fedlib.papers.p01_fmtl.claims import chapter01_claims
 
 INST = ["Inst-A", "Inst-B", "Inst-C", "Inst-D"]
 SEEDS = (1, 2, 3)

@@ -11,12 +11,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fedlib.book.ch01_claims import chapter01_claims
 from fedlib.data.heloc import write_heloc_fixture
 from fedlib.data.institutions import load_institutions, measure_table1, prepare_institutions
 from fedlib.evaluate.fairness import fairness_report
 from fedlib.fl.fmtl import institution_report, make_clients, run_federated
 from fedlib.fl.models import MLP
+from fedlib.papers.p01_fmtl.claims import chapter01_claims
 
 
 @pytest.fixture(scope="module")

@@ -7,12 +7,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fedlib.book.ch01_claims import chapter01_claims, paired
-from fedlib.book.ch01_rows import HeldOutRows, HeldOutScores, auc_spread, resampled_metrics
 from fedlib.data.institutions import PAPER_TABLE1
 from fedlib.evaluate.fairness import fairness_report
 from fedlib.evaluate.metrics import classification_metrics
 from fedlib.evaluate.uncertainty import RowResamples
+from fedlib.papers.p01_fmtl.claims import chapter01_claims, paired
+from fedlib.papers.p01_fmtl.rows import HeldOutRows, HeldOutScores, auc_spread, resampled_metrics
 
 INST = ["Inst-A", "Inst-B", "Inst-C", "Inst-D"]
 SEEDS = (1, 2, 3)

@@ -8,13 +8,13 @@ import pandas as pd
 import pytest
 
 from fedlib.book.params import ParameterError, validate_params
-from fedlib.book.schemas.ch02 import Chapter02Params
 from fedlib.crypto.ckks import CKKSKeyHolder, CKKSParams, CKKSProtection
 from fedlib.data.partition import PartitionError
 from fedlib.fl.experiment import ClientMode, PartyData, build_parties, compare_runs, run_federation
 from fedlib.fl.leakage import recover_by_subtraction
 from fedlib.fl.models import LogisticRegression, predict_proba
 from fedlib.fl.prepare import prepare_horizontal
+from fedlib.papers.p02_dp_vs_ckks.params import Chapter02Params
 from fedlib.privacy.audit import audit_paper_epsilons
 
 
@@ -143,7 +143,7 @@ def test_audit_reproduces_the_gaussian_composition_and_inverts_it():
 def _claims(per_seed, dataset_name="loanapp", timing=None):
     from types import SimpleNamespace
 
-    from fedlib.book.ch02_claims import chapter02_claims, ckks_security_level
+    from fedlib.papers.p02_dp_vs_ckks.claims import chapter02_claims, ckks_security_level
 
     modes = ["standard", "dp sigma=1.2", "dp sigma=2", "he (ckks)"]
     if timing is None:
@@ -223,7 +223,7 @@ def test_timing_ratios_carry_an_interval_and_exact_claims_are_exact():
 
 
 def test_ckks_security_level_follows_the_standard_table():
-    from fedlib.book.ch02_claims import ckks_security_level
+    from fedlib.papers.p02_dp_vs_ckks.claims import ckks_security_level
 
     assert ckks_security_level(8192, [60, 40, 40, 60])["classical"] == 128
     assert ckks_security_level(8192, [60, 40, 40, 60])["quantum"] == 128

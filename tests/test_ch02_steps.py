@@ -1,11 +1,11 @@
-"""Chapter 2's step functions (fedlib.book.ch02_steps) on small hand-made inputs."""
+"""Chapter 2's step functions (fedlib.papers.p02_dp_vs_ckks.experiment) on small hand-made inputs."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from fedlib.book import ch02_steps as ch02
+from fedlib.papers.p02_dp_vs_ckks import experiment as ch02
 
 
 def test_privacy_modes_and_mixed_assignment_follow_the_paper():

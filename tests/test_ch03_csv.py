@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fedlib.book.ch03_claims import SCENARIOS, DatasetEvidence, chapter03_claims
 from fedlib.book.params import ParameterError, validate_params
-from fedlib.book.schemas.ch03 import Chapter03Params
+from fedlib.papers.p03_fsl_bdp.claims import SCENARIOS, DatasetEvidence, chapter03_claims
+from fedlib.papers.p03_fsl_bdp.params import Chapter03Params
 
 _CI = {"Centralized (No DP)": 0.70, "Centralized (Classical DP)": 0.66,
        "Centralized (BDP)": 0.60, "Federated (No DP)": 0.69,

@@ -9,10 +9,10 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 
-from fedlib.book.ch04_claims import BASELINES, chapter04_claims
 from fedlib.evaluate.scorecard import SCORED
 from fedlib.evaluate.uncertainty import Estimate
 from fedlib.fl.screening import rounds_to_target
+from fedlib.papers.p04_secureboost.claims import BASELINES, chapter04_claims
 from fedlib.vertical.baselines import (
     choose_threshold,
     credit_metrics,
@@ -123,7 +123,7 @@ def test_rounds_to_target_from_test_correct():
 
 
 def test_single_class_bank_only_baseline_scores_no_claim_on_it():
-    from fedlib.book.ch04_steps import claim_single_class
+    from fedlib.papers.p04_secureboost.experiment import claim_single_class
 
     inputs = _fake_inputs(False)
     table_flags = {**inputs["single_class"], "LS-SVM [bank only]": True}

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from fedlib.book.params import ParameterError, load_yaml, validate_params
-from fedlib.book.schemas.ch04 import Chapter04Params
+from fedlib.papers.p04_secureboost.params import Chapter04Params
 
 PDIR = Path(__file__).resolve().parents[1] / "parameters" / "04_vertical_secureboost_xmp"
 

@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fedlib.book import ch04_steps as steps
 from fedlib.evaluate.tuning import TuningResult
 from fedlib.evaluate.uncertainty import Estimate
+from fedlib.papers.p04_secureboost import experiment as steps
 from fedlib.vertical.audit import tree_agreement
 from fedlib.vertical.baselines import credit_metrics
 from fedlib.vertical.gbdt import HistGBDT
@@ -64,7 +64,7 @@ def _tiny_problem(seed=0, n=240):
 
 
 def _tiny_params(**over):
-    from fedlib.book.schemas.ch04 import Chapter04Params
+    from fedlib.papers.p04_secureboost.params import Chapter04Params
 
     # Depths 1 and 3: only depth >= 2 can fit an XOR, so the pipeline's choice is not the
     # grid's first point and a wiring that ignored the choice would be caught.

@@ -11,7 +11,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fedlib.book import ch01_steps, ch02_steps, ch03_steps, ch04_steps
 from fedlib.book.perf_page import performance_figure
 from fedlib.evaluate.figures import (
     COLUMN_WIDTH_IN,
@@ -25,6 +24,10 @@ from fedlib.evaluate.figures import (
     plot_timing_bars,
 )
 from fedlib.evaluate.metrics import reliability_curve
+from fedlib.papers.p01_fmtl import experiment as ch01_steps
+from fedlib.papers.p02_dp_vs_ckks import experiment as ch02_steps
+from fedlib.papers.p03_fsl_bdp import experiment as ch03_steps
+from fedlib.papers.p04_secureboost import experiment as ch04_steps
 from fedlib.survival.federated import make_model
 
 RNG = np.random.default_rng(0)

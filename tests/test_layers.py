@@ -26,6 +26,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"fl"}),
     frozenset({"flower", "survival", "vertical"}),
     frozenset({"book"}),
+    frozenset({"papers"}),
 )
 LEVEL = {package: level for level, layer in enumerate(LAYERS) for package in layer}
 

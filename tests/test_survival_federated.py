@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
-from fedlib.book.ch03_claims import SCENARIOS, chapter03_claims, paper_table3_frame
+from fedlib.papers.p03_fsl_bdp.claims import SCENARIOS, chapter03_claims, paper_table3_frame
 from fedlib.privacy.accountants import epsilon_for
 from fedlib.privacy.bdp import BayesianAccountant
 from fedlib.survival.data import prepare_survival, synthetic_survival
@@ -376,7 +376,7 @@ def test_cost_rule_and_helpers():
 
 
 def _evidence(*, same_data, bdp_fed=0.60, seeds=(1, 2, 3), clients=6):
-    from fedlib.book.ch03_claims import DatasetEvidence
+    from fedlib.papers.p03_fsl_bdp.claims import DatasetEvidence
 
     rng = np.random.default_rng(0)
     paper = paper_table3_frame("LendingClub")

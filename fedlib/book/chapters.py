@@ -122,22 +122,22 @@ CHAPTERS: tuple[Chapter, ...] = (
     Chapter(
         "01", "01_fmtl_dp_secagg",
         "Federated multi-task learning with DP and secure aggregation",
-        "fedlib.book.schemas.ch01:Chapter01Params",
+        "fedlib.papers.p01_fmtl.params:Chapter01Params",
     ),
     Chapter(
         "02", "02_dp_vs_ckks",
         "Differential privacy versus homomorphic encryption",
-        "fedlib.book.schemas.ch02:Chapter02Params",
+        "fedlib.papers.p02_dp_vs_ckks.params:Chapter02Params",
     ),
     Chapter(
         "03", "03_fsl_bdp_survival",
         "Federated survival learning with Bayesian differential privacy",
-        "fedlib.book.schemas.ch03:Chapter03Params",
+        "fedlib.papers.p03_fsl_bdp.params:Chapter03Params",
     ),
     Chapter(
         "04", "04_vertical_secureboost_xmp",
         "Vertical federated SecureBoost with XMP feature selection",
-        "fedlib.book.schemas.ch04:Chapter04Params",
+        "fedlib.papers.p04_secureboost.params:Chapter04Params",
     ),
 )
 

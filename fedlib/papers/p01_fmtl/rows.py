@@ -8,7 +8,7 @@ are computed on the full test rows (draw 0) and on every resample of one
 model, seed and ε, so that any difference of two models is paired by seed and by row. The long
 frame that :meth:`HeldOutScores.frame` returns has the columns of
 :func:`fedlib.fl.fmtl.institution_report` plus ``draw``; the claims
-(:mod:`fedlib.book.ch01_claims`) group by ``(draw, seed)`` and hand the per-seed arrays to
+(:mod:`fedlib.papers.p01_fmtl.claims`) group by ``(draw, seed)`` and hand the per-seed arrays to
 :meth:`~fedlib.evaluate.uncertainty.Estimate.seeds_and_rows`.
 
 The metrics are those of the chapter: ROC-AUC (paper 000 §6.1), accuracy at 0.5, and the

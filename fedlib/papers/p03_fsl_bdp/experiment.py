@@ -4,7 +4,7 @@ Each function does one thing a cell of ``chapters/03_fsl_bdp_survival.py`` shows
 chosen dataset, put Table 2 and Table 3 beside the paper, run the ε sweep and the synthetic
 datasets, draw Figs. 8, 9 and 11, and write the closing findings. Nothing here is new
 science; the numbers come from :mod:`fedlib.survival` and the claims from
-:mod:`fedlib.book.ch03_claims`.
+:mod:`fedlib.papers.p03_fsl_bdp.claims`.
 
 References: Amed, Sen & Banerjee (2026), FSL-BDP, Tables 2-3, Figs. 8, 9 and 11.
 """
@@ -22,11 +22,11 @@ import seaborn as sns
 from matplotlib.ticker import MaxNLocator
 from tqdm.std import tqdm
 
-from fedlib.book.ch03_claims import DatasetEvidence, fed_gains, paper_table3_frame
 from fedlib.data.generic import csv_options
 from fedlib.evaluate.figures import LINE_STYLES, book_theme, legend_below, new_figure
 from fedlib.evaluate.tuning import grid
 from fedlib.evaluate.uncertainty import Estimate
+from fedlib.papers.p03_fsl_bdp.claims import DatasetEvidence, fed_gains, paper_table3_frame
 from fedlib.survival.data import (
     PROFILES,
     prepare_survival,
@@ -499,9 +499,9 @@ def headline_table(ev: DatasetEvidence, wins: pd.DataFrame, rho: pd.Series) -> p
     ev
         The main dataset's evidence.
     wins
-        :func:`~fedlib.book.ch03_claims.per_seed_win_rates` of its clients.
+        :func:`~fedlib.papers.p03_fsl_bdp.claims.per_seed_win_rates` of its clients.
     rho
-        :func:`~fedlib.book.ch03_claims.size_benefit_correlation` per seed.
+        :func:`~fedlib.papers.p03_fsl_bdp.claims.size_benefit_correlation` per seed.
 
     Returns
     -------

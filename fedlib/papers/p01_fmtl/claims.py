@@ -8,7 +8,7 @@ value is typed in by hand except the paper's. ``ours`` is always an
 * test-set metrics (AUC, accuracy, fairness gaps and everything built from them) are means
   over seeds with an interval that carries both the seeds and the noise of the finite test set:
   when the frames carry a ``draw`` column (0 = the full test rows, 1..B = the bootstrap
-  resamples of :mod:`fedlib.book.ch01_rows`, the same rows for every model and ε) the per-seed
+  resamples of :mod:`fedlib.papers.p01_fmtl.rows`, the same rows for every model and ε) the per-seed
   arrays go to :meth:`~fedlib.evaluate.uncertainty.Estimate.seeds_and_rows` (basis
   ``seeds+bootstrap``); frames without it give the seeds-only t-interval (basis ``seeds``).
   The membership-inference AUC (its own sample of member and non-member rows) stays on seeds;
@@ -154,7 +154,7 @@ def chapter01_claims(*, source: str, table1: pd.DataFrame, nodp: pd.DataFrame,
         :func:`fedlib.data.institutions.measure_table1` (ours beside ``paper_*`` columns).
     nodp
         No DP, one row per seed (and ``draw`` of the test rows, if resampled: see
-        :meth:`fedlib.book.ch01_rows.HeldOutScores.frame`), model (``Centralized MLP``,
+        :meth:`fedlib.papers.p01_fmtl.rows.HeldOutScores.frame`), model (``Centralized MLP``,
         ``FedAvg``, ``FMTL``) and institution: ``roc_auc``, ``accuracy``, ``eod``, ``dir``,
         ``spd``.
     dp

@@ -26,7 +26,6 @@ import numpy as np
 import pandas as pd
 from tqdm.std import tqdm
 
-from fedlib.book.ch01_rows import HeldOutScores
 from fedlib.crypto.secagg import SecureAggregation
 from fedlib.evaluate import tune
 from fedlib.evaluate.figures import (
@@ -45,6 +44,7 @@ from fedlib.fl.fmtl import (
     train_centralized,
 )
 from fedlib.fl.models import MLP, get_flat_params, predict_proba, set_flat_params
+from fedlib.papers.p01_fmtl.rows import HeldOutScores
 from fedlib.privacy.attacks import membership_inference
 
 ORDER = ["Centralized MLP", "FedAvg", "FMTL"]

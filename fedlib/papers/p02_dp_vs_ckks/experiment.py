@@ -560,7 +560,7 @@ def chapter02_report(claims, *, per_seed: pd.DataFrame, audit, ablations, securi
     Parameters
     ----------
     claims : list of Claim
-        From :func:`~fedlib.book.ch02_claims.chapter02_claims`.
+        From :func:`~fedlib.papers.p02_dp_vs_ckks.claims.chapter02_claims`.
     per_seed : pandas.DataFrame
         :attr:`SeedRuns.per_seed`.
     audit : PaperEpsilonAudit
@@ -568,7 +568,7 @@ def chapter02_report(claims, *, per_seed: pd.DataFrame, audit, ablations, securi
     ablations : list
         Standard against CKKS comparisons, one per seed.
     security : dict
-        :func:`~fedlib.book.ch02_claims.ckks_security_level` output.
+        :func:`~fedlib.papers.p02_dp_vs_ckks.claims.ckks_security_level` output.
     subtraction_error, collusion_error : float
         Relative errors of the subtraction and collusion attacks.
     fed_data : HorizontalData

@@ -631,7 +631,7 @@ def tuning_text(tuned: TuningResult, specs: Sequence[ModelSpec]) -> str:
 
 def claim_single_class(single_class: Mapping[str, bool], *, pipeline: str,
                        baselines: Sequence[str]) -> dict[str, bool]:
-    """Single-class flags keyed as :func:`~fedlib.book.ch04_claims.chapter04_claims` reads them.
+    """Single-class flags keyed as :func:`~fedlib.papers.p04_secureboost.claims.chapter04_claims` reads them.
 
     The model table keys a baseline by ``"name [view]"``; the claims compare the pipeline with
     each *bank-only* baseline by its bare name, so a bank-only model that predicts one class
