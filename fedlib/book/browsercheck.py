@@ -1,4 +1,4 @@
-"""Open every page of the built book in a real, offline browser and check what a reader gets.
+r"""Open every page of the built book in a real, offline browser and check what a reader gets.
 
 The static checks (:mod:`fedlib.book.htmlcheck`) read the HTML; only a browser can tell that
 MathJax actually typeset the equations, that no script failed, and that no page asks the
@@ -6,7 +6,7 @@ network for anything (the book must work on a laptop with no connection). Each p
 from ``file://`` in headless Chromium (Debian's ``chromium`` package, driven by Playwright's
 Python package; Playwright's own browser download is never used), every request that is not
 ``file:`` or ``data:`` is blocked and reported, console errors and uncaught exceptions are
-reported, and after MathJax's start-up promise settles no raw ``$$`` or ``\\(`` may remain in
+reported, and after MathJax's start-up promise settles no raw ``$$`` or ``\(`` may remain in
 the text outside code. Chapter pages are saved as full-page screenshots (CI keeps them as artefacts).
 
 Chromium runs with background networking, component updates and sync off and a fresh profile,

@@ -63,7 +63,8 @@ def _csv(parties: str | int | None = None) -> Check:
     """A user's table (``dataset: csv``): the column options come from the parameters of the
     same names (:func:`fedlib.data.generic.csv_options`). ``parties`` is the number of parties
     a party column must name: a parameter name (chapter 2's ``n_clients``) or a number
-    (chapter 1's two real institutions)."""
+    (chapter 1's two real institutions).
+    """
     def check(p: Mapping[str, Any]) -> None:
         n = p.get(parties) if isinstance(parties, str) else parties
         check_tabular_csv(p.get("data_path"), **csv_options(p, TABULAR_OPTIONS), n_parties=n)

@@ -1,4 +1,4 @@
-"""Is the environment already installed? Lets ``make`` skip pip (and the network) when it is.
+r"""Is the environment already installed? Lets ``make`` skip pip (and the network) when it is.
 
 Run as a script from the repository root, before ``fedlib`` itself is installed::
 
@@ -22,7 +22,7 @@ Examples
 --------
 >>> unmet(["pip>=1"]), unmet(["surely-not-a-package-xyz"])
 ([], ['surely-not-a-package-xyz'])
->>> parse_lock("numpy==2.1.0 \\\\\\n    --hash=sha256:ab\\n    # via fedlib\\n")["numpy"].version
+>>> parse_lock("numpy==2.1.0 \\\n    --hash=sha256:ab\n    # via fedlib\n")["numpy"].version
 '2.1.0'
 """
 
@@ -100,9 +100,9 @@ _PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?\s*==\s*([^\s;\\]+
 
 
 def parse_lock(text: str) -> dict[str, LockEntry]:
-    """The entries of a pip requirements file of exact pins (the format ``pip-compile`` writes).
+    r"""The entries of a pip requirements file of exact pins (the format ``pip-compile`` writes).
 
-    Continuation lines (``\\``) are joined and comments dropped. A line that is not an exact
+    Continuation lines (``\``) are joined and comments dropped. A line that is not an exact
     ``name==version`` pin raises ``ValueError``: a lock holds nothing else.
     """
     entries: dict[str, LockEntry] = {}

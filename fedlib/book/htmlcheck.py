@@ -98,7 +98,8 @@ def check_page(html: str, page: str, *, chapter: bool) -> list[Problem]:
 
 def html_pages(html_root: Path) -> list[Path]:
     """The book's pages: the chapters and the front and back matter (not Sphinx's own
-    search and index pages)."""
+    search and index pages).
+    """
     return sorted(p for p in (html_root / "book").rglob("*.html"))
 
 

@@ -1,4 +1,4 @@
-"""Building blocks of the generated pages: Markdown cells and tables, chapter headings, the
+r"""Building blocks of the generated pages: Markdown cells and tables, chapter headings, the
 chapters' results, readable metric names and notes shared by many claims.
 
 Every number that reaches a page goes through :func:`fmt_value` (fixed-point, thousands
@@ -8,7 +8,7 @@ separated, never ``1.661e+06``); every chapter is headed by :func:`chapter_headi
 Examples
 --------
 >>> md_cell("a|b")
-'a\\\\|b'
+'a\\|b'
 >>> fmt_value(0.123456), fmt_value(None), fmt_value(14), fmt_value(1660791.0)
 ('0.1235', '–', '14', '1,660,791')
 >>> readable_metric("client_ms_per_epoch_median"), readable_metric("peak_rss_mib")
@@ -52,7 +52,8 @@ def md_cell(text: Any) -> str:
 
 def fmt_value(v: Any) -> str:
     """A table cell: numbers by :func:`~fedlib.evaluate.scorecard.fmt_number` (4 significant
-    digits, no scientific notation for ordinary magnitudes), '–' for missing, text escaped."""
+    digits, no scientific notation for ordinary magnitudes), '–' for missing, text escaped.
+    """
     if v is None:
         return "–"
     if isinstance(v, bool) or not isinstance(v, int | float):
@@ -78,7 +79,8 @@ def md_table(headers: list[str], rows: Iterable[Iterable[Any]]) -> list[str]:
 
 def chapter_title(ch: Chapter, root: Path) -> str:
     """The chapter's title as the table of contents shows it: the first level-1 heading of its
-    jupytext source (``# # Title``), else the registry's title."""
+    jupytext source (``# # Title``), else the registry's title.
+    """
     path = ch.source_path(root)
     if path.is_file():
         for line in path.read_text().splitlines():
@@ -104,7 +106,8 @@ def chapter_results(root: Path,
 
 def run_time(doc: dict, path: Path) -> tuple[str, str]:
     """When a chapter ran (UTC) and where that date comes from: the document's ``run_at`` or
-    ``timestamp`` if it has one, else the results file's modification time."""
+    ``timestamp`` if it has one, else the results file's modification time.
+    """
     for key in ("run_at", "timestamp", "written_at"):
         if doc.get(key):
             return str(doc[key]).replace("T", " ")[:16], "results.json"

@@ -121,7 +121,8 @@ def render_scorecard(root: Path, chapters: Iterable[Chapter], *, chart: Path | N
     contradicted / inconclusive) and, apart, the unscored ones (by construction, different
     data, not checkable). A note carried by three or more claims of a chapter is written once
     above its tables and the rows name it by label. ``chart``: the verdict chart
-    (:mod:`fedlib.book.verdict_chart`) to show first, if drawn."""
+    (:mod:`fedlib.book.verdict_chart`) to show first, if drawn.
+    """
     runs = _results(root, chapters)
     lines = ["## Verdicts per chapter", ""]
     if chart is not None:
@@ -153,7 +154,8 @@ def render_scorecard(root: Path, chapters: Iterable[Chapter], *, chart: Path | N
 def render_findings(root: Path, chapters: Iterable[Chapter], *, run_time: bool = False) -> str:
     """Markdown: one row per chapter with its findings in words, its scored verdicts and the
     unscored ones, from the chapter's results.json (the intro page and the README show it);
-    ``run_time`` adds how long the chapter's last run took (the intro's reading guide)."""
+    ``run_time`` adds how long the chapter's last run took (the intro's reading guide).
+    """
     def name(ch: Chapter) -> str:
         return md_cell(chapter_heading(ch, root, level=0).strip())
 
@@ -180,7 +182,8 @@ def update_readme(root: Path, chapters: Iterable[Chapter] = CHAPTERS) -> bool:
     """Rewrite the README's generated block (between :data:`README_START` and
     :data:`README_END`) with the findings, verdict counts, run time and peak memory of every
     chapter, but only when every chapter's last run used the ``default`` parameters: the
-    README describes the book as built by ``make book``. Returns whether it was rewritten."""
+    README describes the book as built by ``make book``. Returns whether it was rewritten.
+    """
     root = Path(root)
     runs = _results(root, [c for c in chapters if c.exists(root)])
     if not runs or any(doc is None or doc["parameter_set"] != "default" for _, doc, _ in runs):
@@ -203,7 +206,8 @@ def update_readme(root: Path, chapters: Iterable[Chapter] = CHAPTERS) -> bool:
 
 def build_commit(root: Path) -> str:
     """The git commit the pages are built from, e.g. ``abc1234`` or ``abc1234 (with
-    uncommitted changes)``; ``unknown (not a git checkout)`` outside git."""
+    uncommitted changes)``; ``unknown (not a git checkout)`` outside git.
+    """
     def git(*args: str) -> str:
         return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True,
                               check=True, timeout=30).stdout.strip()
@@ -221,7 +225,8 @@ def _is_memory(key: str) -> bool:
 
 def render_status(root: Path, chapters: Iterable[Chapter]) -> str:
     """Markdown: the commit the pages were built from; what ran, when, with which parameter
-    set and values; run times in seconds and peak memory in MiB apart; versions."""
+    set and values; run times in seconds and peak memory in MiB apart; versions.
+    """
     lines = [f"Built from git commit `{build_commit(root)}`.", "",
              "## Runs", ""]
     runs = _results(root, chapters)

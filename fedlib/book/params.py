@@ -312,7 +312,7 @@ def _yaml_problem(exc: yaml.YAMLError) -> tuple[str, int | None, int | None]:
 
 
 def load_yaml(text_or_path: str | os.PathLike, *, source: str | None = None) -> Any:
-    """Parse YAML text (or a ``Path``) with safe loading and the YAML 1.2 float rule.
+    r"""Parse YAML text (or a ``Path``) with safe loading and the YAML 1.2 float rule.
 
     A syntax error becomes one line naming ``source`` (or the file), the line and the column,
     instead of PyYAML's multi-line traceback.
@@ -324,10 +324,10 @@ def load_yaml(text_or_path: str | os.PathLike, *, source: str | None = None) -> 
 
     Examples
     --------
-    >>> load_yaml("delta: 1e-5\\nrounds: 5\\nname: x")
+    >>> load_yaml("delta: 1e-5\nrounds: 5\nname: x")
     {'delta': 1e-05, 'rounds': 5, 'name': 'x'}
     >>> try:
-    ...     load_yaml("rounds: 5\\nepsilon: [1, 2\\n", source="my.yml")
+    ...     load_yaml("rounds: 5\nepsilon: [1, 2\n", source="my.yml")
     ... except ParameterError as err:
     ...     print(err)
     my.yml: line 3, column 1: not valid YAML: expected ',' or ']', but got '<stream end>'

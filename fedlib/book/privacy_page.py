@@ -83,7 +83,8 @@ def protocol_of(claim_id: str) -> str | None:
 
 def epsilon_target(metric: dict, parameters: dict) -> float | None:
     """The ε a run aimed at: ``epsilon=<x>`` in the metric's setting, else the chapter's
-    ``target_epsilon`` parameter, else ``None`` (e.g. an audit of the paper's settings)."""
+    ``target_epsilon`` parameter, else ``None`` (e.g. an audit of the paper's settings).
+    """
     match = _TARGET.search(str(metric.get("setting", "")))
     if match:
         return float(match.group(1))
@@ -99,7 +100,8 @@ def _accountant(metric: str) -> str:
 
 def _spent_table(spent: list[dict], parameters: dict) -> list[str]:
     """One row per run (experiment, mode, setting, party), one ε column per accountant, the
-    target and whether any accountant's ε exceeds it."""
+    target and whether any accountant's ε exceeds it.
+    """
     accountants = list(dict.fromkeys(_accountant(m["metric"]) for m in spent))
     runs: dict[tuple, dict] = {}
     for m in spent:
@@ -159,11 +161,11 @@ def _chapter_section(ch: Chapter, doc: dict, root: Path) -> list[str]:
 
 
 def security_checks(security_md: Path) -> list[tuple[str, list[str]]]:
-    """The protections of ``book/security.md`` with the tests each names, in page order.
+    r"""The protections of ``book/security.md`` with the tests each names, in page order.
 
     >>> import tempfile
     >>> p = Path(tempfile.mkdtemp()) / "s.md"
-    >>> _ = p.write_text("## PSI (chapter 4)\\n`tests/test_psi.py::test_typed_ids` ok\\n")
+    >>> _ = p.write_text("## PSI (chapter 4)\n`tests/test_psi.py::test_typed_ids` ok\n")
     >>> security_checks(p)
     [('PSI (chapter 4)', ['tests/test_psi.py::test_typed_ids'])]
     """
@@ -195,7 +197,8 @@ def _security_section(root: Path) -> list[str]:
 def render_privacy_audit(root: Path, chapters: Iterable[Chapter]) -> str:
     """Markdown: per chapter, its privacy-budget claims (stated ε beside ours), every ε its
     run recorded by accountant against its target, and its cryptographic checks; then the
-    protocol checks of the test suite."""
+    protocol checks of the test suite.
+    """
     lines: list[str] = []
     for ch, doc, _ in chapter_results(root, chapters):
         lines += (_chapter_section(ch, doc, root) if doc is not None

@@ -215,7 +215,8 @@ class ResultsWriter:
 
     def add_claim(self, claim: Any) -> None:
         """Append one paper-vs-ours row (a :class:`~fedlib.evaluate.scorecard.Claim` or a dict
-        with the claims keys); the row is checked by :func:`validate_claim`."""
+        with the claims keys); the row is checked by :func:`validate_claim`.
+        """
         d = _as_dict(claim)
         missing = {"id", "claim", "paper", "ours", "basis", "verdict"} - set(d)
         if missing:
@@ -236,7 +237,8 @@ class ResultsWriter:
 
     def add_finding(self, text: str) -> None:
         """Record one finding in words (numbers formatted from this run), for the intro page
-        and the README. Returns nothing, so a call ending a chapter's cell prints no repr."""
+        and the README. Returns nothing, so a call ending a chapter's cell prints no repr.
+        """
         text = " ".join(str(text).split())
         if not text:
             raise ValueError("a finding must be a non-empty sentence")
@@ -265,7 +267,8 @@ class ResultsWriter:
 
     def to_dict(self) -> dict[str, Any]:
         """The document as it will be written (``total_s`` defaults to time since creation,
-        ``peak_rss_mib`` to this process's peak resident memory)."""
+        ``peak_rss_mib`` to this process's peak resident memory).
+        """
         timings = dict(self.timings)
         timings.setdefault("total_s", time.perf_counter() - self._t0)
         # Peak resident memory of the process writing the results (the chapter's kernel), so

@@ -55,7 +55,8 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 class _DropParserWarnings(logging.Filter):
     """Papermill's regex parser of the parameters cell misreads some lines (``x: str | None``,
     comments containing ``=``) and warns; the schema has already validated every key, so those
-    warnings are only noise."""
+    warnings are only noise.
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:
         msg = record.getMessage()

@@ -44,7 +44,8 @@ def _cell(value: Any) -> str:
 
 def frame_html(frame: pd.DataFrame) -> str:
     """The book's HTML for ``frame``: no truncation, no ``NaN``, readable numbers; the index
-    is shown only when it carries labels (not a plain 0…n−1 range)."""
+    is shown only when it carries labels (not a plain 0…n−1 range).
+    """
     show_index = not (isinstance(frame.index, pd.RangeIndex) and frame.index.name is None)
     shown = frame.map(_cell)
     if show_index and not isinstance(frame.index, pd.MultiIndex):
@@ -57,7 +58,8 @@ def frame_html(frame: pd.DataFrame) -> str:
 
 def use_book_tables() -> bool:
     """Register :func:`frame_html` as the HTML repr of data frames in the running IPython
-    kernel. Returns ``False`` (and does nothing) outside IPython, e.g. in a plain script."""
+    kernel. Returns ``False`` (and does nothing) outside IPython, e.g. in a plain script.
+    """
     shell = get_ipython()
     if shell is None:
         return False

@@ -149,7 +149,8 @@ class PheBackend(HEBackend):
 
     def _workers(self):
         """One pool of spawned workers per backend object, started on first use and kept
-        until :meth:`close` (spawning costs ~0.5 s a worker; paid once per fit)."""
+        until :meth:`close` (spawning costs ~0.5 s a worker; paid once per fit).
+        """
         if self.n_jobs > 1 and self._executor is None:
             from concurrent.futures import ProcessPoolExecutor
 

@@ -324,7 +324,8 @@ class ObfuscatorPool:
     def fill(self, count: int, *, n_jobs: int = 1,
              executor: Executor | None = None) -> ObfuscatorPool:
         """Add ``count`` obfuscators; ``n_jobs > 1`` splits them over spawned workers
-        (``executor``: an existing pool, so its start-up is paid once per fit)."""
+        (``executor``: an existing pool, so its start-up is paid once per fit).
+        """
         if count < 0:
             raise ValueError(f"count must be >= 0, got {count}")
         n = int(self.public_key.n)

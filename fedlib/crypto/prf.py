@@ -1,4 +1,4 @@
-"""Key derivation and the pseudorandom generator behind secure-aggregation masks.
+r"""Key derivation and the pseudorandom generator behind secure-aggregation masks.
 
 Bonawitz et al. expand every 32-byte seed (a pairwise key agreement or a self-mask seed ``b_u``)
 into a mask as long as the model vector with a PRG. Here:
@@ -21,7 +21,7 @@ RFC 5869 (HKDF); RFC 8439 (ChaCha20). Introduced in chapter 1 (``chapters/01_fmt
 
 Examples
 --------
->>> seed = derive_key(b"\\x01" * 32, info=b"demo")
+>>> seed = derive_key(b"\x01" * 32, info=b"demo")
 >>> mask = expand_mask(seed, 4)
 >>> mask.dtype, mask.shape, bool((mask == expand_mask(seed, 4)).all())
 (dtype('uint64'), (4,), True)

@@ -1,4 +1,4 @@
-"""Secure aggregation with dropout recovery (Bonawitz et al. 2017, semi-honest variant).
+r"""Secure aggregation with dropout recovery (Bonawitz et al. 2017, semi-honest variant).
 
 The server learns ``Σ_{u∈U3} x_u`` for the clients ``U3`` whose masked inputs arrived, and
 nothing else about any individual ``x_u``. One :class:`SecureAggregationRound` is one run of
@@ -18,7 +18,7 @@ the protocol, with fresh keys, in four phases (each may lose clients):
    ``-1``. The PRG is ChaCha20 keyed by the full 32-byte seed (:mod:`fedlib.crypto.prf`).
    Senders form ``U3``; the server sums the ``y_u``.
 3. **Unmasking** (``"unmask"``). The server announces ``U3`` (kind ``public``). Each survivor
-   returns, for every ``v ∈ U2 \\ U3``, its share of ``s_v^SK`` and, for every ``v ∈ U3``, its
+   returns, for every ``v ∈ U2 \ U3``, its share of ``s_v^SK`` and, for every ``v ∈ U3``, its
    share of ``b_v`` (kind ``share``) - **never both for one ``v``**: that would let the server
    strip every mask off ``y_v``. Clients refuse such a request and the server's recovery
    refuses it too (:class:`SecAggProtocolError`). With ``t`` shares the server rebuilds the
@@ -356,7 +356,8 @@ class SecureAggregationRound:
     # -- phases 0 and 1 --------------------------------------------------------------------
     def setup(self, dropouts: Mapping[str, set[str]] | None = None) -> None:
         """AdvertiseKeys and ShareKeys. ``dropouts[phase]`` are clients that go silent
-        from that phase on; the ``"unmask"`` entry is kept for :meth:`recover`."""
+        from that phase on; the ``"unmask"`` entry is kept for :meth:`recover`.
+        """
         self._expect("init")
         d = self._check_dropouts(dropouts)
         self._unmask_dropouts = d["unmask"]
@@ -385,7 +386,8 @@ class SecureAggregationRound:
     @property
     def uploaders(self) -> tuple[str, ...]:
         """Clients that send a masked input in phase 2 (``U2`` minus those silent from the
-        ``"masked"`` phase on); known after :meth:`setup`."""
+        ``"masked"`` phase on); known after :meth:`setup`.
+        """
         self._expect("masked")
         return tuple(u for u in self.u2 if u not in self._silent)
 
@@ -482,7 +484,8 @@ class SecureAggregationRound:
 
 class SecureAggregation:
     """Secure aggregation across rounds: fresh keys and a new :class:`SecureAggregationRound`
-    per round, one shared transcript. Parameters as in :class:`SecureAggregationRound`."""
+    per round, one shared transcript. Parameters as in :class:`SecureAggregationRound`.
+    """
 
     kind = "masked"
 
@@ -497,7 +500,8 @@ class SecureAggregation:
                   transcript: Transcript | None = None) -> SecureAggregationRound:
         """A fresh protocol run among ``clients``, logged to ``transcript`` (default: this
         object's own), so that a round loop can log into its run's transcript without
-        replacing the caller's."""
+        replacing the caller's.
+        """
         return SecureAggregationRound(clients, threshold=self.threshold, codec=self.codec,
                                       transcript=self.transcript if transcript is None
                                       else transcript, round=round,
@@ -506,5 +510,6 @@ class SecureAggregation:
     def run(self, vectors: Mapping[str, np.ndarray], *,
             dropouts: Mapping[str, set[str]] | None = None, round: int | None = None) -> np.ndarray:
         """Sum of the surviving clients' vectors for one round (see
-        :meth:`SecureAggregationRound.run`)."""
+        :meth:`SecureAggregationRound.run`).
+        """
         return self.new_round(list(vectors), round=round).run(vectors, dropouts)

@@ -361,7 +361,8 @@ class ClaimsTable(pd.DataFrame):
     row and every character (no "…", no NaN, no internal ``id`` column) with the verdict as a
     coloured badge, the rows grouped headline / supporting / descriptive under a heading row
     each (:func:`claim_group`), and each note's first sentence, the rest folded under "more". Any operation
-    on it returns a plain DataFrame."""
+    on it returns a plain DataFrame.
+    """
 
     @property
     def _constructor(self) -> type:

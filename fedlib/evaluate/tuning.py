@@ -47,7 +47,8 @@ __all__ = ["TuningResult", "grid", "tune"]
 @dataclass(frozen=True)
 class TuningResult:
     """The sweep (one row per method and configuration, with ``val_score`` and ``chosen``)
-    and the chosen configuration per method."""
+    and the chosen configuration per method.
+    """
 
     sweep: pd.DataFrame
     chosen: dict[str, dict[str, Any]]

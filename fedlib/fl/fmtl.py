@@ -257,7 +257,8 @@ class FMTLClient:
 @dataclass
 class RoundLog:
     """One round: whose update was summed (U3; empty if aborted), who dropped out (in any
-    phase), whether secure aggregation aborted, bytes to the server, seconds."""
+    phase), whether secure aggregation aborted, bytes to the server, seconds.
+    """
 
     round: int
     uploaded: list[str]
@@ -355,14 +356,16 @@ class FMTLParty:
 
     def personal_parameters(self, global_params: np.ndarray) -> np.ndarray:
         """The model this institution is evaluated with: ``W̄`` (FedAvg), ``W̄ + V_i``
-        (``"joint"``) or its own ``W_i`` (``"alternating"``)."""
+        (``"joint"``) or its own ``W_i`` (``"alternating"``).
+        """
         if not self._fmtl:
             return global_params
         return global_params + self.offset if self.algorithm == "joint" else self.params
 
     def evaluate(self, parameters: np.ndarray, config: dict) -> dict[str, float]:
         """Mean BCE and accuracy at 0.5 of its personal model (built on the received
-        ``W̄``) on its own training rows."""
+        ``W̄``) on its own training rows.
+        """
         set_flat_params(self.model, self.personal_parameters(parameters))
         p = np.clip(predict_proba(self.model, self.client.X), 1e-7, 1 - 1e-7)
         y = np.asarray(self.client.y, dtype=np.float64)
@@ -504,7 +507,8 @@ def make_clients(institutions: Sequence, *, epsilon: float | None, delta: float 
     ``epsilon`` set, σ is calibrated per institution (its own sampling rate ``B/n_i`` and
     step count) so that its accountant reaches ``epsilon`` after all rounds; ``epsilon=None``
     gives non-private clients. With ``epsilon`` set, ``delta`` must be below 1/n_i for every
-    institution (checked first, before any calibration or training)."""
+    institution (checked first, before any calibration or training).
+    """
     if epsilon is not None:
         check_delta(delta, rows={inst.name: len(inst.y_train) for inst in institutions})
     clients = []
@@ -531,7 +535,8 @@ def institution_report(models: dict[str, np.ndarray], model_fn: Callable[[], nn.
 
     ``flagged_share`` is the share of test rows predicted to default at that threshold (0 or
     1: the model predicts a single class there). A fairness metric that cannot be computed
-    (one group absent, or never approved) is NaN and ``fairness_note`` says why."""
+    (one group absent, or never approved) is NaN and ``fairness_note`` says why.
+    """
     rows = []
     model = model_fn()
     for inst in institutions:

@@ -81,7 +81,8 @@ class RoundProtection(Protocol):
 class RoundOutcome:
     """One round: who was asked, who uploaded, who dropped (in any phase), whether the
     protection aborted, each party's fit metrics, timings, bytes, the new global model and
-    the strategy's evaluation of it."""
+    the strategy's evaluation of it.
+    """
 
     round: int
     sampled: list[str]
@@ -115,7 +116,8 @@ def draw_dropouts(names: Sequence[str], rate: float, phases: Sequence[str],
 
 class _OneRound:
     """An :class:`UpdateProtection` seen as a per-round protocol: nothing to set up, and a
-    party that dropped out in any phase simply never uploads."""
+    party that dropped out in any phase simply never uploads.
+    """
 
     def __init__(self, protection: UpdateProtection, members: Sequence[str]):
         self.protection, self.members = protection, list(members)
@@ -261,7 +263,8 @@ class RoundLoop:
                             ) -> Uploads:
         """Parties protect and send their contributions; the server sums each protection's
         payloads; the key holders (or, for secure aggregation, the survivors' shares)
-        recover the sums."""
+        recover the sums.
+        """
         start = time.perf_counter()
         sessions = self._open_rounds(rnd, sampled, dropouts)
         payloads: list[list] = []
@@ -331,7 +334,8 @@ def run_rounds(strategy: Strategy, parties: Sequence[FederatedParty], *, rounds:
                dropout_rate: float = 0.0, dropout_phases: Sequence[str] = ("masked",),
                on_round: Callable[[RoundOutcome], None] | None = None) -> RoundLoop:
     """Build a :class:`RoundLoop` and run it for ``rounds`` rounds; returns the loop (its
-    ``parameters``, ``history``, ``initial_metrics`` and ``transcript``)."""
+    ``parameters``, ``history``, ``initial_metrics`` and ``transcript``).
+    """
     loop = RoundLoop(strategy, parties, seed=seed, protection=protection, transcript=transcript,
                      dropout_rate=dropout_rate, dropout_phases=dropout_phases)
     loop.run(rounds, on_round=on_round)

@@ -74,7 +74,8 @@ class FitInstruction:
 @dataclass(frozen=True)
 class FitResult:
     """What a party's local training returns (Flower's ``FitRes``): its new parameters, the
-    number of rows it trained on, and metrics (``loss``, ``seconds``)."""
+    number of rows it trained on, and metrics (``loss``, ``seconds``).
+    """
 
     parameters: np.ndarray = field(repr=False)
     num_examples: int

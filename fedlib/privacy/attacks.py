@@ -338,7 +338,7 @@ def inversion_error_vs_noise(x, y: float, *, weight, bias: float, noise_multipli
 
 def attack_update_payload(payload: Any, *, server_context: Any = None,
                           x_true=None) -> dict[str, Any]:
-    """Run the gradient-ratio attack on what the server received for one client.
+    r"""Run the gradient-ratio attack on what the server received for one client.
 
     The payload is read the way :func:`fedlib.fl.models.get_flat_params` lays out a logistic
     regression (weights then bias), so the attack is ``x̂ = v[:-1] / v[-1]``.
@@ -360,7 +360,7 @@ def attack_update_payload(payload: Any, *, server_context: Any = None,
 
     >>> attack_update_payload(np.array([-0.1, -0.2, -0.1]), x_true=[1.0, 2.0])["relative_error"]
     0.0
-    >>> attack_update_payload(b"\\x00" * 64)["readable"]
+    >>> attack_update_payload(b"\x00" * 64)["readable"]
     False
     """
     vector = None

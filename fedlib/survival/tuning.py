@@ -210,7 +210,8 @@ def _pooled_sigma(val: PreparedSurvival, mode: str, config: TrainingConfig, *, r
                   target_epsilon: float, delta: float, clip_norm: float, n_neighbours: int,
                   pilot_steps: int, init_model, seed: int) -> tuple[float, float] | None:
     """The pooled fitting rows' sigma for ``mode`` on ``config``'s schedule and the ε it was
-    calibrated to reach (DP: the RDP accountant's; BDP: the planned bound); None without DP."""
+    calibrated to reach (DP: the RDP accountant's; BDP: the planned bound); None without DP.
+    """
     if mode == "none":
         return None
     sig = calibrate_clients(val, target_epsilon=target_epsilon, delta=delta,

@@ -225,7 +225,8 @@ def better_split(gain: float, best: float) -> bool:
 @dataclass
 class TreeNode:
     """A node. Plaintext trees fill ``feature/bin/threshold``; SecureBoost trees only
-    ``party/record_id`` (the split owner keeps the rest in its lookup table)."""
+    ``party/record_id`` (the split owner keeps the rest in its lookup table).
+    """
 
     node_id: int
     depth: int
@@ -276,7 +277,8 @@ class HistGBDT:
     def fit(self, X, y, *, passive_columns=()) -> HistGBDT:
         """Fit on all columns; ``passive_columns`` (indices) are split candidates only at
         nodes :func:`passive_visible` admits under ``passive_min_node_size``, as the
-        passive parties' columns are in SecureBoost (pass them for a SecureBoost twin)."""
+        passive parties' columns are in SecureBoost (pass them for a SecureBoost twin).
+        """
         p = self.params
         X, y = _check_matrix(X, "X"), check_labels(y)
         if len(X) != len(y):
