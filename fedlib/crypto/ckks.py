@@ -516,8 +516,9 @@ class CKKSProtection:
         return self.aggregator.sum(payloads)
 
     def recover(self, aggregate: bytes) -> np.ndarray:
-        """Key holders decrypt the aggregated ciphertext into the plain sum, rounded to the
-        release grid (no CKKS noise bits reach the server).
+        """The plain sum: key holders decrypt the aggregate and round it to the release grid.
+
+        Rounding to the grid means no CKKS noise bits reach the server.
         """
         plain = self.key_holder.decrypt(aggregate)
         if self.release_grid_bits is None:
@@ -525,8 +526,9 @@ class CKKSProtection:
         return round_to_grid(plain, self.release_grid_bits)
 
     def error_bound(self, n_summands: int, max_abs: float) -> float:
-        """Stated absolute error of ``recover(aggregate(...))``: :meth:`CKKSParams.error_bound`
-        plus half a grid step for the release rounding.
+        """Stated absolute error of ``recover(aggregate(...))``.
+
+        :meth:`CKKSParams.error_bound` plus half a grid step for the release rounding.
         """
         half = 0.0 if self.release_grid_bits is None else 2.0 ** -(self.release_grid_bits + 1)
         return self.params.error_bound(n_summands, max_abs) + half

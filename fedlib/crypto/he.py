@@ -101,10 +101,12 @@ class HEBackend:
 
     @property
     def scheme(self) -> str:
+        """The scheme's name (``Paillier`` or ``Okamoto-Uchiyama``)."""
         return SCHEMES[self.name]
 
     @property
     def security(self) -> str:
+        """One sentence on the assumption the scheme's security rests on."""
         return SECURITY[self.name]
 
     def _need_secret(self):
@@ -142,14 +144,18 @@ class PheBackend(HEBackend):
 
     @classmethod
     def generate(cls, key_bits: int = 2048, *, demo: bool = False, n_jobs: int = 1):
+        """A fresh ``key_bits`` Paillier key pair as the key holder's backend."""
         return cls(*_pl.make_keypair(n_bits=key_bits, demo=demo), n_jobs=n_jobs)
 
     def public(self) -> PheBackend:
+        """The same backend without the private key (what a passive party gets)."""
         return PheBackend(self.public_key, n_jobs=self.n_jobs)
 
     def _workers(self):
-        """One pool of spawned workers per backend object, started on first use and kept
-        until :meth:`close` (spawning costs ~0.5 s a worker; paid once per fit).
+        """The backend's pool of spawned workers (``None`` when ``n_jobs == 1``).
+
+        One pool per backend object, started on first use and kept until :meth:`close`
+        (spawning costs ~0.5 s a worker; paid once per fit).
         """
         if self.n_jobs > 1 and self._executor is None:
             from concurrent.futures import ProcessPoolExecutor
@@ -163,6 +169,7 @@ class PheBackend(HEBackend):
                                                              executor=self._workers())
 
     def encrypt(self, plaintexts: Sequence[int]) -> list[int]:
+        """Encrypt non-negative integers below ``2**plaintext_bits``, one ciphertext each."""
         obf = None
         if self.pool is not None and len(self.pool) >= len(plaintexts):
             obf = self.pool.take(len(plaintexts))
@@ -170,6 +177,20 @@ class PheBackend(HEBackend):
                                   n_jobs=self.n_jobs, executor=self._workers())
 
     def decrypt(self, cts, *, signed: bool = False) -> list[int]:
+        """Decrypt ciphertexts (key holder only).
+
+        Parameters
+        ----------
+        cts : list of int
+            Ciphertexts from this key's :meth:`encrypt` or arithmetic on them.
+        signed : bool
+            Read plaintexts above ``n // 2`` as negative (``m - n``).
+
+        Returns
+        -------
+        list of int
+            One plaintext per ciphertext.
+        """
         self._need_secret()
         out = _pl.decrypt_raw(self._sk, cts)
         if signed:
@@ -178,12 +199,15 @@ class PheBackend(HEBackend):
         return out
 
     def take(self, cts, idx) -> list[int]:
+        """The ciphertexts at positions ``idx``, in that order."""
         return [cts[int(i)] for i in idx]
 
     def sub(self, a, b) -> list[int]:
+        """Element-wise ciphertext difference: encrypts ``a_i - b_i`` (mod ``n``)."""
         return [_pl.sub_ciphertext(self.public_key, x, y) for x, y in zip(a, b, strict=True)]
 
     def rerandomize(self, cts) -> list[int]:
+        """The same plaintexts under fresh randomness (hides how a sum was formed)."""
         return _pl.rerandomize(self.public_key, list(cts))
 
     def bucket_sums(self, cts, rows: np.ndarray, bins: np.ndarray, n_buckets: int) -> list[int]:
@@ -198,6 +222,7 @@ class PheBackend(HEBackend):
             self._executor = None
 
     def pack(self, cts, k: int, shift_bits: int) -> list[int]:
+        """Stack ``k`` consecutive ciphertexts into one (see :meth:`HEBackend.pack`)."""
         import gmpy2
 
         nsq = gmpy2.mpz(self.public_key.nsquare)
@@ -213,6 +238,7 @@ class PheBackend(HEBackend):
         return out
 
     def length(self, cts) -> int:
+        """Number of ciphertexts in ``cts``."""
         return len(cts)
 
 
@@ -228,6 +254,7 @@ class HeuCiphertexts:
         return int(self.array.rows)
 
     def nbytes_on_wire(self) -> int:
+        """Bytes these ciphertexts take on the wire."""
         return len(self) * self.nbytes_each
 
 
@@ -253,6 +280,7 @@ class HeuBackend(HEBackend):
 
     @classmethod
     def generate(cls, name: str, key_bits: int = 2048, *, demo: bool = False) -> HeuBackend:
+        """The key holder's backend on a fresh ``key_bits`` key pair (``zpaillier`` or ``ou``)."""
         if key_bits < _pl.MIN_SECURE_BITS and not demo:
             raise _pl.KeySizeError(f"key_bits={key_bits} is below the {_pl.MIN_SECURE_BITS}-"
                                    "bit minimum; pass demo=True for a test key")
@@ -264,6 +292,7 @@ class HeuBackend(HEBackend):
         return cls(name, kit, key_bits=key_bits, has_secret=True)
 
     def public(self) -> HeuBackend:
+        """The same backend without the private key (what a passive party gets)."""
         return HeuBackend(self.name, self._hnp.setup(self.kit.public_key()),
                           key_bits=self.key_bits, has_secret=False)
 
@@ -276,9 +305,11 @@ class HeuBackend(HEBackend):
         return self.kit.array(col, self._codec)
 
     def encrypt(self, plaintexts: Sequence[int]) -> HeuCiphertexts:
+        """Encrypt non-negative integers below ``2**plaintext_bits`` into one HEU column."""
         return self._wrap(self._enc.encrypt(self._plain(plaintexts)))
 
     def decrypt(self, cts: HeuCiphertexts, *, signed: bool = False) -> list[int]:
+        """Decrypt to signed integers (key holder only; ``signed`` is there for the interface)."""
         # HEU decrypts to signed integers already; `signed` is accepted for the interface.
         self._need_secret()
         if len(cts) == 0:
@@ -287,12 +318,15 @@ class HeuBackend(HEBackend):
         return [int(v) for v in out.ravel()]
 
     def take(self, cts: HeuCiphertexts, idx) -> HeuCiphertexts:
+        """The ciphertexts at positions ``idx``, in that order."""
         return self._wrap(cts.array[[int(i) for i in idx]])
 
     def sub(self, a: HeuCiphertexts, b: HeuCiphertexts) -> HeuCiphertexts:
+        """Element-wise ciphertext difference: encrypts ``a_i - b_i``."""
         return self._wrap(self._ev.sub(a.array, b.array))
 
     def rerandomize(self, cts: HeuCiphertexts) -> HeuCiphertexts:
+        """The same plaintexts under fresh randomness (adds an encryption of zero)."""
         # Adding a fresh encryption of zero replaces the randomness carried by a sum.
         zeros = self._enc.encrypt(self._plain([0] * len(cts)))
         return self._wrap(self._ev.add(cts.array, zeros))
@@ -310,6 +344,7 @@ class HeuBackend(HEBackend):
                                                            int(n_buckets), False))
 
     def pack(self, cts: HeuCiphertexts, k: int, shift_bits: int) -> HeuCiphertexts:
+        """Stack ``k`` consecutive ciphertexts into one (see :meth:`HEBackend.pack`)."""
         total = len(cts)
         groups = -(-total // k)
         # HEU arrays cannot be concatenated, so the last group's missing slots repeat
@@ -323,6 +358,7 @@ class HeuBackend(HEBackend):
         return self._wrap(acc)
 
     def length(self, cts) -> int:
+        """Number of ciphertexts in ``cts``."""
         return len(cts)
 
 

@@ -168,22 +168,27 @@ class GHPacker:
 
     @property
     def g_offset(self) -> int:
+        """Offset ``ceil(g_bound * 2**frac_bits)``: makes every encoded gradient non-negative."""
         return math.ceil(self.g_bound * self._scale)
 
     @property
     def h_offset(self) -> int:
+        """Offset ``ceil(h_bound * 2**frac_bits)``: makes every encoded hessian non-negative."""
         return math.ceil(self.h_bound * self._scale)
 
     @property
     def count_bits(self) -> int:
+        """Bits of the count slot (room for ``max_rows``)."""
         return int(self.max_rows).bit_length()
 
     @property
     def h_bits(self) -> int:
+        """Bits of the hessian slot (room for a sum over ``max_rows`` rows)."""
         return (int(self.max_rows) * 2 * self.h_offset).bit_length()
 
     @property
     def g_bits(self) -> int:
+        """Bits of the gradient slot (room for a sum over ``max_rows`` rows)."""
         return (int(self.max_rows) * 2 * self.g_offset).bit_length()
 
     @property
@@ -211,8 +216,10 @@ class GHPacker:
         return k
 
     def decode_packed(self, value: int, k: int, used: int | None = None) -> list:
-        """Unpack ``k`` stacked bucket sums (first bucket in the highest slot) into
-        ``(G, H, count)`` triples; ``used`` keeps only the first ``used`` slots.
+        """Unpack ``k`` stacked bucket sums into ``(G, H, count)`` triples.
+
+        The first bucket sits in the highest slot; ``used`` keeps only the first ``used``
+        slots (the last packed group may be padded).
 
         >>> p = GHPacker(max_rows=4, frac_bits=8)
         >>> a, b = p.encode([0.5, -0.25], [0.25, 0.5])
@@ -323,8 +330,10 @@ class ObfuscatorPool:
 
     def fill(self, count: int, *, n_jobs: int = 1,
              executor: Executor | None = None) -> ObfuscatorPool:
-        """Add ``count`` obfuscators; ``n_jobs > 1`` splits them over spawned workers
-        (``executor``: an existing pool, so its start-up is paid once per fit).
+        """Add ``count`` obfuscators to the stock and return the pool.
+
+        ``n_jobs > 1`` splits them over spawned workers (``executor``: an existing pool, so
+        its start-up is paid once per fit).
         """
         if count < 0:
             raise ValueError(f"count must be >= 0, got {count}")
@@ -344,6 +353,7 @@ class ObfuscatorPool:
         return self
 
     def take(self, count: int) -> list:
+        """Remove and return ``count`` obfuscators (each is used for one encryption only)."""
         if count > len(self._stock):
             raise ValueError(f"pool holds {len(self._stock)} obfuscators, {count} requested; "
                              "fill() it first")

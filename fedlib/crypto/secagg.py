@@ -92,6 +92,7 @@ class MaskedInput:
     y: np.ndarray
 
     def nbytes_on_wire(self) -> int:
+        """Bytes this upload takes on the wire (the vector and the client's name)."""
         return int(self.y.nbytes) + len(self.party.encode())
 
 
@@ -104,8 +105,9 @@ class MaskedSum:
 
 
 def surviving_noise_std(sigma_per_client: float, n_survivors: int) -> float:
-    """Std of the Gaussian noise in the aggregate when ``n_survivors`` clients each added
-    ``N(0, sigma_per_client²)``: independent noises add in variance.
+    """Std of the Gaussian noise in the aggregate of ``n_survivors`` noisy clients.
+
+    Each survivor added ``N(0, sigma_per_client²)``; independent noises add in variance.
 
     >>> surviving_noise_std(1.0, 4)
     2.0
@@ -253,8 +255,9 @@ class _Client:
 
 
 class SecureAggregationRound:
-    """One round of secure aggregation among ``clients``; an ``UpdateProtection`` (kind
-    ``"masked"``).
+    """One round of secure aggregation among ``clients``.
+
+    An ``UpdateProtection`` of kind ``"masked"``.
 
     Use :meth:`run` for the whole protocol, or, as a protection in a round loop,
     :meth:`setup` (phases 0-1), :meth:`protect` per client (phase 2, the caller sends the
@@ -355,8 +358,10 @@ class SecureAggregationRound:
 
     # -- phases 0 and 1 --------------------------------------------------------------------
     def setup(self, dropouts: Mapping[str, set[str]] | None = None) -> None:
-        """AdvertiseKeys and ShareKeys. ``dropouts[phase]`` are clients that go silent
-        from that phase on; the ``"unmask"`` entry is kept for :meth:`recover`.
+        """Run phases 0-1, AdvertiseKeys and ShareKeys.
+
+        ``dropouts[phase]`` are clients that go silent from that phase on; the ``"unmask"``
+        entry is kept for :meth:`recover`.
         """
         self._expect("init")
         d = self._check_dropouts(dropouts)
@@ -385,8 +390,9 @@ class SecureAggregationRound:
 
     @property
     def uploaders(self) -> tuple[str, ...]:
-        """Clients that send a masked input in phase 2 (``U2`` minus those silent from the
-        ``"masked"`` phase on); known after :meth:`setup`.
+        """Clients that send a masked input in phase 2; known after :meth:`setup`.
+
+        ``U2`` minus those silent from the ``"masked"`` phase on.
         """
         self._expect("masked")
         return tuple(u for u in self.u2 if u not in self._silent)
@@ -483,8 +489,10 @@ class SecureAggregationRound:
 
 
 class SecureAggregation:
-    """Secure aggregation across rounds: fresh keys and a new :class:`SecureAggregationRound`
-    per round, one shared transcript. Parameters as in :class:`SecureAggregationRound`.
+    """Secure aggregation across rounds, one shared transcript.
+
+    Fresh keys and a new :class:`SecureAggregationRound` per round. Parameters as in
+    :class:`SecureAggregationRound`.
     """
 
     kind = "masked"
@@ -498,9 +506,10 @@ class SecureAggregation:
 
     def new_round(self, clients: Sequence[str], *, round: int | None = None,
                   transcript: Transcript | None = None) -> SecureAggregationRound:
-        """A fresh protocol run among ``clients``, logged to ``transcript`` (default: this
-        object's own), so that a round loop can log into its run's transcript without
-        replacing the caller's.
+        """A fresh protocol run among ``clients``, logged to ``transcript``.
+
+        ``transcript`` defaults to this object's own; a round loop passes its run's
+        transcript so that it logs there without replacing the caller's.
         """
         return SecureAggregationRound(clients, threshold=self.threshold, codec=self.codec,
                                       transcript=self.transcript if transcript is None
@@ -509,7 +518,8 @@ class SecureAggregation:
 
     def run(self, vectors: Mapping[str, np.ndarray], *,
             dropouts: Mapping[str, set[str]] | None = None, round: int | None = None) -> np.ndarray:
-        """Sum of the surviving clients' vectors for one round (see
-        :meth:`SecureAggregationRound.run`).
+        """Sum of the surviving clients' vectors for one round.
+
+        See :meth:`SecureAggregationRound.run`.
         """
         return self.new_round(list(vectors), round=round).run(vectors, dropouts)

@@ -53,6 +53,7 @@ class Share:
 
     @classmethod
     def from_bytes(cls, data: bytes, prime: int = PRIME) -> Share:
+        """The share encoded by :meth:`to_bytes` (raises on a wrong length)."""
         if len(data) != 4 + _width(prime):
             raise ValueError(f"data: {len(data)} bytes; a share is {4 + _width(prime)} bytes")
         return cls(int.from_bytes(data[:4], "big"), int.from_bytes(data[4:], "big"))
@@ -63,8 +64,10 @@ def _width(prime: int) -> int:
 
 
 def random_below(bound: int, entropy: Entropy | None = None) -> int:
-    """Uniform integer in ``[0, bound)``: :func:`secrets.randbelow`, or rejection sampling
-    on an injected entropy source (tests use a seeded one for reproducibility).
+    """Uniform integer in ``[0, bound)``.
+
+    :func:`secrets.randbelow`, or rejection sampling on an injected entropy source (tests
+    use a seeded one for reproducibility).
 
     >>> 0 <= random_below(7) < 7
     True
