@@ -1,5 +1,7 @@
-"""Evaluation: classification and calibration metrics, subgroup and fairness metrics, the
-paper-vs-ours scorecard, and seaborn figure helpers.
+"""Evaluation: metrics, the paper-vs-ours scorecard and figure helpers.
+
+Classification and calibration metrics, subgroup and fairness metrics, the scorecard, and
+seaborn figure helpers.
 
 The figure helpers are not re-exported: import them from :mod:`fedlib.evaluate.figures`, so
 importing ``fedlib.evaluate`` does not import matplotlib or seaborn.

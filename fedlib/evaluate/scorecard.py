@@ -213,11 +213,13 @@ class Claim:
 
     @property
     def verdict(self) -> str:
+        """The claim's verdict, one of :data:`VERDICTS` (see :func:`verdict`)."""
         return verdict(self.paper, self.ours, kind=self.kind, tolerance=self.tolerance,
                        same_data=self.same_data)
 
     @property
     def scored(self) -> bool:
+        """Whether the verdict counts in the score (one of :data:`SCORED`)."""
         return self.verdict in SCORED
 
     def to_record(self) -> dict[str, Any]:
@@ -256,9 +258,10 @@ def claims_records(claims: Iterable[Claim]) -> list[dict[str, Any]]:
 
 
 def fmt_number(x: Any, digits: int = 4) -> str:
-    """A number for a table: ``digits`` significant digits in fixed-point notation, thousands
-    separated, trailing zeros dropped; only magnitudes below 10⁻⁴ use a power of ten (never
-    ``e-05``). ``None`` and NaN give ``–``.
+    """A number for a table: ``digits`` significant digits in fixed-point notation.
+
+    Thousands are separated and trailing zeros dropped; only magnitudes below 10⁻⁴ use a power
+    of ten (never ``e-05``). ``None`` and NaN give ``–``.
 
     >>> [fmt_number(v) for v in (0.73501, 1660791.0, 2015.35, 5.1776e-05, 128.0, None, -0.5)]
     ['0.735', '1,660,791', '2,015', '5.178 × 10⁻⁵', '128', '–', '-0.5']
@@ -280,8 +283,10 @@ def fmt_number(x: Any, digits: int = 4) -> str:
 
 
 def format_paper(record: dict[str, Any]) -> str:
-    """``paper`` of a claims row as text. A direction claim says which side of 0 our
-    difference (the A − B its claim names) must fall on, never a bare ``>``.
+    """``paper`` of a claims row as text.
+
+    A direction claim says which side of 0 our difference (the A − B its claim names) must
+    fall on, never a bare ``>``.
 
     >>> format_paper({"paper": ">", "kind": "direction"})
     'difference > 0'
@@ -312,7 +317,8 @@ GROUPS: tuple[str, ...] = ("headline", "supporting", "descriptive")
 
 
 def claim_group(record: dict[str, Any]) -> str:
-    """Which group a claims row belongs to, from what it is (no hand labels that can drift):
+    """Which group a claims row belongs to, from what it is (no hand labels that can drift).
+
     *headline*, an ordering the paper concludes (a direction claim: A beats B); *descriptive*,
     a number we set from the paper or a description of the data (basis ``input`` or verdict
     *by construction*); *supporting*, every other measured level behind the conclusions.
@@ -342,8 +348,9 @@ def verdict_badge(verdict: str) -> str:
 
 
 def note_html(note: str) -> str:
-    """A note as its first sentence (the one-line reason), the rest folded in a ``<details>``
-    block so long notes do not make the table a wall of text.
+    """A note as its first sentence (the one-line reason), the rest folded in ``<details>``.
+
+    Folding keeps long notes from making the table a wall of text.
 
     >>> note_html("Seeds differ. The paper used 5 seeds; we ran 3.")   # short: kept whole
     'Seeds differ. The paper used 5 seeds; we ran 3.'
@@ -357,11 +364,12 @@ def note_html(note: str) -> str:
 
 
 class ClaimsTable(pd.DataFrame):
-    """The chapter's claims table: a DataFrame (``.verdict``, ``len``) whose HTML shows every
-    row and every character (no "…", no NaN, no internal ``id`` column) with the verdict as a
-    coloured badge, the rows grouped headline / supporting / descriptive under a heading row
-    each (:func:`claim_group`), and each note's first sentence, the rest folded under "more". Any operation
-    on it returns a plain DataFrame.
+    """The chapter's claims table: a DataFrame (``.verdict``, ``len``) with its own HTML.
+
+    The HTML shows every row and every character (no "…", no NaN, no internal ``id`` column)
+    with the verdict as a coloured badge, the rows grouped headline / supporting / descriptive
+    under a heading row each (:func:`claim_group`), and each note's first sentence, the rest
+    folded under "more". Any operation on it returns a plain DataFrame.
     """
 
     @property
@@ -393,9 +401,10 @@ class ClaimsTable(pd.DataFrame):
 
 
 def claims_frame(claims: Iterable[Claim]) -> ClaimsTable:
-    """One row per claim for the chapter's closing table: claim, paper, ours (with its
-    interval and basis), verdict, note; as text formatted by :func:`fmt_number`, shown in full
-    (:class:`ClaimsTable`).
+    """One row per claim for the chapter's closing table, shown in full (:class:`ClaimsTable`).
+
+    Columns: claim, paper, ours (with its interval and basis), verdict, note; as text
+    formatted by :func:`fmt_number`.
 
     >>> t = claims_frame([Claim("a", "x", 1.0, Estimate.exact(1.0), tolerance=0.1,
     ...                         same_data=True)])
@@ -411,8 +420,9 @@ def claims_frame(claims: Iterable[Claim]) -> ClaimsTable:
 
 
 def format_ours(record: dict[str, Any]) -> str:
-    """``ours`` of a claims row as text: value, interval and basis (numbers by
-    :func:`fmt_number`).
+    """``ours`` of a claims row as text: value, interval and basis.
+
+    Numbers are formatted by :func:`fmt_number`.
 
     >>> format_ours({"ours": 0.71, "ours_interval": [0.69, 0.73], "n_runs": 3,
     ...              "basis": "seeds"})

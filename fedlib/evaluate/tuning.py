@@ -46,8 +46,9 @@ __all__ = ["TuningResult", "grid", "tune"]
 
 @dataclass(frozen=True)
 class TuningResult:
-    """The sweep (one row per method and configuration, with ``val_score`` and ``chosen``)
-    and the chosen configuration per method.
+    """The sweep and the chosen configuration per method.
+
+    ``sweep`` has one row per method and configuration, with ``val_score`` and ``chosen``.
     """
 
     sweep: pd.DataFrame

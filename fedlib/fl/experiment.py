@@ -93,6 +93,7 @@ class FederationRun:
 
     @property
     def parties(self) -> list[Party]:
+        """The federation's parties."""
         return self.federation.parties
 
 
@@ -193,6 +194,7 @@ class RunComparison:
 
     @property
     def max_param_diff(self) -> float:
+        """Largest absolute parameter difference over all rounds."""
         return float(self.per_round["max_param_diff"].max())
 
     @property

@@ -114,8 +114,9 @@ Mode = Literal["fmtl", "fedavg"]
 
 
 class JointStep:
-    """The ``"joint"`` FMTL step on ``W_i = W̄ + V_i`` (module docstring), as a hook that
-    :func:`fedlib.privacy.dpsgd.train_local` / ``train_local_dp`` call after clipping and
+    """The ``"joint"`` FMTL step on ``W_i = W̄ + V_i`` (module docstring) as a training hook.
+
+    :func:`fedlib.privacy.dpsgd.train_local` / ``train_local_dp`` call it after clipping and
     noise (``proximal=JointStep(...)``).
 
     Each call reads the (noisy) gradient ``g`` in ``p.grad``, updates the shared copy
@@ -169,6 +170,7 @@ class JointStep:
                 for p, ui, vi in zip(params, u, v, strict=True)]
 
     def __call__(self, params) -> None:
+        """Apply the joint step to ``params`` (their ``.grad`` holds the noisy gradient)."""
         if self._blocks is None:
             self._blocks = self._split(params)
         shrink = 1.0 + 2.0 * self.lam * self.lr
@@ -247,17 +249,21 @@ class FMTLClient:
 
     @property
     def private(self) -> bool:
+        """Whether the client trains with DP-SGD."""
         return self.noise_multiplier is not None
 
     @property
     def n_rows(self) -> int:
+        """Number of training rows."""
         return len(self.X)
 
 
 @dataclass
 class RoundLog:
-    """One round: whose update was summed (U3; empty if aborted), who dropped out (in any
-    phase), whether secure aggregation aborted, bytes to the server, seconds.
+    """One round of :func:`run_federated`.
+
+    Whose update was summed (U3; empty if aborted), who dropped out (in any phase), whether
+    secure aggregation aborted, bytes to the server, seconds.
     """
 
     round: int
@@ -283,6 +289,7 @@ class FederatedRun:
     local_params: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     def history_frame(self) -> pd.DataFrame:
+        """The history as a DataFrame, one row per round."""
         return pd.DataFrame([vars(r) for r in self.history])
 
 
@@ -325,6 +332,22 @@ class FMTLParty:
         self._fmtl = False
 
     def fit(self, parameters: np.ndarray, config: dict) -> FitResult:
+        """One round of local training from the received ``W̄``; uploads what the server may see.
+
+        Parameters
+        ----------
+        parameters
+            The global model ``W̄``.
+        config
+            ``seed`` (local training) and, for FMTL, ``lam`` (λ of eq. 1); without ``lam`` the
+            round is FedAvg's plain local training.
+
+        Returns
+        -------
+        FitResult
+            The shared copy (``"joint"``) or the trained ``W_i``, the row count, and ``loss`` and
+            ``seconds``.
+        """
         lam = config.get("lam")
         self._fmtl = lam is not None
         joint = self._fmtl and self.algorithm == "joint"
@@ -355,16 +378,18 @@ class FMTLParty:
         return FitResult(upload, self.num_examples, {"loss": loss, "seconds": seconds})
 
     def personal_parameters(self, global_params: np.ndarray) -> np.ndarray:
-        """The model this institution is evaluated with: ``W̄`` (FedAvg), ``W̄ + V_i``
-        (``"joint"``) or its own ``W_i`` (``"alternating"``).
+        """The model this institution is evaluated with.
+
+        ``W̄`` (FedAvg), ``W̄ + V_i`` (``"joint"``) or its own ``W_i`` (``"alternating"``).
         """
         if not self._fmtl:
             return global_params
         return global_params + self.offset if self.algorithm == "joint" else self.params
 
     def evaluate(self, parameters: np.ndarray, config: dict) -> dict[str, float]:
-        """Mean BCE and accuracy at 0.5 of its personal model (built on the received
-        ``W̄``) on its own training rows.
+        """Mean BCE and accuracy at 0.5 of its personal model on its own training rows.
+
+        The personal model is built on the received ``W̄`` (:meth:`personal_parameters`).
         """
         set_flat_params(self.model, self.personal_parameters(parameters))
         p = np.clip(predict_proba(self.model, self.client.X), 1e-7, 1 - 1e-7)
@@ -489,9 +514,10 @@ def server_view(transcript: Transcript, *, server: str = SERVER) -> pd.DataFrame
 
 def injected_noise_std(*, lr: float, noise_multiplier: float, clip_norm: float,
                        batch_size: int, steps: int) -> float:
-    """Std per coordinate of the DP noise injected into one client's parameters by ``steps``
-    DP-SGD steps (``lr·σC/B`` per step, independent across steps), before the training dynamics
-    shrink or spread it.
+    """Std per coordinate of the DP noise injected into one client's parameters.
+
+    ``steps`` DP-SGD steps each add ``lr·σC/B``, independently across steps; this is the
+    noise before the training dynamics shrink or spread it.
 
     >>> injected_noise_std(lr=0.1, noise_multiplier=1.0, clip_norm=1.0, batch_size=10, steps=100)
     0.1
@@ -503,11 +529,12 @@ def injected_noise_std(*, lr: float, noise_multiplier: float, clip_norm: float,
 def make_clients(institutions: Sequence, *, epsilon: float | None, delta: float | None,
                  clip_norm: float | None, rounds: int, epochs: int,
                  batch_size: int | None) -> list[FMTLClient]:
-    """One client per prepared institution (``name``, ``X_train``, ``y_train``); with
-    ``epsilon`` set, σ is calibrated per institution (its own sampling rate ``B/n_i`` and
+    """One client per prepared institution (``name``, ``X_train``, ``y_train``).
+
+    With ``epsilon`` set, σ is calibrated per institution (its own sampling rate ``B/n_i`` and
     step count) so that its accountant reaches ``epsilon`` after all rounds; ``epsilon=None``
-    gives non-private clients. With ``epsilon`` set, ``delta`` must be below 1/n_i for every
-    institution (checked first, before any calibration or training).
+    gives non-private clients. ``delta`` must then be below 1/n_i for every institution
+    (checked first, before any calibration or training).
     """
     if epsilon is not None:
         check_delta(delta, rows={inst.name: len(inst.y_train) for inst in institutions})
@@ -528,10 +555,11 @@ def make_clients(institutions: Sequence, *, epsilon: float | None, delta: float 
 
 def institution_report(models: dict[str, np.ndarray], model_fn: Callable[[], nn.Module],
                        institutions: Sequence) -> pd.DataFrame:
-    """Per institution, on its own test rows: ROC-AUC, accuracy at 0.5, and EOD/DIR/SPD for
-    the decision "predict default if p >= the cut that flags the training default rate's
-    share of the institution's training rows" with approval (label 0) as the favourable
-    outcome and ``a = 0`` as the privileged group.
+    """Per institution, on its own test rows: ROC-AUC, accuracy at 0.5 and EOD/DIR/SPD.
+
+    The fairness metrics are for the decision "predict default if p >= the cut that flags the
+    training default rate's share of the institution's training rows" with approval (label 0)
+    as the favourable outcome and ``a = 0`` as the privileged group.
 
     ``flagged_share`` is the share of test rows predicted to default at that threshold (0 or
     1: the model predicts a single class there). A fairness metric that cannot be computed
@@ -562,8 +590,9 @@ def institution_report(models: dict[str, np.ndarray], model_fn: Callable[[], nn.
 
 
 def auc_sensitivity(epsilons: Sequence[float], auc: Sequence[float]) -> np.ndarray:
-    """S(ε) = ∂AUC/∂ε (paper 000 eq. 4) by finite differences on the sweep's points
-    (second-order accurate in the interior, :func:`numpy.gradient`).
+    """S(ε) = ∂AUC/∂ε (paper 000 eq. 4) by finite differences on the sweep's points.
+
+    Second-order accurate in the interior (:func:`numpy.gradient`).
 
     >>> auc_sensitivity([0.1, 1.0, 5.0], [0.6, 0.69, 0.73]).round(3).tolist()
     [0.1, 0.083, 0.01]

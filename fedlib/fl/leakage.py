@@ -41,6 +41,7 @@ class SubtractionLeak:
 
     @property
     def max_abs_error(self) -> float:
+        """Largest absolute error of the recovered parameters."""
         return float(np.max(np.abs(self.recovered - self.actual)))
 
 

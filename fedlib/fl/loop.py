@@ -74,14 +74,18 @@ class RoundProtection(Protocol):
     kind: str
 
     def new_round(self, clients: Sequence[str], *, round: int | None = None,
-                  transcript: Transcript | None = None) -> Any: ...
+                  transcript: Transcript | None = None) -> Any:
+        """A fresh protocol instance among ``clients`` for one round, logged to ``transcript``."""
+        ...
 
 
 @dataclass
 class RoundOutcome:
-    """One round: who was asked, who uploaded, who dropped (in any phase), whether the
-    protection aborted, each party's fit metrics, timings, bytes, the new global model and
-    the strategy's evaluation of it.
+    """One round of the loop, as recorded in its history.
+
+    Who was asked, who uploaded, who dropped (in any phase), whether the protection aborted,
+    each party's fit metrics, timings, bytes, the new global model and the strategy's
+    evaluation of it.
     """
 
     round: int
@@ -115,8 +119,9 @@ def draw_dropouts(names: Sequence[str], rate: float, phases: Sequence[str],
 
 
 class _OneRound:
-    """An :class:`UpdateProtection` seen as a per-round protocol: nothing to set up, and a
-    party that dropped out in any phase simply never uploads.
+    """An :class:`UpdateProtection` seen as a per-round protocol.
+
+    There is nothing to set up, and a party that dropped out in any phase simply never uploads.
     """
 
     def __init__(self, protection: UpdateProtection, members: Sequence[str]):
@@ -261,9 +266,11 @@ class RoundLoop:
                             results: Mapping[str, FitResult], weights: Mapping[str, float],
                             dropouts: Mapping[str, set[str]], timing: dict[str, float]
                             ) -> Uploads:
-        """Parties protect and send their contributions; the server sums each protection's
-        payloads; the key holders (or, for secure aggregation, the survivors' shares)
-        recover the sums.
+        """Run the protected exchange of one round.
+
+        Parties protect and send their contributions; the server sums each protection's
+        payloads; the key holders (or, for secure aggregation, the survivors' shares) recover
+        the sums.
         """
         start = time.perf_counter()
         sessions = self._open_rounds(rnd, sampled, dropouts)
@@ -333,8 +340,9 @@ def run_rounds(strategy: Strategy, parties: Sequence[FederatedParty], *, rounds:
                seed: int, protection=None, transcript: Transcript | None = None,
                dropout_rate: float = 0.0, dropout_phases: Sequence[str] = ("masked",),
                on_round: Callable[[RoundOutcome], None] | None = None) -> RoundLoop:
-    """Build a :class:`RoundLoop` and run it for ``rounds`` rounds; returns the loop (its
-    ``parameters``, ``history``, ``initial_metrics`` and ``transcript``).
+    """Build a :class:`RoundLoop` and run it for ``rounds`` rounds.
+
+    Returns the loop (its ``parameters``, ``history``, ``initial_metrics`` and ``transcript``).
     """
     loop = RoundLoop(strategy, parties, seed=seed, protection=protection, transcript=transcript,
                      dropout_rate=dropout_rate, dropout_phases=dropout_phases)

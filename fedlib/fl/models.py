@@ -48,6 +48,7 @@ class LogisticRegression(nn.Module):
             self.linear.bias.zero_()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The logit of each row of ``x``."""
         return self.linear(x).squeeze(-1)
 
 
@@ -72,6 +73,7 @@ class MLP(nn.Module):
                     layer.bias.zero_()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The logit of each row of ``x``."""
         return self.net(x).squeeze(-1)
 
 

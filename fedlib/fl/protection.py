@@ -32,12 +32,15 @@ class PlaintextProtection:
     kind = "plaintext"
 
     def protect(self, party: str, vector: np.ndarray) -> np.ndarray:
+        """The vector itself, as a float64 copy."""
         return np.asarray(vector, dtype=np.float64).copy()
 
     def aggregate(self, payloads: Sequence[np.ndarray]) -> np.ndarray:
+        """The element-wise sum of the updates."""
         if not payloads:
             raise ValueError("cannot aggregate an empty list of updates")
         return np.sum(np.stack(payloads), axis=0)
 
     def recover(self, aggregate: np.ndarray) -> np.ndarray:
+        """The sum as float64: nothing to undo."""
         return np.asarray(aggregate, dtype=np.float64)

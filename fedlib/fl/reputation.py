@@ -59,6 +59,7 @@ class ReputationParams:
 
     @property
     def theta(self) -> float:
+        """Weight θ = 1 − μ of negative interactions."""
         return 1.0 - self.mu
 
     def __post_init__(self):

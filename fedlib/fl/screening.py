@@ -98,6 +98,7 @@ class BankClient:
         self.epochs, self.lr, self.batch_size, self.boost = epochs, lr, batch_size, boost
 
     def fit(self, parameters: np.ndarray, config: dict) -> FitResult:
+        """One round of local training, or the bank's misbehaviour, from the global model."""
         if self.behaviour == "free_rider":
             return FitResult(parameters + 1e-4 * self.rng.normal(size=parameters.shape),
                              self.num_examples, {})
@@ -110,6 +111,7 @@ class BankClient:
         return FitResult(w, self.num_examples, {"loss": stats.final_loss})
 
     def evaluate(self, parameters: np.ndarray, config: dict) -> dict[str, float]:
+        """Accuracy, log-loss and ROC-AUC of ``parameters`` on the bank's own rows."""
         set_flat_params(self.model, parameters)
         return _metrics(self.model, self.X, self.y)
 

@@ -73,8 +73,9 @@ class FitInstruction:
 
 @dataclass(frozen=True)
 class FitResult:
-    """What a party's local training returns (Flower's ``FitRes``): its new parameters, the
-    number of rows it trained on, and metrics (``loss``, ``seconds``).
+    """What a party's local training returns (Flower's ``FitRes``).
+
+    Its new parameters, the number of rows it trained on, and metrics (``loss``, ``seconds``).
     """
 
     parameters: np.ndarray = field(repr=False)
@@ -94,10 +95,14 @@ class FederatedParty(Protocol):
     num_examples: int
     private: bool
 
-    def fit(self, parameters: np.ndarray, config: dict[str, Any]) -> FitResult: ...
+    def fit(self, parameters: np.ndarray, config: dict[str, Any]) -> FitResult:
+        """One round of local training from the global ``parameters`` (config: round, seed)."""
+        ...
 
     def evaluate(self, parameters: np.ndarray, config: dict[str, Any]
-                 ) -> dict[str, float] | None: ...
+                 ) -> dict[str, float] | None:
+        """Metrics of ``parameters`` on the party's own rows, or ``None``."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -137,16 +142,24 @@ class Strategy(Protocol):
 
     weight_in_upload: bool
 
-    def initialize_parameters(self) -> np.ndarray: ...
+    def initialize_parameters(self) -> np.ndarray:
+        """The global model before round 1."""
+        ...
 
     def configure_fit(self, round: int, parameters: np.ndarray,
                       parties: Sequence[FederatedParty], *, rng: np.random.Generator
-                      ) -> list[FitInstruction]: ...
+                      ) -> list[FitInstruction]:
+        """Which parties train this round and with what: one instruction per party."""
+        ...
 
     def aggregate_fit(self, round: int, uploads: Uploads, failures: Sequence[str]
-                      ) -> np.ndarray | None: ...
+                      ) -> np.ndarray | None:
+        """The new global parameters from what reached the server, or ``None`` to keep them."""
+        ...
 
-    def evaluate(self, round: int, parameters: np.ndarray) -> dict[str, float] | None: ...
+    def evaluate(self, round: int, parameters: np.ndarray) -> dict[str, float] | None:
+        """Server-side metrics of the global model, or ``None``."""
+        ...
 
 
 class ReputationScreen:
@@ -243,6 +256,7 @@ class FedAvg:
         self.screen = screen
 
     def initialize_parameters(self) -> np.ndarray:
+        """A copy of ``initial_parameters``."""
         return self.initial_parameters.copy()
 
     def _sample(self, parties: Sequence[FederatedParty], rng: np.random.Generator) -> list[int]:
@@ -304,6 +318,7 @@ class FedAvg:
                    for n in accepted)
 
     def evaluate(self, round: int, parameters: np.ndarray) -> dict[str, float] | None:
+        """``evaluate_fn(parameters)``, or ``None`` without one."""
         return None if self.evaluate_fn is None else self.evaluate_fn(parameters)
 
 
