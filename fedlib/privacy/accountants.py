@@ -351,8 +351,10 @@ def _pld_relative_interval(segments: Sequence[Segment]) -> float:
 
 def pld_epsilon(segments: Sequence[Segment], delta: float, *, interval: float,
                 relation: str = "ADD_OR_REMOVE_ONE") -> float:
-    """dp_accounting's PLD ε at a given discretisation ``interval`` and neighbouring ``relation``
-    (a ``dp_accounting.NeighboringRelation`` name); the audit varies both to measure them.
+    """dp_accounting's PLD ε at a given discretisation ``interval`` and neighbouring ``relation``.
+
+    ``relation`` is a ``dp_accounting.NeighboringRelation`` name; the audit varies both to
+    measure their effect.
     """
     import dp_accounting
     from dp_accounting.pld import PLDAccountant

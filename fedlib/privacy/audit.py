@@ -269,6 +269,7 @@ class EpsilonAudit:
 
     @property
     def summary(self) -> str:
+        """One paragraph: whether the paper's reported ε values follow from its stated settings."""
         t = self.table.dropna(subset=["paper_epsilon"])
         if t.empty:
             return "No paper ε to compare."

@@ -164,7 +164,7 @@ class SettingsForEpsilon:
 def find_settings_for_epsilon(*, target_epsilon: float, delta: float, noise_multiplier: float,
                               sample_rate: float | None = None, steps: int | None = None,
                               method: Method = "rdp", tol: float = 1e-4) -> SettingsForEpsilon:
-    """Which ``steps`` (or ``sample_rate``) gives a claimed ε at a stated σ?
+    """The ``steps`` (or ``sample_rate``) that give a claimed ε at a stated σ.
 
     Give exactly one of ``sample_rate`` and ``steps``; the other is solved for.
 

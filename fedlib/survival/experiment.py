@@ -1,6 +1,8 @@
-"""The pieces chapter 3's experiments are built from: evaluation, noise calibration for DP and
-Bayesian DP at the same target epsilon, mean predicted default month, membership inference on
-a survival model, and the evidence about Algorithm 2's right-hand cost.
+"""The pieces chapter 3's experiments are built from.
+
+Evaluation, noise calibration for DP and Bayesian DP at the same target epsilon, mean predicted
+default month, membership inference on a survival model, and the evidence about Algorithm 2's
+right-hand cost.
 
 * :func:`survival_scores`: mean Antolini C-index over the evaluation months (eqs. 10-11) and the
   IPCW integrated Brier score (eqs. 12-14) with the censoring Kaplan-Meier fitted on the

@@ -169,6 +169,7 @@ class CensoringKM:
         self.prob = np.cumprod(1.0 - ratio)
 
     def __call__(self, times) -> np.ndarray:
+        """``G(t)`` at each of ``times`` (1 before the first training time)."""
         times = np.atleast_1d(np.asarray(times, dtype=float))
         k = np.searchsorted(self.times, times, side="right")
         return np.concatenate([[1.0], self.prob])[k]
@@ -232,8 +233,9 @@ def brier_score(train_durations, train_events, test_durations, test_events,
 
 def integrated_brier_score(train_durations, train_events, test_durations, test_events,
                            survival_at_times, times) -> float:
-    """Integrated Brier score (eqs. 13-14): trapezoid rule over ``times``, divided by
-    ``t_m - t_1``.
+    """Integrated Brier score (eqs. 13-14).
+
+    The trapezoid rule over ``times``, divided by ``t_m - t_1``.
 
     Examples
     --------

@@ -1,5 +1,7 @@
-"""The book's one tuning rule (:func:`fedlib.evaluate.tuning.tune`) for chapter 3's survival
-methods: no DP, classical DP and Bayesian DP, each with the same budget of configurations.
+"""The book's one tuning rule (:func:`fedlib.evaluate.tuning.tune`) for chapter 3's methods.
+
+The survival methods are no DP, classical DP and Bayesian DP, each with the same budget of
+configurations.
 
 * :func:`split_validation`: validation rows taken from each client's *training* rows, stratified
   on the event and seeded; the test and out-of-time rows are never touched.
@@ -209,8 +211,10 @@ def _config_text(cfg: Mapping[str, Any]) -> str:
 def _pooled_sigma(val: PreparedSurvival, mode: str, config: TrainingConfig, *, rounds: int,
                   target_epsilon: float, delta: float, clip_norm: float, n_neighbours: int,
                   pilot_steps: int, init_model, seed: int) -> tuple[float, float] | None:
-    """The pooled fitting rows' sigma for ``mode`` on ``config``'s schedule and the ε it was
-    calibrated to reach (DP: the RDP accountant's; BDP: the planned bound); None without DP.
+    """The pooled fitting rows' sigma for ``mode`` and the ε it was calibrated to reach.
+
+    Sigma is for ``config``'s schedule; ε is the RDP accountant's (DP) or the planned bound
+    (BDP). None without DP.
     """
     if mode == "none":
         return None

@@ -166,6 +166,7 @@ class LSSVMClassifier:
         return self
 
     def decision_function(self, X) -> np.ndarray:
+        """The LS-SVM decision value ``Σ α_i K(x_i, x) + b`` for each row of ``X``."""
         return self._kernel(np.asarray(X, float), self.X_) @ self.alpha_ + self.b_
 
     def predict_proba(self, X) -> np.ndarray:
@@ -209,6 +210,7 @@ class WoEScorecard:
                                 for j, e in enumerate(self.edges_)])
 
     def fit(self, X, y, feature_names: list[str] | None = None) -> WoEScorecard:
+        """Quantile-bin each feature, compute each bin's WoE and the IVs, regress on the WoE."""
         X = np.asarray(X, float)
         y = np.asarray(y).astype(int)
         names = feature_names or [f"x{j}" for j in range(X.shape[1])]

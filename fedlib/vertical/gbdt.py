@@ -120,6 +120,7 @@ class QuantileBinner:
         self.edges: list[np.ndarray] = []
 
     def fit(self, X) -> QuantileBinner:
+        """Fit each column's quantile edges on ``X`` (at most ``max_bins`` bins per column)."""
         X = _check_matrix(X, "X")
         qs = np.linspace(0, 1, self.max_bins + 1)[1:-1]
         self.edges = []
@@ -131,9 +132,11 @@ class QuantileBinner:
 
     @property
     def n_bins(self) -> list[int]:
+        """Number of bins of each feature (edges + 1)."""
         return [len(e) + 1 for e in self.edges]
 
     def transform(self, X) -> np.ndarray:
+        """Bin index of every value: ``X`` as integers, one column per fitted feature."""
         X = _check_matrix(X, "X")
         if X.shape[1] != len(self.edges):
             raise ValueError(f"X has {X.shape[1]} columns, the binner was fitted on "
@@ -224,8 +227,10 @@ def better_split(gain: float, best: float) -> bool:
 
 @dataclass
 class TreeNode:
-    """A node. Plaintext trees fill ``feature/bin/threshold``; SecureBoost trees only
-    ``party/record_id`` (the split owner keeps the rest in its lookup table).
+    """A node of a tree, split or leaf.
+
+    Plaintext trees fill ``feature/bin/threshold``; SecureBoost trees only ``party/record_id``
+    (the split owner keeps the rest in its lookup table).
     """
 
     node_id: int
@@ -242,6 +247,7 @@ class TreeNode:
 
     @property
     def is_leaf(self) -> bool:
+        """Whether the node is a leaf (has no children)."""
         return self.left is None
 
 
@@ -275,9 +281,11 @@ class HistGBDT:
         return f"HistGBDT({self.params})"
 
     def fit(self, X, y, *, passive_columns=()) -> HistGBDT:
-        """Fit on all columns; ``passive_columns`` (indices) are split candidates only at
-        nodes :func:`passive_visible` admits under ``passive_min_node_size``, as the
-        passive parties' columns are in SecureBoost (pass them for a SecureBoost twin).
+        """Fit on all columns, the ``passive_columns`` restricted as in SecureBoost.
+
+        ``passive_columns`` (indices) are split candidates only at nodes
+        :func:`passive_visible` admits under ``passive_min_node_size``, as the passive
+        parties' columns are in SecureBoost (pass them for a SecureBoost twin).
         """
         p = self.params
         X, y = _check_matrix(X, "X"), check_labels(y)
@@ -350,6 +358,7 @@ class HistGBDT:
         return out
 
     def predict_margin(self, X) -> np.ndarray:
+        """The ensemble's raw score (log-odds) for each row of ``X``: base margin plus the trees."""
         bins = self.binner.transform(X)
         return self.base_margin_ + self.params.learning_rate * sum(
             self._tree_values(t, bins) for t in self.trees)

@@ -125,6 +125,7 @@ class PassiveParty:
 
     @property
     def n_bins(self) -> list[int]:
+        """Number of bins of each of the party's features."""
         return self.binner.n_bins
 
     def set_public_key(self, he: HEBackend) -> None:
@@ -138,6 +139,7 @@ class PassiveParty:
         self._real = [j * self._n_buckets + b for j, n in enumerate(nb) for b in range(n)]
 
     def receive_gradients(self, channels: list) -> None:
+        """Receive the active party's encrypted gradients and hessians for a new tree."""
         self._channels = list(channels)
         self._hist.clear()
         self._admitted.clear()

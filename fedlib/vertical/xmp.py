@@ -80,6 +80,7 @@ class PCAResult:
 
     @property
     def names(self) -> list[str]:
+        """The components' names, ``F1`` to ``Fk``."""
         return [f"F{i + 1}" for i in range(self.n_components)]
 
     def transform(self, X) -> np.ndarray:
@@ -141,6 +142,7 @@ class MRMRResult:
 
     @property
     def selected(self) -> list[str]:
+        """The selected feature names, in selection order."""
         return self.table["feature"].tolist()
 
 
