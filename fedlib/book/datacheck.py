@@ -60,8 +60,10 @@ def _vertical(p: Mapping[str, Any]) -> None:
 
 
 def _csv(parties: str | int | None = None) -> Check:
-    """A user's table (``dataset: csv``): the column options come from the parameters of the
-    same names (:func:`fedlib.data.generic.csv_options`). ``parties`` is the number of parties
+    """The check of a user's table (``dataset: csv``).
+
+    The column options come from the parameters of the same names
+    (:func:`fedlib.data.generic.csv_options`). ``parties`` is the number of parties
     a party column must name: a parameter name (chapter 2's ``n_clients``) or a number
     (chapter 1's two real institutions).
     """

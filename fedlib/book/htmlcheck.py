@@ -97,8 +97,9 @@ def check_page(html: str, page: str, *, chapter: bool) -> list[Problem]:
 
 
 def html_pages(html_root: Path) -> list[Path]:
-    """The book's pages: the chapters and the front and back matter (not Sphinx's own
-    search and index pages).
+    """The book's pages: the chapters and the front and back matter.
+
+    Sphinx's own search and index pages are not among them.
     """
     return sorted(p for p in (html_root / "book").rglob("*.html"))
 

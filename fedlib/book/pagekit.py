@@ -1,5 +1,7 @@
-r"""Building blocks of the generated pages: Markdown cells and tables, chapter headings, the
-chapters' results, readable metric names and notes shared by many claims.
+r"""Building blocks of the generated pages.
+
+Markdown cells and tables, chapter headings, the chapters' results, readable metric names and
+notes shared by many claims.
 
 Every number that reaches a page goes through :func:`fmt_value` (fixed-point, thousands
 separated, never ``1.661e+06``); every chapter is headed by :func:`chapter_heading` (the same
@@ -51,8 +53,10 @@ def md_cell(text: Any) -> str:
 
 
 def fmt_value(v: Any) -> str:
-    """A table cell: numbers by :func:`~fedlib.evaluate.scorecard.fmt_number` (4 significant
-    digits, no scientific notation for ordinary magnitudes), '–' for missing, text escaped.
+    """A table cell: a formatted number, '–' for missing, or escaped text.
+
+    Numbers go through :func:`~fedlib.evaluate.scorecard.fmt_number` (4 significant digits, no
+    scientific notation for ordinary magnitudes).
     """
     if v is None:
         return "–"
@@ -78,8 +82,9 @@ def md_table(headers: list[str], rows: Iterable[Iterable[Any]]) -> list[str]:
 
 
 def chapter_title(ch: Chapter, root: Path) -> str:
-    """The chapter's title as the table of contents shows it: the first level-1 heading of its
-    jupytext source (``# # Title``), else the registry's title.
+    """The chapter's title as the table of contents shows it.
+
+    The first level-1 heading of its jupytext source (``# # Title``), else the registry's title.
     """
     path = ch.source_path(root)
     if path.is_file():
@@ -105,8 +110,10 @@ def chapter_results(root: Path,
 
 
 def run_time(doc: dict, path: Path) -> tuple[str, str]:
-    """When a chapter ran (UTC) and where that date comes from: the document's ``run_at`` or
-    ``timestamp`` if it has one, else the results file's modification time.
+    """When a chapter ran (UTC) and where that date comes from.
+
+    The document's ``run_at`` or ``timestamp`` if it has one, else the results file's
+    modification time.
     """
     for key in ("run_at", "timestamp", "written_at"):
         if doc.get(key):
@@ -140,8 +147,9 @@ def readable_metric(name: str) -> str:
 
 
 def shared_notes(claims: list[dict], min_rows: int = 3) -> dict[str, str]:
-    """Notes carried by at least ``min_rows`` claims, each with a label (``a``, ``b``, …), so
-    that a page states such a note once above its table and the rows name its label.
+    """Notes carried by at least ``min_rows`` claims, each with a label (``a``, ``b``, …).
+
+    A page states such a note once above its table and the rows name its label.
 
     >>> shared_notes([{"note": "same"}] * 3 + [{"note": "own"}])
     {'same': 'a'}

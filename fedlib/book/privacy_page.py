@@ -82,8 +82,10 @@ def protocol_of(claim_id: str) -> str | None:
 
 
 def epsilon_target(metric: dict, parameters: dict) -> float | None:
-    """The ε a run aimed at: ``epsilon=<x>`` in the metric's setting, else the chapter's
-    ``target_epsilon`` parameter, else ``None`` (e.g. an audit of the paper's settings).
+    """The ε a run aimed at.
+
+    ``epsilon=<x>`` in the metric's setting, else the chapter's ``target_epsilon`` parameter,
+    else ``None`` (e.g. an audit of the paper's settings).
     """
     match = _TARGET.search(str(metric.get("setting", "")))
     if match:
@@ -99,8 +101,9 @@ def _accountant(metric: str) -> str:
 
 
 def _spent_table(spent: list[dict], parameters: dict) -> list[str]:
-    """One row per run (experiment, mode, setting, party), one ε column per accountant, the
-    target and whether any accountant's ε exceeds it.
+    """One row per run (experiment, mode, setting, party), one ε column per accountant.
+
+    Then the target and whether any accountant's ε exceeds it.
     """
     accountants = list(dict.fromkeys(_accountant(m["metric"]) for m in spent))
     runs: dict[tuple, dict] = {}
@@ -195,9 +198,10 @@ def _security_section(root: Path) -> list[str]:
 
 
 def render_privacy_audit(root: Path, chapters: Iterable[Chapter]) -> str:
-    """Markdown: per chapter, its privacy-budget claims (stated ε beside ours), every ε its
-    run recorded by accountant against its target, and its cryptographic checks; then the
-    protocol checks of the test suite.
+    """Markdown of the privacy audit page: per chapter, then the test suite's protocol checks.
+
+    Per chapter: its privacy-budget claims (stated ε beside ours), every ε its run recorded by
+    accountant against its target, and its cryptographic checks.
     """
     lines: list[str] = []
     for ch, doc, _ in chapter_results(root, chapters):

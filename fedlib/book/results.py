@@ -214,8 +214,9 @@ class ResultsWriter:
             self.add_metric(**merged)
 
     def add_claim(self, claim: Any) -> None:
-        """Append one paper-vs-ours row (a :class:`~fedlib.evaluate.scorecard.Claim` or a dict
-        with the claims keys); the row is checked by :func:`validate_claim`.
+        """Append one paper-vs-ours row, checked by :func:`validate_claim`.
+
+        The row is a :class:`~fedlib.evaluate.scorecard.Claim` or a dict with the claims keys.
         """
         d = _as_dict(claim)
         missing = {"id", "claim", "paper", "ours", "basis", "verdict"} - set(d)
@@ -236,8 +237,10 @@ class ResultsWriter:
         return claims_frame(claims)
 
     def add_finding(self, text: str) -> None:
-        """Record one finding in words (numbers formatted from this run), for the intro page
-        and the README. Returns nothing, so a call ending a chapter's cell prints no repr.
+        """Record one finding in words (numbers formatted from this run).
+
+        For the intro page and the README. Returns nothing, so a call ending a chapter's cell
+        prints no repr.
         """
         text = " ".join(str(text).split())
         if not text:
@@ -250,8 +253,10 @@ class ResultsWriter:
 
     @contextlib.contextmanager
     def timer(self, name: str) -> Iterator[None]:
-        """Time the ``with`` block and record it as ``name`` (wall-clock seconds), also when
-        the block raises, so a failed step still shows how long it ran.
+        """Time the ``with`` block and record it as ``name`` (wall-clock seconds).
+
+        The time is recorded also when the block raises, so a failed step still shows how long
+        it ran.
 
         >>> r = ResultsWriter(chapter="99", parameter_set="smoke", parameters={}, seed=0)
         >>> with r.timer("psi_s"):
@@ -266,8 +271,10 @@ class ResultsWriter:
             self.add_timing(name, time.perf_counter() - start)
 
     def to_dict(self) -> dict[str, Any]:
-        """The document as it will be written (``total_s`` defaults to time since creation,
-        ``peak_rss_mib`` to this process's peak resident memory).
+        """The document as it will be written.
+
+        ``total_s`` defaults to time since creation, ``peak_rss_mib`` to this process's peak
+        resident memory.
         """
         timings = dict(self.timings)
         timings.setdefault("total_s", time.perf_counter() - self._t0)
@@ -376,8 +383,10 @@ def validate_results(doc: Any) -> None:
 
 
 def validate_claim(row: dict[str, Any]) -> list[str]:
-    """What is wrong with one claims row: an unknown verdict or basis, a scored verdict on a
-    number we set from the paper, or a measured verdict without its interval.
+    """What is wrong with one claims row, one message per problem.
+
+    An unknown verdict or basis, a scored verdict on a number we set from the paper, or a
+    measured verdict without its interval.
 
     >>> validate_claim({"verdict": "reproduced", "basis": "input", "ours_interval": None,
     ...                 "n_runs": 1})

@@ -53,7 +53,9 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 class _DropParserWarnings(logging.Filter):
-    """Papermill's regex parser of the parameters cell misreads some lines (``x: str | None``,
+    """Drop papermill's warnings about the parameters cell.
+
+    Papermill's regex parser of the parameters cell misreads some lines (``x: str | None``,
     comments containing ``=``) and warns; the schema has already validated every key, so those
     warnings are only noise.
     """
@@ -218,8 +220,9 @@ def _format_failure(chapter: Chapter, err: Any) -> str:
 
 
 def _quiet_notebook(path: Path, replacements: Sequence[tuple[str, str]]) -> None:
-    """Make the executed notebook fit for the page: hide papermill's injected cell and replace
-    the run's temporary paths.
+    """Make the executed notebook fit for the page.
+
+    Hide papermill's injected cell and replace the run's temporary paths.
 
     Papermill adds a cell tagged ``injected-parameters`` after the ``parameters`` cell; it repeats
     the parameter set with the run's temporary ``results_path``. The tag ``remove-cell`` makes

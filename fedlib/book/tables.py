@@ -43,8 +43,9 @@ def _cell(value: Any) -> str:
 
 
 def frame_html(frame: pd.DataFrame) -> str:
-    """The book's HTML for ``frame``: no truncation, no ``NaN``, readable numbers; the index
-    is shown only when it carries labels (not a plain 0…n−1 range).
+    """The book's HTML for ``frame``: no truncation, no ``NaN``, readable numbers.
+
+    The index is shown only when it carries labels (not a plain 0…n−1 range).
     """
     show_index = not (isinstance(frame.index, pd.RangeIndex) and frame.index.name is None)
     shown = frame.map(_cell)
@@ -57,8 +58,9 @@ def frame_html(frame: pd.DataFrame) -> str:
 
 
 def use_book_tables() -> bool:
-    """Register :func:`frame_html` as the HTML repr of data frames in the running IPython
-    kernel. Returns ``False`` (and does nothing) outside IPython, e.g. in a plain script.
+    """Register :func:`frame_html` as the HTML repr of data frames in the running IPython kernel.
+
+    Returns ``False`` (and does nothing) outside IPython, e.g. in a plain script.
     """
     shell = get_ipython()
     if shell is None:

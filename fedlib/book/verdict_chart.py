@@ -39,8 +39,10 @@ BAR_COLOURS = {"reproduced": "#4c9a5b", "contradicted": "#c8453c", "inconclusive
 
 
 def verdict_counts_frame(runs) -> pd.DataFrame:
-    """Claims per verdict (columns, in :data:`VERDICTS` order) per chapter that has run (rows,
-    ``chapter N``), from ``(chapter, results document, path)`` triples.
+    """Claims per verdict (columns) per chapter that has run (rows).
+
+    Columns in :data:`VERDICTS` order, rows ``chapter N``, from ``(chapter, results document,
+    path)`` triples.
     """
     rows = {f"chapter {int(ch.id)}": Counter(c["verdict"] for c in doc["claims"])
             for ch, doc, _ in runs if doc is not None}
