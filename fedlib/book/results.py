@@ -182,7 +182,23 @@ class ResultsWriter:
         party: str = "all",
         round: int | None = None,  # noqa: A002 - the column's name in the format
     ) -> None:
-        """Append one metric row; ``round=None`` means the final model."""
+        """Append one metric row; ``round=None`` means the final model.
+
+        Parameters
+        ----------
+        metric, value
+            The metric's name (e.g. ``"roc_auc"``) and its value (``None``: not computed).
+        experiment
+            Which of the chapter's experiments (``"main"``, ``"timing"``, ``"tuning"``, …).
+        mode
+            The method or privacy mode (e.g. ``"dp"``).
+        setting
+            The setting within the mode, as text (e.g. ``"sigma=1.2"``).
+        party
+            The party the value belongs to, or ``"all"``.
+        round
+            The training round, ``None`` for the final model.
+        """
         value = _clean(value)
         if value is not None and not isinstance(value, int | float):
             raise ValueError(f"metric {metric!r}: value must be a number or None, got {value!r}")

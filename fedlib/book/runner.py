@@ -260,7 +260,19 @@ def execute_plan(
     progress: bool = True,
     start_timeout: int = 120,
 ) -> RunResult:
-    """Execute a validated plan and install the notebook and results.json atomically."""
+    """Execute a validated plan and install the notebook and results.json atomically.
+
+    Parameters
+    ----------
+    plan
+        From :func:`plan_run`.
+    out_dir
+        Where the notebook and results go (default ``book/chapters``).
+    progress
+        Show papermill's progress bar.
+    start_timeout
+        Seconds to wait for the kernel to start.
+    """
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
@@ -333,7 +345,19 @@ def run_chapter(
     out_dir: Path | None = None,
     progress: bool = True,
 ) -> RunResult:
-    """Validate then execute one chapter (see :func:`plan_run` and :func:`execute_plan`)."""
+    """Validate then execute one chapter (see :func:`plan_run` and :func:`execute_plan`).
+
+    Parameters
+    ----------
+    chapter
+        The chapter to run.
+    params
+        Parameter set name (``smoke``, ``default``, ``paper``) or a YAML file.
+    overrides
+        ``(key, value)`` pairs applied on top (the command line's ``-p key value``).
+    root, out_dir, progress
+        As :func:`plan_run` and :func:`execute_plan`.
+    """
     plan = plan_run(chapter, params, overrides, root=root)
     return execute_plan(plan, out_dir=out_dir, progress=progress)
 

@@ -111,7 +111,23 @@ class Transcript:
         round: int | None = None,
         nbytes: int | None = None,
     ) -> Any:
-        """Record a message and hand the payload to the receiver (returns it unchanged)."""
+        """Record a message and hand the payload to the receiver (returns it unchanged).
+
+        Parameters
+        ----------
+        sender, receiver
+            Party names (``"server"`` for the server).
+        kind
+            What the payload is from the receiver's point of view, one of :data:`KINDS`.
+        payload
+            What is sent; kept in the message only if ``keep_payloads``.
+        label
+            What the message is in the protocol (e.g. ``"model_update"``).
+        round
+            Training round, if the protocol has rounds.
+        nbytes
+            Size on the wire when :func:`payload_nbytes` cannot tell (e.g. a key object).
+        """
         if kind not in KINDS:
             raise ValueError(f"message kind {kind!r} is not one of {KINDS}")
         size = payload_nbytes(payload) if nbytes is None else int(nbytes)

@@ -211,7 +211,19 @@ class PheBackend(HEBackend):
         return _pl.rerandomize(self.public_key, list(cts))
 
     def bucket_sums(self, cts, rows: np.ndarray, bins: np.ndarray, n_buckets: int) -> list[int]:
-        """Per-feature bucket sums over ``rows``: ``F·n_buckets`` ciphertexts, feature-major."""
+        """Per-feature bucket sums over ``rows``: ``F·n_buckets`` ciphertexts, feature-major.
+
+        Parameters
+        ----------
+        cts
+            One ciphertext per row of the whole data set.
+        rows
+            Indices of the node's rows.
+        bins
+            Bin index of every row and feature, shape ``(rows of the data set, F)``.
+        n_buckets
+            Buckets per feature (the largest bin count; shorter features get empty buckets).
+        """
         return _pl.bucket_sums(self.public_key, cts, rows, bins, n_buckets, n_jobs=self.n_jobs,
                                executor=self._workers())
 
@@ -364,7 +376,19 @@ class HeuBackend(HEBackend):
 
 def make_backend(name: str, *, key_bits: int = 2048, demo: bool = False,
                  n_jobs: int = 1) -> HEBackend:
-    """Generate keys for ``name`` in :data:`BACKENDS` and return the key holder's backend."""
+    """Generate keys for ``name`` in :data:`BACKENDS` and return the key holder's backend.
+
+    Parameters
+    ----------
+    name
+        ``"phe"``, ``"zpaillier"`` or ``"ou"``.
+    key_bits
+        Modulus size; below 2048 bits raises unless ``demo``.
+    demo
+        Allow a short test key (tests and doctests only: not secure).
+    n_jobs
+        Worker processes for ``phe`` (HEU backends use their own thread pool).
+    """
     if name == "phe":
         return PheBackend.generate(key_bits, demo=demo, n_jobs=n_jobs)
     if name in ("zpaillier", "ou"):

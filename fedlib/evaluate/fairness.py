@@ -124,6 +124,8 @@ def statistical_parity_difference(y_pred, protected, *, privileged, favorable: i
                                   signed: bool = False) -> float:
     """Gap in favourable-decision rates, P(Ŷ=f | unpriv) − P(Ŷ=f | priv) (absolute by default).
 
+    Arguments as in :func:`equal_opportunity_difference`.
+
     References: paper 000 §6.2 (SPD). Introduced in chapter 1.
 
     >>> statistical_parity_difference([1, 1, 0, 0], ["a", "a", "b", "b"], privileged="a",
@@ -140,6 +142,8 @@ def disparate_impact_ratio(y_pred, protected, *, privileged, favorable: int = 1)
 
     NaN with a :class:`DegenerateMetricWarning` when the privileged group never receives the
     favourable decision.
+
+    Arguments as in :func:`equal_opportunity_difference`.
 
     References: paper 000 §6.2 (DIR). Introduced in chapter 1.
 

@@ -442,6 +442,16 @@ def plot_subgroups(df: pd.DataFrame, *, group: str, metric: str = "accuracy",
 
     Subgroups run down the y axis so long names ("attribute: value") stay readable; the
     height grows with the number of bars. Whiskers are ±1 sd over repeated rows.
+
+    Parameters
+    ----------
+    df
+        One row per subgroup (and repeat).
+    group, metric, hue
+        Columns of ``df``: the subgroup's name, the bar's length, and an optional split of
+        each subgroup into coloured bars.
+    title, xlabel, ylabel
+        Figure title and axis labels (``xlabel`` defaults to ``metric``).
     """
     _need(df, group, metric, hue)
     n_bars = df[group].nunique() * (df[hue].nunique() if hue else 1)
@@ -463,6 +473,19 @@ def plot_epsilon_curve(df: pd.DataFrame, *, x: str = "epsilon", y: str = "roc_au
     """A metric against the privacy budget ε, one line per ``hue`` (paper 000 Fig 3).
 
     Each ``hue`` level has its own colour, line style and marker; bands are ±1 sd.
+
+    Parameters
+    ----------
+    df
+        Long-format rows.
+    x, y, hue
+        Columns of ``df``: the budget ε, the metric, the series.
+    ylabel
+        The y axis label with its unit (default: the ``y`` column's name).
+    logx
+        Log-scale ε axis (needs every ε > 0).
+    title, height_in
+        Figure title; figure height in inches (the width is the column's).
     """
     _need(df, x, y, hue)
     if logx and (np.asarray(df[x], dtype=float) <= 0).any():

@@ -343,6 +343,8 @@ def run_rounds(strategy: Strategy, parties: Sequence[FederatedParty], *, rounds:
     """Build a :class:`RoundLoop` and run it for ``rounds`` rounds.
 
     Returns the loop (its ``parameters``, ``history``, ``initial_metrics`` and ``transcript``).
+    The other arguments are :class:`RoundLoop`'s; ``on_round`` is called with each round's
+    :class:`RoundOutcome` (as in :meth:`RoundLoop.run`).
     """
     loop = RoundLoop(strategy, parties, seed=seed, protection=protection, transcript=transcript,
                      dropout_rate=dropout_rate, dropout_phases=dropout_phases)

@@ -85,7 +85,20 @@ class ReputationLedger:
 
     def record(self, party: str, *, positive: bool, quality: float,
                delivered: bool = True) -> None:
-        """Add one time slot: the event, the validation accuracy, whether it arrived."""
+        """Add one time slot: the event, the validation accuracy, whether it arrived.
+
+        Parameters
+        ----------
+        party
+            One of the ledger's parties.
+        positive
+            Whether the interaction was positive (in screening: the update's validation
+            accuracy is at least the global model's minus the tolerance).
+        quality
+            The update's validation accuracy (the Q-score of eq. 24).
+        delivered
+            Whether the update arrived; an undelivered slot counts as uncertainty only.
+        """
         if party not in self.history:
             raise KeyError(f"unknown party {party!r}; known: {sorted(self.history)}")
         u = 1.0 - (self.params.p_success if delivered else 0.0)

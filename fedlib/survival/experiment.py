@@ -142,7 +142,27 @@ def _dp_sigma(target_epsilon: float, delta: float, sample_rate: float, steps: in
 def pilot_distances(model: torch.nn.Module, X, t, e, *, grid, clip_norm: float,
                     batch_size: int, n_neighbours: int, n_steps: int,
                     rng: np.random.Generator) -> np.ndarray:
-    """Monte-Carlo ``Delta^(m)`` of ``n_steps`` pilot steps at ``model``: ``[n_steps, M]``."""
+    """Monte-Carlo ``Delta^(m)`` of ``n_steps`` pilot steps at ``model``: ``[n_steps, M]``.
+
+    Parameters
+    ----------
+    model
+        The initial model (not trained here).
+    X, t, e
+        The client's rows, durations and event indicators.
+    grid
+        The interval grid of the discrete-time likelihood.
+    clip_norm
+        DP-SGD clipping norm ``C``.
+    batch_size
+        Rows per pilot batch.
+    n_neighbours
+        ``M``: rows drawn besides the batch whose gradients replace one batch example each.
+    n_steps
+        Pilot steps.
+    rng
+        Draws the rows and the swapped examples.
+    """
     ss, sf = survival_targets(t, e, grid)
     Xt, sst, sft = (torch.as_tensor(np.asarray(a, dtype=np.float32)) for a in (X, ss, sf))
     n = len(Xt)
