@@ -56,12 +56,9 @@ class UpdateProtection(Protocol):
 
     def protect(self, party: str, vector: np.ndarray) -> Any:
         """What ``party`` sends the server in place of ``vector``."""
-        ...
 
     def aggregate(self, payloads: Sequence[Any]) -> Any:
         """The server's combination of the parties' payloads (needs no secret)."""
-        ...
 
     def recover(self, aggregate: Any) -> np.ndarray:
         """The plain sum of the protected vectors, recovered by whoever holds the key."""
-        ...

@@ -76,7 +76,6 @@ class RoundProtection(Protocol):
     def new_round(self, clients: Sequence[str], *, round: int | None = None,
                   transcript: Transcript | None = None) -> Any:
         """A fresh protocol instance among ``clients`` for one round, logged to ``transcript``."""
-        ...
 
 
 @dataclass

@@ -97,12 +97,10 @@ class FederatedParty(Protocol):
 
     def fit(self, parameters: np.ndarray, config: dict[str, Any]) -> FitResult:
         """One round of local training from the global ``parameters`` (config: round, seed)."""
-        ...
 
     def evaluate(self, parameters: np.ndarray, config: dict[str, Any]
                  ) -> dict[str, float] | None:
         """Metrics of ``parameters`` on the party's own rows, or ``None``."""
-        ...
 
 
 @dataclass(frozen=True)
@@ -144,22 +142,18 @@ class Strategy(Protocol):
 
     def initialize_parameters(self) -> np.ndarray:
         """The global model before round 1."""
-        ...
 
     def configure_fit(self, round: int, parameters: np.ndarray,
                       parties: Sequence[FederatedParty], *, rng: np.random.Generator
                       ) -> list[FitInstruction]:
         """Which parties train this round and with what: one instruction per party."""
-        ...
 
     def aggregate_fit(self, round: int, uploads: Uploads, failures: Sequence[str]
                       ) -> np.ndarray | None:
         """The new global parameters from what reached the server, or ``None`` to keep them."""
-        ...
 
     def evaluate(self, round: int, parameters: np.ndarray) -> dict[str, float] | None:
         """Server-side metrics of the global model, or ``None``."""
-        ...
 
 
 class ReputationScreen:
