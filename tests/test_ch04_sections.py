@@ -20,19 +20,19 @@ def _results() -> ResultsWriter:
 
 
 def _params(**over) -> Chapter04Params:
-    values = dict(dataset="synthetic", n_enterprises=160, n_bank_features=10, seed=1,
-                  demo_keys=True, psi_key_bits=512, paillier_key_bits=512, mrmr_k=4,
+    values = dict(dataset="synthetic", n_enterprises=160, n_bank_features=20, seed=1,
+                  demo_keys=True, psi_key_bits=1024, paillier_key_bits=512, mrmr_k=4,
                   selection_n_estimators=8, selection_folds=2, n_estimators=4, max_bins=8,
                   tune_budget=1, tune_learning_rates=[0.3], tune_max_depths=[2],
                   tune_rf_min_leaf=[5], tune_rf_max_features=["sqrt"], tune_C=[1.0],
                   tune_lssvm_gammas=[1.0], tune_lssvm_widths=[4.0], lssvm_max_rows=60,
-                  scorecard_bins=3, bootstrap=30, passive_min_node_size=0, table4_rows=6)
+                  scorecard_bins=3, bootstrap=100, passive_min_node_size=0, table4_rows=6)
     return Chapter04Params(**{**values, **over})
 
 
 def test_load_parties_names_the_external_party(tmp_path):
     vd = steps.load_parties(_params(external_name="grid"))
-    assert vd.external_name == "grid" and len(vd.bank_features) == 10
+    assert vd.external_name == "grid" and len(vd.bank_features) == 20
     vd.bank.to_csv(tmp_path / "bank.csv", index=False)
     vd.external.to_csv(tmp_path / "registry.csv", index=False)
     mine = steps.load_parties(_params(dataset="csv", bank_csv=str(tmp_path / "bank.csv"),
@@ -49,7 +49,7 @@ def aligned():
     parties = steps.record_parties(r, vd, P)
     t = Transcript(keep_payloads=False)
     psi = rsa_blind_psi(vd.bank[vd.id_column].tolist(), vd.external[vd.id_column].tolist(),
-                        key_holder=vd.bank_name, requester=vd.external_name, key_bits=512,
+                        key_holder=vd.bank_name, requester=vd.external_name, key_bits=1024,
                         demo=True, transcript=t)
     common = psi.intersection[vd.bank_name]
     psi_table = steps.report_psi(r, psi, t, P, n_common=len(common), seconds=1.0)
@@ -77,8 +77,8 @@ def test_threshold_policy_on_an_imbalanced_label(aligned):
 
 def test_mrmr_refuses_to_select_nothing(aligned):
     P, vd, _, _, _, al = aligned
-    with pytest.raises(ValueError, match="mrmr_k=10"):
-        steps.bank_mrmr(al, vd, _params(mrmr_k=10))
+    with pytest.raises(ValueError, match="mrmr_k=20"):
+        steps.bank_mrmr(al, vd, _params(mrmr_k=20))
 
 
 def test_the_sections_chain_as_the_chapter_calls_them(aligned):
