@@ -630,9 +630,9 @@ conv
 # %% [markdown]
 # :::{glue:figure} fig_04_screening
 # :name: fig-04-screening
-# Accuracy and log-loss of the global model per round, plain FedAvg against screened
-# aggregation, with all banks honest and with misbehaving banks ({glue:text}`bad_list`)
-# (cf. the paper's Fig. 4).
+# Accuracy and log-loss of the global model on held-out rows per round, plain FedAvg against
+# screened aggregation, with all banks honest and with misbehaving banks
+# ({glue:text}`bad_list`) (cf. the paper's Fig. 4).
 # :::
 #
 # What did screening let through? Share of rounds each bank's update was aggregated, and its

@@ -1547,7 +1547,7 @@ def report_loadings(pca, party: str) -> None:
 
 
 def bank_mrmr(al: Aligned, vd: VerticalData, P):
-    """XMP at the bank: mRMR on its own labelled training rows ({eq}`eq-04-mrmr`, eqs. 5–7).
+    """XMP at the bank: mRMR on its own labelled training rows (eqs. 5–7).
 
     Refuses ``mrmr_k`` not below the bank's feature count (mRMR would select nothing). Glues
     ``mrmr_k`` and ``mrmr_p``.
@@ -1596,7 +1596,7 @@ def report_elimination(results, elim, n_candidates: int, mrmr, pca, P) -> pd.Dat
     Returns
     -------
     pandas.DataFrame
-        The first candidates' average gain ({eq}`eq-04-avg-gain`), one row.
+        The first candidates' average gain (eq. 8), one row.
     """
     sel_bank = [f for f in elim.best_features if f in mrmr.selected]
     sel_ext = [f for f in elim.best_features if f in pca.names]
@@ -2022,9 +2022,8 @@ def screening_setup(fed, P) -> Screening:
     ...     y_test = np.zeros(10)
     ...     parties = [type("B", (), {"name": f"bank{i}"}) for i in range(3)]
     >>> class P:
-    ...     seed, bad_banks = 0, ["noisy"]
-    ...     rep_mu = rep_gamma = rep_freshness = rep_delta = rep_threshold = 0.5
-    ...     rep_tolerance = 0.0
+    ...     seed, bad_banks, rep_mu, rep_gamma, rep_freshness = 0, ["noisy"], 0.7, 0.5, 0.8
+    ...     rep_delta, rep_threshold, rep_tolerance = 0.5, 0.6, 0.02
     >>> s = screening_setup(F, P)
     >>> s.mixed, len(s.val_i), len(s.test_i)
     ({'bank2': 'noisy'}, 5, 5)
@@ -2054,9 +2053,9 @@ def report_screening_rounds(results, runs: Mapping[str, Any], screen: Screening,
     curves = pd.concat([r.history.assign(run=k) for k, r in runs.items()], ignore_index=True)
     results.add_metrics(curves[["run", "round", "metric", "value"]].rename(columns={"run": "mode"}),
                         experiment="screening", setting=f"banks={P.n_banks}", party="all")
+    # No figure title: the caption says what is shown (the book's one figure idiom).
     fig = plot_rounds(curves[curves.metric.isin(["accuracy", "loss"])], y="value", hue="run",
-                      col="metric", title="Global model on held-out rows",
-                      ylabel={"accuracy": "accuracy", "loss": "log-loss (nats)"})
+                      col="metric", ylabel={"accuracy": "accuracy", "loss": "log-loss (nats)"})
     glue("fig_04_screening", fig, display=False)
     plt.close(fig)
     glue("n_banks", P.n_banks, display=False)
