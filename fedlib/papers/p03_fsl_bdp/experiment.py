@@ -1127,8 +1127,10 @@ def conclusions(evidence: Mapping[str, DatasetEvidence], *, paper_name: str, ds,
 
 def equal_epsilon_table(eps_final: pd.DataFrame, sigmas_used: pd.DataFrame,
                         results) -> pd.DataFrame:
-    """Final ε of classical DP and BDP per place (centralised / federated) and client, mean
-    over seeds, their gap and the σ each used; recorded as ``equal_epsilon`` metrics.
+    """Final ε of classical DP and BDP per place and client, with their gap and σ.
+
+    The mean over seeds per place (centralised / federated) and client, the gap between the
+    two mechanisms and the σ each used; recorded as ``equal_epsilon`` metrics.
 
     Parameters
     ----------
@@ -1351,10 +1353,10 @@ def _bayesian_clients(sigmas: pd.DataFrame) -> pd.DataFrame:
 
 def noise_to_signal(sigmas: pd.DataFrame, settings: Mapping[str, TrainingConfig],
                     n_params: int) -> pd.DataFrame:
-    """Per party, DP-SGD's noise per step (eq. 5) against the largest possible signal.
+    r"""Per party, DP-SGD's noise per step (eq. 5) against the largest possible signal.
 
     The noise added to a batch's mean clipped gradient has norm about
-    :math:`\\sigma C\\sqrt{d}/B` (``d`` weights, batch ``B = min(batch_size, n_k)``), the signal
+    :math:`\sigma C\sqrt{d}/B` (``d`` weights, batch ``B = min(batch_size, n_k)``), the signal
     at most ``C``; the ratio is ``σ√d / B``.
 
     Parameters
@@ -1409,7 +1411,7 @@ def report_noise(sigmas: pd.DataFrame, settings: Mapping[str, TrainingConfig], i
 
 
 def epsilon_if_every_step(sq_distance: float, *, party: pd.Series, P) -> float:
-    """The Bayesian ε of a whole run if every step's neighbours were at distance ``Δ``.
+    r"""The Bayesian ε of a whole run if every step's neighbours were at distance ``Δ``.
 
     Each of the run's ``party.steps`` steps is charged :math:`c_L` of Algorithm 2 line 25
     (``cost="left"``) for ``M = P.bdp_neighbours`` distances equal to
@@ -1418,7 +1420,7 @@ def epsilon_if_every_step(sq_distance: float, *, party: pd.Series, P) -> float:
     Parameters
     ----------
     sq_distance
-        :math:`\\Delta = \\lVert g - g'\\rVert^2`, in units of the gradient's square.
+        :math:`\Delta = \lVert g - g'\rVert^2`, in units of the gradient's square.
     party
         The party's row of :func:`calibrate`'s table.
     P
@@ -1700,10 +1702,10 @@ def report_calibration(results, main: dict, ds, data) -> pd.DataFrame:
 
 
 def amortising_ead(principal: float, *, annual_rate: float, n_months: int) -> np.ndarray:
-    """Exposure at the start of each month of a loan repaid in equal monthly instalments.
+    r"""Exposure at the start of each month of a loan repaid in equal monthly instalments.
 
     The outstanding balance of an annuity at monthly rate :math:`r = a/12` after :math:`t`
-    payments, :math:`P\\,((1+r)^T - (1+r)^t)/((1+r)^T - 1)`, for :math:`t = 0..T-1` (the EAD
+    payments, :math:`P\,((1+r)^T - (1+r)^t)/((1+r)^T - 1)`, for :math:`t = 0..T-1` (the EAD
     of §5.3's ECL).
 
     Examples

@@ -433,9 +433,11 @@ def booster_grid(P) -> list[dict[str, Any]]:
 
 
 def boost_params(P, config: Mapping[str, Any]) -> dict:
-    """The booster settings of one configuration (learning rate, depth) of
-    :func:`booster_grid`; trees, bins, λ (eq. 13), the minimum child weight and the passive
-    minimum node size come from the parameters and are not tuned."""
+    """The booster settings of one configuration (learning rate, depth) of :func:`booster_grid`.
+
+    Trees, bins, λ (eq. 13), the minimum child weight and the passive minimum node size come
+    from the parameters and are not tuned.
+    """
     return dict(n_estimators=P.n_estimators, max_depth=int(config["max_depth"]),
                 learning_rate=float(config["learning_rate"]), reg_lambda=P.reg_lambda,
                 gamma=0.0, min_child_weight=P.min_child_weight, max_bins=P.max_bins,
@@ -456,8 +458,9 @@ def secureboost_params(P, config: Mapping[str, Any]) -> dict:
 
 def model_specs(P, views: Mapping[str, tuple], pipeline_X: tuple, *, pipeline: str,
                 gbdt_name: str, passive_columns: Sequence[int]) -> list[ModelSpec]:
-    """The models of the paper's Fig. 3 with their grids: the pipeline, then every baseline
-    on every view.
+    """The models of the paper's Fig. 3 with their grids.
+
+    The pipeline first, then every baseline on every view.
 
     Every model gets a grid of its own hyper-parameters: the boosters (the pipeline's
     plaintext twin and the GBDT baselines) learning rate × depth (:func:`booster_grid`); the
@@ -645,8 +648,11 @@ def record_tuning(results, tuned: TuningResult) -> None:
 
 def glue_tuning(P, tuned: TuningResult, specs: Sequence[ModelSpec], *, pipeline: str,
                 n_fit: int, n_val: int, choose_thr: bool, n_train: int) -> None:
-    """Glue the tuning prose: budget, row counts, every model's choice, the pipeline's
-    configuration and which rows the final models fit on."""
+    """Glue the tuning prose.
+
+    The budget, the row counts, every model's choice, the pipeline's configuration and which
+    rows the final models fit on.
+    """
     cfg = tuned.chosen[pipeline]
     glue("tune_budget", P.tune_budget, display=False)
     glue("n_tune_fit", n_fit, display=False)
@@ -661,8 +667,11 @@ def glue_tuning(P, tuned: TuningResult, specs: Sequence[ModelSpec], *, pipeline:
 
 
 def _grid_edge(value, values: Sequence) -> str:
-    """``" (edge of its grid)"`` when a numeric axis of three or more values chose its least or
-    greatest (with two values every choice is an edge, which says nothing)."""
+    """``" (edge of its grid)"`` when a numeric axis chose its least or greatest value.
+
+    Only for an axis of three or more values: with two, every choice is an edge, which says
+    nothing.
+    """
     numeric = [v for v in values if isinstance(v, (int, float))]
     if len(numeric) == len(values) >= 3 and value in (min(numeric), max(numeric)):
         return " (edge of its grid)"
@@ -924,8 +933,10 @@ def loadings_figure(loadings: pd.DataFrame, party: str):
 
 
 def at_threshold(metric: str, y, p, thr: float) -> float:
-    """One threshold metric (or KS) of probabilities ``p`` on labels ``y``; fast enough to
-    bootstrap."""
+    """One threshold metric (or KS) of probabilities ``p`` on labels ``y``.
+
+    Fast enough to bootstrap.
+    """
     if metric == "ks":
         return ks_statistic(y, p)
     yhat = p >= thr
@@ -1496,7 +1507,7 @@ def split_common(vd: VerticalData, common: Sequence, P) -> Aligned:
 
 
 def external_pca(al: Aligned, vd: VerticalData, P):
-    """XMP at the external party: PCA on its own rows keeping ``pca_variance`` (eqs. 2–4).
+    r"""XMP at the external party: PCA on its own rows keeping ``pca_variance`` (eqs. 2–4).
 
     Fitted on every row it holds except the test enterprises (no labels involved).
 
@@ -1504,7 +1515,7 @@ def external_pca(al: Aligned, vd: VerticalData, P):
     -------
     tuple
         The :func:`~fedlib.vertical.xmp.grid_pca` result and the component scores
-        :math:`F_1, F_2, \\dots` of the common rows.
+        :math:`F_1, F_2, \dots` of the common rows.
     """
     pca = grid_pca(al.ext_all.loc[al.ext_fit_rows].to_numpy(), vd.external_features,
                    variance=P.pca_variance)
@@ -1647,9 +1658,10 @@ class Rankings:
 
 def rankings_table3(results, cand_tr: pd.DataFrame, cand_te: pd.DataFrame, al: Aligned, *,
                     k: int, P) -> Rankings:
-    """Table 3: the top ``k`` of each ranking (XMP, RF, LR), evaluated with its own model and
-    with XGBoost, recorded (``table3``), and XMP minus the better of RF and LR with a paired
-    bootstrap interval over the test rows.
+    """Table 3: the top ``k`` of each ranking (XMP, RF, LR), with XMP's differences.
+
+    Each ranking is evaluated with its own model and with XGBoost (recorded as ``table3``);
+    XMP minus the better of RF and LR gets a paired bootstrap interval over the test rows.
 
     Returns
     -------
@@ -1721,8 +1733,10 @@ def compared_models(al: Aligned, ext_scores: pd.DataFrame, elim, mrmr, pca, P) -
 
 
 def tune_compared(results, cmp: Compared, al: Aligned, P) -> TuningResult:
-    """Tune every compared model alike (:func:`tune_models`): ``tune_budget`` configurations
-    each, fitted on training rows and scored by ROC-AUC on other training rows held out for it.
+    """Tune every compared model alike (:func:`tune_models`).
+
+    Each gets ``tune_budget`` configurations, fitted on training rows and scored by ROC-AUC on
+    other training rows held out for it.
 
     Records every configuration's validation AUC and glues the tuning prose
     (:func:`glue_tuning`).
