@@ -3,6 +3,8 @@ each does what the chapter's cell did inline, records its rows and glues its num
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -167,3 +169,51 @@ def test_table2_all_sets_the_paper_beside_ours():
 
     t2 = steps.table2_all({"LendingClub": Ev(), "mine": Ev()})
     assert list(t2.columns) == ["LendingClub (ours)", "mine (ours)", "LendingClub (paper)"]
+
+
+def _trained(small):
+    """A Table 3 result whose six models are the initial network (enough to score, draw and
+    attack), with the final ε of a run in which DP was matched to BDP."""
+    ds, data = small
+    _, model = steps.initial_model(ds, data, _params())
+    clients = [c.name for c in data.clients]
+    eps = pd.DataFrame([{"scenario": sc, "seed": s, "client": c,
+                         "epsilon": 5.0 + 0.1 * s * ("BDP" in sc) + 0.01 * (c == "central"),
+                         "is_bound": True}
+                        for sc in SCENARIOS if "No DP" not in sc for s in (1, 2)
+                        for c in (["central"] if sc.startswith("Central") else clients)])
+    return {"runs": {sc: SimpleNamespace(model=model) for sc in SCENARIOS},
+            "epsilons": eps, "sigmas_used": _sigmas(data)}
+
+
+def test_equal_epsilon_is_recorded_per_party(small):
+    main, r = _trained(small), _results()
+    eq, is_bound = steps.report_equal_epsilon(r, main, _sigmas(small[1]), _SETTINGS, _params())
+    assert is_bound and ("Centralized", "central") in eq.index
+    assert eq["|DP − BDP|"].max() == pytest.approx(0.15)      # mean BDP over seeds 1, 2
+    assert {m["experiment"] for m in r.metrics} == {"equal_epsilon"}
+    assert len(r.metrics) == 2 * len(eq)
+
+
+def test_timing_calibration_and_attack_of_the_federated_models(small):
+    ds, data = small
+    main, r = _trained(small), _results()
+    rows = [{"seed": 1, "early": 6.0, "late": 14.0}, {"seed": 2, "early": 7.0, "late": 15.0}]
+    timing = steps.report_timing(r, main, rows, ds, data)
+    assert list(timing.index) == ["Federated (No DP)", "Federated (BDP)", "true hazard",
+                                  "observed default month"]
+    cal = steps.report_calibration(r, main, ds, data)
+    assert len(cal) == 3 and (cal["mean |S_hat - S_true|"] >= 0).all()
+    mia = steps.membership_attacks(r, main, data, _params(mia_rows=40))
+    assert mia.model.tolist()[0] == "Federated (No DP)" and mia.epsilon.tolist()[0] == "∞"
+    assert {m["experiment"] for m in r.metrics} == {"timing", "calibration", "attack"}
+
+
+def test_claims_are_recorded_with_their_counts():
+    main = _main()
+    ev = {"LendingClub": steps.DatasetEvidence(main["metrics"], main["per_client"],
+                                               same_data=False, note="test")}
+    r = _results()
+    table = steps.report_claims(r, ev, sweep=None, chance={"LendingClub": []},
+                                ds=SimpleNamespace(name="semi-real"), n_seeds=3)
+    assert len(r.claims) == len(table) > 0

@@ -136,3 +136,53 @@ def test_findings_are_recorded_and_numbered(monkeypatch):
     text = steps.report_findings(r, fit=fit, n_test=10)
     assert text.startswith("1. First.\n2. Second.") and "LR [bank only]" in text
     assert r.findings == ["First.", "Second."] and seen["verdicts"] == {"x": "reproduced"}
+
+
+def test_secureboost_sections_record_and_attack(aligned):
+    """SecureBoost on the pipeline's columns grows its plaintext twin's trees; the transcript,
+    the label attack and the bin attack are recorded."""
+    from fedlib.vertical.secureboost import SecureBoost
+
+    _, vd, _, _, _, al = aligned
+    P = _params(he_backend="zpaillier", he_compare=[], attack_rows=60, attack_trees=1, attack_max_depth=3,
+                attack_min_node_sizes=[0, 32])
+    pca, scores = steps.external_pca(al, vd, P)
+    mrmr = steps.bank_mrmr(al, vd, P)
+    cand_tr, _ = steps.candidates(al, mrmr, scores)
+    elim = steps.backward_elimination(cand_tr, al.y_tr, P)
+    cmp = steps.compared_models(al, scores, elim, mrmr, pca, P)
+    rows = steps.sample_rows(len(al.y_tr), 80, seed=0)
+    params = steps.secureboost_params(P, {"learning_rate": 0.3, "max_depth": 2})
+    sb = SecureBoost(**params, key_bits=512, demo_keys=True, active_name=vd.bank_name,
+                     he_backend=P.he_backend)
+    sb.fit(cmp.Xa_tr[rows], al.y_tr[rows], passive={vd.external_name: cmp.Xp_tr[rows]})
+    r, timings = _results(), {}
+    agree, auc_gap, sb_table, he_cmp = steps.report_secureboost(r, sb, params, P, cmp, al, rows,
+                                                                vd, timings)
+    assert he_cmp["same trees as plaintext"].iloc[0] == agree["same_structure"]
+    assert "histgbdt_same_rows_s" in timings and auc_gap.value <= 1
+    saw = steps.report_transcript(r, sb, len(rows), P)
+    assert len(saw) > 0
+    leak = steps.label_leakage(r, sb, al.y_tr[rows], P, passive=vd.external_name)
+    assert 0 <= float(leak["auc"].iloc[0]) <= 1
+    att = steps.bin_attack(r, cmp, al, vd, P, learning_rate=0.3)
+    assert att.passive_min_node_size.tolist() == [0, 32] and att["wrong"].sum() == 0
+    assert {"secureboost", "leakage", "bin_recovery"} <= {m["experiment"] for m in r.metrics}
+
+
+def test_screening_sections_on_three_banks():
+    from fedlib.fl.prepare import prepare_horizontal
+
+    P = _params(n_banks=3, rounds=2, local_epochs=1, bad_banks=["free_rider"])
+    fed = prepare_horizontal("credit_data", n_parties=P.n_banks, skew=P.partition_skew,
+                             scaling="federated", seed=P.seed)
+    screen = steps.screening_setup(fed, P)
+    runs = steps.screening_runs(fed, P, screen.rep, screen.mixed, screen.val_i, screen.test_i)
+    r = _results()
+    conv, target = steps.report_screening_rounds(r, runs, screen, P)
+    assert set(conv.run) == set(runs) and 0 < target <= 1
+    caught, speed, acc_diff, speed_diff = steps.report_screening_decisions(
+        r, runs, conv, target, fed.y_test[screen.test_i], P)
+    assert set(caught.behaviour) == {"honest", "free_rider"}
+    assert acc_diff.interval is not None and set(speed.index) == set(runs)
+    assert {m["metric"] for m in r.metrics} >= {"accuracy", "share_aggregated"}
