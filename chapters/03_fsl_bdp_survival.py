@@ -89,17 +89,12 @@ results_path = "results.json"  # where results.json is written (set by fedbook)
 parameter_set = "custom"  # name of the parameter file (set by fedbook)
 
 # %%
-import sys
-
-import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 import torch
 from IPython.display import Markdown, display
-from tqdm.std import tqdm
 
-from fedlib.book.glue import glue
 from fedlib.book.results import start_chapter
+from fedlib.papers.p03_fsl_bdp import experiment as steps
 from fedlib.papers.p03_fsl_bdp.params import Chapter03Params
 
 P, results = start_chapter("03", Chapter03Params, globals())
@@ -127,7 +122,6 @@ seeds = [P.seed + k for k in range(P.n_seeds)]
 # ```
 
 # %%
-from fedlib.papers.p03_fsl_bdp import experiment as steps
 from fedlib.survival.data import check_federation, prepare_survival
 
 ds, paper_name = steps.load_dataset(P)
@@ -138,24 +132,11 @@ data = prepare_survival(ds, seed=P.seed, max_rows=P.max_rows or None)
 check_federation({c.name: c.n_train for c in data.clients}, min_client_rows=P.min_client_rows,
                  paper_clients=None if prof is None else prof.clients,
                  min_win_clients=2 if prof is None else 5)
-has_oot = sum(c.t_oot.size for c in data.clients) > 0
-display(Markdown(f"**{ds.name}** — {ds.note}."
-                 + ("" if prof is not None else " Your own table: the paper has no column to "
-                    "set beside it, and none of its levels is compared with ours.")))
+display(Markdown(steps.dataset_note(ds)))
 steps.table2_beside_paper(ds, data, paper_name)
 
 # %%
-f = ds.frame
-results.set_dataset(ds.name, rows=len(f), parties=[
-    {"name": str(k), "rows": int(v.shape[0]), "positive_rate": float(v["event"].mean())}
-    for k, v in f.groupby("client")])
-n_train_total = sum(c.n_train for c in data.clients)
-glue("n_loans", len(f), display=False)
-glue("n_clients", len(data.clients), display=False)
-glue("default_rate", float(f["event"].mean()), display=False)
-glue("n_train_total", n_train_total, display=False)
-glue("n_features", data.n_features, display=False)
-display(Markdown(steps.data_summary(ds, data, P, paper_name, has_oot=has_oot)))
+Markdown(steps.record_dataset(results, ds, data, P, paper_name))
 
 # %% [markdown]
 # ## The model
@@ -171,6 +152,8 @@ display(Markdown(steps.data_summary(ds, data, P, paper_name, has_oot=has_oot)))
 # :pyobject: discrete_time_nll
 # ```
 #
+# `discrete_time_nll` is {eq}`eq-03-nll`, averaged over the batch; every mode below minimises it.
+#
 # The paper's network (`HazardNet`, SELU, LeCun-normal initialisation) outputs the logits
 # $f_l$. One departure, applied to every mode alike: with `init_from_published_rate` the output
 # bias starts at the logit of the monthly hazard implied by a default rate known before training
@@ -183,10 +166,19 @@ display(Markdown(steps.data_summary(ds, data, P, paper_name, has_oot=has_oot)))
 # (What each guarantee covers, and the tests behind it, are on the {doc}`../security` page;
 # σ_BDP is calibrated from pilot distances on the clients' private rows, which ε does not
 # cover.) Every client runs the same local trainer in three modes; the private modes clip per-example
-# gradients to $C$ and add $\mathcal N(0,\sigma^2C^2)$ to the clipped sum (eq. 5). BDP also
+# gradients to $C$ and add Gaussian noise to the clipped sum of a Poisson batch $B_t$ (eq. 5),
+#
+# ```{math}
+# :label: eq-03-dpsgd
+# \tilde g_t = \frac{1}{|B_t|}\Big(\sum_{i\in B_t} g_i\,\min\!\Big(1, \frac{C}{\lVert g_i\rVert}\Big)
+#     + \mathcal N(0, \sigma^2 C^2 I)\Big).
+# ```
+#
+# BDP also
 # measures, per step, the distances $\Delta^{(m)}=\lVert g_e-g_e^{(m)}\rVert^2$ for $M$
 # neighbour batches that swap one element for a fresh row of the client — from the per-example
-# gradients DP-SGD computes anyway, with no extra backward pass:
+# gradients DP-SGD computes anyway, with no extra backward pass. {eq}`eq-03-dpsgd` in the
+# trainer:
 #
 # ```{literalinclude} ../../fedlib/survival/federated.py
 # :pyobject: SurvivalTrainer._private_grad
@@ -229,31 +221,11 @@ display(Markdown(steps.data_summary(ds, data, P, paper_name, has_oot=has_oot)))
 # point of the sweep spends the same ε, and the ε its accountant reached is shown beside it.
 
 # %% tags=["remove-stderr"]
-from fedlib.survival.experiment import calibrate_clients
-from fedlib.survival.federated import make_model
-
-# The published default rate of the paper's dataset; a user's table has none, so its own
-# training rows' rate stands in (a statistic of private rows that epsilon does not cover).
-init_rate = prof.default_rate if prof is not None else float(data.pooled("train")[2].mean())
-init_hazard = (1 - (1 - init_rate) ** (1 / ds.window)) if P.init_from_published_rate else None
-glue("init_hazard_value", 1 - (1 - init_rate) ** (1 / ds.window), display=False)
-glue("init_txt", (f"Here it is the published rate ({init_rate:.1%} over {ds.window} months), "
-                  "public knowledge that costs no privacy." if prof is not None else
-                  f"Your table has no published rate, so the training loans' own default rate "
-                  f"({init_rate:.1%} within {ds.window} months) stands in: a statistic of the "
-                  "private rows that ε does not cover.")
-     + ("" if P.init_from_published_rate else " This run turned it off "
-        "(`init_from_published_rate: false`): hazards start at 0.5."), display=False)
-init_model = make_model(data.n_features, data.grid.size - 1, seed=P.seed, init_hazard=init_hazard)
+init_hazard, init_model = steps.initial_model(ds, data, P)
 with results.timer("tuning_s"):
     tuning = steps.tune_methods(data, P, init_hazard=init_hazard)
-steps.record_tuning(results, tuning)
 settings = tuning.settings   # mode ("none", "dp", "bdp") -> TrainingConfig(lr, batch_size, E)
-fig_tune = steps.plot_tuning_curves(tuning)
-glue("fig_03_tuning", fig_tune, display=False)
-plt.close(fig_tune)
-glue("tuning_txt", steps.tuning_text(tuning, P), display=False)
-steps.tuning_table(tuning)
+steps.report_tuning(results, tuning, P)
 
 # %% [markdown]
 # {glue:text}`tuning_txt`
@@ -267,26 +239,8 @@ steps.tuning_table(tuning)
 
 # %% tags=["remove-stderr"]
 with results.timer("calibration_s"):
-    sigmas = calibrate_clients(data, target_epsilon=P.target_epsilon, delta=P.delta,
-                               settings=settings, rounds=P.rounds,
-                               clip_norm=P.clip_norm, n_neighbours=P.bdp_neighbours,
-                               pilot_steps=P.bdp_pilot_steps, init_model=init_model, seed=P.seed)
-# sigma_dp_same_schedule: DP's sigma on BDP's tuned schedule, the one to compare with BDP's
-sigmas["sigma_bdp / sigma_dp"] = sigmas["sigma_bdp"] / sigmas["sigma_dp_same_schedule"]
-for name, r in sigmas.iterrows():
-    for col in ("sigma_dp", "sigma_bdp", "pilot_median_delta"):
-        results.add_metric(experiment="calibration", mode=col, setting=f"eps={P.target_epsilon:g}",
-                           party=str(name), metric=col, value=float(r[col]))
-sigmas[["n_train", "sample_rate_dp", "steps_dp", "sigma_dp", "sample_rate", "steps",
-        "sigma_dp_same_schedule", "sigma_bdp", "sigma_bdp / sigma_dp",
-        "eps_bdp_bound", "eps_bdp_estimate", "pilot_median_delta", "analytical_fallback"]]
-
-# %%
-bayes = sigmas[~sigmas.analytical_fallback].drop(index="central", errors="ignore")
-ratio = float(bayes["sigma_bdp / sigma_dp"].median())
-glue("sigma_ratio", ratio, display=False)
-glue("pilot_delta", float(bayes["pilot_median_delta"].median()), display=False)
-glue("target_eps", P.target_epsilon, display=False)
+    sigmas = steps.calibrate(data, P, settings=settings, init_model=init_model)
+steps.calibration_table(results, sigmas, P)
 
 # %% [markdown]
 # **Private training settings.** {glue:text}`private_txt` A private mode gains from a large
@@ -298,17 +252,7 @@ glue("target_eps", P.target_epsilon, display=False)
 # the signal.
 
 # %%
-n_params = sum(p.numel() for p in init_model.parameters())
-nsr = sigmas[["n_train", "sigma_dp", "sigma_bdp"]].copy()
-nsr["batch, DP"] = np.minimum(settings["dp"].batch_size, nsr["n_train"])
-nsr["batch, BDP"] = np.minimum(settings["bdp"].batch_size, nsr["n_train"])
-nsr["noise / signal, DP"] = nsr.sigma_dp * np.sqrt(n_params) / nsr["batch, DP"]
-nsr["noise / signal, BDP"] = nsr.sigma_bdp * np.sqrt(n_params) / nsr["batch, BDP"]
-glue("private_txt", steps.private_settings_text(settings, P), display=False)
-glue("n_params", n_params, display=False)
-glue("nsr_central", float(nsr.loc["central", "noise / signal, DP"]), display=False)
-glue("nsr_client_median", float(nsr.drop(index="central")["noise / signal, DP"].median()),
-     display=False)
+nsr = steps.report_noise(sigmas, settings, init_model, P)
 nsr.round(2)
 
 # %% [markdown]
@@ -332,43 +276,15 @@ nsr.round(2)
 # Take one client's pilot distances and ask what each accountant promises, over the whole run,
 # about three borrowers: a typical one (median Δ), an unusual one (the largest Δ seen) and the
 # worst case that classical DP protects (Δ = 4C² for a replaced row). Each Δ is charged
-# $c_L$ of {eq}`eq-03-bdp-cost` at every step (`step_cost` below).
+# $c_L$ of {eq}`eq-03-bdp-cost` at every step of the client's run, by the accountant's
+# `step_cost`:
+#
+# ```{literalinclude} ../../fedlib/papers/p03_fsl_bdp/experiment.py
+# :pyobject: epsilon_if_every_step
+# ```
 
 # %%
-from fedlib.privacy.accountants import epsilon_for
-from fedlib.privacy.bdp import BayesianAccountant
-from fedlib.survival.experiment import pilot_distances
-
-big = bayes["n_train"].idxmax() if len(bayes) else data.clients[0].name
-cl = next(c for c in data.clients if c.name == big)
-pilot = pilot_distances(init_model, cl.X_train, cl.t_train, cl.e_train, grid=data.grid,
-                        clip_norm=P.clip_norm, batch_size=settings["bdp"].batch_size,
-                        n_neighbours=P.bdp_neighbours, n_steps=max(P.bdp_pilot_steps, 5),
-                        rng=np.random.default_rng(P.seed))
-row = sigmas.loc[cl.name]
-
-
-def eps_if_every_step(delta_sq: float) -> float:
-    acc = BayesianAccountant(sample_rate=row.sample_rate, noise_multiplier=row.sigma_bdp,
-                             clip_norm=P.clip_norm, beta=P.delta / 2, gamma=row.gamma,
-                             n_rows=int(row.n_train), cost="left")
-    acc.total_cost = int(row.steps) * acc.step_cost(np.full(P.bdp_neighbours, delta_sq))
-    return acc.epsilon()[0]
-
-
-worked = pd.DataFrame([
-    {"neighbour": "typical borrower (median Δ of the pilot)", "Delta / C^2": float(np.median(pilot))},
-    {"neighbour": "unusual borrower (largest Δ of the pilot)", "Delta / C^2": float(pilot.max())},
-    {"neighbour": "worst case, add/remove (classical DP)", "Delta / C^2": 1.0},
-    {"neighbour": "worst case, replace one row", "Delta / C^2": 4.0},
-])
-worked["epsilon if every step had this Delta"] = [eps_if_every_step(d * P.clip_norm**2)
-                                                  for d in worked["Delta / C^2"]]
-worked["classical DP epsilon at sigma_bdp (add/remove)"] = epsilon_for(
-    noise_multiplier=float(row.sigma_bdp), sample_rate=float(row.sample_rate),
-    steps=int(row.steps), delta=P.delta)
-glue("worked_client", cl.name, display=False)
-glue("worked_eps_worst", float(worked.iloc[3, 2]), display=False)
+worked, pilot, worked_row = steps.worked_example(data, sigmas, settings, init_model, P)
 worked
 
 # %% [markdown]
@@ -393,18 +309,7 @@ worked
 # $\Delta = C^2$, σ = 1, λ = 8:
 
 # %%
-from fedlib.survival.experiment import bdp_noise_multiplier, cost_rule_table
-
-cost_tab = cost_rule_table(sq_distance=1.0, noise_multiplier=1.0, order=8)
-sigma_paper_rule = bdp_noise_multiplier(pilot, target_epsilon=P.target_epsilon,
-                                        sample_rate=float(row.sample_rate), steps=int(row.steps),
-                                        clip_norm=P.clip_norm, beta=P.delta / 2,
-                                        gamma=float(row.gamma), n_rows=int(row.n_train),
-                                        cost="paper", bounds=(0.05, 5000.0))
-glue("sigma_paper_rule", sigma_paper_rule, display=False)
-glue("sigma_left_rule", float(row.sigma_bdp), display=False)
-glue("sigma_dp_worked", float(row.sigma_dp), display=False)
-cost_tab
+steps.printed_cost_rule(pilot, worked_row, P)
 
 # %% [markdown]
 # With the printed rule, client {glue:text}`worked_client` would need σ =
@@ -430,45 +335,21 @@ cost_tab
 # example): "equal" here means equal numbers, the comparison the paper makes.
 
 # %% tags=["remove-stderr"]
-from fedlib.survival.experiment import SCENARIOS, run_scenarios
-
-timing_rows = []   # per seed: federated BDP's mean predicted month of early / late defaulters
-with results.timer("table3_s"), tqdm(total=len(seeds) * len(SCENARIOS), desc="Table 3",
-                                       file=sys.stderr) as bar:
-    main = run_scenarios(data, sigmas=sigmas, seeds=seeds, rounds=P.rounds,
-                         init_hazard=init_hazard, sample_fraction=P.sample_fraction,
-                         on_run=steps.timing_collector(data, ds.window, timing_rows),
-                         progress=lambda s: bar.update(), **steps.scenario_options(P, settings))
-metrics = main["metrics"]
-steps.add_table3_metrics(results, metrics, "table3")
-glue("n_seeds_used", len(seeds), display=False)
-glue("table3_vs", " The paper's means are beside ours." if prof is not None else
-     " The paper has no numbers for your table, so no level is set beside ours; the claims "
-     "compare only directions (which mechanism wins).", display=False)
-steps.table3_beside_paper(metrics, None if prof is None else paper_name, has_oot=has_oot)
+with results.timer("table3_s"):
+    main, timing_rows = steps.run_table3(data, P, seeds, sigmas=sigmas, settings=settings,
+                                         init_hazard=init_hazard, window=ds.window)
+steps.report_table3(results, main, paper_name=None if prof is None else paper_name,
+                    n_seeds=len(seeds), has_oot=steps.has_oot(data))
 
 # %% [markdown]
 # Ours: mean over {glue:text}`n_seeds_used` seeds with the 95 % Student-t interval in
 # brackets (none for a single seed).{glue:text}`table3_vs` The per-seed values:
 
 # %%
-metrics.pivot_table(index="scenario", columns="seed", values="test_ci").loc[list(SCENARIOS)].round(3)
+steps.per_seed_table(main["metrics"])
 
 # %%
-eps_final = main["epsilons"]
-eq = steps.equal_epsilon_table(eps_final, main["sigmas_used"], results)
-bdp_spread = eps_final[eps_final.scenario.str.contains("BDP")].groupby("client").epsilon.agg(
-    lambda v: v.max() - v.min())
-glue("eq_max_gap", float(eq["|DP − BDP|"].max()), display=False)
-glue("eps_bdp_central", float(eq.loc[("Centralized", "central"), "BDP"]), display=False)
-glue("eps_bdp_spread", float(bdp_spread.max()), display=False)
-glue("delta_used", P.delta, display=False)
-glue("sigma_ratio_used", steps.noise_ratio(eq, sigmas, settings), display=False)
-glue("ratio_basis", "the σ after matching, since DP and BDP were tuned to the same schedule"
-     if steps.same_schedule(settings) else "DP and BDP were tuned to different schedules, so "
-     "DP's σ is the one calibrated to the target on BDP's schedule", display=False)
-bdp_is_bound = steps.bdp_epsilons_are_bounds(eps_final)
-glue("bound_text", steps.bdp_bound_text(bdp_is_bound), display=False)
+eq, bdp_is_bound = steps.report_equal_epsilon(results, main, sigmas, settings, P)
 eq.round(3)
 
 # %% [markdown]
@@ -484,21 +365,7 @@ eq.round(3)
 # {glue:text}`bound_text`
 
 # %%
-from fedlib.papers.p03_fsl_bdp.claims import (
-    DatasetEvidence,
-    per_seed_win_rates,
-    size_benefit_correlation,
-)
-
-main_ev = DatasetEvidence(metrics, main["per_client"], same_data=P.dataset.endswith("_csv")
-                          and paper_name in ("LendingClub", "SBA", "Bondora"),
-                          note="", timing=pd.DataFrame(timing_rows))
-wr = per_seed_win_rates(main["per_client"])
-chance_main = steps.at_chance(metrics)
-headline = steps.headline_table(main_ev, wr, size_benefit_correlation(main["per_client"]))
-glue("wins_txt", ", ".join(f"{int(r.wins)}/{int(r.n)}" for r in wr.itertuples()) or "–",
-     display=False)
-glue("chance_txt", ", ".join(chance_main) if chance_main else "none", display=False)
+headline, chance_main = steps.report_headline(main, timing_rows, P, paper_name)
 headline
 
 # %% [markdown]
@@ -512,22 +379,14 @@ headline
 #
 # The sweep re-runs the centralised DP and BDP models (every seed) at each extra ε of
 # `epsilon_sweep`, with the same equal-ε protocol and the settings tuned at the main ε (σ is
-# recalibrated for each ε on the same schedule); the federated panels show the main ε.
+# recalibrated for each ε on the same schedule); the federated panels show the main ε. The
+# table gives, per extra ε, private scenario and seed, how far the training loss moved from the
+# first epoch to the last (nothing is shown without an extra ε).
 
 # %% tags=["remove-stderr"]
-sweep_rows, sweep_metrics = steps.epsilon_sweep(data, P, seeds, settings=settings,
-                                               init_model=init_model, init_hazard=init_hazard)
-results.add_metrics(sweep_metrics)
-sweep = pd.concat(sweep_rows, ignore_index=True) if sweep_rows else None
-curves = steps.convergence_curves(main["runs"], sweep_rows, settings=settings,
-                                  epsilon=P.target_epsilon, seeds=seeds)
-fig8 = steps.plot_convergence(curves)
-glue("fig_03_convergence", fig8, display=False)
-plt.close(fig8)
-if sweep is not None:   # how far each private run's training loss moved, first to last epoch
-    rise = (sweep.sort_values("step").groupby(["epsilon", "scenario", "seed"]).train_loss
-            .agg(lambda v: v.iloc[-1] - v.iloc[0]).unstack("seed"))
-    display(rise.round(3))
+sweep, loss_rise = steps.run_convergence(results, data, P, seeds, main=main, settings=settings,
+                                         init_model=init_model, init_hazard=init_hazard)
+loss_rise   # how far each private run's training loss moved, first to last epoch
 
 # %% [markdown]
 # :::{glue:figure} fig_03_convergence
@@ -544,25 +403,7 @@ if sweep is not None:   # how far each private run's training loss moved, first 
 # in months 1–12 ("early") with those who defaulted in months 13–24 ("late").
 
 # %%
-from fedlib.survival.model import predict_hazards
-
-best = main["runs"]["Federated (BDP)"].model
-nodp = main["runs"]["Federated (No DP)"].model
-Xte, tte, ete, who_te = data.pooled("test")
-early = (ete == 1) & (tte < ds.window / 2)
-late = (ete == 1) & (tte >= ds.window / 2)
-timing = steps.timing_table(main["runs"], ds, data)
-timing_seeds = pd.DataFrame(timing_rows)
-glue("early_month", float(timing_seeds["early"].mean()), display=False)
-glue("late_month", float(timing_seeds["late"].mean()), display=False)
-for model_name, r in timing.iterrows():
-    for col, v in r.items():
-        results.add_metric(experiment="timing", mode=model_name, setting=col,
-                           metric="mean_predicted_default_month", value=float(v))
-fig9 = steps.plot_timing(nodp, data, ds.window)
-glue("fig_03_timing", fig9, display=False)
-plt.close(fig9)
-timing
+steps.report_timing(results, main, timing_rows, ds, data)
 
 # %% [markdown]
 # :::{glue:figure} fig_03_timing
@@ -582,19 +423,7 @@ timing
 # ## Calibration: predicted vs Kaplan–Meier per client, and vs the true hazard (Fig. 11)
 
 # %%
-fig11, inside = steps.km_calibration(best, ds, data)
-glue("fig_03_km", fig11, display=False)
-plt.close(fig11)
-glue("km_inside", float(inside.iloc[:, 1].mean()), display=False)
-calibration = steps.true_hazard_calibration(main["runs"], ds, data)
-for r in calibration.itertuples(index=False):
-    results.add_metric(experiment="calibration", mode=r.model, setting="vs true hazard",
-                       metric="mean_abs_survival_error", value=r[1])
-glue("cal_text", "Because the true hazard is known for these generated default times, the table "
-     "measures calibration directly against it, borrower by borrower, instead of against a "
-     "Kaplan–Meier band that is wide for small clients." if ds.truth is not None else
-     "On a real file the true hazard is unknown, so the Kaplan–Meier bands are the only "
-     "calibration check.", display=False)
+calibration = steps.report_calibration(results, main, ds, data)
 calibration if len(calibration) else Markdown("No true hazard for these data (a real file).")
 
 # %% [markdown]
@@ -613,45 +442,23 @@ calibration if len(calibration) else Markdown("No true hazard for these data (a 
 # §5.3 writes $\mathrm{ECL}=\sum_t h_t(x)\,\mathrm{LGD}(t)\,\mathrm{EAD}(t)$. The hazard is
 # conditional on survival; the loss of month $t$ needs the unconditional probability
 # $PD_t = h_t S_{t-1}$, and IFRS 9 discounts each month. For one early and one late defaulter of
-# the test set, with an amortising exposure and the library's ECL:
+# the test set of the federated no-DP model, with an amortising exposure — the balance of an
+# annuity of $P$ = 10,000 at monthly rate $r$ after $t$ of its $T$ payments,
+# $\mathrm{EAD}(t) = P\,\big((1+r)^T-(1+r)^t\big)/\big((1+r)^T-1\big)$
+# (`amortising_ead`) — and the library's ECL:
 #
 # ```{literalinclude} ../../fedlib/survival/ecl.py
 # :pyobject: lifetime_ecl
 # ```
 
 # %%
-from fedlib.survival.ecl import discount_factors, lifetime_ecl
-
-H = predict_hazards(nodp, Xte)
-pick = {"early defaulter": int(np.flatnonzero(early)[0]) if early.any() else 0,
-        "late defaulter": int(np.flatnonzero(late)[0]) if late.any() else 0}
-T = ds.window
-r_m = P.ecl_annual_rate / 12
-ead = 10_000 * ((1 + r_m) ** T - (1 + r_m) ** np.arange(T)) / ((1 + r_m) ** T - 1)
-df_t = discount_factors(annual_rate=P.ecl_annual_rate, n_months=T)
-ecl_rows = []
-for name, i in pick.items():
-    ecl_rows.append({"borrower": name, "observed default month": tte[i] + 0.5,
-                     "ECL (marginal PD, discounted)": lifetime_ecl(H[i], lgd=P.ecl_lgd, ead=ead,
-                                                                   discount=df_t),
-                     "ECL as printed (sum of hazards)": lifetime_ecl(H[i], lgd=P.ecl_lgd, ead=ead,
-                                                                     marginal=False),
-                     "12-month ECL (stage 1)": lifetime_ecl(H[i][:12], lgd=P.ecl_lgd, ead=ead[:12],
-                                                            discount=df_t[:12])})
-ecl = pd.DataFrame(ecl_rows).set_index("borrower")
-ecl
+steps.ecl_examples(main["runs"]["Federated (No DP)"].model, ds, data, P)
 
 # %% [markdown]
 # For a loan of 10,000 amortised over {glue:text}`ecl_window` months at
 # {glue:text}`ecl_rate:.0%`, with LGD {glue:text}`ecl_lgd`. The printed formula always
 # overstates the loss, since it sums conditional probabilities.
-
-# %% tags=["remove-input"]
-glue("ecl_window", T, display=False)
-glue("ecl_rate", P.ecl_annual_rate, display=False)
-glue("ecl_lgd", P.ecl_lgd, display=False)
-
-# %% [markdown]
+#
 # ## Beyond the paper: membership inference at equal ε
 #
 # The paper argues BDP "reduces exposure to membership and attribute inference attacks" but
@@ -659,22 +466,7 @@ glue("ecl_lgd", P.ecl_lgd, display=False)
 # training loans from test loans of the final federated models.
 
 # %%
-from fedlib.survival.experiment import survival_membership_inference
-
-mia = pd.DataFrame()
-if P.run_attack:
-    Xtr, ttr, etr, _ = data.pooled("train")
-    mia_rows = []
-    for sc in ("Federated (No DP)", "Federated (Classical DP)", "Federated (BDP)"):
-        out = survival_membership_inference(main["runs"][sc].model, (Xtr, ttr, etr),
-                                            (Xte, tte, ete), grid=data.grid, n=P.mia_rows,
-                                            seed=P.seed)
-        mia_rows.append({"model": sc, "epsilon": "∞" if "No DP" in sc else f"{P.target_epsilon:g}",
-                         **out})
-        results.add_metric(experiment="attack", mode=sc, setting="loss threshold",
-                           metric="mia_auc", value=out["auc"])
-    mia = pd.DataFrame(mia_rows)
-mia
+steps.membership_attacks(results, main, data, P)
 
 # %% [markdown]
 # An AUC of 0.5 is a coin flip. On data this small and a model trained for few epochs, the
@@ -689,60 +481,23 @@ mia
 # `synthetic_scale` of their size.
 
 # %% tags=["remove-stderr"]
-from fedlib.survival.data import PROFILES
-
-is_real = P.dataset.endswith("_csv")
-main_inputs = (() if prof is None else ("window",) if is_real else
-               ("default_rate", "window", "clients") if P.dataset == "semi_real_lendingclub"
-               else ("default_rate", "window", "clients", "features", "min_client",
-                     "max_client", "mean_client"))   # Table 2 values we set from the paper
-# A user's table (no profile) is its own key: it gets the claims about the mechanisms only.
-evidence = {paper_name: DatasetEvidence(
-    metrics, main["per_client"], same_data=is_real, table2=steps.table2_of(ds),
-    note=(f"{ds.name}: {len(f):,} loans, {len(data.clients)} clients, ε = {P.target_epsilon:g}, "
-          f"R = {P.rounds}, E tuned per method "
-          f"({', '.join(str(settings[m].local_epochs) for m in ('none', 'dp', 'bdp'))}), "
-          f"{len(seeds)} seed(s)"),
-    table2_input=main_inputs,
-    timing=pd.DataFrame(timing_rows) if paper_name == "LendingClub" or prof is None else None)}
-chance = {paper_name: chance_main}
-syn_sides = []
-for kind in P.run_synthetic:
-    if PROFILES[kind].name in evidence:
-        continue
-    evidence[PROFILES[kind].name], side = steps.synthetic_run(kind, P, seeds, results,
-                                                              settings=settings)
-    chance[PROFILES[kind].name] = steps.at_chance(evidence[PROFILES[kind].name].metrics)
-    syn_sides.append(side)
-pd.concat(syn_sides) if syn_sides else Markdown("No synthetic run in this parameter set.")
+evidence, chance, synthetic = steps.all_datasets(
+    results, main, timing_rows, chance_main, ds, data, P, seeds, paper_name=paper_name,
+    settings=settings)
+synthetic if synthetic is not None else Markdown("No synthetic run in this parameter set.")
 
 # %% [markdown]
 # Table 2 on every dataset run, beside the paper's column where the paper has one (generated
 # data reproduce the paper's shape *by construction*, scaled down; a user's table has none):
 
 # %%
-from fedlib.papers.p03_fsl_bdp.claims import PAPER_TABLE2
-
-t2 = pd.DataFrame({f"{k} (ours)": v.table2 for k, v in evidence.items()})
-for k in evidence:
-    if k in PAPER_TABLE2:   # a user's table has no paper column
-        t2[f"{k} (paper)"] = pd.Series(PAPER_TABLE2[k])
-t2
+steps.table2_all(evidence)
 
 # %% [markdown]
 # ## Paper versus ours
 
 # %%
-from fedlib.book.pages import verdict_counts
-from fedlib.papers.p03_fsl_bdp.claims import chapter03_claims
-
-claims = chapter03_claims(evidence, sweep=sweep, at_chance=chance,
-                          sweep_note=f"{ds.name}, centralised, {len(seeds)} seed(s)")
-claims_table = results.add_claims(claims)
-scored_txt, unscored_txt = verdict_counts([c.to_record() for c in claims])
-glue("scored_txt", scored_txt, display=False)
-glue("unscored_txt", unscored_txt, display=False)
-claims_table
+steps.report_claims(results, evidence, sweep=sweep, chance=chance, ds=ds, n_seeds=len(seeds))
 
 # %% [markdown]
 # ## What reproduces, what does not, and why
@@ -752,12 +507,9 @@ claims_table
 # run or on a model at chance.
 
 # %%
-lines, findings = steps.conclusions(evidence, paper_name=paper_name, ds=ds, data=data, eq=eq,
-                                   nsr=nsr, sigmas=sigmas, chance=chance,
-                                   bdp_is_bound=bdp_is_bound, tuning=tuning)
-for finding in findings:
-    results.add_finding(finding)
-Markdown("\n".join(lines))
+Markdown(steps.report_conclusions(results, evidence, paper_name=paper_name, ds=ds, data=data,
+                                  eq=eq, nsr=nsr, sigmas=sigmas, chance=chance,
+                                  bdp_is_bound=bdp_is_bound, tuning=tuning))
 
 # %% tags=["remove-input"]
 _ = results.write(P.results_path)  # returns the document; no repr on the page

@@ -128,8 +128,6 @@ results_path = "results.json"  # where results.json is written (set by fedbook)
 parameter_set = "custom"  # name of the parameter file (set by fedbook)
 
 # %%
-
-import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
@@ -151,35 +149,10 @@ pd.set_option("display.max_colwidth", 60)
 # only. Neither knows which of its IDs the other holds.
 
 # %%
-from dataclasses import replace
-from pathlib import Path
-
-from fedlib.vertical.data import load_vertical_csvs, make_msme_data, vertical_credit_data
-
-if P.dataset == "credit_data":
-    vd = vertical_credit_data(overlap=P.overlap, max_rows=P.max_rows, seed=P.seed)
-elif P.dataset == "synthetic":
-    vd = make_msme_data(n_enterprises=P.n_enterprises, n_bank_features=P.n_bank_features,
-                        seed=P.seed)
-else:
-    vd = load_vertical_csvs(P.bank_csv, P.external_csv, id_column=P.id_column, target=P.target)
-    # The unlabelled party is named after its file ("registry.csv" -> "registry").
-    vd = replace(vd, external_name=Path(P.external_csv).stem)
-if P.external_name:
-    vd = replace(vd, external_name=P.external_name)
+vd = steps.load_parties(P)   # credit_data, synthetic or your two CSV files
 B, E = vd.bank_name, vd.external_name
-parties = pd.DataFrame([
-    {"party": B, "rows": len(vd.bank), "features": len(vd.bank_features), "labels": "yes",
-     "default rate": vd.bank[vd.target].mean()},
-    {"party": E, "rows": len(vd.external), "features": len(vd.external_features),
-     "labels": "no", "default rate": np.nan}])
 display(Markdown(f"**Data:** {vd.description}."))
-results.set_dataset(P.dataset, rows=vd.n_common, parties=[
-    {"name": B, "rows": len(vd.bank), "positive_rate": float(vd.bank[vd.target].mean())},
-    {"name": E, "rows": len(vd.external), "positive_rate": None}])
-glue("bank_name", B, display=False)
-glue("ext_name", E, display=False)
-parties
+steps.record_parties(results, vd, P)
 
 # %% [markdown]
 # ## Step 1 — encrypted entity alignment (§3.1)
@@ -207,22 +180,7 @@ with results.timer("psi_s"):
                         transcript=psi_transcript)
 common = psi.intersection[B]
 assert set(common) == set(vd.bank[vd.id_column]) & set(vd.external[vd.id_column])
-psi_table = psi_transcript.to_frame()[["sender", "receiver", "kind", "label", "nbytes"]]
-psi_table["what the receiver learns"] = psi_table.label.map({
-    "rsa_public_key": "the public key (n, e)",
-    "blinded_hashes": "uniformly random values mod n: nothing about the IDs",
-    "blind_signatures": "H(y)^d for its own IDs only",
-    "key_holder_tags": "how many IDs the bank holds; tags it can match only against its own",
-    "intersection_positions": "which of its IDs are common (the intersection)"})
-glue("psi_common", len(common), display=False)
-glue("psi_seconds", timings["psi_s"], display=False)
-glue("psi_kb", psi.sizes["total"] / 1e3, display=False)
-glue("psi_bits", P.psi_key_bits, display=False)
-results.add_metric(experiment="psi", mode="rsa_blind", setting=f"{P.psi_key_bits} bits",
-                   party="all", round=None, metric="seconds", value=timings["psi_s"])
-results.add_metric(experiment="psi", mode="rsa_blind", setting=f"{P.psi_key_bits} bits",
-                   party="all", round=None, metric="bytes", value=psi.sizes["total"])
-psi_table
+steps.report_psi(results, psi, psi_transcript, P, n_common=len(common), seconds=timings["psi_s"])
 
 # %% [markdown]
 # With {glue:text}`psi_bits`-bit RSA the alignment found the {glue:text}`psi_common` common
@@ -237,35 +195,12 @@ psi_table
 # Every model below predicts default with {glue:text}`thr_policy`.
 
 # %%
-from sklearn.model_selection import train_test_split
-
-bank = vd.bank.set_index(vd.id_column).loc[common]
-ext = vd.external.set_index(vd.id_column).loc[common]
-y_all = bank[vd.target].to_numpy().astype(int)
-tr_ids, te_ids = train_test_split(np.array(common), test_size=P.test_size, stratify=y_all,
-                                  random_state=P.seed)
-y_tr = bank.loc[tr_ids, vd.target].to_numpy().astype(int)
-y_te = bank.loc[te_ids, vd.target].to_numpy().astype(int)
-
-bank_X = steps.impute(bank[vd.bank_features], tr_ids)
-# The external party's unsupervised PCA may use every row it holds except the test enterprises.
-ext_all = vd.external.set_index(vd.id_column)[vd.external_features]
-ext_fit_rows = ext_all.index.difference(pd.Index(te_ids))
-ext_all = steps.impute(ext_all, ext_fit_rows)
-from fedlib.vertical.baselines import is_imbalanced
-
-# The decision threshold. On a balanced enough label (the paper's 22 % defaults, credit_data's
-# 28 %) 0.5; on an imbalanced one a 0.5 cut-off makes most models predict "no default" for
-# everyone, so with 'auto' every model's cut-off is chosen on validation rows instead.
-imbalanced = is_imbalanced(y_tr, min_rate=P.imbalance_rate)
-choose_thr = P.decision_threshold == "auto" and imbalanced
-fixed_thr = 0.5 if P.decision_threshold == "auto" else float(P.decision_threshold)
-thr_policy = steps.threshold_policy(P, y_tr, choose_thr, fixed_thr)
-glue("thr_policy", thr_policy, display=False)
-glue("test_pct", 100 * P.test_size, display=False)
-glue("n_train", len(tr_ids), display=False)
-glue("n_test", len(te_ids), display=False)
-glue("n_test_bad", int(y_te.sum()), display=False)
+# Each party imputes with the medians of its own rows; the external party's PCA may use every
+# row it holds except the test enterprises. The decision threshold: 0.5 on a balanced enough
+# label (the paper's 22 % defaults, credit_data's 28 %); on an imbalanced one a 0.5 cut-off
+# makes most models predict "no default" for everyone, so with 'auto' every model's cut-off is
+# chosen on validation rows instead.
+al = steps.split_common(vd, common, P)
 
 # %% [markdown]
 # ## Step 2 — XMP feature selection (§3.2)
@@ -273,33 +208,27 @@ glue("n_test_bad", int(y_te.sum()), display=False)
 # ### At the {glue:text}`ext_name` party: PCA keeping ≥ {glue:text}`pca_pct:.0f` % of the variance
 #
 # Runs on the {glue:text}`ext_name` party's own rows with no labels; nobody else sees its
-# input or output. From here on its features are the component scores $F_1, F_2, \dots$
-# (Table 2 of the paper):
+# input or output. With $Z$ its $n \times p$ standardised indicators (eq. 2), the eigenvalues of
+# their correlation matrix $R$ (eq. 3) are sorted and the first $k$ components kept whose
+# cumulative contribution (eq. 4) reaches `pca_variance`:
+#
+# ```{math}
+# :label: eq-04-pca
+# R = \frac{Z^\top Z}{n-1}, \qquad R\,u_j = \lambda_j u_j, \qquad
+# k = \min\Big\{m : \sum_{j=1}^{m} \lambda_j \Big/ \sum_{j=1}^{p} \lambda_j \ge
+#   \texttt{pca\_variance}\Big\}, \qquad F_j = Z u_j .
+# ```
+#
+# `grid_pca` computes {eq}`eq-04-pca`; from here on the party's features are the component
+# scores $F_1, F_2, \dots$ (Table 2 of the paper):
 
 # %%
-from fedlib.vertical.xmp import grid_pca
-
 with results.timer("pca_s"):
-    pca = grid_pca(ext_all.loc[ext_fit_rows].to_numpy(), vd.external_features,
-                   variance=P.pca_variance)
-    ext_scores = pd.DataFrame(pca.transform(ext_all.loc[common].to_numpy()), index=common,
-                              columns=pca.names)
-glue("pca_pct", 100 * P.pca_variance, display=False)
-glue("pca_k", pca.n_components, display=False)
-glue("pca_cum", 100 * float(pca.table.cumulative.iloc[pca.n_components - 1]), display=False)
-glue("pca_p", len(vd.external_features), display=False)
-results.add_metrics(pca.table[["component", "eigenvalue"]]
-                    .set_axis(["setting", "value"], axis=1),
-                    experiment="xmp_pca", mode="pca", party=E, round=None, metric="eigenvalue")
-pca.table.head(max(pca.n_components + 2, 6))
+    pca, ext_scores = steps.external_pca(al, vd, P)
+steps.report_pca(results, pca, vd, P)
 
 # %%
-fig_load = steps.loadings_figure(pca.loadings, party=E)
-glue("fig_04_loadings", fig_load, display=False)
-loading_lines = "; ".join(
-    f"{c}: " + ", ".join(pca.loadings[c].abs().sort_values(ascending=False).index[:3])
-    for c in pca.names)
-glue("loading_lines", loading_lines, display=False)
+steps.report_loadings(pca, party=E)
 
 # %% [markdown]
 # :::{glue:figure} fig_04_loadings
@@ -337,19 +266,8 @@ glue("loading_lines", loading_lines, display=False)
 # computes {eq}`eq-04-mrmr`; the table lists the first picks with both terms at pick time.
 
 # %%
-from fedlib.vertical.xmp import mrmr_select
-
-paper_eigs = [1.6174, 1.3751, 0.9562, 0.6729]
-glue("paper_pca_share", 100 * sum(paper_eigs) / 14, display=False)
-if P.mrmr_k >= len(vd.bank_features):
-    raise ValueError(f"mrmr_k={P.mrmr_k} is not below the {B} party's "
-                     f"{len(vd.bank_features)} features: mRMR would keep all of them and select "
-                     f"nothing; pass -p mrmr_k N with N < {len(vd.bank_features)}")
 with results.timer("mrmr_s"):
-    mrmr = mrmr_select(bank_X.loc[tr_ids].to_numpy(), y_tr, vd.bank_features, k=P.mrmr_k,
-                       n_bins=P.mrmr_bins)
-glue("mrmr_k", len(mrmr.selected), display=False)
-glue("mrmr_p", len(vd.bank_features), display=False)
+    mrmr = steps.bank_mrmr(al, vd, P)
 mrmr.table.head(12)
 
 # %% [markdown]
@@ -376,32 +294,10 @@ mrmr.table.head(12)
 # seeing them, and the other party learns which of its components survive.
 
 # %%
-from fedlib.vertical.xmp import xgb_backward_elimination
-
-cand_tr = pd.concat([bank_X.loc[tr_ids, mrmr.selected], ext_scores.loc[tr_ids]], axis=1)
-cand_te = pd.concat([bank_X.loc[te_ids, mrmr.selected], ext_scores.loc[te_ids]], axis=1)
-sel_params = dict(n_estimators=P.selection_n_estimators, max_depth=P.selection_max_depth,
-                  learning_rate=P.selection_learning_rate)
+cand_tr, cand_te = steps.candidates(al, mrmr, ext_scores)
 with results.timer("elimination_s"):
-    elim = xgb_backward_elimination(cand_tr.to_numpy(), y_tr, list(cand_tr.columns),
-                                    params=sel_params, n_folds=P.selection_folds,
-                                    criterion=P.selection_criterion, seed=P.seed)
-selected = elim.best_features
-sel_bank = [f for f in selected if f in mrmr.selected]
-sel_ext = [f for f in selected if f in pca.names]
-results.add_metrics(elim.path.assign(setting="n_features=" + elim.path.n_features.astype(str))
-                    .melt(id_vars="setting", value_vars=["cv_auc", "cv_logloss"],
-                          var_name="metric"),
-                    experiment="xmp_elimination", mode="xgboost", party="all", round=None)
-fig_elim = steps.elimination_figure(elim.path, elim.best_n, P.selection_folds)
-glue("fig_04_elimination", fig_elim, display=False)
-glue("folds", P.selection_folds, display=False)
-glue("best_n", elim.best_n, display=False)
-glue("n_cand", cand_tr.shape[1], display=False)
-glue("best_auc", float(elim.path.cv_auc.max()), display=False)
-glue("sel_bank", ", ".join(sel_bank) or "none", display=False)
-glue("sel_ext", ", ".join(sel_ext) or "none", display=False)
-elim.initial_gain.head(15).rename("average gain").to_frame().T
+    elim = steps.backward_elimination(cand_tr, al.y_tr, P)
+steps.report_elimination(results, elim, cand_tr.shape[1], mrmr, pca, P)
 
 # %% [markdown]
 # :::{glue:figure} fig_04_elimination
@@ -425,26 +321,11 @@ elim.initial_gain.head(15).rename("average gain").to_frame().T
 # of features from the choice of model):
 
 # %%
-from fedlib.vertical.xmp import ranking_comparison
-
-table3, t3_proba = ranking_comparison(
-    cand_tr.to_numpy(), y_tr, cand_te.to_numpy(), y_te, list(cand_tr.columns), k=elim.best_n,
-    xgb_params=sel_params, seed=P.seed, threshold="validation" if choose_thr else fixed_thr,
-    validation_size=P.validation_size, return_proba=True)
-results.add_metrics(table3.rename(columns={"ranking": "mode", "evaluated with": "setting"})
-                    .melt(id_vars=["mode", "setting"], var_name="metric",
-                          value_vars=["accuracy", "precision", "recall", "f1", "ks", "auc"]),
-                    experiment="table3", party="all", round=None)
-from fedlib.evaluate.uncertainty import Estimate
-
-table3_diffs, t3_single, t3_ci = steps.table3_differences(table3, t3_proba, y_te,
-                                                          n_boot=P.bootstrap, seed=P.seed + 3)
-display(table3.drop(columns=["features", "error_rate"]))
-if t3_single:
-    display(Markdown(f"**{', '.join(t3_single)}: the model predicts a single class on the test "
-                     "rows** at its threshold; its accuracy, precision and F1 comparisons are "
-                     "not scored."))
-t3_ci
+t3 = steps.rankings_table3(results, cand_tr, cand_te, al, k=elim.best_n, P=P)
+display(t3.table)
+if t3.note:
+    display(Markdown(t3.note))
+t3.ci
 
 # %% [markdown]
 # The second table is the paper's claim with its evidence: XMP's metric minus the better of
@@ -481,25 +362,9 @@ t3_ci
 # one SecureBoost run.
 
 # %%
-PIPE, GB = "XMP + SecureBoost (ours)", "GBDT (same grid)"
-BASE = ["LR", "RF", "LS-SVM", "scorecard (WoE + LR)"]
-sel_bank, sel_ext, Xa_tr, Xa_te, Xp_tr, Xp_te = steps.party_matrices(
-    bank_X, ext_scores, tr_ids, te_ids, sel_bank, sel_ext, rank=list(elim.initial_gain.index),
-    bank_pool=mrmr.selected, ext_pool=pca.names)
-passive_cols = range(Xa_tr.shape[1], Xa_tr.shape[1] + Xp_tr.shape[1])
-views = steps.model_views(bank_X, ext_all.loc[common], tr_ids, te_ids)
-specs = steps.model_specs(P, views, (np.hstack([Xa_tr, Xp_tr]), np.hstack([Xa_te, Xp_te])),
-                          pipeline=PIPE, gbdt_name=GB, passive_columns=passive_cols)
-# Validation rows come from the training rows only; with a chosen threshold they are also the
-# rows that choose it (steps.fit_rows holds out the same split).
-tune_fit, tune_val = steps.validation_split(y_tr, size=P.validation_size, seed=P.seed)
+cmp = steps.compared_models(al, ext_scores, elim, mrmr, pca, P)
 with results.timer("tuning_s"):
-    tuned = steps.tune_models(specs, y_tr, fit_pos=tune_fit, val_pos=tune_val,
-                              budget=P.tune_budget, seed=P.seed)
-steps.record_tuning(results, tuned)
-pipe_cfg = tuned.chosen[PIPE]
-steps.glue_tuning(P, tuned, specs, pipeline=PIPE, n_fit=len(tune_fit), n_val=len(tune_val),
-                  choose_thr=choose_thr, n_train=len(tr_ids))
+    tuned = steps.tune_compared(results, cmp, al, P)
 steps.tuning_table(tuned)
 
 # %% [markdown]
@@ -541,30 +406,18 @@ steps.tuning_table(tuned)
 
 # %%
 from fedlib.crypto.he import SECURITY
-from fedlib.vertical.audit import what_each_party_saw
 from fedlib.vertical.secureboost import SecureBoost
 
-sb_rows = steps.sample_rows(len(y_tr), P.secureboost_rows, seed=P.seed)
-n_sb = len(sb_rows)
+sb_rows = steps.sample_rows(len(al.y_tr), P.secureboost_rows, seed=P.seed)
 # The configuration its plaintext twin won on validation rows (above).
-sb_params = steps.secureboost_params(P, pipe_cfg)
+sb_params = steps.secureboost_params(P, tuned.chosen[steps.PIPELINE])
 sb = SecureBoost(**sb_params, key_bits=P.paillier_key_bits, demo_keys=P.demo_keys,
                  n_jobs=P.n_jobs, active_name=B, he_backend=P.he_backend)
-sb.fit(Xa_tr[sb_rows], y_tr[sb_rows], passive={E: Xp_tr[sb_rows]})
+sb.fit(cmp.Xa_tr[sb_rows], al.y_tr[sb_rows], passive={E: cmp.Xp_tr[sb_rows]})
 timings["secureboost_fit_s"] = sb.timings_["fit_s"]
-# The same rows under the other schemes, for a few trees: seconds per tree, same trees?
-he_cmp = steps.backend_comparison(sb, sb_params, P, Xa_tr[sb_rows], Xp_tr[sb_rows],
-                                  y_tr[sb_rows], active=B, passive=E, timings=timings)
-results.add_metrics(he_cmp[["backend", "s per tree"]].set_axis(["mode", "value"], axis=1),
-                    experiment="secureboost", setting=f"rows={n_sb}", party="all", round=None,
-                    metric="seconds_per_tree")
-# The plaintext twin (same rows, same bins) and xgboost with the same settings.
-agree, sb_table, auc_gap = steps.plaintext_twins(
-    sb, sb_params, P, Xa_tr[sb_rows], Xp_tr[sb_rows], y_tr[sb_rows], Xa_te, Xp_te, y_te,
-    active=B, passive=E, timings=timings, bootstrap_seed=P.seed + 5)
-he_cmp.loc[0, "same trees as plaintext"] = agree["same_structure"]
-steps.record_secureboost(results, P, sb, sb_table, agree, n_rows=n_sb,
-                         n_trees=sb_params["n_estimators"], passive=E, timings=timings)
+# The same rows under the other schemes (a few trees), its plaintext twin and xgboost.
+agree, auc_gap, sb_table, he_cmp = steps.report_secureboost(results, sb, sb_params, P, cmp, al,
+                                                            sb_rows, vd, timings)
 print(f"Security basis of the run's scheme: {SECURITY[P.he_backend]}.")
 display(sb_table, pd.Series(sb.timings_).rename("seconds").to_frame().T, he_cmp)
 pd.Series(agree, dtype=object).to_frame("SecureBoost vs plaintext twin").T
@@ -588,12 +441,7 @@ pd.Series(agree, dtype=object).to_frame("SecureBoost vs plaintext twin").T
 # ### What each party saw
 
 # %%
-saw = what_each_party_saw(sb.transcript)
-glue("sb_mb", sb.transcript.bytes_sent() / 1e6, display=False)
-glue("min_node", P.passive_min_node_size, display=False)
-results.add_metric(experiment="secureboost", mode="encrypted", setting=f"rows={n_sb}",
-                   party="all", round=None, metric="bytes", value=sb.transcript.bytes_sent())
-saw
+steps.report_transcript(results, sb, len(sb_rows), P)
 
 # %% [markdown]
 # Training and predicting the test rows moved {glue:text}`sb_mb:.1f` MB. The
@@ -615,17 +463,7 @@ saw
 # contract), it can score every other row by the default rate of the known rows in its node:
 
 # %%
-from fedlib.vertical.audit import instance_space_attack
-
-leak = instance_space_attack(sb.transcript, E, y_tr[sb_rows],
-                             known_fraction=P.leakage_known_fraction, seed=P.seed)
-glue("leak_known_pct", 100 * P.leakage_known_fraction, display=False)
-glue("leak_auc", leak["auc"], display=False)
-glue("leak_purity", leak["purity"], display=False)
-glue("leak_base", leak["base_purity"], display=False)
-results.add_metric(experiment="leakage", mode="instance_space", setting=f"known={P.leakage_known_fraction}",
-                   party=E, round=None, metric="attack_auc", value=leak["auc"])
-pd.Series(leak).to_frame("value").T
+steps.label_leakage(results, sb, al.y_tr[sb_rows], P, passive=E)
 
 # %% [markdown]
 # The attack's AUC on the rows it did not know is {glue:text}`leak_auc:.3f` (0.5 = no
@@ -663,14 +501,8 @@ pd.Series(leak).to_frame("value").T
 # (the bank holds the private key), so these runs use a 512-bit demonstration key for speed:
 
 # %%
-att_rows = np.sort(np.random.default_rng(P.seed + 11).choice(
-    len(y_tr), size=min(P.attack_rows, len(y_tr)), replace=False))
 with results.timer("bin_attack_s"):
-    att = steps.bin_recovery_table(P, Xa_tr[att_rows], Xp_tr[att_rows], y_tr[att_rows], active=B,
-                                   passive=E, results=results,
-                                   learning_rate=sb_params["learning_rate"])
-lo_m, hi_m = min(P.attack_min_node_sizes), max(P.attack_min_node_sizes)
-steps.glue_bin_recovery(P, att, len(att_rows))
+    att = steps.bin_attack(results, cmp, al, vd, P, learning_rate=sb_params["learning_rate"])
 att
 
 # %% [markdown]
@@ -713,72 +545,15 @@ att
 # ```
 
 # %%
-from fedlib.vertical.baselines import points
-
-fit_pos, val_pos = steps.fit_rows(P, y_tr, choose_thr)
 with results.timer("fig3_models_s"):
-    fig3, probas, thresholds = steps.fit_baselines(specs, tuned.chosen, y_tr, y_te, fit_pos=fit_pos,
-                                                   val_pos=val_pos, choose_thr=choose_thr,
-                                                   fixed_thr=fixed_thr, seed=P.seed)
-glue("n_estimators_used", P.n_estimators, display=False)
-p_pipeline = probas[PIPE]
-results.add_metrics(fig3.rename(columns={"model": "mode", "features": "setting"})
-                    .melt(id_vars=["mode", "setting"], var_name="metric", value_vars=[
-                        "error_rate", "accuracy", "precision", "recall", "f1", "ks", "auc"]),
-                    experiment="fig3", party="test", round=None)
-single_class = {k: bool(c < 2) for k, c in zip(probas, fig3["predicted classes"], strict=True)}
-single_list = [k for k, v in single_class.items() if v]
-display(fig3)
-if single_list:
-    display(Markdown(steps.single_class_note(single_list)))
+    fit = steps.fit_compared(results, cmp, tuned, al, P)
+display(fit.table)
+if fit.single_list:
+    display(Markdown(steps.single_class_note(fit.single_list)))
 
 # %%
-fig_cmp = steps.models_figure(fig3, views, pipeline=PIPE, baselines=BASE, gbdt_name=GB)
-glue("fig_04_models", fig_cmp, display=False)
-
-# Paired bootstrap over the test rows: each resample scores both models of a difference on
-# the same rows (stratified by label so that recall is defined in every resample).
-yhat = {k: probas[k] >= thresholds[k] for k in probas}
-diff = steps.paired_diff(yhat, y_te, n_boot=P.bootstrap, seed=P.seed + 7)
-ci_text = steps.ci_text
-cmp, vs_baselines = steps.comparison_table(diff, views, pipeline=PIPE, baselines=BASE,
-                                           gbdt_name=GB)
-level_diffs = steps.mean_diffs(yhat, y_te, PIPE, [f"{m} [bank only]" for m in BASE],
-                               n_boot=P.bootstrap, seed=P.seed + 7)
-# Where a recall gain comes from: the same booster with and without the external party's
-# columns, and the pipeline against that pooled booster.
-src = {"ext": diff(f"{GB} [pooled (non-private)]", f"{GB} [bank only]", "recall"),
-       "xmp": diff(PIPE, f"{GB} [pooled (non-private)]", "recall"),
-       "model": diff(f"{GB} [bank only]",
-                     max((f"{m} [bank only]" for m in BASE),
-                         key=dict(zip(probas, fig3.recall, strict=True)).get), "recall")}
-cmp
-
-# %%
-for k, e in level_diffs.items():
-    glue(f"lvl_{k}", ci_text(e), display=False)
-
-says = steps.says
-pooled = fig3[fig3.features == "pooled (non-private)"].set_index("model")
-best_pooled = pooled.recall.idxmax()
-d_best_pooled = diff(PIPE, f"{best_pooled} [pooled (non-private)]", "recall")
-n_beat = sum(e["recall"].interval[0] > 0 for e in vs_baselines.values())
-n_beat_err = sum(e["error"].interval[1] < 0 for e in vs_baselines.values())
-d_pooled = [diff(PIPE, f"{m} [pooled (non-private)]", "recall") for m in BASE + [GB]]
-n_worse_pooled = sum(d.interval[1] < 0 for d in d_pooled)
-n_below_pooled = sum(d.interval[0] > 0 for d in d_pooled)
-glue("src_ext", says(src["ext"]), display=False)
-glue("src_xmp", says(src["xmp"]), display=False)
-glue("src_model", says(src["model"]), display=False)
-glue("best_pooled", best_pooled, display=False)
-glue("src_best_pooled", says(d_best_pooled), display=False)
-glue("n_beat", n_beat, display=False)
-glue("n_beat_err", n_beat_err, display=False)
-glue("n_worse_pooled", n_worse_pooled, display=False)
-glue("pooled_clause", steps.pooled_clause(n_worse_pooled, n_below_pooled, len(BASE) + 1),
-     display=False)
-src_verdict = steps.source_verdict(src, E)
-glue("src_verdict", src_verdict, display=False)
+diffs = steps.compare_models(fit, cmp, al, vd, P)
+diffs.table
 
 # %% [markdown]
 # :::{glue:figure} fig_04_models
@@ -819,30 +594,8 @@ glue("src_verdict", src_verdict, display=False)
 # odds) and rank the test enterprises by each:
 
 # %%
-from scipy.stats import spearmanr
-
-card = probas["scorecard (WoE + LR) [bank only]"]
-tab4 = pd.DataFrame({"enterprise": te_ids, "default": y_te,
-                     "score (ours)": points(p_pipeline).round(0),
-                     "score (bank scorecard)": points(card).round(0)})
-tab4["rank (ours)"] = tab4["score (ours)"].rank(ascending=False, method="min").astype(int)
-tab4["rank (scorecard)"] = tab4["score (bank scorecard)"].rank(ascending=False,
-                                                               method="min").astype(int)
-rho = Estimate.bootstrap(lambda a, b: float(spearmanr(a, b).statistic), p_pipeline, card,
-                         n_boot=P.bootstrap, seed=P.seed + 9, strata=y_te)
-show = pd.concat([tab4[tab4.default == 1].head(P.table4_rows // 3),
-                  tab4[tab4.default == 0]]).head(P.table4_rows)
-show = show.sort_values("score (ours)", ascending=False).reset_index(drop=True)
-show.index = [f"E{i + 1}" for i in range(len(show))]
-glue("rho", rho.value, display=False)
-glue("rho_ci", f"[{rho.interval[0]:.2f}, {rho.interval[1]:.2f}]", display=False)
-mean_rank_bad = {c: float(tab4.loc[tab4.default == 1, c].mean() / len(tab4))
-                 for c in ("rank (ours)", "rank (scorecard)")}
-glue("bad_rank_ours", 100 * mean_rank_bad["rank (ours)"], display=False)
-glue("bad_rank_card", 100 * mean_rank_bad["rank (scorecard)"], display=False)
-results.add_metric(experiment="table4", mode="ours vs scorecard", setting="test", party="test",
-                   round=None, metric="spearman", value=rho.value)
-show
+table4, rho = steps.credit_scores_table4(results, fit, al, P)
+table4
 
 # %% [markdown]
 # Over all test enterprises the two rankings have Spearman correlation {glue:text}`rho:.2f`
@@ -865,67 +618,29 @@ show
 
 # %% tags=["remove-stderr"]
 from fedlib.fl.prepare import prepare_horizontal
-from fedlib.fl.reputation import ReputationParams
 
 fed = prepare_horizontal("credit_data", n_parties=P.n_banks, skew=P.partition_skew,
                          scaling="federated", seed=P.seed)
-half = len(fed.y_test) // 2
-perm = np.random.default_rng(P.seed).permutation(len(fed.y_test))
-val_i, test_i = perm[:half], perm[half:]
-rep = ReputationParams(mu=P.rep_mu, gamma_u=P.rep_gamma, freshness=P.rep_freshness,
-                       delta=P.rep_delta, threshold=P.rep_threshold, tolerance=P.rep_tolerance)
-names = [p.name for p in fed.parties]
-mixed = dict(zip(names[len(names) - len(P.bad_banks):], P.bad_banks, strict=True))
+screen = steps.screening_setup(fed, P)   # the aiding node's rows, the reputation, bad banks
 with results.timer("screening_s"):
-    runs = steps.screening_runs(fed, P, rep, mixed, val_i, test_i)
-curves = pd.concat([r.history.assign(run=k) for k, r in runs.items()], ignore_index=True)
-results.add_metrics(curves[["run", "round", "metric", "value"]].rename(columns={"run": "mode"}),
-                    experiment="screening", setting=f"banks={P.n_banks}", party="all")
-
-from fedlib.evaluate.figures import plot_rounds
-
-fig_rounds = plot_rounds(curves[curves.metric.isin(["accuracy", "loss"])], y="value", hue="run",
-                         col="metric", title="Global model on held-out rows",
-                         ylabel={"accuracy": "accuracy", "loss": "log-loss (nats)"})
-glue("fig_04_screening", fig_rounds, display=False)
-glue("n_banks", P.n_banks, display=False)
-glue("bad_list", ", ".join(f"{k}: {v}" for k, v in mixed.items()), display=False)
-
-# Convergence speed: first round whose accuracy reaches 99 % of honest FedAvg's final
-# accuracy, the same target for every run (rounds + 1 if never reached).
-conv, target_acc = steps.convergence_table(runs, P.rounds)
+    runs = steps.screening_runs(fed, P, screen.rep, screen.mixed, screen.val_i, screen.test_i)
+conv, target_acc = steps.report_screening_rounds(results, runs, screen, P)
 conv
 
 # %% [markdown]
 # :::{glue:figure} fig_04_screening
 # :name: fig-04-screening
-# Accuracy and log-loss of the global model per round, plain FedAvg against screened
-# aggregation, with all banks honest and with misbehaving banks ({glue:text}`bad_list`)
-# (cf. the paper's Fig. 4).
+# Accuracy and log-loss of the global model on held-out rows per round, plain FedAvg against
+# screened aggregation, with all banks honest and with misbehaving banks
+# ({glue:text}`bad_list`) (cf. the paper's Fig. 4).
 # :::
 #
 # What did screening let through? Share of rounds each bank's update was aggregated, and its
 # final scores:
 
 # %%
-dec = runs["screened, bad banks"].decisions
-caught = (dec.groupby(["party", "behaviour"])
-          .agg(aggregated=("aggregated", "mean"), positive=("positive", "mean"),
-               final_T=("T", "last"), final_Q=("Q", "last"), final_C=("C", "last"))
-          .reset_index())
-results.add_metrics(caught[["behaviour", "party", "aggregated"]]
-                    .set_axis(["setting", "party", "value"], axis=1),
-                    experiment="screening", mode="screened, bad banks", round=None,
-                    metric="share_aggregated")
-speed = steps.glue_screening(conv, caught, runs, target_acc=target_acc, rounds=P.rounds)
-# Paired bootstrap over the screening test rows: every run's global model of every round
-# classified the same rows, so a resample re-scores all runs and rounds at once.
-acc_diff, speed_diff = steps.screening_differences(runs, fed.y_test[test_i], n_boot=P.bootstrap,
-                                                   seed=P.seed + 13)
-glue("acc_diff_ci", f"{acc_diff.value:+.3f} [{acc_diff.interval[0]:+.3f}, "
-                    f"{acc_diff.interval[1]:+.3f}]", display=False)
-glue("speed_diff_ci", f"{speed_diff.value:+.0f} [{speed_diff.interval[0]:+.0f}, "
-                      f"{speed_diff.interval[1]:+.0f}]", display=False)
+caught, speed, acc_diff, speed_diff = steps.report_screening_decisions(
+    results, runs, conv, target_acc, fed.y_test[screen.test_i], P)
 caught
 
 # %% [markdown]
@@ -959,12 +674,13 @@ from fedlib.book.pages import verdict_counts
 from fedlib.papers.p04_secureboost.claims import chapter04_claims
 
 claims = chapter04_claims(
-    dataset=P.dataset, n_common=vd.n_common, n_bad=int(bank.loc[common, vd.target].sum()),
-    pca=pca, paper_eigs=paper_eigs, n_ext_features=len(vd.external_features), elim=elim,
-    table3_diffs=table3_diffs, table3_single=t3_single, agreement=agree, auc_gap=auc_gap,
-    vs_baselines=vs_baselines, level_diffs=level_diffs,
-    single_class=steps.claim_single_class(single_class, pipeline=PIPE, baselines=BASE),
-    pipeline=PIPE, rho=rho, acc_diff=acc_diff, speed_diff=speed_diff, speed=speed)
+    dataset=P.dataset, n_common=vd.n_common, n_bad=int(al.y_tr.sum() + al.y_te.sum()),
+    pca=pca, paper_eigs=list(steps.PAPER_EIGENVALUES), n_ext_features=len(vd.external_features),
+    elim=elim, table3_diffs=t3.diffs, table3_single=t3.single, agreement=agree,
+    auc_gap=auc_gap, vs_baselines=diffs.vs_baselines, level_diffs=diffs.level_diffs,
+    single_class=steps.claim_single_class(fit.single_class, pipeline=steps.PIPELINE,
+                                          baselines=steps.BASELINES),
+    pipeline=steps.PIPELINE, rho=rho, acc_diff=acc_diff, speed_diff=speed_diff, speed=speed)
 claims_table = results.add_claims(claims)
 scored, unscored = verdict_counts(results.claims)
 glue("scored", scored, display=False)
@@ -982,18 +698,12 @@ claims_table
 # **Scored:** {glue:text}`scored`. **Not scored:** {glue:text}`unscored`.
 
 # %%
-v = {c["id"]: c["verdict"] for c in results.claims}
-findings = steps.chapter_findings(
-    verdicts=v, baselines=BASE, n_test=len(y_te), level_diffs=level_diffs, passive=E, src=src,
-    src_verdict=src_verdict, n_worse_pooled=n_worse_pooled, n_below_pooled=n_below_pooled,
-    agree=agree, att=att, lo_m=lo_m, hi_m=hi_m, acc_diff=acc_diff, speed_diff=speed_diff,
-    budget=P.tune_budget)
-for f in findings:
-    results.add_finding(f)
-single_note = ("" if not single_list else
-               " Models that predict a single class on the test rows ("
-               + "; ".join(single_list) + ") carry no scored claim.")
-display(Markdown("\n".join(f"{i + 1}. {f}" for i, f in enumerate(findings)) + single_note))
+Markdown(steps.report_findings(
+    results, fit=fit, n_test=len(al.y_te), level_diffs=diffs.level_diffs, passive=E,
+    src=diffs.src, src_verdict=diffs.src_verdict, n_worse_pooled=diffs.n_worse_pooled,
+    n_below_pooled=diffs.n_below_pooled, agree=agree, att=att,
+    lo_m=min(P.attack_min_node_sizes), hi_m=max(P.attack_min_node_sizes), acc_diff=acc_diff,
+    speed_diff=speed_diff, budget=P.tune_budget))
 
 # %% [markdown]
 # Figures: {numref}`fig-04-models` (the comparison, pooled references included),

@@ -16,44 +16,70 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.ticker import MaxNLocator
 from tqdm.std import tqdm
 
+from fedlib.book.glue import glue
+from fedlib.book.pages import verdict_counts
 from fedlib.data.generic import csv_options
 from fedlib.evaluate.figures import LINE_STYLES, book_theme, legend_below, new_figure
 from fedlib.evaluate.tuning import grid
 from fedlib.evaluate.uncertainty import Estimate
-from fedlib.papers.p03_fsl_bdp.claims import DatasetEvidence, fed_gains, paper_table3_frame
+from fedlib.papers.p03_fsl_bdp.claims import (
+    PAPER_TABLE2,
+    DatasetEvidence,
+    chapter03_claims,
+    fed_gains,
+    paper_table3_frame,
+    per_seed_win_rates,
+    size_benefit_correlation,
+)
+from fedlib.privacy.accountants import epsilon_for
+from fedlib.privacy.bdp import BayesianAccountant
 from fedlib.survival.data import (
     PROFILES,
     prepare_survival,
     semi_real_lendingclub,
     synthetic_survival,
 )
+from fedlib.survival.ecl import discount_factors, lifetime_ecl
 from fedlib.survival.experiment import (
     SCENARIOS,
     TrainingConfig,
+    bdp_noise_multiplier,
     calibrate_clients,
+    cost_rule_table,
     expected_default_month,
+    pilot_distances,
     run_scenarios,
+    survival_membership_inference,
 )
 from fedlib.survival.federated import make_model
 from fedlib.survival.generic import SURVIVAL_OPTIONS, load_survival_csv
 from fedlib.survival.loaders import load_bondora, load_lendingclub, load_sba
 from fedlib.survival.metrics import kaplan_meier
-from fedlib.survival.model import predict_survival
+from fedlib.survival.model import predict_hazards, predict_survival
 from fedlib.survival.tuning import METHOD_MODES, SurvivalTuning, tune_survival
 
-__all__ = ["add_table3_metrics", "at_chance", "bdp_bound_text", "bdp_epsilons_are_bounds", "conclusions", "convergence_curves",
-           "data_summary", "epsilon_sweep", "equal_epsilon_table", "headline_table", "km_calibration", "load_dataset",
-           "noise_ratio", "nodp_against_dp", "plot_convergence", "plot_timing", "plot_tuning_curves",
-           "private_settings_text", "record_tuning", "same_schedule", "scenario_options",
-           "synthetic_run", "table2_beside_paper", "table2_of", "table3_beside_paper",
-           "timing_collector", "timing_table", "true_hazard_calibration", "tune_methods",
-           "tuning_table", "tuning_text"]
+__all__ = ["add_table3_metrics", "all_datasets", "amortising_ead", "at_chance",
+           "bdp_bound_text", "bdp_epsilons_are_bounds", "calibrate", "calibration_table",
+           "conclusions", "convergence_curves", "data_summary", "dataset_note", "ecl_examples",
+           "epsilon_if_every_step", "epsilon_sweep", "equal_epsilon_table", "has_oot",
+           "headline_table", "initial_model", "km_calibration", "load_dataset",
+           "membership_attacks", "nodp_against_dp", "noise_ratio", "noise_to_signal",
+           "per_seed_table", "plot_convergence", "plot_timing", "plot_tuning_curves",
+           "printed_cost_rule", "private_settings_text", "record_dataset", "record_tuning",
+           "report_calibration", "report_claims", "report_conclusions", "report_equal_epsilon",
+           "report_headline", "report_noise", "report_table3", "report_timing",
+           "report_tuning", "run_convergence", "run_table3", "same_schedule",
+           "scenario_options", "synthetic_run", "table2_all", "table2_beside_paper",
+           "table2_inputs", "table2_of", "table3_beside_paper", "timing_collector",
+           "timing_table", "true_hazard_calibration", "tune_methods", "tuning_table",
+           "tuning_text", "worked_example"]
 
 _METRICS = ("test_ci", "test_ibs", "oot_ci", "oot_ibs")
 
@@ -1101,8 +1127,10 @@ def conclusions(evidence: Mapping[str, DatasetEvidence], *, paper_name: str, ds,
 
 def equal_epsilon_table(eps_final: pd.DataFrame, sigmas_used: pd.DataFrame,
                         results) -> pd.DataFrame:
-    """Final ε of classical DP and BDP per place (centralised / federated) and client, mean
-    over seeds, their gap and the σ each used; recorded as ``equal_epsilon`` metrics.
+    """Final ε of classical DP and BDP per place and client, with their gap and σ.
+
+    The mean over seeds per place (centralised / federated) and client, the gap between the
+    two mechanisms and the σ each used; recorded as ``equal_epsilon`` metrics.
 
     Parameters
     ----------
@@ -1146,3 +1174,698 @@ def bdp_bound_text(is_bound: bool) -> str:
                 "drawn from the data distribution, a classical one about every borrower).")
     return ("These Bayesian ε are Monte-Carlo *estimates*, not bounds: they are shown for "
             "completeness and must not be read as comparable to a classical DP ε.")
+
+
+# --- the chapter's sections: one call per cell -------------------------------------------------
+# Each function below is what one cell of the chapter shows: it runs the step, records its rows
+# in ``results`` and glues the numbers the prose reads, so the cell reads like the paper's
+# sentence and the bookkeeping lives here, where it is tested.
+
+def has_oot(data) -> bool:
+    """Whether any client has out-of-time loans (Table 3's OOT columns exist)."""
+    return sum(c.t_oot.size for c in data.clients) > 0
+
+
+def dataset_note(ds) -> str:
+    """The line that names the dataset (and says when it is the reader's own table)."""
+    return (f"**{ds.name}** — {ds.note}."
+            + ("" if ds.profile is not None else " Your own table: the paper has no column to "
+               "set beside it, and none of its levels is compared with ours."))
+
+
+def record_dataset(results, ds, data, P, paper_name: str) -> str:
+    """Record the dataset and its clients in ``results``, glue its size, describe it (§4.1).
+
+    Glues ``n_loans``, ``n_clients``, ``default_rate``, ``n_train_total`` and ``n_features``.
+
+    Parameters
+    ----------
+    results
+        The chapter's :class:`~fedlib.book.results.ResultsWriter`.
+    ds, data
+        The loaded dataset and its prepared (split, encoded) form.
+    P
+        The chapter's parameters.
+    paper_name
+        Name of the paper's dataset (Table 2's column).
+
+    Returns
+    -------
+    str
+        The paragraph of :func:`data_summary` (Markdown).
+    """
+    f = ds.frame
+    results.set_dataset(ds.name, rows=len(f), parties=[
+        {"name": str(k), "rows": int(v.shape[0]), "positive_rate": float(v["event"].mean())}
+        for k, v in f.groupby("client")])
+    glue("n_loans", len(f), display=False)
+    glue("n_clients", len(data.clients), display=False)
+    glue("default_rate", float(f["event"].mean()), display=False)
+    glue("n_train_total", sum(c.n_train for c in data.clients), display=False)
+    glue("n_features", data.n_features, display=False)
+    return data_summary(ds, data, P, paper_name, has_oot=has_oot(data))
+
+
+def initial_model(ds, data, P):
+    """The initial network of every run (eq. 1's ``HazardNet``) and its initial hazard.
+
+    With ``init_from_published_rate`` the output bias starts at the logit of the monthly
+    hazard implied by the dataset's published default rate (a user's table: its training
+    rows' own rate, which ε does not cover), :math:`h_0 = 1-(1-r)^{1/T}`; otherwise at 0.
+    Glues ``init_hazard_value`` and ``init_txt``.
+
+    Parameters
+    ----------
+    ds, data
+        The dataset (its profile and window) and its prepared form.
+    P
+        The chapter's parameters (``init_from_published_rate``, ``seed``).
+
+    Returns
+    -------
+    tuple
+        ``(init_hazard, init_model)``; ``init_hazard`` is None when the option is off.
+    """
+    prof = ds.profile
+    rate = prof.default_rate if prof is not None else float(data.pooled("train")[2].mean())
+    hazard = 1 - (1 - rate) ** (1 / ds.window)
+    init_hazard = hazard if P.init_from_published_rate else None
+    glue("init_hazard_value", hazard, display=False)
+    glue("init_txt", (f"Here it is the published rate ({rate:.1%} over {ds.window} months), "
+                      "public knowledge that costs no privacy." if prof is not None else
+                      f"Your table has no published rate, so the training loans' own default "
+                      f"rate ({rate:.1%} within {ds.window} months) stands in: a statistic of "
+                      "the private rows that ε does not cover.")
+         + ("" if P.init_from_published_rate else " This run turned it off "
+            "(`init_from_published_rate: false`): hazards start at 0.5."), display=False)
+    model = make_model(data.n_features, data.grid.size - 1, seed=P.seed, init_hazard=init_hazard)
+    return init_hazard, model
+
+
+def report_tuning(results, tuning: SurvivalTuning, P) -> pd.DataFrame:
+    """Record the tuning sweep, glue its figure (``fig_03_tuning``) and sentence (``tuning_txt``).
+
+    Parameters
+    ----------
+    results
+        The chapter's results writer.
+    tuning
+        :func:`tune_methods`' result.
+    P
+        The chapter's parameters.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :func:`tuning_table`.
+    """
+    record_tuning(results, tuning)
+    _glue_figure("fig_03_tuning", plot_tuning_curves(tuning))
+    glue("tuning_txt", tuning_text(tuning, P), display=False)
+    return tuning_table(tuning)
+
+
+def _glue_figure(name: str, fig) -> None:
+    """Glue a figure for ``{glue:figure}`` and close it (the page shows the glued copy)."""
+    glue(name, fig, display=False)
+    plt.close(fig)
+
+
+def calibrate(data, P, *, settings: Mapping[str, TrainingConfig], init_model,
+              epsilon: float | None = None, rounds: int | None = None) -> pd.DataFrame:
+    """σ of DP (eqs. 5–7) and of BDP (Algorithm 2) per party for the same target ε.
+
+    :func:`~fedlib.survival.experiment.calibrate_clients` with the chapter's δ, C, M, pilot
+    steps and seed; ``epsilon`` and ``rounds`` default to ``P.target_epsilon`` and
+    ``P.rounds``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per client and ``central``.
+    """
+    return calibrate_clients(data, target_epsilon=P.target_epsilon if epsilon is None else epsilon,
+                             settings=settings, rounds=P.rounds if rounds is None else rounds,
+                             init_model=init_model, **_calibration_options(P))
+
+
+def calibration_table(results, sigmas: pd.DataFrame, P) -> pd.DataFrame:
+    """Record the calibrated σ per party, glue their median ratio and the pilot distance.
+
+    Adds ``sigma_bdp / sigma_dp`` to ``sigmas`` (DP's σ on BDP's schedule, the one to set
+    beside BDP's) and glues ``sigma_ratio``, ``pilot_delta`` (medians over the clients large
+    enough for BDP) and ``target_eps``.
+
+    Parameters
+    ----------
+    results
+        The chapter's results writer.
+    sigmas
+        :func:`calibrate`'s table (changed in place: the ratio column).
+    P
+        The chapter's parameters.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The columns the chapter shows.
+    """
+    sigmas["sigma_bdp / sigma_dp"] = sigmas["sigma_bdp"] / sigmas["sigma_dp_same_schedule"]
+    for name, r in sigmas.iterrows():
+        for col in ("sigma_dp", "sigma_bdp", "pilot_median_delta"):
+            results.add_metric(experiment="calibration", mode=col,
+                               setting=f"eps={P.target_epsilon:g}", party=str(name), metric=col,
+                               value=float(r[col]))
+    bayes = _bayesian_clients(sigmas)
+    glue("sigma_ratio", float(bayes["sigma_bdp / sigma_dp"].median()), display=False)
+    glue("pilot_delta", float(bayes["pilot_median_delta"].median()), display=False)
+    glue("target_eps", P.target_epsilon, display=False)
+    return sigmas[["n_train", "sample_rate_dp", "steps_dp", "sigma_dp", "sample_rate", "steps",
+                   "sigma_dp_same_schedule", "sigma_bdp", "sigma_bdp / sigma_dp",
+                   "eps_bdp_bound", "eps_bdp_estimate", "pilot_median_delta",
+                   "analytical_fallback"]]
+
+
+def _bayesian_clients(sigmas: pd.DataFrame) -> pd.DataFrame:
+    """The clients that run BDP proper (not the analytical fallback), without the pool."""
+    return sigmas[~sigmas.analytical_fallback].drop(index="central", errors="ignore")
+
+
+def noise_to_signal(sigmas: pd.DataFrame, settings: Mapping[str, TrainingConfig],
+                    n_params: int) -> pd.DataFrame:
+    r"""Per party, DP-SGD's noise per step (eq. 5) against the largest possible signal.
+
+    The noise added to a batch's mean clipped gradient has norm about
+    :math:`\sigma C\sqrt{d}/B` (``d`` weights, batch ``B = min(batch_size, n_k)``), the signal
+    at most ``C``; the ratio is ``σ√d / B``.
+
+    Parameters
+    ----------
+    sigmas
+        :func:`calibrate`'s table (``n_train``, ``sigma_dp``, ``sigma_bdp``).
+    settings
+        The tuned settings (each private mode's batch size).
+    n_params
+        The network's number of weights ``d``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The batch and the noise / signal ratio of each mechanism per party.
+
+    Examples
+    --------
+    >>> s = pd.DataFrame({"n_train": [50], "sigma_dp": [1.0], "sigma_bdp": [2.0]}, index=["a"])
+    >>> cfg = {"dp": TrainingConfig(lr=0.1, batch_size=100, local_epochs=1),
+    ...        "bdp": TrainingConfig(lr=0.1, batch_size=25, local_epochs=1)}
+    >>> noise_to_signal(s, cfg, n_params=100).loc["a"].tolist()
+    [50.0, 1.0, 2.0, 50.0, 25.0, 0.2, 0.8]
+    """
+    nsr = sigmas[["n_train", "sigma_dp", "sigma_bdp"]].copy()
+    nsr["batch, DP"] = np.minimum(settings["dp"].batch_size, nsr["n_train"])
+    nsr["batch, BDP"] = np.minimum(settings["bdp"].batch_size, nsr["n_train"])
+    nsr["noise / signal, DP"] = nsr.sigma_dp * np.sqrt(n_params) / nsr["batch, DP"]
+    nsr["noise / signal, BDP"] = nsr.sigma_bdp * np.sqrt(n_params) / nsr["batch, BDP"]
+    return nsr
+
+
+def report_noise(sigmas: pd.DataFrame, settings: Mapping[str, TrainingConfig], init_model,
+                 P) -> pd.DataFrame:
+    """:func:`noise_to_signal` of the run's network, with its numbers glued for the prose.
+
+    Glues ``private_txt``, ``n_params``, ``nsr_central`` and ``nsr_client_median``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :func:`noise_to_signal`.
+    """
+    n_params = sum(p.numel() for p in init_model.parameters())
+    nsr = noise_to_signal(sigmas, settings, n_params)
+    glue("private_txt", private_settings_text(settings, P), display=False)
+    glue("n_params", n_params, display=False)
+    glue("nsr_central", float(nsr.loc["central", "noise / signal, DP"]), display=False)
+    glue("nsr_client_median", float(nsr.drop(index="central")["noise / signal, DP"].median()),
+         display=False)
+    return nsr
+
+
+def epsilon_if_every_step(sq_distance: float, *, party: pd.Series, P) -> float:
+    r"""The Bayesian ε of a whole run if every step's neighbours were at distance ``Δ``.
+
+    Each of the run's ``party.steps`` steps is charged :math:`c_L` of Algorithm 2 line 25
+    (``cost="left"``) for ``M = P.bdp_neighbours`` distances equal to
+    ``sq_distance``, at the party's calibrated σ_BDP and sampling rate.
+
+    Parameters
+    ----------
+    sq_distance
+        :math:`\Delta = \lVert g - g'\rVert^2`, in units of the gradient's square.
+    party
+        The party's row of :func:`calibrate`'s table.
+    P
+        The chapter's parameters (``clip_norm``, ``delta``, ``bdp_neighbours``).
+
+    Returns
+    -------
+    float
+    """
+    acc = BayesianAccountant(sample_rate=party.sample_rate, noise_multiplier=party.sigma_bdp,
+                             clip_norm=P.clip_norm, beta=P.delta / 2, gamma=party.gamma,
+                             n_rows=int(party.n_train), cost="left")
+    acc.total_cost = int(party.steps) * acc.step_cost(np.full(P.bdp_neighbours, sq_distance))
+    return acc.epsilon()[0]
+
+
+def worked_example(data, sigmas: pd.DataFrame, settings: Mapping[str, TrainingConfig],
+                   init_model, P) -> tuple[pd.DataFrame, np.ndarray, pd.Series]:
+    """What a Bayesian ε promises about a typical, an unusual and a worst-case borrower (§3.5).
+
+    On the largest client that runs BDP proper, pilot distances are drawn at the initial
+    model; each neighbour's Δ is charged at every step by :func:`epsilon_if_every_step`, beside
+    the classical (add/remove) ε of the same noise. Glues ``worked_client`` and
+    ``worked_eps_worst``.
+
+    Returns
+    -------
+    tuple
+        The table, the pilot distances and the client's row of ``sigmas``.
+    """
+    bayes = _bayesian_clients(sigmas)
+    big = bayes["n_train"].idxmax() if len(bayes) else data.clients[0].name
+    cl = next(c for c in data.clients if c.name == big)
+    pilot = pilot_distances(init_model, cl.X_train, cl.t_train, cl.e_train, grid=data.grid,
+                            clip_norm=P.clip_norm, batch_size=settings["bdp"].batch_size,
+                            n_neighbours=P.bdp_neighbours, n_steps=max(P.bdp_pilot_steps, 5),
+                            rng=np.random.default_rng(P.seed))
+    row = sigmas.loc[cl.name]
+    worked = pd.DataFrame([
+        {"neighbour": "typical borrower (median Δ of the pilot)",
+         "Delta / C^2": float(np.median(pilot))},
+        {"neighbour": "unusual borrower (largest Δ of the pilot)", "Delta / C^2": float(pilot.max())},
+        {"neighbour": "worst case, add/remove (classical DP)", "Delta / C^2": 1.0},
+        {"neighbour": "worst case, replace one row", "Delta / C^2": 4.0},
+    ])
+    worked["epsilon if every step had this Delta"] = [
+        epsilon_if_every_step(d * P.clip_norm**2, party=row, P=P) for d in worked["Delta / C^2"]]
+    worked["classical DP epsilon at sigma_bdp (add/remove)"] = epsilon_for(
+        noise_multiplier=float(row.sigma_bdp), sample_rate=float(row.sample_rate),
+        steps=int(row.steps), delta=P.delta)
+    glue("worked_client", cl.name, display=False)
+    glue("worked_eps_worst", float(worked.iloc[3, 2]), display=False)
+    return worked, pilot, row
+
+
+def printed_cost_rule(pilot: np.ndarray, party: pd.Series, P) -> pd.DataFrame:
+    """Algorithm 2's printed ``max(c_L, c_R)`` (lines 25–27) against ``c_L`` alone.
+
+    Glues the σ_BDP the worked client would need under the printed rule
+    (``sigma_paper_rule``) beside its σ_BDP (``sigma_left_rule``) and σ_DP
+    (``sigma_dp_worked``).
+
+    Parameters
+    ----------
+    pilot
+        The worked client's pilot distances (:func:`worked_example`).
+    party
+        Its row of :func:`calibrate`'s table.
+    P
+        The chapter's parameters.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :func:`~fedlib.survival.experiment.cost_rule_table` at Δ = C², σ = 1, λ = 8.
+    """
+    sigma_paper = bdp_noise_multiplier(pilot, target_epsilon=P.target_epsilon,
+                                       sample_rate=float(party.sample_rate),
+                                       steps=int(party.steps), clip_norm=P.clip_norm,
+                                       beta=P.delta / 2, gamma=float(party.gamma),
+                                       n_rows=int(party.n_train), cost="paper",
+                                       bounds=(0.05, 5000.0))
+    glue("sigma_paper_rule", sigma_paper, display=False)
+    glue("sigma_left_rule", float(party.sigma_bdp), display=False)
+    glue("sigma_dp_worked", float(party.sigma_dp), display=False)
+    return cost_rule_table(sq_distance=1.0, noise_multiplier=1.0, order=8)
+
+
+def run_table3(data, P, seeds: Sequence[int], *, sigmas: pd.DataFrame,
+               settings: Mapping[str, TrainingConfig], init_hazard, window: int) -> tuple[dict, list]:
+    """Table 3's six scenarios, every seed, at equal final ε per party.
+
+    :func:`~fedlib.survival.experiment.run_scenarios` with the chapter's settings: the BDP
+    runs of all seeds first, then each party's DP σ matched to the Bayesian ε it reached.
+
+    Returns
+    -------
+    tuple
+        ``run_scenarios``' result and, per seed, the federated BDP model's mean predicted month
+        of early and late defaulters (Fig. 9).
+    """
+    timing_rows: list[dict] = []
+    with tqdm(total=len(seeds) * len(SCENARIOS), desc="Table 3", file=sys.stderr) as bar:
+        main = run_scenarios(data, sigmas=sigmas, seeds=seeds, rounds=P.rounds,
+                             init_hazard=init_hazard, sample_fraction=P.sample_fraction,
+                             on_run=timing_collector(data, window, timing_rows),
+                             progress=lambda s: bar.update(), **scenario_options(P, settings))
+    return main, timing_rows
+
+
+def report_table3(results, main: dict, *, paper_name: str | None, n_seeds: int,
+                  has_oot: bool) -> pd.DataFrame:
+    """Record Table 3's rows (``table3``) and show it beside the paper's means.
+
+    Glues ``n_seeds_used`` and ``table3_vs``.
+
+    Parameters
+    ----------
+    results
+        The chapter's results writer.
+    main
+        :func:`run_table3`'s result.
+    paper_name
+        The paper's dataset, None for a user's table.
+    n_seeds
+        The number of seeds.
+    has_oot
+        Whether there are out-of-time loans.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :func:`table3_beside_paper`.
+    """
+    add_table3_metrics(results, main["metrics"], "table3")
+    glue("n_seeds_used", n_seeds, display=False)
+    glue("table3_vs", " The paper's means are beside ours." if paper_name is not None else
+         " The paper has no numbers for your table, so no level is set beside ours; the claims "
+         "compare only directions (which mechanism wins).", display=False)
+    return table3_beside_paper(main["metrics"], paper_name, has_oot=has_oot)
+
+
+def per_seed_table(metrics: pd.DataFrame) -> pd.DataFrame:
+    """Each scenario's test C-index per seed, in Table 3's order."""
+    return (metrics.pivot_table(index="scenario", columns="seed", values="test_ci")
+            .loc[list(SCENARIOS)].round(3))
+
+
+def report_equal_epsilon(results, main: dict, sigmas: pd.DataFrame,
+                         settings: Mapping[str, TrainingConfig], P) -> tuple[pd.DataFrame, bool]:
+    """The final ε of DP and BDP per party (:func:`equal_epsilon_table`), glued for the prose.
+
+    Glues ``eq_max_gap``, ``eps_bdp_central``, ``eps_bdp_spread`` (largest spread of a party's
+    Bayesian ε over seeds), ``delta_used``, ``sigma_ratio_used``, ``ratio_basis`` and
+    ``bound_text``.
+
+    Returns
+    -------
+    tuple
+        The table and whether every Bayesian ε is a valid bound.
+    """
+    eps_final = main["epsilons"]
+    eq = equal_epsilon_table(eps_final, main["sigmas_used"], results)
+    bdp_spread = eps_final[eps_final.scenario.str.contains("BDP")].groupby("client").epsilon.agg(
+        lambda v: v.max() - v.min())
+    glue("eq_max_gap", float(eq["|DP − BDP|"].max()), display=False)
+    glue("eps_bdp_central", float(eq.loc[("Centralized", "central"), "BDP"]), display=False)
+    glue("eps_bdp_spread", float(bdp_spread.max()), display=False)
+    glue("delta_used", P.delta, display=False)
+    glue("sigma_ratio_used", noise_ratio(eq, sigmas, settings), display=False)
+    glue("ratio_basis", "the σ after matching, since DP and BDP were tuned to the same schedule"
+         if same_schedule(settings) else "DP and BDP were tuned to different schedules, so "
+         "DP's σ is the one calibrated to the target on BDP's schedule", display=False)
+    is_bound = bdp_epsilons_are_bounds(eps_final)
+    glue("bound_text", bdp_bound_text(is_bound), display=False)
+    return eq, is_bound
+
+
+def report_headline(main: dict, timing_rows: list, P, paper_name: str) -> tuple[pd.DataFrame, list]:
+    """The paper's headline quantities beside ours (:func:`headline_table`), glued.
+
+    The ranking reversal, the federation gains (§5.1) and the per-client win rate of federated
+    BDP over DP. Glues ``wins_txt`` and ``chance_txt``.
+
+    Returns
+    -------
+    tuple
+        The table and the scenarios whose model is at chance (:func:`at_chance`).
+    """
+    metrics = main["metrics"]
+    ev = DatasetEvidence(metrics, main["per_client"], same_data=P.dataset.endswith("_csv")
+                         and paper_name in ("LendingClub", "SBA", "Bondora"),
+                         note="", timing=pd.DataFrame(timing_rows))
+    wr = per_seed_win_rates(main["per_client"])
+    chance = at_chance(metrics)
+    glue("wins_txt", ", ".join(f"{int(r.wins)}/{int(r.n)}" for r in wr.itertuples()) or "–",
+         display=False)
+    glue("chance_txt", ", ".join(chance) if chance else "none", display=False)
+    return headline_table(ev, wr, size_benefit_correlation(main["per_client"])), chance
+
+
+def run_convergence(results, data, P, seeds: Sequence[int], *, main: dict,
+                    settings: Mapping[str, TrainingConfig], init_model,
+                    init_hazard) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+    """Fig. 8: the ε sweep (:func:`epsilon_sweep`) and the convergence figure, recorded.
+
+    Records the sweep's final test C-index (``epsilon_sweep``) and glues
+    ``fig_03_convergence``.
+
+    Returns
+    -------
+    tuple
+        The sweep's per-epoch histories (None without a sweep) and, per ε, scenario and seed,
+        how far each private run's training loss moved from the first to the last epoch.
+    """
+    sweep_rows, sweep_metrics = epsilon_sweep(data, P, seeds, settings=settings,
+                                              init_model=init_model, init_hazard=init_hazard)
+    results.add_metrics(sweep_metrics)
+    sweep = pd.concat(sweep_rows, ignore_index=True) if sweep_rows else None
+    curves = convergence_curves(main["runs"], sweep_rows, settings=settings,
+                                epsilon=P.target_epsilon, seeds=seeds)
+    _glue_figure("fig_03_convergence", plot_convergence(curves))
+    if sweep is None:
+        return None, None
+    rise = (sweep.sort_values("step").groupby(["epsilon", "scenario", "seed"]).train_loss
+            .agg(lambda v: v.iloc[-1] - v.iloc[0]).unstack("seed"))
+    return sweep, rise.round(3)
+
+
+def report_timing(results, main: dict, timing_rows: list, ds, data) -> pd.DataFrame:
+    """Fig. 9: when the models predict default, for early, late and non-defaulters.
+
+    Records :func:`timing_table` (``timing``), glues the federated BDP model's mean over seeds
+    (``early_month``, ``late_month``) and the figure ``fig_03_timing``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :func:`timing_table` (the first seed).
+    """
+    timing = timing_table(main["runs"], ds, data)
+    seeds = pd.DataFrame(timing_rows)
+    glue("early_month", float(seeds["early"].mean()), display=False)
+    glue("late_month", float(seeds["late"].mean()), display=False)
+    for model_name, r in timing.iterrows():
+        for col, v in r.items():
+            results.add_metric(experiment="timing", mode=model_name, setting=col,
+                               metric="mean_predicted_default_month", value=float(v))
+    _glue_figure("fig_03_timing", plot_timing(main["runs"]["Federated (No DP)"].model, data,
+                                              ds.window))
+    return timing
+
+
+def report_calibration(results, main: dict, ds, data) -> pd.DataFrame:
+    """Fig. 11 and calibration against the true hazard: the KM band coverage per client.
+
+    Draws :func:`km_calibration` for the federated BDP model (glued ``fig_03_km``), glues the
+    mean share of months inside the band (``km_inside``) and ``cal_text``, and records
+    :func:`true_hazard_calibration` (``calibration``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        :func:`true_hazard_calibration` (empty for a real file).
+    """
+    fig11, inside = km_calibration(main["runs"]["Federated (BDP)"].model, ds, data)
+    _glue_figure("fig_03_km", fig11)
+    glue("km_inside", float(inside.iloc[:, 1].mean()), display=False)
+    calibration = true_hazard_calibration(main["runs"], ds, data)
+    for r in calibration.itertuples(index=False):
+        results.add_metric(experiment="calibration", mode=r.model, setting="vs true hazard",
+                           metric="mean_abs_survival_error", value=r[1])
+    glue("cal_text", "Because the true hazard is known for these generated default times, the "
+         "table measures calibration directly against it, borrower by borrower, instead of "
+         "against a Kaplan–Meier band that is wide for small clients." if ds.truth is not None
+         else "On a real file the true hazard is unknown, so the Kaplan–Meier bands are the "
+         "only calibration check.", display=False)
+    return calibration
+
+
+def amortising_ead(principal: float, *, annual_rate: float, n_months: int) -> np.ndarray:
+    r"""Exposure at the start of each month of a loan repaid in equal monthly instalments.
+
+    The outstanding balance of an annuity at monthly rate :math:`r = a/12` after :math:`t`
+    payments, :math:`P\,((1+r)^T - (1+r)^t)/((1+r)^T - 1)`, for :math:`t = 0..T-1` (the EAD
+    of §5.3's ECL).
+
+    Examples
+    --------
+    >>> amortising_ead(1000, annual_rate=0.12, n_months=2).round(2).tolist()
+    [1000.0, 502.49]
+    """
+    r_m = annual_rate / 12
+    T = n_months
+    return principal * ((1 + r_m) ** T - (1 + r_m) ** np.arange(T)) / ((1 + r_m) ** T - 1)
+
+
+def ecl_examples(model, ds, data, P) -> pd.DataFrame:
+    """§5.3's lifetime ECL of one early and one late test defaulter, three ways.
+
+    For a loan of 10,000 amortised over the window (:func:`amortising_ead`) with LGD
+    ``P.ecl_lgd``: the marginal PD :math:`h_t S_{t-1}`, discounted (IFRS 9); the sum of
+    hazards as printed; and the 12-month (stage 1) ECL. Glues ``ecl_window``, ``ecl_rate`` and
+    ``ecl_lgd``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per borrower.
+    """
+    Xte, tte, ete, _ = data.pooled("test")
+    early, late = (ete == 1) & (tte < ds.window / 2), (ete == 1) & (tte >= ds.window / 2)
+    H = predict_hazards(model, Xte)
+    pick = {"early defaulter": int(np.flatnonzero(early)[0]) if early.any() else 0,
+            "late defaulter": int(np.flatnonzero(late)[0]) if late.any() else 0}
+    T = ds.window
+    ead = amortising_ead(10_000, annual_rate=P.ecl_annual_rate, n_months=T)
+    df_t = discount_factors(annual_rate=P.ecl_annual_rate, n_months=T)
+    rows = [{"borrower": name, "observed default month": tte[i] + 0.5,
+             "ECL (marginal PD, discounted)": lifetime_ecl(H[i], lgd=P.ecl_lgd, ead=ead,
+                                                           discount=df_t),
+             "ECL as printed (sum of hazards)": lifetime_ecl(H[i], lgd=P.ecl_lgd, ead=ead,
+                                                             marginal=False),
+             "12-month ECL (stage 1)": lifetime_ecl(H[i][:12], lgd=P.ecl_lgd, ead=ead[:12],
+                                                    discount=df_t[:12])}
+            for name, i in pick.items()]
+    glue("ecl_window", T, display=False)
+    glue("ecl_rate", P.ecl_annual_rate, display=False)
+    glue("ecl_lgd", P.ecl_lgd, display=False)
+    return pd.DataFrame(rows).set_index("borrower")
+
+
+def membership_attacks(results, main: dict, data, P) -> pd.DataFrame:
+    """A loss-threshold membership attack (eq. 1's loss) on the three federated models.
+
+    Records each attack's AUC (``attack``); nothing when ``P.run_attack`` is off.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per model (empty without the attack).
+    """
+    if not P.run_attack:
+        return pd.DataFrame()
+    Xtr, ttr, etr, _ = data.pooled("train")
+    Xte, tte, ete, _ = data.pooled("test")
+    rows = []
+    for sc in ("Federated (No DP)", "Federated (Classical DP)", "Federated (BDP)"):
+        out = survival_membership_inference(main["runs"][sc].model, (Xtr, ttr, etr),
+                                            (Xte, tte, ete), grid=data.grid, n=P.mia_rows,
+                                            seed=P.seed)
+        rows.append({"model": sc, "epsilon": "∞" if "No DP" in sc else f"{P.target_epsilon:g}",
+                     **out})
+        results.add_metric(experiment="attack", mode=sc, setting="loss threshold",
+                           metric="mia_auc", value=out["auc"])
+    return pd.DataFrame(rows)
+
+
+def table2_inputs(P, profile) -> tuple[str, ...]:
+    """The main dataset's Table 2 quantities set from the paper, not measured (by construction).
+
+    Examples
+    --------
+    >>> table2_inputs(type("P", (), {"dataset": "lendingclub_csv"}), object())
+    ('window',)
+    """
+    if profile is None:
+        return ()
+    if P.dataset.endswith("_csv"):
+        return ("window",)
+    if P.dataset == "semi_real_lendingclub":
+        return ("default_rate", "window", "clients")
+    return ("default_rate", "window", "clients", "features", "min_client", "max_client",
+            "mean_client")
+
+
+def all_datasets(results, main: dict, timing_rows: list, chance_main: list, ds, data, P,
+                 seeds: Sequence[int], *, paper_name: str,
+                 settings: Mapping[str, TrainingConfig]) -> tuple[dict, dict, pd.DataFrame | None]:
+    """The main dataset's evidence and Table 3 on the SBA- and Bondora-like synthetic data.
+
+    Every dataset of ``P.run_synthetic`` not already the main one runs :func:`synthetic_run`
+    with the settings tuned on the main dataset (recorded as ``table3_<kind>``). A user's table
+    is its own key: it gets the claims about the mechanisms only.
+
+    Returns
+    -------
+    tuple
+        Evidence per dataset name, the scenarios at chance per dataset, and the synthetic
+        runs' Table 3 beside the paper's (None without one).
+    """
+    is_real = P.dataset.endswith("_csv")
+    evidence = {paper_name: DatasetEvidence(
+        main["metrics"], main["per_client"], same_data=is_real, table2=table2_of(ds),
+        note=(f"{ds.name}: {len(ds.frame):,} loans, {len(data.clients)} clients, "
+              f"ε = {P.target_epsilon:g}, R = {P.rounds}, E tuned per method "
+              f"({', '.join(str(settings[m].local_epochs) for m in ('none', 'dp', 'bdp'))}), "
+              f"{len(seeds)} seed(s)"),
+        table2_input=table2_inputs(P, ds.profile),
+        timing=(pd.DataFrame(timing_rows) if paper_name == "LendingClub" or ds.profile is None
+                else None))}
+    chance = {paper_name: chance_main}
+    sides = []
+    for kind in P.run_synthetic:
+        name = PROFILES[kind].name
+        if name in evidence:
+            continue
+        evidence[name], side = synthetic_run(kind, P, seeds, results, settings=settings)
+        chance[name] = at_chance(evidence[name].metrics)
+        sides.append(side)
+    return evidence, chance, pd.concat(sides) if sides else None
+
+
+def table2_all(evidence: Mapping[str, DatasetEvidence]) -> pd.DataFrame:
+    """Table 2 of every dataset run, beside the paper's column where the paper has one."""
+    t2 = pd.DataFrame({f"{k} (ours)": v.table2 for k, v in evidence.items()})
+    for k in evidence:
+        if k in PAPER_TABLE2:   # a user's table has no paper column
+            t2[f"{k} (paper)"] = pd.Series(PAPER_TABLE2[k])
+    return t2
+
+
+def report_claims(results, evidence: Mapping[str, DatasetEvidence], *, sweep, chance,
+                  ds, n_seeds: int) -> pd.DataFrame:
+    """Score the paper's claims (:func:`~fedlib.papers.p03_fsl_bdp.claims.chapter03_claims`).
+
+    Records them and glues the verdict counts (``scored_txt``, ``unscored_txt``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The claims table.
+    """
+    claims = chapter03_claims(evidence, sweep=sweep, at_chance=chance,
+                              sweep_note=f"{ds.name}, centralised, {n_seeds} seed(s)")
+    table = results.add_claims(claims)
+    scored, unscored = verdict_counts([c.to_record() for c in claims])
+    glue("scored_txt", scored, display=False)
+    glue("unscored_txt", unscored, display=False)
+    return table
+
+
+def report_conclusions(results, evidence, **kwargs) -> str:
+    """:func:`conclusions`, with its findings recorded in ``results``; returns the bullets."""
+    lines, findings = conclusions(evidence, **kwargs)
+    for finding in findings:
+        results.add_finding(finding)
+    return "\n".join(lines)
