@@ -229,9 +229,12 @@ _NO_OOT = ("no out-of-time rows (the table has no origination dates or no oot_st
 
 def _directions(ds: str, key: str, ev: DatasetEvidence | None, missing: str,
                 blocked) -> list[Claim]:
-    """One dataset's claims about the mechanisms (sec. 5.1, Fig. 10): the ranking reversal,
-    the federated IBS, OOT stability, the no-DP federation ratio and the per-client win rate.
-    Scored on any data (the levels they rest on are not compared with the paper's)."""
+    """One dataset's claims about the mechanisms (sec. 5.1, Fig. 10).
+
+    The ranking reversal, the federated IBS, OOT stability, the no-DP federation ratio and the
+    per-client win rate; scored on any data (the levels they rest on are not compared with the
+    paper's).
+    """
     C_DP, C_BDP = "Centralized (Classical DP)", "Centralized (BDP)"
     F_DP, F_BDP = "Federated (Classical DP)", "Federated (BDP)"
     claims: list[Claim] = []

@@ -175,8 +175,10 @@ class Chapter04Params(ChapterParams):
         return self
 
     def _check_tuning(self) -> None:
-        """Every grid has at least ``tune_budget`` points (else a model gets less tuning) and
-        holds only valid values."""
+        """Check every grid has at least ``tune_budget`` points and only valid values.
+
+        A smaller grid would give its model less tuning than the others.
+        """
         sizes = {"tune_learning_rates x tune_max_depths":
                  len(self.tune_learning_rates) * len(self.tune_max_depths),
                  "tune_rf_min_leaf x tune_rf_max_features":
