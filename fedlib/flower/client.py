@@ -36,7 +36,7 @@ from fedlib.fl.strategies import FederatedParty
 from fedlib.flower.env import offline
 from fedlib.flower.records import CONFIG, pack, unpack_metrics, unpack_vector
 
-__all__ = ["PARTITION_ID", "node_client_app", "party_client_app", "party_of"]
+__all__ = ["PARTITION_ID", "node_client_app", "party_client_app", "party_of", "roster_entry"]
 
 #: The node config key naming which party a node runs (Flower's simulation sets it).
 PARTITION_ID = "partition-id"
@@ -56,23 +56,37 @@ def party_of(parties: Sequence[FederatedParty], node_config: dict[str, Any]
     return index, parties[index]
 
 
-def party_client_app(parties: Sequence[FederatedParty]) -> Any:
+def roster_entry(index: int, party: FederatedParty) -> dict[str, Any]:
+    """What a node tells the server about its party (the reply to ``query``).
+
+    >>> class P: name, num_examples, private = "a", 5, False
+    >>> roster_entry(0, P())
+    {'index': 0, 'name': 'a', 'num_examples': 5, 'private': False}
+    """
+    return {"index": int(index), "name": party.name, "num_examples": int(party.num_examples),
+            "private": bool(party.private)}
+
+
+def party_client_app(parties: Sequence[FederatedParty], *, mods: Sequence[Any] = ()) -> Any:
     """A Flower ``ClientApp`` whose node ``k`` is ``parties[k]``.
 
     Parameters
     ----------
     parties
         The book's parties in the order the strategy sees them (the local engine's order).
+    mods
+        Flower client mods, outermost first (e.g. :func:`fedlib.flower.dropouts.dropout_mod`).
 
     Returns
     -------
     flwr.clientapp.ClientApp
     """
     parties = list(parties)
-    return node_client_app(lambda context: party_of(parties, context.node_config))
+    return node_client_app(lambda context: party_of(parties, context.node_config), mods=mods)
 
 
-def node_client_app(resolve: Callable[[Any], tuple[int, FederatedParty]]) -> Any:
+def node_client_app(resolve: Callable[[Any], tuple[int, FederatedParty]], *,
+                    mods: Sequence[Any] = ()) -> Any:
     """A Flower ``ClientApp`` whose node runs the party ``resolve(context)`` names.
 
     ``resolve`` receives Flower's ``Context`` (its ``node_config`` and ``run_config``) and
@@ -88,14 +102,11 @@ def node_client_app(resolve: Callable[[Any], tuple[int, FederatedParty]]) -> Any
     from flwr.app import Message  # optional extra [flower]
     from flwr.clientapp import ClientApp  # optional extra [flower]
 
-    app = ClientApp()
+    app = ClientApp(mods=list(mods))
 
     @app.query()
     def roster(msg: Message, context: Any) -> Message:
-        index, party = resolve(context)
-        entry = {"index": index, "name": party.name, "num_examples": int(party.num_examples),
-                 "private": bool(party.private)}
-        return Message(pack(config=entry), reply_to=msg)
+        return Message(pack(config=roster_entry(*resolve(context))), reply_to=msg)
 
     @app.train()
     def train(msg: Message, context: Any) -> Message:
