@@ -54,6 +54,8 @@ from fedlib.fl.party import LogisticSGDTrainer, Party, PartyClient
 from fedlib.fl.prepare import prepare_horizontal
 from fedlib.fl.strategies import FedAvg, FitResult
 from fedlib.flower.env import offline
+from fedlib.flower.secagg import SecAggPlus, simulate_secaggplus
+from fedlib.flower.simulation import backend_config, simulate
 from fedlib.papers.p02_dp_vs_ckks.params import Chapter02Params
 
 SKIPPED = "flwr not installed: skipped (pip install -e '.[flower]' to run this benchmark)"
@@ -171,9 +173,6 @@ def flower_rounds(run, rounds, vectors, weights, protocol=None):
 
 
 def part1(args, backend) -> list[dict]:
-    from fedlib.flower.secagg import SecAggPlus, simulate_secaggplus
-    from fedlib.flower.simulation import simulate
-
     rng = np.random.default_rng(args.seed)
     names = [f"bank-{i + 1}" for i in range(args.clients)]
     vectors = {n: rng.normal(0, 0.1, args.dim).astype(np.float32) for n in names}
@@ -252,8 +251,6 @@ def chapter2_clients(n: int, seed: int) -> tuple[list[PartyClient], int, dict]:
 
 
 def scale_case(n: int, args, backend) -> dict:
-    from fedlib.flower.simulation import simulate
-
     clients, d, recipe = chapter2_clients(n, args.seed)
     initial = get_flat_params(LogisticRegression(d, seed=args.seed))
     rounds = 1 + args.scale_rounds
@@ -323,8 +320,6 @@ def main() -> int:
         return 0
     offline()                                  # before Flower and Ray are first imported
     import flwr.simulation  # noqa: F401  (its logger sets its own level when first imported)
-
-    from fedlib.flower.simulation import backend_config
 
     # The dropouts are deliberate errors; Flower would log each with its traceback.
     logging.getLogger("flwr").setLevel(logging.CRITICAL)

@@ -130,3 +130,84 @@ def test_secaggplus_on_flower_gives_the_plain_fedavg_aggregate_within_its_bound(
         assert min(r.bytes_to_server[n] for n in r.uploaded) > 8 * len(initial)
         start = r.parameters
     np.testing.assert_array_equal(run.parameters, run.history[-1].parameters)
+
+
+# -- facts of Flower's SecAgg+ that book/security.md states ------------------------------------
+def _setup_stage(n: int, protocol: SecAggPlus, monkeypatch) -> dict[int, set[int]]:
+    """Run SecAgg+'s setup stage on the server for ``n`` nodes that never answer, through the
+    book's :class:`~fedlib.flower.secagg.LegacyBridge`, and return its neighbourhoods."""
+    from flwr.app import ArrayRecord, ConfigRecord, Context, RecordDict
+    from flwr.server.compat.grid_client_proxy import GridClientProxy
+    from flwr.server.compat.legacy_context import LegacyContext
+    from flwr.server.workflow.constant import MAIN_CONFIGS_RECORD, MAIN_PARAMS_RECORD, Key
+    from flwr.server.workflow.secure_aggregation.secaggplus_workflow import WorkflowState
+    from flwr.supercore.task_identity import TaskIdentity
+
+    from fedlib.flower.secagg import LegacyBridge
+    from fedlib.flower.server import RemoteParty
+
+    monkeypatch.setattr(TaskIdentity, "_run_id", 1)      # Messages need a run outside a run
+    sent = []
+
+    class Silent:                                        # a Grid whose nodes never answer
+        def send_and_receive(self, messages, *, timeout=None):
+            sent.extend(messages)
+            return []
+
+    roster = [RemoteParty(k, f"bank-{k + 1}", 10 * (k + 1), False, node_id=100 + k)
+              for k in range(n)]
+    proxies = {p.node_id: GridClientProxy(p.node_id, Silent(), 1) for p in roster}
+    bridge = LegacyBridge(FedAvg(np.zeros(3)), roster, proxies)
+    bridge.start(1, np.zeros(3), np.random.default_rng(0))
+    context = LegacyContext(Context(1, 0, {}, RecordDict(), {}), strategy=bridge)
+    context.state.config_records[MAIN_CONFIGS_RECORD] = ConfigRecord({Key.CURRENT_ROUND: 1})
+    context.state.array_records[MAIN_PARAMS_RECORD] = ArrayRecord([np.zeros(3)])
+    state = WorkflowState()
+    assert not protocol.workflow().setup_stage(Silent(), context, state)  # nobody answered
+    assert sorted(m.metadata.dst_node_id for m in sent) == sorted(proxies)
+    assert [i.config["weight"] for i in bridge.instructions] == [
+        p.num_examples / sum(q.num_examples for q in roster) for p in roster]
+    return state.nid_to_neighbours
+
+
+def test_secaggplus_graph_is_a_k_regular_ring_and_complete_by_default(flwr, monkeypatch):
+    """SecAgg+ shares each node's secrets with ``num_shares − 1`` neighbours on a shuffled
+    ring (a k-regular graph); with ``num_shares=None`` the book's adapter asks for every
+    sampled node, the complete graph of the book's protocol."""
+    ring = _setup_stage(12, SecAggPlus(threshold=3, num_shares=5), monkeypatch)
+    assert all(len(hood) == 5 and node in hood for node, hood in ring.items())
+    assert all(u in ring[v] for u, hood in ring.items() for v in hood)      # symmetric
+    complete = _setup_stage(12, SecAggPlus(threshold=7), monkeypatch)
+    assert all(hood == set(complete) for hood in complete.values())
+
+
+def test_secaggplus_masks_come_from_a_32_bit_seed(flwr):
+    """Flower expands a mask from its 32-byte key by XOR-folding the key to 32 bits and
+    seeding NumPy's Mersenne Twister: two keys with the same fold give the same mask. The
+    book's masks are ChaCha20 keyed by the whole key (``fedlib.crypto.prf.expand_mask``)."""
+    from flwr.common.secure_aggregation.secaggplus_utils import pseudo_rand_gen
+
+    from fedlib.crypto.prf import expand_mask
+
+    key = bytes(range(32))
+    pad = bytes([0x5A, 0xC3, 0x11, 0x7E])
+    other = bytes(a ^ b for a, b in zip(key, pad * 2 + bytes(24), strict=True))  # same fold
+    assert other != key
+    (mask,), (same,) = (pseudo_rand_gen(k, 2**32, [(1000,)]) for k in (key, other))
+    np.testing.assert_array_equal(mask, same)
+    assert not np.array_equal(expand_mask(key, 1000), expand_mask(other, 1000))
+
+
+def test_secaggplus_client_reveals_both_secrets_of_a_node_when_asked(flwr):
+    """A SecAgg+ node answers the unmask stage for whatever lists the server sends: named
+    both active and dead, a neighbour's self-mask share and mask-key share both go out (the
+    book's client refuses: ``test_no_client_has_both_its_pairwise_key_and_self_mask_
+    reconstructed`` in tests/test_secagg.py). Against the semi-honest server both protocols
+    assume, the server never asks."""
+    from flwr.app import ConfigRecord
+    from flwr.client.mod.secure_aggregation.secaggplus_mod import SecAggPlusState, _unmask
+
+    state = SecAggPlusState(threshold=1)
+    state.rd_seed_share_dict, state.sk1_share_dict = {7: b"self-mask"}, {7: b"mask-key"}
+    reply = _unmask(state, ConfigRecord({"active_nids": [7], "dead_nids": [7]}))
+    assert reply["nids"] == [7, 7] and reply["shares"] == [b"self-mask", b"mask-key"]

@@ -15,9 +15,11 @@ parallel), turns the replies into :class:`~fedlib.fl.strategies.Uploads` exactly
 local engine does for plaintext uploads, and calls ``aggregate_fit`` and ``evaluate``. The
 legacy ``flwr.server.strategy.Strategy`` + ``start_simulation`` path is deprecated in 1.4x.
 
-What is not here yet: protections (secure aggregation, CKKS) and dropouts. Every update
-reaches the server in plaintext, as in the local engine's plaintext mode; a party whose
-reply is an error counts as a failure (Flower's ``failures``).
+Every update reaches the server in plaintext here, as in the local engine's plaintext mode;
+a party whose reply is an error (a dropout, :mod:`fedlib.flower.dropouts`) counts as a
+failure (Flower's ``failures``). Secure aggregation runs through Flower's SecAgg+ instead
+(:mod:`fedlib.flower.secagg`); CKKS does not run on Flower. Each round records the bytes
+every party sent and received (:class:`~fedlib.flower.metering.MeteredGrid`).
 
 References: Beutel et al. 2020 (Flower); McMahan et al. 2017 (FedAvg).
 
