@@ -71,6 +71,7 @@ from fedlib.flower.metering import MeteredGrid
 from fedlib.flower.records import pack, plain_config
 from fedlib.flower.server import FlowerRound, FlowerRun, RemoteParty, query_roster
 from fedlib.flower.simulation import run_apps
+from fedlib.flower.state import restore_accountant, save_accountant
 
 __all__ = ["WEIGHT_IN_UPLOAD", "LegacyBridge", "SecAggPlus", "masked_stage_reply",
            "run_secaggplus", "secaggplus_client_app", "secaggplus_server_app",
@@ -186,6 +187,7 @@ def masked_stage_reply(party: FederatedParty, content: Any, context: Any) -> Any
     (the party's own, ``num_examples`` and ``clipped``, the coordinates outside ``[-c, c]``)."""
     offline()
     import flwr.compat.common.recorddict_compat as compat  # optional extra [flower]
+    from flwr.app import ConfigRecord  # optional extra [flower]
     from flwr.common import (  # optional extra [flower]
         Code,
         FitRes,
@@ -200,11 +202,13 @@ def masked_stage_reply(party: FederatedParty, content: Any, context: Any) -> Any
     in_band = bool(config.pop(WEIGHT_IN_UPLOAD))
     # SecAgg+'s mod keeps the setup stage's settings in the node's state between stages.
     clip = float(context.state.config_records[_SECAGG_STATE]["clipping_range"])
+    restore_accountant(party, context.state)         # a DP party's ledger, from the node
     result = party.fit(vector, config)
+    ledger = save_accountant(party, context.state, ConfigRecord)
     upload = contribution(np.asarray(result.parameters, dtype=np.float64), config["weight"],
                           weight_in_upload=in_band)
     metrics = plain_config({**result.metrics, "num_examples": int(result.num_examples),
-                            "clipped": int(np.count_nonzero(np.abs(upload) > clip))})
+                            "clipped": int(np.count_nonzero(np.abs(upload) > clip)), **ledger})
     fitres = FitRes(Status(Code.OK, ""), ndarrays_to_parameters([upload]), 1, metrics)
     return compat.fitres_to_recorddict(fitres, keep_input=True)
 
