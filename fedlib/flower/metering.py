@@ -5,9 +5,9 @@ Flower the messages travel through the ``Grid`` of the ``ServerApp``, so :class:
 wraps it and remembers each message the server sends and each reply it receives. Their
 sizes are taken as Flower serialises a message for the network (its protobuf
 ``Message``: content and metadata), and only when asked (:meth:`MeteredGrid.bytes_to_server`),
-so that serialising does not fall into a timed round. In the simulation nothing is
-serialised between the server and the virtual nodes; the count is what a deployment would
-send for the same messages.
+so that serialising does not fall into a timed round. The simulation runtime hands messages
+to its Ray workers in memory; the count is what Flower's wire format takes for the same
+messages, as a deployment sends them.
 
 Flower is imported inside the functions: the package must import without it.
 """
