@@ -299,7 +299,9 @@ def part2(args, backend) -> list[dict]:
                  {"case": case, "metric": "local engine peak memory", "value": c["local_mib"],
                   "unit": "MiB"},
                  {"case": case, "metric": "Flower peak memory (all processes)",
-                  "value": c["flower_mib"], "unit": "MiB"}]
+                  "value": c["flower_mib"], "unit": "MiB"},
+                 {"case": case, "metric": "Flower start-up and shutdown", "value": c["startup_s"],
+                  "unit": "s"}]
     return rows
 
 
