@@ -146,7 +146,10 @@ def _setup_stage(n: int, protocol: SecAggPlus, monkeypatch) -> dict[int, set[int
     from fedlib.flower.secagg import LegacyBridge
     from fedlib.flower.server import RemoteParty
 
-    monkeypatch.setattr(TaskIdentity, "_run_id", 1)      # Messages need a run outside a run
+    # A Message names its run, sender and task, which a server outside a run has not got.
+    monkeypatch.setattr(TaskIdentity, "_run_id", 1)
+    monkeypatch.setattr(TaskIdentity, "_node_id", 0)
+    monkeypatch.setattr(TaskIdentity, "_task_id", 0)
     sent = []
 
     class Silent:                                        # a Grid whose nodes never answer
@@ -211,3 +214,20 @@ def test_secaggplus_client_reveals_both_secrets_of_a_node_when_asked(flwr):
     state.rd_seed_share_dict, state.sk1_share_dict = {7: b"self-mask"}, {7: b"mask-key"}
     reply = _unmask(state, ConfigRecord({"active_nids": [7], "dead_nids": [7]}))
     assert reply["nids"] == [7, 7] and reply["shares"] == [b"self-mask", b"mask-key"]
+
+
+def test_the_adapter_spells_flowers_secaggplus_keys_as_flower_does(flwr):
+    """The dropout mod and the node's reply read SecAgg+'s records by name (the mod must
+    work without Flower imported); the names are Flower's own."""
+    from flwr.common.secure_aggregation.secaggplus_constants import (
+        RECORD_KEY_CONFIGS,
+        RECORD_KEY_STATE,
+        Key,
+        Stage,
+    )
+
+    from fedlib.flower import dropouts, secagg
+
+    assert (dropouts._SECAGG_CONFIGS, dropouts._STAGE) == (RECORD_KEY_CONFIGS, Key.STAGE)
+    assert secagg._SECAGG_STATE == RECORD_KEY_STATE
+    assert tuple(dropouts.STAGE_OF_PHASE.values()) == Stage.all()
