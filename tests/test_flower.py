@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import time
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -15,12 +16,14 @@ import pytest
 from fedlib.fl.federation import Federation
 from fedlib.fl.loop import run_rounds
 from fedlib.fl.models import LogisticRegression, get_flat_params
-from fedlib.fl.party import LogisticSGDTrainer, Party, PartyClient
+from fedlib.fl.party import LogisticDPSGDTrainer, LogisticSGDTrainer, Party, PartyClient
 from fedlib.fl.strategies import FedAvg, FitResult
 from fedlib.flower.client import party_of
 from fedlib.flower.env import OFFLINE, offline
 from fedlib.flower.records import plain_config
 from fedlib.flower.server import plaintext_uploads
+from fedlib.flower.state import accountant_from_metrics, restore_accountant, save_accountant
+from fedlib.privacy.accountants import PartyAccountant
 
 SKIP = "Flower is optional: pip install -e '.[flower]'"
 
@@ -150,3 +153,63 @@ def test_fedavg_on_flower_simulation_equals_the_local_engine(flwr):
     per_round = [r.seconds for r in run.history]
     print(f"\nlocal engine {local_seconds / rounds:.4f} s/round; Flower simulation "
           f"{np.mean(per_round):.4f} s/round ({flower_seconds:.1f} s with Ray start-up)")
+
+
+def _dp_parties(seed: int = 0, n: int = 60, d: int = 4) -> list[PartyClient]:
+    """Three DP banks (closed-form DP-SGD, Poisson batches), each with its own accountant."""
+    rng = np.random.default_rng(seed)
+    model = LogisticRegression(d, seed=0)
+    out = []
+    for k in range(3):
+        X = rng.normal(size=(n + 20 * k, d)).astype(np.float32)
+        y = (X[:, 0] + rng.normal(0, 0.5, len(X)) > 0).astype(np.float32)
+        trainer = LogisticDPSGDTrainer(epochs=2, lr=0.5, batch_size=16, noise_multiplier=1.1,
+                                       clip_norm=1.0, accountant=PartyAccountant(f"bank-{k}"),
+                                       noise_seed=100 + k)
+        out.append(PartyClient(Party(f"bank-{k + 1}", X, y, trainer), model))
+    return out
+
+
+def test_a_party_ledger_is_replayed_from_its_node_state_every_message():
+    """Without Flower: the accountant a party trains with is rebuilt from the node's state,
+    never taken from the party object, and saved back after training."""
+    party = _dp_parties()[0]
+    state = SimpleNamespace(config_records={})
+    party.party.trainer.accountant.record(noise_multiplier=9.0, sample_rate=1.0, steps=99)
+    assert restore_accountant(party, state).steps == 0      # the object's ledger is ignored
+    party.fit(get_flat_params(party.model), {"round": 1, "seed": 0})
+    first = save_accountant(party, state)
+    party.party.trainer.accountant = PartyAccountant()      # a new process: nothing kept
+    assert restore_accountant(party, state).segments == accountant_from_metrics(first).segments
+    party.fit(get_flat_params(party.model), {"round": 2, "seed": 1})
+    second = accountant_from_metrics(save_accountant(party, state))
+    assert second.steps > accountant_from_metrics(first).steps > 0
+    assert save_accountant(_parties()[0], state) == {}      # no DP, no ledger
+
+
+def test_dp_accountants_on_flower_compose_every_round_as_the_local_engine(flwr):
+    """ε after R rounds on Flower equals the local engine's, party by party (issue 11).
+
+    Each node's ledger lives in its ``Context.state``; the ``ClientApp`` replays it into the
+    party before every ``train`` and never trusts the party object, whose copies sit in two
+    Ray actors that share the nodes' messages. So the totals can only match if Flower
+    carried the state from round to round.
+    """
+    from fedlib.flower.simulation import backend_config, simulate
+
+    rounds, seed, delta = 3, 4, 1e-5
+    local_parties = _dp_parties()
+    initial = get_flat_params(local_parties[0].model)
+    local = run_rounds(FedAvg(initial, sample_fraction=1.0), local_parties, rounds=rounds,
+                       seed=seed)
+    run = simulate(FedAvg(initial, sample_fraction=1.0), _dp_parties(), rounds=rounds,
+                   seed=seed, backend=backend_config(cpus=2, cpus_per_party=1.0))
+
+    np.testing.assert_array_equal(run.parameters, local.parameters)
+    for party in local_parties:
+        ledgers = [accountant_from_metrics(r.fit_metrics[party.name]) for r in run.history]
+        assert [a.steps for a in ledgers] == sorted({a.steps for a in ledgers})  # growing
+        ours, theirs = ledgers[-1], party.party.trainer.accountant
+        assert ours.segments == theirs.segments
+        assert ours.epsilon(delta=delta) == theirs.epsilon(delta=delta)
+        assert ours.epsilon(delta=delta) > ledgers[0].epsilon(delta=delta)

@@ -3,7 +3,10 @@
 :mod:`fedlib.flower.client` turns book parties (:class:`~fedlib.fl.strategies.FederatedParty`)
 into a Flower ``ClientApp``; :mod:`fedlib.flower.server` turns a book strategy
 (:class:`~fedlib.fl.strategies.Strategy`) into a Flower ``ServerApp``;
-:mod:`fedlib.flower.simulation` runs the two on Flower's simulation runtime. Nothing is
+:mod:`fedlib.flower.simulation` runs the two on Flower's simulation runtime;
+:mod:`fedlib.flower.secagg` runs a round with Flower's SecAgg+ as its protection and
+:mod:`fedlib.flower.dropouts` makes chosen parties drop out; :mod:`fedlib.flower.state`
+keeps a DP party's accountant in its node's ``Context.state``. Nothing is
 re-exported: the modules import ``flwr`` only inside the functions that need it, so that
 the package (and its doctests) import without Flower installed.
 """

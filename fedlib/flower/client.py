@@ -18,11 +18,13 @@ SuperNode would be given only its own party):
     ``evaluate(parameters, config)`` of the party; the reply carries its metrics (none when
     the party has nothing to report).
 
-A party that keeps state across rounds (an FMTL personal model, a DP accountant) keeps it in
-the process that runs its node. On the simulation runtime that is a Ray actor, so the party
-object handed to :func:`party_client_app` is a copy: its state after the run is not the
-state of the copy that trained. This first slice therefore runs stateless parties (FedAvg
-with :class:`~fedlib.fl.party.PartyClient`).
+Nothing of a party object outlives a message on Flower (a SuperNode starts a new process per
+message; the simulation gives a node's messages to any free Ray actor, each with its own copy
+of the parties). A DP party's accountant is therefore kept in the node's ``Context.state``
+and replayed into the party before it trains (:mod:`fedlib.flower.state`); its ledger also
+goes back in the fit metrics. Other state (an FMTL personal model) is not kept yet, so only
+parties whose state is their accountant run on Flower (FedAvg with
+:class:`~fedlib.fl.party.PartyClient`, with or without DP-SGD).
 
 References: Beutel et al. 2020 (Flower); Flower 1.4x ``ClientApp`` (Message API).
 """
@@ -35,8 +37,9 @@ from typing import Any
 from fedlib.fl.strategies import FederatedParty
 from fedlib.flower.env import offline
 from fedlib.flower.records import CONFIG, pack, unpack_metrics, unpack_vector
+from fedlib.flower.state import restore_accountant, save_accountant
 
-__all__ = ["PARTITION_ID", "node_client_app", "party_client_app", "party_of"]
+__all__ = ["PARTITION_ID", "node_client_app", "party_client_app", "party_of", "roster_entry"]
 
 #: The node config key naming which party a node runs (Flower's simulation sets it).
 PARTITION_ID = "partition-id"
@@ -56,23 +59,37 @@ def party_of(parties: Sequence[FederatedParty], node_config: dict[str, Any]
     return index, parties[index]
 
 
-def party_client_app(parties: Sequence[FederatedParty]) -> Any:
+def roster_entry(index: int, party: FederatedParty) -> dict[str, Any]:
+    """What a node tells the server about its party (the reply to ``query``).
+
+    >>> class P: name, num_examples, private = "a", 5, False
+    >>> roster_entry(0, P())
+    {'index': 0, 'name': 'a', 'num_examples': 5, 'private': False}
+    """
+    return {"index": int(index), "name": party.name, "num_examples": int(party.num_examples),
+            "private": bool(party.private)}
+
+
+def party_client_app(parties: Sequence[FederatedParty], *, mods: Sequence[Any] = ()) -> Any:
     """A Flower ``ClientApp`` whose node ``k`` is ``parties[k]``.
 
     Parameters
     ----------
     parties
         The book's parties in the order the strategy sees them (the local engine's order).
+    mods
+        Flower client mods, outermost first (e.g. :func:`fedlib.flower.dropouts.dropout_mod`).
 
     Returns
     -------
     flwr.clientapp.ClientApp
     """
     parties = list(parties)
-    return node_client_app(lambda context: party_of(parties, context.node_config))
+    return node_client_app(lambda context: party_of(parties, context.node_config), mods=mods)
 
 
-def node_client_app(resolve: Callable[[Any], tuple[int, FederatedParty]]) -> Any:
+def node_client_app(resolve: Callable[[Any], tuple[int, FederatedParty]], *,
+                    mods: Sequence[Any] = ()) -> Any:
     """A Flower ``ClientApp`` whose node runs the party ``resolve(context)`` names.
 
     ``resolve`` receives Flower's ``Context`` (its ``node_config`` and ``run_config``) and
@@ -85,23 +102,22 @@ def node_client_app(resolve: Callable[[Any], tuple[int, FederatedParty]]) -> Any
     flwr.clientapp.ClientApp
     """
     offline()
-    from flwr.app import Message  # optional extra [flower]
+    from flwr.app import ConfigRecord, Message  # optional extra [flower]
     from flwr.clientapp import ClientApp  # optional extra [flower]
 
-    app = ClientApp()
+    app = ClientApp(mods=list(mods))
 
     @app.query()
     def roster(msg: Message, context: Any) -> Message:
-        index, party = resolve(context)
-        entry = {"index": index, "name": party.name, "num_examples": int(party.num_examples),
-                 "private": bool(party.private)}
-        return Message(pack(config=entry), reply_to=msg)
+        return Message(pack(config=roster_entry(*resolve(context))), reply_to=msg)
 
     @app.train()
     def train(msg: Message, context: Any) -> Message:
         _, party = resolve(context)
+        restore_accountant(party, context.state)     # a DP party's ledger, from the node
         result = party.fit(unpack_vector(msg.content), unpack_metrics(msg.content, CONFIG))
-        metrics = {"num_examples": int(result.num_examples), **result.metrics}
+        ledger = save_accountant(party, context.state, ConfigRecord)
+        metrics = {"num_examples": int(result.num_examples), **result.metrics, **ledger}
         return Message(pack(vector=result.parameters, metrics=metrics), reply_to=msg)
 
     @app.evaluate()

@@ -15,9 +15,11 @@ parallel), turns the replies into :class:`~fedlib.fl.strategies.Uploads` exactly
 local engine does for plaintext uploads, and calls ``aggregate_fit`` and ``evaluate``. The
 legacy ``flwr.server.strategy.Strategy`` + ``start_simulation`` path is deprecated in 1.4x.
 
-What is not here yet: protections (secure aggregation, CKKS) and dropouts. Every update
-reaches the server in plaintext, as in the local engine's plaintext mode; a party whose
-reply is an error counts as a failure (Flower's ``failures``).
+Every update reaches the server in plaintext here, as in the local engine's plaintext mode;
+a party whose reply is an error (a dropout, :mod:`fedlib.flower.dropouts`) counts as a
+failure (Flower's ``failures``). Secure aggregation runs through Flower's SecAgg+ instead
+(:mod:`fedlib.flower.secagg`); CKKS does not run on Flower. Each round records the bytes
+every party sent and received (:class:`~fedlib.flower.metering.MeteredGrid`).
 
 References: Beutel et al. 2020 (Flower); McMahan et al. 2017 (FedAvg).
 
@@ -42,9 +44,10 @@ import numpy as np
 from fedlib.fl.protection import PlaintextProtection
 from fedlib.fl.strategies import FitResult, Strategy, Uploads, contribution
 from fedlib.flower.env import offline
+from fedlib.flower.metering import MeteredGrid
 from fedlib.flower.records import CONFIG, METRICS, pack, unpack_metrics, unpack_vector
 
-__all__ = ["FlowerRun", "FlowerRound", "RemoteParty", "plaintext_uploads",
+__all__ = ["FlowerRun", "FlowerRound", "RemoteParty", "plaintext_uploads", "query_roster",
            "run_strategy", "strategy_server_app"]
 
 
@@ -72,6 +75,11 @@ class FlowerRound:
     seconds: float
     parameters: np.ndarray = field(repr=False)
     metrics: dict[str, float] | None = None
+    #: Serialised bytes of every message each party sent the server / received from it.
+    bytes_to_server: dict[str, int] = field(default_factory=dict)
+    bytes_from_server: dict[str, int] = field(default_factory=dict)
+    #: The protection gave up (SecAgg+ with too few survivors): the model stayed as it was.
+    aborted: bool = False
 
 
 @dataclass
@@ -115,14 +123,8 @@ def _replies_by_node(replies: Any) -> dict[int, Any]:
     return {msg.metadata.src_node_id: msg for msg in replies if not msg.has_error()}
 
 
-def run_strategy(grid: Any, strategy: Strategy, *, num_parties: int, rounds: int, seed: int,
-                 run: FlowerRun, timeout: float) -> FlowerRun:
-    """The body of the book's ``ServerApp``: ``rounds`` rounds of ``strategy`` over ``grid``.
-
-    Called by ``main`` of :func:`strategy_server_app` (simulation) and of
-    :func:`fedlib.flower.deployment.deployed_server_app` (SuperLink); see there for the
-    parameters. Returns ``run``, filled in.
-    """
+def query_roster(grid: Any, num_parties: int, timeout: float) -> list[RemoteParty]:
+    """Wait for ``num_parties`` nodes and ask each for its roster entry, in party order."""
     offline()
     from flwr.app import Message, MessageType  # optional extra [flower]
 
@@ -135,12 +137,29 @@ def run_strategy(grid: Any, strategy: Strategy, *, num_parties: int, rounds: int
     if [p.index for p in roster] != list(range(num_parties)):
         raise RuntimeError(f"expected parties 0..{num_parties - 1}, got "
                            f"{[p.index for p in roster]}")
-    run.roster = roster
+    return roster
+
+
+def run_strategy(grid: Any, strategy: Strategy, *, num_parties: int, rounds: int, seed: int,
+                 run: FlowerRun, timeout: float) -> FlowerRun:
+    """The body of the book's ``ServerApp``: ``rounds`` rounds of ``strategy`` over ``grid``.
+
+    Called by ``main`` of :func:`strategy_server_app` (simulation) and of
+    :func:`fedlib.flower.deployment.deployed_server_app` (SuperLink); see there for the
+    parameters. Returns ``run``, filled in.
+    """
+    offline()
+    from flwr.app import Message, MessageType  # optional extra [flower]
+
+    grid = MeteredGrid(grid)
+    roster = run.roster = query_roster(grid, num_parties, timeout)
     node_of = {p.name: p.node_id for p in roster}
+    name_of = {p.node_id: p.name for p in roster}
     rng = np.random.default_rng(seed)
     parameters = strategy.initialize_parameters()
     run.initial_metrics = strategy.evaluate(0, parameters)
     for rnd in range(1, rounds + 1):
+        grid.reset()
         start = time.perf_counter()
         instructions = strategy.configure_fit(rnd, parameters, roster, rng=rng)
         messages = [Message(pack(vector=i.parameters, config=i.config), node_of[i.party],
@@ -166,7 +185,9 @@ def run_strategy(grid: Any, strategy: Strategy, *, num_parties: int, rounds: int
             round=rnd, sampled=[i.party for i in instructions], uploaded=list(results),
             failures=failures, fit_metrics={n: r.metrics for n, r in results.items()},
             seconds=seconds, parameters=np.array(parameters, copy=True),
-            metrics=strategy.evaluate(rnd, parameters)))
+            metrics=strategy.evaluate(rnd, parameters),
+            bytes_to_server=grid.bytes_to_server(name_of),
+            bytes_from_server=grid.bytes_from_server(name_of)))
     run.parameters = np.array(parameters, copy=True)
     return run
 
