@@ -183,8 +183,11 @@ def secaggplus_client_app(parties: Sequence[FederatedParty], *,
 
 
 def masked_stage_reply(party: FederatedParty, content: Any, context: Any) -> Any:
-    """The node's ``FitRes`` for SecAgg+: its contribution, ``num_examples = 1`` and metrics
-    (the party's own, ``num_examples`` and ``clipped``, the coordinates outside ``[-c, c]``)."""
+    """The node's ``FitRes`` for SecAgg+: its contribution with ``num_examples = 1``.
+
+    Its metrics are the party's own, ``num_examples``, and ``clipped`` (the coordinates outside
+    ``[-c, c]``).
+    """
     offline()
     import flwr.compat.common.recorddict_compat as compat  # optional extra [flower]
     from flwr.app import ConfigRecord  # optional extra [flower]

@@ -44,8 +44,10 @@ _KEYS = ("noise_multipliers", "sample_rates", "steps")
 
 
 def trainer_of(party: Any) -> Any | None:
-    """The DP trainer of a book party (a :class:`~fedlib.fl.party.PartyClient` or a
-    :class:`~fedlib.fl.party.Party`) if it keeps a :class:`PartyAccountant`, else ``None``."""
+    """The DP trainer of a book party if it keeps a :class:`PartyAccountant`, else ``None``.
+
+    The party is a :class:`~fedlib.fl.party.PartyClient` or a :class:`~fedlib.fl.party.Party`.
+    """
     trainer = getattr(getattr(party, "party", party), "trainer", None)
     return trainer if isinstance(getattr(trainer, "accountant", None), PartyAccountant) else None
 
@@ -87,8 +89,10 @@ def accountant_from_metrics(metrics: Mapping[str, Any], party: str = "") -> Part
 
 
 def restore_accountant(party: Any, state: Any) -> PartyAccountant | None:
-    """Give the party's DP trainer the accountant its node's ``state`` holds (a new, empty
-    one if the state has none); ``None`` for a party without a DP accountant."""
+    """Give the party's DP trainer the accountant its node's ``state`` holds.
+
+    A new, empty accountant if the state has none; ``None`` for a party without a DP accountant.
+    """
     trainer = trainer_of(party)
     if trainer is None:
         return None
