@@ -4,6 +4,7 @@
 # make bench       performance benchmarks (print ratios measured in one run)
 # make browser-check  open the built book offline in headless Chromium (installs Debian's chromium)
 # make lock        regenerate requirements.lock from pyproject.toml (UPGRADE=1: newest versions)
+# make flower-test the Flower adapter's tests, in .venv-flower (the optional extra; see README)
 SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV := .venv
@@ -14,7 +15,7 @@ LOCK := requirements.lock
 LOCK_VENV := .venv-lock
 PIP_TOOLS := pip-tools==7.6.2
 
-.PHONY: install lock book smoke-book test bench browser-check clean-book
+.PHONY: install lock book smoke-book test bench browser-check flower-test clean-book
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -75,6 +76,24 @@ bench: $(STAMP)
 	@set -e; for f in bench/bench_*.py; do \
 		[ -e "$$f" ] || { echo "no benchmarks in bench/"; exit 0; }; \
 		echo "== $$f"; $(BIN)/python "$$f"; done
+
+# Flower is an optional extra outside the lock: flwr 1.42 needs packaging<26 where the lock has
+# 26.x, so it goes into its own venv, which sees the book's locked packages through a .pth file
+# placed after its own site-packages (its own packaging wins, everything else is the lock's).
+FLOWER_VENV := .venv-flower
+FLOWER_PIN := flwr[simulation]==1.42.0
+
+$(FLOWER_VENV)/.installed: $(STAMP)
+	$(PYTHON) -m venv $(FLOWER_VENV)
+	$(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])' > \
+		"$$($(FLOWER_VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/zz_book_venv.pth"
+	$(FLOWER_VENV)/bin/python -m pip install -q '$(FLOWER_PIN)'
+	touch $@
+
+# PYTHONPATH: the book venv's editable-install hook is a .pth that only its own site runs
+flower-test: $(FLOWER_VENV)/.installed
+	PYTHONPATH=$(CURDIR) $(FLOWER_VENV)/bin/python -m pytest -p no:cacheprovider \
+		tests/test_flower.py tests/test_flower_secagg.py tests/test_flower_deployment.py
 
 clean-book:
 	rm -rf book/_build book/_generated book/chapters
