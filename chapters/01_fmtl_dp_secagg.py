@@ -209,10 +209,11 @@ ch01.split_summary(parts, P)
 # $$\tilde g = \frac{1}{B}\Big(\sum_{j \in \mathcal B} g_j \min\big(1, C/\lVert g_j\rVert\big)
 # + \mathcal N(0, \sigma^2 C^2 I)\Big).$$ (eq-01-dp)
 #
-# The step of {eq}`eq-01-update` then uses $\tilde g$ in place of $g$. One accountant per institution composes every
-# step of every round, and σ is calibrated per institution (its own sampling rate and step
-# count) so that its final ε is the target. FMTL's proximal step uses the noisy gradient only:
-# post-processing, no extra privacy cost. Here the noise is drawn from a generator seeded from
+# with $\mathcal B$ the Poisson-sampled batch of expected size $B$. The step of
+# {eq}`eq-01-update` then uses $\tilde g$ in place of $g$: FMTL's proximal step sees the noisy
+# gradient only, post-processing at no extra privacy cost. One accountant per institution composes
+# every step of every round, and σ is calibrated per institution (its own sampling rate and step
+# count) so that its final ε is the target. Here the noise is drawn from a generator seeded from
 # the parameter file so that the book can be re-run to the same numbers; seeded noise is a
 # reproduction device that voids the guarantee (anyone with the seed can regenerate and subtract
 # it), and a deployment draws it from OS entropy, the library's default.
@@ -240,8 +241,8 @@ lab = ch01.make_lab(P, parts)
 # %% [markdown]
 # ## Choosing every hyper-parameter on validation rows
 #
-# The paper gives no λ for {eq}`eq-01-fmtl` and no learning rate. Every compared model is tuned by one rule
-# (`fedlib.evaluate.tune`): the same number of configurations per model
+# The paper gives no λ for {eq}`eq-01-fmtl` and no learning rate. Every compared model is
+# tuned by one rule (`fedlib.evaluate.tune`): the same number of configurations per model
 # ({glue:text}`budget_used`), scored by the validation ROC-AUC averaged over the four
 # institutions (each institution's own $W_i$ for FMTL, the one global model for FedAvg and the
 # centralized MLP), the best score chosen; the test rows that every table below reports are
@@ -262,9 +263,10 @@ tuned.table
 # ### Why λ matters: the λ sweep
 #
 # With FMTL's chosen learning rate, the sweep below runs λ from 0 upwards, past the point where
-# FMTL's validation AUC meets FedAvg's (within 0.002), with the joint update {eq}`eq-01-update`.
-# It also shows the alternating optimiser of {eq}`eq-01-fmtl` (train $W_i$ on $L_i + \lambda\lVert W_i - \bar W\rVert^2$, then average), which an
-# earlier version of this chapter used, at learning rate 1 (it needs $2\lambda\,\text{lr} < 1$).
+# FMTL's validation AUC meets FedAvg's (within 0.002), with the joint update {eq}`eq-01-update`. It
+# also shows the alternating optimiser of {eq}`eq-01-fmtl` (train $W_i$ on
+# $L_i + \lambda\lVert W_i - \bar W\rVert^2$, then average), which an earlier version of this
+# chapter used, at learning rate 1 (it needs $2\lambda\,\text{lr} < 1$).
 
 # %% tags=["remove-stderr"]
 lam = ch01.sweep_lambda(lab, results, tuned)
@@ -456,13 +458,13 @@ drop.history
 
 # %% [markdown]
 # With dropouts the average AUC is {glue:text}`drop_auc:.3f`; {glue:text}`drop_aborted` rounds
-# aborted. Because the noise is added inside each institution's DP-SGD, each institution's own
-# ε does not depend on who else drops out. What dropouts change is the noise *in the aggregate*:
-# the sum over $|U_3|$ survivors carries the noise of $|U_3|$ institutions, standard deviation
+# aborted. Because the noise is added inside each institution's DP-SGD, each institution's own ε
+# does not depend on who else drops out. What dropouts change is the noise *in the aggregate*: the
+# sum over $|U_3|$ survivors carries the noise of $|U_3|$ institutions, standard deviation
 # $\sigma_c\sqrt{|U_3|}$, and the average $\bar W$ carries $\sigma_c/\sqrt{|U_3|}$ — fewer
-# survivors, noisier $\bar W$. Below, $\sigma_c$ is the noise DP-SGD injects into one
-# institution's parameters in one round (lr·σC/B per step of {eq}`eq-01-dp`, over its steps), for the
-# institution with the most noise; a design that instead adds the noise once on the update
+# survivors, noisier $\bar W$. Below, $\sigma_c$ is the noise DP-SGD injects into one institution's
+# parameters in one round (lr·σC/B per step of {eq}`eq-01-dp`, over its steps), for the institution
+# with the most noise; a design that instead adds the noise once on the update
 # (distributed DP) must calibrate for the worst case $|U_3| = t$.
 
 # %%
