@@ -270,10 +270,8 @@ tuned.table
 
 # %% tags=["remove-stderr"]
 lam = ch01.sweep_lambda(lab, results, tuned)
-lam.table
-
-# %%
 glue("fig_01_lambda", ch01.lambda_figure(lam.table, tuned.fedavg_val), display=False)
+lam.table
 
 # %% [markdown]
 # :::{glue:figure} fig_01_lambda
@@ -404,11 +402,9 @@ ch01.accountant_table(lab, results, private)
 
 # %%
 curve = ch01.epsilon_study(lab, results, t2, private)
+glue("fig_01_epsilon", ch01.epsilon_figure(curve.sweep, t2.no_dp_auc), display=False)
 display(curve.mean)
 curve.degenerate.table
-
-# %%
-glue("fig_01_epsilon", ch01.epsilon_figure(curve.sweep, t2.no_dp_auc), display=False)
 
 # %% [markdown]
 # :::{glue:figure} fig_01_epsilon
