@@ -714,7 +714,7 @@ def glue_values(**values: Any) -> None:
 
 
 def describe_data(results, fed_data) -> pd.DataFrame:
-    """The dataset and the five banks (the paper's §4.1 and Table 5), recorded and glued.
+    """The dataset and the five banks (the paper's §5, Table 5), recorded and glued.
 
     Records the dataset and each bank's rows and approval rate, and glues the number of rows,
     of model inputs and of test rows.
@@ -932,7 +932,7 @@ class Subgroups(NamedTuple):
 
 
 def calibration_and_subgroups(params, results, fed_data, first: Mapping) -> Subgroups:
-    """Reliability curves and metrics by subgroup of every final model (the paper's §5.4).
+    """Reliability curves and metrics by subgroup of every final model (the paper's §5).
 
     The paper's subgroups are gender and property location; the data's protected columns are
     used when it has them, else its categorical inputs (:func:`subgroup_columns`). Records the
