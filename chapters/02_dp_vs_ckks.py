@@ -299,9 +299,9 @@ cost.table
 # %% [markdown]
 # :::{glue:figure} fig_02_client_time
 # :name: fig-02-client-time
-# Client milliseconds per local epoch: median over timing repeats, whiskers from the 25th to
-# the 75th percentile (cf. the paper's Fig. 8,
-# which reports seconds). CKKS encrypts once per round, after local training.
+# Client milliseconds per local epoch, summed over all clients, encryption included: median over
+# timing repeats, whiskers from the 25th to the 75th percentile (cf. the paper's Fig. 8, which
+# reports seconds). CKKS encrypts once per round, after local training.
 # :::
 #
 # :::{glue:figure} fig_02_server_time
