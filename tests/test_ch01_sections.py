@@ -3,7 +3,7 @@
 The chapter calls one function per cell; here every one of them runs once, in the chapter's
 order, on 150 rows per institution with one round, one seed, two ε and one configuration per
 method, so that each function's records, glued numbers and tables can be
-checked in seconds. The last test checks that every number the chapter's prose quotes is glued
+checked quickly. The last test checks that every number the chapter's prose quotes is glued
 by a section or by the chapter itself.
 """
 
