@@ -98,24 +98,21 @@ results_path = "results.json"  # where results.json is written (set by fedbook)
 parameter_set = "custom"  # name of the parameter file (set by fedbook)
 
 # %%
-import math
 import warnings
 
-import numpy as np
 import pandas as pd
 import torch
 from IPython.display import display
 
 from fedlib.book.glue import glue
 from fedlib.book.results import start_chapter
+from fedlib.papers.p01_fmtl import experiment as ch01
 from fedlib.papers.p01_fmtl.params import Chapter01Params
 
 P, results = start_chapter("01", Chapter01Params, globals())
 pd.set_option("display.precision", 3)
 warnings.filterwarnings("ignore", category=UserWarning, module="opacus")
 torch.set_num_threads(1)   # the book runs on 2 shared cores; one thread is faster for this MLP
-SEEDS = [P.seed + k for k in range(P.n_seeds)]
-glue("n_seeds", len(SEEDS), display=False)
 
 # %% [markdown]
 # ## Four institutions (the paper's Table 1)
@@ -138,7 +135,7 @@ from fedlib.data.generic import (
     csv_options,
     load_csv_institutions,
 )
-from fedlib.data.institutions import load_institutions, measure_table1, prepare_institutions
+from fedlib.data.institutions import load_institutions, prepare_institutions
 
 if P.source == "csv":
     data = load_csv_institutions(P.data_path, seed=P.seed, synthetic_sizes=P.synthetic_sizes,
@@ -148,22 +145,8 @@ else:
     data = load_institutions(seed=P.seed, source=P.source, path=P.data_path,
                              synthetic_sizes=P.synthetic_sizes,
                              max_real_rows=P.max_real_rows or None)
-table1 = measure_table1(data)
-results.set_dataset(f"{data.source} + GMM synthetic", rows=int(table1.rows.sum()), parties=[
-    {"name": i, "rows": int(r.rows), "positive_rate": float(r.default_rate)}
-    for i, r in table1.iterrows()])
-results.add_metrics(table1.rename_axis("party").reset_index()
-                    .melt(id_vars="party", var_name="metric", value_vars=[
-                        "rows", "default_rate", "income_mean", "income_sd", "util_mean",
-                        "util_sd", "protected_share"]).dropna(subset="value"),
-                    experiment="table1", mode="data", setting=data.source, round=None)
+table1 = ch01.describe_institutions(results, data, P.protected)
 table1
-
-# %%
-from fedlib.papers.p01_fmtl.experiment import data_texts
-
-for key, text in data_texts(data, table1, P.protected).items():
-    glue(key, text, display=False)
 
 # %% [markdown]
 # {glue:text}`data_sentence` The synthetic rows match Table 1 by construction (the claims at the
@@ -181,17 +164,9 @@ for key, text in data_texts(data, table1, P.protected).items():
 # transformed with those statistics like any unseen row.
 
 # %%
-glue("iqr_k_used", P.iqr_k, display=False)
-glue("test_pct", P.test_fraction, display=False)
-glue("val_pct", P.val_fraction, display=False)
 parts = prepare_institutions(data, test_fraction=P.test_fraction, iqr_k=P.iqr_k, seed=P.seed,
                              val_fraction=P.val_fraction)
-n_features = parts[0].X_train.shape[1]
-glue("n_features", n_features, display=False)
-pd.DataFrame([{"institution": p.name, "train rows": p.n_train, "validation rows": p.n_val,
-               "test rows": len(p.y_test), "rows dropped by IQR": p.rows_filtered,
-               "train default rate": p.y_train.mean()}
-              for p in parts]).set_index("institution")
+ch01.split_summary(parts, P)
 
 # %% [markdown]
 # ## The protocol
@@ -208,13 +183,19 @@ pd.DataFrame([{"institution": p.name, "train rows": p.n_train, "validation rows"
 # $W_i = \bar W + V_i$ (the same objective, $\sum_i L_i(\bar W + V_i) + \lambda\lVert V_i
 # \rVert^2$) and let each local SGD step move both parts with the one gradient $g$ of $L_i$ at
 # $W_i$: the institution's copy of the shared part by $-\text{lr}\cdot g$, its personal offset
-# by the proximal step $V_i \leftarrow (V_i - \text{lr}\cdot g)/(1 + 2\lambda\,\text{lr})$. It
-# uploads its copy of $\bar W$; the server averages. λ = 0 is purely local training; as λ grows
+# by the proximal step
+#
+# $$\bar W_i \leftarrow \bar W_i - \text{lr}\cdot g, \qquad
+# V_i \leftarrow \frac{V_i - \text{lr}\cdot g}{1 + 2\lambda\,\text{lr}},
+# \qquad g = \nabla L_i(\bar W_i + V_i).$$ (eq-01-update)
+#
+# It uploads its copy of $\bar W$; the server averages. λ = 0 is purely local training; as λ grows
 # the offsets vanish and the loop becomes FedAvg with equal weights, step for step (a test,
 # `tests/test_fmtl.py::test_fmtl_large_lambda_reaches_fedavg`, checks this to 1e-4 per
 # parameter). Why not the obvious alternating loop (train $W_i$ on $L_i + \lambda\lVert W_i -
 # \bar W\rVert^2$, average): see the λ sweep below. FedAvg is the same loop with one model,
-# every institution starting from $\bar W$, and $\bar W$ the $n_i$-weighted average.
+# every institution starting from $\bar W$, and $\bar W$ the $n_i$-weighted average. One local
+# step of {eq}`eq-01-update`, as the library runs it:
 #
 # ```{literalinclude} ../../fedlib/fl/fmtl.py
 # :pyobject: JointStep
@@ -223,10 +204,16 @@ pd.DataFrame([{"institution": p.name, "train rows": p.n_train, "validation rows"
 # **DP (eq. 2).** Each institution runs DP-SGD through Opacus with Poisson sampling (each row
 # joins each step with probability $q = B/n_i$, the sampling the RDP accountant assumes):
 # per-example gradients clipped to $C$, Gaussian noise $\mathcal N(0, \sigma^2 C^2)$ on their
-# sum, before anything leaves the institution. One accountant per institution composes every
-# step of every round, and σ is calibrated per institution (its own sampling rate and step
-# count) so that its final ε is the target. FMTL's proximal step uses the noisy gradient only:
-# post-processing, no extra privacy cost. Here the noise is drawn from a generator seeded from
+# sum, before anything leaves the institution:
+#
+# $$\tilde g = \frac{1}{B}\Big(\sum_{j \in \mathcal B} g_j \min\big(1, C/\lVert g_j\rVert\big)
+# + \mathcal N(0, \sigma^2 C^2 I)\Big).$$ (eq-01-dp)
+#
+# with $\mathcal B$ the Poisson-sampled batch of expected size $B$. The step of
+# {eq}`eq-01-update` then uses $\tilde g$ in place of $g$: FMTL's proximal step sees the noisy
+# gradient only, post-processing at no extra privacy cost. One accountant per institution composes
+# every step of every round, and σ is calibrated per institution (its own sampling rate and step
+# count) so that its final ε is the target. Here the noise is drawn from a generator seeded from
 # the parameter file so that the book can be re-run to the same numbers; seeded noise is a
 # reproduction device that voids the guarantee (anyone with the seed can regenerate and subtract
 # it), and a deployment draws it from OS entropy, the library's default.
@@ -247,28 +234,15 @@ pd.DataFrame([{"institution": p.name, "train rows": p.n_train, "validation rows"
 # ```
 
 # %% tags=["remove-stderr"]
-from fedlib.core.transcript import Transcript
-from fedlib.data.institutions import validation_view
-from fedlib.fl.fmtl import server_view
-from fedlib.fl.models import get_flat_params
-from fedlib.papers.p01_fmtl.experiment import Lab, record_rows, secagg_threshold
-from fedlib.papers.p01_fmtl.rows import HeldOutRows, HeldOutScores
-
-n_inst = len(parts)
-threshold = secagg_threshold(n_inst, P.threshold_fraction)
-glue("threshold", threshold, display=False)
-lab = Lab(P, parts, threshold, val_parts=validation_view(parts))
-names = lab.names
-# Every model's test probabilities, per seed and institution, for the claims' intervals: one
-# bootstrap draw of the test rows (within institution and label) serves every model.
-held_out = HeldOutScores(HeldOutRows.of(parts, n_boot=P.n_boot, seed=P.seed))
-
+# The institutions, the secure-aggregation threshold t, the model seeds, and one bootstrap draw
+# of the test rows that every model's claims are computed on (see "Paper versus ours").
+lab = ch01.make_lab(P, parts)
 
 # %% [markdown]
 # ## Choosing every hyper-parameter on validation rows
 #
-# The paper gives no λ and no learning rate. Every compared model is tuned by one rule
-# (`fedlib.evaluate.tune`): the same number of configurations per model
+# The paper gives no λ for {eq}`eq-01-fmtl` and no learning rate. Every compared model is
+# tuned by one rule (`fedlib.evaluate.tune`): the same number of configurations per model
 # ({glue:text}`budget_used`), scored by the validation ROC-AUC averaged over the four
 # institutions (each institution's own $W_i$ for FMTL, the one global model for FedAvg and the
 # centralized MLP), the best score chosen; the test rows that every table below reports are
@@ -279,24 +253,8 @@ held_out = HeldOutScores(HeldOutRows.of(parts, n_boot=P.n_boot, seed=P.seed))
 # they are not covered by any ε below.
 
 # %% tags=["remove-stderr"]
-from fedlib.evaluate import grid, tune
-from fedlib.papers.p01_fmtl.experiment import grid_note, record_tuning
-
-S0 = SEEDS[0]
-glue("budget_used", P.tune_budget, display=False)
-tuned = tune({"FMTL": grid(lam=P.fmtl_lams, lr=P.fmtl_lrs),
-              "FedAvg": grid(lr=P.baseline_lrs),
-              "Centralized MLP": grid(lr=P.baseline_lrs)},
-             lambda method, cfg: lab.evaluate_nodp(method, cfg, S0),
-             budget=P.tune_budget, seed=P.seed)
-cfg = tuned.chosen
-lam_chosen, fmtl_lr = cfg["FMTL"]["lam"], cfg["FMTL"]["lr"]
-fedavg_lr, central_lr = cfg["FedAvg"]["lr"], cfg["Centralized MLP"]["lr"]
-glue("tuned_text", tuned.describe(), display=False)
-record_tuning(results, tuned.sweep, P.rounds)
-best_val = tuned.sweep[tuned.sweep.chosen].set_index("method").val_score
-glue("grid_note", grid_note(P, lam_chosen, fmtl_lr, fedavg_lr, central_lr), display=False)
-tuned.sweep.pivot_table(index="config", columns="method", values="val_score")
+tuned = ch01.tune_models(lab, results)
+tuned.table
 
 # %% [markdown]
 # Chosen: {glue:text}`tuned_text` ({glue:text}`grid_note`). The models are trained on the
@@ -305,25 +263,15 @@ tuned.sweep.pivot_table(index="config", columns="method", values="val_score")
 # ### Why λ matters: the λ sweep
 #
 # With FMTL's chosen learning rate, the sweep below runs λ from 0 upwards, past the point where
-# FMTL's validation AUC meets FedAvg's (within 0.002). It also shows the alternating optimiser of
-# eq. 1 (train $W_i$ on $L_i + \lambda\lVert W_i - \bar W\rVert^2$, then average), which an
-# earlier version of this chapter used, at learning rate 1 (it needs $2\lambda\,\text{lr} < 1$).
+# FMTL's validation AUC meets FedAvg's (within 0.002), with the joint update {eq}`eq-01-update`. It
+# also shows the alternating optimiser of {eq}`eq-01-fmtl` (train $W_i$ on
+# $L_i + \lambda\lVert W_i - \bar W\rVert^2$, then average), which an earlier version of this
+# chapter used, at learning rate 1 (it needs $2\lambda\,\text{lr} < 1$).
 
 # %% tags=["remove-stderr"]
-from fedlib.papers.p01_fmtl.experiment import lambda_sweep, lambda_texts, record_lambda_sweep
-
-fedavg_val = float(best_val["FedAvg"])
-lam_table, meets = lambda_sweep(lab, seed=S0, fmtl_lr=fmtl_lr, fedavg_val=fedavg_val)
-record_lambda_sweep(results, lam_table, P.rounds)
-glue("fedavg_val", fedavg_val, display=False)
-for key, text in lambda_texts(lam_table, meets, P.lam_sweep).items():
-    glue(key, text, display=False)
-lam_table
-
-# %%
-from fedlib.papers.p01_fmtl.experiment import lambda_figure
-
-glue("fig_01_lambda", lambda_figure(lam_table, fedavg_val), display=False)
+lam = ch01.sweep_lambda(lab, results, tuned)
+glue("fig_01_lambda", ch01.lambda_figure(lam.table, tuned.fedavg_val), display=False)
+lam.table
 
 # %% [markdown]
 # :::{glue:figure} fig_01_lambda
@@ -357,36 +305,8 @@ glue("fig_01_lambda", lambda_figure(lam_table, fedavg_val), display=False)
 # mean over seeds.
 
 # %% tags=["remove-stderr"]
-from fedlib.papers.p01_fmtl.claims import PAPER_TABLE2
-from fedlib.papers.p01_fmtl.experiment import run_table2, table2_frame
-
-glue("rounds_used", P.rounds, display=False)
-fmtl_transcript = Transcript(keep_payloads=False)
-t2 = run_table2(lab, SEEDS, central_lr=central_lr, fedavg_lr=fedavg_lr, fmtl_lr=fmtl_lr,
-                lam=lam_chosen, transcript=fmtl_transcript, scores=held_out)
-nodp, models_nodp = t2.nodp, t2.models
-for key, seconds in t2.timings.items():
-    results.add_timing(key, seconds)
-record_rows(results, nodp, experiment="table2", metrics=("roc_auc", "accuracy", "eod", "dir",
-                                                         "spd"),
-            setting=lambda r: f"no DP, seed={r.seed}", round=P.rounds)
-table2, per_seed_avg = table2_frame(nodp, names)
-side = pd.concat({"ours (mean over seeds)": table2, "paper": PAPER_TABLE2}, axis=0)
-side
-
-# %%
-majority = np.mean([max(p.y_test.mean(), 1 - p.y_test.mean()) for p in parts])
-glue("majority_acc", float(majority), display=False)
-avg_auc = table2["avg"]
-for m, key in (("FMTL", "t2_fmtl"), ("FedAvg", "t2_fedavg"), ("Centralized MLP", "t2_central")):
-    glue(key, float(avg_auc[m]), display=False)
-gap_seeds = (per_seed_avg.loc["FMTL"] - per_seed_avg.loc["FedAvg"])
-gap_central = (per_seed_avg.loc["FMTL"] - per_seed_avg.loc["Centralized MLP"])
-glue("gap_fedavg_text", ", ".join(f"{v:+.3f}" for v in gap_seeds), display=False)
-glue("gap_central_text", ", ".join(f"{v:+.3f}" for v in gap_central), display=False)
-below_inst = [n for n in names if table2.loc["FMTL", n] < table2.loc[["FedAvg", "Centralized MLP"],
-                                                                      n].max()]
-glue("below_inst_text", (", ".join(below_inst) if below_inst else "none"), display=False)
+t2 = ch01.compare_paradigms(lab, results, tuned)
+t2.side
 
 # %% [markdown]
 # Averaged over institutions and seeds, the test AUC is {glue:text}`t2_central:.3f` for the
@@ -407,16 +327,8 @@ glue("below_inst_text", (", ".join(below_inst) if below_inst else "none"), displ
 # it does not cover, and the test behind each statement):
 
 # %%
-glue("lam_used", lam_chosen, display=False)
-view = server_view(fmtl_transcript)
-leaked = view[view.kind.isin(["plaintext", "noisy"]) & (view.label == "model_update")]
-assert leaked.empty, "the server received an individual model update in the clear"
-per_round = fmtl_transcript.bytes_sent(receiver="server") / P.rounds
-glue("bytes_per_round", per_round / 1e3, display=False)
-glue("bytes_per_client_round", per_round / n_inst / 1e3, display=False)
-glue("n_params", int(get_flat_params(lab.model_fn()).size), display=False)
-results.add_metric(experiment="secagg", mode="FMTL", setting="no dropout", party="all",
-                   round=None, metric="kb_to_server_per_round", value=per_round / 1e3)
+view = ch01.server_received(lab, results, t2.transcript)
+assert ch01.updates_in_clear(view).empty, "the server received an individual update in the clear"
 view
 
 # %% [markdown]
@@ -431,19 +343,15 @@ view
 # ### Per-institution AUC (the paper's Fig. 4) and score distributions (Fig. 2)
 
 # %%
-from fedlib.papers.p01_fmtl.experiment import auc_bars_figure, score_kde_figure
-
-glue("fig_01_bars", auc_bars_figure(nodp), display=False)
-inst_std = nodp.groupby(["model", "seed"]).roc_auc.std(ddof=0).groupby("model").mean()
-glue("std_fmtl", float(inst_std["FMTL"]), display=False)
-glue("std_fedavg", float(inst_std["FedAvg"]), display=False)
-glue("std_central", float(inst_std["Centralized MLP"]), display=False)
-glue("fig_01_kde", score_kde_figure(lab, models_nodp[S0]["FMTL"], S0), display=False)
+s0 = lab.seeds[0]
+glue("fig_01_bars", ch01.auc_bars_figure(t2.nodp), display=False)
+glue("fig_01_kde", ch01.score_kde_figure(lab, t2.models[s0]["FMTL"], s0), display=False)
 
 # %% [markdown]
 # :::{glue:figure} fig_01_bars
 # :name: fig-01-bars
-# Test AUC of each institution under the three paradigms (cf. the paper's Fig. 4). No DP.
+# Test AUC of each institution under the three paradigms, no DP: bars the mean over model
+# seeds, lines the min–max over seeds (cf. the paper's Fig. 4).
 # :::
 #
 # The standard deviation of AUC across the four institutions (the paper's "inter-institution
@@ -462,7 +370,8 @@ glue("fig_01_kde", score_kde_figure(lab, models_nodp[S0]["FMTL"], S0), display=F
 #
 # ## Experiment 2: the privacy budget sweep (the paper's Fig. 3), tuned at every ε
 #
-# DP-SGD on tabular data is sensitive to its schedule: large expected batches and few steps
+# Every institution now trains with DP-SGD, {eq}`eq-01-dp`. DP-SGD on tabular data is sensitive
+# to its schedule: large expected batches and few steps
 # keep σ small, and the clipping norm trades bias against noise. At each ε of the sweep, FMTL
 # (at the λ chosen above) and FedAvg each try the same {glue:text}`dp_budget` configurations —
 # learning rate × clipping norm × (expected batch size, rounds) — with σ calibrated per
@@ -472,19 +381,9 @@ glue("fig_01_kde", score_kde_figure(lab, models_nodp[S0]["FMTL"], S0), display=F
 # noise: the chosen settings are not covered by ε.
 
 # %% tags=["remove-stderr"]
-from fedlib.papers.p01_fmtl.experiment import chosen_dp_table, dp_epsilon_sweep, record_dp_sweep
-
-dp_grid = grid(lr=P.dp_lrs, clip=P.dp_clip_norms, schedule=[tuple(s) for s in P.dp_schedules])
-glue("dp_budget", len(dp_grid), display=False)
-glue("mia_rows_used", P.mia_rows, display=False)
-dp_res = dp_epsilon_sweep(lab, SEEDS, dp_grid, lam=lam_chosen, models_nodp=models_nodp,
-                          scores=held_out)
-results.add_timing("dp_sweep_s", dp_res.seconds)
-dp, dp_chosen, dp_clients_main = dp_res.dp, dp_res.chosen, dp_res.clients_main
-mia_mean = record_dp_sweep(results, dp_res)
-display(dp_res.sweep_table.pivot_table(index=["epsilon", "config"], columns="method",
-                                       values="val_score"))
-chosen_dp_table(dp_chosen)
+private = ch01.privacy_sweep(lab, results, tuned, t2)
+display(private.tuning_table)
+private.chosen_table
 
 # %% [markdown]
 # The first table is the whole DP sweep (validation AUC of every configuration at every ε), the
@@ -492,16 +391,7 @@ chosen_dp_table(dp_chosen)
 # ε = {glue:text}`eps_main` (first seed) after its last round, run on the chosen schedule.
 
 # %% tags=["hide-input"]
-glue("eps_main", P.epsilon, display=False)
-glue("delta_used", P.delta, display=False)
-acct = pd.DataFrame([{"institution": c.name, "sigma": c.noise_multiplier,
-                      "steps": c.accountant.steps,
-                      "epsilon (RDP)": c.accountant.epsilon(delta=P.delta)}
-                     for c in dp_clients_main]).set_index("institution")
-results.add_metrics(acct["epsilon (RDP)"].rename("value").rename_axis("party").reset_index(),
-                    experiment="dp", mode="FMTL", setting=f"epsilon={P.epsilon:g}", round=None,
-                    metric="epsilon_rdp")
-acct
+ch01.accountant_table(lab, results, private)
 
 # %% [markdown]
 # Does any private model collapse to one class or to chance? At its decision threshold (flag
@@ -511,33 +401,10 @@ acct
 # is at chance. Claims are not scored on such a model.
 
 # %%
-from fedlib.papers.p01_fmtl.experiment import degeneracy, epsilon_curve
-
-degenerate = degeneracy(nodp, dp)
-flagged = degenerate.flagged
-glue("degenerate_text", degenerate.text(), display=False)
-sweep, sweep_mean, sens = epsilon_curve(dp)
-results.add_metrics(pd.DataFrame({"mode": sweep_mean.model, "value": sweep_mean.avg_auc,
-                                  "setting": [f"epsilon={e:g}" for e in sweep_mean.epsilon]}),
-                    experiment="epsilon_sweep", party="mean over seeds", round=None,
-                    metric="avg_auc")
-display(sweep_mean)
-degenerate.table
-
-# %%
-from fedlib.papers.p01_fmtl.experiment import epsilon_figure
-
-fig3 = epsilon_figure(sweep, {label: float(avg_auc[label]) for label in ("FedAvg", "FMTL")})
-glue("fig_01_epsilon", fig3, display=False)
-at = sweep_mean.set_index(["model", "epsilon"]).avg_auc
-e_min = float(min(P.epsilons))
-glue("eps_min", e_min, display=False)
-glue("auc_min_fmtl", float(at[("FMTL", e_min)]), display=False)
-glue("auc_min_fedavg", float(at[("FedAvg", e_min)]), display=False)
-glue("auc_main_fmtl", float(at[("FMTL", P.epsilon)]), display=False)
-glue("auc_main_fedavg", float(at[("FedAvg", P.epsilon)]), display=False)
-glue("S_fmtl", sens["FMTL"], display=False)
-glue("S_fedavg", sens["FedAvg"], display=False)
+curve = ch01.epsilon_study(lab, results, t2, private)
+glue("fig_01_epsilon", ch01.epsilon_figure(curve.sweep, t2.no_dp_auc), display=False)
+display(curve.mean)
+curve.degenerate.table
 
 # %% [markdown]
 # :::{glue:figure} fig_01_epsilon
@@ -567,18 +434,10 @@ glue("S_fedavg", sens["FedAvg"], display=False)
 # (a group absent, or never approved) is left out with its reason listed below the table.
 
 # %%
-fair = pd.concat([nodp.assign(setting="no DP"),
-                  dp[np.isclose(dp.epsilon, P.epsilon)].assign(setting=f"ε = {P.epsilon:g}")])
-fair_table = fair.groupby(["setting", "model", "institution"])[["eod", "spd", "dir"]].mean()
-fair_table = fair_table.unstack("institution")
-fair_means = fair.groupby(["setting", "model"])[["eod", "spd", "dir"]].mean().add_prefix("mean ")
-notes = fair[fair.fairness_note != ""][["setting", "model", "institution", "seed",
-                                        "fairness_note"]]
-record_rows(results, fair, experiment="fairness", metrics=("eod", "dir", "spd"),
-            setting=lambda r: f"{r.setting}, seed={r.seed}")
-display(fair_means)
-display(fair_table["eod"])
-notes.drop_duplicates(["setting", "model", "institution", "fairness_note"])
+fair = ch01.fairness_tables(lab, results, t2, private)
+display(fair.means)
+display(fair.by_institution["eod"])
+fair.notes
 
 # %% [markdown]
 # ### Dropouts and what they do to the noise
@@ -590,59 +449,23 @@ notes.drop_duplicates(["setting", "model", "institution", "fairness_note"])
 # stays as it was. FMTL at ε = {glue:text}`eps_main` with its chosen DP configuration, first seed.
 
 # %% tags=["remove-stderr"]
-glue("dropout_used", P.dropout_rate, display=False)
-glue("n_inst", n_inst, display=False)
-cfg_main = dp_chosen[("FMTL", P.epsilon)]
-drop_run, drop_clients = lab.dp_run("fmtl", cfg_main, P.epsilon, S0, lam_chosen,
-                                    secure=True, dropout=P.dropout_rate)
-drop_hist = drop_run.history_frame()[["round", "uploaded", "dropped", "aborted",
-                                      "bytes_to_server", "server_seconds"]]
-drop_auc = lab.report(drop_run.models, "FMTL + dropouts").roc_auc.mean()
-glue("drop_auc", float(drop_auc), display=False)
-glue("drop_aborted", int(drop_hist.aborted.sum()), display=False)
-results.add_metric(experiment="dropout", mode="FMTL", setting=f"rate={P.dropout_rate:g}",
-                   party="all", round=None, metric="avg_roc_auc", value=float(drop_auc))
-drop_hist
+drop = ch01.dropout_run(lab, results, tuned, private)
+drop.history
 
 # %% [markdown]
 # With dropouts the average AUC is {glue:text}`drop_auc:.3f`; {glue:text}`drop_aborted` rounds
-# aborted. Because the noise is added inside each institution's DP-SGD, each institution's own
-# ε does not depend on who else drops out. What dropouts change is the noise *in the aggregate*:
-# the sum over $|U_3|$ survivors carries the noise of $|U_3|$ institutions, standard deviation
+# aborted. Because the noise is added inside each institution's DP-SGD, each institution's own ε
+# does not depend on who else drops out. What dropouts change is the noise *in the aggregate*: the
+# sum over $|U_3|$ survivors carries the noise of $|U_3|$ institutions, standard deviation
 # $\sigma_c\sqrt{|U_3|}$, and the average $\bar W$ carries $\sigma_c/\sqrt{|U_3|}$ — fewer
-# survivors, noisier $\bar W$. Below, $\sigma_c$ is the noise DP-SGD injects into one
-# institution's parameters in one round (lr·σC/B per step, over its steps), for the
-# institution with the most noise; a design that instead adds the noise once on the update
+# survivors, noisier $\bar W$. Below, $\sigma_c$ is the noise DP-SGD injects into one institution's
+# parameters in one round (lr·σC/B per step of {eq}`eq-01-dp`, over its steps), for the institution
+# with the most noise; a design that instead adds the noise once on the update
 # (distributed DP) must calibrate for the worst case $|U_3| = t$.
 
 # %%
-from fedlib.crypto.secagg import (
-    SecureAggregationAborted,
-    SecureAggregationRound,
-    per_client_noise_std,
-    surviving_noise_std,
-)
-from fedlib.fl.fmtl import injected_noise_std
-
-b_main = cfg_main["schedule"][0]
-sig_c = max(injected_noise_std(lr=cfg_main["lr"], noise_multiplier=c.noise_multiplier,
-                               clip_norm=c.clip_norm, batch_size=min(b_main, c.n_rows),
-                               steps=P.local_epochs * math.ceil(c.n_rows / min(b_main, c.n_rows)))
-            for c in drop_clients)
-noise = pd.DataFrame([{"survivors |U3|": k,
-                       "noise std of the sum": surviving_noise_std(sig_c, k),
-                       "noise std of the average W_bar": surviving_noise_std(sig_c, k) / k,
-                       "distributed-DP sigma_c for a target sum std of 1 at |U3| >= t":
-                           per_client_noise_std(total_noise_std=1.0, min_survivors=threshold)}
-                      for k in range(n_inst, threshold - 1, -1)]).set_index("survivors |U3|")
-try:
-    SecureAggregationRound(names, threshold=threshold, round=0).run(
-        {n: np.zeros(3) for n in names}, {"masked": set(names[: n_inst - threshold + 1])})
-    abort_msg = "no abort"
-except SecureAggregationAborted as exc:
-    abort_msg = str(exc)
-glue("abort_msg", abort_msg, display=False)
-noise
+ch01.one_dropout_too_many(lab)   # glued as abort_msg below
+ch01.dropout_noise(lab, drop)
 
 # %% [markdown]
 # And one dropout too many: "{glue:text}`abort_msg`".
@@ -658,24 +481,9 @@ noise
 # DP.
 
 # %%
-display(mia_mean.groupby(["epsilon", "model"]).mia_auc.mean().unstack("model"))
-base = nodp[nodp.model == "FMTL"].groupby("seed")[["roc_auc", "eod"]].mean()
-fm = dp[dp.model == "FMTL"].groupby(["epsilon", "seed"])[["roc_auc", "eod"]].mean()
-mm = mia_mean[mia_mean.model == "FMTL"].set_index(["epsilon", "seed"])
-risk_seed = pd.DataFrame({
-    "AUC loss vs no DP": base.roc_auc.reindex(fm.index, level="seed") - fm.roc_auc,
-    "MIA AUC": mm.mia_auc.reindex(fm.index),
-    "MIA advantage": mm.mia_advantage.reindex(fm.index),
-    "EOD change vs no DP": fm.eod - base.eod.reindex(fm.index, level="seed")})
-risk = risk_seed.groupby("epsilon").mean()
-nodp_mia = mm.loc[np.inf]
-risk.loc[np.inf] = [0.0, nodp_mia.mia_auc.mean(), nodp_mia.mia_advantage.mean(), 0.0]
-results.add_metrics(risk.set_axis([f"epsilon={e:g}" for e in risk.index]).rename_axis("setting")
-                    .reset_index().melt(id_vars="setting", var_name="metric"),
-                    experiment="risk_matrix", mode="FMTL", round=None,
-                    party="mean over institutions and seeds")
-glue("mia_max", float(mia_mean.mia_auc.max()), display=False)
-display(risk)
+risk = ch01.risk_matrix(lab, results, t2, private)
+display(risk.mia_auc)
+risk.table
 
 # %% [markdown]
 # The paper's Table 3 rates MIA risk "Very Low" at ε = 0.1 and "High" at ε = 5. Measured, the
@@ -695,25 +503,12 @@ display(risk)
 
 # %% tags=["remove-stderr"]
 from fedlib.data.institutions import imbalance_institutions
-from fedlib.papers.p01_fmtl.experiment import imbalance_runs
 
-glue("imb_ratio_used", P.imbalance_ratio, display=False)
-glue("label_skew_used", P.label_skew, display=False)
 skewed = imbalance_institutions(parts, ratio=P.imbalance_ratio, label_skew=P.label_skew,
                                 seed=P.seed)
-imb = imbalance_runs(lab, skewed, SEEDS, fedavg_lr=fedavg_lr, fmtl_lr=fmtl_lr, lam=lam_chosen,
-                     scores=held_out)
-imb_mean = imb.groupby("model")[["auc_std", "avg_auc", *names]].mean()
-reduction = 1 - imb_mean.loc["FMTL", "auc_std"] / imb_mean.loc["FedAvg", "auc_std"]
-glue("std_reduction", float(reduction), display=False)
-results.add_metrics(pd.DataFrame({
-    "mode": imb.model, "value": imb.auc_std,
-    "setting": [f"ratio={P.imbalance_ratio:g}, skew={P.label_skew:g}, seed={s}" for s in imb.seed]}),
-    experiment="imbalance", party="all", round=P.rounds, metric="auc_std")
-display(pd.DataFrame({"train rows": [p.n_train for p in skewed],
-                      "train default rate": [p.y_train.mean() for p in skewed]},
-                     index=[p.name for p in skewed]))
-display(imb_mean)
+imb = ch01.imbalance_ablation(lab, results, tuned, skewed)
+display(imb.sizes)
+imb.means
 
 # %% [markdown]
 # Averaged over seeds, the standard deviation of AUC across institutions is
@@ -738,26 +533,8 @@ display(imb_mean)
 # the paper's own data, which we do not have, so they are shown as "different data".
 
 # %%
-from fedlib.book.pages import verdict_counts
-from fedlib.papers.p01_fmtl.claims import chapter01_claims
-from fedlib.papers.p01_fmtl.rows import auc_spread
-
-glue("n_boot_used", P.n_boot, display=False)
-with results.timer("test_row_bootstrap_s"):
-    nodp_rows, dp_rows = held_out.frame("nodp"), held_out.frame("dp")
-    imb_rows = auc_spread(held_out.frame("imbalance"))
-claims = chapter01_claims(
-    source=data.source, table1=table1, nodp=nodp_rows, dp=dp_rows,
-    mia=mia_mean[["seed", "model", "epsilon", "mia_auc"]],
-    imbalance=imb_rows, epsilon_main=P.epsilon,
-    degenerate=degenerate, features_read=len(data.numeric) if data.source == "heloc" else None,
-    tuning_note=f"hyper-parameters chosen on validation rows, {P.tune_budget} configurations "
-    f"per model ({tuned.describe()})")
-claims_table = results.add_claims(claims)
-records = [c.to_record() for c in claims]
-scored_text, unscored_text = verdict_counts(records)
-glue("scored_text", scored_text, display=False)
-glue("unscored_text", unscored_text, display=False)
+claims_table, records = ch01.score_claims(lab, results, data=data, table1=table1, tuned=tuned,
+                                          private=private, curve=curve)
 claims_table
 
 # %% [markdown]
@@ -766,17 +543,7 @@ claims_table
 # **Counts.** Scored: {glue:text}`scored_text`. Not scored: {glue:text}`unscored_text`.
 
 # %%
-from IPython.display import Markdown
-
-from fedlib.papers.p01_fmtl.experiment import chapter01_findings
-
-page, summary = chapter01_findings(
-    records, n_seeds=len(SEEDS), below_inst=below_inst, lam_table=lam_table,
-    fedavg_val=fedavg_val, meets=meets, at=at, epsilon=P.epsilon, e_min=e_min, flagged=flagged)
-for finding in summary:
-    results.add_finding(finding)
-for n, paragraph in enumerate(page, start=1):
-    glue(f"finding_{n}", Markdown(paragraph), display=False)
+ch01.write_findings(lab, results, records, tuned=tuned, lam=lam, table2=t2, curve=curve)
 
 # %% [markdown]
 # {glue:md}`finding_1`

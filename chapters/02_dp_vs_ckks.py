@@ -85,12 +85,12 @@ results_path = "results.json"  # where results.json is written (set by fedbook)
 parameter_set = "custom"  # name of the parameter file (set by fedbook)
 
 # %%
-import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
 from fedlib.book.glue import glue
 from fedlib.book.results import start_chapter
+from fedlib.papers.p02_dp_vs_ckks import experiment as ch02
 from fedlib.papers.p02_dp_vs_ckks.params import Chapter02Params
 
 P, results = start_chapter("02", Chapter02Params, globals())
@@ -110,22 +110,18 @@ from fedlib.data.generic import csv_options
 from fedlib.fl.prepare import prepare_horizontal
 
 data_options = csv_options(P) if P.dataset == "csv" else None
-fed_data = prepare_horizontal(P.dataset, path=P.data_path, n_parties=P.n_clients,
-                              skew=P.partition_skew, scaling=P.scaling, seed=P.seed,
-                              data_options=data_options)
-ds = fed_data.dataset
-display(Markdown(f"**{ds.card.title}** — {ds.card.origin}. {len(ds.frame):,} rows, "
-                 f"approval rate {ds.positive_rate:.1%}, {fed_data.n_features} model inputs "
-                 f"after encoding."))
-fed_data.client_table
 
-# %% tags=["remove-input"]
-glue("n_rows", len(ds.frame), display=False)
-glue("n_features", fed_data.n_features, display=False)
-glue("n_test", len(fed_data.y_test), display=False)
-results.set_dataset(ds.name, rows=len(ds.frame), parties=[
-    {"name": r.party, "rows": int(r.rows), "positive_rate": float(r.positive_rate)}
-    for r in fed_data.client_table.itertuples()])
+
+def prepare(seed):
+    """One seed's split, non-IID banks and per-bank preprocessing (other seeds re-draw it)."""
+    return prepare_horizontal(P.dataset, path=P.data_path, n_parties=P.n_clients,
+                              skew=P.partition_skew, scaling=P.scaling, seed=seed,
+                              data_options=data_options)
+
+
+fed_data = prepare(P.seed)
+display(ch02.describe_data(results, fed_data))
+fed_data.client_table
 
 # %% [markdown]
 # The banks differ in size and approval rate — the non-IID setting the paper asks for. The
@@ -136,10 +132,10 @@ results.set_dataset(ds.name, rows=len(ds.frame), parties=[
 #
 # ## The protocol, piece by piece
 #
-# One round of FedAvg {cite}`mcmahan2017communication` runs as in the paper's Fig. 3: the server broadcasts the global
-# parameters; each bank trains locally; each bank multiplies its parameters by its FedAvg weight
-# $n_k / \sum_j n_j$ and sends them **protected**; the server combines what it receives; the key
-# holder turns the combination back into the average:
+# One round of FedAvg {cite}`mcmahan2017communication` runs as in the paper's Fig. 3: the server
+# broadcasts the global parameters; each bank trains locally; each bank multiplies its parameters
+# by its FedAvg weight $n_k / \sum_j n_j$ and sends them **protected**; the server combines what it
+# receives; the key holder turns the combination back into the average:
 #
 # $$\bar w = \sum_{k} \frac{n_k}{\sum_j n_j}\, w_k .$$ (eq-02-fedavg)
 #
@@ -156,42 +152,47 @@ results.set_dataset(ds.name, rows=len(ds.frame), parties=[
 # :pyobject: RoundLoop._upload_and_recover
 # ```
 #
-# **DP-SGD** {cite}`abadi2016deep` (the paper's eq. $\tilde g = g + \mathcal N(0, \sigma^2 C^2)$) runs inside local
-# training through Opacus {cite}`opacus2021`: each example's gradient is clipped to norm $C$, Gaussian noise of
-# standard deviation $\sigma C$ is added to the sum, and one accountant per bank — created once,
-# never reset between rounds — composes every step it ever took. For this one-layer model the
-# per-example gradient has a closed form, $(\sigma(w^\top x + b) - y)\,[x, 1]$, so the chapter
-# runs the same algorithm without per-example autograd (`engine: closed_form`, the default; a
-# test checks it against Opacus to float precision): that is what makes several seeds and a
-# tuning sweep of the paper's 1000 × 5 schedule affordable.
+# **DP-SGD** {cite}`abadi2016deep` (the paper's §3, $\tilde g_i = g_i + \mathcal N(0, \sigma^2)$)
+# runs inside local training through Opacus {cite}`opacus2021`: each example's gradient is
+# clipped to norm $C$ and Gaussian noise of standard deviation $\sigma C$ is added to their sum,
+#
+# $$\tilde g = \frac{1}{B}\Big(\sum_{j \in \mathcal B} g_j \min\big(1, C/\lVert g_j\rVert\big)
+# + \mathcal N(0, \sigma^2 C^2 I)\Big),$$ (eq-02-dpsgd)
+#
+# with $B$ the batch (here the bank's full training set, as in the paper); one accountant per bank
+# — created once, never reset between rounds — composes every step it ever took. For this one-layer
+# model the per-example gradient has a closed form, $(\sigma(w^\top x + b) - y)\,[x, 1]$, so the
+# chapter runs the same algorithm without per-example autograd (`engine: closed_form`, the default;
+# a test checks it against Opacus to float precision): that is what makes several seeds and a
+# tuning sweep of the paper's 1000 × 5 schedule affordable. One local step of
+# {eq}`eq-02-dpsgd` with the closed-form per-example gradient:
 #
 # ```{literalinclude} ../../fedlib/fl/party.py
 # :pyobject: logistic_sgd
 # ```
 #
-# **CKKS** {cite}`cheon2017homomorphic`, through TenSEAL {cite}`tenseal2021`, packs all {glue:text}`n_features` weights and the bias in one ciphertext with the
-# paper's parameters (degree 8192, moduli [60, 40, 40, 60] bits, scale $2^{40}$). The server
-# holds only the public context — it can add ciphertexts but cannot decrypt — and the banks,
-# which share the secret key as in the paper, decrypt the sum:
+# **CKKS** {cite}`cheon2017homomorphic`, through TenSEAL {cite}`tenseal2021`, packs all
+# {glue:text}`n_features` weights and the bias in one ciphertext with the paper's parameters
+# (degree 8192, moduli [60, 40, 40, 60] bits, scale $2^{40}$). The server holds only the public
+# context — it can add ciphertexts but cannot decrypt — and the banks, which share the secret
+# key as in the paper, decrypt the sum (the paper's §3, "HE in federated learning
+# aggregation"); with the pre-scaled updates of {eq}`eq-02-fedavg`,
+#
+# $$c_{\text{agg}} = \sum_{k} \mathrm{Enc}\Big(\frac{n_k}{\sum_j n_j} w_k\Big), \qquad
+# \mathrm{Dec}(c_{\text{agg}}) = \bar w + e, \quad |e| \ll 1,$$ (eq-02-ckks)
+#
+# where $e$ is CKKS's approximation error. `CKKSProtection` encrypts each bank's update, the
+# server adds ciphertexts, and the key holder decrypts {eq}`eq-02-ckks`:
 #
 # ```{literalinclude} ../../fedlib/crypto/ckks.py
 # :pyobject: CKKSProtection
 # ```
 
 # %% tags=["remove-stderr"]
-from fedlib.crypto.ckks import CKKSKeyHolder, CKKSParams, CKKSProtection
-from fedlib.fl.models import LogisticRegression
-from fedlib.papers.p02_dp_vs_ckks import experiment as ch02
-
-ckks_params = CKKSParams(poly_modulus_degree=P.ckks_poly_modulus_degree,
-                         coeff_mod_bit_sizes=tuple(P.ckks_coeff_mod_bit_sizes),
-                         scale_bits=P.ckks_scale_bits)
-ckks_params.validate(vector_length=fed_data.n_features + 1)
-ckks = CKKSProtection(CKKSKeyHolder(ckks_params))
-seeds = [P.seed + i for i in range(P.n_seeds)]
-metrics_on = ch02.metrics_on  # evaluate(model) -> accuracy, ROC-AUC, ... on rows (X, y)
-train = ch02.make_trainer(P, ckks)  # train(data, modes, label, *, lr, clip_norm, seed, evaluate)
+# CKKS with the paper's N, moduli and scale; the modes: standard, DP-SGD at each σ, CKKS.
+ckks = ch02.ckks_protection(P, vector_length=fed_data.n_features + 1)
 modes = ch02.privacy_modes(P.noise_multipliers)
+train = ch02.make_trainer(P, ckks)  # train(data, modes, label, *, lr, clip_norm, seed, evaluate)
 
 # %% [markdown]
 # Every DP run seeds its noise from the chapter's seed so that the book can be re-run to the same
@@ -213,26 +214,8 @@ modes = ch02.privacy_modes(P.noise_multipliers)
 # by ε**.
 
 # %% tags=["remove-stderr"]
-from fedlib.evaluate.tuning import grid, tune
-
-validation_metrics = metrics_on(fed_data.X_val, fed_data.y_val)
-
-def validation_score(label, config):
-    run = train(fed_data, [modes[label]] * P.n_clients, label, lr=config["lr"],
-                clip_norm=config["clip_norm"], seed=P.seed, evaluate=lambda m: {})
-    return validation_metrics(ch02.final_model(run, fed_data.n_features, P.seed))["roc_auc"]
-
-grids = {label: (grid(lr=P.tune_dp_learning_rates, clip_norm=P.tune_clip_norms)
-                 if mode.training == "dp" else
-                 grid(lr=P.tune_learning_rates, clip_norm=[P.clip_norm]))
-         for label, mode in modes.items()}
-tuning = tune(grids, validation_score, budget=P.tune_budget, seed=P.seed)
-glue("tune_budget", P.tune_budget, display=False)
-glue("tuned_choice", tuning.describe(), display=False)
-results.add_metrics(tuning.sweep[["method", "config", "val_score"]]
-                    .set_axis(["mode", "setting", "value"], axis=1),
-                    experiment="tuning", party="all", round=P.rounds, metric="val_roc_auc")
-tuning.sweep.rename(columns={"method": "mode", "val_score": "validation ROC-AUC"})
+tuning = ch02.tune_modes(P, results, fed_data, modes, train)
+ch02.tuning_table(tuning)
 
 # %% [markdown]
 # Chosen (highest validation ROC-AUC): {glue:text}`tuned_choice`. (`clip_norm` is listed for
@@ -240,28 +223,17 @@ tuning.sweep.rename(columns={"method": "mode", "val_score": "validation ROC-AUC"
 #
 # ## Experiment 1: one privacy mode for the whole federation
 #
-# Every bank uses the same mode. Each seed re-draws the split, the partition, the initial model,
-# the batches and the DP noise; within a seed every mode sees the same partition and initial
+# Every bank uses the same mode: plain FedAvg {eq}`eq-02-fedavg`, DP-SGD {eq}`eq-02-dpsgd` at each
+# σ, or CKKS aggregation {eq}`eq-02-ckks`. Each seed re-draws the split, the partition, the initial
+# model, the batches and the DP noise; within a seed every mode sees the same partition and initial
 # model, so the difference between two modes is paired by seed. We run the paper's setting
 # (learning rate {glue:text}`paper_lr`, C = {glue:text}`paper_clip`) and the tuned one, over
 # {glue:text}`n_seeds_used` seeds.
 
 # %% tags=["remove-stderr"]
-def prepare(seed):
-    return prepare_horizontal(P.dataset, path=P.data_path, n_parties=P.n_clients,
-                              skew=P.partition_skew, scaling=P.scaling, seed=seed,
-                              data_options=data_options)
-
-per_seed, history, first, ablations, dp_epsilon = ch02.run_seeds(
-    P, seeds, modes, tuning, train, fed_data, prepare=prepare)
-majority = max(fed_data.y_test.mean(), 1 - fed_data.y_test.mean())
-glue("majority_accuracy", float(majority), display=False)
-glue("paper_lr", P.learning_rate, display=False)
-glue("paper_clip", P.clip_norm, display=False)
-glue("n_seeds_used", len(seeds), display=False)
-glue("constant_share_pct", f"{P.constant_share:.0%}", display=False)
-ch02.record_main(results, per_seed, dp_epsilon, P)
-ch02.seed_summary(per_seed, dp_epsilon, n_seeds=len(seeds))
+whole = ch02.one_mode_per_federation(P, results, fed_data, modes, tuning, train,
+                                     prepare=prepare)
+whole.summary
 
 # %% [markdown]
 # Mean over seeds ± the half-width of its 95 % t-interval. "share approved" is the share of
@@ -275,11 +247,7 @@ ch02.seed_summary(per_seed, dp_epsilon, n_seeds=len(seeds))
 # neither the learning rate nor the clipping norm enters the accountant.
 
 # %%
-glue("rounds_used", P.rounds, display=False)
-glue("epochs_used", P.local_epochs, display=False)
-glue("delta_used", P.delta, display=False)
-display(Markdown(ch02.constant_classifier_text(per_seed, fed_data.y_test, majority=majority,
-                                               constant_share=P.constant_share)))
+whole.constant_text
 
 # %% [markdown]
 # Why does DP cost so little at the paper's setting, and about the same at every σ? With
@@ -290,33 +258,20 @@ display(Markdown(ch02.constant_classifier_text(per_seed, fed_data.y_test, majori
 # separates DP from standard FL here is mostly the clipping, which is the same at every σ. The
 # privacy price is not small at all: see the ε column and the audit below.
 
-# %% tags=["remove-input"]
-smallest = min(len(d.y) for d in fed_data.parties)
-glue("smallest_bank", smallest, display=False)
-glue("largest_sigma", max(P.noise_multipliers), display=False)
-glue("dp_noise_on_mean", float(max(P.noise_multipliers) * P.clip_norm / smallest), display=False)
-
 # %% [markdown]
 # ### Accuracy and loss per round (the paper's Figs. 6 and 7)
 
 # %%
-from fedlib.evaluate.figures import plot_rounds
-
-# One panel per setting: within a setting, standard FL and CKKS coincide (CKKS is exact up to
-# encoding), so each mode also gets its own line style and marker.
-global_rows = history[history.party == "all"]
-fig_acc = plot_rounds(global_rows[global_rows.metric == "roc_auc"], hue="mode", col="setting",
-                      ylabel="test ROC-AUC", title="Test ROC-AUC of the global model")
-fig_loss = plot_rounds(global_rows[global_rows.metric == "test_loss"], hue="mode", col="setting",
-                       ylabel="test log-loss (nats)", title="Test log-loss of the global model")
-glue("fig_02_accuracy", fig_acc, display=False)
+fig_auc, fig_loss = ch02.round_figures(whole.runs.history)
+glue("fig_02_accuracy", fig_auc, display=False)
 glue("fig_02_loss", fig_loss, display=False)
 
 # %% [markdown]
 # :::{glue:figure} fig_02_accuracy
 # :name: fig-02-accuracy
-# Test ROC-AUC of the global model after each round, one panel per setting, one line per
-# privacy mode, first seed (the paper's Fig. 6 plots accuracy; the table above gives accuracy over all seeds).
+# Test ROC-AUC of the global model after each round, one panel per setting, one line per privacy
+# mode, first seed (the paper's Fig. 6 plots accuracy; the table above gives accuracy over all
+# seeds).
 # :::
 #
 # :::{glue:figure} fig_02_loss
@@ -335,31 +290,18 @@ glue("fig_02_loss", fig_loss, display=False)
 # decryption. Ratios between modes are taken per repeat and reported with their t-interval.
 
 # %% tags=["remove-stderr"]
-from fedlib.fl.experiment import time_modes
-
-timing = time_modes(fed_data.parties, list(modes.values()),
-                    model_fn=lambda: LogisticRegression(fed_data.n_features, seed=P.seed),
-                    epochs=P.timing_epochs, repeats=P.timing_repeats, lr=P.learning_rate,
-                    clip_norm=P.clip_norm, delta=P.delta, ckks=ckks, engine=P.engine,
-                    noise_seed=P.seed)
-# Per epoch of the chapter's schedule: training per epoch plus one encryption per round spread
-# over the round's P.local_epochs epochs (the paper encrypts once per round).
-timing = ch02.with_client_time(timing, P.local_epochs)
-glue("timing_epochs", P.timing_epochs, display=False)
-glue("timing_repeats", P.timing_repeats, display=False)
-cost = ch02.cost_table(timing, modes=list(modes))
-ch02.record_cost(results, cost, repeats=P.timing_repeats)
-fig_client, fig_server = ch02.timing_figures(timing)
+cost = ch02.measure_cost(P, results, fed_data, modes, ckks)
+fig_client, fig_server = ch02.timing_figures(cost.timing)
 glue("fig_02_client_time", fig_client, display=False)
 glue("fig_02_server_time", fig_server, display=False)
-cost
+cost.table
 
 # %% [markdown]
 # :::{glue:figure} fig_02_client_time
 # :name: fig-02-client-time
-# Client milliseconds per local epoch: median over timing repeats, whiskers from the 25th to
-# the 75th percentile (cf. the paper's Fig. 8,
-# which reports seconds). CKKS encrypts once per round, after local training.
+# Client milliseconds per local epoch, summed over all clients, encryption included: median over
+# timing repeats, whiskers from the 25th to the 75th percentile (cf. the paper's Fig. 8, which
+# reports seconds). CKKS encrypts once per round, after local training.
 # :::
 #
 # :::{glue:figure} fig_02_server_time
@@ -374,34 +316,11 @@ cost
 # property location. The breakdown below uses the data in use (first seed, both settings):
 
 # %%
-from fedlib.evaluate.figures import plot_reliability, plot_subgroups
-from fedlib.evaluate.metrics import reliability_curve
-from fedlib.fl.models import predict_proba
-
-final_proba = {f"{label} ({setting})": predict_proba(ch02.final_model(run, fed_data.n_features,
-                                                                      P.seed), fed_data.X_test)
-               for (setting, label), run in first.items()}
-curves = {k: reliability_curve(fed_data.y_test, p, n_bins=10) for k, p in final_proba.items()
-          if k.endswith("(tuned)")}
-fig_rel = plot_reliability(curves)
-glue("fig_02_reliability", fig_rel, display=False)
-
-# The paper's subgroups are gender and property location; use the data's protected columns
-# when it has them, else its categorical inputs.
-attributes, which = ch02.subgroup_columns(fed_data.dataset)
-display(Markdown(which))
-subgroups = ch02.subgroup_table(fed_data, final_proba, attributes)
-results.add_metrics(pd.DataFrame({"mode": subgroups["mode"],
-                                  "setting": subgroups.attribute + "=" + subgroups.group.astype(str),
-                                  "value": subgroups.accuracy}),
-                    experiment="subgroups", party="all", round=P.rounds, metric="accuracy")
-fig_sub = plot_subgroups(subgroups.assign(subgroup=subgroups.attribute + ": "
-                                          + subgroups.group.astype(str)),
-                         group="subgroup", metric="roc_auc", hue="mode", xlabel="test ROC-AUC",
-                         title="Test ROC-AUC by subgroup")
-glue("fig_02_subgroups", fig_sub, display=False)
-subgroups[["mode", "attribute", "group", "n", "positive_rate", "selection_rate", "accuracy",
-           "roc_auc", "tpr", "fpr"]]
+sub = ch02.calibration_and_subgroups(P, results, fed_data, whole.runs.first)
+glue("fig_02_reliability", sub.reliability, display=False)
+glue("fig_02_subgroups", sub.figure, display=False)
+display(sub.which)
+sub.table
 
 # %% [markdown]
 # :::{glue:figure} fig_02_reliability
@@ -423,18 +342,8 @@ subgroups[["mode", "attribute", "group", "n", "positive_rate", "selection_rate",
 # banks 1–4 in the clear, learns the decrypted average (it broadcasts it), and can subtract.
 
 # %% tags=["remove-stderr"]
-from fedlib.fl.leakage import recover_by_subtraction
-
-mixed_modes = ch02.mixed_assignment(P.n_clients, P.noise_multipliers)
-mixed = train(fed_data, mixed_modes, "mixed", lr=P.learning_rate, clip_norm=P.clip_norm,
-              seed=P.seed, evaluate=metrics_on(fed_data.X_test, fed_data.y_test))
-leak = recover_by_subtraction(mixed.federation, target=mixed.parties[-1].name,
-                              decrypt=ckks.recover)
-subtraction_rel = float(np.linalg.norm(leak.recovered - leak.actual) / np.linalg.norm(leak.actual))
-glue("mixed_leak_error", leak.max_abs_error, display=False)
-glue("mixed_leak_rel", subtraction_rel, display=False)
-ch02.record_mixed(results, mixed, leak, rounds=P.rounds)
-display(ch02.mixed_table(mixed, mixed_modes, delta=P.delta))
+mixed = ch02.mixed_federation(P, results, fed_data, train, ckks)
+mixed.table
 
 # %% [markdown]
 # In the last round the server reconstructs bank 5's "encrypted" update from the other four
@@ -455,26 +364,8 @@ display(ch02.mixed_table(mixed, mixed_modes, delta=P.delta))
 # not.
 
 # %% tags=["remove-stderr"]
-
-def last_update(run, sender):
-    """The payload ``sender`` sent the server in the run's last round (the transcript)."""
-    fed = run.federation
-    return next(m.payload for m in fed.transcript.received_by("server")
-                if m.round == P.rounds and m.label == "model_update" and m.sender == sender)
-
-victim = fed_data.parties[1].name
-ciphertext = last_update(first["paper", "he (ckks)"], victim)
-bank1_key = CKKSKeyHolder.from_secret_context(ckks.key_holder.secret_context(), ckks_params)
-stolen = bank1_key.decrypt(ciphertext)[: fed_data.n_features + 1]
-truth = np.asarray(last_update(first["paper", "standard"], victim), dtype=float)
-collusion_rel = float(np.linalg.norm(stolen - truth) / np.linalg.norm(truth))
-glue("collusion_rel", collusion_rel, display=False)
-glue("ciphertext_kb", len(ciphertext) / 1e3, display=False)
-pd.DataFrame({"server's view": [f"bank 2's ciphertext ({len(ciphertext) / 1e3:,.0f} KB)",
-                                "decrypted with bank 1's key", "bank 2's true update"],
-              "first values": [ciphertext[:12].hex() + "…",
-                               np.array2string(stolen[:4], precision=5),
-                               np.array2string(truth[:4], precision=5)]})
+collusion = ch02.collusion_attack(P, fed_data, whole.runs.first, ckks)
+collusion.table
 
 # %% [markdown]
 # The colluding server recovers bank 2's update with relative error
@@ -494,34 +385,16 @@ pd.DataFrame({"server's view": [f"bank 2's ciphertext ({len(ciphertext) / 1e3:,.
 # standard's quantum attacks), as the paper says ("~128-bit").
 
 # %%
-from fedlib.papers.p02_dp_vs_ckks.claims import HE_STANDARD_MAX_BITS, ckks_security_level
-
-security = ckks_security_level(P.ckks_poly_modulus_degree, P.ckks_coeff_mod_bit_sizes)
-glue("ckks_n", P.ckks_poly_modulus_degree, display=False)
-glue("ckks_bits", security["total_bits"], display=False)
-glue("ckks_max128", security["max_bits_128"], display=False)
-glue("ckks_max192", HE_STANDARD_MAX_BITS["classical"][192][P.ckks_poly_modulus_degree],
-     display=False)
-glue("ckks_level", security["classical"], display=False)
-glue("ckks_level_q", security["quantum"], display=False)
+security = ch02.ckks_security(P)
 
 # %% [markdown]
 # ## Ablation: plaintext versus CKKS aggregation (the paper's Table 6)
 #
 # Standard FL and HE-FL above ran with everything else identical (paper setting, same seed), so
-# their difference is the effect of CKKS approximation alone.
+# their difference is the effect of CKKS approximation alone: the error $e$ of {eq}`eq-02-ckks`.
 
 # %% tags=["hide-input"]
-ablation = ablations[0]
-glue("ablation_max_param_diff", max(a.max_param_diff for a in ablations), display=False)
-glue("ablation_acc_diff", max(abs(a.accuracy_diff) for a in ablations), display=False)
-results.add_metric(experiment="ablation", mode="he (ckks) vs standard", setting="same seed",
-                   party="all", round=P.rounds, metric="max_param_diff",
-                   value=max(a.max_param_diff for a in ablations))
-results.add_metric(experiment="ablation", mode="he (ckks) vs standard", setting="same seed",
-                   party="all", round=P.rounds, metric="accuracy_diff",
-                   value=max(abs(a.accuracy_diff) for a in ablations))
-ablation.per_round
+ch02.ablation_table(P, results, whole.runs.ablations)
 
 # %% [markdown]
 # Across all rounds and seeds the largest difference between a plaintext and a CKKS global
@@ -542,17 +415,7 @@ ablation.per_round
 # replaced by another's number.
 
 # %%
-from fedlib.privacy.audit import audit_paper_epsilons
-
-audit = audit_paper_epsilons(
-    paper_epsilons=[14.13, 8.65, 5.74], full_batch_sigmas=P.audit_full_batch_noise_multipliers,
-    sampled_sigmas=P.audit_noise_multipliers, sample_rate=P.audit_sample_rate,
-    epochs=P.audit_epochs, rounds=P.audit_rounds, delta=P.delta)
-results.add_metrics(pd.DataFrame({"mode": audit.results.setting,
-                                  "setting": [f"sigma={s:g}" for s in audit.results.sigma],
-                                  "metric": "epsilon_" + audit.results.method,
-                                  "value": audit.results.epsilon.where(audit.results.ok)}),
-                    experiment="privacy_audit", party="per client", round=None)
+audit = ch02.audit_privacy_claims(P, results)
 audit.table
 
 # %% [markdown]
@@ -588,52 +451,33 @@ display(Markdown(f"**Verdict.** {audit.summary}"))
 # single-example step therefore sees that applicant's features.
 
 # %%
-mia = ch02.membership_table(fed_data, first, list(modes), dp_epsilon,
-                            max_rows=P.mia_max_rows, seed=P.seed)
-results.add_metrics(mia[["mode", "auc"]].rename(columns={"auc": "value"}),
-                    experiment="attacks", setting="loss threshold", party="all",
-                    round=P.rounds, metric="mia_auc")
+mia = ch02.membership_attack(P, results, fed_data, whole, modes)
 display(mia)
-
-# One applicant of bank-1, and the gradient of its loss at the final standard-FL model:
-# what bank-1 would send after a one-example step in gradient-sharing FL.
-inversion, seen_plain = ch02.inversion_table(
-    fed_data, first["paper", "standard"].federation.global_params, ckks,
-    noise_multipliers=P.noise_multipliers, clip_norm=P.clip_norm, seed=P.seed)
-glue("inversion_plain_error", float(seen_plain["relative_error"]), display=False)
-display(inversion)
+ch02.gradient_inversion(P, fed_data, whole, ckks)
 
 # %% [markdown]
 # Under standard FL the reconstruction of the applicant's features is exact to float precision
 # (relative error {glue:text}`inversion_plain_error:.1e`).
-# Under CKKS the server holds a ciphertext of about 330 KB and no key, and there is nothing to
-# divide. Under DP-SGD the clipped gradient is buried in noise of standard deviation σC per
-# coordinate, and the reconstruction error is of the order of the features themselves.
+# Under CKKS the server holds a ciphertext of {glue:text}`ciphertext_kb:.0f` KB and no key, and
+# there is nothing to divide. Under DP-SGD the clipped gradient of {eq}`eq-02-dpsgd` is buried in
+# noise of standard deviation σC per coordinate, and the reconstruction error is of the order of
+# the features themselves.
 # %% [markdown]
 # ## Paper versus ours
 
 # %%
 from fedlib.evaluate.scorecard import claims_frame
-from fedlib.papers.p02_dp_vs_ckks.claims import chapter02_claims
 
-claims = chapter02_claims(per_seed=per_seed, timing=timing, ablation=ablations, audit=audit,
-                          dataset=fed_data.dataset, n_features=fed_data.n_features,
-                          noise_multipliers=P.noise_multipliers, security=security,
-                          subtraction_error=subtraction_rel, collusion_error=collusion_rel)
-results.add_claims(claims)
+claims = ch02.score_claims(P, results, fed_data=fed_data, whole=whole, cost=cost, audit=audit,
+                           security=security, mixed=mixed, collusion=collusion)
 claims_frame(claims)
 
 # %% [markdown]
 # ## What reproduces, what does not, and why
 
 # %%
-text, findings = ch02.chapter02_report(
-    claims, per_seed=per_seed, audit=audit, ablations=ablations, security=security,
-    subtraction_error=subtraction_rel, collusion_error=collusion_rel, fed_data=fed_data,
-    params=P, majority=majority)
-display(Markdown(text))
-for finding in findings:
-    results.add_finding(finding)
+ch02.write_report(P, results, claims, fed_data=fed_data, whole=whole, audit=audit,
+                  security=security, mixed=mixed, collusion=collusion)
 
 # %% tags=["remove-input"]
 _ = results.write(P.results_path)  # returns the document; no repr on the page

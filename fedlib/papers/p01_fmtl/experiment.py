@@ -1,9 +1,12 @@
 """The steps of chapter 1 that its cells call: one federated run, the sweeps and their tables.
 
-Chapter 1 (``chapters/01_fmtl_dp_secagg.py``) reproduces Nagaraj (2024): FMTL, FedAvg and a
-centralized MLP on four institutions, with DP-SGD and secure aggregation. The cells keep the
-calls a reader should see (tune, run Table 2, sweep ε); the loops that run every seed, build
-the tables and record the metrics in ``results.json`` live here.
+Chapter 1 (``chapters/01_fmtl_dp_secagg.py``) reproduces Nagaraj (2024): FMTL (eq. 1),
+FedAvg and a centralized MLP on four institutions, with DP-SGD (eq. 2) and secure aggregation
+(§4.3). Each cell of the chapter calls one *section* function (the last part of this module:
+:func:`tune_models`, :func:`compare_paradigms`, :func:`privacy_sweep`, …) that runs its step,
+records the metric rows in ``results.json`` and glues the numbers its prose quotes; the
+building blocks below them (:class:`Lab`, the runs over seeds, the tables and figures) are
+what the sections call.
 
 Examples
 --------
@@ -24,10 +27,21 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from IPython.display import Markdown
 from tqdm.std import tqdm
 
-from fedlib.crypto.secagg import SecureAggregation
-from fedlib.evaluate import tune
+from fedlib.book.glue import glue
+from fedlib.book.pages import verdict_counts
+from fedlib.core.transcript import Transcript
+from fedlib.crypto.secagg import (
+    SecureAggregation,
+    SecureAggregationAborted,
+    SecureAggregationRound,
+    per_client_noise_std,
+    surviving_noise_std,
+)
+from fedlib.data.institutions import measure_table1, validation_view
+from fedlib.evaluate import grid, tune
 from fedlib.evaluate.figures import (
     LINE_STYLES,
     book_theme,
@@ -38,13 +52,16 @@ from fedlib.evaluate.figures import (
 )
 from fedlib.fl.fmtl import (
     auc_sensitivity,
+    injected_noise_std,
     institution_report,
     make_clients,
     run_federated,
+    server_view,
     train_centralized,
 )
 from fedlib.fl.models import MLP, get_flat_params, predict_proba, set_flat_params
-from fedlib.papers.p01_fmtl.rows import HeldOutScores
+from fedlib.papers.p01_fmtl.claims import PAPER_TABLE2, chapter01_claims
+from fedlib.papers.p01_fmtl.rows import HeldOutRows, HeldOutScores, auc_spread
 from fedlib.privacy.attacks import membership_inference
 
 ORDER = ["Centralized MLP", "FedAvg", "FMTL"]
@@ -102,6 +119,15 @@ class Lab:
         Prepared institutions (``prepare_institutions``).
     threshold
         Secure aggregation threshold t.
+    val_parts
+        The institutions with their validation rows as test rows (``validation_view``).
+    scores
+        Where every compared model's test probabilities are kept for the claims' intervals.
+
+    Attributes
+    ----------
+    seeds : list of int
+        The model seeds ``seed, seed+1, ...`` (``n_seeds`` of them); the data split is fixed.
 
     Notes
     -----
@@ -116,10 +142,13 @@ class Lab:
     n_features: int = field(init=False)
     names: list = field(init=False)
     val_parts: list | None = None
+    scores: HeldOutScores | None = None
+    seeds: list = field(init=False)
     pooled_X: np.ndarray = field(init=False)
     pooled_y: np.ndarray = field(init=False)
 
     def __post_init__(self):
+        self.seeds = [self.P.seed + k for k in range(self.P.n_seeds)]
         self.n_features = self.parts[0].X_train.shape[1]
         self.names = [p.name for p in self.parts]
         self.pooled_X = np.concatenate([p.X_train for p in self.parts])
@@ -312,8 +341,7 @@ def lambda_figure(lam_table: pd.DataFrame, fedavg_val: float):
                     label=f"FMTL, {opt} (lr {g.lr.iloc[0]:g})")
         ax.axhline(fedavg_val, ls="--", color="black", label="FedAvg (tuned)")
         ax.set_xscale("log")
-        ax.set(xlabel="λ (0 drawn at 1e-3)", ylabel="mean validation AUC",
-               title="FMTL's λ sweep, no DP")
+        ax.set(xlabel="λ (0 drawn at 1e-3)", ylabel="mean validation AUC")
         legend_below(fig, ax)
     return fig
 
@@ -417,8 +445,7 @@ def auc_bars_figure(nodp: pd.DataFrame):
         sns.barplot(data=bars, x="institution", y="AUC", hue="model", hue_order=ORDER,
                     errorbar=("pi", 100), ax=ax)
         ax.set_ylim(0.5, max(0.85, bars.AUC.max() + 0.03))
-        ax.set(xlabel="institution", ylabel="test AUC",
-               title="Test AUC per institution (bars: mean; lines: min–max over seeds)")
+        ax.set(xlabel="institution", ylabel="test AUC")
         legend_below(fig, ax)
         tilt_crowded_ticks(fig, ax)
     return fig
@@ -492,8 +519,7 @@ def epsilon_figure(sweep: pd.DataFrame, no_dp_auc: Mapping[str, float]):
     matplotlib.figure.Figure
     """
     fig = plot_epsilon_curve(sweep.rename(columns={"model": "mode"}), x="epsilon",
-                             y="avg_auc", hue="mode", ylabel="average AUC over institutions",
-                             title="Average test AUC vs privacy budget")
+                             y="avg_auc", hue="mode", ylabel="average AUC over institutions")
     ax = fig.axes[0]
     # The reference line takes its model's colour, so the two stay apart.
     handles = dict(zip(*reversed(ax.get_legend_handles_labels()), strict=True))
@@ -856,3 +882,679 @@ def imbalance_runs(lab: Lab, skewed: Sequence, seeds: Sequence[int], *, fedavg_l
                          "avg_auc": rep.roc_auc.mean(),
                          **{n: a for n, a in zip(rep.institution, rep.roc_auc, strict=True)}})
     return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------------------------------
+# The chapter's sections: one call per cell. Each runs a step of the paper's protocol, records
+# its metric rows in ``results.json`` and glues the numbers that the prose beside it quotes.
+# ---------------------------------------------------------------------------------------------
+
+
+def glue_values(**values: Any) -> None:
+    """Glue each keyword's value under its name, for ``{glue:text}`` in the chapter's prose."""
+    for key, value in values.items():
+        glue(key, value, display=False)
+
+
+def describe_institutions(results, data, protected: str | None) -> pd.DataFrame:
+    """The four institutions as the paper's Table 1 measures them, recorded and described.
+
+    Records the dataset and its parties, and every Table 1 statistic per institution
+    (experiment ``table1``), and glues the sentences of :func:`data_texts`.
+
+    Parameters
+    ----------
+    results
+        The chapter's :class:`~fedlib.book.results.ResultsWriter`.
+    data
+        The loaded institutions (``load_institutions`` or ``load_csv_institutions``).
+    protected
+        The user's protected-group expression (source ``csv``), or None.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :func:`~fedlib.data.institutions.measure_table1` of ``data`` (paper 000 Table 1).
+    """
+    table1 = measure_table1(data)
+    results.set_dataset(f"{data.source} + GMM synthetic", rows=int(table1.rows.sum()), parties=[
+        {"name": i, "rows": int(r.rows), "positive_rate": float(r.default_rate)}
+        for i, r in table1.iterrows()])
+    results.add_metrics(table1.rename_axis("party").reset_index()
+                        .melt(id_vars="party", var_name="metric", value_vars=[
+                            "rows", "default_rate", "income_mean", "income_sd", "util_mean",
+                            "util_sd", "protected_share"]).dropna(subset="value"),
+                        experiment="table1", mode="data", setting=data.source, round=None)
+    glue_values(**data_texts(data, table1, protected))
+    return table1
+
+
+def split_summary(parts: Sequence, P) -> pd.DataFrame:
+    """Rows per institution after the split and the §5.1 preprocessing.
+
+    Parameters
+    ----------
+    parts
+        From :func:`~fedlib.data.institutions.prepare_institutions`.
+    P
+        The chapter's parameters (the shares and the IQR factor, glued for the prose).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Train, validation and test rows, rows dropped by the IQR filter and the training
+        default rate, per institution.
+    """
+    glue_values(iqr_k_used=P.iqr_k, test_pct=P.test_fraction, val_pct=P.val_fraction,
+                n_features=parts[0].X_train.shape[1])
+    return pd.DataFrame([{"institution": p.name, "train rows": p.n_train,
+                          "validation rows": p.n_val, "test rows": len(p.y_test),
+                          "rows dropped by IQR": p.rows_filtered,
+                          "train default rate": p.y_train.mean()}
+                         for p in parts]).set_index("institution")
+
+
+def make_lab(P, parts: Sequence) -> Lab:
+    """The chapter's :class:`Lab`: institutions, threshold t (§4.3), seeds and held-out rows.
+
+    Parameters
+    ----------
+    P
+        The chapter's parameters.
+    parts
+        Prepared institutions, with validation rows.
+
+    Returns
+    -------
+    Lab
+        With ``val_parts`` (hyper-parameters are scored there) and ``scores``, one bootstrap
+        draw of the test rows shared by every model (``n_boot`` resamples, stratified by
+        institution and label) in which every compared model's test probabilities are kept.
+    """
+    threshold = secagg_threshold(len(parts), P.threshold_fraction)
+    lab = Lab(P, list(parts), threshold, val_parts=validation_view(parts),
+              scores=HeldOutScores(HeldOutRows.of(parts, n_boot=P.n_boot, seed=P.seed)))
+    glue_values(n_seeds=len(lab.seeds), threshold=threshold, n_inst=len(parts))
+    return lab
+
+
+@dataclass
+class Tuned:
+    """The hyper-parameters chosen on validation rows, and the sweep that chose them."""
+
+    result: Any
+    lam: float
+    fmtl_lr: float
+    fedavg_lr: float
+    central_lr: float
+    fedavg_val: float
+
+    @property
+    def table(self) -> pd.DataFrame:
+        """Validation AUC of every configuration tried (configurations × methods)."""
+        return self.result.sweep.pivot_table(index="config", columns="method",
+                                             values="val_score")
+
+
+def tune_models(lab: Lab, results) -> Tuned:
+    """Tune FMTL (λ × lr), FedAvg and the centralized MLP (lr) alike on validation rows.
+
+    Paper 000 gives neither λ of eq. 1 nor a learning rate; each model gets the same budget of
+    configurations (``tune_budget``) and the best mean validation ROC-AUC over the
+    institutions wins (:func:`fedlib.evaluate.tune`), first model seed, no DP.
+
+    Parameters
+    ----------
+    lab
+        The chapter's :class:`Lab`.
+    results
+        Where each configuration's validation AUC is recorded (experiment ``tuning``).
+
+    Returns
+    -------
+    Tuned
+    """
+    P, s0 = lab.P, lab.seeds[0]
+    tuned = tune({"FMTL": grid(lam=P.fmtl_lams, lr=P.fmtl_lrs),
+                  "FedAvg": grid(lr=P.baseline_lrs),
+                  "Centralized MLP": grid(lr=P.baseline_lrs)},
+                 lambda method, cfg: lab.evaluate_nodp(method, cfg, s0),
+                 budget=P.tune_budget, seed=P.seed)
+    cfg = tuned.chosen
+    record_tuning(results, tuned.sweep, P.rounds)
+    best_val = tuned.sweep[tuned.sweep.chosen].set_index("method").val_score
+    out = Tuned(tuned, cfg["FMTL"]["lam"], cfg["FMTL"]["lr"], cfg["FedAvg"]["lr"],
+                cfg["Centralized MLP"]["lr"], float(best_val["FedAvg"]))
+    glue_values(budget_used=P.tune_budget, tuned_text=tuned.describe(),
+                grid_note=grid_note(P, out.lam, out.fmtl_lr, out.fedavg_lr, out.central_lr))
+    return out
+
+
+@dataclass
+class LambdaSweep:
+    """FMTL's validation AUC over λ (both optimisers of eq. 1) and where it meets FedAvg."""
+
+    table: pd.DataFrame
+    meets: float | None
+
+
+def sweep_lambda(lab: Lab, results, tuned: Tuned) -> LambdaSweep:
+    """The λ sweep of eq. 1 with the tuned learning rate, joint and alternating optimisers.
+
+    Runs :func:`lambda_sweep` with the first model seed, records each run's validation AUC
+    (experiment ``lambda_sweep``) and glues the sentences of :func:`lambda_texts`.
+
+    Parameters
+    ----------
+    lab
+        The chapter's :class:`Lab`.
+    results
+        The chapter's results writer.
+    tuned
+        From :func:`tune_models`.
+
+    Returns
+    -------
+    LambdaSweep
+    """
+    table, meets = lambda_sweep(lab, seed=lab.seeds[0], fmtl_lr=tuned.fmtl_lr,
+                                fedavg_val=tuned.fedavg_val)
+    record_lambda_sweep(results, table, lab.P.rounds)
+    glue_values(fedavg_val=tuned.fedavg_val, **lambda_texts(table, meets, lab.P.lam_sweep))
+    return LambdaSweep(table, meets)
+
+
+@dataclass
+class Table2:
+    """The paper's Table 2 measured: per-institution rows, models, transcript, the table."""
+
+    nodp: pd.DataFrame
+    models: dict
+    transcript: Transcript
+    table: pd.DataFrame
+    per_seed_avg: pd.DataFrame
+    below_inst: list
+
+    @property
+    def side(self) -> pd.DataFrame:
+        """Our table (mean over seeds) above the paper's."""
+        return pd.concat({"ours (mean over seeds)": self.table, "paper": PAPER_TABLE2}, axis=0)
+
+    @property
+    def no_dp_auc(self) -> dict[str, float]:
+        """Average test AUC without DP of FedAvg and FMTL (the ε figure's reference lines)."""
+        return {label: float(self.table.loc[label, "avg"]) for label in ("FedAvg", "FMTL")}
+
+
+def compare_paradigms(lab: Lab, results, tuned: Tuned) -> Table2:
+    """Experiment 1: centralized MLP, FedAvg and FMTL without DP (paper 000 Table 2, Fig. 4).
+
+    Every model runs once per seed with its tuned hyper-parameters (:func:`run_table2`; the
+    first seed's FMTL run through secure aggregation, §4.3, logged to a transcript). Records
+    the timings of the first seed and every per-institution metric row (experiment
+    ``table2``), and glues the averages, the per-seed gaps, the institutions where FMTL is
+    below the better baseline, the spread of AUC across institutions and the majority-class
+    accuracy.
+
+    Parameters
+    ----------
+    lab
+        The chapter's :class:`Lab` (its ``scores`` keep the test probabilities).
+    results
+        The chapter's results writer.
+    tuned
+        From :func:`tune_models`.
+
+    Returns
+    -------
+    Table2
+    """
+    P, names = lab.P, lab.names
+    transcript = Transcript(keep_payloads=False)
+    runs = run_table2(lab, lab.seeds, central_lr=tuned.central_lr, fedavg_lr=tuned.fedavg_lr,
+                      fmtl_lr=tuned.fmtl_lr, lam=tuned.lam, transcript=transcript,
+                      scores=lab.scores)
+    for key, seconds in runs.timings.items():
+        results.add_timing(key, seconds)
+    record_rows(results, runs.nodp, experiment="table2",
+                metrics=("roc_auc", "accuracy", "eod", "dir", "spd"),
+                setting=lambda r: f"no DP, seed={r.seed}", round=P.rounds)
+    table2, per_seed_avg = table2_frame(runs.nodp, names)
+    best_other = table2.loc[["FedAvg", "Centralized MLP"], names].max()
+    below = [n for n in names if table2.loc["FMTL", n] < best_other[n]]
+    inst_std = runs.nodp.groupby(["model", "seed"]).roc_auc.std(ddof=0).groupby("model").mean()
+    gap = {other: per_seed_avg.loc["FMTL"] - per_seed_avg.loc[other]
+           for other in ("FedAvg", "Centralized MLP")}
+    glue_values(
+        rounds_used=P.rounds, lam_used=tuned.lam,
+        majority_acc=float(np.mean([max(p.y_test.mean(), 1 - p.y_test.mean())
+                                    for p in lab.parts])),
+        t2_fmtl=float(table2.loc["FMTL", "avg"]), t2_fedavg=float(table2.loc["FedAvg", "avg"]),
+        t2_central=float(table2.loc["Centralized MLP", "avg"]),
+        gap_fedavg_text=", ".join(f"{v:+.3f}" for v in gap["FedAvg"]),
+        gap_central_text=", ".join(f"{v:+.3f}" for v in gap["Centralized MLP"]),
+        below_inst_text=", ".join(below) if below else "none",
+        std_fmtl=float(inst_std["FMTL"]), std_fedavg=float(inst_std["FedAvg"]),
+        std_central=float(inst_std["Centralized MLP"]))
+    return Table2(runs.nodp, runs.models, transcript, table2, per_seed_avg, below)
+
+
+def updates_in_clear(view: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a server view where an individual model update arrived unmasked.
+
+    >>> view = pd.DataFrame({"kind": ["masked", "plaintext"], "label": ["masked_input"] * 2})
+    >>> len(updates_in_clear(view)), len(updates_in_clear(view.iloc[:1]))
+    (0, 0)
+    """
+    return view[view.kind.isin(["plaintext", "noisy"]) & (view.label == "model_update")]
+
+
+def server_received(lab: Lab, results, transcript: Transcript) -> pd.DataFrame:
+    """What the server received in the secure-aggregation run (§4.3), and its cost.
+
+    Records the kilobytes sent to the server per round (experiment ``secagg``) and glues them
+    per round, per institution and round, and the model's parameter count.
+
+    Parameters
+    ----------
+    lab
+        The chapter's :class:`Lab`.
+    results
+        The chapter's results writer.
+    transcript
+        The transcript of the first seed's FMTL run (:attr:`Table2.transcript`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        :func:`~fedlib.fl.fmtl.server_view`: messages and bytes per kind and label.
+    """
+    per_round = transcript.bytes_sent(receiver="server") / lab.P.rounds
+    results.add_metric(experiment="secagg", mode="FMTL", setting="no dropout", party="all",
+                       round=None, metric="kb_to_server_per_round", value=per_round / 1e3)
+    glue_values(bytes_per_round=per_round / 1e3,
+                bytes_per_client_round=per_round / len(lab.parts) / 1e3,
+                n_params=int(get_flat_params(lab.model_fn()).size))
+    return server_view(transcript)
+
+
+@dataclass
+class PrivateRuns:
+    """Experiment 2: the DP sweep (:class:`DPSweep`) and the MIA means per model, ε and seed."""
+
+    sweep: DPSweep
+    mia_mean: pd.DataFrame
+
+    @property
+    def dp(self) -> pd.DataFrame:
+        """Per-institution test rows of every private run."""
+        return self.sweep.dp
+
+    @property
+    def tuning_table(self) -> pd.DataFrame:
+        """Validation AUC of every DP configuration at every ε."""
+        return self.sweep.sweep_table.pivot_table(index=["epsilon", "config"],
+                                                  columns="method", values="val_score")
+
+    @property
+    def chosen_table(self) -> pd.DataFrame:
+        """The DP configuration chosen per ε and model."""
+        return chosen_dp_table(self.sweep.chosen)
+
+
+def privacy_sweep(lab: Lab, results, tuned: Tuned, table2: Table2) -> PrivateRuns:
+    """Experiment 2: FedAvg and FMTL with DP-SGD (eq. 2) over ε (Fig. 3), tuned at every ε.
+
+    At each ε both methods try the same grid of DP configurations (learning rate × clipping
+    norm × (expected batch, rounds)) with σ calibrated to spend exactly ε, the best validation
+    AUC wins (first seed), and the chosen one runs with every seed; every model, and the no-DP
+    models first, is attacked by membership inference (:func:`dp_epsilon_sweep`). Records the
+    sweep's time, the DP tuning, the test rows and the MIA AUCs (:func:`record_dp_sweep`).
+
+    Parameters
+    ----------
+    lab
+        The chapter's :class:`Lab`.
+    results
+        The chapter's results writer.
+    tuned
+        FMTL's λ comes from here.
+    table2
+        The no-DP models, attacked at ε = ∞.
+
+    Returns
+    -------
+    PrivateRuns
+    """
+    P = lab.P
+    dp_grid = grid(lr=P.dp_lrs, clip=P.dp_clip_norms, schedule=[tuple(s) for s in P.dp_schedules])
+    glue_values(dp_budget=len(dp_grid), mia_rows_used=P.mia_rows, eps_main=P.epsilon,
+                delta_used=P.delta)
+    sweep = dp_epsilon_sweep(lab, lab.seeds, dp_grid, lam=tuned.lam, models_nodp=table2.models,
+                             scores=lab.scores)
+    results.add_timing("dp_sweep_s", sweep.seconds)
+    return PrivateRuns(sweep, record_dp_sweep(results, sweep))
+
+
+def accountant_table(lab: Lab, results, private: PrivateRuns) -> pd.DataFrame:
+    """Each institution's accountant after FMTL's last private round at the main ε (eq. 2).
+
+    Records each institution's RDP ε (experiment ``dp``, metric ``epsilon_rdp``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        σ, the number of steps composed and the RDP ε at δ, per institution.
+    """
+    P = lab.P
+    acct = pd.DataFrame([{"institution": c.name, "sigma": c.noise_multiplier,
+                          "steps": c.accountant.steps,
+                          "epsilon (RDP)": c.accountant.epsilon(delta=P.delta)}
+                         for c in private.sweep.clients_main]).set_index("institution")
+    results.add_metrics(acct["epsilon (RDP)"].rename("value").rename_axis("party").reset_index(),
+                        experiment="dp", mode="FMTL", setting=f"epsilon={P.epsilon:g}",
+                        round=None, metric="epsilon_rdp")
+    return acct
+
+
+@dataclass
+class EpsilonCurve:
+    """Fig. 3's data: AUC per model, ε and seed, its means, |S(ε)| and the degeneracy check."""
+
+    sweep: pd.DataFrame
+    mean: pd.DataFrame
+    sens: dict
+    degenerate: Degeneracy
+    e_min: float
+
+    @property
+    def at(self) -> pd.Series:
+        """Mean test AUC over seeds, indexed by (model, ε)."""
+        return self.mean.set_index(["model", "epsilon"]).avg_auc
+
+
+def epsilon_study(lab: Lab, results, table2: Table2, private: PrivateRuns) -> EpsilonCurve:
+    """AUC against ε (paper 000 Fig. 3, §7), its sensitivity S(ε), and which models collapse.
+
+    Records the mean AUC over seeds per model and ε (experiment ``epsilon_sweep``, metric
+    ``avg_auc``) and glues the single-class check, the AUCs at the main and the smallest ε and
+    the mean |S(ε)| per model.
+
+    Returns
+    -------
+    EpsilonCurve
+    """
+    P = lab.P
+    degenerate = degeneracy(table2.nodp, private.dp)
+    sweep, sweep_mean, sens = epsilon_curve(private.dp)
+    results.add_metrics(pd.DataFrame({"mode": sweep_mean.model, "value": sweep_mean.avg_auc,
+                                      "setting": [f"epsilon={e:g}" for e in sweep_mean.epsilon]}),
+                        experiment="epsilon_sweep", party="mean over seeds", round=None,
+                        metric="avg_auc")
+    curve = EpsilonCurve(sweep, sweep_mean, sens, degenerate, float(min(P.epsilons)))
+    at, e_min = curve.at, curve.e_min
+    glue_values(degenerate_text=degenerate.text(), eps_min=e_min,
+                auc_min_fmtl=float(at[("FMTL", e_min)]), auc_min_fedavg=float(at[("FedAvg", e_min)]),
+                auc_main_fmtl=float(at[("FMTL", P.epsilon)]),
+                auc_main_fedavg=float(at[("FedAvg", P.epsilon)]),
+                S_fmtl=sens["FMTL"], S_fedavg=sens["FedAvg"])
+    return curve
+
+
+@dataclass
+class FairnessTables:
+    """EOD, DIR and SPD without DP and at the main ε (paper 000 eq. 3, §6.2)."""
+
+    means: pd.DataFrame
+    by_institution: pd.DataFrame
+    notes: pd.DataFrame
+
+
+def fairness_tables(lab: Lab, results, table2: Table2, private: PrivateRuns) -> FairnessTables:
+    """Fairness per institution (EOD of eq. 3, DIR, SPD) without DP and at the main ε.
+
+    Records every per-institution, per-seed row (experiment ``fairness``).
+
+    Returns
+    -------
+    FairnessTables
+        Means over institutions and seeds per setting and model; the means over seeds per
+        institution; and each metric left out with its reason.
+    """
+    P, dp = lab.P, private.dp
+    fair = pd.concat([table2.nodp.assign(setting="no DP"),
+                      dp[np.isclose(dp.epsilon, P.epsilon)].assign(setting=f"ε = {P.epsilon:g}")])
+    by_inst = fair.groupby(["setting", "model", "institution"])[["eod", "spd", "dir"]].mean()
+    means = fair.groupby(["setting", "model"])[["eod", "spd", "dir"]].mean().add_prefix("mean ")
+    notes = fair[fair.fairness_note != ""][["setting", "model", "institution", "seed",
+                                            "fairness_note"]]
+    record_rows(results, fair, experiment="fairness", metrics=("eod", "dir", "spd"),
+                setting=lambda r: f"{r.setting}, seed={r.seed}")
+    return FairnessTables(means, by_inst.unstack("institution"),
+                          notes.drop_duplicates(["setting", "model", "institution",
+                                                 "fairness_note"]))
+
+
+@dataclass
+class DropoutRun:
+    """FMTL at the main ε with dropouts (§5.3): per-round log, clients and DP configuration."""
+
+    history: pd.DataFrame
+    clients: list
+    config: dict
+
+
+def dropout_run(lab: Lab, results, tuned: Tuned, private: PrivateRuns) -> DropoutRun:
+    """FMTL at the main ε through secure aggregation with per-round dropouts (§4.3, §5.3).
+
+    Each round each institution drops out with probability ``dropout_rate`` after the key
+    sharing; a round with fewer than t survivors aborts. First seed, the DP configuration
+    chosen for FMTL at the main ε. Records the average test AUC (experiment ``dropout``) and
+    glues it with the number of aborted rounds and the dropout rate.
+
+    Returns
+    -------
+    DropoutRun
+    """
+    P = lab.P
+    cfg = private.sweep.chosen[("FMTL", P.epsilon)]
+    run, clients = lab.dp_run("fmtl", cfg, P.epsilon, lab.seeds[0], tuned.lam, secure=True,
+                              dropout=P.dropout_rate)
+    history = run.history_frame()[["round", "uploaded", "dropped", "aborted",
+                                   "bytes_to_server", "server_seconds"]]
+    auc = float(lab.report(run.models, "FMTL + dropouts").roc_auc.mean())
+    results.add_metric(experiment="dropout", mode="FMTL", setting=f"rate={P.dropout_rate:g}",
+                       party="all", round=None, metric="avg_roc_auc", value=auc)
+    glue_values(dropout_used=P.dropout_rate, drop_auc=auc,
+                drop_aborted=int(history.aborted.sum()))
+    return DropoutRun(history, clients, cfg)
+
+
+def dropout_noise(lab: Lab, drop: DropoutRun) -> pd.DataFrame:
+    """The DP noise in the aggregate and in W̄ for each number of survivors |U3| >= t.
+
+    σ_c is the noise DP-SGD injects into one institution's parameters in one round
+    (lr·σC/B per step of eq. 2, over its steps; the institution with the most noise). The sum
+    over |U3| survivors carries σ_c·√|U3|, the average σ_c/√|U3|; the last column is the
+    per-client σ_c a distributed-DP design needs for a sum std of 1 at the worst case |U3| = t.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per number of survivors, from all institutions down to t.
+    """
+    P, cfg = lab.P, drop.config
+    b = cfg["schedule"][0]
+    sig_c = max(injected_noise_std(lr=cfg["lr"], noise_multiplier=c.noise_multiplier,
+                                   clip_norm=c.clip_norm, batch_size=min(b, c.n_rows),
+                                   steps=P.local_epochs * math.ceil(c.n_rows / min(b, c.n_rows)))
+                for c in drop.clients)
+    n_inst, t = len(lab.parts), lab.threshold
+    return pd.DataFrame([{"survivors |U3|": k,
+                          "noise std of the sum": surviving_noise_std(sig_c, k),
+                          "noise std of the average W_bar": surviving_noise_std(sig_c, k) / k,
+                          "distributed-DP sigma_c for a target sum std of 1 at |U3| >= t":
+                              per_client_noise_std(total_noise_std=1.0, min_survivors=t)}
+                         for k in range(n_inst, t - 1, -1)]).set_index("survivors |U3|")
+
+
+def one_dropout_too_many(lab: Lab) -> str:
+    """Run one secure-aggregation round (§4.3) with t − 1 survivors; glue its abort message.
+
+    Parameters
+    ----------
+    lab
+        Gives the institutions' names and the threshold t.
+
+    Returns
+    -------
+    str
+        The message of :class:`~fedlib.crypto.secagg.SecureAggregationAborted` ("no abort" if
+        the round went through, which would be a bug of the protocol).
+    """
+    names, t = lab.names, lab.threshold
+    try:
+        SecureAggregationRound(names, threshold=t, round=0).run(
+            {n: np.zeros(3) for n in names}, {"masked": set(names[: len(names) - t + 1])})
+        message = "no abort"
+    except SecureAggregationAborted as exc:
+        message = str(exc)
+    glue("abort_msg", message, display=False)
+    return message
+
+
+@dataclass
+class RiskMatrix:
+    """Paper 000 Table 3 measured for FMTL, and the MIA AUC per ε and model."""
+
+    mia_auc: pd.DataFrame
+    table: pd.DataFrame
+
+
+def risk_matrix(lab: Lab, results, table2: Table2, private: PrivateRuns) -> RiskMatrix:
+    """The risk matrix of paper 000 Table 3 (§6.3) filled with FMTL's measured values.
+
+    Per ε, means over institutions and seeds: AUC lost against FMTL without DP, the
+    membership-inference AUC and advantage, and the change of the mean EOD. Records the matrix
+    (experiment ``risk_matrix``) and glues the largest MIA AUC of any model, seed and ε.
+
+    Returns
+    -------
+    RiskMatrix
+    """
+    nodp, dp, mia_mean = table2.nodp, private.dp, private.mia_mean
+    base = nodp[nodp.model == "FMTL"].groupby("seed")[["roc_auc", "eod"]].mean()
+    fm = dp[dp.model == "FMTL"].groupby(["epsilon", "seed"])[["roc_auc", "eod"]].mean()
+    mm = mia_mean[mia_mean.model == "FMTL"].set_index(["epsilon", "seed"])
+    risk = pd.DataFrame({
+        "AUC loss vs no DP": base.roc_auc.reindex(fm.index, level="seed") - fm.roc_auc,
+        "MIA AUC": mm.mia_auc.reindex(fm.index),
+        "MIA advantage": mm.mia_advantage.reindex(fm.index),
+        "EOD change vs no DP": fm.eod - base.eod.reindex(fm.index, level="seed")}
+    ).groupby("epsilon").mean()
+    nodp_mia = mm.loc[np.inf]
+    risk.loc[np.inf] = [0.0, nodp_mia.mia_auc.mean(), nodp_mia.mia_advantage.mean(), 0.0]
+    results.add_metrics(risk.set_axis([f"epsilon={e:g}" for e in risk.index])
+                        .rename_axis("setting").reset_index()
+                        .melt(id_vars="setting", var_name="metric"),
+                        experiment="risk_matrix", mode="FMTL", round=None,
+                        party="mean over institutions and seeds")
+    glue("mia_max", float(mia_mean.mia_auc.max()), display=False)
+    return RiskMatrix(mia_mean.groupby(["epsilon", "model"]).mia_auc.mean().unstack("model"),
+                      risk)
+
+
+@dataclass
+class Imbalance:
+    """The §8.2 ablation: skewed institutions and the AUC spread per model."""
+
+    sizes: pd.DataFrame
+    means: pd.DataFrame
+
+
+def imbalance_ablation(lab: Lab, results, tuned: Tuned, skewed: Sequence) -> Imbalance:
+    """FedAvg and FMTL on imbalanced, label-skewed institutions (paper 000 §8.2, Fig. 4).
+
+    No DP, every seed, the hyper-parameters tuned above (:func:`imbalance_runs`). Records the
+    standard deviation of AUC across institutions per model and seed (experiment
+    ``imbalance``) and glues how much lower FMTL's is than FedAvg's (mean over seeds).
+
+    Parameters
+    ----------
+    lab
+        The chapter's :class:`Lab`.
+    results
+        The chapter's results writer.
+    tuned
+        From :func:`tune_models`.
+    skewed
+        From :func:`~fedlib.data.institutions.imbalance_institutions`.
+
+    Returns
+    -------
+    Imbalance
+    """
+    P = lab.P
+    imb = imbalance_runs(lab, skewed, lab.seeds, fedavg_lr=tuned.fedavg_lr, fmtl_lr=tuned.fmtl_lr,
+                         lam=tuned.lam, scores=lab.scores)
+    means = imb.groupby("model")[["auc_std", "avg_auc", *lab.names]].mean()
+    results.add_metrics(pd.DataFrame({
+        "mode": imb.model, "value": imb.auc_std,
+        "setting": [f"ratio={P.imbalance_ratio:g}, skew={P.label_skew:g}, seed={s}"
+                    for s in imb.seed]}),
+        experiment="imbalance", party="all", round=P.rounds, metric="auc_std")
+    glue_values(imb_ratio_used=P.imbalance_ratio, label_skew_used=P.label_skew,
+                std_reduction=float(1 - means.loc["FMTL", "auc_std"]
+                                    / means.loc["FedAvg", "auc_std"]))
+    sizes = pd.DataFrame({"train rows": [p.n_train for p in skewed],
+                          "train default rate": [p.y_train.mean() for p in skewed]},
+                         index=[p.name for p in skewed])
+    return Imbalance(sizes, means)
+
+
+def score_claims(lab: Lab, results, *, data, table1: pd.DataFrame, tuned: Tuned,
+                 private: PrivateRuns, curve: EpsilonCurve) -> tuple[pd.DataFrame, list]:
+    """Every number of the paper beside ours, with its interval and verdict.
+
+    Computes every kept model's metrics on every bootstrap draw of the test rows (timed as
+    ``test_row_bootstrap_s``), builds :func:`~fedlib.papers.p01_fmtl.claims.chapter01_claims`
+    (paper 000 Tables 1-4, §6-8), records them and glues the verdict counts.
+
+    Returns
+    -------
+    tuple
+        ``(claims_table, records)``: the table as the page shows it and the claims as records.
+    """
+    P, scores = lab.P, lab.scores
+    with results.timer("test_row_bootstrap_s"):
+        nodp_rows, dp_rows = scores.frame("nodp"), scores.frame("dp")
+        imb_rows = auc_spread(scores.frame("imbalance"))
+    claims = chapter01_claims(
+        source=data.source, table1=table1, nodp=nodp_rows, dp=dp_rows,
+        mia=private.mia_mean[["seed", "model", "epsilon", "mia_auc"]],
+        imbalance=imb_rows, epsilon_main=P.epsilon, degenerate=curve.degenerate,
+        features_read=len(data.numeric) if data.source == "heloc" else None,
+        tuning_note=f"hyper-parameters chosen on validation rows, {P.tune_budget} "
+        f"configurations per model ({tuned.result.describe()})")
+    claims_table = results.add_claims(claims)
+    records = [c.to_record() for c in claims]
+    scored_text, unscored_text = verdict_counts(records)
+    glue_values(n_boot_used=P.n_boot, scored_text=scored_text, unscored_text=unscored_text)
+    return claims_table, records
+
+
+def write_findings(lab: Lab, results, records: list, *, tuned: Tuned, lam: LambdaSweep,
+                   table2: Table2, curve: EpsilonCurve) -> None:
+    """Word the closing findings from the scored claims (:func:`chapter01_findings`).
+
+    Glues the three paragraphs as ``finding_1`` … ``finding_3`` (Markdown) and records the
+    two one-sentence findings in ``results.json``.
+    """
+    page, summary = chapter01_findings(
+        records, n_seeds=len(lab.seeds), below_inst=table2.below_inst, lam_table=lam.table,
+        fedavg_val=tuned.fedavg_val, meets=lam.meets, at=curve.at, epsilon=lab.P.epsilon,
+        e_min=curve.e_min, flagged=curve.degenerate.flagged)
+    for finding in summary:
+        results.add_finding(finding)
+    for n, paragraph in enumerate(page, start=1):
+        glue(f"finding_{n}", Markdown(paragraph), display=False)

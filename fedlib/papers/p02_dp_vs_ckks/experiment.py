@@ -1,9 +1,13 @@
 """The steps of chapter 2 (DP-SGD versus CKKS), so that each chapter cell reads as one call.
 
-Each function below is one step the chapter's prose describes: build the privacy modes, train
-one federation, run every mode over the seeds, tabulate cost, subgroups, the mixed assignment
-and the attacks, and write the closing summary. The chapter (``chapters/02_dp_vs_ckks.py``)
-keeps the calls; the numbers are the same as when the loops lived in its cells.
+Each cell of the chapter (``chapters/02_dp_vs_ckks.py``) calls one *section* function (the
+last part of this module: :func:`tune_modes`, :func:`one_mode_per_federation`,
+:func:`measure_cost`, :func:`mixed_federation`, …) that runs the step its prose describes —
+FedAvg (the chapter's eq-02-fedavg), DP-SGD's clipped noisy gradient (eq-02-dpsgd, the
+paper's §3) and CKKS aggregation (eq-02-ckks, the paper's §3) — records the metric rows in
+``results.json`` and glues the numbers the prose quotes. The building blocks above them build
+the privacy modes, train one federation, run every mode over the seeds, and tabulate cost,
+subgroups, the mixed assignment and the attacks.
 
 Examples
 --------
@@ -21,29 +25,56 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
+from IPython.display import Markdown
 from tqdm.std import tqdm
 
+from fedlib.book.glue import glue
 from fedlib.book.pages import verdict_counts
-from fedlib.evaluate.figures import plot_timing_bars
-from fedlib.evaluate.metrics import classification_metrics
+from fedlib.crypto.ckks import CKKSKeyHolder, CKKSParams, CKKSProtection
+from fedlib.evaluate.figures import (
+    plot_reliability,
+    plot_rounds,
+    plot_subgroups,
+    plot_timing_bars,
+)
+from fedlib.evaluate.metrics import classification_metrics, reliability_curve
 from fedlib.evaluate.scorecard import claims_records
 from fedlib.evaluate.subgroups import subgroup_metrics
+from fedlib.evaluate.tuning import TuningResult, grid, tune
 from fedlib.evaluate.uncertainty import Estimate
-from fedlib.fl.experiment import ClientMode, build_parties, compare_runs, run_federation
+from fedlib.fl.experiment import (
+    ClientMode,
+    build_parties,
+    compare_runs,
+    run_federation,
+    time_modes,
+)
+from fedlib.fl.leakage import recover_by_subtraction
 from fedlib.fl.models import LogisticRegression, predict_proba, set_flat_params
+from fedlib.papers.p02_dp_vs_ckks.claims import (
+    HE_STANDARD_MAX_BITS,
+    chapter02_claims,
+    ckks_security_level,
+)
 from fedlib.privacy.attacks import (
     attack_update_payload,
     inversion_error_vs_noise,
     logistic_gradient,
     membership_inference,
 )
+from fedlib.privacy.audit import audit_paper_epsilons
 
 __all__ = [
-    "SeedRuns", "chapter02_report", "constant_classifier_text", "cost_table", "final_model",
-    "inversion_table", "make_trainer", "mean_ci", "membership_table", "metrics_on",
-    "mixed_assignment", "mixed_table", "model_list", "privacy_modes", "record_cost",
-    "record_main", "record_mixed", "run_seeds", "seed_summary", "subgroup_columns",
-    "subgroup_table", "timing_figures", "with_client_time",
+    "Collusion", "Cost", "Mixed", "SeedRuns", "Subgroups", "WholeFederation",
+    "ablation_table", "audit_privacy_claims", "calibration_and_subgroups", "chapter02_report",
+    "ckks_protection", "ckks_security", "collusion_attack", "constant_classifier_text",
+    "cost_table", "describe_data", "final_model", "glue_values", "gradient_inversion",
+    "inversion_table", "last_update", "make_trainer", "mean_ci", "measure_cost",
+    "membership_attack", "membership_table", "metrics_on", "mixed_assignment",
+    "mixed_federation", "mixed_table", "model_list", "one_mode_per_federation",
+    "privacy_modes", "record_cost", "record_main", "record_mixed", "round_figures",
+    "run_seeds", "score_claims", "seed_summary", "subgroup_columns", "subgroup_table",
+    "timing_figures", "tune_modes", "tuning_table", "with_client_time", "write_report",
 ]
 
 
@@ -362,11 +393,10 @@ def timing_figures(timing: pd.DataFrame):
     timing_ms = timing.assign(client_ms=timing.client_s_per_epoch * 1e3,
                               server_ms=timing.server_s * 1e3)
     fig_client = plot_timing_bars(
-        timing_ms, x="mode", y="client_ms", ylabel="ms per local epoch", xlabel="privacy mode",
-        title="Client time per local epoch (all clients, with encryption)")
+        timing_ms, x="mode", y="client_ms", ylabel="ms per local epoch", xlabel="privacy mode")
     fig_server = plot_timing_bars(
         timing_ms, x="mode", y="server_ms", ylabel="ms per round (log scale)",
-        xlabel="privacy mode", log=True, title="Aggregation + key-holder recovery per round")
+        xlabel="privacy mode", log=True)
     return fig_client, fig_server
 
 
@@ -669,3 +699,495 @@ def chapter02_report(claims, *, per_seed: pd.DataFrame, audit, ablations, securi
         "update away by subtraction.",
     ]
     return "\n\n".join(paras), findings
+
+
+# ---------------------------------------------------------------------------------------------
+# The chapter's sections: one call per cell. Each runs a step the prose describes, records its
+# metric rows in ``results.json`` and glues the numbers that the prose beside it quotes.
+# ---------------------------------------------------------------------------------------------
+
+
+def glue_values(**values: Any) -> None:
+    """Glue each keyword's value under its name, for ``{glue:text}`` in the chapter's prose."""
+    for key, value in values.items():
+        glue(key, value, display=False)
+
+
+def describe_data(results, fed_data) -> pd.DataFrame:
+    """The dataset and the five banks (the paper's §5, Table 5), recorded and glued.
+
+    Records the dataset and each bank's rows and approval rate, and glues the number of rows,
+    of model inputs and of test rows.
+
+    Parameters
+    ----------
+    results
+        The chapter's :class:`~fedlib.book.results.ResultsWriter`.
+    fed_data : HorizontalData
+        From :func:`~fedlib.fl.prepare.prepare_horizontal`.
+
+    Returns
+    -------
+    IPython.display.Markdown
+        One sentence on the data in use (card, rows, approval rate, inputs); the banks' table
+        is ``fed_data.client_table``.
+    """
+    ds = fed_data.dataset
+    glue_values(n_rows=len(ds.frame), n_features=fed_data.n_features,
+                n_test=len(fed_data.y_test))
+    results.set_dataset(ds.name, rows=len(ds.frame), parties=[
+        {"name": r.party, "rows": int(r.rows), "positive_rate": float(r.positive_rate)}
+        for r in fed_data.client_table.itertuples()])
+    return Markdown(f"**{ds.card.title}** — {ds.card.origin}. {len(ds.frame):,} rows, "
+                    f"approval rate {ds.positive_rate:.1%}, {fed_data.n_features} model inputs "
+                    f"after encoding.")
+
+
+def ckks_protection(params, *, vector_length: int) -> CKKSProtection:
+    """CKKS with the paper's parameters (N, modulus chain, scale), checked for one vector.
+
+    Parameters
+    ----------
+    params : Chapter02Params
+        ``ckks_poly_modulus_degree``, ``ckks_coeff_mod_bit_sizes`` and ``ckks_scale_bits``.
+    vector_length : int
+        Values per update (weights and bias); they must fit in one ciphertext.
+
+    Returns
+    -------
+    CKKSProtection
+        Banks encrypt with it; its key holder decrypts the sum (the paper's shared key).
+    """
+    ckks_params = CKKSParams(poly_modulus_degree=params.ckks_poly_modulus_degree,
+                             coeff_mod_bit_sizes=tuple(params.ckks_coeff_mod_bit_sizes),
+                             scale_bits=params.ckks_scale_bits)
+    ckks_params.validate(vector_length=vector_length)
+    return CKKSProtection(CKKSKeyHolder(ckks_params))
+
+
+def tune_modes(params, results, fed_data, modes: Mapping[str, ClientMode],
+               train: Callable) -> TuningResult:
+    """Tune every privacy mode alike on the validation rows (the same budget per mode).
+
+    Standard FL and HE-FL choose a learning rate, DP-FL a learning rate and a clipping norm
+    (eq-02-dpsgd); each configuration trains the whole federation with the paper's σ and
+    schedule and is scored by validation ROC-AUC. Records every configuration's score
+    (experiment ``tuning``) and glues the budget and the choice.
+
+    Parameters
+    ----------
+    params : Chapter02Params
+        The grids, the budget and the schedule.
+    results
+        The chapter's results writer.
+    fed_data : HorizontalData
+        The first seed's data (its validation rows score).
+    modes : mapping
+        From :func:`privacy_modes`.
+    train : callable
+        From :func:`make_trainer`.
+
+    Returns
+    -------
+    TuningResult
+    """
+    validation_metrics = metrics_on(fed_data.X_val, fed_data.y_val)
+
+    def validation_score(label, config):
+        run = train(fed_data, [modes[label]] * params.n_clients, label, lr=config["lr"],
+                    clip_norm=config["clip_norm"], seed=params.seed, evaluate=lambda m: {})
+        return validation_metrics(final_model(run, fed_data.n_features,
+                                              params.seed))["roc_auc"]
+
+    grids = {label: (grid(lr=params.tune_dp_learning_rates, clip_norm=params.tune_clip_norms)
+                     if mode.training == "dp" else
+                     grid(lr=params.tune_learning_rates, clip_norm=[params.clip_norm]))
+             for label, mode in modes.items()}
+    tuning = tune(grids, validation_score, budget=params.tune_budget, seed=params.seed)
+    glue_values(tune_budget=params.tune_budget, tuned_choice=tuning.describe())
+    results.add_metrics(tuning.sweep[["method", "config", "val_score"]]
+                        .set_axis(["mode", "setting", "value"], axis=1),
+                        experiment="tuning", party="all", round=params.rounds,
+                        metric="val_roc_auc")
+    return tuning
+
+
+def tuning_table(tuning: TuningResult) -> pd.DataFrame:
+    """Every configuration tried, per mode, with its validation ROC-AUC and whether it won."""
+    return tuning.sweep.rename(columns={"method": "mode", "val_score": "validation ROC-AUC"})
+
+
+class WholeFederation(NamedTuple):
+    """Experiment 1's runs (:class:`SeedRuns`), its table and its paragraph on constant models."""
+
+    runs: SeedRuns
+    summary: pd.DataFrame
+    constant_text: Markdown
+    majority: float
+
+
+def one_mode_per_federation(params, results, fed_data, modes: Mapping[str, ClientMode],
+                            tuning: TuningResult, train: Callable, *,
+                            prepare: Callable) -> WholeFederation:
+    """Experiment 1: every bank in one privacy mode, paper and tuned settings, every seed.
+
+    Runs :func:`run_seeds` (FedAvg, eq-02-fedavg, in standard, DP-SGD and CKKS modes),
+    records the mean metrics and each DP mode's ε (:func:`record_main`), and glues the
+    schedule, the majority-class accuracy and the full-batch DP noise on the mean gradient
+    (σC/n for the smallest bank at the largest σ).
+
+    Parameters
+    ----------
+    params : Chapter02Params
+        The chapter's parameters.
+    results
+        The chapter's results writer.
+    fed_data : HorizontalData
+        The first seed's data.
+    modes, tuning, train
+        From :func:`privacy_modes`, :func:`tune_modes` and :func:`make_trainer`.
+    prepare : callable
+        ``prepare(seed) -> HorizontalData`` for the other seeds.
+
+    Returns
+    -------
+    WholeFederation
+    """
+    seeds = [params.seed + i for i in range(params.n_seeds)]
+    runs = run_seeds(params, seeds, modes, tuning, train, fed_data, prepare=prepare)
+    majority = float(max(fed_data.y_test.mean(), 1 - fed_data.y_test.mean()))
+    smallest = min(len(d.y) for d in fed_data.parties)
+    glue_values(majority_accuracy=majority, paper_lr=params.learning_rate,
+                paper_clip=params.clip_norm, n_seeds_used=len(seeds),
+                constant_share_pct=f"{params.constant_share:.0%}", rounds_used=params.rounds,
+                epochs_used=params.local_epochs, delta_used=params.delta,
+                smallest_bank=smallest, largest_sigma=max(params.noise_multipliers),
+                dp_noise_on_mean=float(max(params.noise_multipliers) * params.clip_norm
+                                       / smallest))
+    record_main(results, runs.per_seed, runs.dp_epsilon, params)
+    text = constant_classifier_text(runs.per_seed, fed_data.y_test, majority=majority,
+                                    constant_share=params.constant_share)
+    return WholeFederation(runs, seed_summary(runs.per_seed, runs.dp_epsilon,
+                                              n_seeds=len(seeds)), Markdown(text), majority)
+
+
+def round_figures(history: pd.DataFrame):
+    """Test ROC-AUC and log-loss of the global model per round (the paper's Figs. 6 and 7).
+
+    One panel per setting: within a setting standard FL and CKKS coincide (CKKS is exact up to
+    encoding), so each mode also has its own line style and marker.
+
+    Returns
+    -------
+    tuple
+        The ROC-AUC figure and the log-loss figure.
+    """
+    global_rows = history[history.party == "all"]
+    return tuple(plot_rounds(global_rows[global_rows.metric == metric], hue="mode",
+                             col="setting", ylabel=ylabel)
+                 for metric, ylabel in (("roc_auc", "test ROC-AUC"),
+                                        ("test_loss", "test log-loss (nats)")))
+
+
+class Cost(NamedTuple):
+    """Client and server time per mode (one row per mode and repeat) and the cost table."""
+
+    timing: pd.DataFrame
+    table: pd.DataFrame
+
+
+def measure_cost(params, results, fed_data, modes: Mapping[str, ClientMode], ckks) -> Cost:
+    """Client time per local epoch and server time per round (the paper's Figs. 8 and 9).
+
+    :func:`~fedlib.fl.experiment.time_modes` times ``timing_epochs`` epochs per client,
+    ``timing_repeats`` times with the modes interleaved; the client time adds one CKKS
+    encryption per round spread over the round's epochs (:func:`with_client_time`). Records
+    the medians (:func:`record_cost`) and glues the timing settings.
+
+    Returns
+    -------
+    Cost
+    """
+    timing = time_modes(fed_data.parties, list(modes.values()),
+                        model_fn=lambda: LogisticRegression(fed_data.n_features,
+                                                            seed=params.seed),
+                        epochs=params.timing_epochs, repeats=params.timing_repeats,
+                        lr=params.learning_rate, clip_norm=params.clip_norm,
+                        delta=params.delta, ckks=ckks, engine=params.engine,
+                        noise_seed=params.seed)
+    timing = with_client_time(timing, params.local_epochs)
+    glue_values(timing_epochs=params.timing_epochs, timing_repeats=params.timing_repeats)
+    cost = cost_table(timing, modes=list(modes))
+    record_cost(results, cost, repeats=params.timing_repeats)
+    return Cost(timing, cost)
+
+
+class Subgroups(NamedTuple):
+    """Calibration and subgroup results of the first seed's final models."""
+
+    reliability: Any
+    figure: Any
+    which: Markdown
+    table: pd.DataFrame
+
+
+def calibration_and_subgroups(params, results, fed_data, first: Mapping) -> Subgroups:
+    """Reliability curves and metrics by subgroup of every final model (the paper's §5).
+
+    The paper's subgroups are gender and property location; the data's protected columns are
+    used when it has them, else its categorical inputs (:func:`subgroup_columns`). Records the
+    accuracy per subgroup (experiment ``subgroups``).
+
+    Parameters
+    ----------
+    params : Chapter02Params
+        The chapter's parameters.
+    results
+        The chapter's results writer.
+    fed_data : HorizontalData
+        The first seed's data.
+    first : mapping
+        (setting, label) → run of the first seed (:attr:`SeedRuns.first`).
+
+    Returns
+    -------
+    Subgroups
+        The reliability figure (tuned models), the subgroup figure, the sentence on the
+        columns used, and the subgroup table.
+    """
+    final_proba = {f"{label} ({setting})": predict_proba(
+        final_model(run, fed_data.n_features, params.seed), fed_data.X_test)
+        for (setting, label), run in first.items()}
+    curves = {k: reliability_curve(fed_data.y_test, p, n_bins=10)
+              for k, p in final_proba.items() if k.endswith("(tuned)")}
+    fig_rel = plot_reliability(curves, title=None)
+    attributes, which = subgroup_columns(fed_data.dataset)
+    subgroups = subgroup_table(fed_data, final_proba, attributes)
+    results.add_metrics(pd.DataFrame({
+        "mode": subgroups["mode"],
+        "setting": subgroups.attribute + "=" + subgroups.group.astype(str),
+        "value": subgroups.accuracy}),
+        experiment="subgroups", party="all", round=params.rounds, metric="accuracy")
+    fig_sub = plot_subgroups(subgroups.assign(subgroup=subgroups.attribute + ": "
+                                              + subgroups.group.astype(str)),
+                             group="subgroup", metric="roc_auc", hue="mode",
+                             xlabel="test ROC-AUC")
+    table = subgroups[["mode", "attribute", "group", "n", "positive_rate", "selection_rate",
+                       "accuracy", "roc_auc", "tpr", "fpr"]]
+    return Subgroups(fig_rel, fig_sub, Markdown(which), table)
+
+
+class Mixed(NamedTuple):
+    """Experiment 2: the mixed run, its table and the subtraction attack's relative error."""
+
+    run: Any
+    table: pd.DataFrame
+    subtraction_error: float
+
+
+def mixed_federation(params, results, fed_data, train: Callable, ckks) -> Mixed:
+    """Experiment 2: the paper's mixed assignment, and the server's subtraction attack.
+
+    Bank 1 standard, the middle banks DP-SGD at the paper's σ values, the last bank CKKS; in
+    the last round the server subtracts the four plaintext updates from the published
+    average (eq-02-fedavg) to recover the encrypted one
+    (:func:`~fedlib.fl.leakage.recover_by_subtraction`). Records the run's final metrics and
+    the attack's error (:func:`record_mixed`) and glues the errors.
+
+    Returns
+    -------
+    Mixed
+    """
+    mixed_modes = mixed_assignment(params.n_clients, params.noise_multipliers)
+    run = train(fed_data, mixed_modes, "mixed", lr=params.learning_rate,
+                clip_norm=params.clip_norm, seed=params.seed,
+                evaluate=metrics_on(fed_data.X_test, fed_data.y_test))
+    leak = recover_by_subtraction(run.federation, target=run.parties[-1].name,
+                                  decrypt=ckks.recover)
+    rel = float(np.linalg.norm(leak.recovered - leak.actual) / np.linalg.norm(leak.actual))
+    glue_values(mixed_leak_error=leak.max_abs_error, mixed_leak_rel=rel)
+    record_mixed(results, run, leak, rounds=params.rounds)
+    return Mixed(run, mixed_table(run, mixed_modes, delta=params.delta), rel)
+
+
+def last_update(run, sender: str, rounds: int):
+    """The payload ``sender`` sent the server in the run's last round (from its transcript)."""
+    return next(m.payload for m in run.federation.transcript.received_by("server")
+                if m.round == rounds and m.label == "model_update" and m.sender == sender)
+
+
+class Collusion(NamedTuple):
+    """The collusion attack: what the server saw and decrypted, and the relative error."""
+
+    table: pd.DataFrame
+    relative_error: float
+
+
+def collusion_attack(params, fed_data, first: Mapping, ckks) -> Collusion:
+    """A server colluding with bank 1 decrypts bank 2's update (one CKKS key for all banks).
+
+    The server takes bank 2's last-round ciphertext from the all-HE run's transcript and
+    decrypts it with the secret context bank 1 holds; the truth is bank 2's plaintext update in
+    the standard run of the same seed (which differs only by CKKS rounding). Glues the relative
+    error and the ciphertext's size.
+
+    Returns
+    -------
+    Collusion
+    """
+    victim = fed_data.parties[1].name
+    ciphertext = last_update(first["paper", "he (ckks)"], victim, params.rounds)
+    bank1_key = CKKSKeyHolder.from_secret_context(ckks.key_holder.secret_context(),
+                                                  ckks.key_holder.params)
+    stolen = bank1_key.decrypt(ciphertext)[: fed_data.n_features + 1]
+    truth = np.asarray(last_update(first["paper", "standard"], victim, params.rounds),
+                       dtype=float)
+    rel = float(np.linalg.norm(stolen - truth) / np.linalg.norm(truth))
+    glue_values(collusion_rel=rel, ciphertext_kb=len(ciphertext) / 1e3)
+    table = pd.DataFrame({"server's view": [f"bank 2's ciphertext ({len(ciphertext) / 1e3:,.0f} KB)",
+                                            "decrypted with bank 1's key", "bank 2's true update"],
+                          "first values": [ciphertext[:12].hex() + "…",
+                                           np.array2string(stolen[:4], precision=5),
+                                           np.array2string(truth[:4], precision=5)]})
+    return Collusion(table, rel)
+
+
+def ckks_security(params) -> dict:
+    """The security level of the paper's CKKS parameters (HomomorphicEncryption.org standard).
+
+    Glues N, the modulus bits, the standard's maximum bits for 128- and 192-bit classical
+    security at N, and the resulting classical and quantum levels.
+
+    Returns
+    -------
+    dict
+        :func:`~fedlib.papers.p02_dp_vs_ckks.claims.ckks_security_level` output.
+    """
+    n = params.ckks_poly_modulus_degree
+    security = ckks_security_level(n, params.ckks_coeff_mod_bit_sizes)
+    glue_values(ckks_n=n, ckks_bits=security["total_bits"], ckks_max128=security["max_bits_128"],
+                ckks_max192=HE_STANDARD_MAX_BITS["classical"][192][n],
+                ckks_level=security["classical"], ckks_level_q=security["quantum"])
+    return security
+
+
+def ablation_table(params, results, ablations: Sequence) -> pd.DataFrame:
+    """Plaintext versus CKKS aggregation, same seed (the paper's Table 6).
+
+    Records and glues the largest parameter difference and the largest accuracy difference
+    over every round and seed.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The first seed's comparison per round.
+    """
+    max_param = max(a.max_param_diff for a in ablations)
+    max_acc = max(abs(a.accuracy_diff) for a in ablations)
+    glue_values(ablation_max_param_diff=max_param, ablation_acc_diff=max_acc)
+    for metric, value in (("max_param_diff", max_param), ("accuracy_diff", max_acc)):
+        results.add_metric(experiment="ablation", mode="he (ckks) vs standard",
+                           setting="same seed", party="all", round=params.rounds, metric=metric,
+                           value=value)
+    return ablations[0].per_round
+
+
+def audit_privacy_claims(params, results):
+    """Four accountants on the paper's two descriptions of its DP setting (ε = 14.13 …).
+
+    :func:`~fedlib.privacy.audit.audit_paper_epsilons`: full batch at the paper's σ values and
+    Poisson sampling at ``audit_sample_rate``, ``audit_epochs`` × ``audit_rounds``, δ of the
+    chapter. Records every accountant's ε (NaN where it failed; experiment ``privacy_audit``).
+
+    Returns
+    -------
+    PaperEpsilonAudit
+    """
+    audit = audit_paper_epsilons(
+        paper_epsilons=[14.13, 8.65, 5.74],
+        full_batch_sigmas=params.audit_full_batch_noise_multipliers,
+        sampled_sigmas=params.audit_noise_multipliers, sample_rate=params.audit_sample_rate,
+        epochs=params.audit_epochs, rounds=params.audit_rounds, delta=params.delta)
+    res = audit.results
+    results.add_metrics(pd.DataFrame({"mode": res.setting,
+                                      "setting": [f"sigma={s:g}" for s in res.sigma],
+                                      "metric": "epsilon_" + res.method,
+                                      "value": res.epsilon.where(res.ok)}),
+                        experiment="privacy_audit", party="per client", round=None)
+    return audit
+
+
+def membership_attack(params, results, fed_data, whole: WholeFederation,
+                      modes: Sequence[str]) -> pd.DataFrame:
+    """Loss-threshold membership inference on every mode's final model, paper setting.
+
+    :func:`membership_table` with ``mia_max_rows`` members (the banks' training rows) and as
+    many non-members (test rows). Records each mode's attack AUC (experiment ``attacks``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per mode: its ε and the attack's AUC and advantage.
+    """
+    runs = whole.runs
+    mia = membership_table(fed_data, runs.first, list(modes), runs.dp_epsilon,
+                           max_rows=params.mia_max_rows, seed=params.seed)
+    results.add_metrics(mia[["mode", "auc"]].rename(columns={"auc": "value"}),
+                        experiment="attacks", setting="loss threshold", party="all",
+                        round=params.rounds, metric="mia_auc")
+    return mia
+
+
+def gradient_inversion(params, fed_data, whole: WholeFederation, ckks) -> pd.DataFrame:
+    """Gradient inversion of one applicant of bank 1 under each mode (:func:`inversion_table`).
+
+    The gradient of its loss at the final standard-FL model is what bank 1 would send after a
+    one-example step in gradient-sharing FL; ``x = ∇_w / ∇_b`` recovers it in the clear, CKKS
+    leaves nothing to divide, the clipped noisy gradient of eq-02-dpsgd buries it. Glues
+    the plaintext reconstruction error.
+    """
+    table, seen_plain = inversion_table(
+        fed_data, whole.runs.first["paper", "standard"].federation.global_params, ckks,
+        noise_multipliers=params.noise_multipliers, clip_norm=params.clip_norm,
+        seed=params.seed)
+    glue("inversion_plain_error", float(seen_plain["relative_error"]), display=False)
+    return table
+
+
+def score_claims(params, results, *, fed_data, whole: WholeFederation, cost: Cost, audit,
+                 security: dict, mixed: Mixed, collusion: Collusion) -> list:
+    """Every number of the paper beside ours (:func:`~fedlib.papers.p02_dp_vs_ckks.claims.chapter02_claims`).
+
+    Records the claims in ``results.json``.
+
+    Returns
+    -------
+    list of Claim
+    """
+    claims = chapter02_claims(
+        per_seed=whole.runs.per_seed, timing=cost.timing, ablation=whole.runs.ablations,
+        audit=audit, dataset=fed_data.dataset, n_features=fed_data.n_features,
+        noise_multipliers=params.noise_multipliers, security=security,
+        subtraction_error=mixed.subtraction_error, collusion_error=collusion.relative_error)
+    results.add_claims(claims)
+    return claims
+
+
+def write_report(params, results, claims: list, *, fed_data, whole: WholeFederation, audit,
+                 security: dict, mixed: Mixed, collusion: Collusion) -> Markdown:
+    """The closing section, worded from the verdicts (:func:`chapter02_report`).
+
+    Records its three findings in ``results.json``.
+
+    Returns
+    -------
+    IPython.display.Markdown
+    """
+    text, findings = chapter02_report(
+        claims, per_seed=whole.runs.per_seed, audit=audit, ablations=whole.runs.ablations,
+        security=security, subtraction_error=mixed.subtraction_error,
+        collusion_error=collusion.relative_error, fed_data=fed_data, params=params,
+        majority=whole.majority)
+    for finding in findings:
+        results.add_finding(finding)
+    return Markdown(text)
