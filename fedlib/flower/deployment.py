@@ -90,8 +90,11 @@ def load_party(node_config: dict[str, Any], run_config: dict[str, Any]
 
 
 def deployed_client_app() -> Any:
-    """The ``ClientApp`` of a SuperNode: the party of :func:`load_party`, loaded once per
-    ``ClientApp`` process (one process per message on a 1.42 SuperNode)."""
+    """The ``ClientApp`` of a SuperNode: the party of :func:`load_party`.
+
+    The party is loaded once per ``ClientApp`` process (one process per message on a 1.42
+    SuperNode).
+    """
     loaded: dict[tuple, tuple[int, PartyClient]] = {}
 
     def resolve(context: Any) -> tuple[int, PartyClient]:

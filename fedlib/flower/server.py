@@ -64,8 +64,11 @@ class RemoteParty:
 
 @dataclass
 class FlowerRound:
-    """One round on Flower: who was asked, who answered, the fit metrics, the seconds from
-    ``configure_fit`` to the new model, the new global model and its evaluation."""
+    """One round on Flower: who was asked and answered, and what came of it.
+
+    The fit metrics, the seconds from ``configure_fit`` to the new model, the new global model
+    and its evaluation.
+    """
 
     round: int
     sampled: list[str]

@@ -81,9 +81,10 @@ def with_draw(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def per_seed(frame: pd.DataFrame, value: str, **where) -> pd.Series:
-    """``value`` per draw of the test rows and seed (mean over the remaining rows of each)
-    where the columns equal ``where``; NaN rows (a metric undefined at some institution) are
-    skipped.
+    """``value`` per draw of the test rows and seed, where the columns equal ``where``.
+
+    Each is the mean over the remaining rows; NaN rows (a metric undefined at some
+    institution) are skipped.
 
     >>> f = pd.DataFrame({"seed": [1, 1, 2], "m": ["a", "a", "a"], "v": [1.0, 3.0, 5.0]})
     >>> per_seed(f, "v", m="a").tolist()
@@ -119,8 +120,10 @@ def estimate(values: pd.Series) -> Estimate | None:
 
 
 def paired(frame: pd.DataFrame, col: str, value: str, a, b, **where) -> Estimate | None:
-    """Estimate of ``value``(a) − ``value``(b), paired by seed and by draw of the test rows
-    (``col`` picks a and b). None when a seed lacks either side on the full test rows."""
+    """Estimate of ``value``(a) − ``value``(b), paired by seed and by draw of the test rows.
+
+    ``col`` picks a and b. None when a seed lacks either side on the full test rows.
+    """
     sa = per_seed(frame, value, **{col: a}, **where)
     sb = per_seed(frame, value, **{col: b}, **where)
     d = sa - sb

@@ -196,8 +196,10 @@ class Lab:
     def keep_scores(self, scores: HeldOutScores | None, models, rep: pd.DataFrame, *,
                     experiment: str, model: str, seed: int, epsilon: float = np.inf,
                     institutions=None) -> None:
-        """Keep ``models``' test probabilities per institution in ``scores`` (if given), with
-        the decision cuts of their report ``rep``, for the test-row bootstrap of the claims."""
+        """Keep ``models``' test probabilities per institution in ``scores`` (if given).
+
+        With the decision cuts of their report ``rep``, for the test-row bootstrap of the claims.
+        """
         if scores is None:
             return
         institutions = self.parts if institutions is None else institutions

@@ -198,8 +198,9 @@ class HeldOutScores:
 
 
 def auc_spread(frame: pd.DataFrame) -> pd.DataFrame:
-    """Standard deviation (ddof 0) of the test AUC across institutions, per draw, seed and
-    model: the paper's "inter-institution variance" (§8.2, Fig. 4) on every draw of the rows.
+    """Standard deviation (ddof 0) of the test AUC across institutions, per draw, seed, model.
+
+    The paper's "inter-institution variance" (§8.2, Fig. 4) on every draw of the rows.
 
     >>> f = pd.DataFrame({"draw": 0, "seed": 1, "model": "FMTL", "roc_auc": [0.6, 0.8]})
     >>> auc_spread(f).auc_std.round(3).tolist()
