@@ -241,21 +241,14 @@ def test_check_delta_names_the_party_its_n_and_delta():
         check_delta(1e-5, rows={})
 
 
-class _Inst:
-    def __init__(self, name, n):
-        self.name = name
-        self.X_train, self.y_train = _xy(n)
-
-
 def test_make_clients_and_build_parties_check_delta_before_training():
     # δ = 0.005 is fine for 50 rows (0.25 < 1) but not for 500 (2.5): the largest party binds.
-    insts = [_Inst("Inst-A", 50), _Inst("Inst-B", 500)]
+    insts = data = [PartyRows("Inst-A", *_xy(50)), PartyRows("Inst-B", *_xy(500))]
     with pytest.raises(PrivacyArgumentError, match=r"'Inst-B' with n=500"):
         make_clients(insts, epsilon=1.0, delta=0.005, clip_norm=1.0, rounds=1, epochs=1,
                      batch_size=10)
     assert len(make_clients(insts, epsilon=None, delta=0.005, clip_norm=None, rounds=1,
                             epochs=1, batch_size=10)) == 2        # non-private: no δ
-    data = [PartyRows(i.name, i.X_train, i.y_train) for i in insts]
     dp = ClientMode("dp", training="dp", noise_multiplier=1.0)
     with pytest.raises(PrivacyArgumentError, match=r"'Inst-B' with n=500"):
         build_parties(data, [dp, dp], epochs=1, lr=0.1, batch_size=10, delta=0.005)
