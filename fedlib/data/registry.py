@@ -45,7 +45,7 @@ Examples
 >>> load_dataset("csv")
 Traceback (most recent call last):
 ...
-fedlib.data.registry.UnknownDatasetError: dataset 'csv' exists in several kinds (survival, tabular, vertical); pass kind= one of them
+fedlib.data.registry.UnknownDatasetError: dataset 'csv' exists in several kinds (tabular, survival, vertical); pass kind= one of them
 """
 
 from __future__ import annotations
@@ -116,6 +116,9 @@ class DatasetEntry:
         Arguments the entry binds (``synthetic_sba`` is ``synthetic_survival(kind="sba")``).
     card_file : str
         The long card in ``data/`` (``""``: none).
+    aliases : tuple of str
+        Other names of the same entry within its kind: the value a chapter's parameter
+        gives it when that differs (chapter 4 calls ``msme`` ``synthetic``).
     """
 
     name: str
@@ -127,6 +130,7 @@ class DatasetEntry:
     files: tuple[str, ...] = ("path",)
     fixed: Mapping[str, Any] = field(default_factory=dict, repr=False)
     card_file: str = ""
+    aliases: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -144,9 +148,9 @@ class DatasetEntry:
 
 
 def _entry(name, kind, card, loader, chapters, *, embedded=True, files=("path",), fixed=None,
-           card_file=""):
+           card_file="", aliases=()):
     return DatasetEntry(name, kind, card, loader, tuple(chapters), embedded, tuple(files),
-                        dict(fixed or {}), card_file or f"{name}.md")
+                        dict(fixed or {}), card_file or f"{name}.md", tuple(aliases))
 
 
 _SURVIVAL_CSV = ("lendingclub", "LendingClub accepted_2007_to_2018Q4.csv", "load_lendingclub"), \
@@ -187,16 +191,23 @@ _BUILTIN: tuple[DatasetEntry, ...] = (
     # Vertical: two parties holding different columns of partly overlapping entities.
     _entry("msme", "vertical", "seeded synthetic bank + power-grid tables shaped like paper "
            "003's 170 MSE loans (a stand-in)", "fedlib.vertical.data:make_msme_data", [4],
-           files=(), card_file="vertical.md"),
+           files=(), card_file="vertical.md", aliases=("synthetic",)),
     _entry("vertical_credit_data", "vertical", "credit_data split by columns into a bank and an "
            "income registry, partly overlapping IDs", "fedlib.vertical.data:vertical_credit_data",
-           [4], files=(), card_file="vertical.md"),
+           [4], files=(), card_file="vertical.md", aliases=("credit_data",)),
     _entry("csv", "vertical", "your own pair of files: a labelled and an unlabelled party",
            "fedlib.vertical.data:load_vertical_csvs", [4], embedded=False,
            files=("labelled_path", "unlabelled_path"), card_file="csv.md"),
 )
 
 _REGISTRY: dict[tuple[str, str], DatasetEntry] = {(e.kind, e.name): e for e in _BUILTIN}
+
+
+def _lookup(kind: str, name: str) -> DatasetEntry | None:
+    """The entry of ``kind`` named or aliased ``name``."""
+    if (kind, name) in _REGISTRY:
+        return _REGISTRY[kind, name]
+    return next((e for (k, _), e in _REGISTRY.items() if k == kind and name in e.aliases), None)
 
 
 def _check_kind(kind: str | None) -> None:
@@ -217,7 +228,8 @@ def list_datasets(kind: str | None = None) -> list[str]:
 
 
 def dataset_entry(name: str, kind: str | None = None) -> DatasetEntry:
-    """The entry registered under ``name`` (and ``kind``, needed when several kinds have it).
+    """The entry registered under ``name`` or an alias (and ``kind``, needed when several kinds
+    have it).
 
     Raises
     ------
@@ -227,20 +239,24 @@ def dataset_entry(name: str, kind: str | None = None) -> DatasetEntry:
     """
     _check_kind(kind)
     if kind is not None:
-        if (kind, name) not in _REGISTRY:
-            other = sorted(k for k, n in _REGISTRY if n == name)
-            hint = f" ({name!r} is a {' and '.join(other)} dataset)" if other else ""
+        entry = _lookup(kind, name)
+        if entry is None:
+            other = [k for k in KINDS if _lookup(k, name) is not None]
+            hint = f" ({name!r} is a {' and a '.join(other)} dataset)" if other else ""
             raise UnknownDatasetError(f"unknown {kind} dataset {name!r}{hint}; {kind} datasets: "
                                       f"{', '.join(list_datasets(kind))}")
-        return _REGISTRY[kind, name]
-    kinds = sorted(k for k, n in _REGISTRY if n == name)
-    if not kinds:
+        return entry
+    # A name beats an alias: "credit_data" is the tabular set, its vertical split needs kind=.
+    found = ([_REGISTRY[k, name] for k in KINDS if (k, name) in _REGISTRY]
+             or [e for e in (_lookup(k, name) for k in KINDS) if e is not None])
+    if not found:
         known = "; ".join(f"{k}: {', '.join(list_datasets(k))}" for k in KINDS)
         raise UnknownDatasetError(f"unknown dataset {name!r}; known datasets — {known}")
-    if len(kinds) > 1:
+    if len(found) > 1:
         raise UnknownDatasetError(f"dataset {name!r} exists in several kinds "
-                                  f"({', '.join(kinds)}); pass kind= one of them")
-    return _REGISTRY[kinds[0], name]
+                                  f"({', '.join(e.kind for e in found)}); pass kind= one of "
+                                  "them")
+    return found[0]
 
 
 def dataset_table(kind: str | None = None) -> pd.DataFrame:
@@ -292,7 +308,9 @@ def load_dataset(name: str, *, kind: str | None = None,
     name : str
         A name from :func:`list_datasets`.
     kind : {"tabular", "survival", "vertical"}, optional
-        Needed only when several kinds share the name (``csv``).
+        Needed only when several kinds share the name (``csv``), or to reach an alias that
+        is another kind's name (chapter 4 calls ``vertical_credit_data`` ``credit_data``,
+        which without ``kind`` is the tabular set).
     path : str, Path or pair, optional
         The file a non-embedded dataset reads (a vertical ``csv``: the labelled and the
         unlabelled party's files). An embedded tabular dataset also accepts a local copy in
@@ -316,9 +334,6 @@ def load_dataset(name: str, *, kind: str | None = None,
         The loader returned something other than the kind's container.
     """
     entry = dataset_entry(name, kind)
-    clash = sorted(set(entry.fixed) & set(options))
-    if clash:
-        raise TypeError(f"dataset {name!r} ({entry.kind}) fixes {clash} itself")
     loaded = entry.resolve()(**entry.fixed, **_file_arguments(entry, path), **options)
     container = _resolve(CONTAINERS[entry.kind], f"kind {entry.kind!r}")
     if not isinstance(loaded, container):
