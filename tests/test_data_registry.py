@@ -30,6 +30,7 @@ from fedlib.data.registry import (
 )
 from fedlib.fl.fmtl import FMTLClient
 from fedlib.fl.prepare import prepare_horizontal
+from fedlib.flower.deployment import save_party
 from fedlib.papers.p01_fmtl.params import Chapter01Params
 from fedlib.papers.p02_dp_vs_ckks.params import Chapter02Params
 from fedlib.papers.p03_fsl_bdp.params import Chapter03Params
@@ -318,3 +319,15 @@ def test_party_table_names_what_is_missing():
         party_table([type("Named", (), {"name": "x"})()])
     with pytest.raises(ValueError, match="X has 3 rows, y 2"):
         PartyRows("x", np.zeros((3, 1)), np.zeros(2))
+
+
+def test_flower_node_rows_from_any_chapters_party(tmp_path):
+    client = prepare_survival(synthetic_survival("bondora", scale=0.004, seed=0),
+                              seed=0).clients[0]
+    bank, grid = make_msme_data(seed=0).parties
+    for party in (client, bank):
+        with np.load(save_party(tmp_path, party)) as rows:
+            np.testing.assert_array_equal(rows["X"], party.X)
+            np.testing.assert_array_equal(rows["y"], party.y)
+    with pytest.raises(ValueError, match="'grid' holds no labels"):
+        save_party(tmp_path, grid)
