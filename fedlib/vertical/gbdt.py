@@ -37,8 +37,11 @@ __all__ = [
     "QuantileBinner",
     "TreeNode",
     "TIE_TOLERANCE",
+    "base_margin",
     "best_split_in_histogram",
     "better_split",
+    "check_labels",
+    "check_matrix",
     "leaf_weight",
     "logistic_grad_hess",
     "passive_visible",
@@ -120,7 +123,7 @@ class QuantileBinner:
         self.edges: list[np.ndarray] = []
 
     def fit(self, X) -> QuantileBinner:
-        X = _check_matrix(X, "X")
+        X = check_matrix(X, "X")
         qs = np.linspace(0, 1, self.max_bins + 1)[1:-1]
         self.edges = []
         for j in range(X.shape[1]):
@@ -134,7 +137,7 @@ class QuantileBinner:
         return [len(e) + 1 for e in self.edges]
 
     def transform(self, X) -> np.ndarray:
-        X = _check_matrix(X, "X")
+        X = check_matrix(X, "X")
         if X.shape[1] != len(self.edges):
             raise ValueError(f"X has {X.shape[1]} columns, the binner was fitted on "
                              f"{len(self.edges)}")
@@ -144,7 +147,12 @@ class QuantileBinner:
         return out
 
 
-def _check_matrix(X, name: str) -> np.ndarray:
+def check_matrix(X, name: str) -> np.ndarray:
+    """``X`` as a finite 2-D float array (rows x features); ``name`` goes in the error.
+
+    >>> check_matrix([[1, 2]], "X").dtype
+    dtype('float64')
+    """
     X = np.asarray(X, dtype=np.float64)
     if X.ndim != 2:
         raise ValueError(f"{name} must be 2-D (rows x features), got shape {X.shape}")
@@ -278,7 +286,7 @@ class HistGBDT:
         nodes :func:`passive_visible` admits under ``passive_min_node_size``, as the
         passive parties' columns are in SecureBoost (pass them for a SecureBoost twin)."""
         p = self.params
-        X, y = _check_matrix(X, "X"), check_labels(y)
+        X, y = check_matrix(X, "X"), check_labels(y)
         if len(X) != len(y):
             raise ValueError(f"X has {len(X)} rows but y has {len(y)}")
         self._passive = {int(j) for j in passive_columns}
