@@ -51,16 +51,20 @@ class PartyData(Protocol):
     """One party's own rows, in any chapter (see the module docstring)."""
 
     @property
-    def name(self) -> str: ...
+    def name(self) -> str:
+        """The party's name, as transcripts and tables show it."""
 
     @property
-    def n_rows(self) -> int: ...
+    def n_rows(self) -> int:
+        """The number of rows it trains on."""
 
     @property
-    def X(self) -> np.ndarray: ...
+    def X(self) -> np.ndarray:
+        """Those rows' features, ``(n_rows, n_features)``."""
 
     @property
-    def y(self) -> np.ndarray | None: ...
+    def y(self) -> np.ndarray | None:
+        """Their labels, ``(n_rows,)``; None for a party without labels."""
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,7 @@ class PartyRows:
 
     @property
     def n_rows(self) -> int:
+        """The number of rows."""
         return len(self.y)
 
 

@@ -228,8 +228,9 @@ def list_datasets(kind: str | None = None) -> list[str]:
 
 
 def dataset_entry(name: str, kind: str | None = None) -> DatasetEntry:
-    """The entry registered under ``name`` or an alias (and ``kind``, needed when several kinds
-    have it).
+    """The entry registered under ``name`` or an alias.
+
+    ``kind`` is needed when several kinds have the name.
 
     Raises
     ------

@@ -501,13 +501,15 @@ def injected_noise_std(*, lr: float, noise_multiplier: float, clip_norm: float,
 def make_clients(parties: Sequence[PartyData], *, epsilon: float | None, delta: float | None,
                  clip_norm: float | None, rounds: int, epochs: int,
                  batch_size: int | None) -> list[FMTLClient]:
-    """One client per party (any :class:`~fedlib.core.party.PartyData`: chapter 1's prepared
-    institutions, or any other chapter's labelled parties), training on its ``X``, ``y``.
+    """One client per party, training on the party's ``X`` and ``y``.
 
-    With ``epsilon`` set, σ is calibrated per party (its own sampling rate ``B/n_i`` and
-    step count) so that its accountant reaches ``epsilon`` after all rounds; ``epsilon=None``
-    gives non-private clients. With ``epsilon`` set, ``delta`` must be below 1/n_i for every
-    party (checked first, before any calibration or training)."""
+    Any :class:`~fedlib.core.party.PartyData` will do: chapter 1's prepared institutions, or
+    any other chapter's labelled parties. With ``epsilon`` set, σ is calibrated per party (its
+    own sampling rate ``B/n_i`` and step count) so that its accountant reaches ``epsilon``
+    after all rounds; ``epsilon=None`` gives non-private clients. With ``epsilon`` set,
+    ``delta`` must be below 1/n_i for every party (checked first, before any calibration or
+    training).
+    """
     if epsilon is not None:
         check_delta(delta, rows={p.name: p.n_rows for p in parties})
     clients = []
