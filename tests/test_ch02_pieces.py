@@ -8,9 +8,10 @@ import pandas as pd
 import pytest
 
 from fedlib.book.params import ParameterError, validate_params
+from fedlib.core.party import PartyRows
 from fedlib.crypto.ckks import CKKSKeyHolder, CKKSParams, CKKSProtection
 from fedlib.data.partition import PartitionError
-from fedlib.fl.experiment import ClientMode, PartyData, build_parties, compare_runs, run_federation
+from fedlib.fl.experiment import ClientMode, build_parties, compare_runs, run_federation
 from fedlib.fl.leakage import recover_by_subtraction
 from fedlib.fl.models import LogisticRegression, predict_proba
 from fedlib.fl.prepare import prepare_horizontal
@@ -29,7 +30,7 @@ def small_clients(n=3, rows=40, dim=4, seed=0):
     for k in range(n):
         X = rng.normal(size=(rows + 10 * k, dim)).astype(np.float32)
         y = (X[:, 0] + 0.3 * rng.normal(size=len(X)) > 0).astype(np.float32)
-        out.append(PartyData(f"bank-{k + 1}", X, y))
+        out.append(PartyRows(f"bank-{k + 1}", X, y))
     return out
 
 

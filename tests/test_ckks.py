@@ -263,7 +263,8 @@ def test_release_grid_must_sit_above_the_ckks_noise(holder):
 
 
 def test_server_colluding_with_one_client_decrypts_another_banks_update(holder):
-    from fedlib.fl.experiment import ClientMode, PartyData, build_parties, run_federation
+    from fedlib.core.party import PartyRows
+    from fedlib.fl.experiment import ClientMode, build_parties, run_federation
     from fedlib.fl.leakage import recover_by_collusion
     from fedlib.fl.models import LogisticRegression
 
@@ -280,7 +281,7 @@ def test_server_colluding_with_one_client_decrypts_another_banks_update(holder):
     for k in range(3):
         X = rng.normal(size=(40 + 10 * k, 4)).astype(np.float32)
         y = (X[:, 0] + 0.3 * rng.normal(size=len(X)) > 0).astype(np.float32)
-        data.append(PartyData(f"bank-{k + 1}", X, y))
+        data.append(PartyRows(f"bank-{k + 1}", X, y))
     parties = build_parties(data, [ClientMode("he", protection="ckks")] * 3, epochs=2, lr=0.5,
                             batch_size=None, ckks=prot, delta=None)
     run = run_federation(parties, model_fn=lambda: LogisticRegression(4, seed=0), rounds=1,

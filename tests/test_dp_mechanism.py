@@ -22,7 +22,8 @@ import pytest
 import torch
 from torch import nn
 
-from fedlib.fl.experiment import ClientMode, PartyData, build_parties, run_federation
+from fedlib.core.party import PartyRows
+from fedlib.fl.experiment import ClientMode, build_parties, run_federation
 from fedlib.fl.fmtl import FMTLClient, make_clients, run_federated
 from fedlib.fl.models import get_flat_params
 from fedlib.privacy.accountants import PartyAccountant, PrivacyArgumentError
@@ -117,7 +118,7 @@ def test_run_federated_noise_default_differs_seeded_repeats():
 def _federation(*, noise_seed=None, epochs=EPOCHS, modes=None):
     X, y = _xy()
     modes = modes or [ClientMode("dp", training="dp", noise_multiplier=1.0)]
-    parties = build_parties([PartyData("bank", X, y)], modes, epochs=epochs, lr=0.1,
+    parties = build_parties([PartyRows("bank", X, y)], modes, epochs=epochs, lr=0.1,
                             batch_size=B, delta=1e-5, noise_seed=noise_seed)
     spies = []
 
@@ -240,21 +241,14 @@ def test_check_delta_names_the_party_its_n_and_delta():
         check_delta(1e-5, rows={})
 
 
-class _Inst:
-    def __init__(self, name, n):
-        self.name = name
-        self.X_train, self.y_train = _xy(n)
-
-
 def test_make_clients_and_build_parties_check_delta_before_training():
     # δ = 0.005 is fine for 50 rows (0.25 < 1) but not for 500 (2.5): the largest party binds.
-    insts = [_Inst("Inst-A", 50), _Inst("Inst-B", 500)]
+    insts = data = [PartyRows("Inst-A", *_xy(50)), PartyRows("Inst-B", *_xy(500))]
     with pytest.raises(PrivacyArgumentError, match=r"'Inst-B' with n=500"):
         make_clients(insts, epsilon=1.0, delta=0.005, clip_norm=1.0, rounds=1, epochs=1,
                      batch_size=10)
     assert len(make_clients(insts, epsilon=None, delta=0.005, clip_norm=None, rounds=1,
                             epochs=1, batch_size=10)) == 2        # non-private: no δ
-    data = [PartyData(i.name, i.X_train, i.y_train) for i in insts]
     dp = ClientMode("dp", training="dp", noise_multiplier=1.0)
     with pytest.raises(PrivacyArgumentError, match=r"'Inst-B' with n=500"):
         build_parties(data, [dp, dp], epochs=1, lr=0.1, batch_size=10, delta=0.005)

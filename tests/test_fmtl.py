@@ -7,6 +7,7 @@ import pytest
 
 from fedlib.core.transcript import Transcript
 from fedlib.crypto.secagg import SecureAggregation
+from fedlib.data.institutions import PreparedInstitution
 from fedlib.fl.fmtl import (
     FMTLClient,
     auc_sensitivity,
@@ -19,14 +20,14 @@ from fedlib.fl.fmtl import (
 from fedlib.fl.models import MLP, LogisticRegression, get_flat_params, set_flat_params
 
 
-class _Inst:
-    def __init__(self, name, rng, shift, n=120):
-        self.name = name
-        self.X_train = rng.random((n, 3)).astype(np.float32)
-        self.y_train = (self.X_train[:, 0] + shift > 0.6).astype(np.float32)
-        self.X_test = rng.random((60, 3)).astype(np.float32)
-        self.y_test = (self.X_test[:, 0] + shift > 0.6).astype(np.float32)
-        self.a_test = (rng.random(60) < 0.4).astype(int)
+def _Inst(name, rng, shift, n=120) -> PreparedInstitution:
+    X_train = rng.random((n, 3)).astype(np.float32)
+    X_test = rng.random((60, 3)).astype(np.float32)
+    a_test = (rng.random(60) < 0.4).astype(int)
+    return PreparedInstitution(name, "real", X_train,
+                               (X_train[:, 0] + shift > 0.6).astype(np.float32), X_test,
+                               (X_test[:, 0] + shift > 0.6).astype(np.float32),
+                               np.zeros(n, int), a_test)
 
 
 @pytest.fixture
@@ -176,7 +177,7 @@ def test_report_on_validation_view_scores_validation_rows_only():
     # Hyper-parameters are chosen on validation rows: the report must read X_val, not X_test.
     from sklearn.metrics import roc_auc_score
 
-    from fedlib.data.institutions import PreparedInstitution, validation_view
+    from fedlib.data.institutions import validation_view
     from fedlib.fl.models import predict_proba
 
     rng = np.random.default_rng(1)

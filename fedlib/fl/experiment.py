@@ -12,12 +12,13 @@ Introduced in chapter 2 (``chapters/02_dp_vs_ckks.py``).
 Examples
 --------
 >>> import numpy as np
+>>> from fedlib.core.party import PartyRows
 >>> from fedlib.fl.models import LogisticRegression, predict_proba
 >>> rng = np.random.default_rng(0)
 >>> data = []
 >>> for k in range(2):
 ...     X = rng.normal(size=(50, 2)).astype(np.float32)
-...     data.append(PartyData(f"bank-{k+1}", X, (X[:, 0] > 0).astype(np.float32)))
+...     data.append(PartyRows(f"bank-{k+1}", X, (X[:, 0] > 0).astype(np.float32)))
 >>> parties = build_parties(data, [STANDARD, STANDARD], epochs=3, lr=0.5, batch_size=None,
 ...                         delta=None)
 >>> run = run_federation(parties, model_fn=lambda: LogisticRegression(2, seed=0), rounds=2,
@@ -29,13 +30,14 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 import pandas as pd
 from torch import nn
 
+from fedlib.core.party import PartyData
 from fedlib.core.protection import UpdateProtection
 from fedlib.fl.federation import Federation
 from fedlib.fl.models import get_flat_params, set_flat_params
@@ -50,17 +52,8 @@ from fedlib.fl.protection import PlaintextProtection
 from fedlib.privacy.accountants import PartyAccountant
 from fedlib.privacy.delta import check_delta
 
-__all__ = ["STANDARD", "ClientMode", "FederationRun", "PartyData", "RunComparison",
+__all__ = ["STANDARD", "ClientMode", "FederationRun", "RunComparison",
            "build_parties", "compare_runs", "run_federation", "time_modes"]
-
-
-@dataclass(frozen=True)
-class PartyData:
-    """A client's name and its preprocessed training rows."""
-
-    name: str
-    X: np.ndarray = field(repr=False)
-    y: np.ndarray = field(repr=False)
 
 
 @dataclass(frozen=True)
@@ -122,7 +115,7 @@ def build_parties(data: Sequence[PartyData], modes: Sequence[ClientMode], *, epo
     if any(m.protection == "ckks" for m in modes) and ckks is None:
         raise ValueError("a client uses CKKS but no ckks protection was given")
 
-    dp_rows = {d.name: len(d.y) for d, m in zip(data, modes, strict=True) if m.training == "dp"}
+    dp_rows = {d.name: d.n_rows for d, m in zip(data, modes, strict=True) if m.training == "dp"}
     if dp_rows:
         if delta is None:
             raise ValueError("delta is None but clients "

@@ -92,6 +92,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from fedlib.core.party import PartyData
 from fedlib.core.transcript import Transcript
 from fedlib.evaluate.fairness import fairness_report
 from fedlib.evaluate.metrics import classification_metrics
@@ -526,30 +527,32 @@ def injected_noise_std(*, lr: float, noise_multiplier: float, clip_norm: float,
 
 
 
-def make_clients(institutions: Sequence, *, epsilon: float | None, delta: float | None,
+def make_clients(parties: Sequence[PartyData], *, epsilon: float | None, delta: float | None,
                  clip_norm: float | None, rounds: int, epochs: int,
                  batch_size: int | None) -> list[FMTLClient]:
-    """One client per prepared institution (``name``, ``X_train``, ``y_train``).
+    """One client per party, training on the party's ``X`` and ``y``.
 
-    With ``epsilon`` set, σ is calibrated per institution (its own sampling rate ``B/n_i`` and
-    step count) so that its accountant reaches ``epsilon`` after all rounds; ``epsilon=None``
-    gives non-private clients. ``delta`` must then be below 1/n_i for every institution
-    (checked first, before any calibration or training).
+    Any :class:`~fedlib.core.party.PartyData` will do: chapter 1's prepared institutions, or
+    any other chapter's labelled parties. With ``epsilon`` set, σ is calibrated per party (its
+    own sampling rate ``B/n_i`` and step count) so that its accountant reaches ``epsilon``
+    after all rounds; ``epsilon=None`` gives non-private clients. With ``epsilon`` set,
+    ``delta`` must be below 1/n_i for every party (checked first, before any calibration or
+    training).
     """
     if epsilon is not None:
-        check_delta(delta, rows={inst.name: len(inst.y_train) for inst in institutions})
+        check_delta(delta, rows={p.name: p.n_rows for p in parties})
     clients = []
-    for inst in institutions:
+    for p in parties:
         if epsilon is None:
-            clients.append(FMTLClient(inst.name, inst.X_train, inst.y_train))
+            clients.append(FMTLClient(p.name, p.X, p.y))
             continue
-        n = len(inst.y_train)
+        n = p.n_rows
         b = n if batch_size is None or batch_size >= n else batch_size
         steps = rounds * epochs * math.ceil(n / b)
         sigma = calibrate_noise_multiplier(target_epsilon=epsilon, delta=delta,
                                            sample_rate=b / n, steps=steps)
-        clients.append(FMTLClient(inst.name, inst.X_train, inst.y_train, noise_multiplier=sigma,
-                                  clip_norm=clip_norm, accountant=PartyAccountant(inst.name)))
+        clients.append(FMTLClient(p.name, p.X, p.y, noise_multiplier=sigma,
+                                  clip_norm=clip_norm, accountant=PartyAccountant(p.name)))
     return clients
 
 

@@ -33,12 +33,12 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from fedlib.core.party import PartyRows
 from fedlib.data.dataset import Dataset
 from fedlib.data.partition import Partition, PartitionError, stratified_non_iid
 from fedlib.data.preprocess import PartyPreprocessor, pool_preprocessors
 from fedlib.data.registry import load_dataset
 from fedlib.data.split import train_val_test_split
-from fedlib.fl.experiment import PartyData
 
 __all__ = ["FederatedData", "prepare_horizontal"]
 
@@ -48,7 +48,7 @@ class FederatedData:
     """Clients' preprocessed rows, the held-out test set, and a per-client summary table."""
 
     dataset: Dataset
-    parties: list[PartyData]
+    parties: list[PartyRows]
     X_test: np.ndarray = field(repr=False)
     y_test: np.ndarray = field(repr=False)
     test_frame: pd.DataFrame = field(repr=False)
@@ -74,7 +74,7 @@ def prepare_horizontal(name: str, *, n_parties: int, skew: float, seed: int,
     """
     if scaling not in ("local", "federated"):
         raise ValueError(f"scaling must be 'local' or 'federated', got {scaling!r}")
-    ds = load_dataset(name, path=path, **dict(data_options or {}))
+    ds = load_dataset(name, kind="tabular", path=path, **dict(data_options or {}))
     train, val, test = train_val_test_split(ds.frame, fractions=fractions, stratify=ds.target,
                                              seed=seed)
     train = train.reset_index(drop=True)
@@ -94,7 +94,7 @@ def prepare_horizontal(name: str, *, n_parties: int, skew: float, seed: int,
     parties = []
     for name_k, frame, prep in zip(names, frames, preps, strict=True):
         use = prep if scaling == "local" else pooled
-        parties.append(PartyData(name_k, use.transform(frame),
+        parties.append(PartyRows(name_k, use.transform(frame),
                                  frame[ds.target].to_numpy(dtype=np.float32)))
     table = partition.report(train, ds.target)
     table["party"] = names

@@ -136,7 +136,7 @@ def run_screened_fedavg(parties: Sequence, X_val, y_val, X_test, y_test, *, roun
     Parameters
     ----------
     parties
-        Objects with ``name``, ``X``, ``y`` (e.g. :class:`fedlib.fl.experiment.PartyData`).
+        Objects with ``name``, ``X``, ``y`` (any :class:`fedlib.core.party.PartyData`).
     X_val, y_val
         The aiding node's verification rows (eq. 21's test set).
     X_test, y_test

@@ -14,7 +14,8 @@ The App carries no data: each SuperNode is started with its own node config,
     its name (unique in the federation);
 ``data``
     the path, on that node's machine, of a ``.npz`` with its rows ``X`` and labels ``y``
-    (:func:`save_rows`),
+    (:func:`save_rows`; :func:`save_party` writes any chapter's labelled party, a
+    :class:`~fedlib.core.party.PartyData`),
 
 and the node loads its rows itself. A SuperNode of Flower 1.42 starts a new ``flwr-clientapp``
 process for every message it receives (the query and each round's ``train``), so the rows
@@ -42,6 +43,7 @@ from typing import Any
 
 import numpy as np
 
+from fedlib.core.party import PartyData
 from fedlib.fl.models import LogisticRegression, get_flat_params
 from fedlib.fl.party import LogisticSGDTrainer, Party, PartyClient
 from fedlib.fl.strategies import FedAvg
@@ -50,7 +52,7 @@ from fedlib.flower.env import offline
 from fedlib.flower.server import FlowerRun, run_strategy
 
 __all__ = ["APP_MODULE", "RUN_CONFIG", "deployed_client_app", "deployed_server_app",
-           "load_party", "save_rows", "write_app"]
+           "load_party", "save_party", "save_rows", "write_app"]
 
 #: The run config of the App and its defaults (``flwr run --run-config`` overrides them).
 RUN_CONFIG: dict[str, Any] = {
@@ -75,6 +77,30 @@ def save_rows(path: str | Path, X: np.ndarray, y: np.ndarray) -> Path:
     path = Path(path)
     np.savez(path, X=np.asarray(X), y=np.asarray(y))
     return path
+
+
+def save_party(directory: str | Path, party: PartyData) -> Path:
+    """Write a party of any chapter to ``directory/<name>.npz`` for its SuperNode.
+
+    Any :class:`~fedlib.core.party.PartyData` will do; returns the path written.
+
+    Raises
+    ------
+    ValueError
+        The party holds no labels (a vertical passive party): it cannot train a horizontal
+        round.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from fedlib.core.party import PartyRows
+    >>> p = save_party(tempfile.mkdtemp(), PartyRows("bank-1", np.ones((2, 3)), np.r_[0., 1.]))
+    >>> p.name, np.load(p)["X"].shape
+    ('bank-1.npz', (2, 3))
+    """
+    if party.y is None:
+        raise ValueError(f"party {party.name!r} holds no labels; a horizontal round needs them")
+    return save_rows(Path(directory) / f"{party.name}.npz", party.X, party.y)
 
 
 def load_party(node_config: dict[str, Any], run_config: dict[str, Any]

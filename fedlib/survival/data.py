@@ -466,7 +466,9 @@ def synthetic_survival(kind: str, *, scale: float, seed: int, n_features: int | 
 class ClientSurvival:
     """One client's encoded rows: in-time train and test, and out-of-time (may be empty).
 
-    ``idx_*`` index the rows of the dataset's frame (for the ground truth).
+    ``idx_*`` index the rows of the dataset's frame (for the ground truth). A
+    :class:`~fedlib.core.party.PartyData`: ``X`` and ``n_rows`` are its training rows, ``y``
+    their event indicator (1 = default observed; the durations are ``t_train``).
     """
 
     name: str
@@ -486,6 +488,18 @@ class ClientSurvival:
     @property
     def n_train(self) -> int:
         return len(self.t_train)
+
+    @property
+    def n_rows(self) -> int:
+        return self.n_train
+
+    @property
+    def X(self) -> np.ndarray:
+        return self.X_train
+
+    @property
+    def y(self) -> np.ndarray:
+        return self.e_train
 
 
 @dataclass

@@ -49,6 +49,7 @@ import torch
 from scipy import optimize
 from sklearn.metrics import roc_auc_score
 
+from fedlib.core.record import Record
 from fedlib.privacy.accountants import epsilon_for
 from fedlib.privacy.bdp import (
     MIN_ROWS_BAYESIAN,
@@ -66,6 +67,8 @@ from fedlib.survival.model import predict_survival
 
 __all__ = [
     "SCENARIOS",
+    "MembershipInference",
+    "ScenarioRuns",
     "TrainingConfig",
     "bdp_noise_multiplier",
     "calibrate_clients",
@@ -226,12 +229,25 @@ def expected_default_month(surv) -> np.ndarray:
     return np.divide(pd_t @ months, total, out=np.full(total.shape, np.nan), where=total > 0)
 
 
+@dataclass(frozen=True)
+class MembershipInference(Record):
+    """A membership-inference attack's result (also a mapping, for a table row).
+
+    ``auc``: 0.5 = no leakage; ``advantage``: max TPR - FPR; ``n_per_side``: rows drawn from
+    the members and from the non-members each.
+    """
+
+    auc: float
+    advantage: float
+    n_per_side: int
+
+
 def survival_membership_inference(model: torch.nn.Module, members, nonmembers, *, grid,
-                                  n: int, seed: int) -> dict[str, float]:
+                                  n: int, seed: int) -> MembershipInference:
     """Loss-threshold membership inference (Yeom et al.) with the per-row eq. 1 loss.
 
     ``members``/``nonmembers`` are ``(X, t, e)`` triples; ``n`` rows per side are drawn.
-    Returns ``auc`` (0.5 = no leakage) and ``advantage`` (max TPR - FPR).
+    Returns the attack's ``auc`` (0.5 = no leakage) and ``advantage`` (max TPR - FPR).
     """
     rng = np.random.default_rng(seed)
     scores, labels = [], []
@@ -250,8 +266,9 @@ def survival_membership_inference(model: torch.nn.Module, members, nonmembers, *
     from sklearn.metrics import roc_curve
 
     fpr, tpr, _ = roc_curve(y, s)
-    return {"auc": float(roc_auc_score(y, s)), "advantage": float(np.max(tpr - fpr)),
-            "n_per_side": int(min(len(scores[0]), len(scores[1])))}
+    return MembershipInference(auc=float(roc_auc_score(y, s)),
+                               advantage=float(np.max(tpr - fpr)),
+                               n_per_side=int(min(len(scores[0]), len(scores[1]))))
 
 
 def cost_rule_table(*, sq_distance: float, noise_multiplier: float, order: int,
@@ -402,12 +419,39 @@ def _calibrate_bdp(X, t, e, config: TrainingConfig, *, rounds: int, target_epsil
             "pilot_median_delta": float(np.median(pilot)), "analytical_fallback": fallback}
 
 
+@dataclass(eq=False)
+class ScenarioRuns(Record):
+    """What :func:`run_scenarios` returns (also readable by key: ``res["metrics"]``).
+
+    Attributes
+    ----------
+    metrics
+        One row per seed and scenario: ``test_ci``, ``test_ibs``, ``oot_ci``, ``oot_ibs``
+        (Table 3's columns).
+    per_client
+        One row per seed, scenario and client: its C-index, events, training rows and whether
+        it ran on the BDP fallback.
+    epsilons
+        Every private run's final ``(epsilon, delta)`` per client (empty without one).
+    runs
+        Scenario → the first seed's run (its model and history).
+    sigmas_used
+        Per client: the σ each mechanism ran with and the ε it reached.
+    """
+
+    metrics: pd.DataFrame
+    per_client: pd.DataFrame
+    epsilons: pd.DataFrame
+    runs: dict
+    sigmas_used: pd.DataFrame
+
+
 def run_scenarios(data, *, sigmas: pd.DataFrame, seeds, rounds: int,
                   settings: Mapping[str, TrainingConfig], clip_norm: float, delta: float,
                   n_neighbours: int, init_hazard: float | None, sample_fraction: float = 1.0,
                   scenarios=SCENARIOS, progress=None, noise_seed: int | None = None,
                   match_dp_to_bdp: bool = False, on_run=None,
-                  bdp_bound: str | None = None) -> dict:
+                  bdp_bound: str | None = None) -> ScenarioRuns:
     """Train every scenario for every seed and evaluate on in-time test and OOT.
 
     ``settings`` maps each mode that runs (``"none"``, ``"dp"``, ``"bdp"``) to its
@@ -433,11 +477,10 @@ def run_scenarios(data, *, sigmas: pd.DataFrame, seeds, rounds: int,
 
     ``on_run(seed, scenario, run)`` is called after every training run.
 
-    Returns ``{"metrics", "per_client", "epsilons", "runs", "sigmas_used"}``: long DataFrames
-    of the metrics per seed, the per-client C-index of every centralised and federated model
-    (test and OOT rows together, to have enough defaults per client; with ``n_train`` and the
-    BDP ``fallback`` flag), every client's final ``(epsilon, delta)``, the runs of the first
-    seed, and the σ actually used.
+    Returns a :class:`ScenarioRuns`: long DataFrames of the metrics per seed, the per-client
+    C-index of every centralised and federated model (test and OOT rows together, to have
+    enough defaults per client; with ``n_train`` and the BDP ``fallback`` flag), every
+    client's final ``(epsilon, delta)``, the runs of the first seed, and the σ actually used.
     """
     needed = {_MODE[sc.split(" (")[1].rstrip(")")] for sc in scenarios}
     if needed - set(settings):
@@ -537,9 +580,10 @@ def run_scenarios(data, *, sigmas: pd.DataFrame, seeds, rounds: int,
     for name, vals in bdp_eps.items():
         if name in sig.index:
             sig.loc[name, "epsilon_bdp"] = float(np.mean(vals))
-    return {"metrics": metrics, "per_client": pd.DataFrame(per_client),
-            "epsilons": pd.concat(eps_rows, ignore_index=True) if eps_rows else pd.DataFrame(),
-            "runs": runs, "sigmas_used": sig}
+    return ScenarioRuns(
+        metrics=metrics, per_client=pd.DataFrame(per_client),
+        epsilons=pd.concat(eps_rows, ignore_index=True) if eps_rows else pd.DataFrame(),
+        runs=runs, sigmas_used=sig)
 
 
 def _min_rows_bayesian() -> int:

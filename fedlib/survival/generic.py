@@ -48,9 +48,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from fedlib.data.csvread import (
+    as_list,
+    as_text,
+    binary_label,
+    read_csv_frame,
+    reject_stray_text,
+    require_file,
+)
 from fedlib.data.dataset import DataSchemaError
 from fedlib.data.filecheck import check_csv_structure, data_row_line
-from fedlib.data.generic import _as_list, _file, _numeric_or_text, _read, _text, binary_label
 from fedlib.survival.data import SurvivalDataError, SurvivalDataset
 from fedlib.survival.loaders import months_between
 
@@ -79,7 +86,7 @@ def _mode(duration_column, event_column, origination_column, default_column) -> 
 
 def _dates(values: pd.Series, column: str, fmt: str | None, path: Path) -> pd.Series:
     """Parse with ``fmt``; a non-empty cell that does not parse is an error with its line."""
-    text = _text(values)
+    text = as_text(values)
     if fmt is None:
         raise SurvivalDataError(f"{NAME}: date column {column!r} needs date_format (e.g. "
                                 "'%Y-%m-%d' or '%b-%Y'), so dates are never guessed")
@@ -120,7 +127,7 @@ def _outcomes(frame: pd.DataFrame, path: Path, *, mode: str, duration_column, ev
         if duration_unit not in _MONTHS_PER:
             raise SurvivalDataError(f"{NAME}: duration_unit={duration_unit!r}: allowed values "
                                     f"are {list(_MONTHS_PER)}")
-        raw = _text(frame[duration_column])
+        raw = as_text(frame[duration_column])
         values = pd.to_numeric(raw, errors="coerce")
         bad = values.isna() | (values < 0)
         if bad.any():
@@ -176,7 +183,7 @@ def _outcomes(frame: pd.DataFrame, path: Path, *, mode: str, duration_column, ev
 
 def _clients(party: pd.Series, column: str, min_client_rows: int, path: Path) -> pd.Series:
     """Client names; rows of clients below ``min_client_rows`` become NaN (dropped)."""
-    text = _text(party)
+    text = as_text(party)
     empty = text.isna() | (text == "")
     if empty.any():
         row = int(np.flatnonzero(empty.to_numpy())[0])
@@ -196,7 +203,7 @@ def _clients(party: pd.Series, column: str, min_client_rows: int, path: Path) ->
 def _check(path, *, party_column, duration_column, event_column, event_value, duration_unit,
            origination_column, default_column, end_column, date_format, observation_end,
            window, oot_start, categorical_columns, drop_columns, min_client_rows):
-    path = _file(path, NAME) if path is not None else None
+    path = require_file(path, NAME) if path is not None else None
     if path is None:
         raise SurvivalDataError(f"{NAME}: data_path is not set; give the path of your CSV file")
     if isinstance(window, bool) or not isinstance(window, int) or window < 1:
@@ -218,8 +225,8 @@ def _check(path, *, party_column, duration_column, event_column, event_value, du
     named = {"party_column": [party_column], "duration_column": [duration_column],
              "event_column": [event_column], "origination_column": [origination_column],
              "default_column": [default_column], "end_column": [end_column],
-             "categorical_columns": _as_list(categorical_columns, "categorical_columns", NAME),
-             "drop_columns": _as_list(drop_columns, "drop_columns", NAME)}
+             "categorical_columns": as_list(categorical_columns, "categorical_columns", NAME),
+             "drop_columns": as_list(drop_columns, "drop_columns", NAME)}
     for option, cols in named.items():
         for col in cols:
             if col is not None and col not in header:
@@ -275,7 +282,7 @@ def check_survival_csv(path, *, party_column: str | None = None,
     path, mode, _ = _check(path, **opts)
     used = [c for c in (party_column, duration_column, event_column, origination_column,
                         default_column, end_column) if c]
-    frame = _read(path, NAME, usecols=used)
+    frame = read_csv_frame(path, NAME, usecols=used)
     _outcomes(frame, path, mode=mode, **{k: opts[k] for k in _OUTCOME_OPTIONS})
     _clients(frame[party_column], party_column, min_client_rows, path)
 
@@ -303,13 +310,13 @@ def load_survival_csv(path, *, party_column: str | None = None,
     opts = {k: given[k] for k in _FILE_OPTIONS}
     check_survival_csv(path, max_levels=max_levels, **opts)
     path, mode, _ = _check(path, **opts)
-    raw = _read(path, NAME)
+    raw = read_csv_frame(path, NAME)
     duration, event, origination, note = _outcomes(
         raw, path, mode=mode, **{k: opts[k] for k in _OUTCOME_OPTIONS})
     client = _clients(raw[party_column], party_column, min_client_rows, path)
     used = {party_column, duration_column, event_column, origination_column, default_column,
-            end_column, *_as_list(drop_columns, "drop_columns", NAME), "rownames", "Unnamed: 0"}
-    named_cat = _as_list(categorical_columns, "categorical_columns", NAME)
+            end_column, *as_list(drop_columns, "drop_columns", NAME), "rownames", "Unnamed: 0"}
+    named_cat = as_list(categorical_columns, "categorical_columns", NAME)
     out = pd.DataFrame(index=raw.index)
     nums, cats = [], []
     for col in raw.columns:
@@ -323,10 +330,10 @@ def load_survival_csv(path, *, party_column: str | None = None,
             continue
         if col not in named_cat:
             try:
-                _numeric_or_text(values, col, path, NAME)
+                reject_stray_text(values, col, path, NAME)
             except DataSchemaError as err:
                 raise SurvivalDataError(str(err)) from None
-        text = _text(values)
+        text = as_text(values)
         n_levels = text.nunique()
         if n_levels > max_levels:
             raise SurvivalDataError(

@@ -47,6 +47,7 @@ import numpy as np
 
 __all__ = [
     "SurvivalInputError",
+    "check_grid",
     "check_survival_data",
     "discretize",
     "interval_grid",
@@ -103,7 +104,12 @@ def interval_grid(*, horizon: float, n_intervals: int | None = None,
     return np.linspace(0.0, float(horizon), int(n_intervals) + 1)
 
 
-def _check_grid(grid) -> np.ndarray:
+def check_grid(grid) -> np.ndarray:
+    """The interval grid as a float array: 1-D, at least two cut points, from 0, increasing.
+
+    >>> check_grid([0, 12, 24]).tolist()
+    [0.0, 12.0, 24.0]
+    """
     grid = np.asarray(grid, dtype=float)
     if grid.ndim != 1 or grid.size < 2:
         raise SurvivalInputError(f"grid has shape {grid.shape}: need a 1-D array of >= 2 cut points")
@@ -163,7 +169,7 @@ def discretize(durations, events, grid) -> tuple[np.ndarray, np.ndarray]:
     ([0, 1, 3, 4], [True, True, False, False])
     """
     t, e = check_survival_data(durations, events)
-    grid = _check_grid(grid)
+    grid = check_grid(grid)
     idx = np.searchsorted(grid, t, side="right") - 1
     past = t >= grid[-1]
     idx[past] = grid.size - 1
@@ -201,7 +207,7 @@ def survival_targets(durations, events, grid, *,
         raise SurvivalInputError(
             f"censored={censored!r}: allowed values are 'midpoint' and 'interval'")
     t, _ = check_survival_data(durations, events)
-    grid = _check_grid(grid)
+    grid = check_grid(grid)
     idx, ev = discretize(t, events, grid)
     T = grid.size - 1
     lower, upper = grid[:-1], grid[1:]

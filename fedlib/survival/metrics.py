@@ -48,7 +48,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-from fedlib.survival.labels import SurvivalInputError, _check_grid, check_survival_data
+from fedlib.survival.labels import SurvivalInputError, check_grid, check_survival_data
 
 __all__ = [
     "CensoringKM",
@@ -83,7 +83,7 @@ def survival_at(surv, grid, times) -> np.ndarray:
     [[1.0, 0.9, 0.9, 0.5]]
     """
     surv = np.asarray(surv, dtype=float)
-    grid = _check_grid(grid)
+    grid = check_grid(grid)
     if surv.ndim != 2 or surv.shape[1] != grid.size - 1:
         raise SurvivalInputError(
             f"surv has shape {surv.shape}: need [n, T] with T = len(grid) - 1 = {grid.size - 1}")
@@ -274,7 +274,7 @@ def concordance_td_curve(durations, events, surv, grid, times, *,
     if not 0.0 <= tied_score <= 1.0:
         raise SurvivalInputError(f"tied_score={tied_score!r}: must be in [0, 1]")
     t, e = check_survival_data(durations, events)
-    grid = _check_grid(grid)
+    grid = check_grid(grid)
     surv = np.asarray(surv, dtype=float)
     if surv.shape != (t.size, grid.size - 1):
         raise SurvivalInputError(

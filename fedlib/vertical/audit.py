@@ -22,12 +22,15 @@ variant). Introduced in chapter 4 (``chapters/04_vertical_secureboost_xmp.py``).
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-__all__ = ["instance_space_attack", "tree_agreement", "what_each_party_saw"]
+from fedlib.core.record import Record
+
+__all__ = ["InstanceSpaceLeak", "instance_space_attack", "tree_agreement", "what_each_party_saw"]
 
 
 def _preorder(tree, nid=0):
@@ -103,8 +106,26 @@ def tree_agreement(sb, ref, offsets: dict[str, int], *, atol: float = 1e-6,
     return out
 
 
+@dataclass(frozen=True)
+class InstanceSpaceLeak(Record):
+    """What :func:`instance_space_attack` finds (also a mapping, for a table row).
+
+    ``auc`` on the rows the attacker did not know; ``n_known`` rows it knew; ``n_trees`` trees
+    whose instance spaces it received; ``mean_node_size`` the average size of the deepest
+    node a row is placed in; ``purity`` the row-weighted majority share of the label in those
+    nodes, against ``base_purity`` of the whole set.
+    """
+
+    auc: float
+    n_known: int
+    n_trees: int
+    mean_node_size: float
+    purity: float
+    base_purity: float
+
+
 def instance_space_attack(transcript, passive: str, y, *, known_fraction: float,
-                          seed: int) -> dict:
+                          seed: int) -> InstanceSpaceLeak:
     """Label inference by a passive party from the instance spaces it received.
 
     Parameters
@@ -120,10 +141,7 @@ def instance_space_attack(transcript, passive: str, y, *, known_fraction: float,
 
     Returns
     -------
-    dict
-        ``auc`` on the rows it did not know, ``n_known``, ``mean_node_size`` (average size of
-        the deepest node a row is placed in), ``purity`` (row-weighted majority share of
-        the label in those nodes, against ``base_purity`` of the whole set).
+    InstanceSpaceLeak
     """
     if not 0 < known_fraction < 1:
         raise ValueError(f"known_fraction={known_fraction} must be in (0, 1)")
@@ -159,10 +177,11 @@ def instance_space_attack(transcript, passive: str, y, *, known_fraction: float,
     w = np.array(purity)
     auc = (roc_auc_score(y[unknown], scores[unknown])
            if 0 < y[unknown].sum() < unknown.sum() else float("nan"))
-    return {"auc": float(auc), "n_known": int(known.sum()), "n_trees": len(by_tree),
-            "mean_node_size": float(np.mean(sizes)),
-            "purity": float(np.sum(w[:, 0] * w[:, 1]) / np.sum(w[:, 0])),
-            "base_purity": float(max(y.mean(), 1 - y.mean()))}
+    return InstanceSpaceLeak(
+        auc=float(auc), n_known=int(known.sum()), n_trees=len(by_tree),
+        mean_node_size=float(np.mean(sizes)),
+        purity=float(np.sum(w[:, 0] * w[:, 1]) / np.sum(w[:, 0])),
+        base_purity=float(max(y.mean(), 1 - y.mean())))
 
 
 def what_each_party_saw(transcript) -> pd.DataFrame:

@@ -37,13 +37,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from fedlib.data import load_dataset
 from fedlib.data.filecheck import check_csv_structure, not_utf8_message
+from fedlib.data.registry import load_dataset
 
 __all__ = [
     "GRID_FEATURES",
     "VerticalData",
     "VerticalDataError",
+    "VerticalParty",
     "check_vertical_csvs",
     "load_vertical_csvs",
     "make_msme_data",
@@ -71,6 +72,44 @@ GRID_FEATURES: dict[str, str] = {
 
 class VerticalDataError(ValueError):
     """A vertical table is unusable: missing or duplicate IDs, no overlap, bad columns."""
+
+
+@dataclass(frozen=True)
+class VerticalParty:
+    """One side of a vertical split as its holder sees it: its IDs, its columns, its labels.
+
+    A :class:`~fedlib.core.party.PartyData`: ``X`` is the party's feature columns as floats
+    (its own rows, in its own order, not aligned with the other party's), ``y`` the label
+    (``None`` for the passive party, which has none), ``ids`` the entity IDs PSI aligns on.
+
+    Examples
+    --------
+    >>> bank, grid = make_msme_data(seed=0).parties
+    >>> bank.n_rows, bank.X.shape[1], grid.y is None
+    (190, 75, True)
+    """
+
+    name: str
+    frame: pd.DataFrame = field(repr=False)
+    id_column: str
+    features: tuple[str, ...]
+    target: str | None = None
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.frame)
+
+    @property
+    def ids(self) -> np.ndarray:
+        return self.frame[self.id_column].to_numpy()
+
+    @property
+    def X(self) -> np.ndarray:
+        return self.frame[list(self.features)].to_numpy(float)
+
+    @property
+    def y(self) -> np.ndarray | None:
+        return None if self.target is None else self.frame[self.target].to_numpy()
 
 
 @dataclass
@@ -107,6 +146,14 @@ class VerticalData:
     @property
     def external_features(self) -> list[str]:
         return [c for c in self.external.columns if c != self.id_column]
+
+    @property
+    def parties(self) -> tuple[VerticalParty, VerticalParty]:
+        """The labelled (bank) and the unlabelled (external) party, each with its own rows."""
+        return (VerticalParty(self.bank_name, self.bank, self.id_column,
+                              tuple(self.bank_features), self.target),
+                VerticalParty(self.external_name, self.external, self.id_column,
+                              tuple(self.external_features)))
 
     @property
     def n_common(self) -> int:
@@ -393,7 +440,7 @@ def vertical_credit_data(*, overlap: float = 0.8, max_rows: int | None = None,
     """
     if not 0.05 <= overlap <= 1.0:
         raise ValueError(f"overlap={overlap} must be in [0.05, 1]")
-    ds = load_dataset("credit_data")
+    ds = load_dataset("credit_data", kind="tabular")
     rng = np.random.default_rng(seed)
     frame = ds.frame.iloc[rng.permutation(len(ds.frame))].reset_index(drop=True)
     if max_rows is not None:

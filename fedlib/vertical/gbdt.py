@@ -37,8 +37,11 @@ __all__ = [
     "QuantileBinner",
     "TreeNode",
     "TIE_TOLERANCE",
+    "base_margin",
     "best_split_in_histogram",
     "better_split",
+    "check_labels",
+    "check_matrix",
     "leaf_weight",
     "logistic_grad_hess",
     "passive_visible",
@@ -121,7 +124,7 @@ class QuantileBinner:
 
     def fit(self, X) -> QuantileBinner:
         """Fit each column's quantile edges on ``X`` (at most ``max_bins`` bins per column)."""
-        X = _check_matrix(X, "X")
+        X = check_matrix(X, "X")
         qs = np.linspace(0, 1, self.max_bins + 1)[1:-1]
         self.edges = []
         for j in range(X.shape[1]):
@@ -137,7 +140,7 @@ class QuantileBinner:
 
     def transform(self, X) -> np.ndarray:
         """Bin index of every value: ``X`` as integers, one column per fitted feature."""
-        X = _check_matrix(X, "X")
+        X = check_matrix(X, "X")
         if X.shape[1] != len(self.edges):
             raise ValueError(f"X has {X.shape[1]} columns, the binner was fitted on "
                              f"{len(self.edges)}")
@@ -147,7 +150,12 @@ class QuantileBinner:
         return out
 
 
-def _check_matrix(X, name: str) -> np.ndarray:
+def check_matrix(X, name: str) -> np.ndarray:
+    """``X`` as a finite 2-D float array (rows x features); ``name`` goes in the error.
+
+    >>> check_matrix([[1, 2]], "X").dtype
+    dtype('float64')
+    """
     X = np.asarray(X, dtype=np.float64)
     if X.ndim != 2:
         raise ValueError(f"{name} must be 2-D (rows x features), got shape {X.shape}")
@@ -258,6 +266,7 @@ def base_margin(y: np.ndarray) -> float:
 
 
 def check_labels(y) -> np.ndarray:
+    """``y`` as a float vector of 0/1 labels; ValueError if any label is not 0 or 1."""
     y = np.asarray(y, dtype=np.float64).ravel()
     if not np.all(np.isin(y, (0.0, 1.0))):
         raise ValueError("y must hold binary labels 0/1 for the logistic loss")
@@ -288,7 +297,7 @@ class HistGBDT:
         parties' columns are in SecureBoost (pass them for a SecureBoost twin).
         """
         p = self.params
-        X, y = _check_matrix(X, "X"), check_labels(y)
+        X, y = check_matrix(X, "X"), check_labels(y)
         if len(X) != len(y):
             raise ValueError(f"X has {len(X)} rows but y has {len(y)}")
         self._passive = {int(j) for j in passive_columns}

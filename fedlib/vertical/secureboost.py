@@ -89,11 +89,11 @@ from fedlib.vertical.gbdt import (
     BoostParams,
     QuantileBinner,
     TreeNode,
-    _check_matrix,
     base_margin,
     best_split_in_histogram,
     better_split,
     check_labels,
+    check_matrix,
     leaf_weight,
     logistic_grad_hess,
     passive_visible,
@@ -116,7 +116,7 @@ class PassiveParty:
             raise ValueError(f"min_node_size={min_node_size!r} must be an integer >= 0 (rows)")
         self.name = name
         self.min_node_size = int(min_node_size)
-        self._X = _check_matrix(X, f"passive[{name!r}]")
+        self._X = check_matrix(X, f"passive[{name!r}]")
         self.binner = QuantileBinner(max_bins).fit(self._X)
         self._bins = self.binner.transform(self._X)
         self.lookup: dict[int, tuple[int, int, float]] = {}
@@ -293,7 +293,7 @@ class SecureBoost:
     def fit(self, X_active, y, *, passive: Mapping[str, np.ndarray]) -> SecureBoost:
         """Train on aligned rows: the active party's columns, labels and passive columns."""
         p, t = self.params, self.transcript
-        Xa, y = _check_matrix(X_active, "X_active"), check_labels(y)
+        Xa, y = check_matrix(X_active, "X_active"), check_labels(y)
         if not passive:
             raise ValueError("passive must name at least one passive party")
         for name, Xp in passive.items():
@@ -468,8 +468,8 @@ class SecureBoost:
     # -------------------------------------------------------------- prediction
     def predict_margin(self, X_active, *, passive: Mapping[str, np.ndarray]) -> np.ndarray:
         """Margins for new aligned rows, routing through the split owners' lookup tables."""
-        Xa = _check_matrix(X_active, "X_active")
-        Xp = {name: _check_matrix(passive[name], f"passive[{name!r}]") for name in self.parties_}
+        Xa = check_matrix(X_active, "X_active")
+        Xp = {name: check_matrix(passive[name], f"passive[{name!r}]") for name in self.parties_}
         t, me = self.transcript, self.active_name
         out = np.full(len(Xa), self.base_margin_)
         for k, tree in enumerate(self.trees):

@@ -25,6 +25,7 @@ from tqdm.std import tqdm
 
 from fedlib.book.glue import glue
 from fedlib.book.pages import verdict_counts
+from fedlib.data import registry
 from fedlib.data.generic import csv_options
 from fedlib.evaluate.figures import LINE_STYLES, book_theme, legend_below, new_figure
 from fedlib.evaluate.tuning import grid
@@ -60,7 +61,6 @@ from fedlib.survival.experiment import (
 )
 from fedlib.survival.federated import make_model
 from fedlib.survival.generic import SURVIVAL_OPTIONS, load_survival_csv
-from fedlib.survival.loaders import load_bondora, load_lendingclub, load_sba
 from fedlib.survival.metrics import kaplan_meier
 from fedlib.survival.model import predict_hazards, predict_survival
 from fedlib.survival.tuning import METHOD_MODES, SurvivalTuning, tune_survival
@@ -111,9 +111,8 @@ def load_dataset(P) -> tuple[Any, str]:
         kind = P.dataset.removeprefix("synthetic_")
         return synthetic_survival(kind, scale=P.synthetic_scale, seed=P.seed), PROFILES[kind].name
 
-    loader = {"lendingclub_csv": load_lendingclub, "sba_csv": load_sba,
-              "bondora_csv": load_bondora}[P.dataset]
-    ds = loader(P.data_path, min_client_rows=P.min_client_rows)
+    ds = registry.load_dataset(P.dataset, kind="survival", path=P.data_path,
+                               min_client_rows=P.min_client_rows)
     return ds, ds.profile.name
 
 
