@@ -165,7 +165,7 @@ results.set_dataset(ds.name, rows=len(ds.frame), parties=[
 # test checks it against Opacus to float precision): that is what makes several seeds and a
 # tuning sweep of the paper's 1000 × 5 schedule affordable.
 #
-# ```{literalinclude} ../../fedlib/fl/party.py
+# ```{literalinclude} ../../fedlib/privacy/closed_form.py
 # :pyobject: logistic_sgd
 # ```
 #
