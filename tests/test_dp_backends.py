@@ -30,7 +30,7 @@ from fedlib.privacy.per_example import (
     make_backend,
     resolve_backend,
 )
-from fedlib.privacy.randomness import mechanism_generator
+from fedlib.privacy.randomness import gaussian_noise, mechanism_generator
 from fedlib.survival.federated import SurvivalTrainer, make_model
 from fedlib.survival.labels import interval_grid, survival_targets
 from fedlib.survival.likelihood import discrete_time_nll
@@ -127,6 +127,19 @@ def test_every_backend_releases_what_opacus_releases(case, rows):
         pure = _opacus_release(make, loss, X[:0], [t[:0] for t in targets], seed=rows + 1,
                                expected=32)
         assert any(not torch.allclose(w, p, atol=1e-4) for w, p in zip(want, pure, strict=True))
+
+
+def test_noise_is_opacus_secure_noise_to_the_bit():
+    """The DP step's noise is Opacus' secure-mode draw per parameter, in parameter order,
+    whatever the parameter's size (one fused draw where that is the same, four otherwise)."""
+    shapes = [(1,), (2, 1), (3,), (5,), (1, 5), (16,), (8, 16), (24,), (7, 13), (64, 59)]
+    params = [torch.zeros(s) for s in shapes]
+    got = dp_step(None, params, clip_norm=0.7, noise_multiplier=1.3, expected_batch_size=3,
+                  generator=mechanism_generator(0, seed=2))
+    gen = mechanism_generator(0, seed=2)
+    for g, p in zip(got, params, strict=True):
+        want = (torch.zeros_like(p) + gaussian_noise(1.3 * 0.7, p, gen)) / 3
+        assert torch.equal(g, want), p.shape
 
 
 def test_empty_batch_releases_pure_noise_of_the_stated_scale():

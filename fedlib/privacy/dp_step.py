@@ -38,13 +38,13 @@ Examples
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
 
 from fedlib.privacy.accountants import PartyAccountant
 from fedlib.privacy.per_example import PerExampleGradients
-from fedlib.privacy.randomness import gaussian_noise
 
 __all__ = ["CLIP_EPS", "clip_factors", "dp_step"]
 
@@ -61,6 +61,27 @@ def clip_factors(grads: PerExampleGradients, clip_norm: float) -> torch.Tensor:
     [0.19999995827674866, 1.0]
     """
     return (float(clip_norm) / (grads.norms() + CLIP_EPS)).clamp(max=1.0)
+
+
+def _secure_noise_sum(std: float, shape: torch.Size, generator: torch.Generator
+                      ) -> torch.Tensor:
+    """Twice Opacus' secure-mode noise for one parameter: the same five draws from the
+    generator (one thrown away, four summed) as :func:`~fedlib.privacy.randomness.gaussian_noise`,
+    in the same order and summed in the same order, so ``0.5 *`` this is its value to the bit;
+    written out because this is the DP step's hot loop (no zero tensor, in-place sums)."""
+    k = math.prod(shape)
+    torch.normal(0.0, std, size=(1, 1), generator=generator)
+    if k % 16 == 0 or 4 * k < 16:
+        # One draw of 4k values *is* the four draws of k: ATen fills the uniforms in order
+        # and turns them into normals in blocks of 16 (below 16 values, one at a time), so
+        # no block straddles two of the four when k is a multiple of 16. One call instead of
+        # four; tests/test_dp_backends.py checks the result against Opacus' own draws.
+        four = torch.normal(0.0, std, size=(4, k), generator=generator)
+        return four[0].add_(four[1]).add_(four[2]).add_(four[3]).reshape(shape)
+    total = torch.normal(0.0, std, size=shape, generator=generator)
+    for _ in range(3):
+        total.add_(torch.normal(0.0, std, size=shape, generator=generator))
+    return total
 
 
 def dp_step(grads: PerExampleGradients | None, params: Sequence[torch.Tensor], *,
@@ -99,8 +120,10 @@ def dp_step(grads: PerExampleGradients | None, params: Sequence[torch.Tensor], *
     std = float(noise_multiplier) * float(clip_norm)
     out = []
     for p, s in zip(params, sums, strict=True):
-        g = (s.reshape(p.shape) + gaussian_noise(std, s.reshape(p.shape), generator))
-        out.append(g / expected_batch_size)
+        s = s.reshape(p.shape)
+        if std > 0:
+            s = torch.add(s, _secure_noise_sum(std, p.shape, generator), alpha=0.5)
+        out.append(s / expected_batch_size)
     if accountant is not None:
         accountant.record(noise_multiplier=noise_multiplier, sample_rate=sample_rate, steps=1)
     return out

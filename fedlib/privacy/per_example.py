@@ -191,7 +191,7 @@ class LinearFactors:
         """``||g_i||^2 = sum_l (||a_i||^2 + 1[bias]) ||delta_i||^2`` — no ``g_i`` formed."""
         total = None
         for a, d, b in zip(self.inputs, self.deltas, self.has_bias, strict=True):
-            t = (a.square().sum(1) + float(b)) * d.square().sum(1)
+            t = (torch.linalg.vecdot(a, a) + float(b)) * torch.linalg.vecdot(d, d)
             total = t if total is None else total + t
         return total
 
