@@ -142,6 +142,22 @@ def test_noise_is_opacus_secure_noise_to_the_bit():
         assert torch.equal(g, want), p.shape
 
 
+def test_a_flat_per_example_matrix_takes_the_same_step():
+    make, loss, _, data, _, _ = CASES["hazard"]
+    X, ss, sf = data(n=20)
+    model = make()
+    params = list(model.parameters())
+    handle = make_backend(model, loss, backend="linear", probe=X)(X, ss, sf)
+    kw = dict(clip_norm=C, noise_multiplier=SIGMA, expected_batch_size=16)
+    a = dp_step(handle, params, generator=mechanism_generator(0, seed=1), **kw)
+    b = dp_step(handle.materialize(), params, generator=mechanism_generator(0, seed=1), **kw)
+    for x, y in zip(a, b, strict=True):
+        torch.testing.assert_close(x, y, atol=1e-6, rtol=1e-5)
+    with pytest.raises(ValueError, match="shape"):
+        dp_step(handle.materialize()[:, 1:], params, generator=mechanism_generator(0, seed=1),
+                **kw)
+
+
 def test_empty_batch_releases_pure_noise_of_the_stated_scale():
     params = [torch.zeros(300, 20), torch.zeros(20)]
     gen = mechanism_generator(0, seed=9)

@@ -44,7 +44,7 @@ from collections.abc import Sequence
 import torch
 
 from fedlib.privacy.accountants import PartyAccountant
-from fedlib.privacy.per_example import PerExampleGradients
+from fedlib.privacy.per_example import DenseGradients, PerExampleGradients
 
 __all__ = ["CLIP_EPS", "clip_factors", "dp_step"]
 
@@ -84,7 +84,7 @@ def _secure_noise_sum(std: float, shape: torch.Size, generator: torch.Generator
     return total
 
 
-def dp_step(grads: PerExampleGradients | None, params: Sequence[torch.Tensor], *,
+def dp_step(grads: PerExampleGradients | torch.Tensor | None, params: Sequence[torch.Tensor], *,
             clip_norm: float, noise_multiplier: float, expected_batch_size: float,
             generator: torch.Generator, accountant: PartyAccountant | None = None,
             sample_rate: float | None = None) -> list[torch.Tensor]:
@@ -93,8 +93,9 @@ def dp_step(grads: PerExampleGradients | None, params: Sequence[torch.Tensor], *
     Parameters
     ----------
     grads
-        The batch's per-example gradients (any backend's handle); ``None`` or zero rows for an
-        empty Poisson batch, which releases pure noise.
+        The batch's per-example gradients: any backend's handle, or a ``[B, P]`` matrix of
+        flattened gradients in parameter order; ``None`` or zero rows for an empty Poisson
+        batch, which releases pure noise.
     params
         The parameters, in the order the handle flattens them (``model.parameters()``); the
         result has one tensor per parameter, shaped like it.
@@ -113,6 +114,8 @@ def dp_step(grads: PerExampleGradients | None, params: Sequence[torch.Tensor], *
     list of torch.Tensor
         The noisy gradient per parameter, ready for ``p.grad``.
     """
+    if isinstance(grads, torch.Tensor):
+        grads = DenseGradients.from_flat(grads, [p.shape for p in params])
     if grads is None or grads.n_rows == 0:
         sums = [torch.zeros_like(p, memory_format=torch.contiguous_format) for p in params]
     else:

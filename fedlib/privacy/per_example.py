@@ -52,6 +52,7 @@ Examples
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -143,6 +144,21 @@ class DenseGradients:
     same gradients the clipped sum is Opacus' to the bit."""
 
     grads: list[torch.Tensor]
+
+    @classmethod
+    def from_flat(cls, flat: torch.Tensor, shapes: Sequence[torch.Size]) -> DenseGradients:
+        """Split a ``[n, P]`` matrix of flattened per-example gradients by parameter shape.
+
+        >>> g = DenseGradients.from_flat(torch.arange(8.0).reshape(2, 4), [(1, 3), (1,)])
+        >>> [tuple(t.shape) for t in g.grads], g.norms().round().tolist()
+        ([(2, 1, 3), (2, 1)], [4.0, 11.0])
+        """
+        sizes = [math.prod(s) for s in shapes]
+        if flat.ndim != 2 or flat.shape[1] != sum(sizes):
+            raise ValueError(f"per-example gradients of shape {tuple(flat.shape)}: need "
+                             f"[n, {sum(sizes)}] for parameters of shapes {list(shapes)}")
+        parts = torch.split(flat, sizes, dim=1)
+        return cls([p.reshape(flat.shape[0], *s) for p, s in zip(parts, shapes, strict=True)])
 
     @property
     def n_rows(self) -> int:
