@@ -12,8 +12,9 @@ Prints, from one run on this machine:
    BDP ≤ 1.5 × DP, and vmap / ghost; and the peak resident memory each configuration adds
    (Linux VmHWM, reset at the start of a short run in a forked child, after a tiny warm-up
    run so that lazy imports are not counted). Configurations are timed interleaved (ABC ABC
-   ...) on the same seeded Poisson batches and the median is reported, so the ratios are
-   measured under the same load. The step rows (``model, backend, batch, plain_us, dp_us,
+   ...) on the same seeded Poisson batches and the median of the process's CPU time is
+   reported (wall-clock time on a shared machine counts other processes' work), so the ratios
+   are measured under the same load. The step rows (``model, backend, batch, plain_us, dp_us,
    bdp_us, ratio, bdp_ratio``; ``ratio`` = DP / plain, ``bdp_ratio`` = BDP / DP) also go to
    ``bench/results/survival.json`` (:func:`fedlib.book.bench.write_bench_summary`);
 2. one federated round (E = 1 local epoch, full participation) on LendingClub-like synthetic
@@ -52,16 +53,19 @@ BDP_GOAL = 1.5
 
 
 def _train_once(mode, grad_path, X, y, batch, rep) -> tuple[float, int]:
-    """Seconds of one call of ``steps`` steps (Poisson batches seeded by ``rep``), and steps."""
+    """CPU seconds of one call of ``steps`` steps (Poisson batches seeded by ``rep``), and
+    steps."""
     n = X.shape[0]
     kw = ({"noise_multiplier": None, "clip_norm": None} if mode == "none"
           else {"noise_multiplier": 1.0, "clip_norm": 1.0})
     tr = SurvivalTrainer(epochs=1, lr=1e-3, batch_size=batch, mode=mode, beta=5e-6, gamma=1e-9,
                          n_rows=n, noise_seed=rep, grad_path=grad_path, n_neighbours=10, **kw)
     net = make_model(N_FEATURES, N_INTERVALS, seed=rep, init_hazard=0.006)
-    t0 = time.perf_counter()
+    # CPU time of this process (one torch thread): on a shared machine, wall-clock time
+    # would also count the other processes' work.
+    t0 = time.process_time()
     stats = tr.train(net, X, y, seed=rep)
-    sec = time.perf_counter() - t0
+    sec = time.process_time() - t0
     return sec, stats.steps
 
 
