@@ -217,8 +217,9 @@ class LinearFactors:
     def weighted_sum(self, weights: torch.Tensor) -> list[torch.Tensor]:
         """Per layer ``(w * delta)^T a`` (and ``sum_i w_i delta_i``): one matmul, no ``g_i``."""
         out = []
+        w = weights[:, None].to(self.deltas[0].dtype)
         for a, d, b in zip(self.inputs, self.deltas, self.has_bias, strict=True):
-            wd = d * weights[:, None].to(d.dtype)
+            wd = d * w
             out.append(wd.T @ a)
             if b:
                 out.append(wd.sum(0))
