@@ -8,9 +8,9 @@ Given the per-example gradients of a Poisson-sampled batch (a handle of
    \\tilde g = \\frac{1}{B}\\Big(\\sum_i g_i \\min\\big(1, \\tfrac{C}{\\|g_i\\| + 10^{-6}}\\big)
               + \\mathcal N(0, \\sigma^2 C^2 I)\\Big)
 
-(Abadi et al. 2016, Alg. 1 lines 6-8; paper 000 eq. 2, paper 001 §4.3 ``g̃ = g + N(0, σ²C²)``,
-paper 002 eq. 5) and records the step in the accountant. It is Opacus' ``DPOptimizer`` step
-written out: the same clip factor (``1e-6`` in the denominator), the same secure-mode noise
+(Abadi et al. 2016, Alg. 1, "clip gradient" and "add noise"; paper 000 eq. 2, paper 001
+§4.3 ``g̃ = g + N(0, σ²C²)``, paper 002 eq. 5) and records the step in the accountant. It
+is Opacus' ``DPOptimizer`` step written out: the same clip factor (``1e-6`` in the denominator), the same secure-mode noise
 drawn from the same generator one parameter at a time in ``model.parameters()`` order
 (:func:`~fedlib.privacy.randomness.gaussian_noise`), the same division by the *expected*
 batch size ``B = qn`` (never the realised one, which would leak it). So with the same Poisson
@@ -54,7 +54,7 @@ CLIP_EPS = 1e-6
 
 
 def clip_factors(grads: PerExampleGradients, clip_norm: float) -> torch.Tensor:
-    """``min(1, C / (||g_i|| + 1e-6))`` per row (Abadi et al. 2016, Alg. 1 line 7).
+    """``min(1, C / (||g_i|| + 1e-6))`` per row (Abadi et al. 2016, Alg. 1, "clip gradient").
 
     >>> from fedlib.privacy.per_example import DenseGradients
     >>> clip_factors(DenseGradients([torch.tensor([[3.0, 4.0], [0.3, 0.4]])]), 1.0).tolist()
