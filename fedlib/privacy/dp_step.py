@@ -63,12 +63,11 @@ def clip_factors(grads: PerExampleGradients, clip_norm: float) -> torch.Tensor:
     return (float(clip_norm) / (grads.norms() + CLIP_EPS)).clamp(max=1.0)
 
 
-def _secure_noise_sum(std: float, shape: torch.Size, generator: torch.Generator
-                      ) -> torch.Tensor:
-    """Twice Opacus' secure-mode noise for one parameter: the same five draws from the
-    generator (one thrown away, four summed) as :func:`~fedlib.privacy.randomness.gaussian_noise`,
-    in the same order and summed in the same order, so ``0.5 *`` this is its value to the bit;
-    written out because this is the DP step's hot loop (no zero tensor, in-place sums)."""
+def _secure_noise_draws(std: float, shape: torch.Size, generator: torch.Generator
+                        ) -> tuple[torch.Tensor, ...]:
+    """The four Gaussian draws of Opacus' secure-mode noise for one parameter (after the
+    one it throws away), from the generator in the same order as
+    :func:`~fedlib.privacy.randomness.gaussian_noise` draws them."""
     k = math.prod(shape)
     torch.normal(0.0, std, size=(1, 1), generator=generator)
     if k % 16 == 0 or 4 * k < 16:
@@ -76,12 +75,8 @@ def _secure_noise_sum(std: float, shape: torch.Size, generator: torch.Generator
         # and turns them into normals in blocks of 16 (below 16 values, one at a time), so
         # no block straddles two of the four when k is a multiple of 16. One call instead of
         # four; tests/test_dp_backends.py checks the result against Opacus' own draws.
-        four = torch.normal(0.0, std, size=(4, k), generator=generator)
-        return four[0].add_(four[1]).add_(four[2]).add_(four[3]).reshape(shape)
-    total = torch.normal(0.0, std, size=shape, generator=generator)
-    for _ in range(3):
-        total.add_(torch.normal(0.0, std, size=shape, generator=generator))
-    return total
+        return torch.normal(0.0, std, size=(4, *shape), generator=generator).unbind(0)
+    return tuple(torch.normal(0.0, std, size=shape, generator=generator) for _ in range(4))
 
 
 def dp_step(grads: PerExampleGradients | torch.Tensor | None, params: Sequence[torch.Tensor], *,
@@ -123,10 +118,14 @@ def dp_step(grads: PerExampleGradients | torch.Tensor | None, params: Sequence[t
     std = float(noise_multiplier) * float(clip_norm)
     sums = [s.reshape(p.shape) for p, s in zip(params, sums, strict=True)]
     if std > 0:
-        # Opacus: p.grad = summed + noise, noise = (sum of four draws) / 2; one fused call
-        # over all parameters (the python loop per tensor op was a large part of a step).
-        noise = [_secure_noise_sum(std, p.shape, generator) for p in params]
-        out = torch._foreach_add(sums, noise, alpha=0.5)
+        # Opacus: p.grad = summed + noise, noise = (((n1 + n2) + n3) + n4) / 2. The same sums
+        # in the same order, as foreach calls over all parameters: a python loop of small
+        # tensor ops was a large part of a step.
+        draws = [_secure_noise_draws(std, p.shape, generator) for p in params]
+        n1, n2, n3, n4 = (list(d) for d in zip(*draws, strict=True))
+        for n in (n2, n3, n4):
+            torch._foreach_add_(n1, n)
+        out = torch._foreach_add(sums, n1, alpha=0.5)
     else:
         out = [s.clone() for s in sums]
     torch._foreach_div_(out, float(expected_batch_size))
