@@ -1,17 +1,18 @@
-"""The one DP-SGD step every trainer takes: clip, sum, noise, divide, account.
+r"""The one DP-SGD step every trainer takes: clip, sum, noise, divide, account.
 
 Given the per-example gradients of a Poisson-sampled batch (a handle of
 :mod:`fedlib.privacy.per_example`, or ``None`` for an empty batch), :func:`dp_step` releases
 
 .. math::
 
-   \\tilde g = \\frac{1}{B}\\Big(\\sum_i g_i \\min\\big(1, \\tfrac{C}{\\|g_i\\| + 10^{-6}}\\big)
-              + \\mathcal N(0, \\sigma^2 C^2 I)\\Big)
+   \tilde g = \frac{1}{B}\Big(\sum_i g_i \min\big(1, \tfrac{C}{\|g_i\| + 10^{-6}}\big)
+              + \mathcal N(0, \sigma^2 C^2 I)\Big)
 
 (Abadi et al. 2016, Alg. 1, "clip gradient" and "add noise"; paper 000 eq. 2, paper 001
 §4.3 ``g̃ = g + N(0, σ²C²)``, paper 002 eq. 5) and records the step in the accountant. It
-is Opacus' ``DPOptimizer`` step written out: the same clip factor (``1e-6`` in the denominator), the same secure-mode noise
-drawn from the same generator one parameter at a time in ``model.parameters()`` order
+is Opacus' ``DPOptimizer`` step written out: the same clip factor (``1e-6`` in the
+denominator), the same secure-mode noise drawn from the same generator one parameter at a
+time in ``model.parameters()`` order
 (:func:`~fedlib.privacy.randomness.gaussian_noise`), the same division by the *expected*
 batch size ``B = qn`` (never the realised one, which would leak it). So with the same Poisson
 draw and the same generator state every backend releases what Opacus releases, up to the
@@ -65,9 +66,11 @@ def clip_factors(grads: PerExampleGradients, clip_norm: float) -> torch.Tensor:
 
 def _secure_noise_draws(std: float, shape: torch.Size, generator: torch.Generator
                         ) -> tuple[torch.Tensor, ...]:
-    """The four Gaussian draws of Opacus' secure-mode noise for one parameter (after the
-    one it throws away), from the generator in the same order as
-    :func:`~fedlib.privacy.randomness.gaussian_noise` draws them."""
+    """The four Gaussian draws of Opacus' secure-mode noise for one parameter.
+
+    After the one it throws away, from the generator in the same order as
+    :func:`~fedlib.privacy.randomness.gaussian_noise` draws them.
+    """
     k = math.prod(shape)
     torch.normal(0.0, std, size=(1, 1), generator=generator)
     if k % 16 == 0 or 4 * k < 16:

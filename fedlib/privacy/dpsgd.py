@@ -260,8 +260,7 @@ def train_local_dp(model: nn.Module, X: Any, y: Any, *, epochs: int, lr: float,
                    accountant: PartyAccountant, seed: int, noise_seed: int | None = None,
                    loss: str = "bce", backend: str = "auto", grad_sample_mode: str = "hooks",
                    proximal: tuple[Any, float] | None = None) -> LocalTrainStats:
-    """DP-SGD on one party's rows (Abadi et al. 2016, Alg. 1); each step is recorded in
-    ``accountant``.
+    """DP-SGD on one party's rows (Abadi et al. 2016, Alg. 1), each step in ``accountant``.
 
     Parameters
     ----------
@@ -369,8 +368,10 @@ def _run_backend(model, params, Xt, yt, loss_fn, *, backend, loss, sigma, clip, 
 
 def _run_opacus(model, params, Xt, yt, loss_fn, *, sigma, clip, batch_size, epochs, lr, gen,
                 accountant, q, add_proximal, grad_sample_mode, **_) -> None:
-    """The reference: Opacus' ``GradSampleModule`` and ``DPOptimizer``; the accountant is
-    fed by the optimizer's step hook."""
+    """The reference: Opacus' ``GradSampleModule`` and ``DPOptimizer``.
+
+    The accountant is fed by the optimizer's step hook.
+    """
     from opacus import GradSampleModule  # Opacus loads only where the reference is asked for
     from opacus.optimizers import DPOptimizer
 

@@ -138,10 +138,12 @@ def _pairs(handle: PerExampleGradients, left: torch.Tensor, right: torch.Tensor,
 
 @dataclass
 class DenseGradients:
-    """Materialised per-example gradients, one ``[n, *p.shape]`` tensor per parameter (what
-    ``vmap`` and Opacus' ``grad_sample`` give). Norms and the weighted sum use Opacus'
+    """Materialised per-example gradients, one ``[n, *p.shape]`` tensor per parameter.
+
+    What ``vmap`` and Opacus' ``grad_sample`` give. Norms and the weighted sum use Opacus'
     ``DPOptimizer`` formulas (per-parameter norms, ``einsum("i,i...")``), so that with the
-    same gradients the clipped sum is Opacus' to the bit."""
+    same gradients the clipped sum is Opacus' to the bit.
+    """
 
     grads: list[torch.Tensor]
 
@@ -162,27 +164,34 @@ class DenseGradients:
 
     @property
     def n_rows(self) -> int:
+        """Number of rows (examples)."""
         return self.grads[0].shape[0]
 
     def norms(self) -> torch.Tensor:
+        """``||g_i||`` per row: per-parameter norms, then their norm (as Opacus)."""
         per_param = [g.reshape(len(g), -1).norm(2, dim=-1) for g in self.grads]
         return torch.stack(per_param, dim=1).norm(2, dim=1)
 
     def weighted_sum(self, weights: torch.Tensor) -> list[torch.Tensor]:
+        """``sum_i weights_i g_i`` per parameter (Opacus' ``einsum("i,i...")``)."""
         return [torch.einsum("i,i...", weights.to(g.dtype), g) for g in self.grads]
 
     def subset(self, rows: slice | torch.Tensor) -> DenseGradients:
+        """The gradients of ``rows`` only."""
         return DenseGradients([g[rows] for g in self.grads])
 
     def materialize(self, rows: slice | torch.Tensor = slice(None)) -> torch.Tensor:
+        """The flattened gradients of ``rows``, ``[k, P]``."""
         parts = [g[rows] for g in self.grads]
         return torch.cat([p.reshape(p.shape[0], -1) for p in parts], 1)
 
     def gram(self, rows: torch.Tensor) -> torch.Tensor:
+        """``<g_a, g_b>`` of ``rows`` in float64, ``[k, k]``."""
         flat = self.materialize(rows).double()
         return flat @ flat.T
 
     def pair_sq_distances(self, left, right, *, clip_norm: float) -> np.ndarray:
+        """``||clip(g_left[m]) - clip(g_right[m])||^2`` per pair, from the Gram matrix."""
         return _pairs(self, left, right, clip_norm)
 
 
@@ -201,6 +210,7 @@ class LinearFactors:
 
     @property
     def n_rows(self) -> int:
+        """Number of rows (examples)."""
         return self.inputs[0].shape[0]
 
     def sq_norms(self) -> torch.Tensor:
@@ -212,6 +222,7 @@ class LinearFactors:
         return total
 
     def norms(self) -> torch.Tensor:
+        """``||g_i||`` per row (the ghost norm, :meth:`sq_norms`)."""
         return self.sq_norms().sqrt()
 
     def weighted_sum(self, weights: torch.Tensor) -> list[torch.Tensor]:
@@ -226,6 +237,7 @@ class LinearFactors:
         return out
 
     def subset(self, rows: slice | torch.Tensor) -> LinearFactors:
+        """The factors of ``rows`` only."""
         return LinearFactors([a[rows] for a in self.inputs], [d[rows] for d in self.deltas],
                              list(self.has_bias))
 
@@ -240,8 +252,10 @@ class LinearFactors:
         return torch.cat(parts, 1)
 
     def gram(self, rows: torch.Tensor) -> torch.Tensor:
-        """``sum_l (A A^T + 1[bias]) * (D D^T)`` in float64 — from the factors' Gram matrices,
-        never the gradients themselves."""
+        """``<g_a, g_b>`` of ``rows`` in float64, ``[k, k]``, from the factors' Gram matrices.
+
+        ``sum_l (A A^T + 1[bias]) * (D D^T)``: the gradients themselves are never formed.
+        """
         total = None
         for a, d, b in zip(self.inputs, self.deltas, self.has_bias, strict=True):
             a2, d2 = a[rows].double(), d[rows].double()
@@ -250,6 +264,7 @@ class LinearFactors:
         return total
 
     def pair_sq_distances(self, left, right, *, clip_norm: float) -> np.ndarray:
+        """``||clip(g_left[m]) - clip(g_right[m])||^2`` per pair, from the Gram matrix."""
         return _pairs(self, left, right, clip_norm)
 
 
@@ -296,8 +311,10 @@ def linear_stack(model: nn.Module) -> list[nn.Module] | None:
 
 
 def _declares_stack(cls: type) -> bool:
-    """``forward_is_stack`` set by the class that defines the ``forward`` in use (a subclass
-    that overrides ``forward`` does not inherit the declaration)."""
+    """Whether the class defining the ``forward`` in use sets ``forward_is_stack``.
+
+    A subclass that overrides ``forward`` does not inherit the declaration.
+    """
     owner = next(c for c in cls.__mro__ if "forward" in vars(c))
     return bool(vars(owner).get("forward_is_stack", False))
 
@@ -310,8 +327,10 @@ def _stack_forward(layers: Sequence[nn.Module], X: torch.Tensor) -> torch.Tensor
 
 
 def _stack_matches(model: nn.Module, layers, probe: torch.Tensor | None) -> tuple[bool, tuple]:
-    """Whether ``model(x)`` is the stack's output (reshaped) on ``probe``, and the per-row
-    output shape — a module could wrap the stack in a forward that does more."""
+    """Whether ``model(x)`` is the stack's output (reshaped) on ``probe``; the row shape.
+
+    A module could wrap the stack in a forward that does more.
+    """
     if probe is None or probe.shape[0] == 0:
         return False, ()
     x = probe[:2]
@@ -324,10 +343,11 @@ def _stack_matches(model: nn.Module, layers, probe: torch.Tensor | None) -> tupl
 
 def resolve_backend(model: nn.Module, *, loss_name: str | None = None,
                     probe: torch.Tensor | None = None) -> str:
-    """The backend ``"auto"`` picks: ``closed_form`` for logistic regression with a loss of
-    known residual, ``linear`` for a ``Linear`` / element-wise stack, else ``opacus`` (hooks,
-    faster than ``vmap`` on the bench's models) where Opacus supports every layer, else
-    ``vmap``.
+    """The backend ``"auto"`` picks for ``model``.
+
+    ``closed_form`` for logistic regression with a loss of known residual, ``linear`` for a
+    ``Linear`` / element-wise stack, else ``opacus`` (hooks, faster than ``vmap`` on the
+    bench's models) where Opacus supports every layer, else ``vmap``.
 
     >>> from torch import nn
     >>> resolve_backend(nn.Linear(3, 1), loss_name="bce", probe=torch.zeros(2, 3))
@@ -426,9 +446,12 @@ class _LinearBackend(_Backend):
         self.layers, self.loss, self.tail = layers, loss, tail
 
     def __call__(self, X, *targets) -> LinearFactors:
-        """One forward pass with detached weights and one backward pass to the ``Linear``
-        outputs only (no parameter gradient is formed); rows do not interact, so row ``i``
-        of each output gradient is example ``i``'s own ``delta_i``."""
+        """The factors of one forward and one backward pass over ``X``.
+
+        The forward pass uses detached weights and the backward pass stops at the ``Linear``
+        outputs (no parameter gradient is formed); rows do not interact, so row ``i`` of
+        each output gradient is example ``i``'s own ``delta_i``.
+        """
         inputs, outs, has_bias = [], [], []
         h = X
         with torch.enable_grad():
