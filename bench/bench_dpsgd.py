@@ -1,82 +1,214 @@
-"""DP-SGD step vs non-private step, measured in one run (chapter 2's logistic regression, an MLP).
+"""DP-SGD step vs non-private step, per per-example-gradient backend, measured in one run.
 
-Times the per-step cost of ``train_local_dp`` (Opacus hooks and functorch per-example
-gradients, clipping, noise, accounting) against ``train_local`` on the same batches, and the
-peak resident memory each configuration adds (Linux VmHWM, reset before each run; the
-allocator reuses freed memory, so later runs can show less than they use) next to the size of
-the per-example gradients DP-SGD materialises (batch × parameters × 4 bytes).
+For chapter 2's logistic regression (13 features), chapter 1's MLP (13-64-32-1) and chapter
+3's hazard network (59 inputs, 128-64-64-32-32, 24 intervals, its eq. 1 loss), at batch sizes
+16, 64, 256 and 1024, times
 
-Run: ``.venv/bin/python bench/bench_dpsgd.py`` (about 15 s on 2 cores).
+* a plain step: forward, backward of the mean loss, SGD step (:func:`train_local`'s body);
+* a DP step per backend of :mod:`fedlib.privacy.per_example` (``closed_form`` where it
+  fits, ``linear``, ``vmap``): per-example gradients, :func:`fedlib.privacy.dp_step.dp_step`
+  (clip, sum, secure-mode noise, division, one accountant record) and the SGD step (the body
+  of ``train_local_dp``'s loop); and ``opacus``: ``GradSampleModule`` + ``DPOptimizer``
+  (``pre_step`` with the accountant's hook, then SGD), the reference;
+
+and prints µs per step, the ratio DP / plain and whether the goal DP ≤ 2 × plain is met;
+``auto`` marks the backend ``train_local_dp`` picks by default. All configurations step on the
+same pre-drawn batches of exactly B rows (the Poisson sampler's one ``torch.rand(n)`` per step
+is left out of both sides); each time is the process's CPU time per step (one torch thread;
+on a shared machine wall-clock time would count other processes' work), the best of five
+interleaved repetitions. The rows
+(``model, backend, batch, plain_us, dp_us, ratio``) also go to ``bench/results/dpsgd.json``
+(:func:`fedlib.book.bench.write_bench_summary`) for the performance page's cost curve.
+
+Run: ``.venv/bin/python bench/bench_dpsgd.py [--quick]`` (about a minute on 2 cores).
+
+References: Abadi et al. 2016, Alg. 1; paper 000 eq. 2, paper 001 §4.3, paper 002 eq. 5.
 """
 
 from __future__ import annotations
 
+import argparse
+import os
 import time
+import warnings
 from collections.abc import Callable
 
 import numpy as np
 import torch
 from torch import nn
 
-from fedlib.book.bench import peak_kib, peak_kib_reset
+from fedlib.book.bench import write_bench_summary
+from fedlib.fl.models import MLP, LogisticRegression
 from fedlib.privacy.accountants import PartyAccountant
-from fedlib.privacy.dpsgd import train_local, train_local_dp
+from fedlib.privacy.dp_step import dp_step
+from fedlib.privacy.per_example import make_backend, resolve_backend
+from fedlib.privacy.randomness import mechanism_generator
+from fedlib.survival.federated import make_model
+from fedlib.survival.labels import interval_grid, survival_targets
+from fedlib.survival.likelihood import discrete_time_nll
 
-N_ROWS, N_FEATURES = 300, 13
-
-
-def _models() -> dict[str, Callable[[], nn.Module]]:
-    def logreg() -> nn.Module:
-        torch.manual_seed(0)  # bench-local: same initial weights for every configuration
-        return nn.Linear(N_FEATURES, 1)
-
-    def mlp() -> nn.Module:
-        torch.manual_seed(0)
-        return nn.Sequential(nn.Linear(N_FEATURES, 64), nn.ReLU(), nn.Linear(64, 32), nn.ReLU(),
-                             nn.Linear(32, 1))
-
-    return {"logreg": logreg, "mlp 13-64-32-1": mlp}
+BATCHES = (16, 64, 256, 1024)
+GOAL = 2.0
+BUDGET_S = 0.12             # seconds of stepping per measurement (after a 3-step probe)
 
 
-def _run(kind: str, make, X, y, batch_size, epochs):
+def _bce(out, y):
+    return nn.functional.binary_cross_entropy_with_logits(out, y.reshape(out.shape),
+                                                          reduction="sum")
+
+
+def _nll(out, ss, sf):
+    return discrete_time_nll(out, ss, sf, reduction="sum")
+
+
+def _binary_data(n, d, rng):
+    X = torch.tensor(rng.normal(size=(n, d)), dtype=torch.float32)
+    y = (X[:, 0] + 0.5 * torch.tensor(rng.normal(size=n), dtype=torch.float32) > 0).float()
+    return X, (y,)
+
+
+def _survival_data(n, d, rng, T=24):
+    X = torch.tensor(rng.normal(size=(n, d)), dtype=torch.float32)
+    t, e = rng.uniform(0, T, n), (rng.random(n) < 0.13).astype(int)
+    ss, sf = survival_targets(t, e, interval_grid(horizon=T, n_intervals=T))
+    return X, (torch.tensor(ss, dtype=torch.float32), torch.tensor(sf, dtype=torch.float32))
+
+
+#: label -> (model factory, summed loss, loss name for closed_form, data, backends)
+MODELS: dict[str, tuple[Callable[[], nn.Module], Callable, str | None, Callable, tuple]] = {
+    "logreg 13": (lambda: LogisticRegression(13, seed=0), _bce, "bce",
+                  lambda n, rng: _binary_data(n, 13, rng),
+                  ("closed_form", "linear", "vmap", "opacus")),
+    "mlp 13-64-32-1": (lambda: MLP(13, (64, 32), seed=0), _bce, "bce",
+                       lambda n, rng: _binary_data(n, 13, rng), ("linear", "vmap", "opacus")),
+    "hazard net 59-24": (lambda: make_model(59, 24, seed=0, init_hazard=0.006), _nll, None,
+                         lambda n, rng: _survival_data(n, 59, rng),
+                         ("linear", "vmap", "opacus")),
+}
+
+
+def _plain_stepper(make, loss, batches):
     model = make()
-    base = peak_kib_reset()
-    if kind == "plain":
-        stats = train_local(model, X, y, epochs=epochs, lr=0.1, batch_size=batch_size, seed=0)
-    else:
-        stats = train_local_dp(model, X, y, epochs=epochs, lr=0.1, noise_multiplier=1.0,
-                               clip_norm=1.0, batch_size=batch_size, noise_seed=0,
-                               accountant=PartyAccountant(), seed=0, grad_sample_mode=kind)
-    peak = peak_kib()
-    extra = None if base is None or peak is None else max(0, peak - base)
-    return stats.seconds / stats.steps, extra
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+
+    def step(i):
+        X, targets = batches[i % len(batches)]
+        opt.zero_grad(set_to_none=True)
+        (loss(model(X), *targets) / len(X)).backward()
+        opt.step()
+
+    return step, lambda: None
+
+
+def _dp_stepper(make, loss, loss_name, backend, batches):
+    model = make()
+    params = list(model.parameters())
+    gen, acc = mechanism_generator(0, seed=0), PartyAccountant()
+    B = len(batches[0][0])
+    if backend == "opacus":
+        from opacus import GradSampleModule
+        from opacus.optimizers import DPOptimizer
+
+        gsm = GradSampleModule(model, loss_reduction="sum")
+        opt = DPOptimizer(torch.optim.SGD(params, lr=0.01), noise_multiplier=1.0,
+                          max_grad_norm=1.0, expected_batch_size=B, loss_reduction="mean",
+                          generator=gen, secure_mode=True)
+        acc.attach(opt, sample_rate=0.25)
+
+        def step(i):
+            X, targets = batches[i % len(batches)]
+            opt.zero_grad(set_to_none=True)
+            loss(gsm(X), *targets).backward()
+            if opt.pre_step():
+                opt.original_optimizer.step()
+
+        return step, gsm._close
+    grads_of = make_backend(model, loss, backend=backend, loss_name=loss_name,
+                            probe=batches[0][0])
+    opt = torch.optim.SGD(params, lr=0.01)
+
+    def step(i):
+        X, targets = batches[i % len(batches)]
+        noisy = dp_step(grads_of(X, *targets), params, clip_norm=1.0, noise_multiplier=1.0,
+                        expected_batch_size=B, generator=gen, accountant=acc,
+                        sample_rate=0.25)
+        for p, g in zip(params, noisy, strict=True):
+            p.grad = g
+        opt.step()
+
+    return step, grads_of.close
+
+
+def _time(stepper) -> float:
+    """CPU seconds per step: 3 warm-up steps, then as many as fit in BUDGET_S (3 to 400).
+
+    CPU time of this process, not wall-clock: on a shared machine other processes take wall
+    time but not this process's CPU time, and with one torch thread CPU time is the work."""
+    step, close = stepper()
+    try:
+        t0 = time.process_time()
+        for i in range(3):
+            step(i)
+        per = (time.process_time() - t0) / 3
+        k = int(min(400, max(3, BUDGET_S / max(per, 1e-5))))
+        t0 = time.process_time()
+        for i in range(k):
+            step(i)
+        return (time.process_time() - t0) / k
+    finally:
+        close()
+
+
+def measure(label: str, batch: int, reps: int) -> list[dict]:
+    """One row per backend of ``label`` at ``batch``: plain and DP µs per step, ratio."""
+    make, loss, loss_name, data, backends = MODELS[label]
+    rng = np.random.default_rng(batch)
+    batches = [data(batch, rng) for _ in range(4)]
+    configs = {"plain": lambda: _plain_stepper(make, loss, batches)}
+    for b in backends:
+        configs[b] = (lambda b=b: _dp_stepper(make, loss, loss_name, b, batches))
+    best = dict.fromkeys(configs, float("inf"))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Full backward hook is firing")
+        for _ in range(reps):                   # interleaved: the same load on every config
+            for name, stepper in configs.items():
+                best[name] = min(best[name], _time(stepper))
+    plain = best.pop("plain")
+    return [{"model": label, "backend": b, "batch": batch, "plain_us": round(plain * 1e6, 1),
+             "dp_us": round(s * 1e6, 1), "ratio": round(s / plain, 2)} for b, s in best.items()]
 
 
 def main() -> None:
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(N_ROWS, N_FEATURES)).astype(np.float32)
-    y = (X[:, 0] + 0.5 * rng.normal(size=N_ROWS) > 0).astype(np.float32)
-    print(f"torch threads: {torch.get_num_threads()}; {N_ROWS} rows, {N_FEATURES} features")
-    header = (f"{'model':<16}{'batch':>6}{'mode':>11}{'µs/step':>10}{'× plain':>9}"
-              f"{'peak +KiB':>11}{'grad_sample KiB':>17}")
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="one repetition, batches 64 and 256")
+    ap.add_argument("--no-write", action="store_true", help="do not write bench/results")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    reps, batches = (1, (64, 256)) if args.quick else (5, BATCHES)
+    print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())} "
+          f"({os.cpu_count()} cores); torch threads 1; CPU time per step, best of {reps}")
+    header = (f"{'model':<18}{'batch':>6}{'backend':>20}{'plain µs':>10}{'DP µs':>10}"
+              f"{'DP/plain':>10}  goal ≤ {GOAL:g}×")
     print(header)
     print("-" * len(header))
+    rows: list[dict] = []
     t0 = time.perf_counter()
-    for name, make in _models().items():
-        for batch_size, label, epochs in [(None, "300", 400), (64, "64", 80)]:
-            _run("plain", make, X, y, batch_size, 5)  # warm-up (lazy imports, allocator)
-            _run("hooks", make, X, y, batch_size, 5)
-            plain = None
-            n_params = sum(p.numel() for p in make().parameters())
-            per_sample_kib = (batch_size or N_ROWS) * n_params * 4 / 1024
-            for kind in ("plain", "hooks", "functorch"):
-                # Best of three: the machine is shared, and the minimum is the least disturbed.
-                sec, extra = min(_run(kind, make, X, y, batch_size, epochs) for _ in range(3))
-                plain = plain or sec
-                print(f"{name:<16}{label:>6}{kind:>11}{sec * 1e6:>10.0f}{sec / plain:>9.2f}"
-                      f"{'n/a' if extra is None else extra:>11}"
-                      f"{per_sample_kib if kind != 'plain' else 0:>17.0f}")
-    print(f"total {time.perf_counter() - t0:.1f} s")
+    for label, (make, _, loss_name, data, _) in MODELS.items():
+        auto = resolve_backend(make(), loss_name=loss_name,
+                               probe=data(2, np.random.default_rng(0))[0])
+        for batch in batches:
+            for r in measure(label, batch, reps):
+                rows.append(r)
+                mark = " (auto)" if r["backend"] == auto else ""
+                print(f"{label:<18}{batch:>6}{r['backend'] + mark:>20}{r['plain_us']:>10.0f}"
+                      f"{r['dp_us']:>10.0f}{r['ratio']:>10.2f}  "
+                      f"{'met' if r['ratio'] <= GOAL else 'not met'}")
+    print(f"total {time.perf_counter() - t0:.1f} s; load average at end: "
+          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    if not args.no_write:
+        path = write_bench_summary(
+            "dpsgd", "DP-SGD step versus plain step, per per-example gradient backend", rows)
+        print(f"rows written to {path}")
 
 
 if __name__ == "__main__":

@@ -201,10 +201,12 @@ ch01.split_summary(parts, P)
 # :pyobject: JointStep
 # ```
 #
-# **DP (eq. 2).** Each institution runs DP-SGD through Opacus with Poisson sampling (each row
-# joins each step with probability $q = B/n_i$, the sampling the RDP accountant assumes):
-# per-example gradients clipped to $C$, Gaussian noise $\mathcal N(0, \sigma^2 C^2)$ on their
-# sum, before anything leaves the institution:
+# **DP (eq. 2).** Each institution runs DP-SGD with Poisson sampling (each row joins each step
+# with probability $q = B/n_i$, the sampling Opacus' RDP accountant assumes): per-example
+# gradients clipped to $C$, Gaussian noise $\mathcal N(0, \sigma^2 C^2)$ on their sum, before
+# anything leaves the institution. The per-example gradients of this MLP come from its layers'
+# inputs and output gradients (no per-example autograd; `fedlib/privacy/per_example.py`), and
+# the clipping and noise reproduce Opacus' `DPOptimizer` step, which a test checks draw for draw:
 #
 # $$\tilde g = \frac{1}{B}\Big(\sum_{j \in \mathcal B} g_j \min\big(1, C/\lVert g_j\rVert\big)
 # + \mathcal N(0, \sigma^2 C^2 I)\Big).$$ (eq-01-dp)

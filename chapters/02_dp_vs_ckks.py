@@ -167,7 +167,7 @@ fed_data.client_table
 # tuning sweep of the paper's 1000 × 5 schedule affordable. One local step of
 # {eq}`eq-02-dpsgd` with the closed-form per-example gradient:
 #
-# ```{literalinclude} ../../fedlib/fl/party.py
+# ```{literalinclude} ../../fedlib/privacy/closed_form.py
 # :pyobject: logistic_sgd
 # ```
 #

@@ -237,8 +237,8 @@ def test_ckks_security_level_follows_the_standard_table():
 @pytest.mark.parametrize("sigma", [None, 0.0])
 def test_closed_form_logistic_sgd_matches_opacus_and_torch(sigma):
     from fedlib.fl.models import get_flat_params
-    from fedlib.fl.party import logistic_sgd
     from fedlib.privacy.accountants import PartyAccountant
+    from fedlib.privacy.closed_form import logistic_sgd
     from fedlib.privacy.dpsgd import train_local, train_local_dp
 
     d = small_clients(n=1, rows=60)[0]
@@ -258,7 +258,7 @@ def test_closed_form_logistic_sgd_matches_opacus_and_torch(sigma):
 
 
 def test_closed_form_dp_noise_has_the_stated_scale_and_is_accounted():
-    from fedlib.fl.party import logistic_sgd
+    from fedlib.privacy.closed_form import logistic_sgd
 
     d = small_clients(n=1, rows=50)[0]
     w0 = np.zeros(5)

@@ -16,15 +16,23 @@ multiset of messages per round is. Chapter 2's ``Federation`` with ``dropout_rat
 pinned: its dropouts are now drawn after every party trained (as chapter 1's loop always drew
 them) instead of after each party's own training, so the same seed drops other parties there.
 No chapter runs that path.
+
+Re-pinned since: chapter 1's DP cases (``fmtl_dp``, ``fmtl_dp_secagg_dropout``), when DP-SGD's
+default per-example gradients moved from Opacus to the per-layer factors of
+``fedlib.privacy.per_example`` (same batches, same noise draws, float rounding of the clipped
+sum only). ``CH1_OPACUS`` keeps the old values, which ``backend="opacus"`` still reproduces;
+``test_chapter1_dp_pins_hold_on_opacus_and_the_default_backend_differs_by_rounding`` shows it.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 
 import numpy as np
 import pytest
 
+import fedlib.fl.fmtl as fmtl_module
 from fedlib.core.party import PartyRows
 from fedlib.core.transcript import Transcript
 from fedlib.crypto.ckks import CKKSKeyHolder, CKKSParams, CKKSProtection
@@ -35,6 +43,7 @@ from fedlib.fl.models import MLP, LogisticRegression
 from fedlib.fl.reputation import ReputationParams
 from fedlib.fl.screening import run_screened_fedavg
 from fedlib.privacy.accountants import PartyAccountant
+from fedlib.privacy.dpsgd import train_local_dp
 
 
 def fingerprint(array) -> str:
@@ -129,7 +138,7 @@ CH1_CASES = {
 }
 
 
-def ch1_summary(case: str) -> dict:
+def _ch1_run(case: str):
     kw = dict(CH1_CASES[case])
     sigma, secure = kw.pop("sigma", None), kw.pop("secure", False)
     # DP clients get a fixed sigma (calibrating one to a target epsilon takes long).
@@ -141,6 +150,11 @@ def ch1_summary(case: str) -> dict:
                         epochs=1, lr=0.5, batch_size=32, seed=5, noise_seed=11,
                         secure_aggregation=SecureAggregation(threshold=3) if secure else None,
                         transcript=t, **kw)
+    return run, clients, t, sigma
+
+
+def ch1_summary(case: str) -> dict:
+    run, clients, t, sigma = _ch1_run(case)
     return {
         "global": fingerprint(run.global_params),
         "models": {n: fingerprint(w) for n, w in sorted(run.models.items())},
@@ -307,11 +321,11 @@ CH1 = {'fedavg': {'global': '<f8[21]:cb3e70ec427abd0b',
                                           '2/plaintext/model_update': [2, 352],
                                           '2/public/global_model': [4, 672]},
                              'dp_steps': None},
- 'fmtl_dp': {'global': '<f8[21]:e9937ea00329df59',
-             'models': {'bank-0': '<f8[21]:d24905439bf4adeb',
-                        'bank-1': '<f8[21]:78d549d72558f158',
-                        'bank-2': '<f8[21]:6ad59f47b67f6f11',
-                        'bank-3': '<f8[21]:c36ee794ebb88638'},
+ 'fmtl_dp': {'global': '<f8[21]:67da1381c38a247d',
+             'models': {'bank-0': '<f8[21]:339bfb645df3a479',
+                        'bank-1': '<f8[21]:d08d647af22c4e20',
+                        'bank-2': '<f8[21]:e2430c5cfb42c79e',
+                        'bank-3': '<f8[21]:4861418b7d96684e'},
              'history': [(1, ['bank-0', 'bank-1', 'bank-2', 'bank-3'], [], False, 704),
                          (2, ['bank-0', 'bank-1', 'bank-2', 'bank-3'], [], False, 704)],
              'messages': {'1/noisy/model_update': [4, 704],
@@ -381,10 +395,10 @@ CH1 = {'fedavg': {'global': '<f8[21]:cb3e70ec427abd0b',
                                         '2/share/unmask_shares': [3, 699]},
                            'dp_steps': None},
  'fmtl_dp_secagg_dropout': {'global': '<f8[21]:9a2ff34bd23f4937',
-                            'models': {'bank-0': '<f8[21]:a156da874fcad970',
-                                       'bank-1': '<f8[21]:e7d124c9ca44687c',
-                                       'bank-2': '<f8[21]:e0839ec55e3c3ae6',
-                                       'bank-3': '<f8[21]:965185ade0d5e9ff'},
+                            'models': {'bank-0': '<f8[21]:b0ec476f335ac121',
+                                       'bank-1': '<f8[21]:05b1a434574cf3c9',
+                                       'bank-2': '<f8[21]:0dc360bedcfc8bbe',
+                                       'bank-3': '<f8[21]:3cd1113a9bee2aab'},
                             'history': [(1, [], ['bank-1', 'bank-2'], True, 2758),
                                         (2, ['bank-0', 'bank-1', 'bank-3'], ['bank-2'], False,
                                          2991)],
@@ -405,6 +419,23 @@ CH1 = {'fedavg': {'global': '<f8[21]:cb3e70ec427abd0b',
                                          '2/public/survivors': [3, 54],
                                          '2/share/unmask_shares': [3, 699]},
                             'dp_steps': [4, 4, 4, 6]}}
+
+
+#: The DP cases of chapter 1 as ``main`` computed them through Opacus' DPOptimizer (the
+#: fingerprints CH1 held before the default DP backend changed); ``backend="opacus"`` must
+#: still reproduce them bit for bit.
+CH1_OPACUS = {
+    'fmtl_dp': {'global': '<f8[21]:e9937ea00329df59',
+                'models': {'bank-0': '<f8[21]:d24905439bf4adeb',
+                           'bank-1': '<f8[21]:78d549d72558f158',
+                           'bank-2': '<f8[21]:6ad59f47b67f6f11',
+                           'bank-3': '<f8[21]:c36ee794ebb88638'}},
+    'fmtl_dp_secagg_dropout': {'global': '<f8[21]:9a2ff34bd23f4937',
+                               'models': {'bank-0': '<f8[21]:a156da874fcad970',
+                                          'bank-1': '<f8[21]:e7d124c9ca44687c',
+                                          'bank-2': '<f8[21]:e0839ec55e3c3ae6',
+                                          'bank-3': '<f8[21]:965185ade0d5e9ff'}},
+}
 
 CH4 = {'screened': {'final': '<f8[5]:9b3b0d141dcff44d',
               'history': [(0, 'accuracy', 0.8666666667), (0, 'loss', 0.6227487785),
@@ -451,6 +482,28 @@ def test_chapter1_run_federated_is_pinned(case):
     got = ch1_summary(case)
     got["history"] = [tuple(h) for h in got["history"]]
     assert got == CH1[case]
+
+
+@pytest.mark.parametrize("case", sorted(CH1_OPACUS))
+def test_chapter1_dp_pins_hold_on_opacus_and_the_default_backend_differs_by_rounding(
+        case, monkeypatch):
+    """Why the DP cases of CH1 were re-pinned: the default DP backend is no longer Opacus but
+    the per-layer factors of :mod:`fedlib.privacy.per_example` (the MLP is a Linear stack).
+    Both draw the same Poisson batches and the same noise from the same generator (one
+    parameter at a time, Opacus' secure sampler) and clip with the same factor; only the
+    float32 summation order of the clipped sum differs. So: Opacus still gives the old pins
+    bit for bit, and the default lands within float rounding of it — the same algorithm on
+    the same draws, not merely the same distribution."""
+    default = _ch1_run(case)[0]
+    monkeypatch.setattr(fmtl_module, "train_local_dp",
+                        functools.partial(train_local_dp, backend="opacus"))
+    reference = _ch1_run(case)[0]
+    got = ch1_summary(case)
+    assert {k: got[k] for k in ("global", "models")} == CH1_OPACUS[case]
+    np.testing.assert_allclose(default.global_params, reference.global_params, rtol=0,
+                               atol=1e-5)
+    for name, w in reference.models.items():
+        np.testing.assert_allclose(default.models[name], w, rtol=0, atol=1e-5)
 
 
 @pytest.mark.parametrize("case", sorted(CH4))

@@ -83,11 +83,8 @@ def _paper_net(d=7, T=6, seed=0):
 
 def test_fast_per_example_gradients_equal_a_per_row_autograd_loop():
     from fedlib.privacy.bdp import neighbour_distances
-    from fedlib.survival.federated import (
-        _linear_stack,
-        linear_backprops,
-        per_example_gradients_linear,
-    )
+    from fedlib.privacy.per_example import linear_stack
+    from fedlib.survival.federated import linear_backprops
 
     X, ss, sf = (torch.tensor(a) for a in _toy(n=40, d=7, T=6, seed=3))
     net = _paper_net()
@@ -96,18 +93,21 @@ def test_fast_per_example_gradients_equal_a_per_row_autograd_loop():
         g = per_example_gradients(net, X, ss, sf, method=method)
         assert g.shape == ref.shape
         torch.testing.assert_close(g, ref, atol=1e-6, rtol=1e-5)
-    trace = linear_backprops(_linear_stack(net), X, ss, sf)
+    trace = linear_backprops(linear_stack(net), X, ss, sf)
     rows = torch.tensor([3, 0, 39, 3])
-    torch.testing.assert_close(per_example_gradients_linear(trace, rows), ref[rows],
-                               atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(trace.materialize(rows), ref[rows], atol=1e-6, rtol=1e-5)
+
+    def flat(parts):
+        return torch.cat([p.reshape(-1) for p in parts])
+
     # The ghost norms and the clipped (weighted) sum, without the [n, P] matrix.
-    torch.testing.assert_close(trace.sq_norms().sqrt(), ref.norm(dim=1), atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(trace.norms(), ref.norm(dim=1), atol=1e-6, rtol=1e-5)
     w = torch.clamp(0.3 / ref.norm(dim=1), max=1.0)
-    torch.testing.assert_close(trace.weighted_sum(w), (ref * w[:, None]).sum(0), atol=1e-6,
-                               rtol=1e-5)
-    torch.testing.assert_close(trace.weighted_sum(w[:5], slice(0, 5)),
+    torch.testing.assert_close(flat(trace.weighted_sum(w)), (ref * w[:, None]).sum(0),
+                               atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(flat(trace.subset(slice(0, 5)).weighted_sum(w[:5])),
                                (ref[:5] * w[:5, None]).sum(0), atol=1e-6, rtol=1e-5)
-    # The BDP distances from inner products equal those of the materialised gradients.
+    # The BDP distances from the factors' Gram matrices equal those of the gradients.
     left, right = torch.tensor([0, 5, 7, 7]), torch.tensor([30, 31, 7, 2])
     for C in (0.05, 1.0, 1e3):                     # all clipped, mixed, none clipped
         got = trace.pair_sq_distances(left, right, clip_norm=C)
@@ -124,7 +124,7 @@ def test_fast_per_example_gradients_equal_a_per_row_autograd_loop():
             return self.inner(x)
 
     wrapped = Wrapped()
-    assert _linear_stack(wrapped) is None and _linear_stack(net) is not None
+    assert linear_stack(wrapped) is None and linear_stack(net) is not None
     torch.testing.assert_close(per_example_gradients(wrapped, X, ss, sf), ref, atol=1e-6,
                                rtol=1e-5)
     with pytest.raises(ValueError, match="outer"):
@@ -133,8 +133,8 @@ def test_fast_per_example_gradients_equal_a_per_row_autograd_loop():
     seq = torch.nn.Sequential(torch.nn.Linear(7, 5), torch.nn.Tanh(), torch.nn.Linear(5, 6))
     torch.testing.assert_close(per_example_gradients(seq, X, ss, sf, method="outer"),
                                _loop_gradients(seq, X, ss, sf), atol=1e-6, rtol=1e-5)
-    assert _linear_stack(torch.nn.Sequential(torch.nn.Linear(7, 5),
-                                             torch.nn.ReLU(inplace=True))) is None
+    assert linear_stack(torch.nn.Sequential(torch.nn.Linear(7, 5),
+                                            torch.nn.ReLU(inplace=True))) is None
     with pytest.raises(ValueError, match="method"):
         per_example_gradients(net, X, ss, sf, method="opacus")
 

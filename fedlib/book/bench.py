@@ -40,20 +40,54 @@ _ROW_KEYS = ("case", "metric", "value", "unit")
 
 def write_bench_summary(name: str, title: str, rows: Iterable[Mapping[str, Any]],
                         root: Path | None = None) -> Path:
-    """Write one benchmark's rows (``case``, ``metric``, ``value``, ``unit``) as
-    ``bench/results/<name>.json`` under ``root`` (default: the repository) and return it."""
-    clean = []
-    for row in rows:
-        missing = set(_ROW_KEYS) - set(row)
-        if missing:
-            raise ValueError(f"bench row {dict(row)!r} lacks {sorted(missing)}")
-        clean.append({"case": str(row["case"]), "metric": str(row["metric"]),
-                      "value": float(row["value"]), "unit": str(row["unit"])})
+    """Write one benchmark's rows as ``bench/results/<name>.json`` under ``root`` (default:
+    the repository) and return it.
+
+    A row is either a measurement (``case``, ``metric``, ``value``, ``unit``) or a plain
+    record of one configuration (any keys, every value a string, number, bool or None; e.g.
+    ``bench_dpsgd.py``'s ``model, backend, batch, plain_us, dp_us, ratio``), written as given;
+    a summary holds one kind, with the same keys in every record.
+
+    >>> import tempfile
+    >>> p = write_bench_summary("rec", "R", [{"model": "m", "batch": 16, "ratio": 1.5}],
+    ...                         root=Path(tempfile.mkdtemp()))
+    >>> json.loads(p.read_text())["rows"]
+    [{'model': 'm', 'batch': 16, 'ratio': 1.5}]
+    """
+    rows = [dict(r) for r in rows]
+    if rows and not set(_ROW_KEYS) <= set(rows[0]):
+        clean = _records(rows)
+    else:
+        clean = []
+        for row in rows:
+            missing = set(_ROW_KEYS) - set(row)
+            if missing:
+                raise ValueError(f"bench row {dict(row)!r} lacks {sorted(missing)}")
+            clean.append({"case": str(row["case"]), "metric": str(row["metric"]),
+                          "value": float(row["value"]), "unit": str(row["unit"])})
     out = Path(root or repo_root()) / BENCH_RESULTS / f"{name}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"bench": name, "title": title,
                                "written_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                                "rows": clean}, indent=1))
+    return out
+
+
+def _records(rows: list[dict]) -> list[dict]:
+    """Plain records, checked: the same keys in every row, JSON scalars only (numpy scalars
+    become Python ones), so that readers can tabulate them without guessing."""
+    keys = list(rows[0])
+    out = []
+    for row in rows:
+        if list(row) != keys:
+            raise ValueError(f"bench record {row!r} has keys {list(row)}, expected {keys}")
+        clean = {}
+        for k, v in row.items():
+            v = v.item() if hasattr(v, "item") else v
+            if v is not None and not isinstance(v, str | int | float | bool):
+                raise ValueError(f"bench record {row!r}: {k}={v!r} is not a plain value")
+            clean[k] = v
+        out.append(clean)
     return out
 
 

@@ -92,14 +92,18 @@ def _bench_section(root: Path) -> list[str]:
         return [*lines, f"No benchmark summary in `{BENCH_RESULTS.as_posix()}/` for this build: "
                 "run `make bench`, then rebuild the book.", ""]
     for s in summaries:
+        head = [f"### {s.get('title') or s['bench']}", "",
+                f"`bench/bench_{s['bench']}.py`, run {str(s.get('written_at', '?'))[:16]}.", ""]
+        if s["rows"] and "case" not in s["rows"][0]:     # plain records: one column per key
+            keys = list(s["rows"][0])
+            lines += [*head, *md_table(keys, ([r.get(k) for k in keys] for r in s["rows"]))]
+            continue
         cases = list(dict.fromkeys(r["case"] for r in s["rows"]))
         metrics = list(dict.fromkeys((r["metric"], r["unit"]) for r in s["rows"]))
         values = {(r["case"], r["metric"]): r["value"] for r in s["rows"]}
-        lines += [f"### {s.get('title') or s['bench']}", "",
-                  f"`bench/bench_{s['bench']}.py`, run {str(s.get('written_at', '?'))[:16]}.",
-                  "", *md_table(["case", *(f"{m} ({u})" if u else m for m, u in metrics)],
-                                ([c, *(values.get((c, m)) for m, _ in metrics)]
-                                 for c in cases))]
+        lines += [*head, *md_table(["case", *(f"{m} ({u})" if u else m for m, u in metrics)],
+                                   ([c, *(values.get((c, m)) for m, _ in metrics)]
+                                    for c in cases))]
     return lines
 
 

@@ -105,8 +105,9 @@ def build_parties(data: Sequence[PartyData], modes: Sequence[ClientMode], *, epo
     reproduction only — seeded noise voids the guarantee.
 
     ``engine="closed_form"`` trains logistic regression with closed-form per-example gradients
-    (:func:`fedlib.fl.party.logistic_sgd`: the same algorithm, about 20 times faster than
-    Opacus' hooks on this model).
+    (:func:`fedlib.privacy.closed_form.logistic_sgd`: the same algorithm, about 20 times faster than
+    Opacus' hooks on this model); ``engine="opacus"`` runs DP-SGD through Opacus'
+    ``DPOptimizer`` (``backend="opacus"`` of :func:`fedlib.privacy.dpsgd.train_local_dp`).
     """
     if engine not in ("opacus", "closed_form"):
         raise ValueError(f"engine must be 'opacus' or 'closed_form', got {engine!r}")
@@ -137,7 +138,7 @@ def build_parties(data: Sequence[PartyData], modes: Sequence[ClientMode], *, epo
             trainer = DPSGDTrainer(epochs=epochs, lr=lr, batch_size=batch_size,
                                    noise_multiplier=float(mode.noise_multiplier),
                                    clip_norm=clip_norm, accountant=PartyAccountant(),
-                                   noise_seed=noise_seed)
+                                   noise_seed=noise_seed, backend="opacus")
         else:
             trainer = StandardTrainer(epochs=epochs, lr=lr, batch_size=batch_size)
         protection = ckks if mode.protection == "ckks" else plaintext

@@ -190,7 +190,7 @@ def local_train(model: nn.Module, X: np.ndarray, y: np.ndarray, *, center: np.nd
                 noise_seed: int | None = None) -> float:
     """SGD on mean BCE + ``lam·‖W − center‖²`` in place; DP-SGD if ``dp = (σ, C)``.
 
-    A thin layer over :func:`fedlib.privacy.dpsgd.train_local` / ``train_local_dp`` (Opacus),
+    A thin layer over :func:`fedlib.privacy.dpsgd.train_local` / ``train_local_dp``,
     whose ``proximal`` option adds the penalty's gradient after clipping and noise. With DP,
     batches are Poisson-sampled at q = B/n (the accountant's assumption), each step is
     recorded in ``accountant`` (required), and ``noise_seed`` (default ``None``: OS entropy)

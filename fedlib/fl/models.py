@@ -36,6 +36,10 @@ class LogisticRegression(nn.Module):
     while :func:`predict_proba` applies it.
     """
 
+    #: ``forward`` is the layer stack (up to a reshape), so DP-SGD may compute per-example
+    #: gradients from the stack (:func:`fedlib.privacy.per_example.linear_stack`).
+    forward_is_stack = True
+
     def __init__(self, n_features: int, *, seed: int) -> None:
         super().__init__()
         if n_features < 1:
@@ -54,6 +58,10 @@ class LogisticRegression(nn.Module):
 
 class MLP(nn.Module):
     """A ReLU multilayer perceptron with one logit output (binary classification)."""
+
+    #: ``forward`` is the layer stack (up to a reshape), so DP-SGD may compute per-example
+    #: gradients from the stack (:func:`fedlib.privacy.per_example.linear_stack`).
+    forward_is_stack = True
 
     def __init__(self, n_features: int, hidden: Sequence[int] = (64, 32), *, seed: int) -> None:
         super().__init__()

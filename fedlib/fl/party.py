@@ -24,7 +24,6 @@ Examples
 
 from __future__ import annotations
 
-import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -38,10 +37,11 @@ from fedlib.core.protection import UpdateProtection
 from fedlib.fl.models import get_flat_params, set_flat_params
 from fedlib.fl.protection import PlaintextProtection
 from fedlib.fl.strategies import FitResult
+from fedlib.privacy.closed_form import logistic_sgd
 from fedlib.privacy.dpsgd import train_local, train_local_dp
 
 __all__ = ["DPSGDTrainer", "LocalTrainer", "LogisticDPSGDTrainer", "LogisticSGDTrainer", "Party",
-           "PartyClient", "StandardTrainer", "TrainStats", "logistic_sgd"]
+           "PartyClient", "StandardTrainer", "TrainStats"]
 
 
 @dataclass(frozen=True)
@@ -78,14 +78,16 @@ class StandardTrainer:
 
 @dataclass
 class DPSGDTrainer:
-    """DP-SGD through Opacus with one accountant that lives as long as the party.
+    """DP-SGD with one accountant that lives as long as the party.
 
     The accountant is created once and handed to every round's training call, so the ε the
     party reports is the composition over *all* its rounds, never a per-round value. Batches
     are Poisson-sampled at q = ``batch_size``/n, as the accountant assumes. ``noise_seed``
     ``None`` (default) draws sampling and noise from OS entropy; an integer makes runs
-    repeatable — seeded noise is a reproduction device that voids the guarantee
-    (:func:`fedlib.privacy.dpsgd.train_local_dp`).
+    repeatable — seeded noise is a reproduction device that voids the guarantee.
+    ``backend`` is the per-example gradient backend of
+    :func:`fedlib.privacy.dpsgd.train_local_dp` (``"auto"``: the fastest that fits the
+    model; ``"opacus"``: Opacus' ``DPOptimizer``, the reference).
     """
 
     epochs: int
@@ -95,13 +97,14 @@ class DPSGDTrainer:
     clip_norm: float
     accountant: object
     noise_seed: int | None = None
+    backend: str = "auto"
     private: bool = field(default=True, init=False)
 
     def train(self, model: nn.Module, X: np.ndarray, y: np.ndarray, *, seed: int) -> TrainStats:
         s = train_local_dp(model, X, y, epochs=self.epochs, lr=self.lr,
                            noise_multiplier=self.noise_multiplier, clip_norm=self.clip_norm,
                            batch_size=self.batch_size, accountant=self.accountant,
-                           seed=seed, noise_seed=self.noise_seed)
+                           seed=seed, noise_seed=self.noise_seed, backend=self.backend)
         return TrainStats(steps=s.steps, loss=s.final_loss, seconds=s.seconds)
 
 
@@ -112,80 +115,6 @@ def _linear_layer(model: nn.Module) -> nn.Linear:
         raise TypeError("the closed-form trainers need a model with exactly one nn.Linear(d, 1) "
                         f"layer (logistic regression), got {type(model).__name__}")
     return layers[0]
-
-
-def logistic_sgd(w: np.ndarray, X: np.ndarray, y: np.ndarray, *, epochs: int, lr: float,
-                 batch_size: int | None, seed: int, noise_multiplier: float | None = None,
-                 clip_norm: float | None = None, noise_seed: int | None = None
-                 ) -> tuple[np.ndarray, int]:
-    """(DP-)SGD on the logistic loss with closed-form per-example gradients.
-
-    ``w`` holds the weights then the bias. The per-example gradient of the logistic loss is
-    ``(sigmoid(w·x + b) - y) [x, 1]``, so its norm is ``|r| sqrt(|x|² + 1)``: clipping needs no
-    per-example autograd. With ``noise_multiplier`` set this is DP-SGD exactly as
-    :func:`fedlib.privacy.dpsgd.train_local_dp` runs it through Opacus (clip factor
-    ``min(1, C / (norm + 1e-6))``, N(0, σ²C²) added to the clipped sum, division by the expected
-    batch size; Poisson-sampled batches when ``batch_size`` is set); without it, plain SGD on
-    the mean loss (shuffled batches), as :func:`~fedlib.privacy.dpsgd.train_local`. Noise and
-    batches come from separate seeded streams (the same split as ``dpsgd``), in float64.
-
-    Returns the new parameter vector and the number of steps taken.
-
-    >>> rng = np.random.default_rng(0)
-    >>> X = rng.normal(size=(100, 2)); y = (X[:, 0] > 0).astype(float)
-    >>> w, steps = logistic_sgd(np.zeros(3), X, y, epochs=50, lr=1.0, batch_size=None, seed=0,
-    ...                         noise_multiplier=1.0, clip_norm=1.0, noise_seed=7)
-    >>> steps, bool(w[0] > 1)
-    (50, True)
-    """
-    private = noise_multiplier is not None
-    X = np.asarray(X, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
-    n, d = X.shape
-    w = np.array(w, dtype=np.float64)
-    if w.shape != (d + 1,):
-        raise ValueError(f"w has shape {w.shape}, expected ({d + 1},)")
-    if batch_size is not None and batch_size >= n:
-        batch_size = None
-    if private and noise_seed is None:
-        entropy = secrets.randbits(128)
-    elif private:
-        entropy = [int(noise_seed), int(seed)]
-    else:
-        entropy = int(seed)
-    batch_rng, noise_rng = (np.random.default_rng(s)
-                            for s in np.random.SeedSequence(entropy).spawn(2))
-    sq = np.einsum("ij,ij->i", X, X) + 1.0
-    row_norm = np.sqrt(sq)
-    steps = 0
-
-    def batches():
-        if batch_size is None:
-            for _ in range(epochs):
-                yield None
-            return
-        per_epoch = -(-n // batch_size)
-        for _ in range(epochs):
-            if private:                    # Poisson sampling, as the RDP accountant assumes
-                for _ in range(per_epoch):
-                    yield np.flatnonzero(batch_rng.random(n) < batch_size / n)
-            else:
-                perm = batch_rng.permutation(n)
-                yield from (perm[i:i + batch_size] for i in range(0, n, batch_size))
-
-    for idx in batches():
-        Xb, yb, nb = (X, y, row_norm) if idx is None else (X[idx], y[idx], row_norm[idx])
-        r = 1.0 / (1.0 + np.exp(-(Xb @ w[:-1] + w[-1]))) - yb
-        if private:
-            r = r * np.minimum(1.0, clip_norm / (np.abs(r) * nb + 1e-6))
-            g = np.append(Xb.T @ r, r.sum())
-            g += noise_rng.normal(0.0, noise_multiplier * clip_norm, size=d + 1)
-            g /= n if batch_size is None else batch_size
-        else:
-            g = np.append(Xb.T @ r, r.sum()) / max(len(yb), 1)
-        w -= lr * g
-        steps += 1
-    return w, steps
 
 
 def _train_closed_form(model: nn.Module, X: np.ndarray, y: np.ndarray, **kw) -> tuple[int, float]:

@@ -225,13 +225,35 @@ def _cost_matrix(sq_distances: np.ndarray, *, orders: tuple[int, ...], sample_ra
     scale = sq_distances / (2.0 * noise_multiplier**2 * clip_norm**2)
     out = []
     for logpmf, expo in _binomial_tables(float(sample_rate), orders)[:2 if right else 1]:
-        a = logpmf[:, None, :] + scale[None, :, None] * expo[:, None, :]
-        top = a.max(axis=2)          # finite: some K always has positive mass
-        c = top + np.log(np.exp(a - top[..., None]).sum(axis=2))
+        c = np.empty((len(orders), scale.size))
+        for rows, width in _order_bands(orders):
+            # Only the first order + 2 entries of a row have mass (the rest is -inf padding):
+            # a band of similar orders reads only its own width, ~5x less exp work per step.
+            a = logpmf[rows, None, :width] + scale[None, :, None] * expo[rows, None, :width]
+            top = a.max(axis=2)          # finite: some K always has positive mass
+            c[rows] = top + np.log(np.exp(a - top[..., None]).sum(axis=2))
         # Identical neighbours cost exactly nothing; logsumexp of the pmf alone is 0 only up
         # to rounding, which would make Delta = 0 look like a (tiny) privacy loss.
         out.append(np.where(scale[None, :] == 0, 0.0, c))
     return out[0], out[1] if right else None
+
+
+@functools.lru_cache(maxsize=64)
+def _order_bands(orders: tuple[int, ...]) -> tuple[tuple[np.ndarray, int], ...]:
+    """Positions of ``orders`` grouped into bands whose widths (order + 2) differ at most 2x,
+    each with the band's width: the columns of the binomial tables that can have mass.
+
+    >>> [(r.tolist(), w) for r, w in _order_bands((1, 2, 3, 8, 40))]
+    [([0, 1, 2], 5), ([3], 10), ([4], 42)]
+    """
+    pos = np.argsort(np.asarray(orders), kind="stable")
+    bands, start = [], 0
+    for i in range(1, len(pos) + 1):
+        if i == len(pos) or orders[pos[i]] + 2 > 2 * (orders[pos[start]] + 2):
+            rows = pos[start:i]
+            bands.append((rows, int(max(orders[j] for j in rows)) + 2))
+            start = i
+    return tuple(bands)
 
 
 def _check_distances(d) -> np.ndarray:
@@ -310,8 +332,11 @@ def _t_quantile(gamma: float, m: int) -> float:
 
 
 def _log_mean_exp(a: np.ndarray) -> np.ndarray:
-    """``log mean(e^a)`` over the last axis."""
-    return logsumexp(a, axis=-1) - np.log(a.shape[-1])
+    """``log mean(e^a)`` over the last axis (the costs here are finite, so the shift by the
+    maximum needs none of the guards of :func:`scipy.special.logsumexp`, whose generic
+    array handling cost more than the rest of a BDP step's accounting)."""
+    top = a.max(axis=-1, keepdims=True)
+    return np.log(np.exp(a - top).mean(axis=-1)) + top[..., 0]
 
 
 def _log_t_ucb(a: np.ndarray, tq: float) -> np.ndarray:

@@ -1,13 +1,16 @@
-"""Local training of one party: DP-SGD through Opacus, and the same loop without privacy.
+"""Local training of one party: DP-SGD on one step contract, and the same loop without privacy.
 
 :func:`train_local_dp` runs DP-SGD (Abadi et al. 2016, Alg. 1) on a party's rows: per-example
-gradients from Opacus' ``GradSampleModule``, per-example clipping to ``clip_norm``, Gaussian
-noise N(0, σ²C²) and averaging by Opacus' ``DPOptimizer`` around plain SGD. Every noisy step
-is recorded into the party's :class:`~fedlib.privacy.accountants.PartyAccountant` through the
-optimizer's step hook, so the accountant composes over all rounds. :func:`train_local` is the
-non-private counterpart: the same SGD, the same loss and the same expected batch size; the
-differences are clipping, noise and Poisson (rather than shuffled) batches, which is what the
-chapter compares.
+gradients from a backend of :mod:`fedlib.privacy.per_example` (closed form for logistic
+regression, per-layer factors for ``Linear`` stacks, ``torch.func`` for any model, or Opacus),
+then :func:`fedlib.privacy.dp_step.dp_step` clips them to ``clip_norm``, adds Gaussian noise
+N(0, σ²C²) to their sum, divides by the expected batch size and records the step in the
+party's :class:`~fedlib.privacy.accountants.PartyAccountant`, so the accountant composes over
+all rounds. ``backend="opacus"`` runs Opacus' ``GradSampleModule`` and ``DPOptimizer``
+instead (its step hook feeds the accountant): the reference the other backends are tested
+against. :func:`train_local` is the non-private counterpart: the same SGD, the same loss and
+the same expected batch size; the differences are clipping, noise and Poisson (rather than
+shuffled) batches, which is what the chapter compares.
 
 The model is trained in place and left without Opacus hooks, so the federation can load the
 server's new global weights into the same module next round (``load_state_dict``) and call
@@ -26,11 +29,14 @@ empty batch releases pure noise and is accounted like any other step. Non-privat
 Randomness. The Poisson draws and the Gaussian noise come from
 :func:`fedlib.privacy.randomness.mechanism_generator`: by default (``noise_seed=None``) from a
 fresh OS-entropy seed, so nobody can regenerate them; an explicit ``noise_seed`` makes the run
-repeatable — a reproduction device that voids the guarantee. Noise is drawn by Opacus in
-``secure_mode`` (floating-point-safe sampling).
+repeatable — a reproduction device that voids the guarantee. Noise is drawn by Opacus'
+``secure_mode`` sampler (floating-point-safe), one parameter at a time, by every backend, so a
+seeded run draws the same batches and the same noise whichever backend computes the
+gradients.
 
-Per-example gradients use Opacus' ``hooks`` mode by default: for the logistic regression of
-chapter 2 it costs ~0.5 ms per step against ~1.1 ms with ``functorch`` (bench/bench_dpsgd.py).
+Speed. ``backend="auto"`` (default) picks the fastest backend that fits the model
+(:func:`fedlib.privacy.per_example.resolve_backend`); ``bench/bench_dpsgd.py`` prints each
+backend's step cost against a plain step.
 
 References: paper 001 (chapter 2) §4.3 (DP-SGD, C = 1.0, σ ∈ {1.2, 1.6, 2.0} full batch or
 σ ∈ {0.5, 1.0, 1.5} at q = 0.2, g̃ = g + N(0, σ²C²)); paper 000 (chapter 1) eq. 2; paper 002
@@ -74,6 +80,8 @@ from fedlib.privacy.accountants import (
     _as_float,
     _check_noise_multiplier,
 )
+from fedlib.privacy.dp_step import dp_step
+from fedlib.privacy.per_example import BACKENDS, make_backend
 from fedlib.privacy.randomness import mechanism_generator, poisson_batches
 
 __all__ = ["LOSSES", "LocalTrainStats", "train_local", "train_local_dp"]
@@ -250,14 +258,14 @@ def train_local(model: nn.Module, X: Any, y: Any, *, epochs: int, lr: float,
 def train_local_dp(model: nn.Module, X: Any, y: Any, *, epochs: int, lr: float,
                    noise_multiplier: float, clip_norm: float, batch_size: int | None,
                    accountant: PartyAccountant, seed: int, noise_seed: int | None = None,
-                   loss: str = "bce", grad_sample_mode: str = "hooks",
+                   loss: str = "bce", backend: str = "auto", grad_sample_mode: str = "hooks",
                    proximal: tuple[Any, float] | None = None) -> LocalTrainStats:
-    """DP-SGD on one party's rows through Opacus; each step is recorded in ``accountant``.
+    """DP-SGD on one party's rows (Abadi et al. 2016, Alg. 1), each step in ``accountant``.
 
     Parameters
     ----------
     model
-        Trained in place; Opacus' hooks are removed before returning.
+        Trained in place; no hooks are left on it.
     X, y
         The party's rows (numpy arrays or tensors).
     epochs, lr
@@ -280,15 +288,20 @@ def train_local_dp(model: nn.Module, X: Any, y: Any, *, epochs: int, lr: float,
         seeded noise is a reproduction device that voids the guarantee.
     loss
         A key of :data:`LOSSES` (``"bce"``: binary cross-entropy on the model's logit).
+    backend
+        Per-example gradients (:mod:`fedlib.privacy.per_example`): ``"auto"`` (default, the
+        fastest that fits: ``closed_form`` for logistic regression, ``linear`` for a stack of
+        ``Linear`` layers and element-wise activations, else ``vmap``), one of those by name,
+        or ``"opacus"``: Opacus' ``GradSampleModule`` and ``DPOptimizer``, the reference. All
+        draw the same batches and the same noise from the same generator, so they release the
+        same gradients up to float rounding (tests/test_dp_backends.py).
     grad_sample_mode
-        Opacus per-example gradient mode, ``"hooks"`` or ``"functorch"``.
+        Opacus' per-example gradient mode for ``backend="opacus"``, ``"hooks"`` or
+        ``"functorch"``.
     proximal
         ``(center, λ)``: add λ‖W − center‖² (FMTL, paper 000 eq. 1); its gradient is added
         after clipping and noise, since it depends on no example.
     """
-    from opacus import GradSampleModule
-    from opacus.optimizers import DPOptimizer
-
     t0 = time.perf_counter()
     Xt, yt, loss_fn, batch_size = _prepare(model, X, y, loss, batch_size, epochs, lr)
     sigma = _check_noise_multiplier(noise_multiplier, allow_zero=True)
@@ -299,6 +312,9 @@ def train_local_dp(model: nn.Module, X: Any, y: Any, *, epochs: int, lr: float,
     if grad_sample_mode not in ("hooks", "functorch"):
         raise PrivacyArgumentError(
             f"grad_sample_mode must be 'hooks' or 'functorch', got {grad_sample_mode!r}")
+    if backend != "auto" and backend not in BACKENDS:
+        raise PrivacyArgumentError(
+            f"backend must be 'auto' or one of {list(BACKENDS)}, got {backend!r}")
     try:
         gen = mechanism_generator(noise_seed, seed=seed)
     except ValueError as err:
@@ -307,18 +323,67 @@ def train_local_dp(model: nn.Module, X: Any, y: Any, *, epochs: int, lr: float,
     q = 1.0 if batch_size is None else batch_size / n
     params = [p for p in model.parameters() if p.requires_grad]
     add_proximal = _proximal_step(params, proximal)
-
     was_training = model.training
     model.train()
+    steps_before = accountant.steps
+    run = _run_opacus if backend == "opacus" else _run_backend
+    try:
+        run(model, params, Xt, yt, loss_fn, backend=backend, loss=loss, sigma=sigma, clip=clip,
+            batch_size=batch_size, epochs=epochs, lr=lr, gen=gen, accountant=accountant, q=q,
+            add_proximal=add_proximal, grad_sample_mode=grad_sample_mode)
+    finally:
+        for p in params:
+            p.grad = None
+        model.train(was_training)
+    steps = accountant.steps - steps_before
+    return LocalTrainStats(steps, _loss_value(model, loss_fn, Xt, yt), time.perf_counter() - t0)
+
+
+def _run_backend(model, params, Xt, yt, loss_fn, *, backend, loss, sigma, clip, batch_size,
+                 epochs, lr, gen, accountant, q, add_proximal, **_) -> None:
+    """The steps on a :mod:`~fedlib.privacy.per_example` backend and :func:`dp_step`."""
+    def summed(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return loss_fn(out, _target(target, out))
+
+    try:
+        grads_of = make_backend(model, summed, backend=backend, loss_name=loss, probe=Xt[:2])
+    except ValueError as err:
+        raise PrivacyArgumentError(str(err)) from None
+    opt = torch.optim.SGD(params, lr=lr)
+    n = len(Xt)
+    try:
+        for idx in _poisson_steps(n, batch_size, epochs, gen):
+            xb, yb = (Xt, yt) if idx is None else (Xt[idx], yt[idx])
+            grads = grads_of(xb, yb) if len(xb) else None
+            noisy = dp_step(grads, params, clip_norm=clip, noise_multiplier=sigma,
+                            expected_batch_size=batch_size or n, generator=gen,
+                            accountant=accountant, sample_rate=q)
+            for p, g in zip(params, noisy, strict=True):
+                p.grad = g
+            add_proximal()
+            opt.step()
+    finally:
+        grads_of.close()
+
+
+def _run_opacus(model, params, Xt, yt, loss_fn, *, sigma, clip, batch_size, epochs, lr, gen,
+                accountant, q, add_proximal, grad_sample_mode, **_) -> None:
+    """The reference: Opacus' ``GradSampleModule`` and ``DPOptimizer``.
+
+    The accountant is fed by the optimizer's step hook.
+    """
+    from opacus import GradSampleModule  # Opacus loads only where the reference is asked for
+    from opacus.optimizers import DPOptimizer
+
     # loss_reduction="sum": grad_sample holds true per-example gradients; DPOptimizer then
     # divides the clipped, noised sum by the *expected* batch size B ("mean" below).
+    n = len(Xt)
     gsm = GradSampleModule(model, loss_reduction="sum",
                            force_functorch=grad_sample_mode == "functorch")
     opt = DPOptimizer(torch.optim.SGD(params, lr=lr), noise_multiplier=sigma,
                       max_grad_norm=clip, expected_batch_size=batch_size or n,
                       loss_reduction="mean", generator=gen, secure_mode=True)
     accountant.attach(opt, sample_rate=q)
-    steps_before = accountant.steps
     try:
         with warnings.catch_warnings():
             # Opacus' backward hooks fire on module outputs when inputs need no grad: harmless.
@@ -338,8 +403,3 @@ def train_local_dp(model: nn.Module, X: Any, y: Any, *, epochs: int, lr: float,
                     opt.original_optimizer.step()
     finally:
         gsm._close()
-        for p in params:
-            p.grad = None
-        model.train(was_training)
-    steps = accountant.steps - steps_before
-    return LocalTrainStats(steps, _loss_value(model, loss_fn, Xt, yt), time.perf_counter() - t0)

@@ -13,36 +13,35 @@ between them is the privacy mechanism:
   Monte-Carlo Bayesian sensitivity of lines 14-20: ``M`` rows drawn from the client's own
   data outside the batch (the client's empirical distribution stands in for ``mu``) replace
   one batch element each, and ``Delta^(m) = ||clip(g_i) - clip(g'_m)||^2`` is computed from
-  per-example gradients by
-  :func:`~fedlib.privacy.bdp.neighbour_distances_from_per_example` and fed to the client's
+  the same per-example gradients (their Gram matrix, no loop over pairs) and fed to the client's
   :class:`~fedlib.privacy.bdp.BayesianAccountant` (lines 21-31), which composes the whole run
   with Hoelder's inequality and, by default (``bdp_bound="hoeffding"``), reports a valid
   bound; ``bdp_bound="mean"`` or ``"student_t"`` gives the Monte-Carlo *estimate* instead,
   flagged ``is_bound=False`` in :meth:`SurvivalRun.epsilons`.
 
-Per-example gradients without materialising them (``grad_path="ghost"``, the default). The
-hazard net is a stack of ``Linear`` layers and element-wise activations, so example ``i``'s
-gradient of layer ``l`` is the outer product ``delta_i a_i^T`` (bias: ``delta_i``) of the
-layer's input ``a_i`` and the loss gradient ``delta_i`` at its output, both from *one* ordinary
-forward and backward pass over the batch (:func:`linear_backprops`). Hence (Goodfellow 2015,
-"Efficient per-example gradient computations"; the "ghost clipping" of Li et al. 2022)
+One DP step for all of fedlib. The clipping, the noise, the division by the expected batch
+size and the accounting are :func:`fedlib.privacy.dp_step.dp_step`, the step
+:func:`fedlib.privacy.dpsgd.train_local_dp` takes (Abadi et al. 2016, Alg. 1): the same
+sampler, the same noise draws (Opacus' secure-mode sampler, one parameter at a time, from the
+mechanism generator) and the same accountant contract; what this trainer plugs in is its
+per-example loss, eq. 1 summed over rows. Its per-example gradients come from a backend of
+:mod:`fedlib.privacy.per_example`:
 
-* ``||g_i||^2 = sum_l (||a_i||^2 + 1) ||delta_i||^2`` — the clipping norms in ``O(B * width)``;
-* ``sum_i f_i g_i`` per layer is ``(f * delta)^T a``, one matmul — the clipped sum;
-* only the ``2M`` rows the BDP distances compare (the swapped-out batch element and its
-  replacement) are materialised (:func:`per_example_gradients_linear`).
+* ``grad_path="ghost"`` (default): the hazard net is a stack of ``Linear`` layers and
+  element-wise activations, so the ``linear`` backend keeps only per-layer factors (inputs
+  ``a_i`` and output gradients ``delta_i`` of one forward and backward pass): clipping norms
+  from ``||g_i||^2 = sum_l (||a_i||^2 + 1) ||delta_i||^2``, the clipped sum as one matmul per
+  layer, and the BDP distances from the Gram matrix ``sum_l (A A^T + 1) * (D D^T)`` of the
+  ``2M`` compared rows — no ``[B, P]`` matrix is formed (Goodfellow 2015; the "ghost
+  clipping" of Li et al. 2022). A model that is not such a stack falls back to ``vmap``;
+* ``grad_path="vmap"``: the ``[B, P]`` matrix of ``torch.func`` — the reference path.
 
-Same numbers as the ``[B, P]`` matrix of ``torch.func`` (``vmap`` of ``grad`` over
-``functional_call``, :func:`per_example_gradients` with ``method="vmap"``) up to float32
-rounding (tests: per-example gradients against a per-row autograd loop to 1e-6, seeded DP and
-BDP runs against ``grad_path="vmap"`` to 1e-5), at a fraction of the cost: at ``B = 256`` the
-vmap path spent most of a step writing, concatenating and reducing the 256 x 24,000 matrix
-(``bench/bench_survival.py`` prints the ratios). ``grad_path="vmap"`` keeps that reference
-path, and serves any model that is not such a stack. The batch and the ``M`` replacement rows
-go through one pass, so BDP costs no extra backward pass. Why not Opacus' ``DPOptimizer``: it
-clips whatever sits in ``grad_sample``, and the replacement rows must not enter the update;
-clipping and noising by hand (checked against Opacus in ``tests/test_survival_federated.py``)
-keeps DP and BDP on the same code path.
+Both compute the same update up to float32 rounding (tests: per-example gradients against a
+per-row autograd loop to 1e-6, seeded DP and BDP runs against ``grad_path="vmap"`` to 1e-5,
+and the DP step against Opacus' ``DPOptimizer`` in ``tests/test_dp_backends.py``). The batch
+and the ``M`` replacement rows go through one pass, so BDP costs no extra backward pass; the
+replacement rows never enter the update (which is why Opacus' ``DPOptimizer``, which clips
+whatever sits in ``grad_sample``, is not used here).
 Batches: the private modes Poisson-sample, as their accountants assume (``q = B / n_k``): each
 of the ``ceil(n_k / B)`` steps of an epoch takes every row independently with probability
 ``q`` (Opacus' ``UniformWithReplacementSampler``, through
@@ -51,8 +50,7 @@ of the ``ceil(n_k / B)`` steps of an epoch takes every row independently with pr
 releases pure noise and is accounted. ``"none"`` keeps shuffled disjoint mini-batches.
 Sampling and noise of the private modes come from
 :func:`fedlib.privacy.randomness.mechanism_generator`: OS entropy unless ``noise_seed`` is
-given — seeded noise is a reproduction device that voids the guarantee. The noise itself is
-drawn by :func:`fedlib.privacy.randomness.gaussian_noise` (Opacus' ``secure_mode`` sampler).
+given — seeded noise is a reproduction device that voids the guarantee.
 
 :func:`train_federated` runs Algorithm 1 on :class:`fedlib.fl.federation.Federation` (weighted
 FedAvg, full or partial participation, every message through the transcript; a DP or BDP
@@ -91,20 +89,16 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 from torch import nn
-from torch.func import functional_call, grad, vmap
 
 from fedlib.fl.federation import Federation
 from fedlib.fl.models import set_flat_params
 from fedlib.fl.party import Party, TrainStats
 from fedlib.privacy.accountants import PartyAccountant
-from fedlib.privacy.bdp import (
-    BayesianAccountant,
-    neighbour_distances_from_per_example,
-    neighbour_swap_indices,
-)
-from fedlib.privacy.randomness import gaussian_noise, mechanism_generator, poisson_batches
+from fedlib.privacy.bdp import BayesianAccountant, neighbour_swap_indices
+from fedlib.privacy.dp_step import dp_step
+from fedlib.privacy.per_example import LinearFactors, linear_stack, make_backend
+from fedlib.privacy.randomness import mechanism_generator, poisson_batches
 from fedlib.survival.labels import survival_targets
 from fedlib.survival.likelihood import discrete_time_nll
 from fedlib.survival.model import HazardNet
@@ -116,7 +110,6 @@ __all__ = [
     "linear_backprops",
     "make_model",
     "per_example_gradients",
-    "per_example_gradients_linear",
     "train_centralized",
     "train_federated",
 ]
@@ -125,16 +118,22 @@ MODES = ("none", "dp", "bdp")
 Mode = Literal["none", "dp", "bdp"]
 
 
+def _nll_sum(out: torch.Tensor, s_surv: torch.Tensor, s_fail: torch.Tensor) -> torch.Tensor:
+    """The eq. 1 loss summed over rows: the per-example loss DP-SGD differentiates."""
+    return discrete_time_nll(out, s_surv, s_fail, reduction="sum")
+
+
 def per_example_gradients(model: torch.nn.Module, X: torch.Tensor, s_surv: torch.Tensor,
                           s_fail: torch.Tensor, *,
                           method: Literal["auto", "vmap", "outer"] = "auto") -> torch.Tensor:
     """Flattened per-example gradients of the eq. 1 loss, shape ``[n, P]``.
 
-    ``method="vmap"``: ``torch.func`` (``vmap`` of ``grad`` over ``functional_call``), for any
-    model — the reference. ``"outer"``: outer products of one backward pass
-    (:func:`per_example_gradients_linear`), for a stack of ``Linear`` layers and element-wise
-    activations such as :class:`HazardNet`; equal to ``"vmap"`` up to float32 rounding and
-    several times faster. ``"auto"`` (default): ``"outer"`` where the model allows it.
+    ``method="vmap"``: ``torch.func`` (the ``vmap`` backend of
+    :mod:`fedlib.privacy.per_example`), for any model — the reference. ``"outer"``: outer
+    products of the per-layer factors of one backward pass (its ``linear`` backend), for a
+    stack of ``Linear`` layers and element-wise activations such as :class:`HazardNet`; equal
+    to ``"vmap"`` up to float32 rounding and several times faster. ``"auto"`` (default):
+    ``"outer"`` where the model allows it.
 
     >>> net = HazardNet(3, 4, hidden=(5,), seed=0)
     >>> g = per_example_gradients(net, torch.zeros(2, 3), torch.ones(2, 4), torch.zeros(2, 4))
@@ -143,156 +142,35 @@ def per_example_gradients(model: torch.nn.Module, X: torch.Tensor, s_surv: torch
     """
     if method not in ("auto", "vmap", "outer"):
         raise ValueError(f"method={method!r}: allowed values are 'auto', 'vmap', 'outer'")
-    layers = None if method == "vmap" else _linear_stack(model)
-    if layers is not None:
-        trace = linear_backprops(layers, X, s_surv, s_fail)
-        return per_example_gradients_linear(trace, torch.arange(X.shape[0]))
-    if method == "outer":
+    backend = _grad_backend(model, X, "vmap" if method == "vmap" else "ghost")
+    if method == "outer" and backend.name != "linear":
         raise ValueError("method='outer' needs a stack of Linear layers and element-wise "
                          "activations (e.g. HazardNet)")
-    params = {k: v.detach() for k, v in model.named_parameters()}
-
-    def loss_one(p, x, ss, sf):
-        out = functional_call(model, p, (x.unsqueeze(0),))
-        return discrete_time_nll(out, ss.unsqueeze(0), sf.unsqueeze(0), reduction="sum")
-
-    grads = vmap(grad(loss_one), in_dims=(None, 0, 0, 0))(params, X, s_surv, s_fail)
-    return torch.cat([grads[k].reshape(X.shape[0], -1) for k, _ in model.named_parameters()], 1)
+    return backend(X, s_surv, s_fail).materialize()
 
 
-#: Activations applied element-wise (row by row), so a stack of them and ``Linear`` layers has
-#: outer-product per-example gradients.
-_ELEMENTWISE = (nn.SELU, nn.ReLU, nn.ELU, nn.LeakyReLU, nn.Tanh, nn.Sigmoid, nn.SiLU, nn.GELU,
-                nn.Identity)
-
-
-def _linear_stack(model: torch.nn.Module) -> list[nn.Module] | None:
-    """The layers of ``model`` if it is a plain ``Linear`` / element-wise stack, else ``None``.
-
-    Accepted: an ``nn.Sequential``, or a :class:`HazardNet` whose ``forward`` is the stock one,
-    made only of ``nn.Linear`` (not a subclass) and non-in-place element-wise activations,
-    whose parameters are exactly its ``Linear`` layers' ``(weight, bias)`` in order (the
-    flattening order of :func:`per_example_gradients`).
-    """
-    if type(model) is nn.Sequential:
-        seq = model
-    elif isinstance(model, HazardNet) and type(model).forward is HazardNet.forward:
-        seq = model.net
-    else:
-        return None
-    layers = list(seq)
-    if not layers or not all(type(m) is nn.Linear
-                             or (type(m) in _ELEMENTWISE and not getattr(m, "inplace", False))
-                             for m in layers):
-        return None
-    own = [p for m in layers if type(m) is nn.Linear for p in (m.weight, m.bias)
-           if p is not None]
-    if [id(p) for p in model.parameters()] != [id(p) for p in own] or not own:
-        return None
-    return layers
-
-
-@dataclass
-class LinearBackprops:
-    """What one forward/backward pass leaves per ``Linear`` layer ``l``: its input rows
-    ``inputs[l]`` (``a``, ``[n, in]``), the loss gradients at its output ``deltas[l]``
-    (``delta``, ``[n, out]``) and whether it has a bias. Example ``i``'s gradient of the
-    layer is ``outer(delta_i, a_i)`` for the weight and ``delta_i`` for the bias."""
-
-    inputs: list[torch.Tensor]
-    deltas: list[torch.Tensor]
-    has_bias: list[bool]
-
-    def sq_norms(self, rows: slice | torch.Tensor = slice(None)) -> torch.Tensor:
-        """``||g_i||^2 = sum_l (||a_i||^2 + 1[bias]) ||delta_i||^2`` for the selected rows."""
-        total = None
-        for a, d, b in zip(self.inputs, self.deltas, self.has_bias, strict=True):
-            a, d = a[rows], d[rows]
-            t = (a.square().sum(1) + float(b)) * d.square().sum(1)
-            total = t if total is None else total + t
-        return total
-
-    def weighted_sum(self, weights: torch.Tensor, rows: slice | torch.Tensor = slice(None)
-                     ) -> torch.Tensor:
-        """``sum_i weights_i g_i`` over the selected rows, flattened like the parameters."""
-        parts = []
-        for a, d, b in zip(self.inputs, self.deltas, self.has_bias, strict=True):
-            wd = d[rows] * weights[:, None]
-            parts.append((wd.T @ a[rows]).reshape(-1))
-            if b:
-                parts.append(wd.sum(0))
-        return torch.cat(parts)
-
-    def pair_sq_distances(self, left: torch.Tensor, right: torch.Tensor, *,
-                          clip_norm: float) -> np.ndarray:
-        """``||clip(g_left[m]) - clip(g_right[m])||^2`` per pair, in float64, without forming
-        a gradient: ``f_a^2 ||g_a||^2 + f_b^2 ||g_b||^2 - 2 f_a f_b <g_a, g_b>`` with
-        ``<g_a, g_b> = sum_l (<a_a, a_b> + 1[bias]) <delta_a, delta_b>`` and the clip factors
-        ``f = 1 / max(1, ||g|| / C)`` of :func:`~fedlib.privacy.bdp.neighbour_distances`.
-
-        The inputs are float32 and every product is formed in float64, so the result differs
-        from materialising the float32 gradients and calling
-        :func:`~fedlib.privacy.bdp.neighbour_distances` by float32 rounding of the gradient
-        entries only; a rounding below zero (identical rows) is returned as 0.
-        """
-        m = left.numel()
-        both = torch.cat([left, right])
-        sq = cross = 0.0
-        for a, d, b in zip(self.inputs, self.deltas, self.has_bias, strict=True):
-            a2, d2 = a[both].double(), d[both].double()
-            bias = float(b)
-            sq = sq + ((a2 * a2).sum(1) + bias) * (d2 * d2).sum(1)
-            cross = cross + ((a2[:m] * a2[m:]).sum(1) + bias) * (d2[:m] * d2[m:]).sum(1)
-        sa, sb, ab = sq[:m], sq[m:], cross
-        C = float(clip_norm)
-        fa = 1.0 / torch.clamp(sa.sqrt() / C, min=1.0)
-        fb = 1.0 / torch.clamp(sb.sqrt() / C, min=1.0)
-        out = fa * fa * sa + fb * fb * sb - 2.0 * fa * fb * ab
-        return out.clamp(min=0.0).numpy()
+def _grad_backend(model: torch.nn.Module, X: torch.Tensor, grad_path: str):
+    """The per-example gradient backend of ``grad_path``: ``"ghost"`` is the per-layer
+    factors (``linear``) where the model is a stack, else ``vmap``; ``"vmap"`` is ``vmap``."""
+    fits = grad_path == "ghost" and linear_stack(model) is not None
+    try:
+        return make_backend(model, _nll_sum, backend="linear" if fits else "vmap", probe=X)
+    except ValueError:                  # the stack's output is not the model's forward
+        return make_backend(model, _nll_sum, backend="vmap")
 
 
 def linear_backprops(layers: list[nn.Module], X: torch.Tensor, s_surv: torch.Tensor,
-                     s_fail: torch.Tensor) -> LinearBackprops:
-    """One forward and one backward pass of the summed eq. 1 loss through ``layers``.
+                     s_fail: torch.Tensor) -> LinearFactors:
+    """The per-layer factors of the eq. 1 loss's per-example gradients through ``layers``
+    (one forward and one backward pass; :class:`~fedlib.privacy.per_example.LinearFactors`).
 
-    The backward pass asks autograd only for the gradients at the ``Linear`` outputs (no
-    parameter gradient is formed); since rows do not interact, row ``i`` of each is example
-    ``i``'s own ``delta_i``.
+    >>> net = HazardNet(3, 4, hidden=(5,), seed=0)
+    >>> f = linear_backprops(list(net.net), torch.zeros(2, 3), torch.ones(2, 4), torch.zeros(2, 4))
+    >>> f.n_rows, len(f.inputs)
+    (2, 2)
     """
-    inputs, outs, has_bias = [], [], []
-    h = X
-    with torch.enable_grad():
-        for m in layers:
-            if isinstance(m, nn.Linear):
-                inputs.append(h.detach())
-                has_bias.append(m.bias is not None)
-                h = F.linear(h, m.weight.detach(),
-                             None if m.bias is None else m.bias.detach())
-                if not outs:
-                    h.requires_grad_(True)
-                outs.append(h)
-            else:
-                h = m(h)
-        loss = discrete_time_nll(h, s_surv, s_fail, reduction="sum")
-        deltas = torch.autograd.grad(loss, outs)
-    return LinearBackprops(inputs, list(deltas), has_bias)
-
-
-def per_example_gradients_linear(trace: LinearBackprops, rows: torch.Tensor) -> torch.Tensor:
-    """The flattened per-example gradients of ``rows`` from a :class:`LinearBackprops`.
-
-    Hand-written (outer products of one backward pass, as Opacus' hooks form them) because it
-    is much faster than ``vmap`` here and needs no second pass; ``tests/test_survival_federated``
-    checks it against a per-row autograd loop and ``torch.func`` to 1e-6.
-    """
-    k = rows.numel()
-    parts = []
-    for a, d, b in zip(trace.inputs, trace.deltas, trace.has_bias, strict=True):
-        dr = d[rows]
-        parts.append((dr[:, :, None] * a[rows][:, None, :]).reshape(k, -1))
-        if b:
-            parts.append(dr)
-    return torch.cat(parts, 1)
+    return make_backend(nn.Sequential(*layers), _nll_sum, backend="linear", probe=X)(
+        X, s_surv, s_fail)
 
 
 def _check_mode(mode: str) -> str:
@@ -338,9 +216,10 @@ class SurvivalTrainer:
         entropy; an integer seeds them (with each call's ``seed``) so runs repeat — seeded
         noise is a reproduction device that voids the guarantee.
     grad_path
-        ``"ghost"`` (default): clipping norms and the clipped sum from one backward pass,
-        per-example gradients materialised only for the BDP distances' ``2M`` rows (models
-        that are not a ``Linear`` / element-wise stack fall back to ``"vmap"``). ``"vmap"``:
+        ``"ghost"`` (default): clipping norms, the clipped sum and the BDP distances from the
+        per-layer factors of one backward pass (the ``linear`` backend of
+        :mod:`fedlib.privacy.per_example`; models that are not a ``Linear`` / element-wise
+        stack fall back to ``"vmap"``). ``"vmap"``:
         the ``[B, P]`` per-example gradient matrix from ``torch.func`` — the reference path,
         kept for tests and the bench. Both compute the same update up to float rounding.
     """
@@ -365,6 +244,7 @@ class SurvivalTrainer:
     bdp_accountant: BayesianAccountant | None = None
     distances: list[float] = field(default_factory=list, repr=False)
     _opt: object = field(default=None, repr=False)
+    _grads: object = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         _check_mode(self.mode)
@@ -449,14 +329,24 @@ class SurvivalTrainer:
                 self._private_grad(model, params, Xt, ss, sf, idx, gen, rng)
             opt.step()
             steps += 1
-        if self.mode == "dp":
-            self.dp_accountant.record(noise_multiplier=self.noise_multiplier,
-                                      sample_rate=min(1.0, B / n), steps=steps)
         with torch.no_grad():
             loss = float(discrete_time_nll(model(Xt), ss, sf))
         return TrainStats(steps=steps, loss=loss, seconds=time.perf_counter() - t0)
 
+    def _backend(self, model: torch.nn.Module, Xt: torch.Tensor):
+        """The per-example gradient backend of ``grad_path`` for ``model``, made once per model
+        (its probe forward is not repeated every step)."""
+        cached = self._grads
+        if cached is None or cached[0] is not model or cached[1] != self.grad_path:
+            cached = self._grads = (model, self.grad_path,
+                                    _grad_backend(model, Xt, self.grad_path))
+        return cached[2]
+
     def _private_grad(self, model, params, Xt, ss, sf, idx, gen, rng) -> None:
+        """One private step into ``p.grad``: the shared DP step of
+        :func:`fedlib.privacy.dp_step.dp_step` (eq. 5; Algorithm 2 lines 8-13) on the batch's
+        per-example gradients and, for BDP, the ``M`` Monte-Carlo distances of lines 14-20
+        from the same gradients (one pass over the batch and the replacement rows)."""
         n = Xt.shape[0]
         b = idx.numel()
         rows = idx
@@ -472,42 +362,24 @@ class SurvivalTrainer:
             # pairs from the client's rows too (Delta only needs x in D, x' ~ mu).
             side = idx if b else torch.as_tensor(rng.choice(n, size=M))
             rows = torch.cat([side, repl])
-        C, sigma = float(self.clip_norm), float(self.noise_multiplier)
-        layers = _linear_stack(model) if self.grad_path == "ghost" else None
-        d = None
-        if layers is None:
-            g = per_example_gradients(model, Xt[rows], ss[rows], sf[rows], method="vmap") \
-                if rows.numel() else torch.zeros((0, sum(p.numel() for p in params)))
-            gb = g[:b]
-            factor = torch.clamp(C / (gb.norm(dim=1) + 1e-12), max=1.0)
-            noisy = (gb * factor[:, None]).sum(0)          # zeros for an empty batch
-            if use_bdp:
-                k = len(rows) - M
-                d = neighbour_distances_from_per_example(g[:k], g[k:], clip_norm=C, rng=rng)
-        else:
-            trace = linear_backprops(layers, Xt[rows], ss[rows], sf[rows]) \
-                if rows.numel() else None
-            if b:
-                factor = torch.clamp(C / (trace.sq_norms(slice(0, b)).sqrt() + 1e-12), max=1.0)
-                noisy = trace.weighted_sum(factor, slice(0, b))
-            else:
-                noisy = torch.zeros(sum(p.numel() for p in params))
-            if use_bdp:
-                # The same rng draw as neighbour_distances_from_per_example, then only the 2M
-                # rows it compares are materialised.
-                k = len(rows) - M
-                swap = torch.as_tensor(neighbour_swap_indices(k, M, rng=rng))
-                d = trace.pair_sq_distances(swap, k + torch.arange(M), clip_norm=C)
-        noisy += gaussian_noise(sigma * C, noisy, gen)
+        C = float(self.clip_norm)
+        grads = self._backend(model, Xt)(Xt[rows], ss[rows], sf[rows]) if rows.numel() else None
         # Divide by the expected batch size q·n = B, never the realised b (it would leak b).
-        noisy /= min(self.batch_size, n)
-        offset = 0
-        for p in params:
-            k = p.numel()
-            p.grad = noisy[offset:offset + k].reshape(p.shape).clone()
-            offset += k
+        noisy = dp_step(grads.subset(slice(0, b)) if b else None, params, clip_norm=C,
+                        noise_multiplier=self.noise_multiplier,
+                        expected_batch_size=min(self.batch_size, n), generator=gen,
+                        accountant=self.dp_accountant if self.mode == "dp" else None,
+                        sample_rate=min(1.0, self.batch_size / n))
+        for p, g in zip(params, noisy, strict=True):
+            p.grad = g
         if self.mode == "bdp":
             if use_bdp:
+                # Which batch element each replacement swaps out (the draw of
+                # neighbour_distances_from_per_example), then the M pairs' distances from
+                # the Gram matrix of those 2M rows' gradients.
+                k = len(rows) - M
+                swap = torch.as_tensor(neighbour_swap_indices(k, M, rng=rng))
+                d = grads.pair_sq_distances(swap, k + torch.arange(M), clip_norm=C)
                 self.distances.append(float(np.median(d)))
                 self.bdp_accountant.step(d)
             else:

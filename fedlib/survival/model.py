@@ -63,6 +63,10 @@ class HazardNet(nn.Module):
     16196
     """
 
+    #: ``forward`` is the layer stack (up to a reshape), so DP-SGD may compute per-example
+    #: gradients from the stack (:func:`fedlib.privacy.per_example.linear_stack`).
+    forward_is_stack = True
+
     def __init__(self, n_features: int, n_intervals: int, *,
                  hidden: Sequence[int] = PAPER_HIDDEN, seed: int | None = None) -> None:
         super().__init__()
