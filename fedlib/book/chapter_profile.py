@@ -25,7 +25,7 @@ Examples
 >>> import cProfile, pstats
 >>> prof = cProfile.Profile()
 >>> _ = prof.runcall(sorted, range(1000))
->>> doc = summarize_profile(pstats.Stats(prof), root=Path("."), top=3)
+>>> doc = summarize_profile(pstats.Stats(prof), top=3)
 >>> sorted(doc), doc["libraries"][0]["package"]
 (['functions', 'libraries', 'profiled_s'], 'builtins')
 """
@@ -62,22 +62,23 @@ __all__ = ["PROFILES", "load_profiles", "owner_of", "profile_chapter", "summariz
 #: Where profiles are written, relative to the repository.
 PROFILES = Path("bench") / "profiles"
 _STDLIB = Path(sysconfig.get_paths()["stdlib"]).resolve()
+_FEDLIB = Path(__file__).resolve().parents[1]  # the fedlib package this module belongs to
 _SITE = re.compile(r"[/\\](?:site|dist)-packages[/\\]([^/\\]+)")
 _BUILTIN = re.compile(r"<built-in method ([\w.]+)>|<method '\w+' of '([\w.]+)' objects>")
 
 
-def owner_of(filename: str, funcname: str, root: Path) -> tuple[str, str]:
+def owner_of(filename: str, funcname: str) -> tuple[str, str]:
     """Which code a profiled function belongs to: ``(kind, package)``.
 
     ``kind`` is ``fedlib``, ``chapter`` (a chapter's cells), ``library`` (a third-party
     package, by its import name), ``stdlib`` or ``builtins``; a C built-in counts for the
     package its name shows (``numpy.…``, a method of ``heu.phe.…`` objects).
 
-    >>> owner_of("/x/site-packages/numpy/core/fromnumeric.py", "sum", Path("/r"))
+    >>> owner_of("/x/site-packages/numpy/core/fromnumeric.py", "sum")
     ('library', 'numpy')
-    >>> owner_of("~", "<method 'encrypt' of 'heu.phe.Encryptor' objects>", Path("/r"))
+    >>> owner_of("~", "<method 'encrypt' of 'heu.phe.Encryptor' objects>")
     ('library', 'heu')
-    >>> owner_of("/r/fedlib/vertical/secureboost.py", "fit", Path("/r"))
+    >>> owner_of(str(_FEDLIB / "vertical" / "secureboost.py"), "fit")
     ('fedlib', 'fedlib.vertical')
     """
     if filename.startswith("<chapter"):
@@ -89,8 +90,8 @@ def owner_of(filename: str, funcname: str, root: Path) -> tuple[str, str]:
         top = top.lstrip("_") if top.lstrip("_") in ("thread", "io", "json", "pickle") else top
         return ("builtins" if top == "builtins" else "library"), top
     path = Path(filename)
-    with contextlib.suppress(ValueError):
-        rel = path.resolve().relative_to(Path(root).resolve())
+    with contextlib.suppress(ValueError, OSError):
+        rel = path.resolve().relative_to(_FEDLIB.parent)
         if rel.parts and rel.parts[0] == "fedlib":
             return "fedlib", ".".join(rel.parts[:2]).removesuffix(".py")
     site = _SITE.search(filename)
@@ -127,21 +128,19 @@ def _qualnames(path: str) -> dict[int, str]:
     return out
 
 
-def _fedlib_name(filename: str, line: int, funcname: str, root: Path) -> str:
-    rel = Path(filename).resolve().relative_to(Path(root).resolve())
+def _fedlib_name(filename: str, line: int, funcname: str) -> str:
+    rel = Path(filename).resolve().relative_to(_FEDLIB.parent)
     module = ".".join(rel.with_suffix("").parts).removesuffix(".__init__")
     return f"{module}.{_qualnames(str(filename)).get(line, funcname)}"
 
 
-def summarize_profile(stats: pstats.Stats, *, root: Path, top: int = 10) -> dict[str, Any]:
+def summarize_profile(stats: pstats.Stats, *, top: int = 10) -> dict[str, Any]:
     """Reduce cProfile statistics to where the time goes.
 
     Parameters
     ----------
     stats
         The statistics of the profiled run.
-    root
-        The repository, to tell fedlib's files from the rest.
     top
         Rows kept in each table.
 
@@ -157,10 +156,10 @@ def summarize_profile(stats: pstats.Stats, *, root: Path, top: int = 10) -> dict
     total = sum(v[2] for v in raw.values()) or 1e-12
     funcs, own = [], defaultdict(float)
     for (filename, line, name), (_, calls, tt, ct, _) in raw.items():
-        kind, package = owner_of(filename, name, root)
+        kind, package = owner_of(filename, name)
         own[(kind, package)] += tt
         if kind == "fedlib":
-            funcs.append({"function": _fedlib_name(filename, line, name, root), "calls": calls,
+            funcs.append({"function": _fedlib_name(filename, line, name), "calls": calls,
                           "cumulative_s": ct, "own_s": tt, "share": ct / total})
     funcs.sort(key=lambda f: -f["cumulative_s"])
     libs = [{"package": p, "kind": k, "own_s": s, "share": s / total}
@@ -184,7 +183,8 @@ def _run_cells(cells: Sequence[str], chapter: Chapter, prof: cProfile.Profile,
     t0 = time.perf_counter()
     os.environ.setdefault("MPLBACKEND", "Agg")  # no window, as in papermill's kernel
     try:
-        os.chdir(root)  # papermill runs the chapter with cwd = the repository
+        os.chdir(root)  # papermill runs the chapter with cwd = the repository, and a kernel
+        sys.path.insert(0, str(root))  # has it on sys.path: a chapter may import its files
         for i, source in enumerate(cells):
             code = compile(source, f"<chapter {chapter.id} cell {i}>", "exec")
             with contextlib.redirect_stdout(sink):
@@ -200,6 +200,8 @@ def _run_cells(cells: Sequence[str], chapter: Chapter, prof: cProfile.Profile,
                               f"---\n{tail}") from None
     finally:
         os.chdir(cwd)
+        with contextlib.suppress(ValueError):
+            sys.path.remove(str(root))
     return time.perf_counter() - t0
 
 
@@ -239,7 +241,7 @@ def profile_chapter(chapter: Chapter, params: str = "default",
                 cells.append(_injected_cell(values))
         prof = cProfile.Profile()
         wall = _run_cells(cells, chapter, prof, root)
-    summary = summarize_profile(pstats.Stats(prof), root=root, top=top)
+    summary = summarize_profile(pstats.Stats(prof), top=top)
     return {"chapter": chapter.id, "name": chapter.name, "parameter_set": plan.parameter_set,
             "written_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "machine": machine_info(), "python": sys.version.split()[0], "wall_s": wall,
