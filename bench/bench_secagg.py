@@ -122,7 +122,8 @@ def main() -> None:
     top = max(rows, key=lambda r: (r["clients"], r["dropouts"]))
     # the machine-readable summary the performance page and the README read (fedlib.book.bench)
     write_bench_summary(
-        "secagg", f"Secure aggregation round versus plaintext sum ({args.dim:,} parameters)",
+        "secagg", f"Secure aggregation round versus plaintext sum ({args.dim:,} parameters)"
+        + (" [--quick check]" if args.quick else ""),
         rows, headline={"metric": "secure aggregation / plaintext round time",
                         "case": f"{top['clients']} clients, {top['dropouts']} dropped",
                         "value": top["ratio"], "unit": "×"})

@@ -56,7 +56,7 @@ def _data(n: int, seed: int = 0):
     return X, (logit > 0).astype(int)
 
 
-def bench_rates(backends: dict, key_bits: int) -> dict:
+def bench_rates(backends: dict, key_bits: int, tag: str = "") -> dict:
     """Operations per second of each backend (one core unless the library threads)."""
     slot = GHPacker(max_rows=2500, h_bound=0.25).slot_bits
     print(f"== Homomorphic backends, {key_bits}-bit keys (phe with gmpy2={HAVE_GMPY2}); "
@@ -102,7 +102,7 @@ def bench_rates(backends: dict, key_bits: int) -> dict:
               f"precomputed r^n), decryption {rates[name]['dec'] / base['dec']:.1f}x")
     print(f"peak RSS {_peak_mib():.0f} MiB")
     write_bench_summary(
-        "he_backends", f"Homomorphic backends: operations per second ({key_bits}-bit keys)",
+        "he_backends", f"Homomorphic backends: operations per second ({key_bits}-bit keys){tag}",
         rows, script="bench/bench_vertical.py",
         headline={"metric": "HEU ZPaillier / phe encryption rate",
                   "value": rates["zpaillier"]["enc"] / base["enc"], "unit": "×"})
@@ -114,7 +114,7 @@ def _fit_row(n, model, backend, fit, **extra) -> dict:
 
 
 def bench_fits(backends: dict, rates: dict, sizes: list[int], trees: int,
-               key_bits: int) -> list[dict]:
+               key_bits: int, tag: str = "") -> list[dict]:
     """SecureBoost per backend vs plaintext GBDT and xgboost on the same rows, per row count."""
     import xgboost as xgb
 
@@ -162,14 +162,14 @@ def bench_fits(backends: dict, rates: dict, sizes: list[int], trees: int,
     head = next(r for r in out if r["rows"] == big and r["backend"] == "zpaillier")
     write_bench_summary(
         "secureboost", f"SecureBoost fit time against rows, per homomorphic backend, and "
-        f"plaintext boosting ({trees} trees, depth 3, 16 bins, {key_bits}-bit keys)", out,
+        f"plaintext boosting ({trees} trees, depth 3, 16 bins, {key_bits}-bit keys){tag}", out,
         script="bench/bench_vertical.py",
         headline={"metric": "SecureBoost (HEU ZPaillier) / plaintext HistGBDT fit time",
                   "case": f"{big:,} rows", "value": head["x_histgbdt"], "unit": "×"})
     return out
 
 
-def bench_ablation(kp, n: int, key_bits: int, pool: bool = True) -> None:
+def bench_ablation(kp, n: int, key_bits: int, pool: bool = True, tag: str = "") -> None:
     X, y = _data(n)
     kw = dict(n_estimators=1, max_depth=3, max_bins=16, keypair=kp)
     off = dict(packing=False, precompute_obfuscators=False, histogram_subtraction=False, n_jobs=1)
@@ -206,13 +206,13 @@ def bench_ablation(kp, n: int, key_bits: int, pool: bool = True) -> None:
     best = next(r for r in rows if r["config"] == "all (no pool)")
     write_bench_summary(
         "secureboost_ablation", f"SecureBoost optimisations on phe ({n} rows, 1 tree, "
-        f"Paillier {key_bits}): online time against the naive scheme", rows,
+        f"Paillier {key_bits}): online time against the naive scheme{tag}", rows,
         script="bench/bench_vertical.py",
         headline={"metric": "naive / all optimisations online time (phe)",
                   "value": best["speedup"], "unit": "×"})
 
 
-def bench_psi(size: int, key_bits: int, demo: bool = False) -> None:
+def bench_psi(size: int, key_bits: int, demo: bool = False, tag: str = "") -> None:
     rng = np.random.default_rng(0)
     pool = rng.permutation(10 * size)
     bank = [f"C{i:08d}" for i in pool[:size]]
@@ -229,7 +229,7 @@ def bench_psi(size: int, key_bits: int, demo: bool = False) -> None:
         print(f"EXTRAPOLATED (linear in IDs: 2 RSA private operations per ID pair) to "
               f"10k x 10k: {extrapolated:.1f} s")
     write_bench_summary(
-        "psi", f"RSA-{key_bits} blind-signature PSI", [
+        "psi", f"RSA-{key_bits} blind-signature PSI{tag}", [
             {"ids_per_party": size, "common": len(res.intersection["bank"]), "seconds": el,
              "bytes": res.sizes["total"], "us_per_id": el / size * 1e6,
              "seconds_at_10k_linear": extrapolated}],
@@ -259,10 +259,11 @@ def main() -> None:
     backends = {name: make_backend(name, key_bits=args.key_bits, demo=demo)
                 for name in ("phe", "zpaillier", "ou")}
     print(f"key generation (3 backends): {time.perf_counter() - t:.1f} s")
-    rates = bench_rates(backends, args.key_bits)
-    bench_fits(backends, rates, args.rows, args.trees, args.key_bits)
-    bench_ablation(backends["phe"], args.ablation_rows, args.key_bits, pool=not args.quick)
-    bench_psi(args.psi_size, args.key_bits, demo)
+    tag = " [--quick check]" if args.quick else ""  # so no page mistakes it for the bench
+    rates = bench_rates(backends, args.key_bits, tag)
+    bench_fits(backends, rates, args.rows, args.trees, args.key_bits, tag)
+    bench_ablation(backends["phe"], args.ablation_rows, args.key_bits, not args.quick, tag)
+    bench_psi(args.psi_size, args.key_bits, demo, tag)
     print(f"\ntotal {time.perf_counter() - t0:.1f} s, peak RSS {_peak_mib():.0f} MiB, "
           f"load average {os.getloadavg()[0]:.2f}")
 
