@@ -179,7 +179,7 @@ def _run_cells(cells: Sequence[str], chapter: Chapter, prof: cProfile.Profile,
 
     namespace: dict[str, Any] = {"__name__": "__main__", "display": display}
     sink = io.StringIO()
-    cwd = Path.cwd()
+    cwd, i, source = Path.cwd(), -1, ""
     t0 = time.perf_counter()
     os.environ.setdefault("MPLBACKEND", "Agg")  # no window, as in papermill's kernel
     try:
