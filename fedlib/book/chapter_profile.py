@@ -225,7 +225,9 @@ def profile_chapter(chapter: Chapter, params: str = "default",
     -------
     dict
         The profile document :func:`write_profile` writes: chapter, parameter set, date,
-        machine, ``wall_s`` and the tables of :func:`summarize_profile`.
+        machine, ``wall_s``, ``cpu_s`` (this process, all its threads), the tables of
+        :func:`summarize_profile` and ``chapter_timings`` (the chapter's own step timings
+        from its results.json, measured under the profiler).
     """
     root = Path(root or repo_root())
     plan = plan_run(chapter, params, overrides, root=root)
@@ -240,12 +242,17 @@ def profile_chapter(chapter: Chapter, params: str = "default",
             if "parameters" in cell.metadata.get("tags", []):
                 cells.append(_injected_cell(values))
         prof = cProfile.Profile()
+        cpu0 = time.process_time()
         wall = _run_cells(cells, chapter, prof, root)
+        cpu = time.process_time() - cpu0
+        # The chapter's own step timings (results.json), measured under the profiler.
+        written = Path(tmp) / "results.json"
+        steps = json.loads(written.read_text()).get("timings", {}) if written.is_file() else {}
     summary = summarize_profile(pstats.Stats(prof), top=top)
     return {"chapter": chapter.id, "name": chapter.name, "parameter_set": plan.parameter_set,
             "written_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "machine": machine_info(), "python": sys.version.split()[0], "wall_s": wall,
-            **summary}
+            "cpu_s": cpu, **summary, "chapter_timings": steps}
 
 
 def write_profile(doc: dict[str, Any], root: Path | None = None) -> Path:

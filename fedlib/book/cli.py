@@ -148,7 +148,8 @@ def _profile(args: argparse.Namespace, root: Path, registry: Sequence[Chapter]) 
         print(err, file=sys.stderr)
         return 1
     path = write_profile(doc, root)
-    print(f"{doc['wall_s']:.1f} s wall, {doc['profiled_s']:.1f} s profiled\n"
+    print(f"{doc['wall_s']:.1f} s wall, {doc['cpu_s']:.1f} s CPU, {doc['profiled_s']:.1f} s "
+          f"profiled\n"
           f"{'cumulative s':>12} {'own s':>8} {'calls':>9}  fedlib function")
     for f in doc["functions"]:
         print(f"{f['cumulative_s']:12.2f} {f['own_s']:8.2f} {f['calls']:9,}  {f['function']}")
