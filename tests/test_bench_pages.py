@@ -245,7 +245,7 @@ def test_profile_runs_the_fixture_chapter_in_process(tmp_path):
     doc = profile_chapter(chapter, "smoke", [("rounds", "3")], root=root, top=4)
     assert doc["chapter"] == "99" and doc["parameter_set"] == "smoke+overrides"
     assert doc["wall_s"] >= doc["profiled_s"] > 0 and len(doc["functions"]) <= 4
-    assert doc["cpu_s"] > 0 and doc["chapter_timings"] == {"train_s": 0.01}
+    assert doc["cpu_s"] > 0 and doc["chapter_timings"]["train_s"] == 0.01
     assert any(f["function"].startswith("fedlib.book.results.ResultsWriter.")
                for f in doc["functions"])
     assert not (root / "book" / "chapters").exists()  # the book's outputs are untouched
