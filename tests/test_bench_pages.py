@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from fedlib.book import chapter_profile
 from fedlib.book.bench import headline_of, load_bench_summaries, write_bench_summary
 from fedlib.book.bench_figures import (
     GROWTH_FIGURES,
@@ -238,6 +239,19 @@ def test_summarize_profile_names_fedlib_functions_by_qualified_name():
     shares = [lib["share"] for lib in doc["libraries"]]
     assert shares == sorted(shares, reverse=True) and sum(shares) <= 1.0 + 1e-9
     assert "fedlib.vertical" in {lib["package"] for lib in doc["libraries"]}
+    comprehensions = [n for n in names if "<" in n]
+    assert all(n.count(".<") == 1 and not n.startswith("fedlib.vertical.gbdt.<")
+               for n in comprehensions)
+
+
+def test_comprehensions_are_named_inside_their_function():
+    src = chapter_profile._FEDLIB / "book" / "chapter_profile.py"
+    line = next(i for i, text in enumerate(src.read_text().splitlines(), 1)
+                if "exact = [name for" in text)
+    assert chapter_profile._fedlib_name(str(src), line, "<listcomp>") == \
+        "fedlib.book.chapter_profile._fedlib_name.<listcomp>"
+    assert chapter_profile._fedlib_name(str(src), line, "mystery") == \
+        "fedlib.book.chapter_profile.mystery"
 
 
 def test_profile_runs_the_fixture_chapter_in_process(tmp_path):

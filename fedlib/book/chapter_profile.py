@@ -104,22 +104,22 @@ def owner_of(filename: str, funcname: str) -> tuple[str, str]:
 
 
 @cache
-def _qualnames(path: str) -> dict[int, str]:
-    """Qualified names of the functions in a source file, by the line cProfile reports (the
-    ``def`` line or a decorator's, whichever is first)."""
+def _functions(path: str) -> list[tuple[int, int, int, str]]:
+    """The functions of a source file: (first line, def line, last line, qualified name); the
+    first line is the first decorator's, which is the line cProfile reports."""
     try:
         tree = ast.parse(Path(path).read_text())
     except (OSError, SyntaxError, ValueError):
-        return {}
-    out: dict[int, str] = {}
+        return []
+    out = []
 
     def walk(node, prefix: str) -> None:
         for child in ast.iter_child_nodes(node):
             if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
                 name = f"{prefix}{child.name}"
                 if not isinstance(child, ast.ClassDef):
-                    for line in (child.lineno, *(d.lineno for d in child.decorator_list)):
-                        out.setdefault(line, name)
+                    first = min([child.lineno, *(d.lineno for d in child.decorator_list)])
+                    out.append((first, child.lineno, child.end_lineno or child.lineno, name))
                 walk(child, f"{name}.")
             else:
                 walk(child, prefix)
@@ -129,9 +129,18 @@ def _qualnames(path: str) -> dict[int, str]:
 
 
 def _fedlib_name(filename: str, line: int, funcname: str) -> str:
+    """``module.Class.method``; a comprehension or lambda (``<listcomp>``) is named inside
+    the innermost function that holds its line."""
     rel = Path(filename).resolve().relative_to(_FEDLIB.parent)
     module = ".".join(rel.with_suffix("").parts).removesuffix(".__init__")
-    return f"{module}.{_qualnames(str(filename)).get(line, funcname)}"
+    funcs = _functions(str(filename))
+    exact = [name for first, def_line, _, name in funcs if line in (first, def_line)]
+    if exact and not funcname.startswith("<"):
+        return f"{module}.{exact[0]}"
+    around = [(first, name) for first, _, last, name in funcs if first <= line <= last]
+    if around and funcname.startswith("<"):
+        return f"{module}.{max(around)[1]}.{funcname}"
+    return f"{module}.{funcname}"
 
 
 def summarize_profile(stats: pstats.Stats, *, top: int = 10) -> dict[str, Any]:
