@@ -99,12 +99,12 @@ def bench_rates(backends: dict, key_bits: int, tag: str = "") -> dict:
     base = rates["phe"]
     for name in ("zpaillier", "ou"):
         print(f"{name} vs phe: encryption {rates[name]['enc'] / base['enc']:.1f}x (phe with "
-              f"precomputed r^n), decryption {rates[name]['dec'] / base['dec']:.1f}x")
+              f"fresh r^n), decryption {rates[name]['dec'] / base['dec']:.1f}x")
     print(f"peak RSS {_peak_mib():.0f} MiB")
     write_bench_summary(
         "he_backends", f"Homomorphic backends: operations per second ({key_bits}-bit keys){tag}",
         rows, script="bench/bench_vertical.py",
-        headline={"metric": "HEU ZPaillier / phe encryption rate",
+        headline={"metric": "HEU ZPaillier / phe encryption rate (fresh r^n)",
                   "value": rates["zpaillier"]["enc"] / base["enc"], "unit": "×"})
     return rates
 
