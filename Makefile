@@ -1,7 +1,7 @@
 # make book        create .venv if needed, install, run every chapter (default parameters), build
 # make smoke-book  the same with the smoke parameters (seconds per chapter; what CI runs)
 # make test        unit tests, doctests and lint
-# make bench       performance benchmarks (print ratios measured in one run)
+# make bench       performance benchmarks (print ratios measured in one run; rewrite the README's bench block)
 # make browser-check  open the built book offline in headless Chromium (installs Debian's chromium)
 # make lock        regenerate requirements.lock from pyproject.toml (UPGRADE=1: newest versions)
 # make flower-test the Flower adapter's tests, in .venv-flower (the optional extra; see README)
@@ -75,7 +75,8 @@ browser-check: $(STAMP)
 bench: $(STAMP)
 	@set -e; for f in bench/bench_*.py; do \
 		[ -e "$$f" ] || { echo "no benchmarks in bench/"; exit 0; }; \
-		echo "== $$f"; $(BIN)/python "$$f"; done
+		echo "== $$f"; $(BIN)/python "$$f"; done; \
+	$(BIN)/fedbook bench-readme
 
 # Flower is an optional extra outside the lock: flwr 1.42 needs packaging<26 where the lock has
 # 26.x, so it goes into its own venv, which sees the book's locked packages through a .pth file

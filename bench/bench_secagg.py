@@ -1,10 +1,21 @@
-"""Secure aggregation vs. a plaintext round: time, bytes per client, peak memory, in one run.
+"""Secure aggregation vs. a plaintext round as the number of clients grows, in one run.
 
-Usage: ``.venv/bin/python bench/bench_secagg.py [--clients 10] [--dim 10000] [--repeats 3]``.
+Usage: ``.venv/bin/python bench/bench_secagg.py [--clients 5 10 20 50] [--dim 10000]
+[--repeats 3] [--quick]``.
+
+For each number of clients ``n`` the script runs one round of the book's protocol
+(:class:`~fedlib.crypto.secagg.SecureAggregationRound`, threshold ``t = n // 2 + 1``) and a
+plaintext sum of the same vectors, without dropouts and with ``max(1, n // 10)`` clients
+dropping after the share phase (their pairwise masks are then rebuilt from ``t`` shares).
 Times are the median of ``--repeats`` rounds; the ratio is secure / plaintext measured in the
-same process. Bytes are what the transcript logged, per client (sent + received) and per
-client upload. Peak memory is tracemalloc's peak over one extra round (numpy buffers included). Bytes per
-client average over all clients, dropped ones included.
+same process. Bytes are what the transcript logged, averaged over all clients (sent +
+received, dropped ones included). Peak memory is tracemalloc's peak over one extra round
+(numpy buffers included). The pairwise masks make a client's work grow with ``n`` and the
+server's with ``n²`` (Bonawitz et al. 2017, §6, Table 1): the sweep shows that growth.
+
+``--quick`` (5, 10, 20 clients, 2,000 parameters, 1 repeat) checks the script in seconds.
+Writes ``bench/results/secagg.json`` (:func:`fedlib.book.bench.write_bench_summary`), which
+the performance page plots as round time against clients.
 
 References: Bonawitz et al. (2017) §6 (cost of the protocol); chapter 1.
 """
@@ -12,6 +23,7 @@ References: Bonawitz et al. (2017) §6 (cost of the protocol); chapter 1.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 import tracemalloc
@@ -55,47 +67,66 @@ def measure(fn, repeats):
     return statistics.median(times) * 1e3, peak, tr, out
 
 
+def one_size(n: int, dim: int, repeats: int, rng) -> list[dict]:
+    """Both protocols at ``n`` clients, without and with dropouts: one summary row each."""
+    names = [f"bank-{i}" for i in range(n)]
+    vectors = {c: rng.normal(0, 0.1, size=dim) for c in names}
+    threshold = n // 2 + 1
+    rows = []
+    for k in (0, max(1, n // 10)):
+        dropped = set(names[1:1 + k])
+        pt_ms, _, pt_tr, pt_sum = measure(
+            lambda tr, d=dropped: plaintext_round(vectors, d, tr), repeats)
+        sa_ms, sa_peak, sa_tr, sa_sum = measure(
+            lambda tr, d=dropped: secure_round(vectors, d, tr, threshold), repeats)
+
+        def per_client(tr):
+            return float(np.mean([tr.bytes_sent(sender=c) + tr.bytes_sent(receiver=c)
+                                  for c in names]))
+
+        rows.append({"clients": n, "threshold": threshold, "dropouts": k, "dim": dim,
+                     "plain_ms": pt_ms, "secagg_ms": sa_ms, "ratio": sa_ms / pt_ms,
+                     "plain_bytes_per_client": per_client(pt_tr),
+                     "secagg_bytes_per_client": per_client(sa_tr),
+                     "secagg_peak_mib": sa_peak / 2**20,
+                     "max_abs_err": float(np.max(np.abs(sa_sum - pt_sum)))})
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--clients", type=int, default=10)
+    ap.add_argument("--clients", type=int, nargs="+", default=[5, 10, 20, 50])
     ap.add_argument("--dim", type=int, default=10_000)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--quick", action="store_true",
+                    help="5, 10, 20 clients, 2,000 parameters, 1 repeat (a check, seconds)")
     args = ap.parse_args()
+    if args.quick:
+        args.clients, args.dim, args.repeats = [5, 10, 20], 2_000, 1
     rng = np.random.default_rng(args.seed)
-    names = [f"bank-{i}" for i in range(args.clients)]
-    vectors = {c: rng.normal(0, 0.1, size=args.dim) for c in names}
-    threshold = args.clients // 2 + 1
-    print(f"{args.clients} clients, {args.dim} parameters, t={threshold}, ring Z_2^64, "
-          f"median of {args.repeats}")
-    print(f"{'dropouts':>8} {'plain ms':>9} {'secagg ms':>10} {'ratio':>7} "
-          f"{'plain B/client':>15} {'secagg B/client':>16} {'upload B':>9} "
-          f"{'plain peak MB':>14} {'secagg peak MB':>15} {'max |err|':>10}")
-    summary = []
-    for k in (0, 2):
-        dropped = set(names[1:1 + k])
-        pt_ms, pt_peak, pt_tr, pt_sum = measure(lambda tr, d=dropped: plaintext_round(vectors, d, tr),
-                                                args.repeats)
-        sa_ms, sa_peak, sa_tr, sa_sum = measure(
-            lambda tr, d=dropped: secure_round(vectors, d, tr, threshold), args.repeats)
-
-        def per_client(tr):
-            return np.mean([tr.bytes_sent(sender=c) + tr.bytes_sent(receiver=c) for c in names])
-
-        upload = np.mean([m.nbytes for m in sa_tr if m.kind == "masked"])
-        err = float(np.max(np.abs(sa_sum - pt_sum)))
-        print(f"{k:>8} {pt_ms:>9.2f} {sa_ms:>10.2f} {sa_ms / pt_ms:>7.1f} "
-              f"{per_client(pt_tr):>15,.0f} {per_client(sa_tr):>16,.0f} {upload:>9,.0f} "
-              f"{pt_peak / 2**20:>14.2f} {sa_peak / 2**20:>15.2f} {err:>10.2e}")
-        summary += [{"case": f"{k} dropouts", "metric": m, "value": v, "unit": u}
-                    for m, v, u in [("plaintext round", pt_ms, "ms"), ("secagg round", sa_ms, "ms"),
-                                    ("secagg / plaintext", sa_ms / pt_ms, "×"),
-                                    ("secagg per client", per_client(sa_tr), "bytes"),
-                                    ("secagg peak", sa_peak / 2**20, "MB"),
-                                    ("max error", err, "")]]
-    # the machine-readable summary the book's performance page reads (fedlib.book.bench)
-    write_bench_summary("secagg", f"Secure aggregation round versus plaintext ({args.clients} "
-                        f"clients, {args.dim:,} parameters)", summary)
+    print(f"cores: {os.cpu_count()}, load average {os.getloadavg()[0]:.2f}; {args.dim:,} "
+          f"parameters, t = n // 2 + 1, ring Z_2^64, median of {args.repeats}")
+    print(f"{'clients':>7} {'dropouts':>8} {'plain ms':>9} {'secagg ms':>10} {'ratio':>7} "
+          f"{'plain B/client':>15} {'secagg B/client':>16} {'secagg peak MB':>15} "
+          f"{'max |err|':>10}")
+    rows, t0 = [], time.perf_counter()
+    for n in args.clients:
+        for r in one_size(n, args.dim, args.repeats, rng):
+            rows.append(r)
+            print(f"{r['clients']:>7} {r['dropouts']:>8} {r['plain_ms']:>9.2f} "
+                  f"{r['secagg_ms']:>10.1f} {r['ratio']:>7.0f} "
+                  f"{r['plain_bytes_per_client']:>15,.0f} {r['secagg_bytes_per_client']:>16,.0f} "
+                  f"{r['secagg_peak_mib']:>15.2f} {r['max_abs_err']:>10.2e}", flush=True)
+    print(f"total {time.perf_counter() - t0:.1f} s")
+    top = max(rows, key=lambda r: (r["clients"], r["dropouts"]))
+    # the machine-readable summary the performance page and the README read (fedlib.book.bench)
+    write_bench_summary(
+        "secagg", f"Secure aggregation round versus plaintext sum ({args.dim:,} parameters)"
+        + (" [--quick check]" if args.quick else ""),
+        rows, headline={"metric": "secure aggregation / plaintext round time",
+                        "case": f"{top['clients']} clients, {top['dropouts']} dropped",
+                        "value": top["ratio"], "unit": "×"})
 
 
 if __name__ == "__main__":

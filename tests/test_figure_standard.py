@@ -11,6 +11,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from fedlib.book.bench_figures import (
+    dpsgd_batch_figure,
+    dpsgd_frame,
+    secagg_clients_figure,
+    secagg_frame,
+    secureboost_frame,
+    secureboost_rows_figure,
+)
 from fedlib.book.perf_page import performance_figure
 from fedlib.evaluate.figures import (
     COLUMN_WIDTH_IN,
@@ -161,6 +169,15 @@ def _chapter_figures():
             hue="run", col="metric", title="Global model on held-out rows",
             ylabel={"accuracy": "accuracy", "loss": "log-loss (nats)"}),
         "performance chart": performance_figure(cost, times),
+        "performance secureboost vs rows": secureboost_rows_figure(secureboost_frame(
+            [{"rows": n, "model": m, "fit_s": s * n} for n in (250, 500, 1000)
+             for m, s in (("HistGBDT", 1e-5), ("SecureBoost (ou)", 1e-3))])),
+        "performance secagg vs clients": secagg_clients_figure(secagg_frame(
+            [{"clients": n, "dropouts": d, "plain_ms": 0.01 * n, "secagg_ms": n * n}
+             for n in (5, 10, 20, 50) for d in (0, 1)])),
+        "performance dpsgd vs batch": dpsgd_batch_figure(dpsgd_frame(
+            [{"model": "mlp", "backend": b, "batch": n, "plain_us": n, "dp_us": 3 * n,
+              "ratio": 3.0} for b in ("opacus", "fast") for n in (16, 64, 256)])),
     }
 
 

@@ -7,6 +7,8 @@
     fedbook run all [--params smoke]
     fedbook build [--params default] [--no-run]
     fedbook check-html [--browser] [--screenshots DIR]
+    fedbook profile 04 [--params default] [-p key value ...] [--top 10]
+    fedbook bench-readme
 
 Exit codes: 0 success, 1 a chapter, the book build or a page check failed, 2 bad usage or bad parameters
 (reported before any kernel starts, nothing written).
@@ -28,7 +30,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from fedlib.book.bench_readme import BENCH_START, update_bench_readme
 from fedlib.book.browsercheck import BrowserUnavailable, check_in_browser
+from fedlib.book.chapter_profile import profile_chapter, write_profile
 from fedlib.book.chapters import (
     CHAPTERS,
     Chapter,
@@ -60,7 +64,13 @@ def build_parser() -> argparse.ArgumentParser:
                        help="also open every page offline in headless Chromium")
     check.add_argument("--screenshots", type=Path, default=None, metavar="DIR",
                        help="with --browser: save each chapter page as a JPEG in DIR")
-    for p in (run, build):
+    prof = sub.add_parser("profile", help="run one chapter in this process under cProfile and "
+                          "write where its time goes to bench/profiles/<chapter>.json")
+    prof.add_argument("chapter", help="chapter id or name (03, 04_vertical_secureboost_xmp)")
+    prof.add_argument("--top", type=int, default=10, help="rows of each table (default 10)")
+    sub.add_parser("bench-readme", help="rewrite the README's bench block from "
+                   "bench/results/*.json (make bench runs it after the benchmarks)")
+    for p in (run, build, prof):
         p.add_argument(
             "--params", default="default",
             help="parameter set (smoke, default, paper) or a path to a .yml file",
@@ -69,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
             "-p", nargs=2, action="append", default=[], metavar=("KEY", "VALUE"),
             help="override one parameter; VALUE is parsed as YAML (2, 1e-5, true, [1, 2])",
         )
+    for p in (run, build):
         p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return ap
 
@@ -124,6 +135,37 @@ def _build(args: argparse.Namespace, root: Path) -> int:
             return status
     toc = write_generated(root)
     return build_html(root, toc)
+
+
+def _profile(args: argparse.Namespace, root: Path, registry: Sequence[Chapter]) -> int:
+    (chapter,) = _select(args.chapter, root, registry)
+    print(f"== profiling chapter {chapter.id} ({chapter.name}), parameters {args.params}",
+          flush=True)
+    try:
+        doc = profile_chapter(chapter, args.params, [tuple(kv) for kv in args.p], root=root,
+                              top=args.top)
+    except ChapterRunError as err:
+        print(err, file=sys.stderr)
+        return 1
+    path = write_profile(doc, root)
+    print(f"{doc['wall_s']:.1f} s wall, {doc['cpu_s']:.1f} s CPU, {doc['profiled_s']:.1f} s "
+          f"profiled\n"
+          f"{'cumulative s':>12} {'own s':>8} {'calls':>9}  fedlib function")
+    for f in doc["functions"]:
+        print(f"{f['cumulative_s']:12.2f} {f['own_s']:8.2f} {f['calls']:9,}  {f['function']}")
+    print(f"{'own s':>12} {'share':>8}  package")
+    for lib in doc["libraries"]:
+        print(f"{lib['own_s']:12.2f} {lib['share']:8.1%}  {lib['package']}")
+    print(f"-> {path}")
+    return 0
+
+
+def _bench_readme(root: Path) -> int:
+    if update_bench_readme(root):
+        print("README.md: bench block rewritten from bench/results/*.json")
+        return 0
+    print(f"fedbook: README.md has no block {BENCH_START} ... end", file=sys.stderr)
+    return 1
 
 
 def _check_html(args: argparse.Namespace, root: Path) -> int:
@@ -189,6 +231,10 @@ def main(
             return _run(_select(args.chapter, root, registry), args, root)
         if args.command == "check-html":
             return _check_html(args, root)
+        if args.command == "profile":
+            return _profile(args, root, registry)
+        if args.command == "bench-readme":
+            return _bench_readme(root)
         return _build(args, root)
     except (ParameterError, ChapterNotFound) as err:
         print(f"fedbook: {err}", file=sys.stderr)

@@ -33,6 +33,7 @@ from pathlib import Path
 
 import yaml
 
+from fedlib.book.bench_figures import write_growth_figures
 from fedlib.book.chapters import CHAPTERS, Chapter, repo_root
 from fedlib.book.pagekit import (
     CHAPTER_DIR,
@@ -342,6 +343,8 @@ def write_generated(root: Path | None = None, chapters: Iterable[Chapter] = CHAP
     (gen / "status.md").write_text(render_status(root, present))
     (gen / "privacy_audit.md").write_text(render_privacy_audit(root, present))
     chart = write_performance_chart(root, present, gen / "performance_costs.png")
-    (gen / "performance.md").write_text(render_performance(root, present, chart=chart))
+    growth = write_growth_figures(root, gen)
+    (gen / "performance.md").write_text(render_performance(root, present, chart=chart,
+                                                           growth=growth))
     update_readme(root, chapters)
     return write_toc(root, chapters)

@@ -19,7 +19,9 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from fedlib.book.bench import BENCH_RESULTS, load_bench_summaries
+from fedlib.book.bench import BENCH_RESULTS, LONG_KEYS, is_long_form, load_bench_summaries
+from fedlib.book.bench_figures import GROWTH_FIGURES
+from fedlib.book.chapter_profile import PROFILES, load_profiles
 from fedlib.book.chapters import Chapter
 from fedlib.book.pagekit import (
     chapter_heading,
@@ -29,7 +31,8 @@ from fedlib.book.pagekit import (
 )
 from fedlib.evaluate.figures import PALETTE, book_theme, column_figure
 
-__all__ = ["cost_tables", "is_cost", "performance_figure", "render_performance", "to_ms", "write_performance_chart"]
+__all__ = ["cost_tables", "is_cost", "performance_figure", "profile_section",
+           "render_performance", "summary_table", "to_ms", "write_performance_chart"]
 
 #: Metric names that are costs (time, memory, bytes) rather than model quality.
 _COST = re.compile(r"(seconds|_s$|\bs/|(^|_)ms(_|$)|bytes|\bkb\b|time|mib)", re.IGNORECASE)
@@ -85,6 +88,32 @@ def _run_costs(runs: list[tuple[Chapter, dict | None, Path]], root: Path) -> lis
     return md_table(["chapter", "parameter set", "run time (s)", "peak memory (MiB)"], rows)
 
 
+def summary_table(rows: list[dict]) -> tuple[list[str], list[list]]:
+    """A bench summary's rows as one table: long-form rows (``case, metric, value, unit``)
+    pivoted to one row per case and one column per metric, other rows as they are (one
+    column per key, in first-seen order)."""
+    if is_long_form(rows):
+        cases = list(dict.fromkeys(r["case"] for r in rows))
+        metrics = list(dict.fromkeys((r["metric"], r["unit"]) for r in rows))
+        values = {(r["case"], r["metric"]): r["value"] for r in rows}
+        return (["case", *(f"{m} ({u})" if u else m for m, u in metrics)],
+                [[c, *(values.get((c, m)) for m, _ in metrics)] for c in cases])
+    keys = list(dict.fromkeys(k for r in rows for k in r if k not in LONG_KEYS or k == "case"))
+    return ([k.replace("_", " ") for k in keys],
+            [[_cell(r.get(k)) for k in keys] for r in rows])
+
+
+def _cell(v):
+    return ("yes" if v else "no") if isinstance(v, bool) else v
+
+
+def _ran_on(s: dict) -> str:
+    m = s.get("machine") or {}
+    where = f" on {m['cores']} cores (load {m.get('load_average', '?')})" if m.get("cores") else ""
+    return f"`{s.get('script') or 'bench/bench_' + s['bench'] + '.py'}`, run " \
+           f"{str(s.get('written_at', '?'))[:16].replace('T', ' ')} UTC{where}."
+
+
 def _bench_section(root: Path) -> list[str]:
     lines = ["## `make bench`", ""]
     summaries = load_bench_summaries(root)
@@ -92,28 +121,68 @@ def _bench_section(root: Path) -> list[str]:
         return [*lines, f"No benchmark summary in `{BENCH_RESULTS.as_posix()}/` for this build: "
                 "run `make bench`, then rebuild the book.", ""]
     for s in summaries:
-        head = [f"### {s.get('title') or s['bench']}", "",
-                f"`bench/bench_{s['bench']}.py`, run {str(s.get('written_at', '?'))[:16]}.", ""]
-        if s["rows"] and "case" not in s["rows"][0]:     # plain records: one column per key
-            keys = list(s["rows"][0])
-            lines += [*head, *md_table(keys, ([r.get(k) for k in keys] for r in s["rows"]))]
-            continue
-        cases = list(dict.fromkeys(r["case"] for r in s["rows"]))
-        metrics = list(dict.fromkeys((r["metric"], r["unit"]) for r in s["rows"]))
-        values = {(r["case"], r["metric"]): r["value"] for r in s["rows"]}
-        lines += [*head, *md_table(["case", *(f"{m} ({u})" if u else m for m, u in metrics)],
-                                   ([c, *(values.get((c, m)) for m, _ in metrics)]
-                                    for c in cases))]
+        headers, body = summary_table(s["rows"])
+        lines += [f"### {s.get('title') or s['bench']}", "", _ran_on(s), "",
+                  *md_table(headers, body)]
+    return lines
+
+
+def _growth_section(growth: dict[str, Path | str] | None) -> list[str]:
+    """The cost-growth figures, or for each one the sentence saying why it is missing."""
+    lines = ["## How cost grows", "",
+             "Drawn from the sweeps of `make bench` (log–log axes: a line of slope k grows like "
+             "size^k).", ""]
+    for g in GROWTH_FIGURES:
+        got = (growth or {}).get(g.name)
+        if isinstance(got, Path):
+            lines += [f"```{{figure}} _generated/{got.name}", f":name: fig-{g.name}",
+                      ":width: 100%", f":alt: {g.alt}", "", g.caption, "```", ""]
+        else:
+            where = f"`{(BENCH_RESULTS / g.bench).as_posix()}.json`"
+            lines += [got or f"No figure from {where} in this build: run `python {g.script}`, "
+                      "then rebuild the book.", ""]
+    return lines
+
+
+def profile_section(root: Path, chapters: Iterable[Chapter]) -> list[str]:
+    """Where the time goes: per chapter profiled with ``fedbook profile``, its top fedlib
+    functions by cumulative time and the time spent in each package."""
+    lines = ["## Where the time goes", ""]
+    profiles = load_profiles(root)
+    shown = [(ch, profiles[ch.name]) for ch in chapters if ch.name in profiles]
+    if not shown:
+        return [*lines, f"No profile in `{PROFILES.as_posix()}/` for this build: "
+                "`fedbook profile NN --params default` writes one per chapter.", ""]
+    for ch, doc in shown:
+        m = doc.get("machine") or {}
+        lines += [chapter_heading(ch, root, level=3), "",
+                  f"`fedbook profile {ch.id} --params {doc.get('parameter_set', '?')}`, run "
+                  f"{str(doc.get('written_at', '?'))[:16].replace('T', ' ')} UTC on "
+                  f"{m.get('cores', '?')} cores: {doc['profiled_s']:.0f} s under the profiler "
+                  f"({doc.get('wall_s', 0):.0f} s wall). Cumulative time includes the "
+                  "functions called, so nested rows overlap.", "",
+                  *md_table(["fedlib function", "calls", "cumulative (s)", "share of the run",
+                             "own (s)"],
+                            [[f"`{f['function']}`", f["calls"], f["cumulative_s"],
+                              f"{f['share']:.0%}", f["own_s"]] for f in doc["functions"]]),
+                  *md_table(["package", "time in its own code (s)", "share of the run"],
+                            [[lib["package"], lib["own_s"], f"{lib['share']:.0%}"]
+                             for lib in doc["libraries"]])]
     return lines
 
 
 def render_performance(root: Path, chapters: Iterable[Chapter],
-                       chart: Path | None = None) -> str:
+                       chart: Path | None = None,
+                       growth: dict[str, Path | str] | None = None) -> str:
     """Markdown: the run cost of every chapter, the chart (if drawn), each chapter's cost
-    metrics in wide tables, and the ``make bench`` summaries."""
+    metrics in wide tables, where each profiled chapter's time goes, how cost grows in the
+    ``make bench`` sweeps (``growth``: :func:`~fedlib.book.bench_figures.write_growth_figures`)
+    and the ``make bench`` summaries."""
+    chapters = list(chapters)
     runs = chapter_results(root, chapters)
+    tail = [*profile_section(root, chapters), *_growth_section(growth), *_bench_section(root)]
     if not any(doc for _, doc, _ in runs):
-        return "No chapter has run yet.\n\n" + "\n".join(_bench_section(root)) + "\n"
+        return "No chapter has run yet.\n\n" + "\n".join(tail) + "\n"
     lines = ["## Run cost per chapter", "", *_run_costs(runs, root)]
     if chart is not None:
         lines += [f"```{{figure}} _generated/{chart.name}",
@@ -129,7 +198,7 @@ def render_performance(root: Path, chapters: Iterable[Chapter],
         lines += [chapter_heading(ch, root), ""]
         for exp, headers, rows in cost_tables(costs):
             lines += [f"**{exp.replace('_', ' ')}**", "", *md_table(headers, rows)]
-    lines += _bench_section(root)
+    lines += tail
     return "\n".join(lines) + "\n"
 
 

@@ -47,7 +47,8 @@ from fedlib.book.rundirs import (
     signals_raise,
 )
 
-__all__ = ["ChapterRunError", "RunPlan", "RunResult", "execute_plan", "plan_run", "run_chapter"]
+__all__ = ["ChapterRunError", "RunPlan", "RunResult", "execute_plan", "load_notebook", "plan_run",
+           "run_chapter"]
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
@@ -193,7 +194,11 @@ def _kernel_manager_class():
     return _ThisInterpreterKernelManager
 
 
-def _load_notebook(source: Path):
+def load_notebook(source: Path):
+    """The chapter's jupytext source as a notebook with the kernel of this interpreter.
+
+    Raises :class:`ChapterRunError` if no cell is tagged ``parameters``.
+    """
     import jupytext
 
     nb = jupytext.read(source, fmt="py:percent")
@@ -279,7 +284,7 @@ def execute_plan(
     chapter, root = plan.chapter, plan.root
     out_dir = Path(out_dir or root / "book" / "chapters")
     out_dir.mkdir(parents=True, exist_ok=True)
-    nb = _load_notebook(chapter.source_path(root))
+    nb = load_notebook(chapter.source_path(root))
     for name in ("papermill", "papermill.translators"):
         pm_logger = logging.getLogger(name)
         if not any(isinstance(f, _DropParserWarnings) for f in pm_logger.filters):
