@@ -79,7 +79,8 @@ _EMP = ["emp_unk", "emp_lt_1", "emp_1", "emp_2", "emp_3", "emp_4", "emp_5", "emp
 @dataclass(frozen=True)
 class SyntheticSpec:
     """One synthetic institution: size, default rate, Table-1 marginals, latent shifts (in SDs
-    of the normal scores; ``age_shift < 0`` = younger, ``debt_shift > 0`` = more debt)."""
+    of the normal scores; ``age_shift < 0`` = younger, ``debt_shift > 0`` = more debt).
+    """
 
     name: str
     rows: int
@@ -366,7 +367,8 @@ class PreparedInstitution:
     reporting.
 
     A :class:`~fedlib.core.party.PartyData`: ``X``, ``y`` and ``n_rows`` are its training
-    rows (the rows it trains on, as for every party of the book)."""
+    rows (the rows it trains on, as for every party of the book).
+    """
 
     name: str
     kind: str
@@ -405,7 +407,8 @@ class PreparedInstitution:
 def _split_one(frame: pd.DataFrame, fraction: float, rng: np.random.Generator, *,
                at_least_one: bool = False):
     """Stratified split: ``round(fraction * n_class)`` rows of each class go to the second part
-    (at least one per class with ``at_least_one``, so a validation AUC is always defined)."""
+    (at least one per class with ``at_least_one``, so a validation AUC is always defined).
+    """
     held = np.zeros(len(frame), dtype=bool)
     for cls in (0, 1):
         idx = np.flatnonzero(frame["bad"].to_numpy() == cls)

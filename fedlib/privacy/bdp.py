@@ -334,7 +334,8 @@ def _t_quantile(gamma: float, m: int) -> float:
 def _log_mean_exp(a: np.ndarray) -> np.ndarray:
     """``log mean(e^a)`` over the last axis (the costs here are finite, so the shift by the
     maximum needs none of the guards of :func:`scipy.special.logsumexp`, whose generic
-    array handling cost more than the rest of a BDP step's accounting)."""
+    array handling cost more than the rest of a BDP step's accounting).
+    """
     top = a.max(axis=-1, keepdims=True)
     return np.log(np.exp(a - top).mean(axis=-1)) + top[..., 0]
 

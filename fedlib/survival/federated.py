@@ -151,7 +151,8 @@ def per_example_gradients(model: torch.nn.Module, X: torch.Tensor, s_surv: torch
 
 def _grad_backend(model: torch.nn.Module, X: torch.Tensor, grad_path: str):
     """The per-example gradient backend of ``grad_path``: ``"ghost"`` is the per-layer
-    factors (``linear``) where the model is a stack, else ``vmap``; ``"vmap"`` is ``vmap``."""
+    factors (``linear``) where the model is a stack, else ``vmap``; ``"vmap"`` is ``vmap``.
+    """
     fits = grad_path == "ghost" and linear_stack(model) is not None
     try:
         return make_backend(model, _nll_sum, backend="linear" if fits else "vmap", probe=X)
@@ -335,7 +336,8 @@ class SurvivalTrainer:
 
     def _backend(self, model: torch.nn.Module, Xt: torch.Tensor):
         """The per-example gradient backend of ``grad_path`` for ``model``, made once per model
-        (its probe forward is not repeated every step)."""
+        (its probe forward is not repeated every step).
+        """
         cached = self._grads
         if cached is None or cached[0] is not model or cached[1] != self.grad_path:
             cached = self._grads = (model, self.grad_path,
@@ -346,7 +348,8 @@ class SurvivalTrainer:
         """One private step into ``p.grad``: the shared DP step of
         :func:`fedlib.privacy.dp_step.dp_step` (eq. 5; Algorithm 2 lines 8-13) on the batch's
         per-example gradients and, for BDP, the ``M`` Monte-Carlo distances of lines 14-20
-        from the same gradients (one pass over the batch and the replacement rows)."""
+        from the same gradients (one pass over the batch and the replacement rows).
+        """
         n = Xt.shape[0]
         b = idx.numel()
         rows = idx

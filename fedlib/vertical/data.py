@@ -216,7 +216,7 @@ def _party_name(path: str | os.PathLike) -> str:
 def check_vertical_csvs(labelled_path: str | os.PathLike | None,
                         unlabelled_path: str | os.PathLike | None, *,
                         id_column: str, target: str) -> None:
-    """Check both files' shape and headers without parsing them (what ``fedbook run`` calls).
+    r"""Check both files' shape and headers without parsing them (what ``fedbook run`` calls).
 
     Raises
     ------
@@ -229,8 +229,8 @@ def check_vertical_csvs(labelled_path: str | os.PathLike | None,
     --------
     >>> import tempfile, pathlib
     >>> d = pathlib.Path(tempfile.mkdtemp())
-    >>> _ = (d / "b.csv").write_text("id,x,bad\\n1,0.5,0\\n")
-    >>> _ = (d / "g.csv").write_text("id,e1\\n2,3.0\\n")
+    >>> _ = (d / "b.csv").write_text("id,x,bad\n1,0.5,0\n")
+    >>> _ = (d / "g.csv").write_text("id,e1\n2,3.0\n")
     >>> try:
     ...     check_vertical_csvs(d / "b.csv", d / "g.csv", id_column="id", target="default")
     ... except VerticalDataError as err:
@@ -256,7 +256,7 @@ def check_vertical_csvs(labelled_path: str | os.PathLike | None,
 def load_vertical_csvs(labelled_path: str | os.PathLike, unlabelled_path: str | os.PathLike, *,
                        id_column: str, target: str, bank_name: str = "bank",
                        external_name: str | None = None) -> VerticalData:
-    """Load the labelled party's and the unlabelled party's CSV files, checked.
+    r"""Load the labelled party's and the unlabelled party's CSV files, checked.
 
     Parameters
     ----------
@@ -279,8 +279,8 @@ def load_vertical_csvs(labelled_path: str | os.PathLike, unlabelled_path: str | 
     --------
     >>> import tempfile, pathlib
     >>> d = pathlib.Path(tempfile.mkdtemp())
-    >>> _ = (d / "b.csv").write_text("id,x,y\\n1,0.5,0\\n2,1.5,1\\n")
-    >>> _ = (d / "g.csv").write_text("id,e1\\n2,3.0\\n3,4.0\\n")
+    >>> _ = (d / "b.csv").write_text("id,x,y\n1,0.5,0\n2,1.5,1\n")
+    >>> _ = (d / "g.csv").write_text("id,e1\n2,3.0\n3,4.0\n")
     >>> vd = load_vertical_csvs(d / "b.csv", d / "g.csv", id_column="id", target="y")
     >>> vd.n_common, vd.external_name
     (1, 'g')
