@@ -236,8 +236,10 @@ def check_tabular_csv(path, *, label_column: str | None = None, positive_label=N
 
 @dataclass
 class TabularCsv:
-    """A generic CSV read and typed: the frame (label 0/1 under its own name, categorical
-    columns as text with ``missing`` for a blank, numeric columns as float) and its schema.
+    """A generic CSV read and typed: the frame and its schema.
+
+    The frame has the label as 0/1 under its own name, categorical columns as text with
+    ``missing`` for a blank, and numeric columns as float.
     """
 
     path: Path

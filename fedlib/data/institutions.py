@@ -78,8 +78,10 @@ _EMP = ["emp_unk", "emp_lt_1", "emp_1", "emp_2", "emp_3", "emp_4", "emp_5", "emp
 
 @dataclass(frozen=True)
 class SyntheticSpec:
-    """One synthetic institution: size, default rate, Table-1 marginals, latent shifts (in SDs
-    of the normal scores; ``age_shift < 0`` = younger, ``debt_shift > 0`` = more debt).
+    """One synthetic institution: size, default rate, Table-1 marginals, latent shifts.
+
+    The latent shifts are in SDs of the normal scores (``age_shift < 0`` = younger,
+    ``debt_shift > 0`` = more debt).
     """
 
     name: str
@@ -361,8 +363,9 @@ def _empty_groups() -> np.ndarray:
 
 @dataclass
 class PreparedInstitution:
-    """One institution after its own preprocessing: train/validation/test arrays and
-    protected flags. The validation arrays are empty unless ``val_fraction > 0`` was asked of
+    """One institution after its own preprocessing: train/validation/test arrays, protected flags.
+
+    The validation arrays are empty unless ``val_fraction > 0`` was asked of
     :func:`prepare_institutions`; they are for choosing hyper-parameters, the test arrays for
     reporting.
 
@@ -406,8 +409,10 @@ class PreparedInstitution:
 
 def _split_one(frame: pd.DataFrame, fraction: float, rng: np.random.Generator, *,
                at_least_one: bool = False):
-    """Stratified split: ``round(fraction * n_class)`` rows of each class go to the second part
-    (at least one per class with ``at_least_one``, so a validation AUC is always defined).
+    """Stratified split: ``round(fraction * n_class)`` rows of each class go to the second part.
+
+    With ``at_least_one``, at least one row per class goes there, so a validation AUC is always
+    defined.
     """
     held = np.zeros(len(frame), dtype=bool)
     for cls in (0, 1):
