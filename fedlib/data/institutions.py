@@ -388,22 +388,27 @@ class PreparedInstitution:
 
     @property
     def n_train(self) -> int:
+        """The number of training rows."""
         return len(self.y_train)
 
     @property
     def n_rows(self) -> int:
+        """The number of rows it trains on (:attr:`n_train`)."""
         return self.n_train
 
     @property
     def X(self) -> np.ndarray:
+        """The training rows' features, ``(n_train, n_features)`` (:attr:`X_train`)."""
         return self.X_train
 
     @property
     def y(self) -> np.ndarray:
+        """The training rows' labels, ``(n_train,)`` (:attr:`y_train`)."""
         return self.y_train
 
     @property
     def n_val(self) -> int:
+        """The number of validation rows (0 unless ``val_fraction > 0``)."""
         return len(self.y_val)
 
 

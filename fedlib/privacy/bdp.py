@@ -442,6 +442,7 @@ class BayesianEpsilon(tuple):
     def __new__(cls, epsilon: float, delta: float, *, is_bound: bool, bound: str,
                 composition: str, order: int, holder_steps: int, estimated_steps: int,
                 steps: int) -> BayesianEpsilon:
+        """The pair ``(epsilon, delta)`` with the attributes of the class docstring."""
         self = super().__new__(cls, (float(epsilon), float(delta)))
         self.is_bound = bool(is_bound)
         self.bound, self.composition = bound, composition
@@ -456,10 +457,12 @@ class BayesianEpsilon(tuple):
 
     @property
     def epsilon(self) -> float:
+        """The ε, a bound only when :attr:`is_bound`."""
         return self[0]
 
     @property
     def delta(self) -> float:
+        """The δ the ε holds at."""
         return self[1]
 
     def __repr__(self) -> str:

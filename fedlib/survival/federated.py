@@ -282,6 +282,7 @@ class SurvivalTrainer:
 
     @property
     def private(self) -> bool:
+        """True unless ``mode`` is ``"none"`` (``dp`` and ``bdp`` both add noise)."""
         return self.mode != "none"
 
     def epsilon(self, *, delta: float) -> tuple[float, float]:

@@ -97,18 +97,22 @@ class VerticalParty:
 
     @property
     def n_rows(self) -> int:
+        """The number of the party's rows."""
         return len(self.frame)
 
     @property
     def ids(self) -> np.ndarray:
+        """The entity IDs of its rows, in its own order (what PSI aligns on)."""
         return self.frame[self.id_column].to_numpy()
 
     @property
     def X(self) -> np.ndarray:
+        """Its feature columns as floats, ``(n_rows, len(features))``."""
         return self.frame[list(self.features)].to_numpy(float)
 
     @property
     def y(self) -> np.ndarray | None:
+        """Its labels, ``(n_rows,)``; None for the passive party, which has none."""
         return None if self.target is None else self.frame[self.target].to_numpy()
 
 
@@ -141,10 +145,12 @@ class VerticalData:
 
     @property
     def bank_features(self) -> list[str]:
+        """The bank's feature columns: all but the ID and the target."""
         return [c for c in self.bank.columns if c not in (self.id_column, self.target)]
 
     @property
     def external_features(self) -> list[str]:
+        """The external party's feature columns: all but the ID."""
         return [c for c in self.external.columns if c != self.id_column]
 
     @property
