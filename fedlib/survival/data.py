@@ -1,7 +1,7 @@
 """Survival datasets for FSL-BDP and their client/time split.
 
 The module holds the container, a semi-real LendingClub default with a known ground-truth
-hazard, seeded SBA-/Bondora-like generators, and the client/time split.
+hazard, and seeded SBA-/Bondora-like generators.
 
 The paper's three datasets (LendingClub 1.66 M loans, SBA 753 k, Bondora 219 k; Table 2) are
 not shippable. Chapter 3 therefore runs by default on a *semi-real* dataset: the real borrower
