@@ -1,4 +1,4 @@
-"""Cheap checks of a user's CSV file, shared by the loaders and by ``fedbook run``.
+r"""Cheap checks of a user's CSV file, shared by the loaders and by ``fedbook run``.
 
 Four mistakes are common with one's own copy of a paper's file: an empty file, a header
 without rows, a file saved with ``;`` or tabs (a spreadsheet's "CSV" in many locales), and a
@@ -17,13 +17,13 @@ Examples
 --------
 >>> import tempfile, pathlib
 >>> p = pathlib.Path(tempfile.mkdtemp()) / "x.csv"
->>> _ = p.write_text("a;b;c\\n1;2;3\\n")
+>>> _ = p.write_text("a;b;c\n1;2;3\n")
 >>> try:
 ...     check_csv_structure(p, dataset="demo", expected=["a", "b", "c"])
 ... except ValueError as err:
 ...     print(str(err).split("; ")[0])
 demo: x.csv has a single column (the header looks ';'-delimited)
->>> _ = p.write_text("a,b\\n1,2\\n")
+>>> _ = p.write_text("a,b\n1,2\n")
 >>> check_csv_structure(p, dataset="demo")
 ['a', 'b']
 """
@@ -46,13 +46,13 @@ _OTHER_DELIMITERS = (";", "\t", "|")
 
 def not_utf8_message(dataset: str, path: str | os.PathLike, data: bytes,
                      err: UnicodeDecodeError) -> str:
-    """The message for a file that is not UTF-8: the bad byte, its line, and the remedy.
+    r"""The message for a file that is not UTF-8: the bad byte, its line, and the remedy.
 
     ``data`` is the byte string that was being decoded (``err.start`` indexes into it).
 
     Examples
     --------
-    >>> raw = "a,b\\ncafé,1\\n".encode("latin-1")
+    >>> raw = "a,b\ncafé,1\n".encode("latin-1")
     >>> try:
     ...     raw.decode("utf-8")
     ... except UnicodeDecodeError as e:
@@ -128,7 +128,7 @@ def check_csv_structure(
 
 
 def data_row_line(path: str | os.PathLike, row: int) -> int:
-    """The 1-based line of ``path`` holding 0-based data row ``row`` (as pandas counts rows).
+    r"""The 1-based line of ``path`` holding 0-based data row ``row`` (as pandas counts rows).
 
     pandas skips blank lines, so the line is found by counting non-blank lines after the
     header rather than assumed to be ``row + 2``. (A quoted field spanning lines would shift
@@ -138,7 +138,7 @@ def data_row_line(path: str | os.PathLike, row: int) -> int:
     --------
     >>> import tempfile, pathlib
     >>> p = pathlib.Path(tempfile.mkdtemp()) / "x.csv"
-    >>> _ = p.write_text("a,b\\n1,2\\n\\n3,4\\n")
+    >>> _ = p.write_text("a,b\n1,2\n\n3,4\n")
     >>> data_row_line(p, 1)
     4
     """

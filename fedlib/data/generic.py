@@ -1,4 +1,4 @@
-"""Any credit table as a CSV: a label column, optional parties, detected categoricals.
+r"""Any credit table as a CSV: a label column, optional parties, detected categoricals.
 
 Chapters 1 and 2 reproduce their papers on embedded data or on the paper's own file. This
 module lets them run on any table with one row per applicant (``dataset: csv``, or
@@ -41,7 +41,7 @@ Examples
 >>> p = pathlib.Path(tempfile.mkdtemp()) / "loans.csv"
 >>> rows = [f"{i},{'yes' if i % 3 else 'no'},{20 + i % 40},{'own' if i % 2 else 'rent'}"
 ...         for i in range(120)]
->>> _ = p.write_text("id,repaid,age,home\\n" + "\\n".join(rows) + "\\n")
+>>> _ = p.write_text("id,repaid,age,home\n" + "\n".join(rows) + "\n")
 >>> ds = load_csv_dataset(p, label_column="repaid", drop_columns=["id"], protected=["age < 25"])
 >>> ds.target, ds.features, ds.categories["home"], round(ds.positive_rate, 3)
 ('repaid', ['age', 'home'], ['own', 'rent'], 0.667)
@@ -177,7 +177,7 @@ def check_tabular_csv(path, *, label_column: str | None = None, positive_label=N
                       drop_columns=None, protected=None, strata_columns=None,
                       min_party_rows: int = 20, n_parties: int | None = None,
                       dataset: str = NAME, **_ignored) -> list[str]:
-    """Check a generic CSV before any computation; returns the header.
+    r"""Check a generic CSV before any computation; returns the header.
 
     Reads the header and only the label and party columns: the file's shape (empty,
     header-only, wrong delimiter, not UTF-8), every named column present, a label with two
@@ -194,7 +194,7 @@ def check_tabular_csv(path, *, label_column: str | None = None, positive_label=N
     --------
     >>> import tempfile, pathlib
     >>> p = pathlib.Path(tempfile.mkdtemp()) / "x.csv"
-    >>> _ = p.write_text("a,b\\n1,2\\n")
+    >>> _ = p.write_text("a,b\n1,2\n")
     >>> try:
     ...     check_tabular_csv(p, label_column="y")
     ... except DataSchemaError as err:
@@ -236,8 +236,11 @@ def check_tabular_csv(path, *, label_column: str | None = None, positive_label=N
 
 @dataclass
 class TabularCsv:
-    """A generic CSV read and typed: the frame (label 0/1 under its own name, categorical
-    columns as text with ``missing`` for a blank, numeric columns as float) and its schema."""
+    """A generic CSV read and typed: the frame and its schema.
+
+    The frame has the label as 0/1 under its own name, categorical columns as text with
+    ``missing`` for a blank, and numeric columns as float.
+    """
 
     path: Path
     frame: pd.DataFrame

@@ -115,7 +115,7 @@ def load_heloc(path: str | Path) -> Dataset:
 
 
 def check_heloc(path: str | Path) -> None:
-    """Check the file's shape and header without parsing it (what ``fedbook run`` calls).
+    r"""Check the file's shape and header without parsing it (what ``fedbook run`` calls).
 
     Raises
     ------
@@ -128,7 +128,7 @@ def check_heloc(path: str | Path) -> None:
     --------
     >>> import tempfile, os
     >>> path = os.path.join(tempfile.mkdtemp(), "heloc.csv")
-    >>> _ = open(path, "w").write(",".join(HELOC_COLUMNS) + "\\n")
+    >>> _ = open(path, "w").write(",".join(HELOC_COLUMNS) + "\n")
     >>> try:
     ...     check_heloc(path)
     ... except DataSchemaError as err:

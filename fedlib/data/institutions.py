@@ -78,8 +78,11 @@ _EMP = ["emp_unk", "emp_lt_1", "emp_1", "emp_2", "emp_3", "emp_4", "emp_5", "emp
 
 @dataclass(frozen=True)
 class SyntheticSpec:
-    """One synthetic institution: size, default rate, Table-1 marginals, latent shifts (in SDs
-    of the normal scores; ``age_shift < 0`` = younger, ``debt_shift > 0`` = more debt)."""
+    """One synthetic institution: size, default rate, Table-1 marginals, latent shifts.
+
+    The latent shifts are in SDs of the normal scores (``age_shift < 0`` = younger,
+    ``debt_shift > 0`` = more debt).
+    """
 
     name: str
     rows: int
@@ -360,13 +363,15 @@ def _empty_groups() -> np.ndarray:
 
 @dataclass
 class PreparedInstitution:
-    """One institution after its own preprocessing: train/validation/test arrays and
-    protected flags. The validation arrays are empty unless ``val_fraction > 0`` was asked of
+    """One institution after its own preprocessing: train/validation/test arrays, protected flags.
+
+    The validation arrays are empty unless ``val_fraction > 0`` was asked of
     :func:`prepare_institutions`; they are for choosing hyper-parameters, the test arrays for
     reporting.
 
     A :class:`~fedlib.core.party.PartyData`: ``X``, ``y`` and ``n_rows`` are its training
-    rows (the rows it trains on, as for every party of the book)."""
+    rows (the rows it trains on, as for every party of the book).
+    """
 
     name: str
     kind: str
@@ -383,29 +388,37 @@ class PreparedInstitution:
 
     @property
     def n_train(self) -> int:
+        """The number of training rows."""
         return len(self.y_train)
 
     @property
     def n_rows(self) -> int:
+        """The number of rows it trains on (:attr:`n_train`)."""
         return self.n_train
 
     @property
     def X(self) -> np.ndarray:
+        """The training rows' features, ``(n_train, n_features)`` (:attr:`X_train`)."""
         return self.X_train
 
     @property
     def y(self) -> np.ndarray:
+        """The training rows' labels, ``(n_train,)`` (:attr:`y_train`)."""
         return self.y_train
 
     @property
     def n_val(self) -> int:
+        """The number of validation rows (0 unless ``val_fraction > 0``)."""
         return len(self.y_val)
 
 
 def _split_one(frame: pd.DataFrame, fraction: float, rng: np.random.Generator, *,
                at_least_one: bool = False):
-    """Stratified split: ``round(fraction * n_class)`` rows of each class go to the second part
-    (at least one per class with ``at_least_one``, so a validation AUC is always defined)."""
+    """Stratified split: ``round(fraction * n_class)`` rows of each class go to the second part.
+
+    With ``at_least_one``, at least one row per class goes there, so a validation AUC is always
+    defined.
+    """
     held = np.zeros(len(frame), dtype=bool)
     for cls in (0, 1):
         idx = np.flatnonzero(frame["bad"].to_numpy() == cls)

@@ -78,10 +78,12 @@ class Partition:
 
     @property
     def n_parties(self) -> int:
+        """The number of parties."""
         return len(self.indices)
 
     @property
     def sizes(self) -> list[int]:
+        """Each party's number of rows, in party order."""
         return [int(i.size) for i in self.indices]
 
     def covers(self, n_rows: int) -> bool:

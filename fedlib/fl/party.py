@@ -58,7 +58,24 @@ class LocalTrainer(Protocol):
 
     private: bool
 
-    def train(self, model: nn.Module, X: np.ndarray, y: np.ndarray, *, seed: int) -> TrainStats: ...
+    def train(self, model: nn.Module, X: np.ndarray, y: np.ndarray, *, seed: int) -> TrainStats:
+        """What one round's training of ``model`` on the party's rows did.
+
+        Parameters
+        ----------
+        model : torch.nn.Module
+            The model to train; its parameters are updated in place.
+        X, y : numpy.ndarray
+            The party's training features ``(n_rows, n_features)`` and labels ``(n_rows,)``.
+        seed : int
+            The seed of the round's batch sampling (and of the noise, where the trainer
+            seeds it).
+
+        Returns
+        -------
+        TrainStats
+            Optimizer steps, final loss and wall-clock seconds.
+        """
 
 
 @dataclass
@@ -71,6 +88,7 @@ class StandardTrainer:
     private: bool = field(default=False, init=False)
 
     def train(self, model: nn.Module, X: np.ndarray, y: np.ndarray, *, seed: int) -> TrainStats:
+        """One round of plain SGD, ``model`` in place (see :meth:`LocalTrainer.train`)."""
         s = train_local(model, X, y, epochs=self.epochs, lr=self.lr,
                         batch_size=self.batch_size, seed=seed)
         return TrainStats(steps=s.steps, loss=s.final_loss, seconds=s.seconds)
@@ -101,6 +119,10 @@ class DPSGDTrainer:
     private: bool = field(default=True, init=False)
 
     def train(self, model: nn.Module, X: np.ndarray, y: np.ndarray, *, seed: int) -> TrainStats:
+        """One round of DP-SGD, ``model`` in place, its steps recorded in the party's accountant.
+
+        See :meth:`LocalTrainer.train` for the arguments.
+        """
         s = train_local_dp(model, X, y, epochs=self.epochs, lr=self.lr,
                            noise_multiplier=self.noise_multiplier, clip_norm=self.clip_norm,
                            batch_size=self.batch_size, accountant=self.accountant,
@@ -137,6 +159,7 @@ class LogisticSGDTrainer(StandardTrainer):
     """:class:`StandardTrainer` for logistic regression, with closed-form gradients (fast)."""
 
     def train(self, model: nn.Module, X: np.ndarray, y: np.ndarray, *, seed: int) -> TrainStats:
+        """One round of plain SGD with closed-form gradients, ``model`` in place."""
         start = time.perf_counter()
         steps, loss = _train_closed_form(model, X, y, epochs=self.epochs, lr=self.lr,
                                          batch_size=self.batch_size, seed=seed)
@@ -153,6 +176,10 @@ class LogisticDPSGDTrainer(DPSGDTrainer):
     """
 
     def train(self, model: nn.Module, X: np.ndarray, y: np.ndarray, *, seed: int) -> TrainStats:
+        """One round of DP-SGD with closed-form per-example gradients, recorded in the accountant.
+
+        See :meth:`LocalTrainer.train` for the arguments.
+        """
         start = time.perf_counter()
         n = len(X)
         batch = None if self.batch_size is None or self.batch_size >= n else self.batch_size
@@ -195,6 +222,7 @@ class Party:
 
     @property
     def n_rows(self) -> int:
+        """The number of rows it trains on."""
         return len(self.X)
 
     @property
@@ -242,12 +270,31 @@ class PartyClient:
         self.private = party.trainer.private
 
     def fit(self, parameters: np.ndarray, config: dict) -> FitResult:
+        """The party's new parameters after one round of local training from ``parameters``.
+
+        Parameters
+        ----------
+        parameters : numpy.ndarray
+            The global model's flat parameter vector.
+        config : dict
+            The round's settings: ``"round"`` and ``"seed"``.
+
+        Returns
+        -------
+        FitResult
+            The new parameter vector, :attr:`num_examples` and the ``loss``, ``steps`` and
+            ``seconds`` of the training.
+        """
         vector, stats = self.party.local_update(self.model, parameters, round=config["round"],
                                                 seed=config["seed"])
         return FitResult(vector, self.num_examples,
                          {"loss": stats.loss, "steps": stats.steps, "seconds": stats.seconds})
 
     def evaluate(self, parameters: np.ndarray, config: dict) -> dict[str, float] | None:
+        """``{"loss": ...}``, the mean training loss of ``parameters`` on the party's rows.
+
+        None when the client has no ``loss_fn``; ``config`` is not read.
+        """
         if self.loss_fn is None:
             return None
         set_flat_params(self.model, parameters)

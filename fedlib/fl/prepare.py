@@ -59,6 +59,7 @@ class FederatedData:
 
     @property
     def n_features(self) -> int:
+        """The number of features after preprocessing (:attr:`feature_names`)."""
         return len(self.feature_names)
 
 

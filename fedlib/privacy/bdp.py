@@ -240,8 +240,9 @@ def _cost_matrix(sq_distances: np.ndarray, *, orders: tuple[int, ...], sample_ra
 
 @functools.lru_cache(maxsize=64)
 def _order_bands(orders: tuple[int, ...]) -> tuple[tuple[np.ndarray, int], ...]:
-    """Positions of ``orders`` grouped into bands whose widths (order + 2) differ at most 2x,
-    each with the band's width: the columns of the binomial tables that can have mass.
+    """Positions of ``orders`` grouped into bands whose widths (order + 2) differ at most 2x.
+
+    Each band comes with its width: the columns of the binomial tables that can have mass.
 
     >>> [(r.tolist(), w) for r, w in _order_bands((1, 2, 3, 8, 40))]
     [([0, 1, 2], 5), ([3], 10), ([4], 42)]
@@ -332,9 +333,12 @@ def _t_quantile(gamma: float, m: int) -> float:
 
 
 def _log_mean_exp(a: np.ndarray) -> np.ndarray:
-    """``log mean(e^a)`` over the last axis (the costs here are finite, so the shift by the
-    maximum needs none of the guards of :func:`scipy.special.logsumexp`, whose generic
-    array handling cost more than the rest of a BDP step's accounting)."""
+    """``log mean(e^a)`` over the last axis.
+
+    The costs here are finite, so the shift by the maximum needs none of the guards of
+    :func:`scipy.special.logsumexp`, whose generic array handling cost more than the rest of a
+    BDP step's accounting.
+    """
     top = a.max(axis=-1, keepdims=True)
     return np.log(np.exp(a - top).mean(axis=-1)) + top[..., 0]
 
@@ -438,6 +442,7 @@ class BayesianEpsilon(tuple):
     def __new__(cls, epsilon: float, delta: float, *, is_bound: bool, bound: str,
                 composition: str, order: int, holder_steps: int, estimated_steps: int,
                 steps: int) -> BayesianEpsilon:
+        """The pair ``(epsilon, delta)`` with the attributes of the class docstring."""
         self = super().__new__(cls, (float(epsilon), float(delta)))
         self.is_bound = bool(is_bound)
         self.bound, self.composition = bound, composition
@@ -452,10 +457,12 @@ class BayesianEpsilon(tuple):
 
     @property
     def epsilon(self) -> float:
+        """The ε, a bound only when :attr:`is_bound`."""
         return self[0]
 
     @property
     def delta(self) -> float:
+        """The δ the ε holds at."""
         return self[1]
 
     def __repr__(self) -> str:
@@ -570,7 +577,7 @@ class BayesianAccountant:
         return self._costs(_check_range(_check_distances(d), self.clip_norm))
 
     def step_cost(self, pairwise_sq_distances) -> np.ndarray:
-        """This step's own estimate ``log mean_m e^{c^(m)(lambda)}``, without recording it.
+        """The step's own estimate ``log mean_m e^{c^(m)(lambda)}``, without recording it.
 
         It is the summand of Algorithm 2's per-step composition, *not* what the accountant
         charges (that depends on the whole run, see :meth:`epsilon`). With all ``M`` distances

@@ -1,5 +1,7 @@
-"""Survival datasets for FSL-BDP: the container, a semi-real LendingClub default with a known
-ground-truth hazard, seeded SBA-/Bondora-like generators, and the client/time split.
+"""Survival datasets for FSL-BDP and their client/time split.
+
+The module holds the container, a semi-real LendingClub default with a known ground-truth
+hazard, and seeded SBA-/Bondora-like generators.
 
 The paper's three datasets (LendingClub 1.66 M loans, SBA 753 k, Bondora 219 k; Table 2) are
 not shippable. Chapter 3 therefore runs by default on a *semi-real* dataset: the real borrower
@@ -166,6 +168,7 @@ class SurvivalDataset:
 
     @property
     def n_clients(self) -> int:
+        """The number of clients (distinct values of the ``client`` column)."""
         return int(self.frame["client"].nunique())
 
     def table2(self) -> pd.DataFrame:
@@ -487,18 +490,22 @@ class ClientSurvival:
 
     @property
     def n_train(self) -> int:
+        """The number of in-time training rows."""
         return len(self.t_train)
 
     @property
     def n_rows(self) -> int:
+        """The number of rows it trains on (:attr:`n_train`)."""
         return self.n_train
 
     @property
     def X(self) -> np.ndarray:
+        """The training rows' encoded features, ``(n_train, n_features)`` (:attr:`X_train`)."""
         return self.X_train
 
     @property
     def y(self) -> np.ndarray:
+        """The training rows' event indicator, ``(n_train,)`` (:attr:`e_train`; 1 = default)."""
         return self.e_train
 
 
@@ -513,6 +520,7 @@ class PreparedSurvival:
 
     @property
     def n_features(self) -> int:
+        """The number of encoded features (:attr:`feature_names`)."""
         return len(self.feature_names)
 
     def pooled(self, split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -526,6 +534,7 @@ class PreparedSurvival:
         return X, t, e, who
 
     def pooled_index(self, split: str) -> np.ndarray:
+        """The dataset frame's rows of ``split`` in the order of :meth:`pooled`."""
         return np.concatenate([getattr(c, f"idx_{split}") for c in self.clients])
 
 

@@ -150,8 +150,11 @@ def per_example_gradients(model: torch.nn.Module, X: torch.Tensor, s_surv: torch
 
 
 def _grad_backend(model: torch.nn.Module, X: torch.Tensor, grad_path: str):
-    """The per-example gradient backend of ``grad_path``: ``"ghost"`` is the per-layer
-    factors (``linear``) where the model is a stack, else ``vmap``; ``"vmap"`` is ``vmap``."""
+    """The per-example gradient backend of ``grad_path``.
+
+    ``"ghost"`` is the per-layer factors (``linear``) where the model is a stack, else
+    ``vmap``; ``"vmap"`` is ``vmap``.
+    """
     fits = grad_path == "ghost" and linear_stack(model) is not None
     try:
         return make_backend(model, _nll_sum, backend="linear" if fits else "vmap", probe=X)
@@ -161,8 +164,9 @@ def _grad_backend(model: torch.nn.Module, X: torch.Tensor, grad_path: str):
 
 def linear_backprops(layers: list[nn.Module], X: torch.Tensor, s_surv: torch.Tensor,
                      s_fail: torch.Tensor) -> LinearFactors:
-    """The per-layer factors of the eq. 1 loss's per-example gradients through ``layers``
-    (one forward and one backward pass; :class:`~fedlib.privacy.per_example.LinearFactors`).
+    """The per-layer factors of the eq. 1 loss's per-example gradients through ``layers``.
+
+    One forward and one backward pass; a :class:`~fedlib.privacy.per_example.LinearFactors`.
 
     >>> net = HazardNet(3, 4, hidden=(5,), seed=0)
     >>> f = linear_backprops(list(net.net), torch.zeros(2, 3), torch.ones(2, 4), torch.zeros(2, 4))
@@ -278,6 +282,7 @@ class SurvivalTrainer:
 
     @property
     def private(self) -> bool:
+        """True unless ``mode`` is ``"none"`` (``dp`` and ``bdp`` both add noise)."""
         return self.mode != "none"
 
     def epsilon(self, *, delta: float) -> tuple[float, float]:
@@ -334,8 +339,10 @@ class SurvivalTrainer:
         return TrainStats(steps=steps, loss=loss, seconds=time.perf_counter() - t0)
 
     def _backend(self, model: torch.nn.Module, Xt: torch.Tensor):
-        """The per-example gradient backend of ``grad_path`` for ``model``, made once per model
-        (its probe forward is not repeated every step)."""
+        """The per-example gradient backend of ``grad_path`` for ``model``, made once per model.
+
+        Caching it means its probe forward is not repeated every step.
+        """
         cached = self._grads
         if cached is None or cached[0] is not model or cached[1] != self.grad_path:
             cached = self._grads = (model, self.grad_path,
@@ -343,10 +350,13 @@ class SurvivalTrainer:
         return cached[2]
 
     def _private_grad(self, model, params, Xt, ss, sf, idx, gen, rng) -> None:
-        """One private step into ``p.grad``: the shared DP step of
-        :func:`fedlib.privacy.dp_step.dp_step` (eq. 5; Algorithm 2 lines 8-13) on the batch's
-        per-example gradients and, for BDP, the ``M`` Monte-Carlo distances of lines 14-20
-        from the same gradients (one pass over the batch and the replacement rows)."""
+        """One private step into ``p.grad`` (eq. 5; Algorithm 2 lines 8-20).
+
+        The shared DP step of :func:`fedlib.privacy.dp_step.dp_step` (eq. 5; Algorithm 2 lines
+        8-13) on the batch's per-example gradients and, for BDP, the ``M`` Monte-Carlo
+        distances of lines 14-20 from the same gradients (one pass over the batch and the
+        replacement rows).
+        """
         n = Xt.shape[0]
         b = idx.numel()
         rows = idx

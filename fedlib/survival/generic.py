@@ -1,4 +1,4 @@
-"""Any loan table with times to default as chapter 3's :class:`SurvivalDataset`.
+r"""Any loan table with times to default as chapter 3's :class:`SurvivalDataset`.
 
 Two ways to give the time to default, one row per loan, and a party column naming the
 loan's client (its lender, state or country):
@@ -34,7 +34,7 @@ Examples
 >>> import tempfile, pathlib
 >>> p = pathlib.Path(tempfile.mkdtemp()) / "loans.csv"
 >>> rows = [f"{'ab'[i % 2]},{1 + i % 30},{int(i % 4 == 0)},{i % 7}" for i in range(80)]
->>> _ = p.write_text("lender,months,defaulted,inquiries\\n" + "\\n".join(rows) + "\\n")
+>>> _ = p.write_text("lender,months,defaulted,inquiries\n" + "\n".join(rows) + "\n")
 >>> ds = load_survival_csv(p, party_column="lender", duration_column="months",
 ...                        event_column="defaulted")
 >>> ds.n_clients, ds.window, ds.numeric_columns, int(ds.frame["event"].sum())
@@ -254,7 +254,7 @@ def check_survival_csv(path, *, party_column: str | None = None,
                        date_format: str | None = None, observation_end=None, window: int = 24,
                        oot_start=None, categorical_columns=None, drop_columns=None,
                        max_levels: int = 50, min_client_rows: int = 1, **_ignored) -> None:
-    """Check a survival CSV before any computation (``fedbook run``).
+    r"""Check a survival CSV before any computation (``fedbook run``).
 
     Reads the header and only the outcome, date and party columns: the file's shape, every
     named column present, durations that are numbers >= 0, an event with two values, dates
@@ -270,7 +270,7 @@ def check_survival_csv(path, *, party_column: str | None = None,
     --------
     >>> import tempfile, pathlib
     >>> p = pathlib.Path(tempfile.mkdtemp()) / "x.csv"
-    >>> _ = p.write_text("bank,t,d\\na,3,1\\nb,4,0\\n")
+    >>> _ = p.write_text("bank,t,d\na,3,1\nb,4,0\n")
     >>> try:
     ...     check_survival_csv(p, party_column="bank", duration_column="t", event_column="e")
     ... except SurvivalDataError as err:

@@ -167,9 +167,11 @@ def load_lendingclub(path, *, window: int = 24, min_client_rows: int = 1,
 
 
 def _lc_dates_to_months(df: pd.DataFrame, issue: pd.Series) -> pd.DataFrame:
-    """Month-year text columns ("Apr-2001") other than the ones the loader reads become
-    months before issue: ``earliest_cr_line`` → ``credit_history_months`` (the length of the
-    credit history at origination), not one dummy per month.
+    """``df`` with its month-year text columns ("Apr-2001") as months before issue.
+
+    Columns the loader reads itself are left alone. ``earliest_cr_line`` becomes
+    ``credit_history_months`` (the length of the credit history at origination), not one
+    dummy per month.
 
     >>> df = pd.DataFrame({"earliest_cr_line": ["Apr-2001", "Jan-2015"], "x": ["a", "b"]})
     >>> out = _lc_dates_to_months(df, pd.Series(pd.to_datetime(["2016-04-01", "2016-01-01"])))

@@ -97,18 +97,22 @@ class VerticalParty:
 
     @property
     def n_rows(self) -> int:
+        """The number of the party's rows."""
         return len(self.frame)
 
     @property
     def ids(self) -> np.ndarray:
+        """The entity IDs of its rows, in its own order (what PSI aligns on)."""
         return self.frame[self.id_column].to_numpy()
 
     @property
     def X(self) -> np.ndarray:
+        """Its feature columns as floats, ``(n_rows, len(features))``."""
         return self.frame[list(self.features)].to_numpy(float)
 
     @property
     def y(self) -> np.ndarray | None:
+        """Its labels, ``(n_rows,)``; None for the passive party, which has none."""
         return None if self.target is None else self.frame[self.target].to_numpy()
 
 
@@ -141,10 +145,12 @@ class VerticalData:
 
     @property
     def bank_features(self) -> list[str]:
+        """The bank's feature columns: all but the ID and the target."""
         return [c for c in self.bank.columns if c not in (self.id_column, self.target)]
 
     @property
     def external_features(self) -> list[str]:
+        """The external party's feature columns: all but the ID."""
         return [c for c in self.external.columns if c != self.id_column]
 
     @property
@@ -216,7 +222,7 @@ def _party_name(path: str | os.PathLike) -> str:
 def check_vertical_csvs(labelled_path: str | os.PathLike | None,
                         unlabelled_path: str | os.PathLike | None, *,
                         id_column: str, target: str) -> None:
-    """Check both files' shape and headers without parsing them (what ``fedbook run`` calls).
+    r"""Check both files' shape and headers without parsing them (what ``fedbook run`` calls).
 
     Raises
     ------
@@ -229,8 +235,8 @@ def check_vertical_csvs(labelled_path: str | os.PathLike | None,
     --------
     >>> import tempfile, pathlib
     >>> d = pathlib.Path(tempfile.mkdtemp())
-    >>> _ = (d / "b.csv").write_text("id,x,bad\\n1,0.5,0\\n")
-    >>> _ = (d / "g.csv").write_text("id,e1\\n2,3.0\\n")
+    >>> _ = (d / "b.csv").write_text("id,x,bad\n1,0.5,0\n")
+    >>> _ = (d / "g.csv").write_text("id,e1\n2,3.0\n")
     >>> try:
     ...     check_vertical_csvs(d / "b.csv", d / "g.csv", id_column="id", target="default")
     ... except VerticalDataError as err:
@@ -256,7 +262,7 @@ def check_vertical_csvs(labelled_path: str | os.PathLike | None,
 def load_vertical_csvs(labelled_path: str | os.PathLike, unlabelled_path: str | os.PathLike, *,
                        id_column: str, target: str, bank_name: str = "bank",
                        external_name: str | None = None) -> VerticalData:
-    """Load the labelled party's and the unlabelled party's CSV files, checked.
+    r"""Load the labelled party's and the unlabelled party's CSV files, checked.
 
     Parameters
     ----------
@@ -279,8 +285,8 @@ def load_vertical_csvs(labelled_path: str | os.PathLike, unlabelled_path: str | 
     --------
     >>> import tempfile, pathlib
     >>> d = pathlib.Path(tempfile.mkdtemp())
-    >>> _ = (d / "b.csv").write_text("id,x,y\\n1,0.5,0\\n2,1.5,1\\n")
-    >>> _ = (d / "g.csv").write_text("id,e1\\n2,3.0\\n3,4.0\\n")
+    >>> _ = (d / "b.csv").write_text("id,x,y\n1,0.5,0\n2,1.5,1\n")
+    >>> _ = (d / "g.csv").write_text("id,e1\n2,3.0\n3,4.0\n")
     >>> vd = load_vertical_csvs(d / "b.csv", d / "g.csv", id_column="id", target="y")
     >>> vd.n_common, vd.external_name
     (1, 'g')
