@@ -27,6 +27,7 @@ from fedlib.data.registry import (
     list_datasets,
     load_dataset,
     register_dataset,
+    unregister_dataset,
 )
 from fedlib.fl.fmtl import FMTLClient
 from fedlib.fl.prepare import prepare_horizontal
@@ -331,3 +332,14 @@ def test_flower_node_rows_from_any_chapters_party(tmp_path):
             np.testing.assert_array_equal(rows["y"], party.y)
     with pytest.raises(ValueError, match="'grid' holds no labels"):
         save_party(tmp_path, grid)
+
+
+def test_a_registered_dataset_can_be_removed_but_a_built_in_cannot():
+    register_dataset("scratch_entry", "fedlib.data.loaders:load_loanapp", embedded=True)
+    assert "scratch_entry" in list_datasets("tabular")
+    unregister_dataset("scratch_entry")
+    assert "scratch_entry" not in list_datasets("tabular")
+    with pytest.raises(ValueError, match="built in"):
+        unregister_dataset("loanapp")
+    with pytest.raises(UnknownDatasetError, match="scratch_entry"):
+        unregister_dataset("scratch_entry")

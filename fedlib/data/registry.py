@@ -61,7 +61,8 @@ import pandas as pd
 from fedlib.data.dataset import DataSchemaError
 
 __all__ = ["CONTAINERS", "KINDS", "DatasetEntry", "UnknownDatasetError", "dataset_entry",
-           "dataset_table", "list_datasets", "load_dataset", "register_dataset"]
+           "dataset_table", "list_datasets", "load_dataset", "register_dataset",
+           "unregister_dataset"]
 
 #: The dataset kinds, and the container class each kind's loaders return ("module:class").
 CONTAINERS: dict[str, str] = {
@@ -361,6 +362,7 @@ def register_dataset(name: str, loader: str | Callable, *, kind: str = "tabular"
     >>> _ = register_dataset("tiny_example", tiny, embedded=True, overwrite=True)
     >>> load_dataset("tiny_example").frame.shape
     (2, 2)
+    >>> unregister_dataset("tiny_example")  # leave the registry as it was
     """
     entry = DatasetEntry(name, kind, card or name, loader, tuple(chapters), embedded,
                          tuple(files))
@@ -368,3 +370,20 @@ def register_dataset(name: str, loader: str | Callable, *, kind: str = "tabular"
         raise ValueError(f"{kind} dataset {name!r} is already registered; pass overwrite=True")
     _REGISTRY[kind, name] = entry
     return entry
+
+
+def unregister_dataset(name: str, *, kind: str = "tabular") -> None:
+    """Remove a dataset registered with :func:`register_dataset`; built-ins stay.
+
+    Raises
+    ------
+    UnknownDatasetError
+        No ``kind`` dataset of that name is registered.
+    ValueError
+        ``name`` is one of the built-in datasets.
+    """
+    if (kind, name) not in _REGISTRY:
+        raise UnknownDatasetError(f"no {kind} dataset {name!r} is registered")
+    if any(e.kind == kind and e.name == name for e in _BUILTIN):
+        raise ValueError(f"{kind} dataset {name!r} is built in and cannot be removed")
+    del _REGISTRY[kind, name]
