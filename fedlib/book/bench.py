@@ -84,8 +84,10 @@ def _clean_row(row: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def machine_info() -> dict[str, Any]:
-    """Where a benchmark ran: cores, CPU model, platform, Python and the 1-minute load average
-    (a shared machine's load explains a slow run)."""
+    """Where a benchmark ran: cores, CPU model, platform, Python and the 1-minute load average.
+
+    A shared machine's load explains a slow run.
+    """
     cpu = platform.processor() or platform.machine()
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.is_file():
@@ -144,8 +146,10 @@ def write_bench_summary(name: str, title: str, rows: Iterable[Mapping[str, Any]]
 
 
 def load_bench_summaries(root: Path) -> list[dict]:
-    """Every ``bench/results/*.json`` under ``root``, sorted by name; unreadable files are
-    skipped (a half-written file must not break the book)."""
+    """Every ``bench/results/*.json`` under ``root``, sorted by name.
+
+    Unreadable files are skipped: a half-written file must not break the book.
+    """
     out = []
     for path in sorted((Path(root) / BENCH_RESULTS).glob("*.json")):
         try:
@@ -191,9 +195,11 @@ def headline_of(summary: Mapping[str, Any]) -> dict[str, Any] | None:
 
 
 def peak_kib_reset() -> int | None:
-    """Reset this process's peak resident memory to its current size (Linux
-    ``/proc/self/clear_refs``) and return it in KiB, so that :func:`peak_kib` then measures
-    the peak of one benchmark case; ``None`` where the kernel does not allow it."""
+    """Reset this process's peak resident memory to its current size and return it in KiB.
+
+    Through Linux's ``/proc/self/clear_refs``, so that :func:`peak_kib` then measures the peak
+    of one benchmark case; ``None`` where the kernel does not allow it.
+    """
     status = Path("/proc/self/status")
     if not status.exists():
         return None
@@ -205,7 +211,7 @@ def peak_kib_reset() -> int | None:
 
 
 def peak_kib() -> int | None:
-    """This process's peak resident memory since the last reset, in KiB (``None`` off Linux)."""
+    """The process's peak resident memory since the last reset, in KiB (``None`` off Linux)."""
     status = Path("/proc/self/status")
     if not status.exists():
         return None

@@ -1,5 +1,6 @@
-"""The performance page, generated from the chapters' ``results.json`` and the ``make bench``
-summaries (``bench/results/*.json``, see :mod:`fedlib.book.bench`).
+"""The performance page, generated from the chapters' ``results.json`` and the bench summaries.
+
+The ``make bench`` summaries are ``bench/results/*.json`` (see :mod:`fedlib.book.bench`).
 
 Wide tables: one row per chapter (run time, peak memory), and per chapter and experiment one
 row per mode with one column per cost metric (readable name, unit in brackets). A chart of the
@@ -66,8 +67,10 @@ def _row_keys(rows: list[dict]) -> list[str]:
 
 
 def cost_tables(metrics: list[dict]) -> list[tuple[str, list[str], list[list]]]:
-    """Per experiment, its cost metrics in wide form: (experiment, headers, rows), one row per
-    mode (and setting, party or round where they vary), one column per metric."""
+    """Per experiment, its cost metrics in wide form: (experiment, headers, rows).
+
+    One row per mode (and setting, party or round where they vary), one column per metric.
+    """
     out = []
     for exp in dict.fromkeys(m["experiment"] for m in metrics):
         rows = [m for m in metrics if m["experiment"] == exp]
@@ -89,9 +92,11 @@ def _run_costs(runs: list[tuple[Chapter, dict | None, Path]], root: Path) -> lis
 
 
 def summary_table(rows: list[dict]) -> tuple[list[str], list[list]]:
-    """A bench summary's rows as one table: long-form rows (``case, metric, value, unit``)
-    pivoted to one row per case and one column per metric, other rows as they are (one
-    column per key, in first-seen order)."""
+    """A bench summary's rows as one table.
+
+    Long-form rows (``case, metric, value, unit``) are pivoted to one row per case and one
+    column per metric; other rows stay as they are (one column per key, in first-seen order).
+    """
     if is_long_form(rows):
         cases = list(dict.fromkeys(r["case"] for r in rows))
         metrics = list(dict.fromkeys((r["metric"], r["unit"]) for r in rows))
@@ -145,8 +150,10 @@ def _growth_section(growth: dict[str, Path | str] | None) -> list[str]:
 
 
 def profile_section(root: Path, chapters: Iterable[Chapter]) -> list[str]:
-    """Where the time goes: per chapter profiled with ``fedbook profile``, its top fedlib
-    functions by cumulative time and the time spent in each package."""
+    """Where the time goes, per chapter profiled with ``fedbook profile``.
+
+    Its top fedlib functions by cumulative time and the time spent in each package.
+    """
     lines = ["## Where the time goes", ""]
     profiles = load_profiles(root)
     shown = [(ch, profiles[ch.name]) for ch in chapters if ch.name in profiles]
@@ -174,10 +181,13 @@ def profile_section(root: Path, chapters: Iterable[Chapter]) -> list[str]:
 def render_performance(root: Path, chapters: Iterable[Chapter],
                        chart: Path | None = None,
                        growth: dict[str, Path | str] | None = None) -> str:
-    """Markdown: the run cost of every chapter, the chart (if drawn), each chapter's cost
-    metrics in wide tables, where each profiled chapter's time goes, how cost grows in the
-    ``make bench`` sweeps (``growth``: :func:`~fedlib.book.bench_figures.write_growth_figures`)
-    and the ``make bench`` summaries."""
+    """The performance page's generated Markdown.
+
+    The run cost of every chapter, the chart (if drawn), each chapter's cost metrics in wide
+    tables, where each profiled chapter's time goes, how cost grows in the ``make bench``
+    sweeps (``growth``: :func:`~fedlib.book.bench_figures.write_growth_figures`) and the
+    ``make bench`` summaries.
+    """
     chapters = list(chapters)
     runs = chapter_results(root, chapters)
     tail = [*profile_section(root, chapters), *_growth_section(growth), *_bench_section(root)]
