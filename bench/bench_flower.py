@@ -58,7 +58,8 @@ from fedlib.flower.secagg import SecAggPlus, simulate_secaggplus
 from fedlib.flower.simulation import backend_config, simulate
 from fedlib.papers.p02_dp_vs_ckks.params import Chapter02Params
 
-SKIPPED = "flwr not installed: skipped (pip install -e '.[flower]' to run this benchmark)"
+SKIPPED = ("flwr not installed: skipped (`make flower-test` creates .venv-flower; `make bench` "
+           "then runs this benchmark there)")
 
 
 class Fixed:
