@@ -25,7 +25,7 @@ from fedlib.evaluate.figures import (
 )
 from fedlib.evaluate.metrics import reliability_curve
 from fedlib.papers.p01_fmtl import experiment as ch01_steps
-from fedlib.papers.p02_dp_vs_ckks import experiment as ch02_steps
+from fedlib.papers.p02_dp_vs_ckks.figures import timing_figures
 from fedlib.papers.p03_fsl_bdp import experiment as ch03_steps
 from fedlib.papers.p04_secureboost import experiment as ch04_steps
 from fedlib.survival.federated import make_model
@@ -129,7 +129,7 @@ def _chapter_figures():
     times = pd.DataFrame({"what": [f"{i} · timing · mode {i} · server time" for i in range(1, 5)],
                           "ms": [0.5, 12.0, 300.0, 4000.0],
                           "chapter": [f"chapter {i}" for i in range(1, 5)]})
-    fig_client, fig_server = ch02_steps.timing_figures(_timing_frame())
+    fig_client, fig_server = timing_figures(_timing_frame())
     configs = [f"lr={lr}, B={b}, E={e}" for lr in (1e-3, 3e-3) for b in (128, 256) for e in (1, 2)]
     methods = list(ch03_steps.METHOD_MODES)
     tuning = SimpleNamespace(
