@@ -106,7 +106,6 @@ from IPython.display import display
 
 from fedlib.book.glue import glue
 from fedlib.book.results import start_chapter
-from fedlib.papers.p01_fmtl import experiment as ch01
 from fedlib.papers.p01_fmtl.params import Chapter01Params
 
 P, results = start_chapter("01", Chapter01Params, globals())
@@ -136,6 +135,7 @@ from fedlib.data.generic import (
     load_csv_institutions,
 )
 from fedlib.data.institutions import load_institutions, prepare_institutions
+from fedlib.papers.p01_fmtl.data import describe_institutions
 
 if P.source == "csv":
     data = load_csv_institutions(P.data_path, seed=P.seed, synthetic_sizes=P.synthetic_sizes,
@@ -145,7 +145,7 @@ else:
     data = load_institutions(seed=P.seed, source=P.source, path=P.data_path,
                              synthetic_sizes=P.synthetic_sizes,
                              max_real_rows=P.max_real_rows or None)
-table1 = ch01.describe_institutions(results, data, P.protected)
+table1 = describe_institutions(results, data, P.protected)
 table1
 
 # %% [markdown]
@@ -164,9 +164,11 @@ table1
 # transformed with those statistics like any unseen row.
 
 # %%
+from fedlib.papers.p01_fmtl.data import split_summary
+
 parts = prepare_institutions(data, test_fraction=P.test_fraction, iqr_k=P.iqr_k, seed=P.seed,
                              val_fraction=P.val_fraction)
-ch01.split_summary(parts, P)
+split_summary(parts, P)
 
 # %% [markdown]
 # ## The protocol
@@ -236,9 +238,11 @@ ch01.split_summary(parts, P)
 # ```
 
 # %% tags=["remove-stderr"]
+from fedlib.papers.p01_fmtl.lab import make_lab
+
 # The institutions, the secure-aggregation threshold t, the model seeds, and one bootstrap draw
 # of the test rows that every model's claims are computed on (see "Paper versus ours").
-lab = ch01.make_lab(P, parts)
+lab = make_lab(P, parts)
 
 # %% [markdown]
 # ## Choosing every hyper-parameter on validation rows
@@ -255,7 +259,9 @@ lab = ch01.make_lab(P, parts)
 # they are not covered by any ε below.
 
 # %% tags=["remove-stderr"]
-tuned = ch01.tune_models(lab, results)
+from fedlib.papers.p01_fmtl.tuning import tune_models
+
+tuned = tune_models(lab, results)
 tuned.table
 
 # %% [markdown]
@@ -271,8 +277,11 @@ tuned.table
 # chapter used, at learning rate 1 (it needs $2\lambda\,\text{lr} < 1$).
 
 # %% tags=["remove-stderr"]
-lam = ch01.sweep_lambda(lab, results, tuned)
-glue("fig_01_lambda", ch01.lambda_figure(lam.table, tuned.fedavg_val), display=False)
+from fedlib.papers.p01_fmtl.figures import lambda_figure
+from fedlib.papers.p01_fmtl.tuning import sweep_lambda
+
+lam = sweep_lambda(lab, results, tuned)
+glue("fig_01_lambda", lambda_figure(lam.table, tuned.fedavg_val), display=False)
 lam.table
 
 # %% [markdown]
@@ -307,7 +316,9 @@ lam.table
 # mean over seeds.
 
 # %% tags=["remove-stderr"]
-t2 = ch01.compare_paradigms(lab, results, tuned)
+from fedlib.papers.p01_fmtl.experiment import compare_paradigms
+
+t2 = compare_paradigms(lab, results, tuned)
 t2.side
 
 # %% [markdown]
@@ -329,8 +340,10 @@ t2.side
 # it does not cover, and the test behind each statement):
 
 # %%
-view = ch01.server_received(lab, results, t2.transcript)
-assert ch01.updates_in_clear(view).empty, "the server received an individual update in the clear"
+from fedlib.papers.p01_fmtl.experiment import server_received, updates_in_clear
+
+view = server_received(lab, results, t2.transcript)
+assert updates_in_clear(view).empty, "the server received an individual update in the clear"
 view
 
 # %% [markdown]
@@ -345,9 +358,11 @@ view
 # ### Per-institution AUC (the paper's Fig. 4) and score distributions (Fig. 2)
 
 # %%
+from fedlib.papers.p01_fmtl.figures import auc_bars_figure, score_kde_figure
+
 s0 = lab.seeds[0]
-glue("fig_01_bars", ch01.auc_bars_figure(t2.nodp), display=False)
-glue("fig_01_kde", ch01.score_kde_figure(lab, t2.models[s0]["FMTL"], s0), display=False)
+glue("fig_01_bars", auc_bars_figure(t2.nodp), display=False)
+glue("fig_01_kde", score_kde_figure(lab, t2.models[s0]["FMTL"], s0), display=False)
 
 # %% [markdown]
 # :::{glue:figure} fig_01_bars
@@ -383,7 +398,9 @@ glue("fig_01_kde", ch01.score_kde_figure(lab, t2.models[s0]["FMTL"], s0), displa
 # noise: the chosen settings are not covered by ε.
 
 # %% tags=["remove-stderr"]
-private = ch01.privacy_sweep(lab, results, tuned, t2)
+from fedlib.papers.p01_fmtl.privacy import privacy_sweep
+
+private = privacy_sweep(lab, results, tuned, t2)
 display(private.tuning_table)
 private.chosen_table
 
@@ -393,7 +410,9 @@ private.chosen_table
 # ε = {glue:text}`eps_main` (first seed) after its last round, run on the chosen schedule.
 
 # %% tags=["hide-input"]
-ch01.accountant_table(lab, results, private)
+from fedlib.papers.p01_fmtl.privacy import accountant_table
+
+accountant_table(lab, results, private)
 
 # %% [markdown]
 # Does any private model collapse to one class or to chance? At its decision threshold (flag
@@ -403,8 +422,11 @@ ch01.accountant_table(lab, results, private)
 # is at chance. Claims are not scored on such a model.
 
 # %%
-curve = ch01.epsilon_study(lab, results, t2, private)
-glue("fig_01_epsilon", ch01.epsilon_figure(curve.sweep, t2.no_dp_auc), display=False)
+from fedlib.papers.p01_fmtl.figures import epsilon_figure
+from fedlib.papers.p01_fmtl.privacy import epsilon_study
+
+curve = epsilon_study(lab, results, t2, private)
+glue("fig_01_epsilon", epsilon_figure(curve.sweep, t2.no_dp_auc), display=False)
 display(curve.mean)
 curve.degenerate.table
 
@@ -436,7 +458,9 @@ curve.degenerate.table
 # (a group absent, or never approved) is left out with its reason listed below the table.
 
 # %%
-fair = ch01.fairness_tables(lab, results, t2, private)
+from fedlib.papers.p01_fmtl.risk import fairness_tables
+
+fair = fairness_tables(lab, results, t2, private)
 display(fair.means)
 display(fair.by_institution["eod"])
 fair.notes
@@ -451,7 +475,9 @@ fair.notes
 # stays as it was. FMTL at ε = {glue:text}`eps_main` with its chosen DP configuration, first seed.
 
 # %% tags=["remove-stderr"]
-drop = ch01.dropout_run(lab, results, tuned, private)
+from fedlib.papers.p01_fmtl.privacy import dropout_run
+
+drop = dropout_run(lab, results, tuned, private)
 drop.history
 
 # %% [markdown]
@@ -466,8 +492,10 @@ drop.history
 # (distributed DP) must calibrate for the worst case $|U_3| = t$.
 
 # %%
-ch01.one_dropout_too_many(lab)   # glued as abort_msg below
-ch01.dropout_noise(lab, drop)
+from fedlib.papers.p01_fmtl.privacy import dropout_noise, one_dropout_too_many
+
+one_dropout_too_many(lab)   # glued as abort_msg below
+dropout_noise(lab, drop)
 
 # %% [markdown]
 # And one dropout too many: "{glue:text}`abort_msg`".
@@ -483,7 +511,9 @@ ch01.dropout_noise(lab, drop)
 # DP.
 
 # %%
-risk = ch01.risk_matrix(lab, results, t2, private)
+from fedlib.papers.p01_fmtl.risk import risk_matrix
+
+risk = risk_matrix(lab, results, t2, private)
 display(risk.mia_auc)
 risk.table
 
@@ -505,10 +535,11 @@ risk.table
 
 # %% tags=["remove-stderr"]
 from fedlib.data.institutions import imbalance_institutions
+from fedlib.papers.p01_fmtl.experiment import imbalance_ablation
 
 skewed = imbalance_institutions(parts, ratio=P.imbalance_ratio, label_skew=P.label_skew,
                                 seed=P.seed)
-imb = ch01.imbalance_ablation(lab, results, tuned, skewed)
+imb = imbalance_ablation(lab, results, tuned, skewed)
 display(imb.sizes)
 imb.means
 
@@ -535,8 +566,10 @@ imb.means
 # the paper's own data, which we do not have, so they are shown as "different data".
 
 # %%
-claims_table, records = ch01.score_claims(lab, results, data=data, table1=table1, tuned=tuned,
-                                          private=private, curve=curve)
+from fedlib.papers.p01_fmtl.report import score_claims
+
+claims_table, records = score_claims(lab, results, data=data, table1=table1, tuned=tuned,
+                                     private=private, curve=curve)
 claims_table
 
 # %% [markdown]
@@ -545,7 +578,9 @@ claims_table
 # **Counts.** Scored: {glue:text}`scored_text`. Not scored: {glue:text}`unscored_text`.
 
 # %%
-ch01.write_findings(lab, results, records, tuned=tuned, lam=lam, table2=t2, curve=curve)
+from fedlib.papers.p01_fmtl.report import write_findings
+
+write_findings(lab, results, records, tuned=tuned, lam=lam, table2=t2, curve=curve)
 
 # %% [markdown]
 # {glue:md}`finding_1`

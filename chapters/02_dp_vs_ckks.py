@@ -90,7 +90,6 @@ from IPython.display import Markdown, display
 
 from fedlib.book.glue import glue
 from fedlib.book.results import start_chapter
-from fedlib.papers.p02_dp_vs_ckks import experiment as ch02
 from fedlib.papers.p02_dp_vs_ckks.params import Chapter02Params
 
 P, results = start_chapter("02", Chapter02Params, globals())
@@ -108,6 +107,7 @@ pd.set_option("display.precision", 4)
 # %%
 from fedlib.data.generic import csv_options
 from fedlib.fl.prepare import prepare_horizontal
+from fedlib.papers.p02_dp_vs_ckks.data import describe_data
 
 data_options = csv_options(P) if P.dataset == "csv" else None
 
@@ -120,7 +120,7 @@ def prepare(seed):
 
 
 fed_data = prepare(P.seed)
-display(ch02.describe_data(results, fed_data))
+display(describe_data(results, fed_data))
 fed_data.client_table
 
 # %% [markdown]
@@ -189,10 +189,12 @@ fed_data.client_table
 # ```
 
 # %% tags=["remove-stderr"]
+from fedlib.papers.p02_dp_vs_ckks.training import ckks_protection, make_trainer, privacy_modes
+
 # CKKS with the paper's N, moduli and scale; the modes: standard, DP-SGD at each σ, CKKS.
-ckks = ch02.ckks_protection(P, vector_length=fed_data.n_features + 1)
-modes = ch02.privacy_modes(P.noise_multipliers)
-train = ch02.make_trainer(P, ckks)  # train(data, modes, label, *, lr, clip_norm, seed, evaluate)
+ckks = ckks_protection(P, vector_length=fed_data.n_features + 1)
+modes = privacy_modes(P.noise_multipliers)
+train = make_trainer(P, ckks)  # train(data, modes, label, *, lr, clip_norm, seed, evaluate)
 
 # %% [markdown]
 # Every DP run seeds its noise from the chapter's seed so that the book can be re-run to the same
@@ -214,8 +216,10 @@ train = ch02.make_trainer(P, ckks)  # train(data, modes, label, *, lr, clip_norm
 # by ε**.
 
 # %% tags=["remove-stderr"]
-tuning = ch02.tune_modes(P, results, fed_data, modes, train)
-ch02.tuning_table(tuning)
+from fedlib.papers.p02_dp_vs_ckks.tuning import tune_modes, tuning_table
+
+tuning = tune_modes(P, results, fed_data, modes, train)
+tuning_table(tuning)
 
 # %% [markdown]
 # Chosen (highest validation ROC-AUC): {glue:text}`tuned_choice`. (`clip_norm` is listed for
@@ -231,8 +235,10 @@ ch02.tuning_table(tuning)
 # {glue:text}`n_seeds_used` seeds.
 
 # %% tags=["remove-stderr"]
-whole = ch02.one_mode_per_federation(P, results, fed_data, modes, tuning, train,
-                                     prepare=prepare)
+from fedlib.papers.p02_dp_vs_ckks.experiment import one_mode_per_federation
+
+whole = one_mode_per_federation(P, results, fed_data, modes, tuning, train,
+                                prepare=prepare)
 whole.summary
 
 # %% [markdown]
@@ -262,7 +268,9 @@ whole.constant_text
 # ### Accuracy and loss per round (the paper's Figs. 6 and 7)
 
 # %%
-fig_auc, fig_loss = ch02.round_figures(whole.runs.history)
+from fedlib.papers.p02_dp_vs_ckks.figures import round_figures
+
+fig_auc, fig_loss = round_figures(whole.runs.history)
 glue("fig_02_accuracy", fig_auc, display=False)
 glue("fig_02_loss", fig_loss, display=False)
 
@@ -290,8 +298,11 @@ glue("fig_02_loss", fig_loss, display=False)
 # decryption. Ratios between modes are taken per repeat and reported with their t-interval.
 
 # %% tags=["remove-stderr"]
-cost = ch02.measure_cost(P, results, fed_data, modes, ckks)
-fig_client, fig_server = ch02.timing_figures(cost.timing)
+from fedlib.papers.p02_dp_vs_ckks.experiment import measure_cost
+from fedlib.papers.p02_dp_vs_ckks.figures import timing_figures
+
+cost = measure_cost(P, results, fed_data, modes, ckks)
+fig_client, fig_server = timing_figures(cost.timing)
 glue("fig_02_client_time", fig_client, display=False)
 glue("fig_02_server_time", fig_server, display=False)
 cost.table
@@ -316,7 +327,9 @@ cost.table
 # property location. The breakdown below uses the data in use (first seed, both settings):
 
 # %%
-sub = ch02.calibration_and_subgroups(P, results, fed_data, whole.runs.first)
+from fedlib.papers.p02_dp_vs_ckks.experiment import calibration_and_subgroups
+
+sub = calibration_and_subgroups(P, results, fed_data, whole.runs.first)
 glue("fig_02_reliability", sub.reliability, display=False)
 glue("fig_02_subgroups", sub.figure, display=False)
 display(sub.which)
@@ -342,7 +355,9 @@ sub.table
 # banks 1–4 in the clear, learns the decrypted average (it broadcasts it), and can subtract.
 
 # %% tags=["remove-stderr"]
-mixed = ch02.mixed_federation(P, results, fed_data, train, ckks)
+from fedlib.papers.p02_dp_vs_ckks.experiment import mixed_federation
+
+mixed = mixed_federation(P, results, fed_data, train, ckks)
 mixed.table
 
 # %% [markdown]
@@ -364,7 +379,9 @@ mixed.table
 # not.
 
 # %% tags=["remove-stderr"]
-collusion = ch02.collusion_attack(P, fed_data, whole.runs.first, ckks)
+from fedlib.papers.p02_dp_vs_ckks.privacy import collusion_attack
+
+collusion = collusion_attack(P, fed_data, whole.runs.first, ckks)
 collusion.table
 
 # %% [markdown]
@@ -385,7 +402,9 @@ collusion.table
 # standard's quantum attacks), as the paper says ("~128-bit").
 
 # %%
-security = ch02.ckks_security(P)
+from fedlib.papers.p02_dp_vs_ckks.privacy import ckks_security
+
+security = ckks_security(P)
 
 # %% [markdown]
 # ## Ablation: plaintext versus CKKS aggregation (the paper's Table 6)
@@ -394,7 +413,9 @@ security = ch02.ckks_security(P)
 # their difference is the effect of CKKS approximation alone: the error $e$ of {eq}`eq-02-ckks`.
 
 # %% tags=["hide-input"]
-ch02.ablation_table(P, results, whole.runs.ablations)
+from fedlib.papers.p02_dp_vs_ckks.experiment import ablation_table
+
+ablation_table(P, results, whole.runs.ablations)
 
 # %% [markdown]
 # Across all rounds and seeds the largest difference between a plaintext and a CKKS global
@@ -415,7 +436,9 @@ ch02.ablation_table(P, results, whole.runs.ablations)
 # replaced by another's number.
 
 # %%
-audit = ch02.audit_privacy_claims(P, results)
+from fedlib.papers.p02_dp_vs_ckks.privacy import audit_privacy_claims
+
+audit = audit_privacy_claims(P, results)
 audit.table
 
 # %% [markdown]
@@ -451,9 +474,11 @@ display(Markdown(f"**Verdict.** {audit.summary}"))
 # single-example step therefore sees that applicant's features.
 
 # %%
-mia = ch02.membership_attack(P, results, fed_data, whole, modes)
+from fedlib.papers.p02_dp_vs_ckks.privacy import gradient_inversion, membership_attack
+
+mia = membership_attack(P, results, fed_data, whole, modes)
 display(mia)
-ch02.gradient_inversion(P, fed_data, whole, ckks)
+gradient_inversion(P, fed_data, whole, ckks)
 
 # %% [markdown]
 # Under standard FL the reconstruction of the applicant's features is exact to float precision
@@ -467,17 +492,20 @@ ch02.gradient_inversion(P, fed_data, whole, ckks)
 
 # %%
 from fedlib.evaluate.scorecard import claims_frame
+from fedlib.papers.p02_dp_vs_ckks.report import score_claims
 
-claims = ch02.score_claims(P, results, fed_data=fed_data, whole=whole, cost=cost, audit=audit,
-                           security=security, mixed=mixed, collusion=collusion)
+claims = score_claims(P, results, fed_data=fed_data, whole=whole, cost=cost, audit=audit,
+                      security=security, mixed=mixed, collusion=collusion)
 claims_frame(claims)
 
 # %% [markdown]
 # ## What reproduces, what does not, and why
 
 # %%
-ch02.write_report(P, results, claims, fed_data=fed_data, whole=whole, audit=audit,
-                  security=security, mixed=mixed, collusion=collusion)
+from fedlib.papers.p02_dp_vs_ckks.report import write_report
+
+write_report(P, results, claims, fed_data=fed_data, whole=whole, audit=audit,
+             security=security, mixed=mixed, collusion=collusion)
 
 # %% tags=["remove-input"]
 _ = results.write(P.results_path)  # returns the document; no repr on the page

@@ -1,4 +1,4 @@
-"""Chapter 1's sections (fedlib.papers.p01_fmtl.experiment), run end to end on tiny institutions.
+"""Chapter 1's sections (fedlib.papers.p01_fmtl), run end to end on tiny institutions.
 
 The chapter calls one function per cell; here every one of them runs once, in the chapter's
 order, on 150 rows per institution with one round, one seed, two ε and one configuration per
@@ -22,8 +22,26 @@ from fedlib.data.institutions import (
     load_institutions,
     prepare_institutions,
 )
-from fedlib.papers.p01_fmtl import experiment as ch01
+from fedlib.papers.p01_fmtl.data import describe_institutions, split_summary
+from fedlib.papers.p01_fmtl.experiment import (
+    compare_paradigms,
+    imbalance_ablation,
+    server_received,
+    updates_in_clear,
+)
+from fedlib.papers.p01_fmtl.lab import make_lab
 from fedlib.papers.p01_fmtl.params import Chapter01Params
+from fedlib.papers.p01_fmtl.privacy import (
+    accountant_table,
+    dropout_noise,
+    dropout_run,
+    epsilon_study,
+    one_dropout_too_many,
+    privacy_sweep,
+)
+from fedlib.papers.p01_fmtl.report import score_claims, write_findings
+from fedlib.papers.p01_fmtl.risk import fairness_tables, risk_matrix
+from fedlib.papers.p01_fmtl.tuning import sweep_lambda, tune_models
 
 CHAPTER = Path(__file__).parents[1] / "chapters" / "01_fmtl_dp_secagg.py"
 
@@ -38,37 +56,39 @@ def chapter():
                         dp_schedules=[[256, 1]], mia_rows=20, n_boot=100)
     glued: dict = {}
     mp = pytest.MonkeyPatch()
-    mp.setattr(ch01, "glue", lambda name, value, display=False: glued.__setitem__(name, value))
+    for module in ("lab", "privacy", "report", "risk"):  # the modules that call glue
+        mp.setattr(f"fedlib.papers.p01_fmtl.{module}.glue",
+                   lambda name, value, display=False: glued.__setitem__(name, value))
     try:
         results = ResultsWriter("01", "test", P.model_dump(), P.seed)
         data = load_institutions(seed=P.seed, source=P.source, synthetic_sizes=P.synthetic_sizes,
                                  max_real_rows=P.max_real_rows)
         out = {"P": P, "results": results, "glued": glued, "data": data}
-        out["table1"] = ch01.describe_institutions(results, data, P.protected)
+        out["table1"] = describe_institutions(results, data, P.protected)
         parts = prepare_institutions(data, test_fraction=P.test_fraction, iqr_k=P.iqr_k,
                                      seed=P.seed, val_fraction=P.val_fraction)
-        out["split"] = ch01.split_summary(parts, P)
-        lab = out["lab"] = ch01.make_lab(P, parts)
-        tuned = out["tuned"] = ch01.tune_models(lab, results)
-        lam = out["lam"] = ch01.sweep_lambda(lab, results, tuned)
-        t2 = out["t2"] = ch01.compare_paradigms(lab, results, tuned)
-        out["view"] = ch01.server_received(lab, results, t2.transcript)
-        private = out["private"] = ch01.privacy_sweep(lab, results, tuned, t2)
-        out["acct"] = ch01.accountant_table(lab, results, private)
-        curve = out["curve"] = ch01.epsilon_study(lab, results, t2, private)
-        out["fair"] = ch01.fairness_tables(lab, results, t2, private)
-        drop = out["drop"] = ch01.dropout_run(lab, results, tuned, private)
-        out["noise"] = ch01.dropout_noise(lab, drop)
-        out["abort"] = ch01.one_dropout_too_many(lab)
-        out["risk"] = ch01.risk_matrix(lab, results, t2, private)
+        out["split"] = split_summary(parts, P)
+        lab = out["lab"] = make_lab(P, parts)
+        tuned = out["tuned"] = tune_models(lab, results)
+        lam = out["lam"] = sweep_lambda(lab, results, tuned)
+        t2 = out["t2"] = compare_paradigms(lab, results, tuned)
+        out["view"] = server_received(lab, results, t2.transcript)
+        private = out["private"] = privacy_sweep(lab, results, tuned, t2)
+        out["acct"] = accountant_table(lab, results, private)
+        curve = out["curve"] = epsilon_study(lab, results, t2, private)
+        out["fair"] = fairness_tables(lab, results, t2, private)
+        drop = out["drop"] = dropout_run(lab, results, tuned, private)
+        out["noise"] = dropout_noise(lab, drop)
+        out["abort"] = one_dropout_too_many(lab)
+        out["risk"] = risk_matrix(lab, results, t2, private)
         skewed = imbalance_institutions(parts, ratio=P.imbalance_ratio, label_skew=P.label_skew,
                                         seed=P.seed)
-        out["imb"] = ch01.imbalance_ablation(lab, results, tuned, skewed)
-        out["claims"], out["records"] = ch01.score_claims(
+        out["imb"] = imbalance_ablation(lab, results, tuned, skewed)
+        out["claims"], out["records"] = score_claims(
             lab, results, data=data, table1=out["table1"], tuned=tuned, private=private,
             curve=curve)
-        ch01.write_findings(lab, results, out["records"], tuned=tuned, lam=lam, table2=t2,
-                            curve=curve)
+        write_findings(lab, results, out["records"], tuned=tuned, lam=lam, table2=t2,
+                       curve=curve)
     finally:
         mp.undo()
     return out
@@ -122,7 +142,7 @@ def test_table2_has_every_model_and_institution_and_the_paper_beside_it(chapter)
 
 def test_server_saw_only_masked_updates_and_its_cost_is_recorded(chapter):
     view = chapter["view"]
-    assert ch01.updates_in_clear(view).empty and "masked" in set(view.kind)
+    assert updates_in_clear(view).empty and "masked" in set(view.kind)
     assert rows(chapter, "secagg")[0]["value"] == pytest.approx(
         chapter["glued"]["bytes_per_round"])
 

@@ -1,4 +1,4 @@
-"""Chapter 2's sections (fedlib.papers.p02_dp_vs_ckks.experiment), run end to end, small.
+"""Chapter 2's sections (fedlib.papers.p02_dp_vs_ckks), run end to end, small.
 
 The chapter calls one function per cell; here every one of them runs once, in the chapter's
 order, on the embedded loanapp data with one round of two local epochs, two seeds and one
@@ -17,8 +17,26 @@ import pytest
 
 from fedlib.book.results import ResultsWriter
 from fedlib.fl.prepare import prepare_horizontal
-from fedlib.papers.p02_dp_vs_ckks import experiment as ch02
+from fedlib.papers.p02_dp_vs_ckks.data import describe_data
+from fedlib.papers.p02_dp_vs_ckks.experiment import (
+    ablation_table,
+    calibration_and_subgroups,
+    measure_cost,
+    mixed_federation,
+    one_mode_per_federation,
+)
+from fedlib.papers.p02_dp_vs_ckks.figures import round_figures
 from fedlib.papers.p02_dp_vs_ckks.params import Chapter02Params
+from fedlib.papers.p02_dp_vs_ckks.privacy import (
+    audit_privacy_claims,
+    ckks_security,
+    collusion_attack,
+    gradient_inversion,
+    membership_attack,
+)
+from fedlib.papers.p02_dp_vs_ckks.report import score_claims, write_report
+from fedlib.papers.p02_dp_vs_ckks.training import ckks_protection, make_trainer, privacy_modes
+from fedlib.papers.p02_dp_vs_ckks.tuning import tune_modes, tuning_table
 
 CHAPTER = Path(__file__).parents[1] / "chapters" / "02_dp_vs_ckks.py"
 
@@ -33,7 +51,9 @@ def chapter():
                         audit_full_batch_noise_multipliers=[1.2], audit_noise_multipliers=[1.0])
     glued: dict = {}
     mp = pytest.MonkeyPatch()
-    mp.setattr(ch02, "glue", lambda name, value, display=False: glued.__setitem__(name, value))
+    for module in ("training", "privacy"):  # the two modules that call glue
+        mp.setattr(f"fedlib.papers.p02_dp_vs_ckks.{module}.glue",
+                   lambda name, value, display=False: glued.__setitem__(name, value))
 
     def prepare(seed):
         return prepare_horizontal(P.dataset, n_parties=P.n_clients, skew=P.partition_skew,
@@ -43,29 +63,29 @@ def chapter():
         results = ResultsWriter("02", "test", P.model_dump(), P.seed)
         fed = prepare(P.seed)
         out = {"P": P, "results": results, "glued": glued, "fed": fed}
-        out["card"] = ch02.describe_data(results, fed)
-        ckks = out["ckks"] = ch02.ckks_protection(P, vector_length=fed.n_features + 1)
-        modes = out["modes"] = ch02.privacy_modes(P.noise_multipliers)
-        train = ch02.make_trainer(P, ckks)
-        tuning = out["tuning"] = ch02.tune_modes(P, results, fed, modes, train)
-        whole = out["whole"] = ch02.one_mode_per_federation(P, results, fed, modes, tuning,
-                                                            train, prepare=prepare)
-        out["figures"] = ch02.round_figures(whole.runs.history)
-        cost = out["cost"] = ch02.measure_cost(P, results, fed, modes, ckks)
-        out["sub"] = ch02.calibration_and_subgroups(P, results, fed, whole.runs.first)
-        mixed = out["mixed"] = ch02.mixed_federation(P, results, fed, train, ckks)
-        collusion = out["collusion"] = ch02.collusion_attack(P, fed, whole.runs.first, ckks)
-        security = out["security"] = ch02.ckks_security(P)
-        out["ablation"] = ch02.ablation_table(P, results, whole.runs.ablations)
-        audit = out["audit"] = ch02.audit_privacy_claims(P, results)
-        out["mia"] = ch02.membership_attack(P, results, fed, whole, modes)
-        out["inversion"] = ch02.gradient_inversion(P, fed, whole, ckks)
-        claims = out["claims"] = ch02.score_claims(
+        out["card"] = describe_data(results, fed)
+        ckks = out["ckks"] = ckks_protection(P, vector_length=fed.n_features + 1)
+        modes = out["modes"] = privacy_modes(P.noise_multipliers)
+        train = make_trainer(P, ckks)
+        tuning = out["tuning"] = tune_modes(P, results, fed, modes, train)
+        whole = out["whole"] = one_mode_per_federation(P, results, fed, modes, tuning,
+                                                       train, prepare=prepare)
+        out["figures"] = round_figures(whole.runs.history)
+        cost = out["cost"] = measure_cost(P, results, fed, modes, ckks)
+        out["sub"] = calibration_and_subgroups(P, results, fed, whole.runs.first)
+        mixed = out["mixed"] = mixed_federation(P, results, fed, train, ckks)
+        collusion = out["collusion"] = collusion_attack(P, fed, whole.runs.first, ckks)
+        security = out["security"] = ckks_security(P)
+        out["ablation"] = ablation_table(P, results, whole.runs.ablations)
+        audit = out["audit"] = audit_privacy_claims(P, results)
+        out["mia"] = membership_attack(P, results, fed, whole, modes)
+        out["inversion"] = gradient_inversion(P, fed, whole, ckks)
+        claims = out["claims"] = score_claims(
             P, results, fed_data=fed, whole=whole, cost=cost, audit=audit, security=security,
             mixed=mixed, collusion=collusion)
-        out["report"] = ch02.write_report(P, results, claims, fed_data=fed, whole=whole,
-                                          audit=audit, security=security, mixed=mixed,
-                                          collusion=collusion)
+        out["report"] = write_report(P, results, claims, fed_data=fed, whole=whole,
+                                     audit=audit, security=security, mixed=mixed,
+                                     collusion=collusion)
     finally:
         mp.undo()
     return out
@@ -93,7 +113,7 @@ def test_every_mode_is_tuned_with_the_same_budget(chapter):
     sweep = chapter["tuning"].sweep
     assert sweep.groupby("method").size().eq(1).all()
     assert len(rows(chapter, "tuning")) == len(sweep) == 4
-    assert "validation ROC-AUC" in ch02.tuning_table(chapter["tuning"]).columns
+    assert "validation ROC-AUC" in tuning_table(chapter["tuning"]).columns
 
 
 def test_one_mode_per_federation_runs_every_seed_setting_and_mode(chapter):

@@ -32,8 +32,14 @@ from fedlib.evaluate.figures import (
     plot_timing_bars,
 )
 from fedlib.evaluate.metrics import reliability_curve
-from fedlib.papers.p01_fmtl import experiment as ch01_steps
-from fedlib.papers.p02_dp_vs_ckks import experiment as ch02_steps
+from fedlib.papers.p01_fmtl.experiment import ORDER
+from fedlib.papers.p01_fmtl.figures import (
+    auc_bars_figure,
+    epsilon_figure,
+    lambda_figure,
+    score_density_figure,
+)
+from fedlib.papers.p02_dp_vs_ckks.figures import timing_figures
 from fedlib.papers.p03_fsl_bdp import experiment as ch03_steps
 from fedlib.papers.p04_secureboost import experiment as ch04_steps
 from fedlib.survival.federated import make_model
@@ -95,7 +101,7 @@ def _chapter_figures():
                         "val AUC": RNG.uniform(0.6, 0.8, 8), "lr": [0.01] * 4 + [0.1] * 4})
     nodp = pd.DataFrame([{"institution": f"institution {i}", "model": m, "seed": s,
                           "roc_auc": RNG.uniform(0.6, 0.8)}
-                         for i in range(4) for m in ch01_steps.ORDER for s in range(2)])
+                         for i in range(4) for m in ORDER for s in range(2)])
     scores = pd.DataFrame([{"institution": f"institution {i}", "when": w,
                             "predicted default probability": v}
                            for i in range(4) for w in ("before training", "after FMTL")
@@ -137,7 +143,7 @@ def _chapter_figures():
     times = pd.DataFrame({"what": [f"{i} · timing · mode {i} · server time" for i in range(1, 5)],
                           "ms": [0.5, 12.0, 300.0, 4000.0],
                           "chapter": [f"chapter {i}" for i in range(1, 5)]})
-    fig_client, fig_server = ch02_steps.timing_figures(_timing_frame())
+    fig_client, fig_server = timing_figures(_timing_frame())
     configs = [f"lr={lr}, B={b}, E={e}" for lr in (1e-3, 3e-3) for b in (128, 256) for e in (1, 2)]
     methods = list(ch03_steps.METHOD_MODES)
     tuning = SimpleNamespace(
@@ -147,10 +153,10 @@ def _chapter_figures():
                               "val_ci": RNG.uniform(0.5, 0.65)}
                              for m in methods for c in configs for ep in range(1, 11)]))
     return {
-        "ch01 lambda_figure": ch01_steps.lambda_figure(lam, 0.75),
-        "ch01 auc_bars_figure": ch01_steps.auc_bars_figure(nodp),
-        "ch01 score_density_figure": ch01_steps.score_density_figure(scores),
-        "ch01 epsilon_figure": ch01_steps.epsilon_figure(sweep, {"FedAvg": 0.78, "FMTL": 0.8}),
+        "ch01 lambda_figure": lambda_figure(lam, 0.75),
+        "ch01 auc_bars_figure": auc_bars_figure(nodp),
+        "ch01 score_density_figure": score_density_figure(scores),
+        "ch01 epsilon_figure": epsilon_figure(sweep, {"FedAvg": 0.78, "FMTL": 0.8}),
         "ch02 rounds (chapter call)": plot_rounds(
             _rounds_frame().query("metric == 'loss'"), hue="mode", col="setting",
             ylabel="test log-loss (nats)", title="Test log-loss of the global model"),
