@@ -28,7 +28,8 @@ from fedlib.papers.p01_fmtl import experiment as ch01_steps
 from fedlib.papers.p02_dp_vs_ckks import experiment as ch02_steps
 from fedlib.papers.p03_fsl_bdp.figures import km_calibration, plot_convergence, plot_timing
 from fedlib.papers.p03_fsl_bdp.tuning import plot_tuning_curves
-from fedlib.papers.p04_secureboost import experiment as ch04_steps
+from fedlib.papers.p04_secureboost.comparison import models_figure
+from fedlib.papers.p04_secureboost.selection import elimination_figure, loadings_figure
 from fedlib.survival.federated import make_model
 from fedlib.survival.tuning import METHOD_MODES
 
@@ -153,10 +154,10 @@ def _chapter_figures():
         "ch03 plot_timing": plot_timing(model, data, window),
         "ch03 km_calibration": km_fig,
         "ch03 plot_tuning_curves": plot_tuning_curves(tuning),
-        "ch04 models_figure": ch04_steps.models_figure(
+        "ch04 models_figure": models_figure(
             table, views, pipeline="XMP + SecureBoost", baselines=base, gbdt_name="GBDT"),
-        "ch04 elimination_figure": ch04_steps.elimination_figure(path, best_n=5, folds=5),
-        "ch04 loadings_figure": ch04_steps.loadings_figure(loadings, party="bureau"),
+        "ch04 elimination_figure": elimination_figure(path, best_n=5, folds=5),
+        "ch04 loadings_figure": loadings_figure(loadings, party="bureau"),
         "ch04 rounds (chapter call)": plot_rounds(
             _rounds_frame().rename(columns={"mode": "run"}).query("setting == 'paper'"),
             hue="run", col="metric", title="Global model on held-out rows",
