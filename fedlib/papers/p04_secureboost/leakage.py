@@ -3,8 +3,8 @@
 Serves "What each party saw" (the transcript of the run), "Label leakage: what the split
 information tells the passive party" (an instance-space attack on the labels) and "Feature
 leakage: what the per-bin sums tell the bank" (the bank's bin-recovery attack at every minimum
-node size). Paper 003 §3.3 claims the protocol lossless and private; the attacks are the
-book's.
+node size). Paper 003's security discussion covers only the encryption of gradients; the
+attacks are the book's.
 """
 
 from __future__ import annotations
