@@ -94,8 +94,18 @@ import torch
 from IPython.display import Markdown, display
 
 from fedlib.book.results import start_chapter
-from fedlib.papers.p03_fsl_bdp import experiment as steps
+from fedlib.papers.p03_fsl_bdp import (
+    attacks,
+    datasets,
+    expected_loss,
+    experiment,
+    figures,
+    privacy,
+    report,
+    table3,
+)
 from fedlib.papers.p03_fsl_bdp.params import Chapter03Params
+from fedlib.papers.p03_fsl_bdp.tuning import report_tuning, tune_methods
 
 P, results = start_chapter("03", Chapter03Params, globals())
 pd.set_option("display.precision", 4)
@@ -124,7 +134,7 @@ seeds = [P.seed + k for k in range(P.n_seeds)]
 # %%
 from fedlib.survival.data import check_federation, prepare_survival
 
-ds, paper_name = steps.load_dataset(P)
+ds, paper_name = datasets.load_dataset(P)
 prof = ds.profile   # None for a user's table: nothing of the paper's Table 2 to set beside it
 data = prepare_survival(ds, seed=P.seed, max_rows=P.max_rows or None)
 # Stop before any training if there is no federation to speak of (issue 14). A user's table
@@ -132,11 +142,11 @@ data = prepare_survival(ds, seed=P.seed, max_rows=P.max_rows or None)
 check_federation({c.name: c.n_train for c in data.clients}, min_client_rows=P.min_client_rows,
                  paper_clients=None if prof is None else prof.clients,
                  min_win_clients=2 if prof is None else 5)
-display(Markdown(steps.dataset_note(ds)))
-steps.table2_beside_paper(ds, data, paper_name)
+display(Markdown(datasets.dataset_note(ds)))
+datasets.table2_beside_paper(ds, data, paper_name)
 
 # %%
-Markdown(steps.record_dataset(results, ds, data, P, paper_name))
+Markdown(datasets.record_dataset(results, ds, data, P, paper_name))
 
 # %% [markdown]
 # ## The model
@@ -221,11 +231,11 @@ Markdown(steps.record_dataset(results, ds, data, P, paper_name))
 # point of the sweep spends the same ε, and the ε its accountant reached is shown beside it.
 
 # %% tags=["remove-stderr"]
-init_hazard, init_model = steps.initial_model(ds, data, P)
+init_hazard, init_model = experiment.initial_model(ds, data, P)
 with results.timer("tuning_s"):
-    tuning = steps.tune_methods(data, P, init_hazard=init_hazard)
+    tuning = tune_methods(data, P, init_hazard=init_hazard)
 settings = tuning.settings   # mode ("none", "dp", "bdp") -> TrainingConfig(lr, batch_size, E)
-steps.report_tuning(results, tuning, P)
+report_tuning(results, tuning, P)
 
 # %% [markdown]
 # {glue:text}`tuning_txt`
@@ -239,8 +249,8 @@ steps.report_tuning(results, tuning, P)
 
 # %% tags=["remove-stderr"]
 with results.timer("calibration_s"):
-    sigmas = steps.calibrate(data, P, settings=settings, init_model=init_model)
-steps.calibration_table(results, sigmas, P)
+    sigmas = privacy.calibrate(data, P, settings=settings, init_model=init_model)
+privacy.calibration_table(results, sigmas, P)
 
 # %% [markdown]
 # **Private training settings.** {glue:text}`private_txt` A private mode gains from a large
@@ -252,7 +262,7 @@ steps.calibration_table(results, sigmas, P)
 # the signal.
 
 # %%
-nsr = steps.report_noise(sigmas, settings, init_model, P)
+nsr = privacy.report_noise(sigmas, settings, init_model, P)
 nsr.round(2)
 
 # %% [markdown]
@@ -279,12 +289,12 @@ nsr.round(2)
 # $c_L$ of {eq}`eq-03-bdp-cost` at every step of the client's run, by the accountant's
 # `step_cost`:
 #
-# ```{literalinclude} ../../fedlib/papers/p03_fsl_bdp/experiment.py
+# ```{literalinclude} ../../fedlib/papers/p03_fsl_bdp/privacy.py
 # :pyobject: epsilon_if_every_step
 # ```
 
 # %%
-worked, pilot, worked_row = steps.worked_example(data, sigmas, settings, init_model, P)
+worked, pilot, worked_row = privacy.worked_example(data, sigmas, settings, init_model, P)
 worked
 
 # %% [markdown]
@@ -309,7 +319,7 @@ worked
 # $\Delta = C^2$, σ = 1, λ = 8:
 
 # %%
-steps.printed_cost_rule(pilot, worked_row, P)
+privacy.printed_cost_rule(pilot, worked_row, P)
 
 # %% [markdown]
 # With the printed rule, client {glue:text}`worked_client` would need σ =
@@ -336,20 +346,20 @@ steps.printed_cost_rule(pilot, worked_row, P)
 
 # %% tags=["remove-stderr"]
 with results.timer("table3_s"):
-    main, timing_rows = steps.run_table3(data, P, seeds, sigmas=sigmas, settings=settings,
-                                         init_hazard=init_hazard, window=ds.window)
-steps.report_table3(results, main, paper_name=None if prof is None else paper_name,
-                    n_seeds=len(seeds), has_oot=steps.has_oot(data))
+    main, timing_rows = experiment.run_table3(data, P, seeds, sigmas=sigmas, settings=settings,
+                                              init_hazard=init_hazard, window=ds.window)
+table3.report_table3(results, main, paper_name=None if prof is None else paper_name,
+                     n_seeds=len(seeds), has_oot=datasets.has_oot(data))
 
 # %% [markdown]
 # Ours: mean over {glue:text}`n_seeds_used` seeds with the 95 % Student-t interval in
 # brackets (none for a single seed).{glue:text}`table3_vs` The per-seed values:
 
 # %%
-steps.per_seed_table(main["metrics"])
+table3.per_seed_table(main["metrics"])
 
 # %%
-eq, bdp_is_bound = steps.report_equal_epsilon(results, main, sigmas, settings, P)
+eq, bdp_is_bound = privacy.report_equal_epsilon(results, main, sigmas, settings, P)
 eq.round(3)
 
 # %% [markdown]
@@ -365,7 +375,7 @@ eq.round(3)
 # {glue:text}`bound_text`
 
 # %%
-headline, chance_main = steps.report_headline(main, timing_rows, P, paper_name)
+headline, chance_main = table3.report_headline(main, timing_rows, P, paper_name)
 headline
 
 # %% [markdown]
@@ -384,8 +394,9 @@ headline
 # first epoch to the last (nothing is shown without an extra ε).
 
 # %% tags=["remove-stderr"]
-sweep, loss_rise = steps.run_convergence(results, data, P, seeds, main=main, settings=settings,
-                                         init_model=init_model, init_hazard=init_hazard)
+sweep, loss_rise = experiment.run_convergence(results, data, P, seeds, main=main,
+                                              settings=settings, init_model=init_model,
+                                              init_hazard=init_hazard)
 loss_rise   # how far each private run's training loss moved, first to last epoch
 
 # %% [markdown]
@@ -403,7 +414,7 @@ loss_rise   # how far each private run's training loss moved, first to last epoc
 # in months 1–12 ("early") with those who defaulted in months 13–24 ("late").
 
 # %%
-steps.report_timing(results, main, timing_rows, ds, data)
+figures.report_timing(results, main, timing_rows, ds, data)
 
 # %% [markdown]
 # :::{glue:figure} fig_03_timing
@@ -423,7 +434,7 @@ steps.report_timing(results, main, timing_rows, ds, data)
 # ## Calibration: predicted vs Kaplan–Meier per client, and vs the true hazard (Fig. 11)
 
 # %%
-calibration = steps.report_calibration(results, main, ds, data)
+calibration = figures.report_calibration(results, main, ds, data)
 calibration if len(calibration) else Markdown("No true hazard for these data (a real file).")
 
 # %% [markdown]
@@ -452,7 +463,7 @@ calibration if len(calibration) else Markdown("No true hazard for these data (a 
 # ```
 
 # %%
-steps.ecl_examples(main["runs"]["Federated (No DP)"].model, ds, data, P)
+expected_loss.ecl_examples(main["runs"]["Federated (No DP)"].model, ds, data, P)
 
 # %% [markdown]
 # For a loan of 10,000 amortised over {glue:text}`ecl_window` months at
@@ -466,7 +477,7 @@ steps.ecl_examples(main["runs"]["Federated (No DP)"].model, ds, data, P)
 # training loans from test loans of the final federated models.
 
 # %%
-steps.membership_attacks(results, main, data, P)
+attacks.membership_attacks(results, main, data, P)
 
 # %% [markdown]
 # An AUC of 0.5 is a coin flip. On data this small and a model trained for few epochs, the
@@ -481,7 +492,7 @@ steps.membership_attacks(results, main, data, P)
 # `synthetic_scale` of their size.
 
 # %% tags=["remove-stderr"]
-evidence, chance, synthetic = steps.all_datasets(
+evidence, chance, synthetic = experiment.all_datasets(
     results, main, timing_rows, chance_main, ds, data, P, seeds, paper_name=paper_name,
     settings=settings)
 synthetic if synthetic is not None else Markdown("No synthetic run in this parameter set.")
@@ -491,13 +502,13 @@ synthetic if synthetic is not None else Markdown("No synthetic run in this param
 # data reproduce the paper's shape *by construction*, scaled down; a user's table has none):
 
 # %%
-steps.table2_all(evidence)
+datasets.table2_all(evidence)
 
 # %% [markdown]
 # ## Paper versus ours
 
 # %%
-steps.report_claims(results, evidence, sweep=sweep, chance=chance, ds=ds, n_seeds=len(seeds))
+report.report_claims(results, evidence, sweep=sweep, chance=chance, ds=ds, n_seeds=len(seeds))
 
 # %% [markdown]
 # ## What reproduces, what does not, and why
@@ -507,9 +518,9 @@ steps.report_claims(results, evidence, sweep=sweep, chance=chance, ds=ds, n_seed
 # run or on a model at chance.
 
 # %%
-Markdown(steps.report_conclusions(results, evidence, paper_name=paper_name, ds=ds, data=data,
-                                  eq=eq, nsr=nsr, sigmas=sigmas, chance=chance,
-                                  bdp_is_bound=bdp_is_bound, tuning=tuning))
+Markdown(report.report_conclusions(results, evidence, paper_name=paper_name, ds=ds, data=data,
+                                   eq=eq, nsr=nsr, sigmas=sigmas, chance=chance,
+                                   bdp_is_bound=bdp_is_bound, tuning=tuning))
 
 # %% tags=["remove-input"]
 _ = results.write(P.results_path)  # returns the document; no repr on the page

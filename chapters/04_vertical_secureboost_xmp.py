@@ -133,7 +133,17 @@ from IPython.display import Markdown, display
 
 from fedlib.book.glue import glue
 from fedlib.book.results import start_chapter
-from fedlib.papers.p04_secureboost import experiment as steps
+from fedlib.papers.p04_secureboost import (
+    comparison,
+    data,
+    leakage,
+    models,
+    report,
+    screening,
+    secureboost,
+    selection,
+    tuning,
+)
 from fedlib.papers.p04_secureboost.params import Chapter04Params
 
 P, results = start_chapter("04", Chapter04Params, globals())
@@ -149,10 +159,10 @@ pd.set_option("display.max_colwidth", 60)
 # only. Neither knows which of its IDs the other holds.
 
 # %%
-vd = steps.load_parties(P)   # credit_data, synthetic or your two CSV files
+vd = data.load_parties(P)   # credit_data, synthetic or your two CSV files
 B, E = vd.bank_name, vd.external_name
 display(Markdown(f"**Data:** {vd.description}."))
-steps.record_parties(results, vd, P)
+data.record_parties(results, vd, P)
 
 # %% [markdown]
 # ## Step 1 — encrypted entity alignment (§3.1)
@@ -180,7 +190,7 @@ with results.timer("psi_s"):
                         transcript=psi_transcript)
 common = psi.intersection[B]
 assert set(common) == set(vd.bank[vd.id_column]) & set(vd.external[vd.id_column])
-steps.report_psi(results, psi, psi_transcript, P, n_common=len(common), seconds=timings["psi_s"])
+data.report_psi(results, psi, psi_transcript, P, n_common=len(common), seconds=timings["psi_s"])
 
 # %% [markdown]
 # With {glue:text}`psi_bits`-bit RSA the alignment found the {glue:text}`psi_common` common
@@ -200,7 +210,7 @@ steps.report_psi(results, psi, psi_transcript, P, n_common=len(common), seconds=
 # label (the paper's 22 % defaults, credit_data's 28 %); on an imbalanced one a 0.5 cut-off
 # makes most models predict "no default" for everyone, so with 'auto' every model's cut-off is
 # chosen on validation rows instead.
-al = steps.split_common(vd, common, P)
+al = data.split_common(vd, common, P)
 
 # %% [markdown]
 # ## Step 2 — XMP feature selection (§3.2)
@@ -224,11 +234,11 @@ al = steps.split_common(vd, common, P)
 
 # %%
 with results.timer("pca_s"):
-    pca, ext_scores = steps.external_pca(al, vd, P)
-steps.report_pca(results, pca, vd, P)
+    pca, ext_scores = selection.external_pca(al, vd, P)
+selection.report_pca(results, pca, vd, P)
 
 # %%
-steps.report_loadings(pca, party=E)
+selection.report_loadings(pca, party=E)
 
 # %% [markdown]
 # :::{glue:figure} fig_04_loadings
@@ -267,7 +277,7 @@ steps.report_loadings(pca, party=E)
 
 # %%
 with results.timer("mrmr_s"):
-    mrmr = steps.bank_mrmr(al, vd, P)
+    mrmr = selection.bank_mrmr(al, vd, P)
 mrmr.table.head(12)
 
 # %% [markdown]
@@ -294,10 +304,10 @@ mrmr.table.head(12)
 # seeing them, and the other party learns which of its components survive.
 
 # %%
-cand_tr, cand_te = steps.candidates(al, mrmr, ext_scores)
+cand_tr, cand_te = selection.candidates(al, mrmr, ext_scores)
 with results.timer("elimination_s"):
-    elim = steps.backward_elimination(cand_tr, al.y_tr, P)
-steps.report_elimination(results, elim, cand_tr.shape[1], mrmr, pca, P)
+    elim = selection.backward_elimination(cand_tr, al.y_tr, P)
+selection.report_elimination(results, elim, cand_tr.shape[1], mrmr, pca, P)
 
 # %% [markdown]
 # :::{glue:figure} fig_04_elimination
@@ -321,7 +331,7 @@ steps.report_elimination(results, elim, cand_tr.shape[1], mrmr, pca, P)
 # of features from the choice of model):
 
 # %%
-t3 = steps.rankings_table3(results, cand_tr, cand_te, al, k=elim.best_n, P=P)
+t3 = selection.rankings_table3(results, cand_tr, cand_te, al, k=elim.best_n, P=P)
 display(t3.table)
 if t3.note:
     display(Markdown(t3.note))
@@ -362,10 +372,10 @@ t3.ci
 # one SecureBoost run.
 
 # %%
-cmp = steps.compared_models(al, ext_scores, elim, mrmr, pca, P)
+cmp = models.compared_models(al, ext_scores, elim, mrmr, pca, P)
 with results.timer("tuning_s"):
-    tuned = steps.tune_compared(results, cmp, al, P)
-steps.tuning_table(tuned)
+    tuned = tuning.tune_compared(results, cmp, al, P)
+tuning.tuning_table(tuned)
 
 # %% [markdown]
 # Chosen, for the {glue:text}`n_tuned` models: {glue:text}`tuned_text`. ("Edge of its grid"
@@ -412,16 +422,16 @@ steps.tuning_table(tuned)
 from fedlib.crypto.he import SECURITY
 from fedlib.vertical.secureboost import SecureBoost
 
-sb_rows = steps.sample_rows(len(al.y_tr), P.secureboost_rows, seed=P.seed)
+sb_rows = secureboost.sample_rows(len(al.y_tr), P.secureboost_rows, seed=P.seed)
 # The configuration its plaintext twin won on validation rows (above).
-sb_params = steps.secureboost_params(P, tuned.chosen[steps.PIPELINE])
+sb_params = secureboost.secureboost_params(P, tuned.chosen[models.PIPELINE])
 sb = SecureBoost(**sb_params, key_bits=P.paillier_key_bits, demo_keys=P.demo_keys,
                  n_jobs=P.n_jobs, active_name=B, he_backend=P.he_backend)
 sb.fit(cmp.Xa_tr[sb_rows], al.y_tr[sb_rows], passive={E: cmp.Xp_tr[sb_rows]})
 timings["secureboost_fit_s"] = sb.timings_["fit_s"]
 # The same rows under the other schemes (a few trees), its plaintext twin and xgboost.
-agree, auc_gap, sb_table, he_cmp = steps.report_secureboost(results, sb, sb_params, P, cmp, al,
-                                                            sb_rows, vd, timings)
+agree, auc_gap, sb_table, he_cmp = secureboost.report_secureboost(results, sb, sb_params, P,
+                                                                  cmp, al, sb_rows, vd, timings)
 print(f"Security basis of the run's scheme: {SECURITY[P.he_backend]}.")
 display(sb_table, pd.Series(sb.timings_).rename("seconds").to_frame().T, he_cmp)
 pd.Series(agree, dtype=object).to_frame("SecureBoost vs plaintext twin").T
@@ -445,7 +455,7 @@ pd.Series(agree, dtype=object).to_frame("SecureBoost vs plaintext twin").T
 # ### What each party saw
 
 # %%
-steps.report_transcript(results, sb, len(sb_rows), P)
+leakage.report_transcript(results, sb, len(sb_rows), P)
 
 # %% [markdown]
 # Training and predicting the test rows moved {glue:text}`sb_mb:.1f` MB. The
@@ -467,7 +477,7 @@ steps.report_transcript(results, sb, len(sb_rows), P)
 # contract), it can score every other row by the default rate of the known rows in its node:
 
 # %%
-steps.label_leakage(results, sb, al.y_tr[sb_rows], P, passive=E)
+leakage.label_leakage(results, sb, al.y_tr[sb_rows], P, passive=E)
 
 # %% [markdown]
 # The attack's AUC on the rows it did not know is {glue:text}`leak_auc:.3f` (0.5 = no
@@ -506,7 +516,7 @@ steps.label_leakage(results, sb, al.y_tr[sb_rows], P, passive=E)
 
 # %%
 with results.timer("bin_attack_s"):
-    att = steps.bin_attack(results, cmp, al, vd, P, learning_rate=sb_params["learning_rate"])
+    att = leakage.bin_attack(results, cmp, al, vd, P, learning_rate=sb_params["learning_rate"])
 att
 
 # %% [markdown]
@@ -550,13 +560,13 @@ att
 
 # %%
 with results.timer("fig3_models_s"):
-    fit = steps.fit_compared(results, cmp, tuned, al, P)
+    fit = comparison.fit_compared(results, cmp, tuned, al, P)
 display(fit.table)
 if fit.single_list:
-    display(Markdown(steps.single_class_note(fit.single_list)))
+    display(Markdown(comparison.single_class_note(fit.single_list)))
 
 # %%
-diffs = steps.compare_models(fit, cmp, al, vd, P)
+diffs = comparison.compare_models(fit, cmp, al, vd, P)
 diffs.table
 
 # %% [markdown]
@@ -598,7 +608,7 @@ diffs.table
 # odds) and rank the test enterprises by each:
 
 # %%
-table4, rho = steps.credit_scores_table4(results, fit, al, P)
+table4, rho = comparison.credit_scores_table4(results, fit, al, P)
 table4
 
 # %% [markdown]
@@ -625,10 +635,10 @@ from fedlib.fl.prepare import prepare_horizontal
 
 fed = prepare_horizontal("credit_data", n_parties=P.n_banks, skew=P.partition_skew,
                          scaling="federated", seed=P.seed)
-screen = steps.screening_setup(fed, P)   # the aiding node's rows, the reputation, bad banks
+screen = screening.screening_setup(fed, P)   # the aiding node's rows, reputation, bad banks
 with results.timer("screening_s"):
-    runs = steps.screening_runs(fed, P, screen.rep, screen.mixed, screen.val_i, screen.test_i)
-conv, target_acc = steps.report_screening_rounds(results, runs, screen, P)
+    runs = screening.screening_runs(fed, P, screen.rep, screen.mixed, screen.val_i, screen.test_i)
+conv, target_acc = screening.report_screening_rounds(results, runs, screen, P)
 conv
 
 # %% [markdown]
@@ -643,7 +653,7 @@ conv
 # final scores:
 
 # %%
-caught, speed, acc_diff, speed_diff = steps.report_screening_decisions(
+caught, speed, acc_diff, speed_diff = screening.report_screening_decisions(
     results, runs, conv, target_acc, fed.y_test[screen.test_i], P)
 caught
 
@@ -679,12 +689,13 @@ from fedlib.papers.p04_secureboost.claims import chapter04_claims
 
 claims = chapter04_claims(
     dataset=P.dataset, n_common=vd.n_common, n_bad=int(al.y_tr.sum() + al.y_te.sum()),
-    pca=pca, paper_eigs=list(steps.PAPER_EIGENVALUES), n_ext_features=len(vd.external_features),
-    elim=elim, table3_diffs=t3.diffs, table3_single=t3.single, agreement=agree,
-    auc_gap=auc_gap, vs_baselines=diffs.vs_baselines, level_diffs=diffs.level_diffs,
-    single_class=steps.claim_single_class(fit.single_class, pipeline=steps.PIPELINE,
-                                          baselines=steps.BASELINES),
-    pipeline=steps.PIPELINE, rho=rho, acc_diff=acc_diff, speed_diff=speed_diff, speed=speed)
+    pca=pca, paper_eigs=list(selection.PAPER_EIGENVALUES),
+    n_ext_features=len(vd.external_features), elim=elim, table3_diffs=t3.diffs,
+    table3_single=t3.single, agreement=agree, auc_gap=auc_gap, vs_baselines=diffs.vs_baselines,
+    level_diffs=diffs.level_diffs,
+    single_class=report.claim_single_class(fit.single_class, pipeline=models.PIPELINE,
+                                           baselines=models.BASELINES),
+    pipeline=models.PIPELINE, rho=rho, acc_diff=acc_diff, speed_diff=speed_diff, speed=speed)
 claims_table = results.add_claims(claims)
 scored, unscored = verdict_counts(results.claims)
 glue("scored", scored, display=False)
@@ -702,7 +713,7 @@ claims_table
 # **Scored:** {glue:text}`scored`. **Not scored:** {glue:text}`unscored`.
 
 # %%
-Markdown(steps.report_findings(
+Markdown(report.report_findings(
     results, fit=fit, n_test=len(al.y_te), level_diffs=diffs.level_diffs, passive=E,
     src=diffs.src, src_verdict=diffs.src_verdict, n_worse_pooled=diffs.n_worse_pooled,
     n_below_pooled=diffs.n_below_pooled, agree=agree, att=att,

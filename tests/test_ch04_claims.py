@@ -123,7 +123,7 @@ def test_rounds_to_target_from_test_correct():
 
 
 def test_single_class_bank_only_baseline_scores_no_claim_on_it():
-    from fedlib.papers.p04_secureboost.experiment import claim_single_class
+    from fedlib.papers.p04_secureboost.report import claim_single_class
 
     inputs = _fake_inputs(False)
     table_flags = {**inputs["single_class"], "LS-SVM [bank only]": True}

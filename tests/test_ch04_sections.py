@@ -1,4 +1,4 @@
-"""Chapter 4's section functions (``fedlib.papers.p04_secureboost.experiment``) on small
+"""Chapter 4's section functions (the modules of ``fedlib.papers.p04_secureboost``) on small
 paper-shaped data: each does what the chapter's cell did inline, records its rows and glues
 its numbers, and the sections chain as the chapter calls them."""
 
@@ -11,7 +11,17 @@ import pytest
 from fedlib.book.results import ResultsWriter
 from fedlib.core.transcript import Transcript
 from fedlib.crypto.psi import rsa_blind_psi
-from fedlib.papers.p04_secureboost import experiment as steps
+from fedlib.papers.p04_secureboost import (
+    comparison,
+    data,
+    leakage,
+    models,
+    report,
+    screening,
+    secureboost,
+    selection,
+    tuning,
+)
 from fedlib.papers.p04_secureboost.params import Chapter04Params
 
 
@@ -31,29 +41,29 @@ def _params(**over) -> Chapter04Params:
 
 
 def test_load_parties_names_the_external_party(tmp_path):
-    vd = steps.load_parties(_params(external_name="grid"))
+    vd = data.load_parties(_params(external_name="grid"))
     assert vd.external_name == "grid" and len(vd.bank_features) == 20
     vd.bank.to_csv(tmp_path / "bank.csv", index=False)
     vd.external.to_csv(tmp_path / "registry.csv", index=False)
-    mine = steps.load_parties(_params(dataset="csv", bank_csv=str(tmp_path / "bank.csv"),
-                                      external_csv=str(tmp_path / "registry.csv"),
-                                      id_column=vd.id_column, target=vd.target))
+    mine = data.load_parties(_params(dataset="csv", bank_csv=str(tmp_path / "bank.csv"),
+                                     external_csv=str(tmp_path / "registry.csv"),
+                                     id_column=vd.id_column, target=vd.target))
     assert mine.external_name == "registry" and mine.n_common == vd.n_common
 
 
 @pytest.fixture(scope="module")
 def aligned():
     P = _params()
-    vd = steps.load_parties(P)
+    vd = data.load_parties(P)
     r = _results()
-    parties = steps.record_parties(r, vd, P)
+    parties = data.record_parties(r, vd, P)
     t = Transcript(keep_payloads=False)
     psi = rsa_blind_psi(vd.bank[vd.id_column].tolist(), vd.external[vd.id_column].tolist(),
                         key_holder=vd.bank_name, requester=vd.external_name, key_bits=1024,
                         demo=True, transcript=t)
     common = psi.intersection[vd.bank_name]
-    psi_table = steps.report_psi(r, psi, t, P, n_common=len(common), seconds=1.0)
-    return P, vd, r, parties, psi_table, steps.split_common(vd, common, P)
+    psi_table = data.report_psi(r, psi, t, P, n_common=len(common), seconds=1.0)
+    return P, vd, r, parties, psi_table, data.split_common(vd, common, P)
 
 
 def test_parties_psi_and_split(aligned):
@@ -71,40 +81,40 @@ def test_parties_psi_and_split(aligned):
 
 def test_threshold_policy_on_an_imbalanced_label(aligned):
     _, vd, _, _, _, al = aligned
-    al2 = steps.split_common(vd, al.common, _params(imbalance_rate=0.3))
+    al2 = data.split_common(vd, al.common, _params(imbalance_rate=0.3))
     assert al2.choose_thr
 
 
 def test_mrmr_refuses_to_select_nothing(aligned):
     P, vd, _, _, _, al = aligned
     with pytest.raises(ValueError, match="mrmr_k=20"):
-        steps.bank_mrmr(al, vd, _params(mrmr_k=20))
+        selection.bank_mrmr(al, vd, _params(mrmr_k=20))
 
 
 def test_the_sections_chain_as_the_chapter_calls_them(aligned):
     P, vd, r, _, _, al = aligned
-    pca, scores = steps.external_pca(al, vd, P)
+    pca, scores = selection.external_pca(al, vd, P)
     assert list(scores.columns) == pca.names and len(scores) == len(al.common)
-    assert len(steps.report_pca(r, pca, vd, P)) >= pca.n_components
-    steps.report_loadings(pca, party=vd.external_name)
-    mrmr = steps.bank_mrmr(al, vd, P)
-    cand_tr, cand_te = steps.candidates(al, mrmr, scores)
+    assert len(selection.report_pca(r, pca, vd, P)) >= pca.n_components
+    selection.report_loadings(pca, party=vd.external_name)
+    mrmr = selection.bank_mrmr(al, vd, P)
+    cand_tr, cand_te = selection.candidates(al, mrmr, scores)
     assert list(cand_tr.columns) == mrmr.selected + pca.names
-    elim = steps.backward_elimination(cand_tr, al.y_tr, P)
-    gain = steps.report_elimination(r, elim, cand_tr.shape[1], mrmr, pca, P)
+    elim = selection.backward_elimination(cand_tr, al.y_tr, P)
+    gain = selection.report_elimination(r, elim, cand_tr.shape[1], mrmr, pca, P)
     assert gain.index.tolist() == ["average gain"]
-    t3 = steps.rankings_table3(r, cand_tr, cand_te, al, k=elim.best_n, P=P)
+    t3 = selection.rankings_table3(r, cand_tr, cand_te, al, k=elim.best_n, P=P)
     assert "features" not in t3.table and (t3.note is None) == (not t3.single)
-    cmp = steps.compared_models(al, scores, elim, mrmr, pca, P)
+    cmp = models.compared_models(al, scores, elim, mrmr, pca, P)
     assert cmp.sel_bank and cmp.sel_ext                # each side keeps at least one column
-    tuned = steps.tune_compared(r, cmp, al, P)
+    tuned = tuning.tune_compared(r, cmp, al, P)
     assert set(tuned.chosen) == {s.key for s in cmp.specs}
-    fit = steps.fit_compared(r, cmp, tuned, al, P)
-    assert steps.PIPELINE in fit.probas and len(fit.table) == len(cmp.specs)
-    diffs = steps.compare_models(fit, cmp, al, vd, P)
+    fit = comparison.fit_compared(r, cmp, tuned, al, P)
+    assert models.PIPELINE in fit.probas and len(fit.table) == len(cmp.specs)
+    diffs = comparison.compare_models(fit, cmp, al, vd, P)
     assert set(diffs.src) == {"ext", "xmp", "model"}
-    assert 0 <= diffs.n_worse_pooled + diffs.n_below_pooled <= len(steps.BASELINES) + 1
-    table4, rho = steps.credit_scores_table4(r, fit, al, P)
+    assert 0 <= diffs.n_worse_pooled + diffs.n_below_pooled <= len(models.BASELINES) + 1
+    table4, rho = comparison.credit_scores_table4(r, fit, al, P)
     assert len(table4) == 6 and table4.index[0] == "E1"
     assert table4["score (ours)"].is_monotonic_decreasing and -1 <= rho.value <= 1
     experiments = {m["experiment"] for m in r.metrics}
@@ -116,7 +126,7 @@ def test_screening_setup_splits_the_held_out_rows():
         y_test = np.zeros(11)
         parties = [type("Bank", (), {"name": f"bank{i}"}) for i in range(6)]
 
-    s = steps.screening_setup(Fed, _params(bad_banks=["noisy", "free_rider"]))
+    s = screening.screening_setup(Fed, _params(bad_banks=["noisy", "free_rider"]))
     assert s.mixed == {"bank4": "noisy", "bank5": "free_rider"}
     assert len(s.val_i) == 5 and len(s.test_i) == 6
     assert sorted(np.r_[s.val_i, s.test_i]) == list(range(11))
@@ -131,9 +141,9 @@ def test_findings_are_recorded_and_numbered(monkeypatch):
         seen.update(kwargs)
         return ["First.", "Second."]
 
-    monkeypatch.setattr(steps, "chapter_findings", fake_findings)
-    fit = steps.Fitted(pd.DataFrame(), {}, {}, {"LR [bank only]": True, "RF": False})
-    text = steps.report_findings(r, fit=fit, n_test=10)
+    monkeypatch.setattr(report, "chapter_findings", fake_findings)
+    fit = comparison.Fitted(pd.DataFrame(), {}, {}, {"LR [bank only]": True, "RF": False})
+    text = report.report_findings(r, fit=fit, n_test=10)
     assert text.startswith("1. First.\n2. Second.") and "LR [bank only]" in text
     assert r.findings == ["First.", "Second."] and seen["verdicts"] == {"x": "reproduced"}
 
@@ -146,26 +156,26 @@ def test_secureboost_sections_record_and_attack(aligned):
     _, vd, _, _, _, al = aligned
     P = _params(he_backend="zpaillier", he_compare=[], attack_rows=60, attack_trees=1, attack_max_depth=3,
                 attack_min_node_sizes=[0, 32])
-    pca, scores = steps.external_pca(al, vd, P)
-    mrmr = steps.bank_mrmr(al, vd, P)
-    cand_tr, _ = steps.candidates(al, mrmr, scores)
-    elim = steps.backward_elimination(cand_tr, al.y_tr, P)
-    cmp = steps.compared_models(al, scores, elim, mrmr, pca, P)
-    rows = steps.sample_rows(len(al.y_tr), 80, seed=0)
-    params = steps.secureboost_params(P, {"learning_rate": 0.3, "max_depth": 2})
+    pca, scores = selection.external_pca(al, vd, P)
+    mrmr = selection.bank_mrmr(al, vd, P)
+    cand_tr, _ = selection.candidates(al, mrmr, scores)
+    elim = selection.backward_elimination(cand_tr, al.y_tr, P)
+    cmp = models.compared_models(al, scores, elim, mrmr, pca, P)
+    rows = secureboost.sample_rows(len(al.y_tr), 80, seed=0)
+    params = secureboost.secureboost_params(P, {"learning_rate": 0.3, "max_depth": 2})
     sb = SecureBoost(**params, key_bits=512, demo_keys=True, active_name=vd.bank_name,
                      he_backend=P.he_backend)
     sb.fit(cmp.Xa_tr[rows], al.y_tr[rows], passive={vd.external_name: cmp.Xp_tr[rows]})
     r, timings = _results(), {}
-    agree, auc_gap, sb_table, he_cmp = steps.report_secureboost(r, sb, params, P, cmp, al, rows,
-                                                                vd, timings)
+    agree, auc_gap, sb_table, he_cmp = secureboost.report_secureboost(r, sb, params, P, cmp, al,
+                                                                      rows, vd, timings)
     assert he_cmp["same trees as plaintext"].iloc[0] == agree["same_structure"]
     assert "histgbdt_same_rows_s" in timings and auc_gap.value <= 1
-    saw = steps.report_transcript(r, sb, len(rows), P)
+    saw = leakage.report_transcript(r, sb, len(rows), P)
     assert len(saw) > 0
-    leak = steps.label_leakage(r, sb, al.y_tr[rows], P, passive=vd.external_name)
+    leak = leakage.label_leakage(r, sb, al.y_tr[rows], P, passive=vd.external_name)
     assert 0 <= float(leak["auc"].iloc[0]) <= 1
-    att = steps.bin_attack(r, cmp, al, vd, P, learning_rate=0.3)
+    att = leakage.bin_attack(r, cmp, al, vd, P, learning_rate=0.3)
     assert att.passive_min_node_size.tolist() == [0, 32] and att["wrong"].sum() == 0
     assert {"secureboost", "leakage", "bin_recovery"} <= {m["experiment"] for m in r.metrics}
 
@@ -176,12 +186,12 @@ def test_screening_sections_on_three_banks():
     P = _params(n_banks=3, rounds=2, local_epochs=1, bad_banks=["free_rider"])
     fed = prepare_horizontal("credit_data", n_parties=P.n_banks, skew=P.partition_skew,
                              scaling="federated", seed=P.seed)
-    screen = steps.screening_setup(fed, P)
-    runs = steps.screening_runs(fed, P, screen.rep, screen.mixed, screen.val_i, screen.test_i)
+    screen = screening.screening_setup(fed, P)
+    runs = screening.screening_runs(fed, P, screen.rep, screen.mixed, screen.val_i, screen.test_i)
     r = _results()
-    conv, target = steps.report_screening_rounds(r, runs, screen, P)
+    conv, target = screening.report_screening_rounds(r, runs, screen, P)
     assert set(conv.run) == set(runs) and 0 < target <= 1
-    caught, speed, acc_diff, speed_diff = steps.report_screening_decisions(
+    caught, speed, acc_diff, speed_diff = screening.report_screening_decisions(
         r, runs, conv, target, fed.y_test[screen.test_i], P)
     assert set(caught.behaviour) == {"honest", "free_rider"}
     assert acc_diff.interval is not None and set(speed.index) == set(runs)

@@ -9,7 +9,15 @@ import pytest
 
 from fedlib.evaluate.tuning import TuningResult
 from fedlib.evaluate.uncertainty import Estimate
-from fedlib.papers.p04_secureboost import experiment as steps
+from fedlib.papers.p04_secureboost import (
+    comparison,
+    data,
+    models,
+    report,
+    secureboost,
+    selection,
+    tuning,
+)
 from fedlib.vertical.audit import tree_agreement
 from fedlib.vertical.baselines import credit_metrics
 from fedlib.vertical.gbdt import HistGBDT
@@ -22,26 +30,26 @@ def test_at_threshold_matches_credit_metrics():
     p = np.clip(0.3 * y + rng.random(200) * 0.7, 0, 1)
     full = credit_metrics(y, p, threshold=0.5)
     for m in ("accuracy", "precision", "recall", "f1", "error_rate"):
-        assert np.isclose(steps.at_threshold(m, y, p, 0.5), full[m])
+        assert np.isclose(selection.at_threshold(m, y, p, 0.5), full[m])
 
 
 def test_sample_rows_all_or_sorted_subset():
-    assert np.array_equal(steps.sample_rows(5, None, seed=0), np.arange(5))
-    rows = steps.sample_rows(100, 10, seed=1)
+    assert np.array_equal(secureboost.sample_rows(5, None, seed=0), np.arange(5))
+    rows = secureboost.sample_rows(100, 10, seed=1)
     assert len(rows) == 10 and np.all(np.diff(rows) > 0)
 
 
 def test_says_and_ci_text():
     up = Estimate(value=2.0, interval=(0.5, 3.5))
     flat = Estimate(value=0.1, interval=(-1.0, 1.2))
-    assert steps.says(up).startswith("raised recall by 2.0")
-    assert "no detectable effect" in steps.says(flat)
-    assert steps.ci_text(up) == "+2.0 [+0.5, +3.5]"
+    assert comparison.says(up).startswith("raised recall by 2.0")
+    assert "no detectable effect" in comparison.says(flat)
+    assert comparison.ci_text(up) == "+2.0 [+0.5, +3.5]"
 
 
 def test_impute_uses_fit_rows_median():
     f = pd.DataFrame({"a": [1.0, 3.0, np.nan, 100.0], "b": [np.nan] * 4})
-    out = steps.impute(f, [0, 1, 2])
+    out = data.impute(f, [0, 1, 2])
     assert out.loc[2, "a"] == 2.0 and (out.b == 0.0).all()
 
 
@@ -76,15 +84,15 @@ def _tiny_params(**over):
 
 
 def _tiny_specs(P, bank_X, ext, tr_ids, te_ids, *, nan_test=False):
-    views = steps.model_views(bank_X, ext, tr_ids, te_ids)
+    views = models.model_views(bank_X, ext, tr_ids, te_ids)
     Xa_tr, Xp_tr = bank_X.loc[tr_ids].to_numpy(), ext.loc[tr_ids].to_numpy()
     Xa_te, Xp_te = bank_X.loc[te_ids].to_numpy(), ext.loc[te_ids].to_numpy()
     pipe_X = (np.hstack([Xa_tr, Xp_tr]), np.hstack([Xa_te, Xp_te]))
     if nan_test:   # a model that touched a test row would score NaN and fail the AUC
         views = {v: (tr, np.full_like(te, np.nan)) for v, (tr, te) in views.items()}
         pipe_X = (pipe_X[0], np.full_like(pipe_X[1], np.nan))
-    return steps.model_specs(P, views, pipe_X, pipeline="pipe", gbdt_name="GBDT",
-                             passive_columns=range(3, 5))
+    return models.model_specs(P, views, pipe_X, pipeline="pipe", gbdt_name="GBDT",
+                              passive_columns=range(3, 5))
 
 
 def test_tuning_gives_every_model_the_budget_on_validation_rows_only():
@@ -102,10 +110,10 @@ def test_tuning_gives_every_model_the_budget_on_validation_rows_only():
                                           fit(X, yy, **kw))[1]
             est.predict_proba = lambda X: (scored.setdefault(key, len(X)), proba(X))[1]
             return est
-        specs[i] = steps.ModelSpec(**{**s.__dict__, "build": spy})
-    fit_pos, val_pos = steps.validation_split(y_tr, size=0.25, seed=P.seed)
-    tuned = steps.tune_models(specs, y_tr, fit_pos=fit_pos, val_pos=val_pos,
-                              budget=P.tune_budget, seed=P.seed)
+        specs[i] = models.ModelSpec(**{**s.__dict__, "build": spy})
+    fit_pos, val_pos = tuning.validation_split(y_tr, size=0.25, seed=P.seed)
+    tuned = tuning.tune_models(specs, y_tr, fit_pos=fit_pos, val_pos=val_pos,
+                               budget=P.tune_budget, seed=P.seed)
     keys = [s.key for s in specs]
     assert len(keys) == 11 and set(tuned.chosen) == set(keys)
     assert tuned.sweep.groupby("method").size().to_dict() == {k: P.tune_budget for k in keys}
@@ -116,7 +124,7 @@ def test_tuning_gives_every_model_the_budget_on_validation_rows_only():
     assert not set(val_pos) & set(fit_pos)
     assert tuned.sweep.val_score.between(0, 1).all()
     with pytest.raises(ValueError, match="overlap"):
-        steps.tune_models(specs, y_tr, fit_pos=fit_pos, val_pos=fit_pos[:5], budget=2, seed=0)
+        tuning.tune_models(specs, y_tr, fit_pos=fit_pos, val_pos=fit_pos[:5], budget=2, seed=0)
 
 
 def test_secureboost_is_fitted_with_the_twin_tuned_configuration():
@@ -124,25 +132,26 @@ def test_secureboost_is_fitted_with_the_twin_tuned_configuration():
     bank_X, ext, y, tr_ids, te_ids = _tiny_problem()
     y_tr = y.loc[tr_ids].to_numpy()
     specs = _tiny_specs(P, bank_X, ext, tr_ids, te_ids)
-    fit_pos, val_pos = steps.validation_split(y_tr, size=0.25, seed=P.seed)
-    tuned = steps.tune_models(specs[:1], y_tr, fit_pos=fit_pos, val_pos=val_pos,
-                              budget=P.tune_budget, seed=P.seed)
+    fit_pos, val_pos = tuning.validation_split(y_tr, size=0.25, seed=P.seed)
+    tuned = tuning.tune_models(specs[:1], y_tr, fit_pos=fit_pos, val_pos=val_pos,
+                               budget=P.tune_budget, seed=P.seed)
     chosen = tuned.chosen["pipe"]
     assert chosen == {"learning_rate": 0.3, "max_depth": 3}   # the XOR needs depth > 1
-    sb_params = steps.secureboost_params(P, chosen)
+    sb_params = secureboost.secureboost_params(P, chosen)
     Xa, Xp = bank_X.loc[tr_ids].to_numpy(), ext.loc[tr_ids].to_numpy()
     sb = SecureBoost(**sb_params, key_bits=512, demo_keys=True, active_name="bank")
     sb.fit(Xa, y_tr, passive={"ext": Xp})
     assert (sb.params.max_depth, sb.params.learning_rate) == (3, 0.3)
-    twin = HistGBDT(**steps.boost_params(P, chosen)).fit(np.hstack([Xa, Xp]), y_tr,
-                                                        passive_columns=[3, 4])
+    twin = HistGBDT(**models.boost_params(P, chosen)).fit(np.hstack([Xa, Xp]), y_tr,
+                                                         passive_columns=[3, 4])
     assert tree_agreement(sb, twin, {"bank": 0, "ext": 3})["same_structure"]
 
 
 def test_secureboost_params_cut_only_the_trees():
     P = _tiny_params(secureboost_trees=2)
     cfg = {"learning_rate": 0.3, "max_depth": 1}
-    assert steps.secureboost_params(P, cfg) == {**steps.boost_params(P, cfg), "n_estimators": 2}
+    assert secureboost.secureboost_params(P, cfg) == {**models.boost_params(P, cfg),
+                                                      "n_estimators": 2}
 
 
 def test_tuning_text_flags_grid_edges():
@@ -151,23 +160,23 @@ def test_tuning_text_flags_grid_edges():
     specs = _tiny_specs(P, bank_X, ext, tr_ids, te_ids)[:2]
     res = TuningResult(pd.DataFrame(), {"pipe": {"learning_rate": 0.3, "max_depth": 3},
                                         "LR [bank only]": {"C": 0.01}}, 2)
-    text = steps.tuning_text(res, specs)   # C has four values; depth two (always an edge)
+    text = tuning.tuning_text(res, specs)   # C has four values; depth two (always an edge)
     assert "LR [bank only]: C=0.01 (edge of its grid)" in text
     assert "max_depth=3" in text and "max_depth=3 (edge" not in text
     res.chosen["LR [bank only]"] = {"C": 0.1}
-    assert "C=0.1 (edge" not in steps.tuning_text(res, specs)
+    assert "C=0.1 (edge" not in tuning.tuning_text(res, specs)
 
 
 def test_source_verdict_follows_the_intervals():
     def e(lo, hi):
         return Estimate(value=(lo + hi) / 2, interval=(lo, hi))
-    v = steps.source_verdict
+    v = comparison.source_verdict
     assert v({"ext": e(5, 20), "xmp": e(-12, -2)}, "r").endswith("give part of it back")
     assert v({"ext": e(5, 20), "xmp": e(-3, 4)}, "r").endswith("not from XMP or SecureBoost")
     assert v({"ext": e(-1, 20), "xmp": e(2, 9)}, "r").startswith("XMP selection adds")
     assert v({"ext": e(-1, 20), "xmp": e(-3, 4)}, "r").startswith("the r party's data add no")
-    assert "none detectably lower" in steps.pooled_clause(0, 0, 5)
-    assert steps.pooled_clause(1, 2, 5).endswith(", 2 detectably lower")
+    assert "none detectably lower" in comparison.pooled_clause(0, 0, 5)
+    assert comparison.pooled_clause(1, 2, 5).endswith(", 2 detectably lower")
 
 
 def test_findings_count_recall_and_error_wins_separately():
@@ -181,7 +190,7 @@ def test_findings_count_recall_and_error_wins_separately():
     att = pd.DataFrame({"passive_min_node_size": [0, 64], "bins recovered": [5, 0],
                         "(row, feature) pairs": [10, 10]})
     agree = {"same_structure": True, "difference_is_tie": False}
-    f = steps.chapter_findings(
+    f = report.chapter_findings(
         verdicts=verdicts, baselines=base, n_test=100, level_diffs={"error": e, "recall": e},
         passive="registry", src={"ext": e, "xmp": Estimate(value=-1.0, interval=(-2, -0.5))},
         src_verdict="x", n_worse_pooled=1, n_below_pooled=0, agree=agree, att=att, lo_m=0,

@@ -40,9 +40,12 @@ from fedlib.papers.p01_fmtl.figures import (
     score_density_figure,
 )
 from fedlib.papers.p02_dp_vs_ckks.figures import timing_figures
-from fedlib.papers.p03_fsl_bdp import experiment as ch03_steps
-from fedlib.papers.p04_secureboost import experiment as ch04_steps
+from fedlib.papers.p03_fsl_bdp.figures import km_calibration, plot_convergence, plot_timing
+from fedlib.papers.p03_fsl_bdp.tuning import plot_tuning_curves
+from fedlib.papers.p04_secureboost.comparison import models_figure
+from fedlib.papers.p04_secureboost.selection import elimination_figure, loadings_figure
 from fedlib.survival.federated import make_model
+from fedlib.survival.tuning import METHOD_MODES
 
 RNG = np.random.default_rng(0)
 MODES = ["standard", "dp", "ckks", "dp (σ=1.5)", "ckks (scale 2^40)"]
@@ -123,8 +126,7 @@ def _chapter_figures():
                                                     t_test=t[k::9], e_test=e[k::9],
                                                     X_test=X[k::9], idx_test=None)
                                     for k in range(9)])
-    km_fig, _ = ch03_steps.km_calibration(model, SimpleNamespace(window=window, truth=None),
-                                          data)
+    km_fig, _ = km_calibration(model, SimpleNamespace(window=window, truth=None), data)
     views, base = ["bank only", "bank + external"], ["LR", "RF"]
     table = pd.DataFrame([{"model": m, "features": v,
                            **dict(zip(["error_rate", "recall", "precision", "f1", "ks", "auc"],
@@ -145,7 +147,7 @@ def _chapter_figures():
                           "chapter": [f"chapter {i}" for i in range(1, 5)]})
     fig_client, fig_server = timing_figures(_timing_frame())
     configs = [f"lr={lr}, B={b}, E={e}" for lr in (1e-3, 3e-3) for b in (128, 256) for e in (1, 2)]
-    methods = list(ch03_steps.METHOD_MODES)
+    methods = list(METHOD_MODES)
     tuning = SimpleNamespace(
         sweep=pd.DataFrame([{"method": m, "config": c, "chosen": c == configs[i]}
                             for i, m in enumerate(methods) for c in configs]),
@@ -162,14 +164,14 @@ def _chapter_figures():
             ylabel="test log-loss (nats)", title="Test log-loss of the global model"),
         "ch02 client time": fig_client,
         "ch02 server time": fig_server,
-        "ch03 plot_convergence": ch03_steps.plot_convergence(curves),
-        "ch03 plot_timing": ch03_steps.plot_timing(model, data, window),
+        "ch03 plot_convergence": plot_convergence(curves),
+        "ch03 plot_timing": plot_timing(model, data, window),
         "ch03 km_calibration": km_fig,
-        "ch03 plot_tuning_curves": ch03_steps.plot_tuning_curves(tuning),
-        "ch04 models_figure": ch04_steps.models_figure(
+        "ch03 plot_tuning_curves": plot_tuning_curves(tuning),
+        "ch04 models_figure": models_figure(
             table, views, pipeline="XMP + SecureBoost", baselines=base, gbdt_name="GBDT"),
-        "ch04 elimination_figure": ch04_steps.elimination_figure(path, best_n=5, folds=5),
-        "ch04 loadings_figure": ch04_steps.loadings_figure(loadings, party="bureau"),
+        "ch04 elimination_figure": elimination_figure(path, best_n=5, folds=5),
+        "ch04 loadings_figure": loadings_figure(loadings, party="bureau"),
         "ch04 rounds (chapter call)": plot_rounds(
             _rounds_frame().rename(columns={"mode": "run"}).query("setting == 'paper'"),
             hue="run", col="metric", title="Global model on held-out rows",

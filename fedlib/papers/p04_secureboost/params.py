@@ -6,7 +6,7 @@ meaning. Keys below 2048 bits (RSA for PSI, Paillier for SecureBoost) are refuse
 
 Every model the chapter compares (the pipeline, through its plaintext twin, and each baseline)
 is tuned with ``tune_budget`` configurations drawn from its ``tune_*`` grid on validation rows
-(:func:`fedlib.papers.p04_secureboost.experiment.tune_models`); the paper's final-model depth and learning rate
+(:func:`fedlib.papers.p04_secureboost.tuning.tune_models`); the paper's final-model depth and learning rate
 are candidates of ``paper.yml``'s grids, not fixed settings.
 
 References: paper 003 §3 (protocol), §4.2–4.3 (XGBoost settings max_depth 6, n_estimators 142,
