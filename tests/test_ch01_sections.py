@@ -10,11 +10,11 @@ by a section or by the chapter itself.
 from __future__ import annotations
 
 import math
-import re
 from pathlib import Path
 
 import numpy as np
 import pytest
+from chapter_glue import collect_glue, unglued_quotes
 
 from fedlib.book.results import ResultsWriter
 from fedlib.data.institutions import (
@@ -54,11 +54,9 @@ def chapter():
                         fmtl_lrs=[1.0], baseline_lrs=[1.0], lam_sweep=[0.0, 10.0],
                         epsilon=2.0, epsilons=[2.0, 5.0], dp_lrs=[1.0], dp_clip_norms=[1.0],
                         dp_schedules=[[256, 1]], mia_rows=20, n_boot=100)
-    glued: dict = {}
     mp = pytest.MonkeyPatch()
-    for module in ("lab", "privacy", "report", "risk"):  # the modules that call glue
-        mp.setattr(f"fedlib.papers.p01_fmtl.{module}.glue",
-                   lambda name, value, display=False: glued.__setitem__(name, value))
+    # the modules that call glue
+    glued = collect_glue(mp, "fedlib.papers.p01_fmtl", ("lab", "privacy", "report", "risk"))
     try:
         results = ResultsWriter("01", "test", P.model_dump(), P.seed)
         data = load_institutions(seed=P.seed, source=P.source, synthetic_sizes=P.synthetic_sizes,
@@ -185,8 +183,4 @@ def test_imbalance_claims_and_findings(chapter):
 
 
 def test_every_number_the_prose_quotes_is_glued(chapter):
-    text = CHAPTER.read_text()
-    quoted = set(re.findall(r"\{glue:(?:text|md)\}`([A-Za-z0-9_]+)", text))
-    quoted |= set(re.findall(r":::\{glue:figure\} ([A-Za-z0-9_]+)", text))
-    in_chapter = set(re.findall(r'glue\("([A-Za-z0-9_]+)"', text))
-    assert quoted - in_chapter - set(chapter["glued"]) == set()
+    assert unglued_quotes(CHAPTER, chapter["glued"]) == set()

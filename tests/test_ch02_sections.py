@@ -9,11 +9,11 @@ by a section or by the chapter itself.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np
 import pytest
+from chapter_glue import collect_glue, unglued_quotes
 
 from fedlib.book.results import ResultsWriter
 from fedlib.fl.prepare import prepare_horizontal
@@ -49,11 +49,9 @@ def chapter():
                         tune_dp_learning_rates=[0.1], tune_clip_norms=[1.0], timing_epochs=1,
                         timing_repeats=2, mia_max_rows=20, audit_epochs=5, audit_rounds=2,
                         audit_full_batch_noise_multipliers=[1.2], audit_noise_multipliers=[1.0])
-    glued: dict = {}
     mp = pytest.MonkeyPatch()
-    for module in ("training", "privacy"):  # the two modules that call glue
-        mp.setattr(f"fedlib.papers.p02_dp_vs_ckks.{module}.glue",
-                   lambda name, value, display=False: glued.__setitem__(name, value))
+    # the two modules that call glue
+    glued = collect_glue(mp, "fedlib.papers.p02_dp_vs_ckks", ("training", "privacy"))
 
     def prepare(seed):
         return prepare_horizontal(P.dataset, n_parties=P.n_clients, skew=P.partition_skew,
@@ -159,8 +157,4 @@ def test_ablation_audit_attacks_claims_and_report(chapter):
 
 
 def test_every_number_the_prose_quotes_is_glued(chapter):
-    text = CHAPTER.read_text()
-    quoted = set(re.findall(r"\{glue:(?:text|md)\}`([A-Za-z0-9_]+)", text))
-    quoted |= set(re.findall(r":::\{glue:figure\} ([A-Za-z0-9_]+)", text))
-    in_chapter = set(re.findall(r'glue\("([A-Za-z0-9_]+)"', text))
-    assert quoted - in_chapter - set(chapter["glued"]) == set()
+    assert unglued_quotes(CHAPTER, chapter["glued"]) == set()

@@ -197,8 +197,10 @@ def _run_cells(cells: Sequence[str], chapter: Chapter, prof: cProfile.Profile,
     t0 = time.perf_counter()
     os.environ.setdefault("MPLBACKEND", "Agg")  # no window, as in papermill's kernel
     try:
-        os.chdir(root)  # papermill runs the chapter with cwd = the repository, and a kernel
-        sys.path.insert(0, str(root))  # has it on sys.path: a chapter may import its files
+        # As papermill's kernel: started in the repository with the working directory first on
+        # sys.path, so a chapter may import a module beside it (the test fixture chapter does).
+        os.chdir(root)
+        sys.path.insert(0, str(root))
         for i, source in enumerate(cells):
             code = compile(source, f"<chapter {chapter.id} cell {i}>", "exec")
             with contextlib.redirect_stdout(sink):
