@@ -48,8 +48,7 @@ from fedlib.fl.models import LogisticRegression, get_flat_params
 from fedlib.fl.party import LogisticSGDTrainer, Party, PartyClient
 from fedlib.fl.strategies import FedAvg
 from fedlib.flower.client import PARTITION_ID, node_client_app
-from fedlib.flower.env import offline
-from fedlib.flower.server import FlowerRun, run_strategy
+from fedlib.flower.server import FlowerRun, run_strategy, server_app
 
 __all__ = ["APP_MODULE", "RUN_CONFIG", "deployed_client_app", "deployed_server_app",
            "load_party", "save_party", "save_rows", "write_app"]
@@ -134,12 +133,7 @@ def deployed_client_app() -> Any:
 
 def deployed_server_app() -> Any:
     """The ``ServerApp`` of the SuperLink: FedAvg over the run config's recipe."""
-    offline()
-    from flwr.serverapp import ServerApp  # optional extra [flower]
 
-    app = ServerApp()
-
-    @app.main()
     def main(grid: Any, context: Any) -> None:
         config = {**RUN_CONFIG, **context.run_config}
         model = LogisticRegression(int(config["features"]), seed=int(config["model-seed"]))
@@ -151,7 +145,7 @@ def deployed_server_app() -> Any:
             np.savez(str(config["output"]), parameters=run.parameters,
                      rounds=np.stack([r.parameters for r in run.history]))
 
-    return app
+    return server_app(main)
 
 
 def _toml_value(value: Any) -> str:

@@ -69,7 +69,7 @@ from fedlib.flower.dropouts import dropout_mod
 from fedlib.flower.env import offline
 from fedlib.flower.metering import MeteredGrid
 from fedlib.flower.records import pack, plain_config
-from fedlib.flower.server import FlowerRound, FlowerRun, RemoteParty, query_roster
+from fedlib.flower.server import FlowerRound, FlowerRun, RemoteParty, query_roster, server_app
 from fedlib.flower.simulation import run_apps
 from fedlib.flower.state import restore_accountant, save_accountant
 
@@ -343,17 +343,12 @@ def secaggplus_server_app(strategy: Strategy, *, num_parties: int, rounds: int, 
     """A ``ServerApp`` that runs :func:`run_secaggplus` (parameters as there)."""
     if rounds < 1:
         raise ValueError(f"rounds must be >= 1, got {rounds}")
-    offline()
-    from flwr.serverapp import ServerApp  # optional extra [flower]
 
-    app = ServerApp()
-
-    @app.main()
     def main(grid: Any, context: Any) -> None:
         run_secaggplus(grid, context, strategy, num_parties=num_parties, rounds=rounds,
                        seed=seed, protocol=protocol, run=run)
 
-    return app
+    return server_app(main)
 
 
 def simulate_secaggplus(strategy: Strategy, parties: Sequence[FederatedParty], *, rounds: int,

@@ -35,7 +35,7 @@ Examples
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,7 +48,7 @@ from fedlib.flower.metering import MeteredGrid
 from fedlib.flower.records import CONFIG, METRICS, pack, unpack_metrics, unpack_vector
 
 __all__ = ["FlowerRun", "FlowerRound", "RemoteParty", "plaintext_uploads", "query_roster",
-           "run_strategy", "strategy_server_app"]
+           "run_strategy", "server_app", "strategy_server_app"]
 
 
 @dataclass(frozen=True)
@@ -221,14 +221,23 @@ def strategy_server_app(strategy: Strategy, *, num_parties: int, rounds: int, se
     """
     if rounds < 1:
         raise ValueError(f"rounds must be >= 1, got {rounds}")
-    offline()
-    from flwr.serverapp import ServerApp  # optional extra [flower]
 
-    app = ServerApp()
-
-    @app.main()
     def main(grid: Any, context: Any) -> None:
         run_strategy(grid, strategy, num_parties=num_parties, rounds=rounds, seed=seed, run=run,
                      timeout=timeout)
 
+    return server_app(main)
+
+
+def server_app(main: Callable[[Any, Any], None]) -> Any:
+    """A Flower ``ServerApp`` whose ``main(grid, context)`` is ``main`` (Flower kept offline).
+
+    Every ServerApp of the book (:func:`strategy_server_app`, SecAgg+'s, the deployed App's)
+    is built here, so each starts Flower with telemetry and update checks off.
+    """
+    offline()
+    from flwr.serverapp import ServerApp  # optional extra [flower]
+
+    app = ServerApp()
+    app.main()(main)
     return app
