@@ -356,7 +356,7 @@ table3.report_table3(results, main, paper_name=None if prof is None else paper_n
 # brackets (none for a single seed).{glue:text}`table3_vs` The per-seed values:
 
 # %%
-table3.per_seed_table(main["metrics"])
+table3.per_seed_table(main.metrics)
 
 # %%
 eq, bdp_is_bound = privacy.report_equal_epsilon(results, main, sigmas, settings, P)
@@ -467,7 +467,7 @@ calibration if len(calibration) else Markdown("No true hazard for these data (a 
 # ```
 
 # %%
-expected_loss.ecl_examples(main["runs"]["Federated (No DP)"].model, ds, data, P)
+expected_loss.ecl_examples(main.runs["Federated (No DP)"].model, ds, data, P)
 
 # %% [markdown]
 # For a loan of 10,000 amortised over {glue:text}`ecl_window` months at

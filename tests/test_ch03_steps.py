@@ -23,7 +23,7 @@ from fedlib.papers.p03_fsl_bdp import (
 from fedlib.papers.p03_fsl_bdp.claims import SCENARIOS, DatasetEvidence
 from fedlib.papers.p03_fsl_bdp.params import Chapter03Params
 from fedlib.survival.data import prepare_survival, synthetic_survival
-from fedlib.survival.experiment import TrainingConfig
+from fedlib.survival.experiment import ScenarioRuns, TrainingConfig
 from fedlib.survival.model import predict_hazards
 
 
@@ -157,14 +157,15 @@ def _main(seeds=(1, 2, 3)):
                                 "c_index": ci[sc] + 0.01 * k, "n_train": 100 + 50 * k,
                                 "fallback": False}
                                for s in seeds for sc in SCENARIOS for k in range(6)])
-    return {"metrics": metrics, "per_client": per_client}
+    return ScenarioRuns(metrics=metrics, per_client=per_client, epsilons=pd.DataFrame(), runs={},
+                        sigmas_used=pd.DataFrame())
 
 
 def test_table3_and_headline_are_recorded():
     main, r = _main(), _results()
     side = table3.report_table3(r, main, paper_name="LendingClub", n_seeds=3, has_oot=True)
     assert "test_ci paper" in side and len(r.metrics) == 3 * 6 * 4
-    assert table3.per_seed_table(main["metrics"]).shape == (6, 3)
+    assert table3.per_seed_table(main.metrics).shape == (6, 3)
     headline, chance = table3.report_headline(main, [{"seed": 1, "early": 5.0, "late": 9.0}],
                                               _params(dataset="semi_real_lendingclub"),
                                               "LendingClub")
@@ -192,8 +193,9 @@ def _trained(small):
                          "is_bound": True}
                         for sc in SCENARIOS if "No DP" not in sc for s in (1, 2)
                         for c in (["central"] if sc.startswith("Central") else clients)])
-    return {"runs": {sc: SimpleNamespace(model=model) for sc in SCENARIOS},
-            "epsilons": eps, "sigmas_used": _sigmas(data)}
+    return ScenarioRuns(metrics=pd.DataFrame(), per_client=pd.DataFrame(), epsilons=eps,
+                        runs={sc: SimpleNamespace(model=model) for sc in SCENARIOS},
+                        sigmas_used=_sigmas(data))
 
 
 def test_equal_epsilon_is_recorded_per_party(small):
@@ -221,7 +223,7 @@ def test_timing_calibration_and_attack_of_the_federated_models(small):
 
 def test_claims_are_recorded_with_their_counts():
     main = _main()
-    ev = {"LendingClub": DatasetEvidence(main["metrics"], main["per_client"],
+    ev = {"LendingClub": DatasetEvidence(main.metrics, main.per_client,
                                          same_data=False, note="test")}
     r = _results()
     table = report.report_claims(r, ev, sweep=None, chance={"LendingClub": []},

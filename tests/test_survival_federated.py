@@ -372,7 +372,7 @@ def test_cost_rule_and_helpers():
     out = survival_membership_inference(HazardNet(4, 6, hidden=(4,), seed=0), (X[:20], t[:20], e[:20]),
                                         (X[20:], t[20:], e[20:]), grid=np.arange(7.0), n=20,
                                         seed=0)
-    assert 0 <= out["auc"] <= 1 and out["n_per_side"] == 20
+    assert 0 <= out.auc <= 1 and out.n_per_side == 20
 
 
 def _evidence(*, same_data, bdp_fed=0.60, seeds=(1, 2, 3), clients=6):
@@ -451,7 +451,7 @@ def test_run_scenarios_dp_ends_at_bdp_epsilon(small_data):
                         clip_norm=1.0, delta=1e-5, n_neighbours=5, init_hazard=0.02,
                         noise_seed=0, scenarios=["Centralized (Classical DP)", "Centralized (BDP)"],
                         match_dp_to_bdp=True)
-    eps = out["epsilons"].groupby("scenario").epsilon.mean()
+    eps = out.epsilons.groupby("scenario").epsilon.mean()
     assert abs(eps["Centralized (Classical DP)"] - eps["Centralized (BDP)"]) <= 0.02
-    assert set(out["per_client"].scenario) == {"Centralized (Classical DP)", "Centralized (BDP)"}
-    assert {"n_train", "fallback"} <= set(out["per_client"].columns)
+    assert set(out.per_client.scenario) == {"Centralized (Classical DP)", "Centralized (BDP)"}
+    assert {"n_train", "fallback"} <= set(out.per_client.columns)

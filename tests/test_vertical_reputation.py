@@ -105,7 +105,7 @@ def test_tree_agreement_detects_identity_and_difference(small_sb):
 def test_instance_space_attack_leaks_labels(small_sb):
     _, y, sb, _, _ = small_sb
     res = instance_space_attack(sb.transcript, "grid", y, known_fraction=0.3, seed=0)
-    assert res["auc"] > 0.7 and res["purity"] > res["base_purity"]
+    assert res.auc > 0.7 and res.purity > res.base_purity
     with pytest.raises(ValueError, match="no instance space"):
         instance_space_attack(Transcript(), "grid", y, known_fraction=0.3, seed=0)
     saw = what_each_party_saw(sb.transcript)

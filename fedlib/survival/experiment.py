@@ -49,7 +49,6 @@ import torch
 from scipy import optimize
 from sklearn.metrics import roc_auc_score
 
-from fedlib.core.record import Record
 from fedlib.privacy.accountants import epsilon_for
 from fedlib.privacy.bdp import (
     MIN_ROWS_BAYESIAN,
@@ -230,8 +229,8 @@ def expected_default_month(surv) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class MembershipInference(Record):
-    """A membership-inference attack's result (also a mapping, for a table row).
+class MembershipInference:
+    """A membership-inference attack's result.
 
     ``auc``: 0.5 = no leakage; ``advantage``: max TPR - FPR; ``n_per_side``: rows drawn from
     the members and from the non-members each.
@@ -420,8 +419,8 @@ def _calibrate_bdp(X, t, e, config: TrainingConfig, *, rounds: int, target_epsil
 
 
 @dataclass(eq=False)
-class ScenarioRuns(Record):
-    """What :func:`run_scenarios` returns (also readable by key: ``res["metrics"]``).
+class ScenarioRuns:
+    """What :func:`run_scenarios` returns.
 
     Attributes
     ----------

@@ -28,8 +28,6 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from fedlib.core.record import Record
-
 __all__ = ["InstanceSpaceLeak", "instance_space_attack", "tree_agreement", "what_each_party_saw"]
 
 
@@ -107,8 +105,8 @@ def tree_agreement(sb, ref, offsets: dict[str, int], *, atol: float = 1e-6,
 
 
 @dataclass(frozen=True)
-class InstanceSpaceLeak(Record):
-    """What :func:`instance_space_attack` finds (also a mapping, for a table row).
+class InstanceSpaceLeak:
+    """What :func:`instance_space_attack` finds.
 
     ``auc`` on the rows the attacker did not know; ``n_known`` rows it knew; ``n_trees`` trees
     whose instance spaces it received; ``mean_node_size`` the average size of the deepest

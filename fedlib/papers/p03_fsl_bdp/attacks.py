@@ -8,6 +8,8 @@ References: Amed, Sen & Banerjee (2026), FSL-BDP, eq. 1.
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import pandas as pd
 
 from fedlib.survival.experiment import survival_membership_inference
@@ -31,11 +33,11 @@ def membership_attacks(results, main: dict, data, P) -> pd.DataFrame:
     Xte, tte, ete, _ = data.pooled("test")
     rows = []
     for sc in ("Federated (No DP)", "Federated (Classical DP)", "Federated (BDP)"):
-        out = survival_membership_inference(main["runs"][sc].model, (Xtr, ttr, etr),
+        out = survival_membership_inference(main.runs[sc].model, (Xtr, ttr, etr),
                                             (Xte, tte, ete), grid=data.grid, n=P.mia_rows,
                                             seed=P.seed)
         rows.append({"model": sc, "epsilon": "∞" if "No DP" in sc else f"{P.target_epsilon:g}",
-                     **out})
+                     **asdict(out)})
         results.add_metric(experiment="attack", mode=sc, setting="loss threshold",
-                           metric="mia_auc", value=out["auc"])
+                           metric="mia_auc", value=out.auc)
     return pd.DataFrame(rows)

@@ -195,7 +195,7 @@ def epsilon_sweep(data, P, seeds: Sequence[int], *, settings: Mapping[str, Train
                                **scenario_options(P, settings))
             records += [dict(experiment="epsilon_sweep", mode=r.scenario,
                              setting=f"eps={eps:g} seed={r.seed}", metric="test_ci",
-                             value=r.test_ci) for r in sw["metrics"].itertuples()]
+                             value=r.test_ci) for r in sw.metrics.itertuples()]
     return sweep_rows, records
 
 
@@ -217,7 +217,7 @@ def run_convergence(results, data, P, seeds: Sequence[int], *, main: dict,
                                               init_model=init_model, init_hazard=init_hazard)
     results.add_metrics(sweep_metrics)
     sweep = pd.concat(sweep_rows, ignore_index=True) if sweep_rows else None
-    curves = convergence_curves(main["runs"], sweep_rows, settings=settings,
+    curves = convergence_curves(main.runs, sweep_rows, settings=settings,
                                 epsilon=P.target_epsilon, seeds=seeds)
     _glue_figure("fig_03_convergence", plot_convergence(curves))
     if sweep is None:
@@ -262,11 +262,11 @@ def synthetic_run(kind: str, P, seeds: Sequence[int], results, *,
         sres = run_scenarios(sdata, sigmas=sg, seeds=seeds, rounds=P.synthetic_rounds,
                              init_hazard=sh, progress=lambda s: bar.update(),
                              **scenario_options(P, settings))
-    sm = sres["metrics"]
+    sm = sres.metrics
     add_table3_metrics(results, sm, f"table3_{kind}")
     n_fb = int(sum(c.n_train < 100 for c in sdata.clients))
     ev = DatasetEvidence(
-        sm, sres["per_client"], same_data=False,
+        sm, sres.per_client, same_data=False,
         note=(f"{sds.name}: {len(sds.frame):,} loans, {sds.n_clients} clients ({n_fb} on the "
               f"BDP fallback), R = {P.synthetic_rounds}, {len(seeds)} seed(s); not the real "
               "data"),
@@ -297,7 +297,7 @@ def all_datasets(results, main: dict, timing_rows: list, chance_main: list, ds, 
     """
     is_real = P.dataset.endswith("_csv")
     evidence = {paper_name: DatasetEvidence(
-        main["metrics"], main["per_client"], same_data=is_real, table2=table2_of(ds),
+        main.metrics, main.per_client, same_data=is_real, table2=table2_of(ds),
         note=(f"{ds.name}: {len(ds.frame):,} loans, {len(data.clients)} clients, "
               f"ε = {P.target_epsilon:g}, R = {P.rounds}, E tuned per method "
               f"({', '.join(str(settings[m].local_epochs) for m in ('none', 'dp', 'bdp'))}), "

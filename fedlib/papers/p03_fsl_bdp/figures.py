@@ -187,7 +187,7 @@ def report_timing(results, main: dict, timing_rows: list, ds, data) -> pd.DataFr
     pandas.DataFrame
         :func:`timing_table` (the first seed).
     """
-    timing = timing_table(main["runs"], ds, data)
+    timing = timing_table(main.runs, ds, data)
     seeds = pd.DataFrame(timing_rows)
     glue("early_month", float(seeds["early"].mean()), display=False)
     glue("late_month", float(seeds["late"].mean()), display=False)
@@ -195,7 +195,7 @@ def report_timing(results, main: dict, timing_rows: list, ds, data) -> pd.DataFr
         for col, v in r.items():
             results.add_metric(experiment="timing", mode=model_name, setting=col,
                                metric="mean_predicted_default_month", value=float(v))
-    _glue_figure("fig_03_timing", plot_timing(main["runs"]["Federated (No DP)"].model, data,
+    _glue_figure("fig_03_timing", plot_timing(main.runs["Federated (No DP)"].model, data,
                                               ds.window))
     return timing
 
@@ -287,10 +287,10 @@ def report_calibration(results, main: dict, ds, data) -> pd.DataFrame:
     pandas.DataFrame
         :func:`true_hazard_calibration` (empty for a real file).
     """
-    fig11, inside = km_calibration(main["runs"]["Federated (BDP)"].model, ds, data)
+    fig11, inside = km_calibration(main.runs["Federated (BDP)"].model, ds, data)
     _glue_figure("fig_03_km", fig11)
     glue("km_inside", float(inside.iloc[:, 1].mean()), display=False)
-    calibration = true_hazard_calibration(main["runs"], ds, data)
+    calibration = true_hazard_calibration(main.runs, ds, data)
     for r in calibration.itertuples(index=False):
         results.add_metric(experiment="calibration", mode=r.model, setting="vs true hazard",
                            metric="mean_abs_survival_error", value=r[1])

@@ -364,8 +364,8 @@ def report_equal_epsilon(results, main: dict, sigmas: pd.DataFrame,
     tuple
         The table and whether every Bayesian ε is a valid bound.
     """
-    eps_final = main["epsilons"]
-    eq = equal_epsilon_table(eps_final, main["sigmas_used"], results)
+    eps_final = main.epsilons
+    eq = equal_epsilon_table(eps_final, main.sigmas_used, results)
     bdp_spread = eps_final[eps_final.scenario.str.contains("BDP")].groupby("client").epsilon.agg(
         lambda v: v.max() - v.min())
     glue("eq_max_gap", float(eq["|DP − BDP|"].max()), display=False)

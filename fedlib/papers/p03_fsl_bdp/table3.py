@@ -122,12 +122,12 @@ def report_table3(results, main: dict, *, paper_name: str | None, n_seeds: int,
     pandas.DataFrame
         :func:`table3_beside_paper`.
     """
-    add_table3_metrics(results, main["metrics"], "table3")
+    add_table3_metrics(results, main.metrics, "table3")
     glue("n_seeds_used", n_seeds, display=False)
     glue("table3_vs", " The paper's means are beside ours." if paper_name is not None else
          " The paper has no numbers for your table, so no level is set beside ours; the claims "
          "compare only directions (which mechanism wins).", display=False)
-    return table3_beside_paper(main["metrics"], paper_name, has_oot=has_oot)
+    return table3_beside_paper(main.metrics, paper_name, has_oot=has_oot)
 
 
 def per_seed_table(metrics: pd.DataFrame) -> pd.DataFrame:
@@ -220,13 +220,13 @@ def report_headline(main: dict, timing_rows: list, P, paper_name: str) -> tuple[
     tuple
         The table and the scenarios whose model is at chance (:func:`at_chance`).
     """
-    metrics = main["metrics"]
-    ev = DatasetEvidence(metrics, main["per_client"], same_data=P.dataset.endswith("_csv")
+    metrics = main.metrics
+    ev = DatasetEvidence(metrics, main.per_client, same_data=P.dataset.endswith("_csv")
                          and paper_name in ("LendingClub", "SBA", "Bondora"),
                          note="", timing=pd.DataFrame(timing_rows))
-    wr = per_seed_win_rates(main["per_client"])
+    wr = per_seed_win_rates(main.per_client)
     chance = at_chance(metrics)
     glue("wins_txt", ", ".join(f"{int(r.wins)}/{int(r.n)}" for r in wr.itertuples()) or "–",
          display=False)
     glue("chance_txt", ", ".join(chance) if chance else "none", display=False)
-    return headline_table(ev, wr, size_benefit_correlation(main["per_client"])), chance
+    return headline_table(ev, wr, size_benefit_correlation(main.per_client)), chance

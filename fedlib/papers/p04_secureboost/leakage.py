@@ -9,6 +9,8 @@ attacks are the book's.
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import numpy as np
 import pandas as pd
 
@@ -52,13 +54,13 @@ def label_leakage(results, sb, y, P, passive: str) -> pd.DataFrame:
     leak = instance_space_attack(sb.transcript, passive, y,
                                  known_fraction=P.leakage_known_fraction, seed=P.seed)
     glue("leak_known_pct", 100 * P.leakage_known_fraction, display=False)
-    glue("leak_auc", leak["auc"], display=False)
-    glue("leak_purity", leak["purity"], display=False)
-    glue("leak_base", leak["base_purity"], display=False)
+    glue("leak_auc", leak.auc, display=False)
+    glue("leak_purity", leak.purity, display=False)
+    glue("leak_base", leak.base_purity, display=False)
     results.add_metric(experiment="leakage", mode="instance_space",
                        setting=f"known={P.leakage_known_fraction}", party=passive, round=None,
-                       metric="attack_auc", value=leak["auc"])
-    return pd.Series(leak).to_frame("value").T
+                       metric="attack_auc", value=leak.auc)
+    return pd.Series(asdict(leak)).to_frame("value").T
 
 
 def _n_passive_splits(model, active: str) -> int:
