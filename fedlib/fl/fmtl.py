@@ -83,7 +83,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -107,7 +107,7 @@ from fedlib.privacy.dpsgd import train_local as plain_sgd
 from fedlib.privacy.dpsgd import train_local_dp
 
 __all__ = ["FMTLClient", "FMTLParty", "FederatedRun", "JointStep", "RoundLog", "auc_sensitivity",
-           "injected_noise_std",
+           "fmtl_federation", "injected_noise_std",
            "institution_report", "local_train", "make_clients", "run_federated", "server_view",
            "train_centralized"]
 
@@ -332,6 +332,47 @@ class FMTLParty:
         self.offset: np.ndarray | None = None      # V_i of the "joint" step
         self._fmtl = False
 
+    #: The entries of :meth:`state`: whether the last round was FMTL's, ``W_i``, ``V_i``.
+    STATE_KEYS = ("fmtl", "params", "offset")
+
+    def state(self) -> dict[str, np.ndarray | bool]:
+        """The personal state this party keeps between rounds, as plain values.
+
+        ``fmtl`` (whether its last round was FMTL's: the evaluated model depends on it),
+        ``params`` (``W_i``) and ``offset`` (``V_i``), the last two only once they exist. An
+        engine that does not keep the party object between messages (Flower:
+        :mod:`fedlib.flower.party_state`) stores it and hands it back with
+        :meth:`load_state`. The DP accountant is not part of it: it belongs to the
+        :class:`FMTLClient` and has its own ledger (:mod:`fedlib.flower.state`).
+
+        >>> party = FMTLParty(FMTLClient("a", np.zeros((2, 1)), np.zeros(2)), None, epochs=1,
+        ...                   lr=0.1, batch_size=None)
+        >>> party.state()
+        {'fmtl': False}
+        """
+        out: dict[str, np.ndarray | bool] = {"fmtl": self._fmtl}
+        if self.params is not None:
+            out["params"] = np.array(self.params, copy=True)
+        if self.offset is not None:
+            out["offset"] = np.array(self.offset, copy=True)
+        return out
+
+    def load_state(self, state: Mapping[str, np.ndarray | bool]) -> None:
+        """Replace the personal state by ``state`` (as :meth:`state` gives it).
+
+        A missing ``params`` or ``offset`` means the party has none yet (its first round);
+        ``{}`` is a party that never trained. An unknown entry is an error.
+        """
+        unknown = sorted(set(state) - set(self.STATE_KEYS))
+        if unknown:
+            raise ValueError(f"party {self.name!r}: unknown state entries {unknown}; "
+                             f"allowed: {list(self.STATE_KEYS)}")
+        self._fmtl = bool(state.get("fmtl", False))
+        self.params = (np.array(state["params"], copy=True)
+                       if "params" in state else None)
+        self.offset = (np.array(state["offset"], copy=True)
+                       if "offset" in state else None)
+
     def fit(self, parameters: np.ndarray, config: dict) -> FitResult:
         """One round of local training from the received ``W̄``; uploads what the server may see.
 
@@ -399,6 +440,44 @@ class FMTLParty:
                 "accuracy": float(np.mean((p >= 0.5) == (y >= 0.5)))}
 
 
+def fmtl_federation(clients: Sequence[FMTLClient], *, model_fn: Callable[[], nn.Module],
+                    mode: Mode, lam: float, epochs: int, lr: float, batch_size: int | None,
+                    noise_seed: int | None = None,
+                    personal_start: Literal["own", "global"] = "own",
+                    algorithm: Literal["joint", "alternating"] = "joint"
+                    ) -> tuple[FedAvg, list[FMTLParty]]:
+    """The strategy and the parties of one chapter 1 run, before any round.
+
+    What :func:`run_federated` puts on the local engine's round loop, and what another engine
+    (Flower: :mod:`fedlib.flower.party_state`) runs instead: :class:`FMTLStrategy` (λ of
+    eq. 1, plain average) or :class:`~fedlib.fl.strategies.FedAvg` (n_i-weighted), both with
+    the weight in the upload (paper 000 §4.3), and one :class:`FMTLParty` per client, all
+    sharing one scratch model whose initial weights are the first ``W̄``. The arguments are
+    :func:`run_federated`'s and are checked here.
+    """
+    if mode not in ("fmtl", "fedavg"):
+        raise ValueError(f"mode={mode!r}: must be 'fmtl' or 'fedavg'")
+    if personal_start not in ("own", "global"):
+        raise ValueError(f"personal_start={personal_start!r}: must be 'own' or 'global'")
+    if algorithm not in ("joint", "alternating"):
+        raise ValueError(f"algorithm={algorithm!r}: must be 'joint' or 'alternating'")
+    if mode == "fmtl" and algorithm == "joint" and not lam >= 0.0:
+        raise ValueError(f"lam={lam}: must be >= 0")
+    if mode == "fmtl" and algorithm == "alternating" and not 0.0 <= 2.0 * lam * lr < 1.0:
+        # Each SGD step multiplies W_i − W̄ by (1 − 2λ·lr): at >= 1 it overshoots the centre.
+        raise ValueError(f"lam={lam}, lr={lr}: FMTL needs 0 <= 2*lam*lr < 1 for a stable "
+                         "proximal step")
+    model = model_fn()
+    w_bar = get_flat_params(model)
+    parties = [FMTLParty(c, model, epochs=epochs, lr=lr, batch_size=batch_size,
+                         algorithm=algorithm, personal_start=personal_start,
+                         noise_seed=noise_seed) for c in clients]
+    # Both upload [w_i·W_i, w_i] (paper 000 §4.3): FMTL with w_i = 1, FedAvg with n_i/Σn.
+    strategy = (FMTLStrategy(w_bar, lam=lam) if mode == "fmtl"
+                else FedAvg(w_bar, weight_in_upload=True))
+    return strategy, parties
+
+
 def run_federated(clients: Sequence[FMTLClient], *, model_fn: Callable[[], nn.Module], mode: Mode,
                   rounds: int, lam: float, epochs: int, lr: float, batch_size: int | None,
                   seed: int, secure_aggregation=None, dropout_rate: float = 0.0,
@@ -444,29 +523,14 @@ def run_federated(clients: Sequence[FMTLClient], *, model_fn: Callable[[], nn.Mo
         seed) so the run is repeatable; seeded noise is a reproduction device that voids the
         guarantee.
     """
-    if mode not in ("fmtl", "fedavg"):
-        raise ValueError(f"mode={mode!r}: must be 'fmtl' or 'fedavg'")
-    if personal_start not in ("own", "global"):
-        raise ValueError(f"personal_start={personal_start!r}: must be 'own' or 'global'")
-    if algorithm not in ("joint", "alternating"):
-        raise ValueError(f"algorithm={algorithm!r}: must be 'joint' or 'alternating'")
-    if mode == "fmtl" and algorithm == "joint" and not lam >= 0.0:
-        raise ValueError(f"lam={lam}: must be >= 0")
-    if mode == "fmtl" and algorithm == "alternating" and not 0.0 <= 2.0 * lam * lr < 1.0:
-        # Each SGD step multiplies W_i − W̄ by (1 − 2λ·lr): at >= 1 it overshoots the centre.
-        raise ValueError(f"lam={lam}, lr={lr}: FMTL needs 0 <= 2*lam*lr < 1 for a stable "
-                         "proximal step")
     if rounds < 1 or not 0.0 <= dropout_rate < 1.0:
         raise ValueError(f"rounds={rounds} must be >= 1, dropout_rate={dropout_rate} in [0, 1)")
+    strategy, parties = fmtl_federation(clients, model_fn=model_fn, mode=mode, lam=lam,
+                                        epochs=epochs, lr=lr, batch_size=batch_size,
+                                        noise_seed=noise_seed, personal_start=personal_start,
+                                        algorithm=algorithm)
+    w_bar = strategy.initialize_parameters()
     transcript = transcript if transcript is not None else Transcript(keep_payloads=False)
-    model = model_fn()
-    w_bar = get_flat_params(model)
-    parties = [FMTLParty(c, model, epochs=epochs, lr=lr, batch_size=batch_size,
-                         algorithm=algorithm, personal_start=personal_start,
-                         noise_seed=noise_seed) for c in clients]
-    # Both upload [w_i·W_i, w_i] (paper 000 §4.3): FMTL with w_i = 1, FedAvg with n_i/Σn.
-    strategy = (FMTLStrategy(w_bar, lam=lam) if mode == "fmtl"
-                else FedAvg(w_bar, weight_in_upload=True))
     loop = RoundLoop(strategy, parties, seed=seed,
                      protection=secure_aggregation if secure_aggregation is not None
                      else PlaintextProtection(),

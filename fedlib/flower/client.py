@@ -22,9 +22,10 @@ Nothing of a party object outlives a message on Flower (a SuperNode starts a new
 message; the simulation gives a node's messages to any free Ray actor, each with its own copy
 of the parties). A DP party's accountant is therefore kept in the node's ``Context.state``
 and replayed into the party before it trains (:mod:`fedlib.flower.state`); its ledger also
-goes back in the fit metrics. Other state (an FMTL personal model) is not kept yet, so only
-parties whose state is their accountant run on Flower (FedAvg with
-:class:`~fedlib.fl.party.PartyClient`, with or without DP-SGD).
+goes back in the fit metrics. A party that keeps other state between rounds (an FMTL
+institution's personal model, :class:`~fedlib.fl.fmtl.FMTLParty`) has it restored from the
+node's ``Context.state`` before ``train`` and ``evaluate`` and saved after ``train``
+(:mod:`fedlib.flower.party_state`); it never goes to the server.
 
 References: Beutel et al. 2020 (Flower); Flower 1.4x ``ClientApp`` (Message API).
 """
@@ -36,6 +37,7 @@ from typing import Any
 
 from fedlib.fl.strategies import FederatedParty
 from fedlib.flower.env import offline
+from fedlib.flower.party_state import restore_party_state, save_party_state
 from fedlib.flower.records import CONFIG, pack, unpack_metrics, unpack_vector
 from fedlib.flower.state import restore_accountant, save_accountant
 
@@ -115,14 +117,17 @@ def node_client_app(resolve: Callable[[Any], tuple[int, FederatedParty]], *,
     def train(msg: Message, context: Any) -> Message:
         _, party = resolve(context)
         restore_accountant(party, context.state)     # a DP party's ledger, from the node
+        restore_party_state(party, context.state)    # its personal state (FMTL), from the node
         result = party.fit(unpack_vector(msg.content), unpack_metrics(msg.content, CONFIG))
         ledger = save_accountant(party, context.state, ConfigRecord)
+        save_party_state(party, context.state)
         metrics = {"num_examples": int(result.num_examples), **result.metrics, **ledger}
         return Message(pack(vector=result.parameters, metrics=metrics), reply_to=msg)
 
     @app.evaluate()
     def evaluate(msg: Message, context: Any) -> Message:
         _, party = resolve(context)
+        restore_party_state(party, context.state)    # FMTL evaluates its personal model
         metrics = party.evaluate(unpack_vector(msg.content), unpack_metrics(msg.content, CONFIG))
         return Message(pack(metrics=metrics or {}), reply_to=msg)
 

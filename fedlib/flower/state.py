@@ -11,7 +11,8 @@ fresh accountant replayed from the node's state (an empty one in the first round
 it trained :func:`save_accountant` writes the accountant's segments (noise multiplier,
 sample rate, steps) back. The party's in-memory accountant is never trusted across
 messages, so a run composes the same ε as the local engine only if Flower did carry the
-state.
+state. Other state a party keeps (an FMTL institution's personal model) travels the same way
+through :mod:`fedlib.flower.party_state`.
 
 The segments also go to the server in the fit metrics, one number per metric
 (``dp_segments`` = k, then ``dp_sigma_i``, ``dp_rate_i``, ``dp_steps_i`` for i < k:
@@ -44,12 +45,18 @@ _KEYS = ("noise_multipliers", "sample_rates", "steps")
 
 
 def trainer_of(party: Any) -> Any | None:
-    """The DP trainer of a book party if it keeps a :class:`PartyAccountant`, else ``None``.
+    """What keeps a book party's :class:`PartyAccountant` (its ``accountant``), else ``None``.
 
-    The party is a :class:`~fedlib.fl.party.PartyClient` or a :class:`~fedlib.fl.party.Party`.
+    The DP trainer of a :class:`~fedlib.fl.party.PartyClient` or a
+    :class:`~fedlib.fl.party.Party`, or the :class:`~fedlib.fl.fmtl.FMTLClient` of an
+    :class:`~fedlib.fl.fmtl.FMTLParty` (chapter 1: the accountant belongs to the
+    institution).
     """
-    trainer = getattr(getattr(party, "party", party), "trainer", None)
-    return trainer if isinstance(getattr(trainer, "accountant", None), PartyAccountant) else None
+    inner = getattr(party, "party", party)
+    for holder in (getattr(inner, "trainer", None), getattr(party, "client", None)):
+        if isinstance(getattr(holder, "accountant", None), PartyAccountant):
+            return holder
+    return None
 
 
 def _ledger(accountant: PartyAccountant) -> dict[str, list]:
