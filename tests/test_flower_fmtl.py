@@ -228,10 +228,13 @@ def test_the_client_app_trains_and_evaluates_with_its_nodes_state_not_the_party_
     """Every message goes to a new copy of the parties (as a new SuperNode process would):
     with the node's Context carried from message to message the uploads, the personal state
     and the personal model's evaluation equal those of one party object kept throughout;
-    with a new Context per message (Flower not carrying the state) they differ."""
+    with a new Context per message (Flower not carrying the state) they differ. The readout
+    of :mod:`fedlib.flower.readback` hands the node's state to a party object that never
+    trained."""
     from flwr.app import Context, MessageType, RecordDict
 
     from fedlib.flower.client import party_client_app
+    from fedlib.flower.readback import READOUT, add_state_readout, load_kept_state
     from fedlib.flower.records import pack, unpack_metrics, unpack_vector
 
     strategy, kept = fmtl_federation(_clients(), **_settings())
@@ -259,33 +262,34 @@ def test_the_client_app_trains_and_evaluates_with_its_nodes_state_not_the_party_
     assert unpack_metrics(evaluated.content) == kept[1].evaluate(w_bar, {})
     fresh = fmtl_federation(_clients(), **_settings())[1][1]
     assert unpack_metrics(evaluated.content) != fresh.evaluate(w_bar, {})
+    readout = add_state_readout(app)(_instruction(pack(), 9, READOUT, 10), node)
+    load_kept_state([fresh], {fresh.name: readout.content})   # the book's evaluation
+    np.testing.assert_array_equal(fresh.personal_parameters(w_bar),
+                                  kept[1].personal_parameters(w_bar))
 
 
 # -- Flower's simulation (Ray) -----------------------------------------------------------------
 
 def _simulate(clients: list[FMTLClient], **kw):
     """Chapter 1's strategy and parties on Flower's simulation, two Ray actors sharing the
-    three nodes, every party forgetting before and after each message."""
-    from fedlib.flower.client import party_client_app
-    from fedlib.flower.server import FlowerRun, strategy_server_app
-    from fedlib.flower.simulation import backend_config, run_apps
+    three nodes, every party forgetting before and after each message; then every node's
+    kept state read back into the parties of this process (which never trained)."""
+    from fedlib.flower.readback import simulate_with_state
+    from fedlib.flower.simulation import backend_config
 
     strategy, parties = fmtl_federation(clients, **_settings(**kw))
     nodes = [Reporting(p) for p in parties]
-    run = FlowerRun()
-    run_apps(strategy_server_app(strategy, num_parties=len(nodes), rounds=ROUNDS, seed=SEED,
-                                 run=run),
-             party_client_app(nodes, mods=[_forgetting_mod(nodes)]), num_nodes=len(nodes),
-             backend=backend_config(cpus=2, cpus_per_party=1.0))
-    assert run.parameters is not None, "the Flower simulation ended before its last round"
-    return run
+    run = simulate_with_state(strategy, nodes, rounds=ROUNDS, seed=SEED,
+                              mods=[_forgetting_mod(nodes)],
+                              backend=backend_config(cpus=2, cpus_per_party=1.0))
+    return run, parties
 
 
 def test_fmtl_on_flower_simulation_equals_the_local_engine(flwr):
     """Same seed, same run (issue 11): W̄, every W_i and every personal model W̄ + V_i,
     bit for bit, every round, although no party object keeps anything between messages."""
     local = _local(_clients())
-    run = _simulate(_clients())
+    run, parties = _simulate(_clients())
 
     assert [p.name for p in run.roster] == [c.name for c in _clients()]
     for ours, theirs in zip(run.history, local, strict=True):
@@ -300,6 +304,10 @@ def test_fmtl_on_flower_simulation_equals_the_local_engine(flwr):
     assert all(np.abs(v).max() > 0 for v in offsets)        # personal models did diverge
     assert not np.allclose(run.parameters, get_flat_params(MLP(3, (4,), seed=0)))
     assert os.getpid() not in {m["pid"] for r in run.history for m in r.fit_metrics.values()}
+    for party in parties:                     # read back from the nodes after the last round
+        np.testing.assert_array_equal(party.personal_parameters(run.parameters),
+                                      local[-1]["models"][party.name])
+        np.testing.assert_array_equal(party.params, local[-1]["params"][party.name])
 
 
 def test_dp_fmtl_on_flower_composes_the_local_engines_epsilon(flwr):
@@ -308,7 +316,8 @@ def test_dp_fmtl_on_flower_composes_the_local_engines_epsilon(flwr):
     delta = 1e-5
     local_clients = _clients(epsilon=2.0)
     local = _local(local_clients)
-    run = _simulate(_clients(epsilon=2.0))
+    flower_clients = _clients(epsilon=2.0)
+    run, _ = _simulate(flower_clients)
 
     np.testing.assert_array_equal(run.parameters, local[-1]["global"])
     for client in local_clients:
@@ -317,3 +326,5 @@ def test_dp_fmtl_on_flower_composes_the_local_engines_epsilon(flwr):
         assert ledgers[-1].segments == client.accountant.segments
         assert ledgers[-1].epsilon(delta=delta) == client.accountant.epsilon(delta=delta)
         assert ledgers[-1].epsilon(delta=delta) == pytest.approx(2.0, rel=0.05)
+    for ours, theirs in zip(flower_clients, local_clients, strict=True):   # read back
+        assert ours.accountant.segments == theirs.accountant.segments
