@@ -294,11 +294,24 @@ def _toml_value(value: Any) -> str:
     return f'"{value}"' if isinstance(value, str) else repr(value)
 
 
-def write_app(directory: str | Path) -> Path:
-    """Write the book's Flower App into ``directory`` (for ``flwr run <directory>``)."""
+def write_app(directory: str | Path, config: dict[str, Any] | None = None) -> Path:
+    """Write the book's Flower App into ``directory`` (for ``flwr run <directory>``).
+
+    ``config`` changes the App's default run config (:data:`RUN_CONFIG`, checked by
+    :func:`check_run_config`), e.g. ``{"features": 12}`` for a dataset with twelve inputs;
+    ``flwr run --run-config`` still overrides it per run.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> app = write_app(tempfile.mkdtemp(), {"features": 12})
+    >>> "features = 12" in (app / "pyproject.toml").read_text()
+    True
+    """
+    defaults = check_run_config(dict(config or {}))
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    config = "\n".join(f"{k} = {_toml_value(v)}" for k, v in RUN_CONFIG.items())
+    config_lines = "\n".join(f"{k} = {_toml_value(v)}" for k, v in defaults.items())
     (directory / "pyproject.toml").write_text(f"""\
 [build-system]
 requires = ["hatchling"]
@@ -319,7 +332,7 @@ serverapp = "{APP_MODULE}:serverapp"
 clientapp = "{APP_MODULE}:clientapp"
 
 [tool.flwr.app.config]
-{config}
+{config_lines}
 """, encoding="utf-8")
     (directory / f"{APP_MODULE}.py").write_text(
         '"""The book\'s Flower App: fedlib\'s ServerApp and ClientApp (fedlib.flower)."""\n\n'
