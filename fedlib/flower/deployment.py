@@ -28,7 +28,8 @@ The ``ServerApp`` runs :func:`~fedlib.flower.server.run_strategy` with
 :class:`~fedlib.fl.strategies.FedAvg` (plaintext, every party every round: chapter 2's
 standard mode) from :class:`~fedlib.fl.models.LogisticRegression`'s seeded initial
 parameters, and writes ``parameters`` (the final model) and ``rounds`` (the model after each
-round, one row per round) to the ``.npz`` at ``output``, with each round's seconds.
+round, one row per round) to the ``.npz`` at ``output``, with each round's ``seconds``, whether
+its protection ``aborted`` and how many parties ``uploaded``.
 
 The run config's ``protection`` picks how the parties' updates reach the server:
 ``"none"`` (plaintext, as above) or ``"secaggplus"``: Flower's SecAgg+ (Bell et al. 2020) as
