@@ -6,7 +6,10 @@ into a Flower ``ClientApp``; :mod:`fedlib.flower.server` turns a book strategy
 :mod:`fedlib.flower.simulation` runs the two on Flower's simulation runtime;
 :mod:`fedlib.flower.secagg` runs a round with Flower's SecAgg+ as its protection and
 :mod:`fedlib.flower.dropouts` makes chosen parties drop out; :mod:`fedlib.flower.state`
-keeps a DP party's accountant in its node's ``Context.state``. Nothing is
+keeps a DP party's accountant in its node's ``Context.state``;
+:mod:`fedlib.flower.deployment` writes the book's Flower App for a SuperLink and SuperNodes
+and :mod:`fedlib.flower.certificates` the TLS certificates and SuperNode keys a loopback
+test or demo of that deployment needs. Nothing is
 re-exported: the modules import ``flwr`` only inside the functions that need it, so that
 the package (and its doctests) import without Flower installed.
 """
