@@ -9,7 +9,9 @@ into a Flower ``ClientApp``; :mod:`fedlib.flower.server` turns a book strategy
 keeps a DP party's accountant in its node's ``Context.state`` and
 :mod:`fedlib.flower.party_state` any other state a party keeps between rounds (an FMTL
 institution's personal model); :mod:`fedlib.flower.readback` reads that state back after a
-simulated run for the book's evaluation. Nothing is
+simulated run for the book's evaluation; :mod:`fedlib.flower.deployment` writes the book's
+Flower App for a SuperLink and SuperNodes and :mod:`fedlib.flower.certificates` the TLS
+certificates and SuperNode keys a loopback test or demo of that deployment needs. Nothing is
 re-exported: the modules import ``flwr`` only inside the functions that need it, so that
 the package (and its doctests) import without Flower installed.
 """

@@ -57,7 +57,7 @@ Examples
 from __future__ import annotations
 
 import time
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,8 +74,8 @@ from fedlib.flower.simulation import run_apps
 from fedlib.flower.state import restore_accountant, save_accountant
 
 __all__ = ["WEIGHT_IN_UPLOAD", "LegacyBridge", "SecAggPlus", "masked_stage_reply",
-           "run_secaggplus", "secaggplus_client_app", "secaggplus_server_app",
-           "simulate_secaggplus"]
+           "run_secaggplus", "secaggplus_client_app", "secaggplus_node_client_app",
+           "secaggplus_server_app", "simulate_secaggplus"]
 
 #: Config key telling a node whether its contribution carries its weight.
 WEIGHT_IN_UPLOAD = "weight-in-upload"
@@ -158,25 +158,35 @@ def secaggplus_client_app(parties: Sequence[FederatedParty], *,
     its contribution with ``num_examples = 1`` for SecAgg+ to mask. ``dropouts`` (round →
     phase → names) makes those parties fail that stage (:mod:`fedlib.flower.dropouts`).
     """
+    parties = list(parties)
+    mods = [dropout_mod(dropouts, [p.name for p in parties])] if dropouts else []
+    return secaggplus_node_client_app(lambda context: party_of(parties, context.node_config),
+                                      mods=mods)
+
+
+def secaggplus_node_client_app(resolve: Callable[[Any], tuple[int, FederatedParty]], *,
+                               mods: Sequence[Any] = ()) -> Any:
+    """A SecAgg+ ``ClientApp`` whose node runs the party ``resolve(context)`` names.
+
+    As :func:`secaggplus_client_app`, with the party found as
+    :func:`~fedlib.flower.client.node_client_app` finds it: from a list (the simulation) or
+    from the node's own data file (:func:`fedlib.flower.deployment.deployed_client_app`).
+    ``mods`` run outside Flower's ``secaggplus_mod``.
+    """
     offline()
     from flwr.app import Message  # optional extra [flower]
     from flwr.client.mod import secaggplus_mod  # optional extra [flower]
     from flwr.clientapp import ClientApp  # optional extra [flower]
 
-    parties = list(parties)
-    mods = [secaggplus_mod]
-    if dropouts:
-        mods.insert(0, dropout_mod(dropouts, [p.name for p in parties]))
-    app = ClientApp(mods=mods)
+    app = ClientApp(mods=[*mods, secaggplus_mod])
 
     @app.query()
     def roster(msg: Message, context: Any) -> Message:
-        return Message(pack(config=roster_entry(*party_of(parties, context.node_config))),
-                       reply_to=msg)
+        return Message(pack(config=roster_entry(*resolve(context))), reply_to=msg)
 
     @app.train()
     def train(msg: Message, context: Any) -> Message:
-        _, party = party_of(parties, context.node_config)
+        _, party = resolve(context)
         return Message(masked_stage_reply(party, msg.content, context), reply_to=msg)
 
     return app
