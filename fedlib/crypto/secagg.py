@@ -67,7 +67,8 @@ from fedlib.crypto.prf import SEED_BYTES, derive_key, expand_mask
 from fedlib.crypto.shamir import Share, reconstruct, split
 
 __all__ = [
-    "PHASES", "MaskedInput", "MaskedSum", "SecAggProtocolError", "SecAggServer",
+    "PHASES", "ClientStateValue", "MaskedInput", "MaskedSum", "SecAggClient",
+    "SecAggProtocolError", "SecAggServer",
     "SecureAggregation", "SecureAggregationAborted", "SecureAggregationRound",
     "check_threshold", "per_client_noise_std", "surviving_noise_std",
 ]
@@ -75,10 +76,12 @@ __all__ = [
 #: Phases after which clients may drop out, in protocol order.
 PHASES = ("advertise", "share", "masked", "unmask")
 _SELF_MASK_STREAM = 1  # separates PRG(b_u) from pairwise masks even if seeds ever collided
-_STATE_VERSION = 1     # layout of _Client.export_state; from_state refuses any other
+_STATE_VERSION = 1     # layout of SecAggClient.export_state; from_state refuses any other
 _STATE_KEYS = ("version", "name", "index", "round_id", "threshold", "n_total", "c_sk", "s_sk",
                "b", "roster_names", "roster_index", "roster_c_pk", "roster_s_pk",
                "held_owners", "held_s_sk", "held_b", "revealed_owners", "revealed_what", "u2")
+_STATE_LISTS = (("roster_names", "roster_index", "roster_c_pk", "roster_s_pk"),
+                ("held_owners", "held_s_sk", "held_b"), ("revealed_owners", "revealed_what"))
 #: A value of a client's exported state: what a Flower ``ConfigRecord`` holds.
 ClientStateValue = bytes | int | str | list[bytes] | list[int] | list[str]
 
@@ -165,11 +168,30 @@ def _pair_mask(s_sk: X25519PrivateKey, peer_pk: bytes, length: int, round_id: in
     return expand_mask(seed, length)
 
 
-class _Client:
-    """A client's side of the protocol. Its secrets never leave it except as described."""
+class SecAggClient:
+    """A client's side of the protocol. Its secrets never leave it except as described.
+
+    One object per client and round: :meth:`advertise` (phase 0), :meth:`share_keys` (1),
+    :meth:`receive_shares` and :meth:`masked_input` (2), :meth:`unmask` (3). Where a client
+    outlives no message (Flower), :meth:`export_state` and :meth:`from_state` carry it from
+    one phase to the next.
+
+    Parameters
+    ----------
+    name
+        The client's name, as in the roster.
+    index
+        Its Shamir x-coordinate, 1..n (its position in the round's client list, plus one).
+    round_id
+        The round, bound into every derived key.
+    threshold, n_total
+        ``t`` and ``n`` of its t-of-n Shamir shares.
+    entropy
+        ``n -> bytes`` randomness for keys, seeds and coefficients; ``None``: the OS CSPRNG.
+    """
 
     def __init__(self, name: str, index: int, *, round_id: int, threshold: int, n_total: int,
-                 entropy: Callable[[int], bytes] | None) -> None:
+                 entropy: Callable[[int], bytes] | None = None) -> None:
         self.name, self.index, self.round_id = name, index, round_id
         self.threshold, self.n_total, self._entropy = threshold, n_total, entropy
         self._c_sk = _new_x25519(entropy)
@@ -216,7 +238,7 @@ class _Client:
 
     @classmethod
     def from_state(cls, state: Mapping[str, Any], *,
-                   entropy: Callable[[int], bytes] | None = None) -> _Client:
+                   entropy: Callable[[int], bytes] | None = None) -> SecAggClient:
         """The client :meth:`export_state` saved, ready for its next phase.
 
         ``entropy`` is the randomness for what the client still has to draw (the self-mask
@@ -229,6 +251,11 @@ class _Client:
         if state["version"] != _STATE_VERSION:
             raise ValueError(f"secure-aggregation client state version {state['version']!r}; "
                              f"this code reads version {_STATE_VERSION}")
+        for group in _STATE_LISTS:
+            lengths = [len(state[k]) for k in group]
+            if len(set(lengths)) != 1:
+                raise ValueError(f"secure-aggregation client state: {list(group)} must be "
+                                 f"lists of equal length, got {lengths}")
         client = cls.__new__(cls)
         client.name, client.index = str(state["name"]), int(state["index"])
         client.round_id, client.threshold = int(state["round_id"]), int(state["threshold"])
@@ -250,6 +277,7 @@ class _Client:
         return client
 
     def advertise(self) -> dict[str, bytes]:
+        """Phase 0: the two public keys, ``{"c_pk", "s_pk"}`` (32 bytes each)."""
         return {"c_pk": self._c_sk.public_key().public_bytes_raw(),
                 "s_pk": self._s_sk.public_key().public_bytes_raw()}
 
@@ -269,6 +297,7 @@ class _Client:
         return nonce, f"{self.round_id}|{sender}|{receiver}".encode()
 
     def share_keys(self, roster: Mapping[str, dict]) -> dict[str, bytes]:
+        """Phase 1: draw ``b_u``, share ``s_u^SK`` and ``b_u``; one ciphertext per peer."""
         mine = roster.get(self.name)
         if mine is None or mine["c_pk"] != self.advertise()["c_pk"]:
             raise SecAggProtocolError(f"{self.name}: roster does not carry my own public keys")
@@ -292,6 +321,7 @@ class _Client:
         return out
 
     def receive_shares(self, ciphertexts: Mapping[str, bytes]) -> None:
+        """End of phase 1: decrypt and keep the peers' shares; their senders and I are ``U2``."""
         half = len(Share(0, 0).to_bytes())
         for u, ct in ciphertexts.items():
             nonce, aad = self._nonce_aad(u, self.name)
@@ -303,6 +333,7 @@ class _Client:
         self._u2 = set(ciphertexts) | {self.name}
 
     def masked_input(self, x: np.ndarray) -> MaskedInput:
+        """Phase 2: ``y_u`` for the encoded input ``x`` (``uint64``)."""
         if self._b is None:
             raise SecAggProtocolError(f"{self.name}: cannot mask before sharing my keys")
         y = x.astype(np.uint64, copy=True)
@@ -316,6 +347,7 @@ class _Client:
         return MaskedInput(self.name, y)
 
     def unmask(self, survivors: Sequence[str]) -> dict[str, dict[str, bytes]]:
+        """Phase 3: shares of ``b_v`` for survivors, of ``s_v^SK`` for the dropped, never both."""
         alive = set(survivors)
         if not alive <= self._u2 or self.name not in alive:
             raise SecAggProtocolError(f"{self.name}: survivor list is not a subset of U2 with me")
@@ -558,7 +590,7 @@ class SecureAggregationRound:
         self._round_id = self._server_side.round_id
         # The client objects stand for the remote parties; server code below only talks to
         # them through messages logged in the transcript.
-        self._parties = {c: _Client(c, i + 1, round_id=self._round_id,
+        self._parties = {c: SecAggClient(c, i + 1, round_id=self._round_id,
                                     threshold=self.threshold, n_total=len(names),
                                     entropy=entropy) for i, c in enumerate(names)}
         self.phase = "init"
