@@ -338,3 +338,34 @@ def test_book_secure_aggregation_on_flower_is_fedavg_within_the_codec_bound(flwr
     assert stats.kstest(uploads, "uniform").pvalue > 1e-4
     assert stats.kstest(plain, "uniform").pvalue < 1e-10
 
+
+
+# -- facts of Flower's SecAgg+ that book/security.md sets beside the book's ---------------------
+def test_secaggplus_encrypts_shares_with_fernet_on_p384_and_shares_16_byte_chunks(flwr):
+    """SecAgg+ agrees a share-encryption key by ECDH on P-384 and HKDF-SHA256 (no salt, no
+    context) and encrypts with Fernet (AES-128-CBC and HMAC-SHA256); it Shamir-shares a
+    32-byte secret as three 16-byte chunks over GF(2^128) (PyCryptodome), after padding. The
+    book's client agrees X25519 keys, encrypts with ChaCha20-Poly1305 bound to the round,
+    sender and receiver, and shares a secret as one element of GF(2^521 − 1)."""
+    from cryptography.fernet import Fernet
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from flwr.common.secure_aggregation.crypto.shamir import combine_shares, create_shares
+    from flwr.common.secure_aggregation.crypto.symmetric_encryption import (
+        encrypt,
+        generate_shared_key,
+    )
+    from flwr.supercore.primitives.asymmetric import generate_key_pairs
+
+    from fedlib.crypto.shamir import Share, split
+
+    sk, pk = generate_key_pairs()
+    assert isinstance(sk.curve, ec.SECP384R1)
+    key = generate_shared_key(sk, pk)
+    assert Fernet(key).decrypt(encrypt(key, b"share")) == b"share"
+    secret = bytes(range(32))
+    shares = create_shares(secret, 3, 5)
+    assert {len(s) for s in shares} == {4 + 3 * 16}                 # index, then 3 chunks
+    assert combine_shares(shares[1:4]) == secret
+    book = split(int.from_bytes(secret, "big"), threshold=3, n_shares=5)
+    assert {len(s.to_bytes()) for s in book} == {4 + 66}            # index, one element
+    assert isinstance(book[0], Share)

@@ -62,6 +62,7 @@ import numpy as np
 from fedlib.crypto.fixedpoint import FixedPointCodec
 from fedlib.crypto.secagg import (
     MaskedInput,
+    SecAggProtocolError,
     SecAggServer,
     SecureAggregationAborted,
     check_threshold,
@@ -173,6 +174,15 @@ def _record(fields: Mapping[str, Any]) -> Any:
     return RecordDict({PROTOCOL_RECORD: _fields(fields)})
 
 
+def _masked_vector(party: str, content: Any) -> np.ndarray:
+    """The ``y_u`` of a masked-input reply: one-dimensional ``uint64``, or a protocol error."""
+    y = unpack_vector(content)
+    if y.dtype != np.uint64 or y.ndim != 1:
+        raise SecAggProtocolError(f"{party}: a masked input is a 1-D uint64 vector, got "
+                                  f"{y.dtype} of shape {y.shape}")
+    return y
+
+
 def secure_round(grid: Any, rnd: int, instructions: Sequence[FitInstruction], *,
                  protocol: BookSecAgg, weight_in_upload: bool, node_of: Mapping[str, int],
                  timeout: float, server: SecAggServer) -> tuple[Uploads, dict[str, dict]]:
@@ -208,8 +218,7 @@ def secure_round(grid: Any, rnd: int, instructions: Sequence[FitInstruction], *,
             "clip": float(protocol.codec.clip), **shares_record(inboxes[v])})
         requests[v] = content
     uploads = phases.ask("masked", requests)
-    payloads = [MaskedInput(c, np.asarray(unpack_vector(r), dtype=np.uint64))
-                for c, r in uploads.items()]
+    payloads = [MaskedInput(c, _masked_vector(c, r)) for c, r in uploads.items()]
     masked_sum = server.aggregate(payloads)
     # Phase 3: Unmasking.
     survivors = server.survivors(masked_sum)
