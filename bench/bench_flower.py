@@ -361,9 +361,19 @@ def main() -> int:
     print(f"\ntotal {time.perf_counter() - start:.0f} s")
     write_bench_summary("flower", f"Flower: SecAgg+ beside the book's secure aggregation, in "
                         f"this process and on Flower ({args.clients} clients, {args.dim:,} "
-                        "values), and FedAvg at scale",
-                        rows)
+                        "values)" + (", and FedAvg at scale" if args.scale else ""),
+                        rows, headline=headline(rows))
     return 0
+
+
+def headline(rows: list[dict]) -> dict:
+    """The README's number: the book's protocol on Flower over SecAgg+'s round time.
+
+    Over the dropout cases of part 1 (the range, when they differ).
+    """
+    ratios = [r["value"] for r in rows if r["metric"] == "round time / SecAgg+'s"]
+    return {"metric": "round time, book protocol / SecAgg+ on Flower", "value": max(ratios),
+            "low": min(ratios), "n": len(ratios), "unit": "×"}
 
 
 if __name__ == "__main__":
