@@ -9,4 +9,9 @@ into a Flower ``ClientApp``; :mod:`fedlib.flower.server` turns a book strategy
 keeps a DP party's accountant in its node's ``Context.state``. Nothing is
 re-exported: the modules import ``flwr`` only inside the functions that need it, so that
 the package (and its doctests) import without Flower installed.
+
+The book's own secure aggregation runs on Flower as well: :mod:`fedlib.flower.bookagg` (the
+``ServerApp``'s rounds, on the server code of the in-process protocol),
+:mod:`fedlib.flower.bookagg_client` (one ``train`` action per phase on the nodes, each node's
+secrets in its ``Context.state``) and :mod:`fedlib.flower.bookagg_wire` (its records).
 """
