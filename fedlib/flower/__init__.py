@@ -14,4 +14,9 @@ Flower App for a SuperLink and SuperNodes and :mod:`fedlib.flower.certificates` 
 certificates and SuperNode keys a loopback test or demo of that deployment needs. Nothing is
 re-exported: the modules import ``flwr`` only inside the functions that need it, so that
 the package (and its doctests) import without Flower installed.
+
+The book's own secure aggregation runs on Flower as well: :mod:`fedlib.flower.bookagg` (the
+``ServerApp``'s rounds, on the server code of the in-process protocol),
+:mod:`fedlib.flower.bookagg_client` (one ``train`` action per phase on the nodes, each node's
+secrets in its ``Context.state``) and :mod:`fedlib.flower.bookagg_wire` (its records).
 """
