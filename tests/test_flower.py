@@ -14,14 +14,13 @@ import numpy as np
 import pytest
 
 from fedlib.fl.federation import Federation
-from fedlib.fl.loop import run_rounds
+from fedlib.fl.loop import LocalTransport, RoundLoop, run_rounds
 from fedlib.fl.models import LogisticRegression, get_flat_params
 from fedlib.fl.party import LogisticDPSGDTrainer, LogisticSGDTrainer, Party, PartyClient
 from fedlib.fl.strategies import FedAvg, FitResult
 from fedlib.flower.client import party_of
 from fedlib.flower.env import OFFLINE, offline
 from fedlib.flower.records import plain_config
-from fedlib.flower.server import plaintext_uploads
 from fedlib.flower.state import accountant_from_metrics, restore_accountant, save_accountant
 from fedlib.privacy.accountants import PartyAccountant
 
@@ -70,19 +69,33 @@ class Fixed:
         return None
 
 
+class Silent:
+    """A transport for which the parties in ``gone`` never answer (a failed node)."""
+
+    def __init__(self, parties, gone):
+        self.local, self.gone = LocalTransport({p.name: p for p in parties}), set(gone)
+
+    def fit(self, round, instructions):
+        return self.local.fit(round, [i for i in instructions if i.party not in self.gone])
+
+    def uploaded(self, round, party):
+        return None
+
+
 @pytest.mark.parametrize("in_band", [False, True])
-def test_plaintext_uploads_give_the_local_loops_model(in_band):
+def test_a_party_that_never_answers_is_a_failure_and_the_rest_is_averaged(in_band):
+    """The transport is the only thing a distributed engine replaces: a node that does not
+    answer leaves the round loop's sampling, weights and sum as they were for the others."""
     rng = np.random.default_rng(3)
     parties = [Fixed(n, int(rng.integers(5, 50)), rng.normal(size=5)) for n in "abcd"]
-    local = run_rounds(FedAvg(np.zeros(5), weight_in_upload=in_band), parties, rounds=1, seed=0)
-    strategy = FedAvg(np.zeros(5), weight_in_upload=in_band)
-    instructions = strategy.configure_fit(1, np.zeros(5), parties, rng=np.random.default_rng(0))
-    results = {p.name: p.fit(None, {}) for p in parties}
-    uploads = plaintext_uploads(results, {i.party: i.config["weight"] for i in instructions},
-                                weight_in_upload=in_band)
-    np.testing.assert_array_equal(strategy.aggregate_fit(1, uploads, failures=[]),
-                                  local.parameters)
-    assert list(uploads.readable) == list("abcd")
+    loop = RoundLoop(FedAvg(np.zeros(5), weight_in_upload=in_band), parties, seed=0)
+    loop.transport = Silent(parties, {"b"})
+    outcome = loop.run_round()
+    assert outcome.uploaded == ["a", "c", "d"] and outcome.dropped == ["b"]
+    assert set(outcome.fit_metrics) == {"a", "c", "d"}
+    kept = [p for p in parties if p.name != "b"]
+    want = sum(p.num_examples * p.vector for p in kept) / sum(p.num_examples for p in kept)
+    np.testing.assert_allclose(loop.parameters, want, rtol=1e-12)
 
 
 def test_a_node_runs_exactly_the_party_its_partition_names():
