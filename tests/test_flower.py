@@ -21,6 +21,7 @@ from fedlib.fl.strategies import FedAvg, FitResult
 from fedlib.flower.client import party_of
 from fedlib.flower.env import OFFLINE, offline
 from fedlib.flower.records import plain_config
+from fedlib.flower.server import plaintext_uploads
 from fedlib.flower.state import accountant_from_metrics, restore_accountant, save_accountant
 from fedlib.privacy.accountants import PartyAccountant
 
@@ -67,6 +68,21 @@ class Fixed:
 
     def evaluate(self, parameters, config):
         return None
+
+
+@pytest.mark.parametrize("in_band", [False, True])
+def test_plaintext_uploads_give_the_local_loops_model(in_band):
+    rng = np.random.default_rng(3)
+    parties = [Fixed(n, int(rng.integers(5, 50)), rng.normal(size=5)) for n in "abcd"]
+    local = run_rounds(FedAvg(np.zeros(5), weight_in_upload=in_band), parties, rounds=1, seed=0)
+    strategy = FedAvg(np.zeros(5), weight_in_upload=in_band)
+    instructions = strategy.configure_fit(1, np.zeros(5), parties, rng=np.random.default_rng(0))
+    results = {p.name: p.fit(None, {}) for p in parties}
+    uploads = plaintext_uploads(results, {i.party: i.config["weight"] for i in instructions},
+                                weight_in_upload=in_band)
+    np.testing.assert_array_equal(strategy.aggregate_fit(1, uploads, failures=[]),
+                                  local.parameters)
+    assert list(uploads.readable) == list("abcd")
 
 
 class Silent:

@@ -27,14 +27,15 @@ References: Beutel et al. 2020 (Flower); McMahan et al. 2017 (FedAvg).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from fedlib.fl.loop import RoundLoop, RoundOutcome
-from fedlib.fl.strategies import FitInstruction, FitResult, Strategy
+from fedlib.fl.protection import PlaintextProtection
+from fedlib.fl.strategies import FitInstruction, FitResult, Strategy, Uploads, contribution
 from fedlib.flower.env import offline
 from fedlib.flower.metering import MeteredGrid
 from fedlib.flower.records import (
@@ -46,8 +47,8 @@ from fedlib.flower.records import (
     unpack_vector,
 )
 
-__all__ = ["FlowerRound", "FlowerRun", "FlowerTransport", "RemoteParty", "query_roster",
-           "run_loop", "run_strategy", "server_app", "strategy_server_app"]
+__all__ = ["FlowerRound", "FlowerRun", "FlowerTransport", "RemoteParty", "plaintext_uploads",
+           "query_roster", "run_loop", "run_strategy", "server_app", "strategy_server_app"]
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,30 @@ class FlowerRun:
     initial_metrics: dict[str, float] | None = None
     history: list[FlowerRound] = field(default_factory=list)
     parameters: np.ndarray | None = field(default=None, repr=False)
+
+
+def plaintext_uploads(results: Mapping[str, FitResult], weights: Mapping[str, float], *,
+                      weight_in_upload: bool) -> Uploads:
+    """What the round loop's plaintext exchange gives the strategy, from fit results.
+
+    Each party's contribution (:func:`~fedlib.fl.strategies.contribution`) summed with
+    :class:`~fedlib.fl.protection.PlaintextProtection` in the order of ``results``, as
+    :class:`~fedlib.fl.loop.RoundLoop` sums it: the reference the SecAgg+ tests compare a
+    protected round against (the engines themselves run the loop).
+
+    >>> up = plaintext_uploads({"a": FitResult(np.ones(2), 30), "b": FitResult(np.zeros(2), 10)},
+    ...                        {"a": 0.75, "b": 0.25}, weight_in_upload=False)
+    >>> up.sums, up.weights
+    ((array([0.75, 0.75]),), {'a': 0.75, 'b': 0.25})
+    """
+    protection = PlaintextProtection()
+    names = list(results)
+    payloads = [protection.protect(n, contribution(results[n].parameters, weights[n],
+                                                   weight_in_upload=weight_in_upload))
+                for n in names]
+    sums = (protection.recover(protection.aggregate(payloads)),) if payloads else ()
+    return Uploads(sums=sums, weights={n: weights[n] for n in names},
+                   readable={n: results[n] for n in names})
 
 
 def _wait_for_nodes(grid: Any, count: int, timeout: float) -> list[int]:
