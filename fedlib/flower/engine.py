@@ -55,7 +55,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import importlib.util
 import pickle
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
@@ -70,22 +69,13 @@ from fedlib.fl.strategies import FederatedParty, contribution
 from fedlib.flower.client import party_client_app, party_of
 from fedlib.flower.dropouts import dropout_mod
 from fedlib.flower.env import offline
+from fedlib.flower.installed import ENGINES, FLOWER_MISSING, flower_available
 from fedlib.flower.records import CONFIG, pack_payload, unpack_metrics, unpack_vector
 from fedlib.flower.server import FlowerRun, run_loop, server_app
 
-__all__ = ["ENGINES", "FLOWER_MISSING", "STATE_ATTRS", "TRAINER_STATE", "FlowerEngine",
-           "NodeEncryptor", "backend_config", "engine_for", "flower_available", "node_parties",
-           "protect_mod", "run_apps", "trainer_state", "trainer_state_mod"]
-
-#: The values of a chapter's ``fl_engine`` parameter.
-ENGINES = ("local", "flower")
-
-#: What to do when Flower is missing (the optional extra ``[flower]``).
-FLOWER_MISSING = ("fl_engine 'flower' needs Flower (flwr), which is not installed in this "
-                  "Python: run `make flower-test` (it builds .venv-flower) or "
-                  "`pip install -e '.[flower]'`, and run the chapter with that Python "
-                  "(e.g. .venv-flower/bin/python -m fedlib.book.cli run 02 -p fl_engine "
-                  "flower); or use fl_engine 'local'")
+__all__ = ["STATE_ATTRS", "TRAINER_STATE", "FlowerEngine", "NodeEncryptor", "backend_config",
+           "engine_for", "node_parties", "protect_mod", "run_apps", "trainer_state",
+           "trainer_state_mod"]
 
 #: The trainer attributes a node keeps between messages and sends back (DP and BDP ledgers).
 STATE_ATTRS = ("accountant", "dp_accountant", "bdp_accountant", "distances")
@@ -117,11 +107,6 @@ def run_apps(server: Any, client: Any, *, num_nodes: int,
     run_simulation(server_app=server, client_app=client, num_supernodes=num_nodes,
                    backend_config=backend_config() if backend is None else backend,
                    verbose_logging=verbose)
-
-
-def flower_available() -> bool:
-    """Whether Flower (``flwr``) can be imported here (found without importing it)."""
-    return importlib.util.find_spec("flwr") is not None
 
 
 def engine_for(name: str, **options: Any) -> Engine:

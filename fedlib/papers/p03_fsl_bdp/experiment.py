@@ -32,6 +32,7 @@ from fedlib.survival.experiment import (
     expected_default_month,
     run_scenarios,
 )
+from fedlib.flower.engine import engine_for
 from fedlib.survival.federated import make_model
 from fedlib.survival.model import predict_survival
 
@@ -88,12 +89,14 @@ def scenario_options(P, settings: Mapping[str, TrainingConfig]) -> dict:
     Returns
     -------
     dict
-        The tuned settings, clipping, δ, M, the noise seed and the equal-final-ε protocol
-        (``match_dp_to_bdp=True``); rounds and the initial hazard differ between runs and are
+        The tuned settings, clipping, δ, M, the noise seed, the equal-final-ε protocol
+        (``match_dp_to_bdp=True``) and the engine of the federated runs (``fl_engine``,
+        :func:`fedlib.flower.engine.engine_for`); rounds and the initial hazard differ between runs and are
         passed beside it.
     """
     return dict(settings=settings, clip_norm=P.clip_norm, noise_seed=P.seed, delta=P.delta,
-                n_neighbours=P.bdp_neighbours, match_dp_to_bdp=True)
+                n_neighbours=P.bdp_neighbours, match_dp_to_bdp=True,
+                engine=engine_for(P.fl_engine))
 
 
 def timing_collector(data, window: int, rows: list) -> Callable:
