@@ -168,7 +168,7 @@ def trainer_state_mod(parties: Sequence[FederatedParty]) -> Callable:
     """A client mod that keeps each party's trainer state in its node's ``Context.state``.
 
     Before a ``train`` message the trainer's :data:`STATE_ATTRS` are restored from the node's
-    state (nothing in the first round); after it they are saved there and added to the reply
+    state (in the first round, from a copy of the trainer's own); after it they are saved there and added to the reply
     (:data:`TRAINER_STATE`), for the server to mirror into its party objects.
     """
     parties = list(parties)
@@ -180,12 +180,16 @@ def trainer_state_mod(parties: Sequence[FederatedParty]) -> Callable:
 
         trainer = _trainer(party_of(parties, context.node_config)[1])
         kept = context.state.config_records.get(TRAINER_STATE)
-        if trainer is not None and kept is not None:
-            _restore(trainer, bytes(kept["pickle"]))
+        if trainer is not None:
+            # First message: a fresh copy of the trainer's own state, because Ray hands the
+            # actor NumPy arrays as read-only views of its object store.
+            _restore(trainer, bytes(kept["pickle"]) if kept is not None
+                     else pickle.dumps(trainer_state(trainer), protocol=4))
         reply = call_next(msg, context)
         state = trainer_state(trainer) if trainer is not None else {}
         if state and reply.has_content():
-            blob = pickle.dumps(state)
+            # Protocol 4: protocol 5 would unpickle NumPy arrays as read-only views of the blob.
+            blob = pickle.dumps(state, protocol=4)
             context.state.config_records[TRAINER_STATE] = ConfigRecord({"pickle": blob})
             reply.content[TRAINER_STATE] = ConfigRecord({"pickle": blob})
         return reply
@@ -309,7 +313,7 @@ class FlowerEngine:
 
         def main(grid: Any, context: Any) -> None:
             run_loop(grid, loop, rounds=rounds, run=run, timeout=self.timeout,
-                     on_reply=mirror, on_round=on_round)
+                     on_reply=mirror, on_round=on_round, strict=self.dropouts is None)
 
         try:
             run_apps(server_app(main), party_client_app(nodes, mods=mods),

@@ -172,11 +172,16 @@ class FlowerTransport:
     on_reply
         Called with the party's name and the reply's ``RecordDict`` before it is unpacked
         (the simulation engine mirrors a node's trainer state into the party object here).
+    strict
+        A node that fails (an error reply, or none before ``timeout``) stops the run with its
+        error instead of counting as a dropout: a chapter's federation has no simulated node
+        failures, so a failure there is a bug, never a silently smaller average.
     """
 
     def __init__(self, grid: Any, roster: Sequence[RemoteParty], *, timeout: float,
-                 on_reply: Callable[[str, Any], None] | None = None) -> None:
-        self.grid, self.timeout, self.on_reply = grid, timeout, on_reply
+                 on_reply: Callable[[str, Any], None] | None = None,
+                 strict: bool = False) -> None:
+        self.grid, self.timeout, self.on_reply, self.strict = grid, timeout, on_reply, strict
         self.node_of = {p.name: p.node_id for p in roster}
         self._payloads: dict[str, bytes] = {}
 
@@ -188,7 +193,10 @@ class FlowerTransport:
         self._payloads = {}
         messages = [Message(pack(vector=i.parameters, config=i.config), self.node_of[i.party],
                             MessageType.TRAIN, group_id=str(round)) for i in instructions]
-        answered = _replies_by_node(self.grid.send_and_receive(messages, timeout=self.timeout))
+        replies = list(self.grid.send_and_receive(messages, timeout=self.timeout))
+        if self.strict:
+            _raise_failures(replies, instructions, self.node_of, round)
+        answered = _replies_by_node(replies)
         results: dict[str, FitResult] = {}
         for ins in instructions:                 # in the order the strategy asked
             msg = answered.get(self.node_of[ins.party])
@@ -210,6 +218,21 @@ class FlowerTransport:
         return self._payloads.get(party)
 
 
+def _raise_failures(replies: Sequence[Any], instructions: Sequence[FitInstruction],
+                    node_of: Mapping[str, int], rnd: int) -> None:
+    """Raise if a node answered with an error or not at all (a strict transport)."""
+    name_of = {node: name for name, node in node_of.items()}
+    for msg in replies:
+        if msg.has_error():
+            raise RuntimeError(f"round {rnd}: the node of party "
+                               f"{name_of.get(msg.metadata.src_node_id)!r} failed: "
+                               f"{msg.error.reason}")
+    missing = {i.party for i in instructions} - {name_of.get(m.metadata.src_node_id)
+                                                 for m in replies}
+    if missing:
+        raise RuntimeError(f"round {rnd}: no reply from the nodes of {sorted(missing)}")
+
+
 def _check_roster(roster: Sequence[RemoteParty], parties: Sequence[Any]) -> None:
     """The nodes must run the loop's parties, in its order (names and sizes)."""
     ours = [(p.name, int(p.num_examples)) for p in parties]
@@ -221,7 +244,8 @@ def _check_roster(roster: Sequence[RemoteParty], parties: Sequence[Any]) -> None
 def run_loop(grid: Any, loop: RoundLoop, *, rounds: int, run: FlowerRun, timeout: float,
              roster: Sequence[RemoteParty] | None = None,
              on_reply: Callable[[str, Any], None] | None = None,
-             on_round: Callable[[RoundOutcome], None] | None = None) -> FlowerRun:
+             on_round: Callable[[RoundOutcome], None] | None = None,
+             strict: bool = False) -> FlowerRun:
     """The body of the book's ``ServerApp``: ``rounds`` rounds of ``loop`` over ``grid``.
 
     The round loop (:class:`~fedlib.fl.loop.RoundLoop`: sampling, seeds, weights, dropouts,
@@ -229,14 +253,16 @@ def run_loop(grid: Any, loop: RoundLoop, *, rounds: int, run: FlowerRun, timeout
     is Flower's (:class:`FlowerTransport`). ``run`` is filled in with the roster (asked of the
     nodes unless given), one :class:`FlowerRound` per round with the bytes each party sent and
     received, and the final parameters; ``on_round`` is called with each round's
-    :class:`~fedlib.fl.loop.RoundOutcome` (as :meth:`RoundLoop.run` does). Returns ``run``.
+    :class:`~fedlib.fl.loop.RoundOutcome` (as :meth:`RoundLoop.run` does); ``strict``: see
+    :class:`FlowerTransport`. Returns ``run``.
     """
     grid = grid if isinstance(grid, MeteredGrid) else MeteredGrid(grid)
     roster = run.roster = list(roster) if roster is not None else query_roster(
         grid, len(loop.parties), timeout)
     _check_roster(roster, loop.parties)
     name_of = {p.node_id: p.name for p in roster}
-    loop.transport = FlowerTransport(grid, roster, timeout=timeout, on_reply=on_reply)
+    loop.transport = FlowerTransport(grid, roster, timeout=timeout, on_reply=on_reply,
+                                     strict=strict)
     run.initial_metrics = loop.initial_metrics
     clock = [time.perf_counter()]
 
