@@ -62,7 +62,14 @@ from typing import Any
 import numpy as np
 
 from fedlib.crypto.ckks import CKKSProtection, encrypt_vector
-from fedlib.fl.loop import Engine, LocalEngine, LocalTransport, RoundLoop, RoundOutcome, RoundProtection
+from fedlib.fl.loop import (
+    Engine,
+    LocalEngine,
+    LocalTransport,
+    RoundLoop,
+    RoundOutcome,
+    RoundProtection,
+)
 from fedlib.fl.party import Party
 from fedlib.fl.protection import PlaintextProtection
 from fedlib.fl.strategies import FederatedParty, contribution

@@ -19,6 +19,7 @@ import pandas as pd
 from tqdm.std import tqdm
 
 from fedlib.book.glue import glue
+from fedlib.flower.engine import engine_for
 from fedlib.papers.p03_fsl_bdp.claims import DatasetEvidence, paper_table3_frame
 from fedlib.papers.p03_fsl_bdp.datasets import table2_inputs, table2_of
 from fedlib.papers.p03_fsl_bdp.figures import _glue_figure, convergence_curves, plot_convergence
@@ -32,7 +33,6 @@ from fedlib.survival.experiment import (
     expected_default_month,
     run_scenarios,
 )
-from fedlib.flower.engine import engine_for
 from fedlib.survival.federated import make_model
 from fedlib.survival.model import predict_survival
 
