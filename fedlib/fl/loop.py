@@ -22,7 +22,7 @@ than ``t`` survivors), nothing is revealed and the global model stays as it was.
 
 Engines. Who carries a round's messages is the loop's :class:`Transport`: the local one
 (:class:`LocalTransport`, the default) calls the party objects in this process; a distributed
-one (:class:`fedlib.flower.engine.FlowerTransport`) sends each instruction to the party's
+one (:class:`fedlib.flower.server.FlowerTransport`) sends each instruction to the party's
 node and waits for its reply. Everything else — sampling, seeds, weights, dropouts,
 protections, aggregation, recovery, evaluation and history — is this loop's, whichever
 transport carries the messages. An :class:`Engine` runs the loop for some rounds:

@@ -40,6 +40,13 @@ is the one the deployment uses too):
   start with), which is why only :class:`FlowerEngine`'s server unpickles them; the
   deployment (:mod:`fedlib.flower.deployment`) carries no such mod.
 
+Simulated dropouts. A federation's ``dropout_rate`` is drawn by the loop's generator after
+the replies arrived, as on the local engine, so a party that "drops" has already answered and
+the server leaves its update out of the sum (the same model as locally; Flower's byte counts
+include the discarded reply). A plan of node failures (``dropouts``) makes the nodes fail
+their ``train`` messages instead (:mod:`fedlib.flower.dropouts`); without one, a node that fails
+stops the run (a strict :class:`~fedlib.flower.server.FlowerTransport`).
+
 Not on Flower: the book's secure aggregation (a multi-phase masking protocol that runs one
 protocol instance per round, :class:`~fedlib.fl.loop.RoundProtection`) — Flower's own way is
 SecAgg+ (:mod:`fedlib.flower.secagg`); :meth:`FlowerEngine.check` says so before any round.
@@ -60,6 +67,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import tenseal as ts
 
 from fedlib.crypto.ckks import CKKSProtection, encrypt_vector
 from fedlib.fl.loop import (
@@ -146,9 +154,7 @@ class NodeEncryptor:
 
     def protect(self, party: str, vector: np.ndarray) -> bytes:
         """Party ``party`` encrypts its contribution into one ciphertext."""
-        if self._context is None:
-            import tenseal as ts  # loaded in the node's process, once
-
+        if self._context is None:               # loaded in the node's process, once
             self._context = ts.context_from(self.public_context)
         try:
             return encrypt_vector(self._context, vector)
