@@ -74,6 +74,7 @@ audit_rounds = 5  # rounds in the paper's DP settings
 mia_max_rows = 400  # rows per side in the membership-inference attack
 n_seeds = 3  # seeds seed, seed+1, ...: split, partition, initial model, batches, DP noise
 engine = "closed_form"  # 'closed_form' (numpy per-example logistic gradients) or 'opacus'
+fl_engine = "local"  # who runs each federation: 'local' (this process) or 'flower' (needs flwr)
 tune_budget = 6  # configurations tried per mode on the validation rows
 tune_learning_rates = [0.01, 0.03, 0.1, 0.3, 1.0, 3.0]  # learning rates for standard FL and HE-FL
 tune_dp_learning_rates = [0.03, 0.3, 3.0]  # learning rates tried for DP-FL
@@ -187,6 +188,14 @@ fed_data.client_table
 # ```{literalinclude} ../../fedlib/crypto/ckks.py
 # :pyobject: CKKSProtection
 # ```
+#
+# **Who runs the rounds.** `fl_engine: local` (the default) keeps every bank an object of the
+# notebook's process. `fl_engine: flower` runs the same round loop inside a Flower `ServerApp`
+# on Flower's simulation, each bank on its own node (needs Flower: `make flower-test`, then run
+# the chapter with `.venv-flower/bin/python -m fedlib.book.cli run 02 -p fl_engine flower`). A
+# CKKS bank then encrypts its own update on its node and only the ciphertext travels; the
+# banks' DP accountants live in their nodes' state. Same seed, same numbers: the tests check
+# that both engines give the same model every round (CKKS within its error bound).
 
 # %% tags=["remove-stderr"]
 from fedlib.papers.p02_dp_vs_ckks.training import ckks_protection, make_trainer, privacy_modes

@@ -83,6 +83,7 @@ run_synthetic = ["sba", "bondora"]  # also run Table 3 on SBA-like / Bondora-lik
 synthetic_rounds = 5  # rounds of the synthetic runs
 run_attack = True  # membership inference on no-DP, DP and BDP
 mia_rows = 500  # rows per side in the attack
+fl_engine = "local"  # who runs each federation: 'local' (this process) or 'flower' (needs flwr)
 ecl_lgd = 0.45  # loss given default in the ECL example
 ecl_annual_rate = 0.12  # effective interest rate for discounting in the ECL example
 results_path = "results.json"  # where results.json is written (set by fedbook)
@@ -343,6 +344,13 @@ privacy.printed_cost_rule(pilot, worked_row, P)
 # pooled model's) classical-DP σ is calibrated to the mean Bayesian ε that party actually
 # reached, and the DP runs follow. The two ε are still different quantities (see the worked
 # example): "equal" here means equal numbers, the comparison the paper makes.
+#
+# **Who runs the federated rounds.** `fl_engine: local` (the default) keeps every client an
+# object of the notebook's process; `fl_engine: flower` runs the same round loop on Flower's
+# simulation, one node per client (needs Flower: `make flower-test`, then
+# `.venv-flower/bin/python -m fedlib.book.cli run 03 -p fl_engine flower`). Each client's DP
+# and BDP accountants live in its node's state and come back with every reply; the centralised
+# runs and the tuning train on one machine either way. Same seed, same numbers.
 
 # %% tags=["remove-stderr"]
 with results.timer("table3_s"):

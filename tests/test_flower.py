@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from fedlib.fl.federation import Federation
-from fedlib.fl.loop import run_rounds
+from fedlib.fl.loop import LocalTransport, RoundLoop, run_rounds
 from fedlib.fl.models import LogisticRegression, get_flat_params
 from fedlib.fl.party import LogisticDPSGDTrainer, LogisticSGDTrainer, Party, PartyClient
 from fedlib.fl.strategies import FedAvg, FitResult
@@ -83,6 +83,35 @@ def test_plaintext_uploads_give_the_local_loops_model(in_band):
     np.testing.assert_array_equal(strategy.aggregate_fit(1, uploads, failures=[]),
                                   local.parameters)
     assert list(uploads.readable) == list("abcd")
+
+
+class Silent:
+    """A transport for which the parties in ``gone`` never answer (a failed node)."""
+
+    def __init__(self, parties, gone):
+        self.local, self.gone = LocalTransport({p.name: p for p in parties}), set(gone)
+
+    def fit(self, round, instructions):
+        return self.local.fit(round, [i for i in instructions if i.party not in self.gone])
+
+    def uploaded(self, round, party):
+        return None
+
+
+@pytest.mark.parametrize("in_band", [False, True])
+def test_a_party_that_never_answers_is_a_failure_and_the_rest_is_averaged(in_band):
+    """The transport is the only thing a distributed engine replaces: a node that does not
+    answer leaves the round loop's sampling, weights and sum as they were for the others."""
+    rng = np.random.default_rng(3)
+    parties = [Fixed(n, int(rng.integers(5, 50)), rng.normal(size=5)) for n in "abcd"]
+    loop = RoundLoop(FedAvg(np.zeros(5), weight_in_upload=in_band), parties, seed=0)
+    loop.transport = Silent(parties, {"b"})
+    outcome = loop.run_round()
+    assert outcome.uploaded == ["a", "c", "d"] and outcome.dropped == ["b"]
+    assert set(outcome.fit_metrics) == {"a", "c", "d"}
+    kept = [p for p in parties if p.name != "b"]
+    want = sum(p.num_examples * p.vector for p in kept) / sum(p.num_examples for p in kept)
+    np.testing.assert_allclose(loop.parameters, want, rtol=1e-12)
 
 
 def test_a_node_runs_exactly_the_party_its_partition_names():

@@ -40,6 +40,7 @@ from torch import nn
 from fedlib.core.party import PartyData
 from fedlib.core.protection import UpdateProtection
 from fedlib.fl.federation import Federation
+from fedlib.fl.loop import Engine
 from fedlib.fl.models import get_flat_params, set_flat_params
 from fedlib.fl.party import (
     DPSGDTrainer,
@@ -149,15 +150,20 @@ def build_parties(data: Sequence[PartyData], modes: Sequence[ClientMode], *, epo
 def run_federation(parties: Sequence[Party], *, model_fn: Callable[[], nn.Module], rounds: int,
                    seed: int, evaluate: Callable[[nn.Module], dict[str, float]],
                    sample_fraction: float = 1.0, dropout_rate: float = 0.0,
-                   progress: Callable[[int], None] | None = None) -> FederationRun:
+                   progress: Callable[[int], None] | None = None,
+                   engine: Engine | None = None) -> FederationRun:
     """Run ``rounds`` FedAvg rounds and evaluate the global model after each.
+
+    ``engine`` runs the rounds (default local; :class:`fedlib.flower.engine.FlowerEngine`
+    runs them on Flower's simulation with the same numbers).
 
     Returns long-format rows ``round, party, metric, value``: ``evaluate``'s metrics for the
     global model (party ``"all"``), each client's training seconds and final local loss, the
     server's aggregation and key holder's recovery seconds, and bytes sent to the server.
     """
     federation = Federation(parties, model_fn=model_fn, seed=seed,
-                            sample_fraction=sample_fraction, dropout_rate=dropout_rate)
+                            sample_fraction=sample_fraction, dropout_rate=dropout_rate,
+                            engine=engine)
     scratch = model_fn()
     rows: list[dict] = []
 

@@ -13,6 +13,12 @@ uploaded. Parties pre-scale by n_k / N_sampled so that a protected *sum* is alre
 (CKKS then needs no multiplication, so no extra modulus level), and the server rescales by the
 uploaded weight mass when some parties dropped.
 
+Engines. ``engine`` (default :class:`~fedlib.fl.loop.LocalEngine`) runs the rounds of
+:meth:`Federation.fit`: locally every party is an object of this process; with
+:class:`fedlib.flower.engine.FlowerEngine` the same loop runs inside a Flower ``ServerApp``
+and each party trains on its own simulated node. The engine is given from above (the papers
+layer maps a chapter's ``fl_engine`` parameter to it), so this module never imports Flower.
+
 References: paper 001 §3 "Secure aggregation" and "Global model update" (eqs. for standard,
 DP and HE aggregation); McMahan et al. 2017. Introduced in chapter 2.
 
@@ -41,7 +47,7 @@ import numpy as np
 from torch import nn
 
 from fedlib.core.transcript import Transcript
-from fedlib.fl.loop import SERVER, RoundLoop
+from fedlib.fl.loop import SERVER, Engine, LocalEngine, RoundLoop, RoundOutcome
 from fedlib.fl.models import get_flat_params
 from fedlib.fl.party import Party, PartyClient
 from fedlib.fl.strategies import FedAvg
@@ -82,11 +88,14 @@ class Federation:
         Probability that a sampled party trains but fails to upload (simulated dropout).
     seed
         Seeds sampling, dropout and the per-party, per-round training seeds.
+    engine
+        Runs the rounds of :meth:`fit` (default :class:`~fedlib.fl.loop.LocalEngine`); an
+        engine that cannot run this federation says so here, before any training.
     """
 
     def __init__(self, parties: Sequence[Party], *, model_fn: Callable[[], nn.Module], seed: int,
                  sample_fraction: float = 1.0, dropout_rate: float = 0.0,
-                 transcript: Transcript | None = None) -> None:
+                 transcript: Transcript | None = None, engine: Engine | None = None) -> None:
         self.parties = list(parties)
         self.model = model_fn()
         self.sample_fraction = sample_fraction
@@ -96,6 +105,8 @@ class Federation:
                               seed=seed, protection={p.name: p.protection for p in self.parties},
                               transcript=transcript, dropout_rate=dropout_rate)
         self.transcript = self.loop.transcript
+        self.engine = LocalEngine() if engine is None else engine
+        self.engine.check(self.loop)
         self.history: list[RoundRecord] = []
 
     @property
@@ -104,8 +115,18 @@ class Federation:
         return self.loop.parameters
 
     def run_round(self) -> RoundRecord:
-        """One communication round; returns its record and updates ``global_params``."""
-        outcome = self.loop.run_round()
+        """One communication round on the local engine; returns its record.
+
+        A distributed engine runs whole :meth:`fit` calls only (its nodes keep their state
+        for one run), so this is refused unless the engine is local.
+        """
+        if self.engine.name != "local":
+            raise ValueError(f"run_round runs one round on the local engine; the "
+                             f"{self.engine.name!r} engine runs whole fits: use fit(rounds)")
+        return self._record(self.loop.run_round())
+
+    def _record(self, outcome: RoundOutcome) -> RoundRecord:
+        """The :class:`RoundRecord` of one round of the loop, appended to ``history``."""
         if outcome.aborted:
             raise RuntimeError(f"round {outcome.round}: every sampled party dropped out; "
                                "no update to aggregate")
@@ -122,11 +143,14 @@ class Federation:
 
     def fit(self, rounds: int, *, on_round: Callable[[RoundRecord], None] | None = None
             ) -> list[RoundRecord]:
-        """Run ``rounds`` rounds, calling ``on_round`` after each (evaluation, progress)."""
+        """Run ``rounds`` rounds on the engine, calling ``on_round`` after each."""
         if rounds < 1:
             raise ValueError(f"rounds must be >= 1, got {rounds}")
-        for _ in range(rounds):
-            record = self.run_round()
+
+        def record(outcome: RoundOutcome) -> None:
+            rec = self._record(outcome)
             if on_round is not None:
-                on_round(record)
+                on_round(rec)
+
+        self.engine.run(self.loop, rounds, on_round=record)
         return self.history

@@ -20,6 +20,18 @@ per round (new keys) with the round's parties and dropouts; it reports who can s
 (``uploaders``) and recovers the sum itself from the survivors' shares. If it aborts (fewer
 than ``t`` survivors), nothing is revealed and the global model stays as it was.
 
+Engines. Who carries a round's messages is the loop's :class:`Transport`: the local one
+(:class:`LocalTransport`, the default) calls the party objects in this process; a distributed
+one (:class:`fedlib.flower.server.FlowerTransport`) sends each instruction to the party's
+node and waits for its reply. Everything else — sampling, seeds, weights, dropouts,
+protections, aggregation, recovery, evaluation and history — is this loop's, whichever
+transport carries the messages. An :class:`Engine` runs the loop for some rounds:
+:class:`LocalEngine` calls :meth:`RoundLoop.run`; :class:`fedlib.flower.engine.FlowerEngine`
+calls the same method inside a Flower ``ServerApp`` after giving the loop its transport. A
+party may protect its own contribution where it trains (on a node: CKKS encryption with the
+public context); the transport then hands the loop that payload (:meth:`Transport.uploaded`)
+and the loop never sees the plain vector.
+
 Randomness. One generator seeded by ``seed`` draws, per round and in this order, the
 strategy's sample and training seeds, then the dropouts (after every party trained: secure
 aggregation needs to know who dropped in which phase). A run is a function of ``seed``.
@@ -55,10 +67,17 @@ from fedlib.core.protection import UpdateProtection
 from fedlib.core.transcript import Transcript
 from fedlib.crypto.secagg import SecureAggregationAborted
 from fedlib.fl.protection import PlaintextProtection
-from fedlib.fl.strategies import FederatedParty, FitResult, Strategy, Uploads, contribution
+from fedlib.fl.strategies import (
+    FederatedParty,
+    FitInstruction,
+    FitResult,
+    Strategy,
+    Uploads,
+    contribution,
+)
 
-__all__ = ["SERVER", "RoundLoop", "RoundOutcome", "RoundProtection", "draw_dropouts",
-           "run_rounds"]
+__all__ = ["SERVER", "Engine", "LocalEngine", "LocalTransport", "RoundLoop", "RoundOutcome",
+           "RoundProtection", "Transport", "draw_dropouts", "run_rounds"]
 
 SERVER = "server"
 
@@ -76,6 +95,40 @@ class RoundProtection(Protocol):
     def new_round(self, clients: Sequence[str], *, round: int | None = None,
                   transcript: Transcript | None = None) -> Any:
         """A fresh protocol instance among ``clients`` for one round, logged to ``transcript``."""
+
+
+@runtime_checkable
+class Transport(Protocol):
+    """How one round's fit instructions reach the parties and their results come back."""
+
+    def fit(self, round: int, instructions: Sequence[FitInstruction]) -> dict[str, FitResult]:
+        """Each instructed party's :class:`FitResult`, in instruction order.
+
+        A party that did not answer (its node failed) is missing from the result; the loop
+        counts it as a failure.
+        """
+
+    def uploaded(self, round: int, party: str) -> Any | None:
+        """The payload ``party`` protected itself this round, or ``None``.
+
+        ``None`` means the loop protects the party's contribution with the party's protection
+        (in this process, in the party's name, as the local engine does).
+        """
+
+
+class LocalTransport:
+    """The local engine's transport: call each party object's ``fit`` in this process."""
+
+    def __init__(self, parties: Mapping[str, FederatedParty]) -> None:
+        self.parties = parties
+
+    def fit(self, round: int, instructions: Sequence[FitInstruction]) -> dict[str, FitResult]:
+        """``parties[i.party].fit(i.parameters, i.config)`` for every instruction, in order."""
+        return {i.party: self.parties[i.party].fit(i.parameters, i.config) for i in instructions}
+
+    def uploaded(self, round: int, party: str) -> None:
+        """Never a payload: locally the loop protects on the party's behalf."""
+        return None
 
 
 @dataclass
@@ -192,6 +245,7 @@ class RoundLoop:
         self._by_name = {p.name: p for p in self.parties}
         self.transcript = transcript if transcript is not None else Transcript()
         self.dropout_rate, self.dropout_phases = dropout_rate, tuple(dropout_phases)
+        self.transport: Transport = LocalTransport(self._by_name)
         self.rng = np.random.default_rng(seed)
         self.parameters = strategy.initialize_parameters()
         self.initial_metrics = strategy.evaluate(0, self.parameters)
@@ -208,15 +262,17 @@ class RoundLoop:
         sampled = [i.party for i in instructions]
 
         start = time.perf_counter()
-        results: dict[str, FitResult] = {}
-        for ins in instructions:
-            received = self.transcript.send(sender=SERVER, receiver=ins.party, kind="public",
-                                            payload=ins.parameters.copy(),
-                                            label="global_model", round=rnd)
-            results[ins.party] = self._by_name[ins.party].fit(received, ins.config)
+        sent = [FitInstruction(ins.party, self.transcript.send(
+            sender=SERVER, receiver=ins.party, kind="public", payload=ins.parameters.copy(),
+            label="global_model", round=rnd), ins.config) for ins in instructions]
+        results = self.transport.fit(rnd, sent)
         client_seconds = time.perf_counter() - start
 
         dropouts = draw_dropouts(sampled, self.dropout_rate, self.dropout_phases, self.rng)
+        failed = {n for n in sampled if n not in results}
+        if failed:
+            # A party whose node never answered is gone before it could upload anything.
+            dropouts = {**dropouts, "masked": dropouts.get("masked", set()) | failed}
         gone = set().union(*dropouts.values()) if dropouts else set()
         weights = {i.party: i.config["weight"] for i in instructions}
         timing = {"protection": 0.0, "aggregation": 0.0, "recovery": 0.0}
@@ -277,22 +333,24 @@ class RoundLoop:
         first_upload: list[int] = []        # position of each protection's first uploader
         arrived: dict[str, float] = {}
         readable: dict[str, FitResult] = {}
-        size = 0
+        # Every contribution has the global model's length (+1 when it carries its weight).
+        size = self.parameters.size + int(bool(self.strategy.weight_in_upload))
         for session in sessions:
             payloads.append([])
             first_upload.append(min((sampled.index(n) for n in session.uploaders), default=-1))
             for name in session.uploaders:
-                vector = contribution(results[name].parameters, weights[name],
-                                      weight_in_upload=self.strategy.weight_in_upload)
-                size = vector.size
+                payload = self.transport.uploaded(rnd, name)
+                if payload is None:         # the loop protects on the party's behalf
+                    payload = session.protect(name, contribution(
+                        results[name].parameters, weights[name],
+                        weight_in_upload=self.strategy.weight_in_upload))
                 kind = session.kind
                 if kind == "plaintext":
                     kind = "noisy" if self._by_name[name].private else "plaintext"
                     readable[name] = results[name]
                 payloads[-1].append(self.transcript.send(
-                    sender=name, receiver=SERVER, kind=kind,
-                    payload=session.protect(name, vector), label=session.upload_label,
-                    round=rnd))
+                    sender=name, receiver=SERVER, kind=kind, payload=payload,
+                    label=session.upload_label, round=rnd))
                 arrived[name] = weights[name]
         timing["protection"] += time.perf_counter() - start
 
@@ -333,6 +391,38 @@ class RoundLoop:
             if on_round is not None:
                 on_round(outcome)
         return self.history
+
+
+@runtime_checkable
+class Engine(Protocol):
+    """Runs a :class:`RoundLoop` for some rounds: :class:`LocalEngine` or Flower's.
+
+    :class:`fedlib.fl.federation.Federation` and the chapters take one (``engine=``) without
+    knowing which; the papers layer maps a chapter's ``fl_engine`` parameter to it.
+    """
+
+    name: str
+
+    def check(self, loop: RoundLoop) -> None:
+        """Raise a ``ValueError`` naming what is allowed if this engine cannot run ``loop``."""
+
+    def run(self, loop: RoundLoop, rounds: int, *,
+            on_round: Callable[[RoundOutcome], None] | None = None) -> list[RoundOutcome]:
+        """Run ``rounds`` rounds of ``loop`` (as :meth:`RoundLoop.run`); returns its history."""
+
+
+class LocalEngine:
+    """Every party in this process: :meth:`RoundLoop.run` as it is."""
+
+    name = "local"
+
+    def check(self, loop: RoundLoop) -> None:
+        """Every loop runs locally."""
+
+    def run(self, loop: RoundLoop, rounds: int, *,
+            on_round: Callable[[RoundOutcome], None] | None = None) -> list[RoundOutcome]:
+        """:meth:`RoundLoop.run` with the loop's own (local) transport."""
+        return loop.run(rounds, on_round=on_round)
 
 
 def run_rounds(strategy: Strategy, parties: Sequence[FederatedParty], *, rounds: int,

@@ -4,6 +4,10 @@
 into a Flower ``ClientApp``; :mod:`fedlib.flower.server` turns a book strategy
 (:class:`~fedlib.fl.strategies.Strategy`) into a Flower ``ServerApp``;
 :mod:`fedlib.flower.simulation` runs the two on Flower's simulation runtime;
+:mod:`fedlib.flower.engine` is the Flower engine of the book's round loop (a chapter's
+``fl_engine: flower``: the same :class:`~fedlib.fl.loop.RoundLoop` inside a ``ServerApp``, CKKS
+nodes encrypting their own updates) and :mod:`fedlib.flower.installed` checks for Flower
+without importing it;
 :mod:`fedlib.flower.secagg` runs a round with Flower's SecAgg+ as its protection and
 :mod:`fedlib.flower.dropouts` makes chosen parties drop out; :mod:`fedlib.flower.state`
 keeps a DP party's accountant in its node's ``Context.state`` and

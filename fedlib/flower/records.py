@@ -22,10 +22,12 @@ import numpy as np
 
 from fedlib.flower.env import offline
 
-__all__ = ["ARRAYS", "CONFIG", "METRICS", "pack", "plain_config", "unpack_metrics",
-           "unpack_vector"]
+__all__ = ["ARRAYS", "CONFIG", "METRICS", "PAYLOAD", "pack", "pack_payload", "plain_config",
+           "unpack_metrics", "unpack_payload", "unpack_vector"]
 
 ARRAYS, CONFIG, METRICS = "arrays", "config", "metrics"
+#: The ``ConfigRecord`` of a reply that carries a protected update (bytes) instead of a vector.
+PAYLOAD = "payload"
 
 
 def plain_config(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -66,3 +68,24 @@ def unpack_vector(content: Any) -> np.ndarray:
 def unpack_metrics(content: Any, key: str = METRICS) -> dict[str, Any]:
     """A metrics (or config) record of a ``RecordDict`` as a plain dict (empty if absent)."""
     return dict(content[key]) if key in content else {}
+
+
+def pack_payload(content: Any, payload: bytes) -> Any:
+    """Replace the vector of a reply's ``RecordDict`` by a protected payload (bytes).
+
+    The plain vector is removed, so it never leaves the node; a CKKS ciphertext travels as
+    one ``bytes`` value of a ``ConfigRecord``.
+    """
+    offline()
+    from flwr.app import ConfigRecord  # optional extra [flower]
+
+    if not isinstance(payload, bytes | bytearray):
+        raise TypeError(f"a protected payload travels as bytes, got {type(payload).__name__}")
+    del content[ARRAYS]
+    content[PAYLOAD] = ConfigRecord({PAYLOAD: bytes(payload)})
+    return content
+
+
+def unpack_payload(content: Any) -> bytes | None:
+    """The protected payload of a reply made by :func:`pack_payload`, or ``None``."""
+    return bytes(content[PAYLOAD][PAYLOAD]) if PAYLOAD in content else None

@@ -450,7 +450,7 @@ def run_scenarios(data, *, sigmas: pd.DataFrame, seeds, rounds: int,
                   n_neighbours: int, init_hazard: float | None, sample_fraction: float = 1.0,
                   scenarios=SCENARIOS, progress=None, noise_seed: int | None = None,
                   match_dp_to_bdp: bool = False, on_run=None,
-                  bdp_bound: str | None = None) -> ScenarioRuns:
+                  bdp_bound: str | None = None, engine=None) -> ScenarioRuns:
     """Train every scenario for every seed and evaluate on in-time test and OOT.
 
     ``settings`` maps each mode that runs (``"none"``, ``"dp"``, ``"bdp"``) to its
@@ -474,7 +474,9 @@ def run_scenarios(data, *, sigmas: pd.DataFrame, seeds, rounds: int,
     (0.01) below the common target keeps its σ: the two are already equal. ``sigmas_used`` in
     the result holds the σ and the ε of both mechanisms.
 
-    ``on_run(seed, scenario, run)`` is called after every training run.
+    ``on_run(seed, scenario, run)`` is called after every training run. ``engine`` runs the
+    federated scenarios' rounds (default local; see
+    :func:`~fedlib.survival.federated.train_federated`).
 
     Returns a :class:`ScenarioRuns`: long DataFrames of the metrics per seed, the per-client
     C-index of every centralised and federated model (test and OOT rows together, to have
@@ -544,7 +546,7 @@ def run_scenarios(data, *, sigmas: pd.DataFrame, seeds, rounds: int,
                 clip_norm=clip_norm, seed=seed, sample_fraction=sample_fraction,
                 n_neighbours=n_neighbours, beta=delta / 2, gamma=gamma,
                 evaluate=evaluate, init_hazard=init_hazard, bdp_bound=bdp_bound,
-                noise_seed=noise_seed)
+                noise_seed=noise_seed, engine=engine)
         final = run.history.iloc[-1]
         metrics.append({"seed": seed, "scenario": sc,
                         **{m: float(final.get(m, np.nan))

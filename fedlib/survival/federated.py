@@ -92,6 +92,7 @@ import torch
 from torch import nn
 
 from fedlib.fl.federation import Federation
+from fedlib.fl.loop import Engine
 from fedlib.fl.models import set_flat_params
 from fedlib.fl.party import Party, TrainStats
 from fedlib.privacy.accountants import PartyAccountant
@@ -501,14 +502,17 @@ def train_federated(data, *, mode: Mode, rounds: int, local_epochs: int, lr: flo
                     gamma: dict[str, float] | float | None = None, cost: str = "left",
                     evaluate: Callable[[torch.nn.Module], dict] | None = None,
                     init_hazard: float | None = None, hidden=None,
-                    bdp_bound: str = "hoeffding", noise_seed: int | None = None) -> SurvivalRun:
+                    bdp_bound: str = "hoeffding", noise_seed: int | None = None,
+                    engine: Engine | None = None) -> SurvivalRun:
     """FSL / FSL-DP / FSL-BDP (Algorithm 1) on :class:`fedlib.fl.federation.Federation`.
 
     ``noise_multipliers`` maps client name to ``sigma`` (calibrated per client, since
     ``q = B / n_k`` differs); ``gamma`` (each BDP client's estimator failure probability over
     the whole run) may be per client. ``evaluate(model)`` runs on the global model after every
     round. ``noise_seed``: see :class:`SurvivalTrainer` (``None``, the default, is OS entropy;
-    an integer is a reproduction device that voids the guarantee).
+    an integer is a reproduction device that voids the guarantee). ``engine`` runs the rounds
+    (default local; :class:`fedlib.flower.engine.FlowerEngine`: Flower's simulation, the
+    clients' accountants mirrored back into ``trainers``).
     """
     _check_mode(mode)
     parties, trainers = [], {}
@@ -524,7 +528,8 @@ def train_federated(data, *, mode: Mode, rounds: int, local_epochs: int, lr: flo
         return make_model(data.n_features, data.grid.size - 1, seed=seed,
                           init_hazard=init_hazard, hidden=hidden)
 
-    fed = Federation(parties, model_fn=model_fn, seed=seed, sample_fraction=sample_fraction)
+    fed = Federation(parties, model_fn=model_fn, seed=seed, sample_fraction=sample_fraction,
+                     engine=engine)
     rows = []
     scratch = model_fn()
 

@@ -15,6 +15,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from fedlib.book.params import ChapterParams, DataPath
+from fedlib.flower.installed import check_fl_engine
 
 __all__ = ["Chapter02Params"]
 
@@ -77,6 +78,10 @@ class Chapter02Params(ChapterParams):
     engine: Literal["closed_form", "opacus"] = Field(
         "closed_form", description="'closed_form': per-example logistic gradients in numpy "
         "(same algorithm as Opacus, much faster); 'opacus': Opacus' hooks")
+    fl_engine: Literal["local", "flower"] = Field(
+        "local", description="who runs every federation: 'local' (every bank an object of the "
+        "notebook's process) or 'flower' (Flower's simulation, one node per bank; needs flwr: "
+        "make flower-test or pip install -e '.[flower]'); same seed, same numbers")
     tune_budget: int = Field(6, ge=1, description="configurations tried per method on validation rows")
     tune_learning_rates: list[float] = Field(
         [0.01, 0.03, 0.1, 0.3, 1.0, 3.0], min_length=1,
@@ -98,6 +103,11 @@ class Chapter02Params(ChapterParams):
         if any(s <= 0 for s in v):
             raise ValueError(f"every noise multiplier must be > 0, got {v}")
         return v
+
+    @field_validator("fl_engine")
+    @classmethod
+    def _fl_engine_runs_here(cls, v: str) -> str:
+        return check_fl_engine(v)
 
     @field_validator("ckks_poly_modulus_degree")
     @classmethod

@@ -30,6 +30,7 @@ from fedlib.evaluate.metrics import classification_metrics
 from fedlib.evaluate.uncertainty import Estimate
 from fedlib.fl.experiment import ClientMode, build_parties, compare_runs, run_federation
 from fedlib.fl.models import LogisticRegression, predict_proba, set_flat_params
+from fedlib.flower.engine import engine_for
 
 __all__ = [
     "ckks_protection",
@@ -95,7 +96,8 @@ def make_trainer(params, ckks) -> Callable:
     Parameters
     ----------
     params : Chapter02Params
-        The chapter's parameters (rounds, local epochs, batch size, δ, engine).
+        The chapter's parameters (rounds, local epochs, batch size, δ, DP ``engine``, and
+        ``fl_engine``: who runs the federations, :func:`fedlib.flower.engine.engine_for`).
     ckks : CKKSProtection
         The CKKS protection the HE clients use.
 
@@ -106,6 +108,8 @@ def make_trainer(params, ckks) -> Callable:
         the clients of ``data`` in ``modes``, DP noise seeded by ``seed``; returns the run, its
         history tagged with ``mode = label``.
     """
+    fl_engine = engine_for(params.fl_engine)
+
     def train(data, modes, label, *, lr, clip_norm, seed, evaluate, rounds=params.rounds):
         parties = build_parties(data.parties, modes, epochs=params.local_epochs, lr=lr,
                                 batch_size=params.batch_size or None, clip_norm=clip_norm,
@@ -113,7 +117,7 @@ def make_trainer(params, ckks) -> Callable:
                                 engine=params.engine)
         run = run_federation(parties,
                              model_fn=lambda: LogisticRegression(data.n_features, seed=seed),
-                             rounds=rounds, seed=seed, evaluate=evaluate)
+                             rounds=rounds, seed=seed, evaluate=evaluate, engine=fl_engine)
         run.history.insert(0, "mode", label)
         return run
     return train

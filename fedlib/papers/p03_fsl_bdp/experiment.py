@@ -19,6 +19,7 @@ import pandas as pd
 from tqdm.std import tqdm
 
 from fedlib.book.glue import glue
+from fedlib.flower.engine import engine_for
 from fedlib.papers.p03_fsl_bdp.claims import DatasetEvidence, paper_table3_frame
 from fedlib.papers.p03_fsl_bdp.datasets import table2_inputs, table2_of
 from fedlib.papers.p03_fsl_bdp.figures import _glue_figure, convergence_curves, plot_convergence
@@ -88,12 +89,14 @@ def scenario_options(P, settings: Mapping[str, TrainingConfig]) -> dict:
     Returns
     -------
     dict
-        The tuned settings, clipping, δ, M, the noise seed and the equal-final-ε protocol
-        (``match_dp_to_bdp=True``); rounds and the initial hazard differ between runs and are
+        The tuned settings, clipping, δ, M, the noise seed, the equal-final-ε protocol
+        (``match_dp_to_bdp=True``) and the engine of the federated runs (``fl_engine``,
+        :func:`fedlib.flower.engine.engine_for`); rounds and the initial hazard differ between runs and are
         passed beside it.
     """
     return dict(settings=settings, clip_norm=P.clip_norm, noise_seed=P.seed, delta=P.delta,
-                n_neighbours=P.bdp_neighbours, match_dp_to_bdp=True)
+                n_neighbours=P.bdp_neighbours, match_dp_to_bdp=True,
+                engine=engine_for(P.fl_engine))
 
 
 def timing_collector(data, window: int, rows: list) -> Callable:

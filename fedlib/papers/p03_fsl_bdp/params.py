@@ -19,6 +19,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from fedlib.book.params import ChapterParams, DataPath
+from fedlib.flower.installed import check_fl_engine
 
 __all__ = ["Chapter03Params"]
 
@@ -107,6 +108,10 @@ class Chapter03Params(ChapterParams):
     bdp_neighbours: int = Field(10, ge=2, le=100, description="Monte-Carlo neighbours M per step")
     bdp_pilot_steps: int = Field(5, ge=1, le=100,
                                  description="pilot steps used to calibrate the BDP sigma")
+    fl_engine: Literal["local", "flower"] = Field(
+        "local", description="who runs every federation: 'local' (every client an object of the "
+        "notebook's process) or 'flower' (Flower's simulation, one node per client; needs flwr: "
+        "make flower-test or pip install -e '.[flower]'); same seed, same numbers")
     run_synthetic: list[Literal["sba", "bondora"]] = Field(
         ["sba", "bondora"], description="also run Table 3 on SBA-like / Bondora-like synthetic data")
     synthetic_rounds: int = Field(5, ge=1, le=1000, description="rounds for the synthetic runs")
@@ -122,6 +127,11 @@ class Chapter03Params(ChapterParams):
         if any(not 0 < e <= 100 for e in v):
             raise ValueError(f"every epsilon must be in (0, 100], got {v}")
         return v
+
+    @field_validator("fl_engine")
+    @classmethod
+    def _fl_engine_runs_here(cls, v: str) -> str:
+        return check_fl_engine(v)
 
     @field_validator("lr_grid")
     @classmethod
