@@ -81,6 +81,7 @@ Examples
 from __future__ import annotations
 
 import math
+import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -175,6 +176,28 @@ def linear_backprops(layers: list[nn.Module], X: torch.Tensor, s_surv: torch.Ten
     """
     return make_backend(nn.Sequential(*layers), _nll_sum, backend="linear", probe=X)(
         X, s_surv, s_fail)
+
+
+def _draw_outside(rng: np.random.Generator, n: int, batch: np.ndarray, m: int) -> np.ndarray:
+    """``m`` rows of ``range(n)`` outside the sorted, distinct ``batch`` (all rows if none are).
+
+    Exactly ``rng.choice(pool, size=m, replace=pool.size < m)`` for ``pool`` the rows outside
+    the batch: numpy draws positions in the pool and takes them from it, so the positions are
+    drawn here and turned into rows without building the pool — the ``j``-th row outside
+    the batch is ``j`` plus the number of batch rows ``s_i`` with ``s_i - i <= j``. That is
+    O(batch) per step instead of O(n) (a mask of every row of the client).
+
+    >>> rng, batch = np.random.default_rng(3), np.array([1, 2, 5])
+    >>> pool = np.setdiff1d(np.arange(8), batch)
+    >>> bool((_draw_outside(rng, 8, batch, 4)
+    ...       == np.random.default_rng(3).choice(pool, size=4, replace=False)).all())
+    True
+    """
+    k = n - batch.size
+    if k == 0:                                   # the batch is every row: draw from all
+        return rng.choice(n, size=m, replace=n < m)
+    pos = rng.choice(k, size=m, replace=k < m)
+    return pos + np.searchsorted(batch - np.arange(batch.size), pos, side="right")
 
 
 def _check_mode(mode: str) -> str:
@@ -364,10 +387,7 @@ class SurvivalTrainer:
         use_bdp = self.mode == "bdp" and not self.bdp_accountant.uses_fallback
         if use_bdp:
             # x'^(m) ~ mu: rows of the client outside the batch (its empirical distribution).
-            mask = np.ones(n, dtype=bool)
-            mask[idx.numpy()] = False
-            pool = np.flatnonzero(mask) if mask.any() else np.arange(n)
-            repl = torch.as_tensor(rng.choice(pool, size=M, replace=pool.size < M))
+            repl = torch.as_tensor(_draw_outside(rng, n, idx.numpy(), M))
             # An empty Poisson batch has no element to swap out: draw the x side of the
             # pairs from the client's rows too (Delta only needs x in D, x' ~ mu).
             side = idx if b else torch.as_tensor(rng.choice(n, size=M))
@@ -390,7 +410,7 @@ class SurvivalTrainer:
                 k = len(rows) - M
                 swap = torch.as_tensor(neighbour_swap_indices(k, M, rng=rng))
                 d = grads.pair_sq_distances(swap, k + torch.arange(M), clip_norm=C)
-                self.distances.append(float(np.median(d)))
+                self.distances.append(statistics.median(d.tolist()))   # np.median's value
                 self.bdp_accountant.step(d)
             else:
                 self.bdp_accountant.step(None)
