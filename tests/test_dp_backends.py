@@ -327,3 +327,19 @@ def test_releases_are_fresh_tensors_and_the_scratch_keeps_the_stream():
     for got, want in zip(mixed, alone, strict=True):
         assert all(torch.equal(x, y) for x, y in zip(got, want, strict=True))
     assert not any(x.data_ptr() == y.data_ptr() for x in mixed[0] for y in mixed[1])
+
+
+@pytest.mark.parametrize("loss_name", ["bce", "mse"])
+def test_named_losses_skip_autograd_with_the_same_factors(loss_name):
+    """With a named loss the ``linear`` backend takes its gradient in closed form: the
+    factors are autograd's to the bit (chapter 1's MLP and BCE)."""
+    X, y = _binary(n=50, d=5, seed=3)
+    model = MLP(5, (16, 8), seed=0)
+    loss = (_bce if loss_name == "bce" else
+            lambda out, t: nn.functional.mse_loss(out, t.reshape(out.shape), reduction="sum"))
+    backend = make_backend(model, loss, backend="linear", loss_name=loss_name, probe=X)
+    assert backend.residual is not None
+    got = backend(X, y)
+    inputs, deltas = _autograd_factors(list(model.net), loss, X, y)
+    assert all(torch.equal(a, b) for a, b in zip(got.inputs + got.deltas, inputs + deltas,
+                                                  strict=True))

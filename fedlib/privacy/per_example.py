@@ -380,7 +380,9 @@ def make_backend(model: nn.Module, loss: LossFn, *, backend: str = "auto",
         One of :data:`BACKENDS` or ``"auto"`` (:func:`resolve_backend`).
     loss_name
         The name of ``loss`` if it is one with a closed-form residual (``"bce"``, ``"mse"``
-        of :data:`fedlib.privacy.closed_form.RESIDUALS`); needed by ``closed_form``.
+        of :data:`fedlib.privacy.closed_form.RESIDUALS`); needed by ``closed_form``, and
+        ``linear`` then takes the loss gradient in closed form. ``loss`` must then be that
+        loss, summed over rows.
     probe
         A few input rows; ``closed_form`` and ``linear`` check on them that the model's
         ``forward`` is its layer stack.
@@ -413,7 +415,7 @@ def make_backend(model: nn.Module, loss: LossFn, *, backend: str = "auto",
                              f"nn.Linear(d, 1)) and a loss in {sorted(RESIDUALS)}, got "
                              f"{type(model).__name__} with loss {loss_name!r}")
         return _ClosedFormBackend(layers[0], RESIDUALS[loss_name])
-    return _LinearBackend(layers, loss, tail)
+    return _LinearBackend(layers, loss, tail, RESIDUALS.get(loss_name))
 
 
 class _Backend:
@@ -483,13 +485,17 @@ class _LinearBackend(_Backend):
     is written out with exactly the kernels autograd's formulas call (``mm_mat1_backward``
     of ``addmm``, :func:`_activation_backward`): the same numbers, to the bit, without the
     graph. Only the loss's gradient at the network's output goes through autograd (the loss
-    is pluggable, and its graph is a few ops on ``[B, out]``).
+    is pluggable, and its graph is a few ops on ``[B, out]``) — unless the loss is named and
+    has a closed-form residual (:data:`~fedlib.privacy.closed_form.RESIDUALS`: ``sigmoid(z)
+    - y`` and ``2 (z - y)`` are what the ATen backward kernels of the summed BCE-with-logits
+    and MSE losses compute, so the result is the same to the bit and autograd is not started
+    at all).
     """
 
     name = "linear"
 
-    def __init__(self, layers, loss: LossFn, tail: tuple) -> None:
-        self.layers, self.loss, self.tail = layers, loss, tail
+    def __init__(self, layers, loss: LossFn, tail: tuple, residual=None) -> None:
+        self.layers, self.loss, self.tail, self.residual = layers, loss, tail, residual
         self.linear_at = [i for i, m in enumerate(layers) if type(m) is nn.Linear]
         self.has_bias = [layers[i].bias is not None for i in self.linear_at]
 
@@ -511,10 +517,13 @@ class _LinearBackend(_Backend):
                 else:
                     h = m(x)
                 seen.append((x, h))
-            with torch.enable_grad():
-                out = h.detach().requires_grad_(True)
-                total = self.loss(out.reshape(out.shape[0], *self.tail), *targets)
-                (g,) = torch.autograd.grad(total, out)
+            if self.residual is not None and len(targets) == 1:
+                g = self.residual(h, targets[0].reshape(h.shape).to(h.dtype))
+            else:
+                with torch.enable_grad():
+                    out = h.detach().requires_grad_(True)
+                    total = self.loss(out.reshape(out.shape[0], *self.tail), *targets)
+                    (g,) = torch.autograd.grad(total, out)
             deltas = [g] * len(self.linear_at)
             first = self.linear_at[0]
             j = len(self.linear_at)
