@@ -343,3 +343,27 @@ def test_named_losses_skip_autograd_with_the_same_factors(loss_name):
     inputs, deltas = _autograd_factors(list(model.net), loss, X, y)
     assert all(torch.equal(a, b) for a, b in zip(got.inputs + got.deltas, inputs + deltas,
                                                   strict=True))
+
+
+def test_the_hazard_loss_gradient_without_autograd_is_autograds_to_the_bit():
+    """Chapter 3's trainer takes the eq. 1 loss's gradient without autograd: the same bits,
+    on ordinary and extreme logits, label vectors and arbitrary weights."""
+    from fedlib.survival.federated import _grad_backend, _nll_sum, nll_sum_gradient
+
+    gen = torch.Generator().manual_seed(0)
+    z = torch.randn(64, 24, generator=gen) * 5
+    z[0, :4] = torch.tensor([0.0, -90.0, 90.0, 1e-30])
+    for ss, sf in [(torch.rand(64, 24, generator=gen).round(),
+                    torch.rand(64, 24, generator=gen).round()),
+                   (torch.rand(64, 24, generator=gen), torch.rand(64, 24, generator=gen))]:
+        zz = z.clone().requires_grad_(True)
+        (want,) = torch.autograd.grad(_nll_sum(zz, ss, sf), zz)
+        assert torch.equal(nll_sum_gradient(z, ss, sf), want)
+    model = make_model(10, 24, seed=0, init_hazard=0.01)
+    X = torch.randn(30, 10, generator=gen)
+    backend = _grad_backend(model, X, "ghost")
+    assert backend.loss_grad is nll_sum_gradient
+    got = backend(X, ss[:30], sf[:30])
+    inputs, deltas = _autograd_factors(list(model.net), _nll_sum, X, ss[:30], sf[:30])
+    assert all(torch.equal(a, b) for a, b in zip(got.inputs + got.deltas, inputs + deltas,
+                                                  strict=True))

@@ -367,7 +367,8 @@ def resolve_backend(model: nn.Module, *, loss_name: str | None = None,
 
 def make_backend(model: nn.Module, loss: LossFn, *, backend: str = "auto",
                  loss_name: str | None = None, probe: torch.Tensor | None = None,
-                 grad_sample_mode: str = "hooks") -> _Backend:
+                 grad_sample_mode: str = "hooks",
+                 loss_grad: Callable[..., torch.Tensor] | None = None) -> _Backend:
     """A callable ``backend(X, *targets) -> PerExampleGradients`` for ``model`` and ``loss``.
 
     Parameters
@@ -388,6 +389,11 @@ def make_backend(model: nn.Module, loss: LossFn, *, backend: str = "auto",
         ``forward`` is its layer stack.
     grad_sample_mode
         Opacus' mode for ``backend="opacus"`` (``"hooks"`` or ``"functorch"``).
+    loss_grad
+        ``loss_grad(out, *targets)``: the gradient of ``loss`` at ``out``, if the caller has
+        it in closed form; ``linear`` then uses it instead of autograd. It must be the same
+        numbers as autograd's (chapter 3's eq. 1 loss passes one written with the kernels
+        autograd's backward calls).
 
     Raises
     ------
@@ -415,7 +421,7 @@ def make_backend(model: nn.Module, loss: LossFn, *, backend: str = "auto",
                              f"nn.Linear(d, 1)) and a loss in {sorted(RESIDUALS)}, got "
                              f"{type(model).__name__} with loss {loss_name!r}")
         return _ClosedFormBackend(layers[0], RESIDUALS[loss_name])
-    return _LinearBackend(layers, loss, tail, RESIDUALS.get(loss_name))
+    return _LinearBackend(layers, loss, tail, RESIDUALS.get(loss_name), loss_grad)
 
 
 class _Backend:
@@ -494,8 +500,10 @@ class _LinearBackend(_Backend):
 
     name = "linear"
 
-    def __init__(self, layers, loss: LossFn, tail: tuple, residual=None) -> None:
+    def __init__(self, layers, loss: LossFn, tail: tuple, residual=None,
+                 loss_grad: Callable[..., torch.Tensor] | None = None) -> None:
         self.layers, self.loss, self.tail, self.residual = layers, loss, tail, residual
+        self.loss_grad = loss_grad
         self.linear_at = [i for i, m in enumerate(layers) if type(m) is nn.Linear]
         self.has_bias = [layers[i].bias is not None for i in self.linear_at]
 
@@ -517,7 +525,9 @@ class _LinearBackend(_Backend):
                 else:
                     h = m(x)
                 seen.append((x, h))
-            if self.residual is not None and len(targets) == 1:
+            if self.loss_grad is not None:
+                g = self.loss_grad(h.reshape(h.shape[0], *self.tail), *targets).reshape(h.shape)
+            elif self.residual is not None and len(targets) == 1:
                 g = self.residual(h, targets[0].reshape(h.shape).to(h.dtype))
             else:
                 with torch.enable_grad():

@@ -110,6 +110,7 @@ __all__ = [
     "SurvivalTrainer",
     "linear_backprops",
     "make_model",
+    "nll_sum_gradient",
     "per_example_gradients",
     "train_centralized",
     "train_federated",
@@ -122,6 +123,30 @@ Mode = Literal["none", "dp", "bdp"]
 def _nll_sum(out: torch.Tensor, s_surv: torch.Tensor, s_fail: torch.Tensor) -> torch.Tensor:
     """The eq. 1 loss summed over rows: the per-example loss DP-SGD differentiates."""
     return discrete_time_nll(out, s_surv, s_fail, reduction="sum")
+
+
+def nll_sum_gradient(out: torch.Tensor, s_surv: torch.Tensor, s_fail: torch.Tensor
+                  ) -> torch.Tensor:
+    """The gradient of :func:`_nll_sum` at ``out``, without autograd, to the bit.
+
+    ``d/dz [-(s log sigmoid(-z) + f log sigmoid(z))]`` with the kernels autograd's backward of
+    :func:`~fedlib.survival.likelihood.discrete_time_nll` calls: the summed and negated
+    rows pass ``-s`` and ``-f`` down to the two ``log_sigmoid_backward`` calls (on ``-z``,
+    then negated, and on ``z``), whose results add (tests/test_dp_backends.py checks the
+    equality). The DP step of the hazard net then starts no autograd graph at all.
+
+    >>> z = torch.tensor([[0.3, -2.0]])
+    >>> s, f = torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, 1.0]])
+    >>> zz = z.clone().requires_grad_(True)
+    >>> bool(torch.equal(nll_sum_gradient(z, s, f), torch.autograd.grad(_nll_sum(zz, s, f), zz)[0]))
+    True
+    """
+    neg = -out
+    _, buf_neg = torch.ops.aten.log_sigmoid_forward(neg)
+    _, buf_pos = torch.ops.aten.log_sigmoid_forward(out)
+    surv = torch.ops.aten.log_sigmoid_backward(-s_surv.to(out.dtype), neg, buf_neg)
+    fail = torch.ops.aten.log_sigmoid_backward(-s_fail.to(out.dtype), out, buf_pos)
+    return -surv + fail
 
 
 def per_example_gradients(model: torch.nn.Module, X: torch.Tensor, s_surv: torch.Tensor,
@@ -158,7 +183,8 @@ def _grad_backend(model: torch.nn.Module, X: torch.Tensor, grad_path: str):
     """
     fits = grad_path == "ghost" and linear_stack(model) is not None
     try:
-        return make_backend(model, _nll_sum, backend="linear" if fits else "vmap", probe=X)
+        return make_backend(model, _nll_sum, backend="linear" if fits else "vmap", probe=X,
+                            loss_grad=nll_sum_gradient)
     except ValueError:                  # the stack's output is not the model's forward
         return make_backend(model, _nll_sum, backend="vmap")
 
