@@ -45,7 +45,7 @@ from collections.abc import Sequence
 import torch
 
 from fedlib.privacy.accountants import PartyAccountant
-from fedlib.privacy.per_example import DenseGradients, PerExampleGradients
+from fedlib.privacy.per_example import DenseGradients, LinearFactors, PerExampleGradients
 
 __all__ = ["CLIP_EPS", "clip_factors", "dp_step"]
 
@@ -162,10 +162,13 @@ def dp_step(grads: PerExampleGradients | torch.Tensor | None, params: Sequence[t
     if grads is None or grads.n_rows == 0:
         flat = torch.zeros(sum(sizes), dtype=params[0].dtype if params else torch.float32)
     else:
-        sums = grads.weighted_sum(clip_factors(grads, clip_norm))
         # One flat vector for all parameters: noise, halving and division are then one op
         # each (elementwise, so the same values as per parameter).
-        flat = torch.cat([s.reshape(-1) for s in sums])
+        factors = clip_factors(grads, clip_norm)
+        if isinstance(grads, LinearFactors):
+            flat = grads.weighted_sum_flat(factors)
+        else:
+            flat = torch.cat([s.reshape(-1) for s in grads.weighted_sum(factors)])
     std = float(noise_multiplier) * float(clip_norm)
     if std > 0:
         # Opacus: p.grad = summed + noise, noise = (((n1 + n2) + n3) + n4) / 2 (the halving

@@ -217,8 +217,13 @@ class LinearFactors:
         """``||g_i||^2 = sum_l (||a_i||^2 + 1[bias]) ||delta_i||^2`` — no ``g_i`` formed."""
         total = None
         for a, d, b in zip(self.inputs, self.deltas, self.has_bias, strict=True):
-            t = (torch.linalg.vecdot(a, a) + float(b)) * torch.linalg.vecdot(d, d)
-            total = t if total is None else total + t
+            # in place (a step's allocations are a visible part of its cost); the same
+            # operations in the same order, so the same numbers
+            t = torch.linalg.vecdot(a, a)
+            if b:
+                t += 1.0
+            t *= torch.linalg.vecdot(d, d)
+            total = t if total is None else total.add_(t)
         return total
 
     def norms(self) -> torch.Tensor:
@@ -235,6 +240,27 @@ class LinearFactors:
             if b:
                 out.append(wd.sum(0))
         return out
+
+    def weighted_sum_flat(self, weights: torch.Tensor) -> torch.Tensor:
+        """:meth:`weighted_sum` written straight into one flat vector (parameter order).
+
+        The same matmuls and sums, each writing its slice of the vector (no concatenation
+        afterwards).
+        """
+        w = weights[:, None].to(self.deltas[0].dtype)
+        flat = torch.empty(sum(a.shape[1] * d.shape[1] + d.shape[1] * b for a, d, b in
+                               zip(self.inputs, self.deltas, self.has_bias, strict=True)),
+                           dtype=self.deltas[0].dtype)
+        at = 0
+        for a, d, b in zip(self.inputs, self.deltas, self.has_bias, strict=True):
+            wd = d * w
+            k = a.shape[1] * d.shape[1]
+            torch.mm(wd.T, a, out=flat[at:at + k].view(d.shape[1], a.shape[1]))
+            at += k
+            if b:
+                torch.sum(wd, 0, out=flat[at:at + d.shape[1]])
+                at += d.shape[1]
+        return flat
 
     def subset(self, rows: slice | torch.Tensor) -> LinearFactors:
         """The factors of ``rows`` only."""
