@@ -14,7 +14,8 @@ Backends (:data:`BACKENDS`):
   form (:mod:`fedlib.privacy.closed_form`), so ``g_i = r_i [x_i, 1]`` needs no autograd;
 * ``"linear"`` — a stack of ``nn.Linear`` layers and element-wise activations (the MLPs of
   chapter 1, the hazard net of chapter 3): one forward pass and one backward pass to the
-  layers' outputs give, per layer ``l``, its inputs ``a_i`` and output gradients ``delta_i``;
+  layers' outputs, both written out with the kernels autograd would call (no graph; the
+  same numbers), give, per layer ``l``, its inputs ``a_i`` and output gradients ``delta_i``;
   example ``i``'s gradient of the layer is ``outer(delta_i, a_i)`` (bias ``delta_i``). Hence,
   without forming any ``g_i`` (Goodfellow 2015; the "ghost norm" of Li et al. 2022):
   ``||g_i||^2 = sum_l (||a_i||^2 + 1) ||delta_i||^2``, the clipped sum per layer is one matmul
