@@ -43,9 +43,10 @@ import threading
 from collections.abc import Sequence
 
 import torch
+from torch._utils import _unflatten_dense_tensors
 
 from fedlib.privacy.accountants import PartyAccountant
-from fedlib.privacy.per_example import DenseGradients, LinearFactors, PerExampleGradients
+from fedlib.privacy.per_example import DenseGradients, PerExampleGradients
 
 __all__ = ["CLIP_EPS", "clip_factors", "dp_step"]
 
@@ -164,18 +165,17 @@ def dp_step(grads: PerExampleGradients | torch.Tensor | None, params: Sequence[t
     else:
         # One flat vector for all parameters: noise, halving and division are then one op
         # each (elementwise, so the same values as per parameter).
-        factors = clip_factors(grads, clip_norm)
-        if isinstance(grads, LinearFactors):
-            flat = grads.weighted_sum_flat(factors)
-        else:
-            flat = torch.cat([s.reshape(-1) for s in grads.weighted_sum(factors)])
+        sums = grads.weighted_sum(clip_factors(grads, clip_norm))
+        flat = torch.cat([s.reshape(-1) for s in sums])
     std = float(noise_multiplier) * float(clip_norm)
     if std > 0:
         # Opacus: p.grad = summed + noise, noise = (((n1 + n2) + n3) + n4) / 2 (the halving
         # is exact, so adding half the sum is the same number).
         flat = torch.add(flat, _secure_noise_sum(std, sizes, generator), alpha=0.5)
     flat.div_(float(expected_batch_size))
-    out = [v.view(p.shape) for v, p in zip(flat.split(sizes), params, strict=True)]
+    # Views of the vector shaped like the parameters, made in one C++ call (torch's helper
+    # for flattened gradient buckets) rather than a Python loop of splits and views.
+    out = list(_unflatten_dense_tensors(flat, params))
     if accountant is not None:
         accountant.record(noise_multiplier=noise_multiplier, sample_rate=sample_rate, steps=1)
     return out

@@ -242,27 +242,6 @@ class LinearFactors:
                 out.append(wd.sum(0))
         return out
 
-    def weighted_sum_flat(self, weights: torch.Tensor) -> torch.Tensor:
-        """:meth:`weighted_sum` written straight into one flat vector (parameter order).
-
-        The same matmuls and sums, each writing its slice of the vector (no concatenation
-        afterwards).
-        """
-        w = weights[:, None].to(self.deltas[0].dtype)
-        flat = torch.empty(sum(a.shape[1] * d.shape[1] + d.shape[1] * b for a, d, b in
-                               zip(self.inputs, self.deltas, self.has_bias, strict=True)),
-                           dtype=self.deltas[0].dtype)
-        at = 0
-        for a, d, b in zip(self.inputs, self.deltas, self.has_bias, strict=True):
-            wd = d * w
-            k = a.shape[1] * d.shape[1]
-            torch.mm(wd.T, a, out=flat[at:at + k].view(d.shape[1], a.shape[1]))
-            at += k
-            if b:
-                torch.sum(wd, 0, out=flat[at:at + d.shape[1]])
-                at += d.shape[1]
-        return flat
-
     def subset(self, rows: slice | torch.Tensor) -> LinearFactors:
         """The factors of ``rows`` only."""
         return LinearFactors([a[rows] for a in self.inputs], [d[rows] for d in self.deltas],
