@@ -11,13 +11,21 @@ For chapter 2's logistic regression (13 features), chapter 1's MLP (13-64-32-1) 
   of ``train_local_dp``'s loop); and ``opacus``: ``GradSampleModule`` + ``DPOptimizer``
   (``pre_step`` with the accountant's hook, then SGD), the reference;
 
-and prints µs per step, the ratio DP / plain and whether the goal DP ≤ 2 × plain is met;
-``auto`` marks the backend ``train_local_dp`` picks by default. All configurations step on the
+* the noise floor: :func:`~fedlib.privacy.dp_step.dp_step` of an empty batch (Opacus'
+  secure-mode noise for every parameter — four Gaussian draws per coordinate plus the one it
+  throws away per parameter — its halving and the division), the part of a DP step no
+  per-example backend can remove;
+
+and prints µs per step, the ratio DP / plain, whether the goal DP ≤ 2 × plain is met and,
+per model and batch, "noise floor: x.xx× plain step" (the floor's time over the plain
+step's): where the floor is above 1× the goal leaves less than one plain step for the
+per-example pass, the clipping and the optimizer. ``auto`` marks the backend
+``train_local_dp`` picks by default. All configurations step on the
 same pre-drawn batches of exactly B rows (the Poisson sampler's one ``torch.rand(n)`` per step
 is left out of both sides); each time is the process's CPU time per step (one torch thread;
 on a shared machine wall-clock time would count other processes' work), the best of five
 interleaved repetitions. The rows
-(``model, backend, batch, plain_us, dp_us, ratio``) also go to ``bench/results/dpsgd.json``
+(``model, backend, batch, plain_us, dp_us, ratio, noise_us, noise_ratio``) also go to ``bench/results/dpsgd.json``
 (:func:`fedlib.book.bench.write_bench_summary`) for the performance page's cost curve.
 
 Run: ``.venv/bin/python bench/bench_dpsgd.py [--quick]`` (about a minute on 2 cores).
@@ -43,7 +51,7 @@ from fedlib.privacy.accountants import PartyAccountant
 from fedlib.privacy.dp_step import dp_step
 from fedlib.privacy.per_example import make_backend, resolve_backend
 from fedlib.privacy.randomness import mechanism_generator
-from fedlib.survival.federated import make_model
+from fedlib.survival.federated import make_model, nll_sum_gradient
 from fedlib.survival.labels import interval_grid, survival_targets
 from fedlib.survival.likelihood import discrete_time_nll
 
@@ -74,6 +82,10 @@ def _survival_data(n, d, rng, T=24):
     return X, (torch.tensor(ss, dtype=torch.float32), torch.tensor(sf, dtype=torch.float32))
 
 
+#: The loss gradient chapter 3's trainer gives the hazard net's ``linear`` backend, so that
+#: the bench times the chapter's step.
+LOSS_GRADS = {"hazard net 59-24": nll_sum_gradient}
+
 #: label -> (model factory, summed loss, loss name for closed_form, data, backends)
 MODELS: dict[str, tuple[Callable[[], nn.Module], Callable, str | None, Callable, tuple]] = {
     "logreg 13": (lambda: LogisticRegression(13, seed=0), _bce, "bce",
@@ -100,7 +112,7 @@ def _plain_stepper(make, loss, batches):
     return step, lambda: None
 
 
-def _dp_stepper(make, loss, loss_name, backend, batches):
+def _dp_stepper(label, make, loss, loss_name, backend, batches):
     model = make()
     params = list(model.parameters())
     gen, acc = mechanism_generator(0, seed=0), PartyAccountant()
@@ -124,7 +136,7 @@ def _dp_stepper(make, loss, loss_name, backend, batches):
 
         return step, gsm._close
     grads_of = make_backend(model, loss, backend=backend, loss_name=loss_name,
-                            probe=batches[0][0])
+                            probe=batches[0][0], loss_grad=LOSS_GRADS.get(label))
     opt = torch.optim.SGD(params, lr=0.01)
 
     def step(i):
@@ -137,6 +149,18 @@ def _dp_stepper(make, loss, loss_name, backend, batches):
         opt.step()
 
     return step, grads_of.close
+
+
+def _noise_stepper(make, batches):
+    """The secure-mode noise release alone: ``dp_step`` of an empty batch."""
+    params = list(make().parameters())
+    gen, B = mechanism_generator(0, seed=0), len(batches[0][0])
+
+    def step(i):
+        dp_step(None, params, clip_norm=1.0, noise_multiplier=1.0, expected_batch_size=B,
+                generator=gen)
+
+    return step, lambda: None
 
 
 def _time(stepper) -> float:
@@ -164,18 +188,21 @@ def measure(label: str, batch: int, reps: int) -> list[dict]:
     make, loss, loss_name, data, backends = MODELS[label]
     rng = np.random.default_rng(batch)
     batches = [data(batch, rng) for _ in range(4)]
-    configs = {"plain": lambda: _plain_stepper(make, loss, batches)}
+    configs = {"plain": lambda: _plain_stepper(make, loss, batches),
+               "noise": lambda: _noise_stepper(make, batches)}
     for b in backends:
-        configs[b] = (lambda b=b: _dp_stepper(make, loss, loss_name, b, batches))
+        configs[b] = (lambda b=b: _dp_stepper(label, make, loss, loss_name, b, batches))
     best = dict.fromkeys(configs, float("inf"))
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Full backward hook is firing")
         for _ in range(reps):                   # interleaved: the same load on every config
             for name, stepper in configs.items():
                 best[name] = min(best[name], _time(stepper))
-    plain = best.pop("plain")
+    plain, noise = best.pop("plain"), best.pop("noise")
     return [{"model": label, "backend": b, "batch": batch, "plain_us": round(plain * 1e6, 1),
-             "dp_us": round(s * 1e6, 1), "ratio": round(s / plain, 2)} for b, s in best.items()]
+             "dp_us": round(s * 1e6, 1), "ratio": round(s / plain, 2),
+             "noise_us": round(noise * 1e6, 1), "noise_ratio": round(noise / plain, 2)}
+            for b, s in best.items()]
 
 
 def main() -> None:
@@ -198,7 +225,8 @@ def main() -> None:
         auto = resolve_backend(make(), loss_name=loss_name,
                                probe=data(2, np.random.default_rng(0))[0])
         for batch in batches:
-            for r in measure(label, batch, reps):
+            measured = measure(label, batch, reps)
+            for r in measured:
                 rows.append(r)
                 if r["backend"] == auto:
                     default_rows.append(r)
@@ -206,6 +234,10 @@ def main() -> None:
                 print(f"{label:<18}{batch:>6}{r['backend'] + mark:>20}{r['plain_us']:>10.0f}"
                       f"{r['dp_us']:>10.0f}{r['ratio']:>10.2f}  "
                       f"{'met' if r['ratio'] <= GOAL else 'not met'}")
+            r = measured[0]
+            print(f"{label:<18}{batch:>6}{'noise floor':>20}{r['plain_us']:>10.0f}"
+                  f"{r['noise_us']:>10.0f}{r['noise_ratio']:>10.2f}  noise floor: "
+                  f"{r['noise_ratio']:.2f}× plain step (secure-mode noise alone)")
     print(f"total {time.perf_counter() - t0:.1f} s; load average at end: "
           f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if not args.no_write:

@@ -14,8 +14,13 @@ Prints, from one run on this machine:
    run so that lazy imports are not counted). Configurations are timed interleaved (ABC ABC
    ...) on the same seeded Poisson batches and the median of the process's CPU time is
    reported (wall-clock time on a shared machine counts other processes' work), so the ratios
-   are measured under the same load. The step rows (``model, backend, batch, plain_us, dp_us,
-   bdp_us, ratio, bdp_ratio``; ``ratio`` = DP / plain, ``bdp_ratio`` = BDP / DP) also go to
+   are measured under the same load. Beside them, timed in the same interleaved loop, the
+   noise floor: :func:`~fedlib.privacy.dp_step.dp_step` of an empty batch (Opacus'
+   secure-mode noise for the ~24,000 parameters, four Gaussian draws per coordinate, halved
+   and divided), printed as "noise floor: x.xx× plain step" — the part of a DP step that no
+   per-example gradient path can remove. The step rows (``model, backend, batch, plain_us,
+   dp_us, bdp_us, ratio, bdp_ratio, noise_us, noise_ratio``; ``ratio`` = DP / plain,
+   ``bdp_ratio`` = BDP / DP, ``noise_ratio`` = noise floor / plain) also go to
    ``bench/results/survival.json`` (:func:`fedlib.book.bench.write_bench_summary`);
 2. one federated round (E = 1 local epoch, full participation) on LendingClub-like synthetic
    data with 27 state clients, without privacy and with DP-SGD, in seconds. The paper's scale
@@ -39,6 +44,8 @@ import numpy as np
 import torch
 
 from fedlib.book.bench import peak_kib, peak_kib_reset, write_bench_summary
+from fedlib.privacy.dp_step import dp_step
+from fedlib.privacy.randomness import mechanism_generator
 from fedlib.survival.data import prepare_survival, synthetic_survival
 from fedlib.survival.federated import SurvivalTrainer, make_model, train_federated
 from fedlib.survival.labels import interval_grid, survival_targets
@@ -67,6 +74,18 @@ def _train_once(mode, grad_path, X, y, batch, rep) -> tuple[float, int]:
     stats = tr.train(net, X, y, seed=rep)
     sec = time.process_time() - t0
     return sec, stats.steps
+
+
+def _noise_once(n_rows, batch, rep) -> tuple[float, int]:
+    """CPU seconds of as many noise releases (``dp_step`` of an empty batch) as a training
+    call has steps, and that number of steps."""
+    params = list(make_model(N_FEATURES, N_INTERVALS, seed=rep, init_hazard=0.006).parameters())
+    gen, steps = mechanism_generator(rep, seed=rep), math.ceil(n_rows / batch)
+    t0 = time.process_time()
+    for _ in range(steps):
+        dp_step(None, params, clip_norm=1.0, noise_multiplier=1.0, expected_batch_size=batch,
+                generator=gen)
+    return time.process_time() - t0, steps
 
 
 def _peak_extra_mib(mode, path, X, y, batch) -> float | None:
@@ -100,11 +119,16 @@ def step_table(X, y, batch: int, reps: int) -> dict[str, tuple[float, float | No
            for label, mode, path in CONFIGS}
     for _, mode, path in CONFIGS:                        # warm-up
         _train_once(mode, path, X[: batch * 2], y[: batch * 2], batch, 0)
+    _noise_once(batch * 2, batch, 0)
     times: dict[str, list[float]] = {label: [] for label, _, _ in CONFIGS}
+    times["noise floor"] = []
     for rep in range(reps):
         for label, mode, path in CONFIGS:
             sec, steps = _train_once(mode, path, X, y, batch, rep)
             times[label].append(sec / steps)
+        sec, steps = _noise_once(X.shape[0], batch, rep)
+        times["noise floor"].append(sec / steps)
+    mem["noise floor"] = None
     return {label: (float(np.median(t)), mem[label]) for label, t in times.items()}
 
 
@@ -116,7 +140,10 @@ def print_table(batch: int, res: dict[str, tuple[float, float | None]], n_params
           f"per-example matrix is {batch * n_params * 4 / 2**20:.1f} MiB):")
     for label, (sec, mib) in res.items():
         m = "n/a" if mib is None else f"{mib:6.1f} MiB"
-        print(f"  {label:<10} {sec * 1e3:8.2f} ms   peak extra memory {m}")
+        print(f"  {label:<11} {sec * 1e3:8.2f} ms   peak extra memory {m}")
+    floor = ms["noise floor"] / ms["plain"]
+    print(f"  noise floor: {floor:.2f}× plain step (Opacus' secure-mode noise alone, "
+          f"{ms['noise floor']:.2f} ms)")
     rows = []
     for path in ("ghost", "vmap"):
         dp, bdp = ms[f"DP {path}"], ms[f"BDP {path}"]
@@ -127,7 +154,9 @@ def print_table(batch: int, res: dict[str, tuple[float, float | None]], n_params
                      "backend": "linear" if path == "ghost" else "vmap", "batch": batch,
                      "plain_us": round(ms["plain"] * 1e3, 1), "dp_us": round(dp * 1e3, 1),
                      "bdp_us": round(bdp * 1e3, 1), "ratio": round(dp / ms["plain"], 2),
-                     "bdp_ratio": round(bdp / dp, 2)})
+                     "bdp_ratio": round(bdp / dp, 2),
+                     "noise_us": round(ms["noise floor"] * 1e3, 1),
+                     "noise_ratio": round(floor, 2)})
     print(f"  speed-up vmap / ghost: DP {ms['DP vmap'] / ms['DP ghost']:.1f}x   "
           f"BDP {ms['BDP vmap'] / ms['BDP ghost']:.1f}x")
     return rows

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ from hypothesis import strategies as st
 from opacus.accountants import RDPAccountant
 from scipy.optimize import minimize_scalar
 
+from fedlib.privacy import accountants
 from fedlib.privacy.accountants import (
     METHODS,
     RDP_ORDERS,
@@ -375,3 +377,44 @@ def test_accountant_result_holds_value_or_failure():
     with pytest.raises(ValueError, match="exactly one"):
         AccountantResult("rdp", DELTA, None)
     assert AccountantResult("pld", DELTA, 2.0).name == "dp_accounting PLD"
+
+
+def _full_curve_epsilon(segments, delta):
+    """Opacus' ε of a history from the full curve at every order (no order skipped)."""
+    from opacus.accountants.analysis import rdp as rdp_analysis
+
+    curve = sum(s.steps * np.asarray(rdp_analysis.compute_rdp(
+        q=s.sample_rate, noise_multiplier=s.noise_multiplier, steps=1,
+        orders=list(RDP_ORDERS))) for s in segments)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Optimal order is the")
+        return rdp_analysis.get_privacy_spent(orders=list(RDP_ORDERS), rdp=curve, delta=delta)
+
+
+@pytest.mark.parametrize("segments", [
+    [Segment(0.3, 0.05, 100)], [Segment(0.8, 0.003, 5000)], [Segment(1.1, 0.3, 1)],
+    [Segment(2.5, 1.0, 50)], [Segment(8.0, 0.05, 5000)], [Segment(60.0, 0.5, 3)],
+    [Segment(0.7, 0.02, 300), Segment(1.3, 0.2, 50), Segment(3.0, 1.0, 10)]])
+@pytest.mark.parametrize("delta", [1e-5, 1e-3])
+def test_rdp_epsilon_skipping_orders_is_the_full_curve_epsilon_to_the_bit(segments, delta):
+    """ε and its order are exactly those of the whole curve though most orders are skipped."""
+    eps, order = _full_curve_epsilon(segments, delta)
+    got = run_accountant(segments, delta=delta, method="rdp")
+    assert float(got) == float(eps)
+    assert got.note == f"optimal order {float(order):.4g}"
+
+
+@pytest.mark.parametrize(("target", "delta", "q", "steps"), [
+    (0.5, 1e-5, 0.05, 400), (1.0, 1e-5, 0.2, 100), (2.0, 1e-4, 0.01, 3000),
+    (10.0, 1e-5, 0.5, 60)])
+def test_calibrated_sigma_is_the_same_with_and_without_skipping_orders(monkeypatch, target,
+                                                                      delta, q, steps):
+    """Every σ of a calibration (and its ε) is the one the full curves give, to the bit."""
+    kw = dict(target_epsilon=target, delta=delta, sample_rate=q, steps=steps)
+    fast = calibrate_noise_multiplier(**kw)
+    monkeypatch.setattr(accountants, "_PRUNE", False)
+    monkeypatch.setattr(accountants, "_CURVES", accountants._LazyCurves())
+    full = calibrate_noise_multiplier(**kw)
+    assert fast == full
+    assert epsilon_for(noise_multiplier=fast, sample_rate=q, steps=steps, delta=delta) == \
+        _full_curve_epsilon([Segment(fast, q, steps)], delta)[0]

@@ -10,6 +10,8 @@ from __future__ import annotations
 import dp_accounting
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.special import logsumexp
 
 from fedlib.privacy.bdp import (
@@ -22,6 +24,7 @@ from fedlib.privacy.bdp import (
     neighbour_distances_from_per_example,
     planned_epsilon,
 )
+from fedlib.survival.federated import _draw_outside
 
 ORDERS = [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64]
 FEW_ORDERS = (1, 2, 4, 8, 16, 32)      # enough here: the minimum is at lambda = 1
@@ -462,3 +465,26 @@ def test_budget_arguments_are_keyword_only_without_defaults():
     with pytest.raises(TypeError):
         BayesianAccountant(sample_rate=0.1, clip_norm=1.0, beta=1e-5, gamma=1e-6,
                            n_rows=1000)  # type: ignore[call-arg]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 400), st.floats(0.0, 1.0), st.integers(1, 12), st.integers(0, 2**32 - 1))
+def test_rows_outside_the_batch_are_numpys_choice_from_the_pool(n, q, m, seed):
+    """The trainer's replacement draw is exactly ``rng.choice(pool, ...)`` (the same rows and
+    the same generator state after it), without building the pool of the client's rows."""
+    mask = np.random.default_rng(seed).random(n) < q
+    batch = np.flatnonzero(mask)
+    pool = np.flatnonzero(~mask) if (~mask).any() else np.arange(n)
+    ours, ref = np.random.default_rng(seed + 1), np.random.default_rng(seed + 1)
+    got = _draw_outside(ours, n, batch, m)
+    want = ref.choice(pool, size=m, replace=pool.size < m)
+    assert got.tolist() == want.tolist()
+    assert ours.random() == ref.random()
+
+
+def test_one_step_log_sum_exp_is_scipys():
+    """The streaming accountant's one-step pooled term equals scipy's logsumexp to the bit."""
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.normal(scale=50, size=(1, 200)), [[-np.inf, 0.0, 1e300, -1e-300]]],
+                       axis=1)
+    assert np.array_equal(logsumexp(x, axis=0), x[0])

@@ -262,3 +262,108 @@ def test_survival_trainer_takes_the_same_dp_step_as_opacus(grad_path):
     assert tr.dp_accountant.steps == 1
     stats = tr.train(make(), X.numpy(), np.hstack([ss.numpy(), sf.numpy()]), seed=1)
     assert stats.steps == 4 and tr.dp_accountant.steps == 5
+
+
+def _autograd_factors(layers, loss, X, *targets):
+    """Layer inputs and output gradients by autograd (the graph the hand-written pass replaces)."""
+    inputs, outs, h = [], [], X
+    with torch.enable_grad():
+        for m in layers:
+            if type(m) is nn.Linear:
+                inputs.append(h.detach())
+                h = nn.functional.linear(h, m.weight.detach(), m.bias.detach())
+                if not outs:
+                    h.requires_grad_(True)
+                outs.append(h)
+            else:
+                h = m(h)
+        deltas = torch.autograd.grad(loss(h, *targets), outs)
+    return inputs, list(deltas)
+
+
+@pytest.mark.parametrize("act", [nn.SELU, nn.ReLU, nn.Tanh, nn.Sigmoid, nn.Identity, nn.ELU,
+                                 nn.LeakyReLU, nn.SiLU, nn.GELU])
+@pytest.mark.parametrize("rows", [1, 33])
+def test_hand_written_backward_is_autograds_to_the_bit(act, rows):
+    """The ``linear`` backend's forward and backward by hand give autograd's factors exactly,
+    for every element-wise activation it accepts (hand-written kernels or autograd per op)."""
+    torch.manual_seed(rows)
+    net = nn.Sequential(nn.Linear(7, 16), act(), nn.Linear(16, 9), act(), nn.Linear(9, 3))
+    X, y = torch.randn(rows, 7), torch.randn(rows, 3)
+
+    def loss(out, t):
+        return ((out - t) ** 2).sum() + out.sigmoid().sum()
+
+    got = make_backend(net, loss, backend="linear", probe=X)(X, y)
+    inputs, deltas = _autograd_factors(list(net), loss, X, y)
+    assert all(torch.equal(a, b) for a, b in zip(got.inputs, inputs, strict=True))
+    assert all(torch.equal(a, b) for a, b in zip(got.deltas, deltas, strict=True)), act
+
+
+def test_hand_written_backward_of_the_hazard_net_is_autograds_to_the_bit():
+    make, loss, _, data, _, _ = CASES["hazard"]
+    model = make()
+    X, ss, sf = data(n=40)
+    got = make_backend(model, loss, backend="linear", probe=X)(X, ss, sf)
+    inputs, deltas = _autograd_factors(list(model.net), loss, X, ss, sf)
+    assert all(torch.equal(a, b) for a, b in zip(got.inputs + got.deltas, inputs + deltas,
+                                                  strict=True))
+
+
+def test_releases_are_fresh_tensors_and_the_scratch_keeps_the_stream():
+    """The noise scratch is reused between steps and layouts, never returned: a release is not
+    changed by later steps, and interleaving two layouts changes no draw."""
+    a = [torch.zeros(3, 16), torch.zeros(5)]
+    b = [torch.zeros(7, 13), torch.zeros(24), torch.zeros(1)]
+    kw = dict(clip_norm=1.0, noise_multiplier=1.0, expected_batch_size=4)
+    gen_a, gen_b = mechanism_generator(0, seed=5), mechanism_generator(0, seed=6)
+    first = dp_step(None, a, generator=gen_a, **kw)
+    kept = [t.clone() for t in first]
+    mixed = [dp_step(None, b, generator=gen_b, **kw), dp_step(None, a, generator=gen_a, **kw)]
+    assert all(torch.equal(x, y) for x, y in zip(first, kept, strict=True))
+    gen_a, gen_b = mechanism_generator(0, seed=5), mechanism_generator(0, seed=6)
+    dp_step(None, a, generator=gen_a, **kw)
+    alone = [dp_step(None, b, generator=gen_b, **kw), dp_step(None, a, generator=gen_a, **kw)]
+    for got, want in zip(mixed, alone, strict=True):
+        assert all(torch.equal(x, y) for x, y in zip(got, want, strict=True))
+    assert not any(x.data_ptr() == y.data_ptr() for x in mixed[0] for y in mixed[1])
+
+
+@pytest.mark.parametrize("loss_name", ["bce", "mse"])
+def test_named_losses_skip_autograd_with_the_same_factors(loss_name):
+    """With a named loss the ``linear`` backend takes its gradient in closed form: the
+    factors are autograd's to the bit (chapter 1's MLP and BCE)."""
+    X, y = _binary(n=50, d=5, seed=3)
+    model = MLP(5, (16, 8), seed=0)
+    loss = (_bce if loss_name == "bce" else
+            lambda out, t: nn.functional.mse_loss(out, t.reshape(out.shape), reduction="sum"))
+    backend = make_backend(model, loss, backend="linear", loss_name=loss_name, probe=X)
+    assert backend.residual is not None
+    got = backend(X, y)
+    inputs, deltas = _autograd_factors(list(model.net), loss, X, y)
+    assert all(torch.equal(a, b) for a, b in zip(got.inputs + got.deltas, inputs + deltas,
+                                                  strict=True))
+
+
+def test_the_hazard_loss_gradient_without_autograd_is_autograds_to_the_bit():
+    """Chapter 3's trainer takes the eq. 1 loss's gradient without autograd: the same bits,
+    on ordinary and extreme logits, label vectors and arbitrary weights."""
+    from fedlib.survival.federated import _grad_backend, _nll_sum, nll_sum_gradient
+
+    gen = torch.Generator().manual_seed(0)
+    z = torch.randn(64, 24, generator=gen) * 5
+    z[0, :4] = torch.tensor([0.0, -90.0, 90.0, 1e-30])
+    for ss, sf in [(torch.rand(64, 24, generator=gen).round(),
+                    torch.rand(64, 24, generator=gen).round()),
+                   (torch.rand(64, 24, generator=gen), torch.rand(64, 24, generator=gen))]:
+        zz = z.clone().requires_grad_(True)
+        (want,) = torch.autograd.grad(_nll_sum(zz, ss, sf), zz)
+        assert torch.equal(nll_sum_gradient(z, ss, sf), want)
+    model = make_model(10, 24, seed=0, init_hazard=0.01)
+    X = torch.randn(30, 10, generator=gen)
+    backend = _grad_backend(model, X, "ghost")
+    assert backend.loss_grad is nll_sum_gradient
+    got = backend(X, ss[:30], sf[:30])
+    inputs, deltas = _autograd_factors(list(model.net), _nll_sum, X, ss[:30], sf[:30])
+    assert all(torch.equal(a, b) for a, b in zip(got.inputs + got.deltas, inputs + deltas,
+                                                  strict=True))

@@ -391,7 +391,10 @@ class _RunStats:
         self.inv_m += S / M
         self.log_mean_h += lme_h.sum(0)
         self.log_t_h += _log_t_ucb(H * c, tq).sum(0)
-        self.log_pool_h = np.logaddexp(self.log_pool_h, logsumexp(lme_h, axis=0))
+        # One step (the streaming accountant's case): the log-sum-exp of one value is the
+        # value itself (scipy returns max + log(1)), without scipy's array handling.
+        step_pool = lme_h[0] if S == 1 else logsumexp(lme_h, axis=0)
+        self.log_pool_h = np.logaddexp(self.log_pool_h, step_pool)
         self.log_mean_1 += _log_mean_exp(c).sum(0)
         self.log_t_1 += _log_t_ucb(c, tq).sum(0)
 

@@ -39,10 +39,11 @@ Examples
 
 from __future__ import annotations
 
-import math
+import threading
 from collections.abc import Sequence
 
 import torch
+from torch._utils import _unflatten_dense_tensors
 
 from fedlib.privacy.accountants import PartyAccountant
 from fedlib.privacy.per_example import DenseGradients, PerExampleGradients
@@ -64,22 +65,66 @@ def clip_factors(grads: PerExampleGradients, clip_norm: float) -> torch.Tensor:
     return (float(clip_norm) / (grads.norms() + CLIP_EPS)).clamp(max=1.0)
 
 
-def _secure_noise_draws(std: float, shape: torch.Size, generator: torch.Generator
-                        ) -> tuple[torch.Tensor, ...]:
-    """The four Gaussian draws of Opacus' secure-mode noise for one parameter.
+class _NoiseScratch(threading.local):
+    """Per-thread scratch space of the noise draws, one per parameter layout.
 
-    After the one it throws away, from the generator in the same order as
-    :func:`~fedlib.privacy.randomness.gaussian_noise` draws them.
+    A step's Python work on a small network is a large part of its cost: the buffer of the
+    four draws, its per-parameter views and the one-value buffer of the draw Opacus throws
+    away are made once per layout (a tuple of parameter sizes) and reused. Thread-local, so
+    two trainers in two threads never share a buffer; the released noise is always a fresh
+    tensor, never a view of the scratch.
     """
-    k = math.prod(shape)
-    torch.normal(0.0, std, size=(1, 1), generator=generator)
-    if k % 16 == 0 or 4 * k < 16:
-        # One draw of 4k values *is* the four draws of k: ATen fills the uniforms in order
-        # and turns them into normals in blocks of 16 (below 16 values, one at a time), so
-        # no block straddles two of the four when k is a multiple of 16. One call instead of
-        # four; tests/test_dp_backends.py checks the result against Opacus' own draws.
-        return torch.normal(0.0, std, size=(4, *shape), generator=generator).unbind(0)
-    return tuple(torch.normal(0.0, std, size=shape, generator=generator) for _ in range(4))
+
+    def __init__(self) -> None:
+        self.layouts: dict[tuple[int, ...], tuple] = {}
+
+    def get(self, sizes: tuple[int, ...]) -> tuple:
+        """``(blocks, rows, first_rows, other_rows, flat, throwaway)`` for ``sizes``."""
+        key = (sizes, torch.get_default_dtype())     # what torch.normal draws in
+        hit = self.layouts.get(key)
+        if hit is None:
+            if len(self.layouts) >= 16:          # a bound: layouts seldom change in a run
+                self.layouts.clear()
+            buf = torch.empty(4 * sum(sizes))
+            blocks = buf.split([4 * k for k in sizes])
+            rows = [b.view(4, k).unbind(0) for b, k in zip(blocks, sizes, strict=True)]
+            first = [r[0] for r in rows]
+            others = [[r[i] for r in rows] for i in (1, 2, 3)]
+            hit = self.layouts[key] = (blocks, rows, first, others, torch.empty(sum(sizes)),
+                                         torch.empty(1, 1))
+        return hit
+
+
+_SCRATCH = _NoiseScratch()
+
+
+def _secure_noise_sum(std: float, sizes: tuple[int, ...], generator: torch.Generator
+                      ) -> torch.Tensor:
+    """``((n1 + n2) + n3) + n4`` of Opacus' secure-mode noise, all parameters, flattened.
+
+    Per parameter, in ``model.parameters()`` order: the ``(1, 1)`` draw Opacus throws away,
+    then its four Gaussian draws ``n1 .. n4`` of the parameter's size, from ``generator``, as
+    :func:`~fedlib.privacy.randomness.gaussian_noise` draws them; each draw fills a slice of
+    one scratch buffer in place (``Tensor.normal_`` on a contiguous slice is what
+    ``torch.normal`` does on a fresh tensor, so the stream and the values are the same). The
+    sums run as three ``foreach`` calls over all parameters (a Python loop of small tensor
+    ops was a large part of a step). Returns a view of the scratch: copy before the next call.
+    """
+    blocks, rows, first, others, flat, throwaway = _SCRATCH.get(sizes)
+    for block, row, k in zip(blocks, rows, sizes, strict=True):
+        throwaway.normal_(0.0, std, generator=generator)
+        if k % 16 == 0 or 4 * k < 16:
+            # One draw of 4k values *is* the four draws of k: ATen fills the uniforms in order
+            # and turns them into normals in blocks of 16 (below 16 values, one at a time), so
+            # no block straddles two of the four when k is a multiple of 16. One call instead
+            # of four; tests/test_dp_backends.py checks the result against Opacus' own draws.
+            block.normal_(0.0, std, generator=generator)
+        else:
+            for r in row:
+                r.normal_(0.0, std, generator=generator)
+    for n in others:
+        torch._foreach_add_(first, n)
+    return torch.cat(first, out=flat)
 
 
 def dp_step(grads: PerExampleGradients | torch.Tensor | None, params: Sequence[torch.Tensor], *,
@@ -114,24 +159,23 @@ def dp_step(grads: PerExampleGradients | torch.Tensor | None, params: Sequence[t
     """
     if isinstance(grads, torch.Tensor):
         grads = DenseGradients.from_flat(grads, [p.shape for p in params])
+    sizes = tuple(p.numel() for p in params)
     if grads is None or grads.n_rows == 0:
-        sums = [torch.zeros_like(p, memory_format=torch.contiguous_format) for p in params]
+        flat = torch.zeros(sum(sizes), dtype=params[0].dtype if params else torch.float32)
     else:
+        # One flat vector for all parameters: noise, halving and division are then one op
+        # each (elementwise, so the same values as per parameter).
         sums = grads.weighted_sum(clip_factors(grads, clip_norm))
+        flat = torch.cat([s.reshape(-1) for s in sums])
     std = float(noise_multiplier) * float(clip_norm)
-    sums = [s.reshape(p.shape) for p, s in zip(params, sums, strict=True)]
     if std > 0:
-        # Opacus: p.grad = summed + noise, noise = (((n1 + n2) + n3) + n4) / 2. The same sums
-        # in the same order, as foreach calls over all parameters: a python loop of small
-        # tensor ops was a large part of a step.
-        draws = [_secure_noise_draws(std, p.shape, generator) for p in params]
-        n1, n2, n3, n4 = (list(d) for d in zip(*draws, strict=True))
-        for n in (n2, n3, n4):
-            torch._foreach_add_(n1, n)
-        out = torch._foreach_add(sums, n1, alpha=0.5)
-    else:
-        out = [s.clone() for s in sums]
-    torch._foreach_div_(out, float(expected_batch_size))
+        # Opacus: p.grad = summed + noise, noise = (((n1 + n2) + n3) + n4) / 2 (the halving
+        # is exact, so adding half the sum is the same number).
+        flat = torch.add(flat, _secure_noise_sum(std, sizes, generator), alpha=0.5)
+    flat.div_(float(expected_batch_size))
+    # Views of the vector shaped like the parameters, made in one C++ call (torch's helper
+    # for flattened gradient buckets) rather than a Python loop of splits and views.
+    out = list(_unflatten_dense_tensors(flat, params))
     if accountant is not None:
         accountant.record(noise_multiplier=noise_multiplier, sample_rate=sample_rate, steps=1)
     return out

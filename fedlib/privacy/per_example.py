@@ -14,7 +14,8 @@ Backends (:data:`BACKENDS`):
   form (:mod:`fedlib.privacy.closed_form`), so ``g_i = r_i [x_i, 1]`` needs no autograd;
 * ``"linear"`` — a stack of ``nn.Linear`` layers and element-wise activations (the MLPs of
   chapter 1, the hazard net of chapter 3): one forward pass and one backward pass to the
-  layers' outputs give, per layer ``l``, its inputs ``a_i`` and output gradients ``delta_i``;
+  layers' outputs, both written out with the kernels autograd would call (no graph; the
+  same numbers), give, per layer ``l``, its inputs ``a_i`` and output gradients ``delta_i``;
   example ``i``'s gradient of the layer is ``outer(delta_i, a_i)`` (bias ``delta_i``). Hence,
   without forming any ``g_i`` (Goodfellow 2015; the "ghost norm" of Li et al. 2022):
   ``||g_i||^2 = sum_l (||a_i||^2 + 1) ||delta_i||^2``, the clipped sum per layer is one matmul
@@ -217,8 +218,13 @@ class LinearFactors:
         """``||g_i||^2 = sum_l (||a_i||^2 + 1[bias]) ||delta_i||^2`` — no ``g_i`` formed."""
         total = None
         for a, d, b in zip(self.inputs, self.deltas, self.has_bias, strict=True):
-            t = (torch.linalg.vecdot(a, a) + float(b)) * torch.linalg.vecdot(d, d)
-            total = t if total is None else total + t
+            # in place (a step's allocations are a visible part of its cost); the same
+            # operations in the same order, so the same numbers
+            t = torch.linalg.vecdot(a, a)
+            if b:
+                t += 1.0
+            t *= torch.linalg.vecdot(d, d)
+            total = t if total is None else total.add_(t)
         return total
 
     def norms(self) -> torch.Tensor:
@@ -367,7 +373,8 @@ def resolve_backend(model: nn.Module, *, loss_name: str | None = None,
 
 def make_backend(model: nn.Module, loss: LossFn, *, backend: str = "auto",
                  loss_name: str | None = None, probe: torch.Tensor | None = None,
-                 grad_sample_mode: str = "hooks") -> _Backend:
+                 grad_sample_mode: str = "hooks",
+                 loss_grad: Callable[..., torch.Tensor] | None = None) -> _Backend:
     """A callable ``backend(X, *targets) -> PerExampleGradients`` for ``model`` and ``loss``.
 
     Parameters
@@ -380,12 +387,19 @@ def make_backend(model: nn.Module, loss: LossFn, *, backend: str = "auto",
         One of :data:`BACKENDS` or ``"auto"`` (:func:`resolve_backend`).
     loss_name
         The name of ``loss`` if it is one with a closed-form residual (``"bce"``, ``"mse"``
-        of :data:`fedlib.privacy.closed_form.RESIDUALS`); needed by ``closed_form``.
+        of :data:`fedlib.privacy.closed_form.RESIDUALS`); needed by ``closed_form``, and
+        ``linear`` then takes the loss gradient in closed form. ``loss`` must then be that
+        loss, summed over rows.
     probe
         A few input rows; ``closed_form`` and ``linear`` check on them that the model's
         ``forward`` is its layer stack.
     grad_sample_mode
         Opacus' mode for ``backend="opacus"`` (``"hooks"`` or ``"functorch"``).
+    loss_grad
+        ``loss_grad(out, *targets)``: the gradient of ``loss`` at ``out``, if the caller has
+        it in closed form; ``linear`` then uses it instead of autograd. It must be the same
+        numbers as autograd's (chapter 3's eq. 1 loss passes one written with the kernels
+        autograd's backward calls).
 
     Raises
     ------
@@ -413,7 +427,7 @@ def make_backend(model: nn.Module, loss: LossFn, *, backend: str = "auto",
                              f"nn.Linear(d, 1)) and a loss in {sorted(RESIDUALS)}, got "
                              f"{type(model).__name__} with loss {loss_name!r}")
         return _ClosedFormBackend(layers[0], RESIDUALS[loss_name])
-    return _LinearBackend(layers, loss, tail)
+    return _LinearBackend(layers, loss, tail, RESIDUALS.get(loss_name), loss_grad)
 
 
 class _Backend:
@@ -439,36 +453,107 @@ class _ClosedFormBackend(_Backend):
         return LinearFactors([X], [r], [self.layer.bias is not None])
 
 
+#: ATen's SELU constants (``F.selu`` is ``elu`` with them; aten/src/ATen/native/Activation.cpp).
+SELU_ALPHA = 1.6732632423543772848170429916717
+SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def _activation_backward(m: nn.Module, pre: torch.Tensor, post: torch.Tensor,
+                         grad: torch.Tensor) -> torch.Tensor:
+    """The loss gradient at an activation's input from the one at its output.
+
+    For SELU, ReLU, Tanh, Sigmoid and Identity the kernel autograd's own backward formula
+    calls (``elu_backward`` on the input, ``threshold_backward``, ``tanh_backward`` and
+    ``sigmoid_backward`` on the output), so the result is autograd's to the bit
+    (tests/test_dp_backends.py checks it); any other element-wise activation asks autograd
+    for this one op.
+    """
+    kind = type(m)
+    if kind is nn.Identity:
+        return grad
+    if kind is nn.SELU:
+        return torch.ops.aten.elu_backward(grad, SELU_ALPHA, SELU_SCALE, 1.0, False, pre)
+    if kind is nn.ReLU:
+        return torch.ops.aten.threshold_backward(grad, post, 0)
+    if kind is nn.Tanh:
+        return torch.ops.aten.tanh_backward(grad, post)
+    if kind is nn.Sigmoid:
+        return torch.ops.aten.sigmoid_backward(grad, post)
+    with torch.enable_grad():
+        x = pre.detach().requires_grad_(True)
+        (out,) = torch.autograd.grad(m(x), x, grad)
+    return out
+
+
 class _LinearBackend(_Backend):
+    """Per-layer factors of a ``Linear`` / element-wise stack, forward and backward by hand.
+
+    Why by hand: the factors need the layers' inputs and output gradients, which autograd
+    gives only through a graph built for the batch and walked once (or through hooks, as
+    Opacus and the ghost-clipping libraries do it), both of which cost more Python and C++
+    bookkeeping per step than the arithmetic on the small networks of chapters 1 and 3. A
+    stack of ``Linear`` layers and element-wise activations has a backward of two kernels
+    per layer — ``delta @ W`` and the activation's own backward kernel — so the backward pass
+    is written out with exactly the kernels autograd's formulas call (``mm_mat1_backward``
+    of ``addmm``, :func:`_activation_backward`): the same numbers, to the bit, without the
+    graph. Only the loss's gradient at the network's output goes through autograd (the loss
+    is pluggable, and its graph is a few ops on ``[B, out]``) — unless the loss is named and
+    has a closed-form residual (:data:`~fedlib.privacy.closed_form.RESIDUALS`: ``sigmoid(z)
+    - y`` and ``2 (z - y)`` are what the ATen backward kernels of the summed BCE-with-logits
+    and MSE losses compute, so the result is the same to the bit and autograd is not started
+    at all).
+    """
+
     name = "linear"
 
-    def __init__(self, layers, loss: LossFn, tail: tuple) -> None:
-        self.layers, self.loss, self.tail = layers, loss, tail
+    def __init__(self, layers, loss: LossFn, tail: tuple, residual=None,
+                 loss_grad: Callable[..., torch.Tensor] | None = None) -> None:
+        self.layers, self.loss, self.tail, self.residual = layers, loss, tail, residual
+        self.loss_grad = loss_grad
+        self.linear_at = [i for i, m in enumerate(layers) if type(m) is nn.Linear]
+        self.has_bias = [layers[i].bias is not None for i in self.linear_at]
 
     def __call__(self, X, *targets) -> LinearFactors:
         """The factors of one forward and one backward pass over ``X``.
 
-        The forward pass uses detached weights and the backward pass stops at the ``Linear``
-        outputs (no parameter gradient is formed); rows do not interact, so row ``i`` of
-        each output gradient is example ``i``'s own ``delta_i``.
+        Rows do not interact, so row ``i`` of each layer's output gradient is example
+        ``i``'s own ``delta_i``; no parameter gradient is formed.
         """
-        inputs, outs, has_bias = [], [], []
+        layers = self.layers
+        inputs, seen = [], []          # seen[i]: (input, output) of layer i
         h = X
-        with torch.enable_grad():
-            for m in self.layers:
+        with torch.no_grad():
+            for m in layers:
+                x = h
                 if type(m) is nn.Linear:
-                    inputs.append(h.detach())
-                    has_bias.append(m.bias is not None)
-                    h = F.linear(h, m.weight.detach(),
-                                 None if m.bias is None else m.bias.detach())
-                    if not outs:
-                        h.requires_grad_(True)
-                    outs.append(h)
+                    inputs.append(x)
+                    h = F.linear(x, m.weight, m.bias)
                 else:
-                    h = m(h)
-            total = self.loss(h.reshape(h.shape[0], *self.tail), *targets)
-            deltas = torch.autograd.grad(total, outs)
-        return LinearFactors(inputs, list(deltas), has_bias)
+                    h = m(x)
+                seen.append((x, h))
+            if self.loss_grad is not None:
+                g = self.loss_grad(h.reshape(h.shape[0], *self.tail), *targets).reshape(h.shape)
+            elif self.residual is not None and len(targets) == 1:
+                g = self.residual(h, targets[0].reshape(h.shape).to(h.dtype))
+            else:
+                with torch.enable_grad():
+                    out = h.detach().requires_grad_(True)
+                    total = self.loss(out.reshape(out.shape[0], *self.tail), *targets)
+                    (g,) = torch.autograd.grad(total, out)
+            deltas = [g] * len(self.linear_at)
+            first = self.linear_at[0]
+            j = len(self.linear_at)
+            for i in range(len(layers) - 1, first - 1, -1):
+                m = layers[i]
+                if type(m) is nn.Linear:
+                    j -= 1
+                    deltas[j] = g
+                    if i > first:
+                        # autograd's mm_mat1_backward of addmm(b, x, W^T) on a row-major x
+                        g = g.mm(m.weight)
+                else:
+                    g = _activation_backward(m, seen[i][0], seen[i][1], g)
+        return LinearFactors(inputs, deltas, list(self.has_bias))
 
 
 class _VmapBackend(_Backend):

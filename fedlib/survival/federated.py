@@ -81,6 +81,7 @@ Examples
 from __future__ import annotations
 
 import math
+import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -110,6 +111,7 @@ __all__ = [
     "SurvivalTrainer",
     "linear_backprops",
     "make_model",
+    "nll_sum_gradient",
     "per_example_gradients",
     "train_centralized",
     "train_federated",
@@ -122,6 +124,30 @@ Mode = Literal["none", "dp", "bdp"]
 def _nll_sum(out: torch.Tensor, s_surv: torch.Tensor, s_fail: torch.Tensor) -> torch.Tensor:
     """The eq. 1 loss summed over rows: the per-example loss DP-SGD differentiates."""
     return discrete_time_nll(out, s_surv, s_fail, reduction="sum")
+
+
+def nll_sum_gradient(out: torch.Tensor, s_surv: torch.Tensor, s_fail: torch.Tensor
+                  ) -> torch.Tensor:
+    """The gradient of :func:`_nll_sum` at ``out``, without autograd, to the bit.
+
+    ``d/dz [-(s log sigmoid(-z) + f log sigmoid(z))]`` with the kernels autograd's backward of
+    :func:`~fedlib.survival.likelihood.discrete_time_nll` calls: the summed and negated
+    rows pass ``-s`` and ``-f`` down to the two ``log_sigmoid_backward`` calls (on ``-z``,
+    then negated, and on ``z``), whose results add (tests/test_dp_backends.py checks the
+    equality). The DP step of the hazard net then starts no autograd graph at all.
+
+    >>> z = torch.tensor([[0.3, -2.0]])
+    >>> s, f = torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, 1.0]])
+    >>> zz = z.clone().requires_grad_(True)
+    >>> bool(torch.equal(nll_sum_gradient(z, s, f), torch.autograd.grad(_nll_sum(zz, s, f), zz)[0]))
+    True
+    """
+    neg = -out
+    _, buf_neg = torch.ops.aten.log_sigmoid_forward(neg)
+    _, buf_pos = torch.ops.aten.log_sigmoid_forward(out)
+    surv = torch.ops.aten.log_sigmoid_backward(-s_surv.to(out.dtype), neg, buf_neg)
+    fail = torch.ops.aten.log_sigmoid_backward(-s_fail.to(out.dtype), out, buf_pos)
+    return -surv + fail
 
 
 def per_example_gradients(model: torch.nn.Module, X: torch.Tensor, s_surv: torch.Tensor,
@@ -158,7 +184,8 @@ def _grad_backend(model: torch.nn.Module, X: torch.Tensor, grad_path: str):
     """
     fits = grad_path == "ghost" and linear_stack(model) is not None
     try:
-        return make_backend(model, _nll_sum, backend="linear" if fits else "vmap", probe=X)
+        return make_backend(model, _nll_sum, backend="linear" if fits else "vmap", probe=X,
+                            loss_grad=nll_sum_gradient)
     except ValueError:                  # the stack's output is not the model's forward
         return make_backend(model, _nll_sum, backend="vmap")
 
@@ -176,6 +203,28 @@ def linear_backprops(layers: list[nn.Module], X: torch.Tensor, s_surv: torch.Ten
     """
     return make_backend(nn.Sequential(*layers), _nll_sum, backend="linear", probe=X)(
         X, s_surv, s_fail)
+
+
+def _draw_outside(rng: np.random.Generator, n: int, batch: np.ndarray, m: int) -> np.ndarray:
+    """``m`` rows of ``range(n)`` outside the sorted, distinct ``batch`` (all rows if none are).
+
+    Exactly ``rng.choice(pool, size=m, replace=pool.size < m)`` for ``pool`` the rows outside
+    the batch: numpy draws positions in the pool and takes them from it, so the positions are
+    drawn here and turned into rows without building the pool — the ``j``-th row outside
+    the batch is ``j`` plus the number of batch rows ``s_i`` with ``s_i - i <= j``. That is
+    O(batch) per step instead of O(n) (a mask of every row of the client).
+
+    >>> rng, batch = np.random.default_rng(3), np.array([1, 2, 5])
+    >>> pool = np.setdiff1d(np.arange(8), batch)
+    >>> bool((_draw_outside(rng, 8, batch, 4)
+    ...       == np.random.default_rng(3).choice(pool, size=4, replace=False)).all())
+    True
+    """
+    k = n - batch.size
+    if k == 0:                                   # the batch is every row: draw from all
+        return rng.choice(n, size=m, replace=n < m)
+    pos = rng.choice(k, size=m, replace=k < m)
+    return pos + np.searchsorted(batch - np.arange(batch.size), pos, side="right")
 
 
 def _check_mode(mode: str) -> str:
@@ -365,10 +414,7 @@ class SurvivalTrainer:
         use_bdp = self.mode == "bdp" and not self.bdp_accountant.uses_fallback
         if use_bdp:
             # x'^(m) ~ mu: rows of the client outside the batch (its empirical distribution).
-            mask = np.ones(n, dtype=bool)
-            mask[idx.numpy()] = False
-            pool = np.flatnonzero(mask) if mask.any() else np.arange(n)
-            repl = torch.as_tensor(rng.choice(pool, size=M, replace=pool.size < M))
+            repl = torch.as_tensor(_draw_outside(rng, n, idx.numpy(), M))
             # An empty Poisson batch has no element to swap out: draw the x side of the
             # pairs from the client's rows too (Delta only needs x in D, x' ~ mu).
             side = idx if b else torch.as_tensor(rng.choice(n, size=M))
@@ -391,7 +437,7 @@ class SurvivalTrainer:
                 k = len(rows) - M
                 swap = torch.as_tensor(neighbour_swap_indices(k, M, rng=rng))
                 d = grads.pair_sq_distances(swap, k + torch.arange(M), clip_norm=C)
-                self.distances.append(float(np.median(d)))
+                self.distances.append(statistics.median(d.tolist()))   # np.median's value
                 self.bdp_accountant.step(d)
             else:
                 self.bdp_accountant.step(None)
