@@ -73,7 +73,7 @@ audit_epochs = 1000  # local epochs per round in the paper's DP settings
 audit_rounds = 5  # rounds in the paper's DP settings
 mia_max_rows = 400  # rows per side in the membership-inference attack
 n_seeds = 3  # seeds seed, seed+1, ...: split, partition, initial model, batches, DP noise
-engine = "closed_form"  # 'closed_form' (numpy per-example logistic gradients) or 'opacus'
+dp_backend = "closed_form"  # 'closed_form' (numpy per-example logistic gradients) or 'opacus'
 fl_engine = "local"  # who runs each federation: 'local' (this process) or 'flower' (needs flwr)
 tune_budget = 6  # configurations tried per mode on the validation rows
 tune_learning_rates = [0.01, 0.03, 0.1, 0.3, 1.0, 3.0]  # learning rates for standard FL and HE-FL
@@ -163,8 +163,8 @@ fed_data.client_table
 # with $B$ the batch (here the bank's full training set, as in the paper); one accountant per bank
 # — created once, never reset between rounds — composes every step it ever took. For this one-layer
 # model the per-example gradient has a closed form, $(\sigma(w^\top x + b) - y)\,[x, 1]$, so the
-# chapter runs the same algorithm without per-example autograd (`engine: closed_form`, the default;
-# a test checks it against Opacus to float precision): that is what makes several seeds and a
+# chapter runs the same algorithm without per-example autograd (`dp_backend: closed_form`, the
+# default; a test checks it against Opacus to float precision): that is what makes several seeds and a
 # tuning sweep of the paper's 1000 × 5 schedule affordable. One local step of
 # {eq}`eq-02-dpsgd` with the closed-form per-example gradient:
 #
@@ -526,7 +526,7 @@ _ = results.write(P.results_path)  # returns the document; no repr on the page
 #    centralised model is due to each bank scaling with its own statistics?
 # 2. The paper attributes longer epochs to *stronger* privacy, yet reports the longest epochs at
 #    the *weakest* (ε = 14.13). Which part of DP-SGD's cost depends on σ at all? Measure it with
-#    `-p engine opacus` and with `bench/bench_dpsgd.py`.
+#    `-p dp_backend opacus` and with `bench/bench_dpsgd.py`.
 # 3. Find, with `fedlib.privacy.calibrate.calibrate_noise_multiplier`, the σ that gives ε = 8.65
 #    after 1000 full-batch epochs × 5 rounds. Train with it. What ROC-AUC is left?
 # 4. In the mixed experiment, which single change (one more HE bank, one fewer plaintext bank,

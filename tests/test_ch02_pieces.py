@@ -270,7 +270,7 @@ def test_closed_form_dp_noise_has_the_stated_scale_and_is_accounted():
     parties = build_parties(small_clients(n=2), [ClientMode("dp", training="dp",
                                                             noise_multiplier=1.0)] * 2,
                             epochs=4, lr=0.5, batch_size=None, delta=1e-5, noise_seed=0,
-                            engine="closed_form")
+                            dp_backend="closed_form")
     fed = run_federation(parties, model_fn=lambda: LogisticRegression(4, seed=0), rounds=2,
                          seed=0, evaluate=lambda m: {})
     assert fed.parties[0].trainer.accountant.steps == 8
@@ -282,13 +282,13 @@ def test_time_modes_interleaves_modes_and_needs_repeats(ckks):
     modes = [ClientMode("standard"), ClientMode("he (ckks)", protection="ckks")]
     t = time_modes(small_clients(n=2), modes, model_fn=lambda: LogisticRegression(4, seed=0),
                    epochs=2, repeats=2, lr=0.1, clip_norm=1.0, delta=1e-5, ckks=ckks,
-                   engine="closed_form")
+                   dp_backend="closed_form")
     assert t["mode"].tolist() == ["standard", "he (ckks)"] * 2
     assert (t.server_s > 0).all()
     with pytest.raises(ValueError, match="repeats"):
         time_modes(small_clients(n=2), modes, model_fn=lambda: LogisticRegression(4, seed=0),
                    epochs=2, repeats=1, lr=0.1, clip_norm=1.0, delta=1e-5, ckks=ckks,
-                   engine="closed_form")
+                   dp_backend="closed_form")
 
 
 def test_shared_ckks_key_lets_one_client_decrypt_another_clients_update(ckks):

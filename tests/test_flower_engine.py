@@ -58,7 +58,7 @@ def _evaluate(model) -> dict[str, float]:
 
 def _federation(mode: ClientMode, engine, *, ckks=None, seed: int = SEED):
     parties = build_parties(_banks(), [mode] * 3, epochs=3, lr=0.5, batch_size=16,
-                            delta=1e-3, noise_seed=seed, ckks=ckks, engine="closed_form")
+                            delta=1e-3, noise_seed=seed, ckks=ckks, dp_backend="closed_form")
     run = run_federation(parties, model_fn=lambda: LogisticRegression(D, seed=0), rounds=ROUNDS,
                          seed=seed, evaluate=_evaluate, engine=engine)
     return run
@@ -194,7 +194,7 @@ def test_secure_aggregation_on_the_flower_engine_is_refused_naming_secaggplus(mo
 
     monkeypatch.setattr(engine, "flower_available", lambda: True)
     banks = build_parties(_banks(), [STANDARD] * 3, epochs=1, lr=0.5, batch_size=None,
-                          delta=None, engine="closed_form")
+                          delta=None, dp_backend="closed_form")
     for bank in banks:
         bank.protection = SecureAggregation(threshold=2)
     with pytest.raises(ValueError, match="SecAgg\\+.*fedlib.flower.secagg"):
@@ -224,7 +224,7 @@ def test_a_distributed_engine_runs_whole_fits_only(monkeypatch):
 
     monkeypatch.setattr(engine, "flower_available", lambda: True)
     banks = build_parties(_banks(), [STANDARD] * 3, epochs=1, lr=0.5, batch_size=None,
-                          delta=None, engine="closed_form")
+                          delta=None, dp_backend="closed_form")
     fed = Federation(banks, model_fn=lambda: LogisticRegression(D, seed=0), seed=0,
                      engine=engine.FlowerEngine())
     with pytest.raises(ValueError, match="use fit\\(rounds\\)"):

@@ -95,7 +95,7 @@ def build_parties(data: Sequence[PartyData], modes: Sequence[ClientMode], *, epo
                   lr: float, batch_size: int | None, delta: float | None,
                   clip_norm: float = 1.0, noise_seed: int | None = None,
                   ckks: UpdateProtection | None = None,
-                  engine: Literal["opacus", "closed_form"] = "opacus") -> list[Party]:
+                  dp_backend: Literal["opacus", "closed_form"] = "opacus") -> list[Party]:
     """One :class:`Party` per client, each with its own trainer and (DP) accountant.
 
     All CKKS clients share the one ``ckks`` protection: they hold the same secret key, as in
@@ -105,13 +105,13 @@ def build_parties(data: Sequence[PartyData], modes: Sequence[ClientMode], *, epo
     ``noise_seed`` (default ``None``: OS entropy) seeds their sampling and noise for
     reproduction only — seeded noise voids the guarantee.
 
-    ``engine="closed_form"`` trains logistic regression with closed-form per-example gradients
+    ``dp_backend="closed_form"`` trains logistic regression with closed-form per-example gradients
     (:func:`fedlib.privacy.closed_form.logistic_sgd`: the same algorithm, about 20 times faster than
-    Opacus' hooks on this model); ``engine="opacus"`` runs DP-SGD through Opacus'
+    Opacus' hooks on this model); ``dp_backend="opacus"`` runs DP-SGD through Opacus'
     ``DPOptimizer`` (``backend="opacus"`` of :func:`fedlib.privacy.dpsgd.train_local_dp`).
     """
-    if engine not in ("opacus", "closed_form"):
-        raise ValueError(f"engine must be 'opacus' or 'closed_form', got {engine!r}")
+    if dp_backend not in ("opacus", "closed_form"):
+        raise ValueError(f"dp_backend must be 'opacus' or 'closed_form', got {dp_backend!r}")
     if len(data) != len(modes):
         raise ValueError(f"{len(data)} clients but {len(modes)} modes; give one mode per client")
     if any(m.protection == "ckks" for m in modes) and ckks is None:
@@ -128,7 +128,7 @@ def build_parties(data: Sequence[PartyData], modes: Sequence[ClientMode], *, epo
     plaintext = PlaintextProtection()
     parties = []
     for d, mode in zip(data, modes, strict=True):
-        if engine == "closed_form":
+        if dp_backend == "closed_form":
             trainer = (LogisticDPSGDTrainer(epochs=epochs, lr=lr, batch_size=batch_size,
                                             noise_multiplier=float(mode.noise_multiplier),
                                             clip_norm=clip_norm, accountant=PartyAccountant(),
@@ -223,7 +223,7 @@ def compare_runs(a: FederationRun, b: FederationRun) -> RunComparison:
 
 def time_modes(data: Sequence[PartyData], modes: Sequence[ClientMode], *, model_fn: Callable[[], nn.Module],
                epochs: int, repeats: int, lr: float, clip_norm: float, delta: float,
-               ckks: UpdateProtection | None, engine: Literal["opacus", "closed_form"],
+               ckks: UpdateProtection | None, dp_backend: Literal["opacus", "closed_form"],
                noise_seed: int | None = None) -> pd.DataFrame:
     """Client and server seconds per mode, ``repeats`` times, the modes interleaved.
 
@@ -247,7 +247,7 @@ def time_modes(data: Sequence[PartyData], modes: Sequence[ClientMode], *, model_
         for mode in modes:
             parties = build_parties(data, [mode] * len(data), epochs=epochs, lr=lr,
                                     batch_size=None, delta=delta, clip_norm=clip_norm,
-                                    noise_seed=noise_seed, ckks=ckks, engine=engine)
+                                    noise_seed=noise_seed, ckks=ckks, dp_backend=dp_backend)
             total = sum(p.n_rows for p in parties)
             train, protect, payloads = 0.0, 0.0, []
             for p in parties:

@@ -340,7 +340,7 @@ def measure_cost(params, results, fed_data, modes: Mapping[str, ClientMode], ckk
                                                             seed=params.seed),
                         epochs=params.timing_epochs, repeats=params.timing_repeats,
                         lr=params.learning_rate, clip_norm=params.clip_norm,
-                        delta=params.delta, ckks=ckks, engine=params.engine,
+                        delta=params.delta, ckks=ckks, dp_backend=params.dp_backend,
                         noise_seed=params.seed)
     timing = with_client_time(timing, params.local_epochs)
     glue_values(timing_epochs=params.timing_epochs, timing_repeats=params.timing_repeats)

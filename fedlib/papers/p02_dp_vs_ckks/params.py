@@ -75,7 +75,7 @@ class Chapter02Params(ChapterParams):
     mia_max_rows: int = Field(400, ge=20, description="rows per side in the membership attack")
     n_seeds: int = Field(3, ge=1, le=50, description="seeds seed, seed+1, ...: split, partition, "
                          "initial model, batches and DP noise all change with the seed")
-    engine: Literal["closed_form", "opacus"] = Field(
+    dp_backend: Literal["closed_form", "opacus"] = Field(
         "closed_form", description="'closed_form': per-example logistic gradients in numpy "
         "(same algorithm as Opacus, much faster); 'opacus': Opacus' hooks")
     fl_engine: Literal["local", "flower"] = Field(

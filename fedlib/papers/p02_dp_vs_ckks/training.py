@@ -96,7 +96,7 @@ def make_trainer(params, ckks) -> Callable:
     Parameters
     ----------
     params : Chapter02Params
-        The chapter's parameters (rounds, local epochs, batch size, δ, DP ``engine``, and
+        The chapter's parameters (rounds, local epochs, batch size, δ, ``dp_backend``, and
         ``fl_engine``: who runs the federations, :func:`fedlib.flower.engine.engine_for`).
     ckks : CKKSProtection
         The CKKS protection the HE clients use.
@@ -114,7 +114,7 @@ def make_trainer(params, ckks) -> Callable:
         parties = build_parties(data.parties, modes, epochs=params.local_epochs, lr=lr,
                                 batch_size=params.batch_size or None, clip_norm=clip_norm,
                                 ckks=ckks, delta=params.delta, noise_seed=seed,
-                                engine=params.engine)
+                                dp_backend=params.dp_backend)
         run = run_federation(parties,
                              model_fn=lambda: LogisticRegression(data.n_features, seed=seed),
                              rounds=rounds, seed=seed, evaluate=evaluate, engine=fl_engine)
