@@ -85,6 +85,7 @@ from fedlib.flower.client import party_client_app, party_of
 from fedlib.flower.dropouts import dropout_mod
 from fedlib.flower.env import offline
 from fedlib.flower.installed import ENGINES, FLOWER_MISSING, flower_available
+from fedlib.flower.node_readout import add_state_readout, load_kept_state, read_node_states
 from fedlib.flower.records import CONFIG, pack_payload, unpack_metrics, unpack_vector
 from fedlib.flower.server import FlowerRun, run_loop, server_app
 
@@ -323,16 +324,24 @@ class FlowerEngine:
 
         run = self.flower_run = FlowerRun()
         first = len(loop.history)
+        kept: dict[str, Any] = {}
 
         def main(grid: Any, context: Any) -> None:
             run_loop(grid, loop, rounds=rounds, run=run, timeout=self.timeout,
                      on_reply=mirror, on_round=on_round, strict=self.dropouts is None)
+            # What each node kept (FMTL's personal model, a DP ledger), for the book to read.
+            kept.update(read_node_states(grid, {p.name: p.node_id for p in run.roster},
+                                         self.timeout))
 
         try:
-            run_apps(server_app(main), party_client_app(nodes, mods=mods),
+            run_apps(server_app(main),
+                     add_state_readout(party_client_app(nodes, mods=mods)),
                      num_nodes=len(nodes), backend=self.backend, verbose=self.verbose)
         finally:
             loop.transport = LocalTransport(by_name)   # the nodes are gone with the run
-        if run.parameters is None:
-            raise RuntimeError("the Flower simulation ended before its last round; see its log")
+        if run.parameters is None or len(kept) != len(nodes):
+            raise RuntimeError("the Flower simulation ended before its last round or its "
+                               "readout; see its log")
+        # The caller's party objects never trained: give them what their nodes ended with.
+        load_kept_state(loop.parties, kept)
         return loop.history[first:]
