@@ -52,14 +52,14 @@ def _institutions() -> list[Institution]:
     return out
 
 
-def _run(engine, *, epsilon=None, **kw):
+def _run(engine, *, epsilon=None, seed=SEED, **kw):
     """One chapter-1 FMTL run (the ``"joint"`` step, seeded DP noise) on ``engine``."""
     clients = make_clients(_institutions(), epsilon=epsilon, delta=DELTA,
                            clip_norm=None if epsilon is None else 1.0, rounds=ROUNDS,
                            epochs=1, batch_size=16)
     logs = []
     run = run_federated(clients, model_fn=lambda: MLP(3, (4,), seed=2), mode="fmtl",
-                        rounds=ROUNDS, lam=0.3, epochs=1, lr=0.4, batch_size=16, seed=SEED,
+                        rounds=ROUNDS, lam=0.3, epochs=1, lr=0.4, batch_size=16, seed=seed,
                         noise_seed=5, algorithm="joint", engine=engine,
                         on_round=lambda log, r: logs.append(log), **kw)
     return run, clients, logs
@@ -108,12 +108,64 @@ def test_dp_fmtl_on_flower_spends_the_same_epsilon(flwr):
         assert theirs.accountant.epsilon(delta=DELTA) == eps_local, mine.name
 
 
-def test_flower_refuses_the_books_secure_aggregation_before_any_round(flwr):
-    """The book's secure aggregation does not run on the Flower engine yet: a clear error."""
+def test_the_plain_flower_engine_refuses_the_books_secure_aggregation(flwr):
+    """:class:`FlowerEngine` alone has no secure rounds: a clear error before any round."""
     from fedlib.flower.engine import FlowerEngine
 
     with pytest.raises(ValueError, match="secure aggregation.*fl_engine 'local'"):
         _run(FlowerEngine(), secure_aggregation=SecureAggregation(threshold=2))
+
+
+def _secure(**kw) -> dict:
+    return dict(secure_aggregation=SecureAggregation(threshold=2), **kw)
+
+
+def test_secure_fmtl_on_flower_equals_the_local_engine(flwr):
+    """Through the book's protocol on the nodes: the same models, logs and server bytes.
+
+    The masks cancel exactly mod 2^64 and both engines encode the same contributions with
+    the same codec, so the sums agree bit for bit (hence within the codec's bound
+    ``n·2^-(f+1)`` of the plaintext sum, which the last check measures).
+    """
+    from fedlib.flower.secure_engine import SecureFlowerEngine
+
+    local, flower = _run(LocalEngine(), **_secure()), _run(SecureFlowerEngine(), **_secure())
+    _assert_same_run(local, flower)
+    assert all(log.uploaded and not log.dropped for log in flower[0].history)
+    plain = _run(LocalEngine())[0]
+    bound = SecureAggregation(threshold=2).codec.sum_error_bound(3) * ROUNDS
+    assert np.abs(flower[0].global_params - plain.global_params).max() <= bound
+    # The server never received a plain update on Flower either.
+    frame = flower[0].transcript.to_frame()
+    to_server = frame[frame.receiver == "server"]
+    assert set(to_server.label) == {"advertise_keys", "encrypted_shares", "masked_input",
+                                    "unmask_shares"}
+
+
+def test_secure_dp_fmtl_with_dropouts_on_flower_equals_the_local_engine(flwr):
+    """Dropouts drawn by the loop: a party that drops in "masked" trains (its personal
+    state and ε advance, as locally) but never uploads; one in "unmask" sends no shares."""
+    from fedlib.flower.secure_engine import SecureFlowerEngine
+
+    kw = _secure(dropout_rate=0.2, dropout_phases=("masked", "unmask"))
+    local = _run(LocalEngine(), epsilon=2.0, **kw)
+    flower = _run(SecureFlowerEngine(), epsilon=2.0, **kw)
+    # This seed gives every case: an aborted round (two of three drop, t = 2), a party that
+    # dropped in "unmask" (its input is in the sum) and one that dropped in "masked".
+    cases = {(log.aborted, bool(set(log.dropped) & set(log.uploaded)), bool(log.dropped))
+             for log in local[0].history}
+    assert cases == {(True, False, True), (False, True, True), (False, False, True)}
+    _assert_same_run(local, flower)
+    for mine, theirs in zip(local[1], flower[1], strict=True):
+        assert theirs.accountant.epsilon(delta=DELTA) == mine.accountant.epsilon(delta=DELTA)
+
+
+def test_secure_flower_refuses_dropouts_before_the_masked_phase(flwr):
+    """A party dropping in "share" would never train on Flower (it does locally): refused."""
+    from fedlib.flower.secure_engine import SecureFlowerEngine
+
+    with pytest.raises(ValueError, match=r"dropout_phases \['share'\].*'masked', 'unmask'"):
+        _run(SecureFlowerEngine(), **_secure(dropout_rate=0.3, dropout_phases=("share",)))
 
 
 def test_an_engine_that_refuses_stops_run_federated_before_training():
