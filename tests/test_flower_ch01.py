@@ -182,3 +182,22 @@ def test_an_engine_that_refuses_stops_run_federated_before_training():
 
     with pytest.raises(ValueError, match="not here"):
         _run(Refusing(), epsilon=2.0)
+
+
+def test_chapter_1_validates_fl_engine_before_any_computation(monkeypatch):
+    """Chapter 1's ``fl_engine``: local by default, a bad value or a missing Flower named."""
+    from pydantic import ValidationError
+
+    from fedlib.flower import installed
+    from fedlib.flower.secure_engine import engine_for
+    from fedlib.papers.p01_fmtl.params import Chapter01Params
+
+    assert Chapter01Params().fl_engine == "local"
+    assert engine_for("local").name == "local"
+    with pytest.raises(ValidationError, match="fl_engine"):
+        Chapter01Params(fl_engine="ray")
+    with pytest.raises(ValueError, match="allowed values are \\('local', 'flower'\\)"):
+        engine_for("ray")
+    monkeypatch.setattr(installed.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(ValidationError, match="make flower-test"):
+        Chapter01Params(fl_engine="flower")
