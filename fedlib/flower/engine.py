@@ -47,9 +47,16 @@ include the discarded reply). A plan of node failures (``dropouts``) makes the n
 their ``train`` messages instead (:mod:`fedlib.flower.dropouts`); without one, a node that fails
 stops the run (a strict :class:`~fedlib.flower.server.FlowerTransport`).
 
-Not on Flower: the book's secure aggregation (a multi-phase masking protocol that runs one
-protocol instance per round, :class:`~fedlib.fl.loop.RoundProtection`) — Flower's own way is
-SecAgg+ (:mod:`fedlib.flower.secagg`); :meth:`FlowerEngine.check` says so before any round.
+After the last round the ``ServerApp`` asks every node for what it kept (an FMTL party's
+personal state, a DP ledger: :mod:`fedlib.flower.node_readout`) and loads it into the loop's
+party objects, which then look as after the local engine's run.
+
+The book's secure aggregation (a multi-phase masking protocol that runs one protocol
+instance per round, :class:`~fedlib.fl.loop.RoundProtection`) runs on the subclass
+:class:`fedlib.flower.secure_engine.SecureFlowerEngine`, which this module cannot import (its
+node side imports the simulation, which imports this module); :meth:`FlowerEngine.check`
+refuses it before any round and names that engine. Flower's own way is SecAgg+
+(:mod:`fedlib.flower.secagg`).
 
 References: Beutel et al. 2020 (Flower); paper 001 §3 (CKKS aggregation, key holders);
 McMahan et al. 2017 (FedAvg).
@@ -291,9 +298,10 @@ class FlowerEngine:
         for name, protection in loop.protections.items():
             if isinstance(protection, RoundProtection):
                 raise ValueError(
-                    f"party {name!r} uses the book's secure aggregation, which runs on "
-                    "fl_engine 'local' only; on Flower, secure aggregation is Flower's SecAgg+ "
-                    "(fedlib.flower.secagg.simulate_secaggplus)")
+                    f"party {name!r} uses the book's secure aggregation, which this engine "
+                    "runs on fl_engine 'local' only; on Flower use "
+                    "fedlib.flower.secure_engine.SecureFlowerEngine (its engine_for), or "
+                    "Flower's SecAgg+ (fedlib.flower.secagg.simulate_secaggplus)")
             if not isinstance(protection, PlaintextProtection | CKKSProtection):
                 raise ValueError(
                     f"party {name!r}: protection {type(protection).__name__} does not run on "
