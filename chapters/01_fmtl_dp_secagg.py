@@ -80,6 +80,7 @@ fmtl_lrs = [1.0, 3.0]  # FMTL learning-rate candidates
 baseline_lrs = [0.3, 0.5, 1.0, 2.0, 3.0, 5.0]  # learning rates of FedAvg and the centralized MLP
 lam_sweep = [0.0, 0.01, 0.1, 1.0, 10.0, 100.0, 1000.0]  # diagnostic lambda sweep (increasing)
 fmtl_algorithm = "joint"  # optimiser of eq. 1: 'joint' (W_i = W_bar + V_i) or 'alternating'
+fl_engine = "local"  # who runs each federation: 'local' (this process) or 'flower' (needs flwr)
 threshold_fraction = 0.75  # secure aggregation threshold t as a share of the institutions
 
 # %% tags=["parameters"]
@@ -236,6 +237,16 @@ split_summary(parts, P)
 # ```{literalinclude} ../../fedlib/fl/fmtl.py
 # :pyobject: FMTLParty.fit
 # ```
+#
+# **Who runs the rounds.** `fl_engine: local` (the default) keeps every institution an object
+# of the notebook's process. `fl_engine: flower` runs every federation's round loop inside a
+# Flower `ServerApp` on Flower's simulation, each institution on its own node (needs Flower:
+# `make flower-test`, then `.venv-flower/bin/python -m fedlib.book.cli run 01 -p fl_engine
+# flower`). Its personal $W_i$ and $V_i$ and its DP accountant stay in its node's state and are
+# read back after the run only to evaluate it; a secure run goes through the protocol's four
+# phases as Flower messages, each node training and masking its own update in the masked phase
+# (`fedlib/flower/secure_engine.py`). Same seed, same numbers: the tests check that both
+# engines give the same global and personal models, round logs and ε.
 
 # %% tags=["remove-stderr"]
 from fedlib.papers.p01_fmtl.lab import make_lab

@@ -96,7 +96,7 @@ from fedlib.core.party import PartyData
 from fedlib.core.transcript import Transcript
 from fedlib.evaluate.fairness import fairness_report
 from fedlib.evaluate.metrics import classification_metrics
-from fedlib.fl.loop import SERVER, RoundLoop
+from fedlib.fl.loop import SERVER, Engine, LocalEngine, LocalTransport, RoundLoop, RoundOutcome
 from fedlib.fl.models import get_flat_params, predict_proba, set_flat_params
 from fedlib.fl.protection import PlaintextProtection
 from fedlib.fl.strategies import FedAvg, FitResult, FMTLStrategy
@@ -485,8 +485,8 @@ def run_federated(clients: Sequence[FMTLClient], *, model_fn: Callable[[], nn.Mo
                   personal_start: Literal["own", "global"] = "own",
                   algorithm: Literal["joint", "alternating"] = "joint",
                   transcript: Transcript | None = None,
-                  on_round: Callable[[RoundLog, FederatedRun], None] | None = None
-                  ) -> FederatedRun:
+                  on_round: Callable[[RoundLog, FederatedRun], None] | None = None,
+                  engine: Engine | None = None) -> FederatedRun:
     """Run FMTL (``mode="fmtl"``, eq. 1) or FedAvg (``mode="fedavg"``) for ``rounds`` rounds.
 
     Parameters
@@ -522,6 +522,13 @@ def run_federated(clients: Sequence[FMTLClient], *, model_fn: Callable[[], nn.Mo
         cannot be regenerated. An integer seeds them (mixed with each client's per-round
         seed) so the run is repeatable; seeded noise is a reproduction device that voids the
         guarantee.
+    engine
+        Who runs the rounds (default :class:`~fedlib.fl.loop.LocalEngine`; Flower's:
+        :class:`fedlib.flower.engine.FlowerEngine`), checked before any round. ``on_round``
+        gets every round's log and ``global_params``; ``models`` and ``local_params`` are
+        filled in after each round only where the parties train in this process (the local
+        engine), and after the run from the parties' final state on every engine (on
+        Flower, read back from the nodes).
     """
     if rounds < 1 or not 0.0 <= dropout_rate < 1.0:
         raise ValueError(f"rounds={rounds} must be >= 1, dropout_rate={dropout_rate} in [0, 1)")
@@ -536,19 +543,30 @@ def run_federated(clients: Sequence[FMTLClient], *, model_fn: Callable[[], nn.Mo
                      else PlaintextProtection(),
                      transcript=transcript, dropout_rate=dropout_rate,
                      dropout_phases=dropout_phases)
+    engine = LocalEngine() if engine is None else engine
+    engine.check(loop)                  # e.g. a protection the engine cannot run: before round 1
     run = FederatedRun(mode, w_bar, {}, [], transcript)
-    for _ in range(rounds):
-        outcome = loop.run_round()
+
+    def personal_models() -> None:
+        run.models = {p.name: p.personal_parameters(run.global_params) for p in parties}
+        run.local_params = {p.name: p.params for p in parties}
+
+    def record(outcome: RoundOutcome) -> None:
         log = RoundLog(outcome.round, outcome.uploaded, outcome.dropped, outcome.aborted,
                        outcome.bytes_to_server, outcome.client_seconds,
                        outcome.protection_seconds + outcome.aggregation_seconds
                        + outcome.recovery_seconds)
         run.history.append(log)
-        run.global_params = loop.parameters
-        run.models = {p.name: p.personal_parameters(loop.parameters) for p in parties}
-        run.local_params = {p.name: p.params for p in parties}
+        run.global_params = outcome.parameters
+        if isinstance(loop.transport, LocalTransport):
+            # Only here did this process's party objects train; elsewhere they are stale.
+            personal_models()
         if on_round is not None:
             on_round(log, run)
+
+    engine.run(loop, rounds, on_round=record)
+    run.global_params = loop.parameters
+    personal_models()
     return run
 
 

@@ -22,5 +22,8 @@ the package (and its doctests) import without Flower installed.
 The book's own secure aggregation runs on Flower as well: :mod:`fedlib.flower.bookagg` (the
 ``ServerApp``'s rounds, on the server code of the in-process protocol),
 :mod:`fedlib.flower.bookagg_client` (one ``train`` action per phase on the nodes, each node's
-secrets in its ``Context.state``) and :mod:`fedlib.flower.bookagg_wire` (its records).
+secrets in its ``Context.state``) and :mod:`fedlib.flower.bookagg_wire` (its records);
+:mod:`fedlib.flower.secure_engine` runs the round loop's secure rounds through those phases
+(chapter 1's ``fl_engine: flower``) and :mod:`fedlib.flower.node_readout` reads each node's
+kept state back into the engine's parties after a run.
 """

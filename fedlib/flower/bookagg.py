@@ -84,8 +84,13 @@ from fedlib.flower.secagg import WEIGHT_IN_UPLOAD
 from fedlib.flower.server import FlowerRound, FlowerRun, query_roster, server_app
 from fedlib.flower.simulation import run_apps
 
-__all__ = ["BookAggRound", "BookSecAgg", "bookagg_server_app", "run_bookagg", "secure_round",
-           "simulate_bookagg"]
+__all__ = ["DROP_RECORD", "BookAggRound", "BookSecAgg", "KeyExchange", "Phases", "ask_unmask",
+           "bookagg_server_app", "collect_masked", "exchange_keys", "masked_inputs",
+           "run_bookagg", "secure_round", "simulate_bookagg", "unmask_sum"]
+
+#: The record of a phase message that tells its party to drop out after handling it: how the
+#: round loop's simulated dropouts (drawn by the server) reach the node on Flower.
+DROP_RECORD = "fedlib.simulated_dropout"
 
 
 @dataclass(frozen=True)
@@ -138,12 +143,17 @@ class BookAggRound(FlowerRound):
     reconstructed: dict[str, str] = field(default_factory=dict)
 
 
-class _Phases:
-    """One round of the protocol over a ``Grid``: the messages of each phase and their replies."""
+class Phases:
+    """One round of the protocol over a ``Grid``: the messages of each phase and their replies.
 
-    def __init__(self, grid: Any, rnd: int, node_of: Mapping[str, int], timeout: float
-                 ) -> None:
+    ``dropping[phase]`` are the parties told, in that phase's message, to drop out after
+    handling it (the round loop's simulated dropouts on Flower, :data:`DROP_RECORD`).
+    """
+
+    def __init__(self, grid: Any, rnd: int, node_of: Mapping[str, int], timeout: float, *,
+                 dropping: Mapping[str, Collection[str]] | None = None) -> None:
         self.grid, self.rnd, self.node_of, self.timeout = grid, rnd, node_of, timeout
+        self.dropping = {phase: set(who) for phase, who in (dropping or {}).items()}
 
     def ask(self, phase: str, contents: Mapping[str, Any]) -> dict[str, Any]:
         """Send each party its content in one ``send_and_receive``; the replies that came back.
@@ -152,6 +162,8 @@ class _Phases:
         """
         from flwr.app import Message  # optional extra [flower]
 
+        for name in self.dropping.get(phase, set()) & set(contents):
+            contents[name][DROP_RECORD] = _fields({"phase": phase})
         messages = [Message(content, self.node_of[name], MESSAGE_TYPE[phase],
                             group_id=str(self.rnd)) for name, content in contents.items()]
         replies = {m.metadata.src_node_id: m for m in self.grid.send_and_receive(
@@ -183,6 +195,69 @@ def _masked_vector(party: str, content: Any) -> np.ndarray:
     return y
 
 
+@dataclass
+class KeyExchange:
+    """What phases 0 and 1 carried: public keys, the roster, encrypted shares, relayed shares."""
+
+    keys: dict[str, dict[str, bytes]]
+    roster: dict[str, dict]
+    outbox: dict[str, dict[str, bytes]]
+    inboxes: dict[str, dict[str, bytes]]
+
+
+def exchange_keys(phases: Phases, server: SecAggServer) -> KeyExchange:
+    """Phases 0 (AdvertiseKeys) and 1 (ShareKeys) among ``server.clients``; fixes ``U1``, ``U2``."""
+    rnd, n = phases.rnd, len(server.clients)
+    keys = phases.ask("advertise", {c: _record({
+        "party": c, "index": i + 1, "round": rnd, "threshold": server.threshold, "n_total": n})
+        for i, c in enumerate(server.clients)})
+    keys = {c: {k: bytes(r.config_records[PROTOCOL_RECORD][k]) for k in ("c_pk", "s_pk")}
+            for c, r in keys.items()}
+    roster = server.roster_from_keys(keys)
+    sent = phases.ask("share", {c: _record({"round": rnd, **roster_record(roster)})
+                                for c in server.u1})
+    outbox = {c: shares_from_record(r.config_records[PROTOCOL_RECORD]) for c, r in sent.items()}
+    return KeyExchange(keys, roster, outbox, server.relay_shares(outbox))
+
+
+def collect_masked(phases: Phases, server: SecAggServer, instructions: Sequence[FitInstruction],
+                   inboxes: Mapping[str, Mapping[str, bytes]], *, protocol: BookSecAgg,
+                   weight_in_upload: bool) -> dict[str, Any]:
+    """Phase 2 (MaskedInputCollection); party → reply content.
+
+    Each of ``U2`` gets its relayed shares and its instruction, trains and replies with its
+    masked contribution.
+    """
+    by_party = {i.party: i for i in instructions}
+    requests = {}
+    for v in server.u2:
+        content = pack(vector=by_party[v].parameters,
+                       config={**plain_config(by_party[v].config),
+                               WEIGHT_IN_UPLOAD: bool(weight_in_upload)})
+        content[PROTOCOL_RECORD] = _fields({
+            "round": phases.rnd, "frac_bits": int(protocol.codec.frac_bits),
+            "clip": float(protocol.codec.clip), **shares_record(inboxes[v])})
+        requests[v] = content
+    return phases.ask("masked", requests)
+
+
+def masked_inputs(replies: Mapping[str, Any]) -> list[MaskedInput]:
+    """The masked inputs ``y_u`` of phase 2's replies, in their order."""
+    return [MaskedInput(c, _masked_vector(c, r)) for c, r in replies.items()]
+
+
+def ask_unmask(phases: Phases, survivors: Sequence[str]) -> dict[str, Any]:
+    """Phase 3's messages: ``survivors`` (``U3``) to each of them; party → the shares returned."""
+    shares = phases.ask("unmask", {u: _record({"round": phases.rnd, "survivors": list(survivors)})
+                                   for u in survivors})
+    return {u: unmask_from_record(r.config_records[PROTOCOL_RECORD]) for u, r in shares.items()}
+
+
+def unmask_sum(phases: Phases, server: SecAggServer, masked_sum: Any) -> np.ndarray:
+    """Phase 3 (Unmasking): ask ``U3`` for their shares, remove the masks, decode the sum."""
+    return server.unmask(masked_sum, ask_unmask(phases, server.survivors(masked_sum)))
+
+
 def secure_round(grid: Any, rnd: int, instructions: Sequence[FitInstruction], *,
                  protocol: BookSecAgg, weight_in_upload: bool, node_of: Mapping[str, int],
                  timeout: float, server: SecAggServer) -> tuple[Uploads, dict[str, dict]]:
@@ -193,39 +268,13 @@ def secure_round(grid: Any, rnd: int, instructions: Sequence[FitInstruction], *,
     than ``t`` remain. ``server`` is the round's fresh
     :class:`~fedlib.crypto.secagg.SecAggServer` (its survivor sets are read afterwards).
     """
-    phases = _Phases(grid, rnd, node_of, timeout)
-    n = len(server.clients)
-    # Phase 0: AdvertiseKeys.
-    keys = phases.ask("advertise", {c: _record({
-        "party": c, "index": i + 1, "round": rnd, "threshold": server.threshold, "n_total": n})
-        for i, c in enumerate(server.clients)})
-    roster = server.roster_from_keys({c: {k: bytes(r.config_records[PROTOCOL_RECORD][k])
-                                          for k in ("c_pk", "s_pk")} for c, r in keys.items()})
-    # Phase 1: ShareKeys.
-    sent = phases.ask("share", {c: _record({"round": rnd, **roster_record(roster)})
-                                for c in server.u1})
-    inboxes = server.relay_shares({c: shares_from_record(r.config_records[PROTOCOL_RECORD])
-                                   for c, r in sent.items()})
-    # Phase 2: MaskedInputCollection; the relayed shares ride with the training request.
+    phases = Phases(grid, rnd, node_of, timeout)
+    exchange = exchange_keys(phases, server)
+    uploads = collect_masked(phases, server, instructions, exchange.inboxes,
+                             protocol=protocol, weight_in_upload=weight_in_upload)
+    masked_sum = server.aggregate(masked_inputs(uploads))
+    total = unmask_sum(phases, server, masked_sum)
     by_party = {i.party: i for i in instructions}
-    requests = {}
-    for v in server.u2:
-        content = pack(vector=by_party[v].parameters,
-                       config={**plain_config(by_party[v].config),
-                               WEIGHT_IN_UPLOAD: bool(weight_in_upload)})
-        content[PROTOCOL_RECORD] = _fields({
-            "round": rnd, "frac_bits": int(protocol.codec.frac_bits),
-            "clip": float(protocol.codec.clip), **shares_record(inboxes[v])})
-        requests[v] = content
-    uploads = phases.ask("masked", requests)
-    payloads = [MaskedInput(c, _masked_vector(c, r)) for c, r in uploads.items()]
-    masked_sum = server.aggregate(payloads)
-    # Phase 3: Unmasking.
-    survivors = server.survivors(masked_sum)
-    shares = phases.ask("unmask", {u: _record({"round": rnd, "survivors": survivors})
-                                   for u in survivors})
-    total = server.unmask(masked_sum, {u: unmask_from_record(r.config_records[PROTOCOL_RECORD])
-                                       for u, r in shares.items()})
     order = [i.party for i in instructions if i.party in server.u3]
     fit_metrics = {u: unpack_metrics(uploads[u], METRICS) for u in order}
     return (Uploads(sums=(total,), weights={u: by_party[u].config["weight"] for u in order},

@@ -47,9 +47,16 @@ include the discarded reply). A plan of node failures (``dropouts``) makes the n
 their ``train`` messages instead (:mod:`fedlib.flower.dropouts`); without one, a node that fails
 stops the run (a strict :class:`~fedlib.flower.server.FlowerTransport`).
 
-Not on Flower: the book's secure aggregation (a multi-phase masking protocol that runs one
-protocol instance per round, :class:`~fedlib.fl.loop.RoundProtection`) — Flower's own way is
-SecAgg+ (:mod:`fedlib.flower.secagg`); :meth:`FlowerEngine.check` says so before any round.
+After the last round the ``ServerApp`` asks every node for what it kept (an FMTL party's
+personal state, a DP ledger: :mod:`fedlib.flower.node_readout`) and loads it into the loop's
+party objects, which then look as after the local engine's run.
+
+The book's secure aggregation (a multi-phase masking protocol that runs one protocol
+instance per round, :class:`~fedlib.fl.loop.RoundProtection`) runs on the subclass
+:class:`fedlib.flower.secure_engine.SecureFlowerEngine`, which this module cannot import (its
+node side imports the simulation, which imports this module); :meth:`FlowerEngine.check`
+refuses it before any round and names that engine. Flower's own way is SecAgg+
+(:mod:`fedlib.flower.secagg`).
 
 References: Beutel et al. 2020 (Flower); paper 001 §3 (CKKS aggregation, key holders);
 McMahan et al. 2017 (FedAvg).
@@ -77,6 +84,7 @@ from fedlib.fl.loop import (
     RoundLoop,
     RoundOutcome,
     RoundProtection,
+    Transport,
 )
 from fedlib.fl.party import Party
 from fedlib.fl.protection import PlaintextProtection
@@ -85,8 +93,9 @@ from fedlib.flower.client import party_client_app, party_of
 from fedlib.flower.dropouts import dropout_mod
 from fedlib.flower.env import offline
 from fedlib.flower.installed import ENGINES, FLOWER_MISSING, flower_available
+from fedlib.flower.node_readout import add_state_readout, load_kept_state, read_node_states
 from fedlib.flower.records import CONFIG, pack_payload, unpack_metrics, unpack_vector
-from fedlib.flower.server import FlowerRun, run_loop, server_app
+from fedlib.flower.server import FlowerRun, FlowerTransport, RemoteParty, run_loop, server_app
 
 __all__ = ["STATE_ATTRS", "TRAINER_STATE", "FlowerEngine", "NodeEncryptor", "backend_config",
            "engine_for", "node_parties", "protect_mod", "run_apps", "trainer_state",
@@ -289,22 +298,23 @@ class FlowerEngine:
         for name, protection in loop.protections.items():
             if isinstance(protection, RoundProtection):
                 raise ValueError(
-                    f"party {name!r} uses the book's secure aggregation, which runs on "
-                    "fl_engine 'local' only; on Flower, secure aggregation is Flower's SecAgg+ "
-                    "(fedlib.flower.secagg.simulate_secaggplus)")
+                    f"party {name!r} uses the book's secure aggregation, which this engine "
+                    "runs on fl_engine 'local' only; on Flower use "
+                    "fedlib.flower.secure_engine.SecureFlowerEngine (its engine_for), or "
+                    "Flower's SecAgg+ (fedlib.flower.secagg.simulate_secaggplus)")
             if not isinstance(protection, PlaintextProtection | CKKSProtection):
                 raise ValueError(
                     f"party {name!r}: protection {type(protection).__name__} does not run on "
                     "fl_engine 'flower'; allowed there: plaintext (PlaintextProtection) and "
                     "CKKS (CKKSProtection)")
 
-    def run(self, loop: RoundLoop, rounds: int, *,
-            on_round: Callable[[RoundOutcome], None] | None = None) -> list[RoundOutcome]:
-        """Run ``rounds`` rounds of ``loop`` inside a ``ServerApp`` on Flower's simulation."""
-        if rounds < 1:
-            raise ValueError(f"rounds must be >= 1, got {rounds}")
-        self.check(loop)
-        offline()
+    def client_app(self, loop: RoundLoop) -> Any:
+        """The ``ClientApp`` of the nodes: a party each, plain ``train`` with the mods above.
+
+        The parties as their nodes get them (:func:`node_parties`); a node failure plan
+        (``dropouts``), each trainer's state (:func:`trainer_state_mod`) and a node's own
+        CKKS encryption (:func:`protect_mod`).
+        """
         names = [p.name for p in loop.parties]
         encryptors = {n: NodeEncryptor(p.public_context) for n, p in loop.protections.items()
                       if isinstance(p, CKKSProtection)}
@@ -313,26 +323,59 @@ class FlowerEngine:
         mods += [trainer_state_mod(nodes),
                  protect_mod(encryptors, names,
                              weight_in_upload=bool(loop.strategy.weight_in_upload))]
+        return party_client_app(nodes, mods=mods)
+
+    def transport(self, loop: RoundLoop, grid: Any, roster: Sequence[RemoteParty]) -> Transport:
+        """The loop's transport inside the ``ServerApp``: one ``train`` message a party.
+
+        Each reply's trainer state is copied into this process's party (see the module
+        docstring); without a node failure plan a failing node stops the run (``strict``).
+        """
         by_name = {p.name: p for p in loop.parties}
 
         def mirror(name: str, content: Any) -> None:
-            # The node's trainer state, copied into this process's party (see module doc).
             trainer = _trainer(by_name[name])
             if trainer is not None and TRAINER_STATE in content:
                 _restore(trainer, bytes(content[TRAINER_STATE]["pickle"]))
 
+        return FlowerTransport(grid, roster, timeout=self.timeout, on_reply=mirror,
+                               strict=self.dropouts is None)
+
+    def run(self, loop: RoundLoop, rounds: int, *,
+            on_round: Callable[[RoundOutcome], None] | None = None) -> list[RoundOutcome]:
+        """Run ``rounds`` rounds of ``loop`` inside a ``ServerApp`` on Flower's simulation.
+
+        The nodes run :meth:`client_app`, the loop gets :meth:`transport`; after the last
+        round every node's kept records (an FMTL party's personal state, a DP ledger) are read
+        back into the loop's party objects (:mod:`fedlib.flower.node_readout`), which then
+        look as after the local engine's run.
+        """
+        if rounds < 1:
+            raise ValueError(f"rounds must be >= 1, got {rounds}")
+        self.check(loop)
+        offline()
+        client = add_state_readout(self.client_app(loop))
         run = self.flower_run = FlowerRun()
         first = len(loop.history)
+        kept: dict[str, Any] = {}
 
         def main(grid: Any, context: Any) -> None:
             run_loop(grid, loop, rounds=rounds, run=run, timeout=self.timeout,
-                     on_reply=mirror, on_round=on_round, strict=self.dropouts is None)
+                     on_round=on_round,
+                     make_transport=lambda g, roster: self.transport(loop, g, roster))
+            # What each node kept (FMTL's personal model, a DP ledger), for the book to read.
+            kept.update(read_node_states(grid, {p.name: p.node_id for p in run.roster},
+                                         self.timeout))
 
         try:
-            run_apps(server_app(main), party_client_app(nodes, mods=mods),
-                     num_nodes=len(nodes), backend=self.backend, verbose=self.verbose)
+            run_apps(server_app(main), client, num_nodes=len(loop.parties),
+                     backend=self.backend, verbose=self.verbose)
         finally:
-            loop.transport = LocalTransport(by_name)   # the nodes are gone with the run
-        if run.parameters is None:
-            raise RuntimeError("the Flower simulation ended before its last round; see its log")
+            # The nodes are gone with the run.
+            loop.transport = LocalTransport({p.name: p for p in loop.parties})
+        if run.parameters is None or len(kept) != len(loop.parties):
+            raise RuntimeError("the Flower simulation ended before its last round or its "
+                               "readout; see its log")
+        # The caller's party objects never trained: give them what their nodes ended with.
+        load_kept_state(loop.parties, kept)
         return loop.history[first:]

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from fedlib.fl.loop import RoundLoop, RoundOutcome
+from fedlib.fl.loop import RoundLoop, RoundOutcome, Transport
 from fedlib.fl.protection import PlaintextProtection
 from fedlib.fl.strategies import FitInstruction, FitResult, Strategy, Uploads, contribution
 from fedlib.flower.env import offline
@@ -245,7 +245,9 @@ def run_loop(grid: Any, loop: RoundLoop, *, rounds: int, run: FlowerRun, timeout
              roster: Sequence[RemoteParty] | None = None,
              on_reply: Callable[[str, Any], None] | None = None,
              on_round: Callable[[RoundOutcome], None] | None = None,
-             strict: bool = False) -> FlowerRun:
+             strict: bool = False,
+             make_transport: Callable[[Any, Sequence[RemoteParty]], Transport] | None = None
+             ) -> FlowerRun:
     """The body of the book's ``ServerApp``: ``rounds`` rounds of ``loop`` over ``grid``.
 
     The round loop (:class:`~fedlib.fl.loop.RoundLoop`: sampling, seeds, weights, dropouts,
@@ -254,15 +256,17 @@ def run_loop(grid: Any, loop: RoundLoop, *, rounds: int, run: FlowerRun, timeout
     nodes unless given), one :class:`FlowerRound` per round with the bytes each party sent and
     received, and the final parameters; ``on_round`` is called with each round's
     :class:`~fedlib.fl.loop.RoundOutcome` (as :meth:`RoundLoop.run` does); ``strict``: see
-    :class:`FlowerTransport`. Returns ``run``.
+    :class:`FlowerTransport`; ``make_transport(grid, roster)``, if given, builds the loop's
+    transport instead (then ``on_reply`` and ``strict`` are its business). Returns ``run``.
     """
     grid = grid if isinstance(grid, MeteredGrid) else MeteredGrid(grid)
     roster = run.roster = list(roster) if roster is not None else query_roster(
         grid, len(loop.parties), timeout)
     _check_roster(roster, loop.parties)
     name_of = {p.node_id: p.name for p in roster}
-    loop.transport = FlowerTransport(grid, roster, timeout=timeout, on_reply=on_reply,
-                                     strict=strict)
+    loop.transport = (make_transport(grid, roster) if make_transport is not None else
+                      FlowerTransport(grid, roster, timeout=timeout, on_reply=on_reply,
+                                      strict=strict))
     run.initial_metrics = loop.initial_metrics
     clock = [time.perf_counter()]
 

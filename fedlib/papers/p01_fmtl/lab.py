@@ -24,6 +24,7 @@ from fedlib.crypto.secagg import SecureAggregation
 from fedlib.data.institutions import validation_view
 from fedlib.fl.fmtl import institution_report, make_clients, run_federated, train_centralized
 from fedlib.fl.models import MLP, predict_proba, set_flat_params
+from fedlib.flower.secure_engine import engine_for
 from fedlib.papers.p01_fmtl.rows import HeldOutRows, HeldOutScores
 from fedlib.privacy.attacks import membership_inference
 
@@ -92,6 +93,9 @@ class Lab:
     ----------
     seeds : list of int
         The model seeds ``seed, seed+1, ...`` (``n_seeds`` of them); the data split is fixed.
+    engine : fedlib.fl.loop.Engine
+        Who runs every federation (``fl_engine``: the local engine or Flower's, secure
+        aggregation included: :func:`fedlib.flower.secure_engine.engine_for`).
 
     Notes
     -----
@@ -110,9 +114,11 @@ class Lab:
     seeds: list = field(init=False)
     pooled_X: np.ndarray = field(init=False)
     pooled_y: np.ndarray = field(init=False)
+    engine: Any = field(init=False)
 
     def __post_init__(self):
         self.seeds = [self.P.seed + k for k in range(self.P.n_seeds)]
+        self.engine = engine_for(self.P.fl_engine)
         self.n_features = self.parts[0].X_train.shape[1]
         self.names = [p.name for p in self.parts]
         self.pooled_X = np.concatenate([p.X_train for p in self.parts])
@@ -140,7 +146,7 @@ class Lab:
                                 batch_size=batch, seed=seed, secure_aggregation=sa,
                                 dropout_rate=dropout, algorithm=algorithm or P.fmtl_algorithm,
                                 transcript=transcript, on_round=lambda log, run: bar.update(),
-                                noise_seed=seed)
+                                noise_seed=seed, engine=self.engine)
         return run, clients
 
     def central(self, seed, lr):

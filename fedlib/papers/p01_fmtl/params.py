@@ -20,6 +20,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from fedlib.book.params import ChapterParams, DataPath
+from fedlib.flower.installed import check_fl_engine
 
 __all__ = ["Chapter01Params"]
 
@@ -89,6 +90,11 @@ class Chapter01Params(ChapterParams):
     fmtl_algorithm: Literal["joint", "alternating"] = Field(
         "joint", description="optimiser of eq. 1: 'joint' (W_i = W_bar + V_i) or "
         "'alternating' (block-coordinate; slow for large lambda)")
+    fl_engine: Literal["local", "flower"] = Field(
+        "local", description="who runs every federation: 'local' (every institution an object "
+        "of the notebook's process) or 'flower' (Flower's simulation, one node per institution, "
+        "secure aggregation through the book's protocol on the nodes; needs flwr: make "
+        "flower-test or pip install -e '.[flower]'); same seed, same numbers")
     threshold_fraction: float = Field(0.75, gt=0.5, le=1.0,
                                       description="secure aggregation threshold t as a share of "
                                       "the institutions (t > n/2)")
@@ -111,6 +117,11 @@ class Chapter01Params(ChapterParams):
     label_skew: float = Field(2.0, ge=1.0, le=10.0,
                               description="default-rate skew factor in the imbalance ablation")
     mia_rows: int = Field(500, ge=20, le=100_000, description="rows per side in the membership attack")
+
+    @field_validator("fl_engine")
+    @classmethod
+    def _fl_engine_runs_here(cls, v: str) -> str:
+        return check_fl_engine(v)
 
     @field_validator("epsilons")
     @classmethod
