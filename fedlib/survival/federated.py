@@ -99,7 +99,12 @@ from fedlib.fl.party import Party, TrainStats
 from fedlib.privacy.accountants import PartyAccountant
 from fedlib.privacy.bdp import BayesianAccountant, neighbour_swap_indices
 from fedlib.privacy.dp_step import dp_step
-from fedlib.privacy.per_example import LinearFactors, linear_stack, make_backend
+from fedlib.privacy.per_example import (
+    LinearFactors,
+    clipped_pair_sq_distances,
+    linear_stack,
+    make_backend,
+)
 from fedlib.privacy.randomness import mechanism_generator, poisson_batches
 from fedlib.survival.labels import survival_targets
 from fedlib.survival.likelihood import discrete_time_nll
@@ -225,6 +230,42 @@ def _draw_outside(rng: np.random.Generator, n: int, batch: np.ndarray, m: int) -
         return rng.choice(n, size=m, replace=n < m)
     pos = rng.choice(k, size=m, replace=k < m)
     return pos + np.searchsorted(batch - np.arange(batch.size), pos, side="right")
+
+
+def neighbour_pair_distances(grads, left: np.ndarray, right: np.ndarray, *,
+                             clip_norm: float) -> np.ndarray:
+    """``||clip(g_left[m]) - clip(g_right[m])||^2`` per pair: ``grads.pair_sq_distances``'s bits.
+
+    For the per-layer factors (:class:`~fedlib.privacy.per_example.LinearFactors`) the
+    per-layer Gram matrices are the same ``float64`` matmuls of freshly gathered rows as
+    :meth:`~fedlib.privacy.per_example.LinearFactors.gram` (the same kernel on the same
+    operands), and their combination ``(A A^T + 1[bias]) * (D D^T)``, summed over the layers
+    in order, is the same element-wise IEEE arithmetic done in numpy (on ``2M x 2M`` matrices
+    torch's per-call cost is most of the time, and this runs at every BDP step, FSL-BDP
+    Algorithm 2 line 19); the clip factors and distances are
+    :func:`~fedlib.privacy.per_example.clipped_pair_sq_distances` itself.
+    Other handles use their own ``pair_sq_distances``. ``left`` and ``right`` are int64 row
+    positions of equal length.
+
+    >>> net = HazardNet(3, 4, hidden=(5,), seed=0)
+    >>> f = linear_backprops(list(net.net), torch.randn(6, 3), torch.ones(6, 4), torch.zeros(6, 4))
+    >>> l, r = np.array([0, 2]), np.array([4, 5])
+    >>> bool(np.array_equal(neighbour_pair_distances(f, l, r, clip_norm=0.1),
+    ...                     f.pair_sq_distances(torch.as_tensor(l), torch.as_tensor(r), clip_norm=0.1)))
+    True
+    """
+    if type(grads) is not LinearFactors:
+        return grads.pair_sq_distances(torch.as_tensor(left), torch.as_tensor(right),
+                                       clip_norm=clip_norm)
+    m = left.size
+    rows = torch.from_numpy(np.concatenate([left, right]))
+    total = None
+    for a, d, b in zip(grads.inputs, grads.deltas, grads.has_bias, strict=True):
+        a2, d2 = a[rows].double(), d[rows].double()
+        t = (torch.mm(a2, a2.T).numpy() + float(b)) * torch.mm(d2, d2.T).numpy()
+        total = t if total is None else total + t
+    # torch's own clip arithmetic (its vectorised sqrt is not numpy's to the last bit)
+    return clipped_pair_sq_distances(torch.from_numpy(total), m, clip_norm=clip_norm)
 
 
 def _check_mode(mode: str) -> str:
@@ -435,9 +476,11 @@ class SurvivalTrainer:
                 # neighbour_distances_from_per_example), then the M pairs' distances from
                 # the Gram matrix of those 2M rows' gradients.
                 k = len(rows) - M
-                swap = torch.as_tensor(neighbour_swap_indices(k, M, rng=rng))
-                d = grads.pair_sq_distances(swap, k + torch.arange(M), clip_norm=C)
+                swap = neighbour_swap_indices(k, M, rng=rng)
+                d = neighbour_pair_distances(grads, swap, np.arange(k, k + M), clip_norm=C)
                 self.distances.append(statistics.median(d.tolist()))   # np.median's value
+                # A deferring accountant (the trainer's own) only records d here; the costs
+                # of the recorded steps are computed together at the end of train().
                 self.bdp_accountant.step(d)
             else:
                 self.bdp_accountant.step(None)
