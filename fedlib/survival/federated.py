@@ -462,11 +462,12 @@ class SurvivalTrainer:
         use_bdp = self.mode == "bdp" and not self.bdp_accountant.uses_fallback
         if use_bdp:
             # x'^(m) ~ mu: rows of the client outside the batch (its empirical distribution).
-            repl = torch.as_tensor(_draw_outside(rng, n, idx.numpy(), M))
+            batch = idx.numpy()
+            repl = _draw_outside(rng, n, batch, M)
             # An empty Poisson batch has no element to swap out: draw the x side of the
             # pairs from the client's rows too (Delta only needs x in D, x' ~ mu).
-            side = idx if b else torch.as_tensor(rng.choice(n, size=M))
-            rows = torch.cat([side, repl])
+            side = batch if b else rng.choice(n, size=M)
+            rows = torch.from_numpy(np.concatenate([side, repl]))
         C = float(self.clip_norm)
         grads = self._backend(model, Xt)(Xt[rows], ss[rows], sf[rows]) if rows.numel() else None
         # Divide by the expected batch size q·n = B, never the realised b (it would leak b).
