@@ -99,12 +99,7 @@ from fedlib.fl.party import Party, TrainStats
 from fedlib.privacy.accountants import PartyAccountant
 from fedlib.privacy.bdp import BayesianAccountant, neighbour_swap_indices
 from fedlib.privacy.dp_step import dp_step
-from fedlib.privacy.per_example import (
-    LinearFactors,
-    clipped_pair_sq_distances,
-    linear_stack,
-    make_backend,
-)
+from fedlib.privacy.per_example import LinearFactors, linear_stack, make_backend
 from fedlib.privacy.randomness import mechanism_generator, poisson_batches
 from fedlib.survival.labels import survival_targets
 from fedlib.survival.likelihood import discrete_time_nll
@@ -244,10 +239,11 @@ def neighbour_pair_distances(grads, left: np.ndarray, right: np.ndarray, *,
     per-layer Gram matrices are the same ``float64`` matmuls of freshly gathered rows as
     :meth:`~fedlib.privacy.per_example.LinearFactors.gram` (the same kernel on the same
     operands), and their combination ``(A A^T + 1[bias]) * (D D^T)``, summed over the layers
-    in order, is the same element-wise IEEE arithmetic done in numpy (on ``2M x 2M`` matrices
-    torch's per-call cost is most of the time, and this runs at every BDP step, FSL-BDP
-    Algorithm 2 line 19); the clip factors and distances are
-    :func:`~fedlib.privacy.per_example.clipped_pair_sq_distances` itself.
+    in order, and then the clip factors and distances of
+    :func:`~fedlib.privacy.per_example.clipped_pair_sq_distances` are the same element-wise
+    IEEE arithmetic in the same order, done in numpy (on ``2M x 2M`` matrices torch's
+    per-call cost is most of the time, and this runs at every BDP step, FSL-BDP Algorithm 2
+    line 19), except the square roots, which stay torch's kernel on the same operands.
     Other handles use their own ``pair_sq_distances``. ``left`` and ``right`` are int64 row
     positions of equal length.
 
@@ -265,11 +261,28 @@ def neighbour_pair_distances(grads, left: np.ndarray, right: np.ndarray, *,
     rows = torch.from_numpy(np.concatenate([left, right]))
     total = None
     for a, d, b in zip(grads.inputs, grads.deltas, grads.has_bias, strict=True):
-        a2, d2 = a[rows].double(), d[rows].double()
+        a2 = torch.index_select(a, 0, rows).double()       # a[rows]: the same fresh copy
+        d2 = torch.index_select(d, 0, rows).double()
         t = (torch.mm(a2, a2.T).numpy() + float(b)) * torch.mm(d2, d2.T).numpy()
         total = t if total is None else total + t
-    # torch's own clip arithmetic (its vectorised sqrt is not numpy's to the last bit)
-    return clipped_pair_sq_distances(torch.from_numpy(total), m, clip_norm=clip_norm)
+    # clipped_pair_sq_distances' arithmetic, op for op; the square roots stay torch's, on
+    # the same 10-row operands (its vectorised sqrt is not numpy's to the last bit).
+    sq = total.diagonal()
+    sa, sb, ab = sq[:m], sq[m:], total.diagonal(offset=m)
+    C = float(clip_norm)
+    fa = 1.0 / _clamp_min(_torch_sqrt(_clamp_min(sa, 0.0)) / C, 1.0)
+    fb = 1.0 / _clamp_min(_torch_sqrt(_clamp_min(sb, 0.0)) / C, 1.0)
+    return _clamp_min(fa * fa * sa + fb * fb * sb - 2.0 * fa * fb * ab, 0.0)
+
+
+def _clamp_min(x: np.ndarray, low: float) -> np.ndarray:
+    """``torch.clamp(x, min=low)`` in numpy, to the bit (``-0.0`` and NaN pass through)."""
+    return np.where(x < low, low, x)
+
+
+def _torch_sqrt(x: np.ndarray) -> np.ndarray:
+    """``torch.sqrt`` of a contiguous float64 array (torch's kernel, torch's bits)."""
+    return torch.from_numpy(x).sqrt().numpy()
 
 
 def _check_mode(mode: str) -> str:
