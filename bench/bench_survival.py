@@ -24,8 +24,9 @@ Prints, from one run on this machine:
    pair distances (the Gram matmuls of ``2M`` rows), both timed in place during the same
    interleaved runs, and the rest (the draws, ``M`` extra rows through the net): the parts
    that do not shrink with the batch. The step rows (``model, backend, batch, plain_us,
-   dp_us, bdp_us, ratio, bdp_ratio, noise_us, noise_ratio, bdp_accountant_us, bdp_pairs_us``; ``ratio`` = DP / plain,
-   ``bdp_ratio`` = BDP / DP, ``noise_ratio`` = noise floor / plain) also go to
+   dp_us, bdp_us, ratio, bdp_ratio, noise_us, noise_ratio, bdp_accountant_us,
+   bdp_pairs_us``; ``ratio`` = DP / plain, ``bdp_ratio`` = BDP / DP, ``noise_ratio`` = noise
+   floor / plain; the last two are the ghost rows' BDP parts) also go to
    ``bench/results/survival.json`` (:func:`fedlib.book.bench.write_bench_summary`);
 2. one federated round (E = 1 local epoch, full participation) on LendingClub-like synthetic
    data with 27 state clients, without privacy and with DP-SGD, in seconds. The paper's scale

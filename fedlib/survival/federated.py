@@ -41,7 +41,12 @@ per-row autograd loop to 1e-6, seeded DP and BDP runs against ``grad_path="vmap"
 and the DP step against Opacus' ``DPOptimizer`` in ``tests/test_dp_backends.py``). The batch
 and the ``M`` replacement rows go through one pass, so BDP costs no extra backward pass; the
 replacement rows never enter the update (which is why Opacus' ``DPOptimizer``, which clips
-whatever sits in ``grad_sample``, is not used here).
+whatever sits in ``grad_sample``, is not used here). What a BDP step costs beyond a DP step
+does not shrink with the batch: the ``M`` pair distances (:func:`neighbour_pair_distances`,
+the Gram matmuls of ``2M`` rows) and the accountant's ``|orders| x M`` costs, which the
+trainer's accountant computes :data:`BDP_COST_BLOCK` steps at a time and at the end of each
+:meth:`SurvivalTrainer.train` (``BayesianAccountant(defer=...)``; the same numbers to the bit
+as step by step). ``bench/bench_survival.py`` prints the split.
 Batches: the private modes Poisson-sample, as their accountants assume (``q = B / n_k``): each
 of the ``ceil(n_k / B)`` steps of an epoch takes every row independently with probability
 ``q`` (Opacus' ``UniformWithReplacementSampler``, through
@@ -106,11 +111,13 @@ from fedlib.survival.likelihood import discrete_time_nll
 from fedlib.survival.model import HazardNet
 
 __all__ = [
+    "BDP_COST_BLOCK",
     "MODES",
     "SurvivalRun",
     "SurvivalTrainer",
     "linear_backprops",
     "make_model",
+    "neighbour_pair_distances",
     "nll_sum_gradient",
     "per_example_gradients",
     "train_centralized",
