@@ -18,9 +18,15 @@ Prints, from one run on this machine:
    noise floor: :func:`~fedlib.privacy.dp_step.dp_step` of an empty batch (Opacus'
    secure-mode noise for the ~24,000 parameters, four Gaussian draws per coordinate, halved
    and divided), printed as "noise floor: x.xx× plain step" — the part of a DP step that no
-   per-example gradient path can remove. The step rows (``model, backend, batch, plain_us,
-   dp_us, bdp_us, ratio, bdp_ratio, noise_us, noise_ratio``; ``ratio`` = DP / plain,
-   ``bdp_ratio`` = BDP / DP, ``noise_ratio`` = noise floor / plain) also go to
+   per-example gradient path can remove. Below each table, what the BDP ghost step adds to
+   the DP ghost step, split into its Bayesian costs (the accountant's ``|orders| x M``
+   log-sum-exps, computed in blocks by the trainer's deferring accountant) and its ``M``
+   pair distances (the Gram matmuls of ``2M`` rows), both timed in place during the same
+   interleaved runs, and the rest (the draws, ``M`` extra rows through the net): the parts
+   that do not shrink with the batch. The step rows (``model, backend, batch, plain_us,
+   dp_us, bdp_us, ratio, bdp_ratio, noise_us, noise_ratio, bdp_accountant_us,
+   bdp_pairs_us``; ``ratio`` = DP / plain, ``bdp_ratio`` = BDP / DP, ``noise_ratio`` = noise
+   floor / plain; the last two are the ghost rows' BDP parts) also go to
    ``bench/results/survival.json`` (:func:`fedlib.book.bench.write_bench_summary`);
 2. one federated round (E = 1 local epoch, full participation) on LendingClub-like synthetic
    data with 27 state clients, without privacy and with DP-SGD, in seconds. The paper's scale
@@ -46,6 +52,7 @@ import torch
 from fedlib.book.bench import peak_kib, peak_kib_reset, write_bench_summary
 from fedlib.privacy.dp_step import dp_step
 from fedlib.privacy.randomness import mechanism_generator
+from fedlib.survival import federated
 from fedlib.survival.data import prepare_survival, synthetic_survival
 from fedlib.survival.federated import SurvivalTrainer, make_model, train_federated
 from fedlib.survival.labels import interval_grid, survival_targets
@@ -59,9 +66,51 @@ CONFIGS = [("plain", "none", "ghost"), ("DP ghost", "dp", "ghost"), ("DP vmap", 
 BDP_GOAL = 1.5
 
 
-def _train_once(mode, grad_path, X, y, batch, rep) -> tuple[float, int]:
+class _PartClock:
+    """CPU seconds spent inside the BDP step's two own parts during one training call.
+
+    ``accountant``: the Bayesian costs (:meth:`BayesianAccountant.flush`, which the trainer's
+    deferring accountant calls every ``BDP_COST_BLOCK`` steps and at the end of ``train``);
+    ``pairs``: the ``M`` pair distances (:func:`neighbour_pair_distances`). Both are timed in
+    place (process CPU time around the call), so they are parts of the timed call, not extra
+    runs; the wrapper costs two clock reads per call.
+    """
+
+    def __init__(self, trainer) -> None:
+        self.accountant = self.pairs = 0.0
+        acc = trainer.bdp_accountant
+        flush = acc.flush
+
+        def timed_flush():
+            t0 = time.process_time()
+            out = flush()
+            self.accountant += time.process_time() - t0
+            return out
+
+        acc.flush = timed_flush            # the instance's own step() calls self.flush()
+        self._pairs = federated.neighbour_pair_distances
+
+    def __enter__(self):
+        inner = self._pairs
+
+        def timed_pairs(*a, **kw):
+            t0 = time.process_time()
+            out = inner(*a, **kw)
+            self.pairs += time.process_time() - t0
+            return out
+
+        federated.neighbour_pair_distances = timed_pairs
+        return self
+
+    def __exit__(self, *exc) -> None:
+        federated.neighbour_pair_distances = self._pairs
+
+
+def _train_once(mode, grad_path, X, y, batch, rep, parts: dict | None = None
+                ) -> tuple[float, int]:
     """CPU seconds of one call of ``steps`` steps (Poisson batches seeded by ``rep``), and
-    steps."""
+    steps; with ``parts`` (BDP), the per-step seconds of its accountant and pair distances
+    are appended there."""
     n = X.shape[0]
     kw = ({"noise_multiplier": None, "clip_norm": None} if mode == "none"
           else {"noise_multiplier": 1.0, "clip_norm": 1.0})
@@ -70,9 +119,16 @@ def _train_once(mode, grad_path, X, y, batch, rep) -> tuple[float, int]:
     net = make_model(N_FEATURES, N_INTERVALS, seed=rep, init_hazard=0.006)
     # CPU time of this process (one torch thread): on a shared machine, wall-clock time
     # would also count the other processes' work.
-    t0 = time.process_time()
-    stats = tr.train(net, X, y, seed=rep)
-    sec = time.process_time() - t0
+    if parts is None:
+        t0 = time.process_time()
+        stats = tr.train(net, X, y, seed=rep)
+        return time.process_time() - t0, stats.steps
+    with _PartClock(tr) as clock:
+        t0 = time.process_time()
+        stats = tr.train(net, X, y, seed=rep)
+        sec = time.process_time() - t0
+    parts["accountant"].append(clock.accountant / stats.steps)
+    parts["pairs"].append(clock.pairs / stats.steps)
     return sec, stats.steps
 
 
@@ -122,14 +178,19 @@ def step_table(X, y, batch: int, reps: int) -> dict[str, tuple[float, float | No
     _noise_once(batch * 2, batch, 0)
     times: dict[str, list[float]] = {label: [] for label, _, _ in CONFIGS}
     times["noise floor"] = []
+    parts: dict[str, list[float]] = {"accountant": [], "pairs": []}
     for rep in range(reps):
         for label, mode, path in CONFIGS:
-            sec, steps = _train_once(mode, path, X, y, batch, rep)
+            sec, steps = _train_once(mode, path, X, y, batch, rep,
+                                     parts if label == "BDP ghost" else None)
             times[label].append(sec / steps)
         sec, steps = _noise_once(X.shape[0], batch, rep)
         times["noise floor"].append(sec / steps)
     mem["noise floor"] = None
-    return {label: (float(np.median(t)), mem[label]) for label, t in times.items()}
+    out = {label: (float(np.median(t)), mem[label]) for label, t in times.items()}
+    for part, t in parts.items():
+        out[f"BDP {part}"] = (float(np.median(t)), None)
+    return out
 
 
 def print_table(batch: int, res: dict[str, tuple[float, float | None]], n_params: int
@@ -139,11 +200,19 @@ def print_table(batch: int, res: dict[str, tuple[float, float | None]], n_params
     print(f"\nper step, Poisson batch ~{batch} ({n_params:,} parameters; the [B, P] float32 "
           f"per-example matrix is {batch * n_params * 4 / 2**20:.1f} MiB):")
     for label, (sec, mib) in res.items():
+        if label in ("BDP accountant", "BDP pairs"):
+            continue
         m = "n/a" if mib is None else f"{mib:6.1f} MiB"
         print(f"  {label:<11} {sec * 1e3:8.2f} ms   peak extra memory {m}")
     floor = ms["noise floor"] / ms["plain"]
     print(f"  noise floor: {floor:.2f}× plain step (Opacus' secure-mode noise alone, "
           f"{ms['noise floor']:.2f} ms)")
+    extra, acc, pairs = (ms["BDP ghost"] - ms["DP ghost"], ms["BDP accountant"],
+                         ms["BDP pairs"])
+    print(f"  BDP ghost over DP ghost: {extra:+.2f} ms = Bayesian costs {acc:.2f} ms "
+          f"(accountant: |orders| x M log-sum-exps, fixed in B) + pair distances {pairs:.2f} ms "
+          f"(Gram matmuls of 2M rows, fixed in B) + rest {extra - acc - pairs:+.2f} ms "
+          "(draws, M extra rows through the net)")
     rows = []
     for path in ("ghost", "vmap"):
         dp, bdp = ms[f"DP {path}"], ms[f"BDP {path}"]
@@ -156,6 +225,8 @@ def print_table(batch: int, res: dict[str, tuple[float, float | None]], n_params
                      "bdp_us": round(bdp * 1e3, 1), "ratio": round(dp / ms["plain"], 2),
                      "bdp_ratio": round(bdp / dp, 2),
                      "noise_us": round(ms["noise floor"] * 1e3, 1),
+                     "bdp_accountant_us": round(acc * 1e3, 1) if path == "ghost" else None,
+                     "bdp_pairs_us": round(pairs * 1e3, 1) if path == "ghost" else None,
                      "noise_ratio": round(floor, 2)})
     print(f"  speed-up vmap / ghost: DP {ms['DP vmap'] / ms['DP ghost']:.1f}x   "
           f"BDP {ms['BDP vmap'] / ms['BDP ghost']:.1f}x")

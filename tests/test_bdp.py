@@ -488,3 +488,72 @@ def test_one_step_log_sum_exp_is_scipys():
     x = np.concatenate([rng.normal(scale=50, size=(1, 200)), [[-np.inf, 0.0, 1e300, -1e-300]]],
                        axis=1)
     assert np.array_equal(logsumexp(x, axis=0), x[0])
+
+
+def _eps_kinds(acc):
+    kinds = [("hoeffding", "holder"), ("student_t", "holder"), ("mean", "holder"),
+             ("student_t", "per_step"), ("mean", "per_step")]
+    return [(tuple(r), r.order) for r in (acc.epsilon(bound=b, composition=c) for b, c in kinds)]
+
+
+@pytest.mark.parametrize("defer", [1, 3, 7, 64])
+@pytest.mark.parametrize("cost, total_steps", [("left", None), ("paper", None), ("paper", 40)])
+def test_deferred_costs_are_the_step_by_step_costs_to_the_bit(defer, cost, total_steps):
+    """``defer=k`` computes the same costs, history and every kind of epsilon to the bit as
+    ``step`` one at a time — across block boundaries, runs with different ``M``, zero and
+    worst-case distances, and the streaming (``total_steps``) path."""
+    rng = np.random.default_rng(7)
+    steps = [rng.uniform(0, 4, size=10) for _ in range(17)] + [np.zeros(10), np.full(10, 4.0)]
+    steps += [rng.uniform(0, 1, size=4) for _ in range(5)] + [rng.uniform(0, 4, size=10)]
+    kw = dict(orders=None, cost=cost, total_steps=total_steps, sample_rate=1 / 30)
+    now, later = make(**kw), make(defer=defer, **kw)
+    for i, d in enumerate(steps):
+        got = later.step(d)
+        assert got is None
+        assert np.array_equal(now.step(d), now.history[-1])
+        assert later.steps == now.steps == i + 1 and later.estimated_steps == i + 1
+        if i == 11:                     # reading in the middle costs the pending steps
+            assert all(np.array_equal(a, b) for a, b in zip(now.history, later.history,
+                                                              strict=True))
+    assert _eps_kinds(later) == _eps_kinds(now)
+    assert np.array_equal(later.epsilon_per_order(), now.epsilon_per_order())
+    assert all(np.array_equal(a, b) for a, b in zip(now.history, later.history, strict=True))
+    assert later.flush() is None                        # nothing left to cost
+
+
+def test_deferred_step_checks_its_distances_at_once_and_defer_is_validated():
+    acc = make(defer=50)
+    with pytest.raises(BayesianDPError, match="exceeds"):
+        acc.step(np.full(10, 4.5))
+    with pytest.raises(BayesianDPError, match="M >= 2"):
+        acc.step([0.1])
+    capped = make(defer=50, total_steps=2)
+    capped.step([0.1, 0.2])
+    capped.step([0.1, 0.2])
+    with pytest.raises(BayesianDPError, match="total_steps=2"):
+        capped.step([0.1, 0.2])
+    for bad in (-1, 1.5):
+        with pytest.raises(BayesianDPError, match="defer"):
+            make(defer=bad)
+
+
+def test_trainer_pair_distances_are_the_gram_matrix_distances_to_the_bit():
+    """The BDP trainer's distances (per-layer Gram matmuls, combined in numpy) equal
+    ``LinearFactors.pair_sq_distances`` to the bit, clipped or not, with repeated rows."""
+    import torch
+
+    from fedlib.survival.federated import linear_backprops, neighbour_pair_distances
+    from fedlib.survival.model import HazardNet
+
+    net = HazardNet(9, 6, seed=3)
+    rng = np.random.default_rng(4)
+    for _ in range(60):
+        X = torch.as_tensor(rng.normal(size=(26, 9)).astype(np.float32))
+        s = torch.as_tensor((rng.random((26, 6)) < 0.7).astype(np.float32))
+        f = linear_backprops(list(net.net), X, s, 1 - s)
+        left, right = rng.integers(0, 16, 10), np.arange(16, 26)
+        for C in (0.05, 1.0, 1e3):
+            got = neighbour_pair_distances(f, left, right, clip_norm=C)
+            want = f.pair_sq_distances(torch.as_tensor(left), torch.as_tensor(right),
+                                       clip_norm=C)
+            assert got.dtype == np.float64 and np.array_equal(got, want)

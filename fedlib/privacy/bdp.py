@@ -508,6 +508,17 @@ class BayesianAccountant:
         uses ``H`` = the number of steps recorded when :meth:`epsilon` is called.
     min_rows : int
         Threshold of the analytical fallback (paper: 100).
+    defer : int
+        ``0`` (default): :meth:`step` computes the step's costs at once and returns them.
+        ``k >= 1``: :meth:`step` checks and records the distances and returns ``None``; the
+        costs of the recorded steps are computed together, ``k`` steps at a time, and whenever
+        anything reads them (:meth:`epsilon`, :attr:`history`, :meth:`flush`). The numbers are
+        the same to the bit (every cost is element-wise in its own distance, and each step's
+        reductions run over the same contiguous values); what changes is the time: a step's
+        ``|Lambda| x M`` costs are ~18,000 ``exp``, the per-step fixed cost of a BDP step that
+        does not shrink with the batch, and one call for many steps keeps the binomial tables
+        in cache and pays numpy's per-call overhead once (the chapter-3 trainer defers and
+        flushes at the end of each local training call).
 
     Attributes
     ----------
@@ -515,7 +526,7 @@ class BayesianAccountant:
         The deterministic part of ``C_tot(lambda)``: the analytical-fallback steps (a caller
         may also add a hypothetical fixed-distance run here, see :meth:`step_cost`).
     history : list of numpy.ndarray
-        :meth:`step_cost` of every recorded step.
+        :meth:`step_cost` of every recorded step (read-only; computes deferred steps).
 
     Examples
     --------
@@ -532,7 +543,8 @@ class BayesianAccountant:
                  beta: float, gamma: float, n_rows: int,
                  orders: Sequence[int] | None = None, cost: CostRule = "paper",
                  bound: BoundRule = "hoeffding", composition: Composition = "holder",
-                 total_steps: int | None = None, min_rows: int = MIN_ROWS_BAYESIAN) -> None:
+                 total_steps: int | None = None, min_rows: int = MIN_ROWS_BAYESIAN,
+                 defer: int = 0) -> None:
         self.sample_rate = _check_unit("sample_rate", sample_rate, closed_right=True)
         self.noise_multiplier = _check_positive("noise_multiplier", noise_multiplier)
         self.clip_norm = _check_positive("clip_norm", clip_norm)
@@ -550,6 +562,10 @@ class BayesianAccountant:
             raise BayesianDPError(f"total_steps={total_steps!r}: must be None or an integer >= 1")
         self.total_steps = None if total_steps is None else int(total_steps)
         self.min_rows = int(min_rows)
+        if int(defer) != defer or defer < 0:
+            raise BayesianDPError(f"defer={defer!r}: must be an integer >= 0 (0: no deferral)")
+        self.defer = int(defer)
+        self._pending: list[np.ndarray] = []
         self.uses_fallback = self.n_rows < self.min_rows
         self._fallback_cost = (
             analytical_step_cost(orders=self.orders, sample_rate=self.sample_rate,
@@ -560,7 +576,7 @@ class BayesianAccountant:
         self.total_cost = np.zeros(self.orders.size)
         self.steps = 0
         self.estimated_steps = 0
-        self.history: list[np.ndarray] = []
+        self._history: list[np.ndarray] = []
         self._stats = _RunStats.zeros(self.orders.size) if self.total_steps else None
         self._samples: list[np.ndarray] = []
         self._cache: tuple[int, _RunStats] | None = None
@@ -572,12 +588,15 @@ class BayesianAccountant:
                               right=paper)
         return np.maximum(cl, cr) if paper else cl
 
-    def _sample_costs(self, pairwise_sq_distances) -> np.ndarray:
+    def _checked_distances(self, pairwise_sq_distances) -> np.ndarray:
         d = np.asarray(pairwise_sq_distances, dtype=float)
         if d.ndim != 1 or d.size < 2:
             raise BayesianDPError(
                 f"pairwise_sq_distances has shape {d.shape}: need M >= 2 Monte-Carlo samples")
-        return self._costs(_check_range(_check_distances(d), self.clip_norm))
+        return _check_range(_check_distances(d), self.clip_norm)
+
+    def _sample_costs(self, pairwise_sq_distances) -> np.ndarray:
+        return self._costs(self._checked_distances(pairwise_sq_distances))
 
     def step_cost(self, pairwise_sq_distances) -> np.ndarray:
         """The step's own estimate ``log mean_m e^{c^(m)(lambda)}``, without recording it.
@@ -592,30 +611,69 @@ class BayesianAccountant:
             return self._fallback_cost.copy()
         return _log_mean_exp(self._sample_costs(pairwise_sq_distances))
 
-    def step(self, pairwise_sq_distances) -> np.ndarray:
+    def step(self, pairwise_sq_distances) -> np.ndarray | None:
         """Record one DP-SGD step from its ``M`` Monte-Carlo distances ``Delta^(m)``.
 
-        Returns :meth:`step_cost`. With the analytical fallback the distances are ignored
-        (pass anything, e.g. ``None``).
+        Returns :meth:`step_cost`, or ``None`` if the accountant defers its costs (``defer``;
+        the distances are checked now all the same). With the analytical fallback the
+        distances are ignored (pass anything, e.g. ``None``).
         """
         if self.uses_fallback:
             c = self._fallback_cost.copy()
             self.total_cost += c
-        else:
-            if self.total_steps is not None and self.estimated_steps >= self.total_steps:
-                raise BayesianDPError(
-                    f"step {self.estimated_steps + 1}: total_steps={self.total_steps} was set "
-                    "for fewer steps; create the accountant with the true total (or None)")
-            samples = self._sample_costs(pairwise_sq_distances)
-            if self._stats is not None:
-                self._stats.add(samples[None], self.total_steps, self.gamma / self.total_steps)
-            else:
-                self._samples.append(samples)
-            self.estimated_steps += 1
-            c = _log_mean_exp(samples)
+            self.steps += 1
+            self._history.append(c)
+            return c
+        if self.total_steps is not None and self.estimated_steps >= self.total_steps:
+            raise BayesianDPError(
+                f"step {self.estimated_steps + 1}: total_steps={self.total_steps} was set "
+                "for fewer steps; create the accountant with the true total (or None)")
+        d = self._checked_distances(pairwise_sq_distances)
+        self.estimated_steps += 1
         self.steps += 1
-        self.history.append(c)
+        self._pending.append(d)
+        if self.defer and len(self._pending) < self.defer:
+            return None
+        last = self.flush()
+        return None if self.defer else last
+
+    def flush(self) -> np.ndarray | None:
+        """Compute the costs of the steps recorded but not yet costed; the last one's cost.
+
+        Runs of steps with the same ``M`` go through one :func:`_cost_matrix` call
+        (``[|Lambda|, S M]``) and one :func:`_log_mean_exp`, then enter the run statistics
+        step by step in recording order, exactly as :meth:`step` enters them one at a time.
+        """
+        pending, self._pending = self._pending, []
+        c = None
+        i = 0
+        while i < len(pending):
+            m = pending[i].size
+            j = i
+            while j < len(pending) and pending[j].size == m:
+                j += 1
+            block = self._costs(np.concatenate(pending[i:j]) if j - i > 1 else pending[i])
+            # [O, S*M] -> [S, O, M], each step's [O, M] contiguous as when costed alone
+            samples = np.ascontiguousarray(
+                block.reshape(self.orders.size, j - i, m).transpose(1, 0, 2))
+            costs = _log_mean_exp(samples)                                  # [S, O]
+            for s in range(j - i):
+                if self._stats is not None:
+                    self._stats.add(samples[s][None], self.total_steps,
+                                    self.gamma / self.total_steps)
+                else:
+                    self._samples.append(samples[s])
+                c = costs[s]
+                self._history.append(c)
+            i = j
         return c
+
+    @property
+    def history(self) -> list[np.ndarray]:
+        """:meth:`step_cost` of every recorded step (deferred steps are costed first)."""
+        if self._pending:
+            self.flush()
+        return self._history
 
     @property
     def holder_steps(self) -> int:
@@ -623,6 +681,8 @@ class BayesianAccountant:
         return self.total_steps if self.total_steps is not None else self.estimated_steps
 
     def _run_stats(self) -> _RunStats:
+        if self._pending:
+            self.flush()
         if self._stats is not None:
             return self._stats
         n = len(self._samples)

@@ -41,7 +41,12 @@ per-row autograd loop to 1e-6, seeded DP and BDP runs against ``grad_path="vmap"
 and the DP step against Opacus' ``DPOptimizer`` in ``tests/test_dp_backends.py``). The batch
 and the ``M`` replacement rows go through one pass, so BDP costs no extra backward pass; the
 replacement rows never enter the update (which is why Opacus' ``DPOptimizer``, which clips
-whatever sits in ``grad_sample``, is not used here).
+whatever sits in ``grad_sample``, is not used here). What a BDP step costs beyond a DP step
+does not shrink with the batch: the ``M`` pair distances (:func:`neighbour_pair_distances`,
+the Gram matmuls of ``2M`` rows) and the accountant's ``|orders| x M`` costs, which the
+trainer's accountant computes :data:`BDP_COST_BLOCK` steps at a time and at the end of each
+:meth:`SurvivalTrainer.train` (``BayesianAccountant(defer=...)``; the same numbers to the bit
+as step by step). ``bench/bench_survival.py`` prints the split.
 Batches: the private modes Poisson-sample, as their accountants assume (``q = B / n_k``): each
 of the ``ceil(n_k / B)`` steps of an epoch takes every row independently with probability
 ``q`` (Opacus' ``UniformWithReplacementSampler``, through
@@ -106,11 +111,13 @@ from fedlib.survival.likelihood import discrete_time_nll
 from fedlib.survival.model import HazardNet
 
 __all__ = [
+    "BDP_COST_BLOCK",
     "MODES",
     "SurvivalRun",
     "SurvivalTrainer",
     "linear_backprops",
     "make_model",
+    "neighbour_pair_distances",
     "nll_sum_gradient",
     "per_example_gradients",
     "train_centralized",
@@ -118,6 +125,10 @@ __all__ = [
 ]
 
 MODES = ("none", "dp", "bdp")
+#: Steps whose Bayesian costs the trainer's accountant computes in one call (its ``defer``):
+#: the same numbers as step by step, computed at the end of each :meth:`SurvivalTrainer.train`
+#: call at the latest; 64 steps of M = 10 keep the largest temporary near 3 MB.
+BDP_COST_BLOCK = 64
 Mode = Literal["none", "dp", "bdp"]
 
 
@@ -227,6 +238,60 @@ def _draw_outside(rng: np.random.Generator, n: int, batch: np.ndarray, m: int) -
     return pos + np.searchsorted(batch - np.arange(batch.size), pos, side="right")
 
 
+def neighbour_pair_distances(grads, left: np.ndarray, right: np.ndarray, *,
+                             clip_norm: float) -> np.ndarray:
+    """``||clip(g_left[m]) - clip(g_right[m])||^2`` per pair: ``grads.pair_sq_distances``'s bits.
+
+    For the per-layer factors (:class:`~fedlib.privacy.per_example.LinearFactors`) the
+    per-layer Gram matrices are the same ``float64`` matmuls of freshly gathered rows as
+    :meth:`~fedlib.privacy.per_example.LinearFactors.gram` (the same kernel on the same
+    operands), and their combination ``(A A^T + 1[bias]) * (D D^T)``, summed over the layers
+    in order, and then the clip factors and distances of
+    :func:`~fedlib.privacy.per_example.clipped_pair_sq_distances` are the same element-wise
+    IEEE arithmetic in the same order, done in numpy (on ``2M x 2M`` matrices torch's
+    per-call cost is most of the time, and this runs at every BDP step, FSL-BDP Algorithm 2
+    line 19), except the square roots, which stay torch's kernel on the same operands.
+    Other handles use their own ``pair_sq_distances``. ``left`` and ``right`` are int64 row
+    positions of equal length.
+
+    >>> net = HazardNet(3, 4, hidden=(5,), seed=0)
+    >>> f = linear_backprops(list(net.net), torch.randn(6, 3), torch.ones(6, 4), torch.zeros(6, 4))
+    >>> l, r = np.array([0, 2]), np.array([4, 5])
+    >>> bool(np.array_equal(neighbour_pair_distances(f, l, r, clip_norm=0.1),
+    ...                     f.pair_sq_distances(torch.as_tensor(l), torch.as_tensor(r), clip_norm=0.1)))
+    True
+    """
+    if type(grads) is not LinearFactors:
+        return grads.pair_sq_distances(torch.as_tensor(left), torch.as_tensor(right),
+                                       clip_norm=clip_norm)
+    m = left.size
+    rows = torch.from_numpy(np.concatenate([left, right]))
+    total = None
+    for a, d, b in zip(grads.inputs, grads.deltas, grads.has_bias, strict=True):
+        a2 = torch.index_select(a, 0, rows).double()       # a[rows]: the same fresh copy
+        d2 = torch.index_select(d, 0, rows).double()
+        t = (torch.mm(a2, a2.T).numpy() + float(b)) * torch.mm(d2, d2.T).numpy()
+        total = t if total is None else total + t
+    # clipped_pair_sq_distances' arithmetic, op for op; the square roots stay torch's, on
+    # the same 10-row operands (its vectorised sqrt is not numpy's to the last bit).
+    sq = total.diagonal()
+    sa, sb, ab = sq[:m], sq[m:], total.diagonal(offset=m)
+    C = float(clip_norm)
+    fa = 1.0 / _clamp_min(_torch_sqrt(_clamp_min(sa, 0.0)) / C, 1.0)
+    fb = 1.0 / _clamp_min(_torch_sqrt(_clamp_min(sb, 0.0)) / C, 1.0)
+    return _clamp_min(fa * fa * sa + fb * fb * sb - 2.0 * fa * fb * ab, 0.0)
+
+
+def _clamp_min(x: np.ndarray, low: float) -> np.ndarray:
+    """``torch.clamp(x, min=low)`` in numpy, to the bit (``-0.0`` and NaN pass through)."""
+    return np.where(x < low, low, x)
+
+
+def _torch_sqrt(x: np.ndarray) -> np.ndarray:
+    """``torch.sqrt`` of a contiguous float64 array (torch's kernel, torch's bits)."""
+    return torch.from_numpy(x).sqrt().numpy()
+
+
 def _check_mode(mode: str) -> str:
     if mode not in MODES:
         raise ValueError(f"mode={mode!r}: allowed values are {MODES}")
@@ -328,7 +393,8 @@ class SurvivalTrainer:
                     sample_rate=min(1.0, self.batch_size / self.n_rows),
                     noise_multiplier=self.noise_multiplier, clip_norm=self.clip_norm,
                     beta=self.beta, gamma=self.gamma, n_rows=self.n_rows, cost=self.cost,
-                    bound=self.bdp_bound, total_steps=self.total_steps)
+                    bound=self.bdp_bound, total_steps=self.total_steps,
+                    defer=BDP_COST_BLOCK)
 
     @property
     def private(self) -> bool:
@@ -384,6 +450,8 @@ class SurvivalTrainer:
                 self._private_grad(model, params, Xt, ss, sf, idx, gen, rng)
             opt.step()
             steps += 1
+        if self.mode == "bdp":
+            self.bdp_accountant.flush()     # the deferred costs belong to this call's time
         with torch.no_grad():
             loss = float(discrete_time_nll(model(Xt), ss, sf))
         return TrainStats(steps=steps, loss=loss, seconds=time.perf_counter() - t0)
@@ -414,11 +482,12 @@ class SurvivalTrainer:
         use_bdp = self.mode == "bdp" and not self.bdp_accountant.uses_fallback
         if use_bdp:
             # x'^(m) ~ mu: rows of the client outside the batch (its empirical distribution).
-            repl = torch.as_tensor(_draw_outside(rng, n, idx.numpy(), M))
+            batch = idx.numpy()
+            repl = _draw_outside(rng, n, batch, M)
             # An empty Poisson batch has no element to swap out: draw the x side of the
             # pairs from the client's rows too (Delta only needs x in D, x' ~ mu).
-            side = idx if b else torch.as_tensor(rng.choice(n, size=M))
-            rows = torch.cat([side, repl])
+            side = batch if b else rng.choice(n, size=M)
+            rows = torch.from_numpy(np.concatenate([side, repl]))
         C = float(self.clip_norm)
         grads = self._backend(model, Xt)(Xt[rows], ss[rows], sf[rows]) if rows.numel() else None
         # Divide by the expected batch size q·n = B, never the realised b (it would leak b).
@@ -435,9 +504,11 @@ class SurvivalTrainer:
                 # neighbour_distances_from_per_example), then the M pairs' distances from
                 # the Gram matrix of those 2M rows' gradients.
                 k = len(rows) - M
-                swap = torch.as_tensor(neighbour_swap_indices(k, M, rng=rng))
-                d = grads.pair_sq_distances(swap, k + torch.arange(M), clip_norm=C)
+                swap = neighbour_swap_indices(k, M, rng=rng)
+                d = neighbour_pair_distances(grads, swap, np.arange(k, k + M), clip_norm=C)
                 self.distances.append(statistics.median(d.tolist()))   # np.median's value
+                # A deferring accountant (the trainer's own) only records d here; the costs
+                # of the recorded steps are computed together at the end of train().
                 self.bdp_accountant.step(d)
             else:
                 self.bdp_accountant.step(None)
