@@ -30,15 +30,13 @@ is the one the deployment uses too):
   key, so one of them decrypts; here that bank's decryption is the local engine's call. A
   TenSEAL context cannot be pickled, so no node is given one: a node gets the public context
   as bytes.
-- :func:`trainer_state_mod` — **state the book reads after a run**. Nothing of a party object
-  outlives a message on Flower (:mod:`fedlib.flower.state`). The DP accountants a chapter
-  reads after training (``accountant``, ``dp_accountant``, ``bdp_accountant`` and the BDP
-  ``distances`` of a trainer: :data:`STATE_ATTRS`) are kept in the node's ``Context.state``
-  between messages and come back with every ``train`` reply, where the engine copies them
-  into the trainer of the party object in this process. They travel pickled: on the
-  simulation the nodes run copies of this process's own party objects (Ray pickled them to
-  start with), which is why only :class:`FlowerEngine`'s server unpickles them; the
-  deployment (:mod:`fedlib.flower.deployment`) carries no such mod.
+- **State the book reads after a run.** Nothing of a party object outlives a message on
+  Flower; what a party keeps between rounds lives in its node's ``Context.state``
+  (:mod:`fedlib.flower.state`), and every ``train`` reply carries the report of its privacy
+  accountants in its fit metrics (:mod:`fedlib.flower.ledgers`: a DP accountant's segments,
+  a Bayesian accountant's ε per order; numbers only, never pickled, so a node cannot make
+  the server run code). :func:`report_mirror` loads each report into the party object of
+  this process, where the chapter reads its ε after the run.
 
 Simulated dropouts. A federation's ``dropout_rate`` is drawn by the loop's generator after
 the replies arrived, as on the local engine, so a party that "drops" has already answered and
@@ -62,8 +60,9 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import pickle
-from collections.abc import Callable, Collection, Mapping, Sequence
+import json
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -85,17 +84,12 @@ from fedlib.flower.client import party_client_app, party_of
 from fedlib.flower.dropouts import dropout_mod
 from fedlib.flower.env import offline
 from fedlib.flower.installed import ENGINES, FLOWER_MISSING, flower_available
-from fedlib.flower.records import CONFIG, pack_payload, unpack_metrics, unpack_vector
+from fedlib.flower.records import CONFIG, METRICS, pack_payload, unpack_metrics, unpack_vector
 from fedlib.flower.server import FlowerRun, run_loop, server_app
+from fedlib.flower.state import mirror_report
 
-__all__ = ["STATE_ATTRS", "TRAINER_STATE", "FlowerEngine", "NodeEncryptor", "backend_config",
-           "engine_for", "node_parties", "protect_mod", "run_apps", "trainer_state",
-           "trainer_state_mod"]
-
-#: The trainer attributes a node keeps between messages and sends back (DP and BDP ledgers).
-STATE_ATTRS = ("accountant", "dp_accountant", "bdp_accountant", "distances")
-#: The ``ConfigRecord`` (of ``Context.state`` and of a ``train`` reply) that holds them.
-TRAINER_STATE = "fedlib.trainer_state"
+__all__ = ["FlowerEngine", "NodeEncryptor", "backend_config", "engine_for", "kept_ray_runtime",
+           "node_parties", "protect_mod", "report_mirror", "run_apps"]
 
 
 def backend_config(*, cpus: int = 1, cpus_per_party: float = 1.0) -> dict[str, Any]:
@@ -113,15 +107,83 @@ def run_apps(server: Any, client: Any, *, num_nodes: int,
              backend: dict[str, Any] | None = None, verbose: bool = False) -> None:
     """Run a ``ServerApp`` and a ``ClientApp`` on ``num_nodes`` virtual nodes (Ray).
 
-    Flower's ``run_simulation`` starts Ray, runs the server's ``main`` to its end (an
-    exception there is raised again here) and shuts Ray down again.
+    Flower's ``run_simulation`` runs the server's ``main`` to its end (an exception there is
+    raised again here) with new Ray actors for the nodes, on the Ray runtime this process
+    keeps across federations (:func:`kept_ray_runtime`).
     """
     offline()
     from flwr.simulation import run_simulation  # optional extra [flower]
 
-    run_simulation(server_app=server, client_app=client, num_supernodes=num_nodes,
-                   backend_config=backend_config() if backend is None else backend,
-                   verbose_logging=verbose)
+    config = backend_config() if backend is None else backend
+    with kept_ray_runtime(config):
+        run_simulation(server_app=server, client_app=client, num_supernodes=num_nodes,
+                       backend_config=config, verbose_logging=verbose)
+
+
+#: The ``init_args`` of the Ray runtime this process started and keeps (JSON), else ``None``.
+_KEPT_RAY: dict[str, str | None] = {"init_args": None}
+
+
+def _kept_ray_backend() -> type:
+    """Flower's Ray backend, except that it leaves Ray running when a federation ends.
+
+    Flower 1.42's ``RayBackend.terminate`` (flwr/server/superlink/fleet/vce/backend/
+    raybackend.py) ends every run with ``ray.shutdown()`` after terminating the actors, and
+    its ``init_ray`` starts Ray only ``if not ray.is_initialized()``. This subclass kills the
+    run's actors (``ray.kill``, so their CPUs are free for the next run's at once) and keeps
+    Ray; everything else, the actor pool that ``build`` makes for each run included, is
+    Flower's.
+    """
+    import ray  # optional extra [flower]
+    from flwr.server.superlink.fleet.vce.backend.raybackend import RayBackend  # optional
+
+    class KeptRayBackend(RayBackend):
+        def terminate(self) -> None:
+            if self.pool is not None:
+                for actor in self.pool.pool:          # the idle actors: all, once a run ended
+                    ray.kill(actor)
+
+    return KeptRayBackend
+
+
+@contextmanager
+def kept_ray_runtime(config: Mapping[str, Any]) -> Iterator[None]:
+    """Run one Flower simulation on the Ray runtime this process keeps.
+
+    Starting and stopping Ray costs seconds per federation (8 s on an idle machine, 20-50 s
+    under load), and a chapter runs dozens. So the first simulation starts Ray (Flower's
+    ``init_ray``, with ``config``'s ``init_args``) and later ones reuse it; Ray itself shuts
+    it down when the process exits (``ray._private.worker`` registers ``atexit``). Each
+    federation still gets new actors and its own ``ClientApp``: ``start_vce`` builds a new
+    ``RayBackend`` and actor pool per run, and every message carries the run's ``ClientApp``
+    to the actor (``ClientAppActor.run`` calls the ``client_app_fn`` it is sent), so no party
+    of one federation reaches another.
+
+    A runtime with other ``init_args`` (another number of CPUs), or one this module did not
+    start, is shut down first, so a federation runs on the resources its config asks for;
+    a federation that fails shuts Ray down, as Flower would.
+
+    Inside the block, Flower's ``raybackend.RayBackend`` is :func:`_kept_ray_backend`'s
+    subclass (``start_vce`` imports that name when it builds the backend); it is put back
+    afterwards.
+    """
+    import ray  # optional extra [flower]
+    from flwr.server.superlink.fleet.vce.backend import raybackend  # optional extra [flower]
+
+    wanted = json.dumps(config.get("init_args", {}), sort_keys=True, default=str)
+    if ray.is_initialized() and _KEPT_RAY["init_args"] != wanted:
+        ray.shutdown()
+    flower_backend = raybackend.RayBackend
+    raybackend.RayBackend = _kept_ray_backend()
+    try:
+        yield
+    except BaseException:
+        ray.shutdown()
+        _KEPT_RAY["init_args"] = None
+        raise
+    finally:
+        raybackend.RayBackend = flower_backend
+    _KEPT_RAY["init_args"] = wanted if ray.is_initialized() else None
 
 
 def engine_for(name: str, **options: Any) -> Engine:
@@ -162,52 +224,20 @@ class NodeEncryptor:
             raise type(exc)(f"party {party!r}: {exc}") from exc
 
 
-def _trainer(party: Any) -> Any | None:
-    """The trainer of a book party (:class:`~fedlib.fl.party.PartyClient` or ``Party``)."""
-    return getattr(getattr(party, "party", party), "trainer", None)
+def report_mirror(parties: Sequence[FederatedParty]) -> Callable[[str, Any], None]:
+    """The server's ``on_reply``: a node's ledgers report into this process's party object.
 
-
-def trainer_state(trainer: Any) -> dict[str, Any]:
-    """The :data:`STATE_ATTRS` a trainer has (its DP / BDP ledgers), by name."""
-    return {a: getattr(trainer, a) for a in STATE_ATTRS if getattr(trainer, a, None) is not None}
-
-
-def _restore(trainer: Any, blob: bytes) -> None:
-    for attr, value in pickle.loads(blob).items():
-        setattr(trainer, attr, value)
-
-
-def trainer_state_mod(parties: Sequence[FederatedParty]) -> Callable:
-    """A client mod that keeps each party's trainer state in its node's ``Context.state``.
-
-    Before a ``train`` message the trainer's :data:`STATE_ATTRS` are restored from the node's
-    state (in the first round, from a copy of the trainer's own); after it they are saved there and added to the reply
-    (:data:`TRAINER_STATE`), for the server to mirror into its party objects.
+    Each ``train`` reply's fit metrics carry what the server may see of the party's
+    accountants (:func:`~fedlib.flower.ledgers.ledger_report`: numbers only);
+    :func:`~fedlib.flower.state.mirror_report` gives them to the party named, so the chapter
+    reads the same ε after a Flower run as after a local one.
     """
-    parties = list(parties)
+    by_name = {p.name: p for p in parties}
 
-    def mod(msg: Any, context: Any, call_next: Any) -> Any:
-        if msg.metadata.message_type != "train":
-            return call_next(msg, context)
-        from flwr.app import ConfigRecord  # optional extra [flower]
+    def mirror(name: str, content: Any) -> None:
+        mirror_report(by_name[name], unpack_metrics(content, METRICS))
 
-        trainer = _trainer(party_of(parties, context.node_config)[1])
-        kept = context.state.config_records.get(TRAINER_STATE)
-        if trainer is not None:
-            # First message: a fresh copy of the trainer's own state, because Ray hands the
-            # actor NumPy arrays as read-only views of its object store.
-            _restore(trainer, bytes(kept["pickle"]) if kept is not None
-                     else pickle.dumps(trainer_state(trainer), protocol=4))
-        reply = call_next(msg, context)
-        state = trainer_state(trainer) if trainer is not None else {}
-        if state and reply.has_content():
-            # Protocol 4: protocol 5 would unpickle NumPy arrays as read-only views of the blob.
-            blob = pickle.dumps(state, protocol=4)
-            context.state.config_records[TRAINER_STATE] = ConfigRecord({"pickle": blob})
-            reply.content[TRAINER_STATE] = ConfigRecord({"pickle": blob})
-        return reply
-
-    return mod
+    return mirror
 
 
 def protect_mod(encryptors: Mapping[str, NodeEncryptor], names: Sequence[str], *,
@@ -310,16 +340,10 @@ class FlowerEngine:
                       if isinstance(p, CKKSProtection)}
         nodes = node_parties(loop.parties)
         mods = [dropout_mod(self.dropouts, names)] if self.dropouts else []
-        mods += [trainer_state_mod(nodes),
-                 protect_mod(encryptors, names,
+        mods += [protect_mod(encryptors, names,
                              weight_in_upload=bool(loop.strategy.weight_in_upload))]
         by_name = {p.name: p for p in loop.parties}
-
-        def mirror(name: str, content: Any) -> None:
-            # The node's trainer state, copied into this process's party (see module doc).
-            trainer = _trainer(by_name[name])
-            if trainer is not None and TRAINER_STATE in content:
-                _restore(trainer, bytes(content[TRAINER_STATE]["pickle"]))
+        mirror = report_mirror(loop.parties)    # the nodes' ledgers reports (module doc)
 
         run = self.flower_run = FlowerRun()
         first = len(loop.history)

@@ -4,7 +4,7 @@ On the local engine the book evaluates chapter 1's institutions by reading each 
 after the run: its personal model (:meth:`~fedlib.fl.fmtl.FMTLParty.personal_parameters`,
 ``W̄ + V_i``) and its client's DP accountant. On Flower the parties' objects in the caller's
 process never train (the nodes train copies), and what a node keeps between rounds lives in
-its ``Context.state`` (:mod:`fedlib.flower.party_state`, :mod:`fedlib.flower.state`).
+its ``Context.state`` (:mod:`fedlib.flower.state`).
 :func:`simulate_with_state` therefore ends the run with one more message per node, a
 ``query.party_state`` that :func:`add_state_readout` answers with the node's kept records,
 and loads them into the caller's party objects, which then look as they would after the
@@ -16,8 +16,12 @@ caller is the study that evaluates every institution on its test rows, as the lo
 reads its party objects. The deployed App (:mod:`fedlib.flower.deployment`) does not
 register it; there an institution would evaluate its personal model on its own node.
 
-Each node's ledger starts with the run (its ``Context`` is the run's), so a caller's
-accountant that already held earlier runs' steps is replaced by this run's alone.
+What is read back is everything the node kept, its ledgers' full form included (a Bayesian
+accountant's step inputs, not only the ε its node reported to the server): the caller here is
+the study in the process that built the parties. A node starts from its party's state when
+the ``ClientApp`` was built (:func:`~fedlib.flower.client.initial_states`), so a caller's
+accountant that already held earlier runs' steps ends with those and this run's, as on the
+local engine.
 
 References: Beutel et al. 2020 (Flower); paper 000 (Nagaraj 2024) §4.1.
 """
@@ -31,10 +35,9 @@ from fedlib.fl.strategies import FederatedParty, Strategy
 from fedlib.flower.client import party_client_app
 from fedlib.flower.dropouts import dropout_mod
 from fedlib.flower.env import offline
-from fedlib.flower.party_state import STATE_ARRAYS, STATE_CONFIG, restore_party_state
 from fedlib.flower.server import FlowerRun, RemoteParty, run_strategy, server_app
 from fedlib.flower.simulation import run_apps
-from fedlib.flower.state import ACCOUNTANT_RECORD, restore_accountant
+from fedlib.flower.state import NODE_ARRAYS, NODE_CONFIG, restore_node_state
 
 __all__ = ["KEPT_RECORDS", "READOUT", "add_state_readout", "load_kept_state",
            "read_node_states", "simulate_with_state"]
@@ -42,7 +45,7 @@ __all__ = ["KEPT_RECORDS", "READOUT", "add_state_readout", "load_kept_state",
 #: The message type of the readout (a ``query`` with its own action).
 READOUT = "query.party_state"
 #: The records of a node's ``Context.state`` that the readout returns.
-KEPT_RECORDS = (STATE_ARRAYS, STATE_CONFIG, ACCOUNTANT_RECORD)
+KEPT_RECORDS = (NODE_ARRAYS, NODE_CONFIG)
 
 
 def add_state_readout(app: Any) -> Any:
@@ -86,10 +89,9 @@ def read_node_states(grid: Any, roster: Sequence[RemoteParty], timeout: float
 
 
 def load_kept_state(parties: Sequence[FederatedParty], kept: Mapping[str, Any]) -> None:
-    """Load each party's kept records into the party object (its state and its ledger)."""
+    """Load each party's kept records into the party object (its state and its ledgers)."""
     for party in parties:
-        restore_party_state(party, kept[party.name])
-        restore_accountant(party, kept[party.name])
+        restore_node_state(party, kept[party.name])
 
 
 def simulate_with_state(strategy: Strategy, parties: Sequence[FederatedParty], *, rounds: int,
