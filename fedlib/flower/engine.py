@@ -120,28 +120,44 @@ def run_apps(server: Any, client: Any, *, num_nodes: int,
                        backend_config=config, verbose_logging=verbose)
 
 
-#: The ``init_args`` of the Ray runtime this process started and keeps (JSON), else ``None``.
-_KEPT_RAY: dict[str, str | None] = {"init_args": None}
+#: The Ray runtime this process keeps: its ``init_args`` (JSON) and its idle actor pools by
+#: client resources (JSON); ``init_args`` is ``None`` when there is none.
+_KEPT_RAY: dict[str, Any] = {"init_args": None, "pools": {}}
 
 
 def _kept_ray_backend() -> type:
-    """Flower's Ray backend, except that it leaves Ray running when a federation ends.
+    """Flower's Ray backend, except that Ray and the actors outlive a federation.
 
-    Flower 1.42's ``RayBackend.terminate`` (flwr/server/superlink/fleet/vce/backend/
-    raybackend.py) ends every run with ``ray.shutdown()`` after terminating the actors, and
-    its ``init_ray`` starts Ray only ``if not ray.is_initialized()``. This subclass kills the
-    run's actors (``ray.kill``, so their CPUs are free for the next run's at once) and keeps
-    Ray; everything else, the actor pool that ``build`` makes for each run included, is
-    Flower's.
+    Flower 1.42's ``RayBackend`` (flwr/server/superlink/fleet/vce/backend/raybackend.py)
+    starts Ray in ``init_ray`` only ``if not ray.is_initialized()``, makes a new
+    ``BasicActorPool`` in ``build`` and ends every run in ``terminate`` with the actors'
+    ``terminate`` and ``ray.shutdown()``. Here ``build`` takes the idle pool an earlier
+    federation left for the same client resources (else makes one, as Flower does) and
+    ``terminate`` leaves the pool, and Ray, for the next one.
+
+    Why an actor may serve several federations: it keeps no party. ``process_message``
+    sends every message with the run's ``ClientApp`` (``a.run.remote(a_fn, mssg, cid,
+    state)``) and ``ClientAppActor.run`` calls that ``client_app_fn()`` for each message
+    (flwr/simulation/ray_transport/ray_actor.py), so an actor unpickles a new copy of the
+    run's parties for every message, within a run as across runs. What it does keep is its
+    process: Python, Ray and the imported modules, which take most of a federation's time to
+    start (seconds per actor under load).
     """
-    import ray  # optional extra [flower]
     from flwr.server.superlink.fleet.vce.backend.raybackend import RayBackend  # optional
 
     class KeptRayBackend(RayBackend):
+        def build(self, app_fn: Callable[[], Any]) -> None:
+            key = json.dumps(self.client_resources, sort_keys=True)
+            pool = _KEPT_RAY["pools"].pop(key, None)
+            if pool is None or len(pool.pool) != pool.num_actors:
+                super().build(app_fn)                 # new actors, as Flower makes them
+            else:
+                self.pool, self.app_fn = pool, app_fn
+            self._kept_key = key
+
         def terminate(self) -> None:
-            if self.pool is not None:
-                for actor in self.pool.pool:          # the idle actors: all, once a run ended
-                    ray.kill(actor)
+            if self.pool is not None:                 # idle once a run ended: keep them
+                _KEPT_RAY["pools"][self._kept_key] = self.pool
 
     return KeptRayBackend
 
@@ -150,18 +166,18 @@ def _kept_ray_backend() -> type:
 def kept_ray_runtime(config: Mapping[str, Any]) -> Iterator[None]:
     """Run one Flower simulation on the Ray runtime this process keeps.
 
-    Starting and stopping Ray costs seconds per federation (8 s on an idle machine, 20-50 s
-    under load), and a chapter runs dozens. So the first simulation starts Ray (Flower's
-    ``init_ray``, with ``config``'s ``init_args``) and later ones reuse it; Ray itself shuts
-    it down when the process exits (``ray._private.worker`` registers ``atexit``). Each
-    federation still gets new actors and its own ``ClientApp``: ``start_vce`` builds a new
-    ``RayBackend`` and actor pool per run, and every message carries the run's ``ClientApp``
-    to the actor (``ClientAppActor.run`` calls the ``client_app_fn`` it is sent), so no party
-    of one federation reaches another.
+    Starting Ray and its actors and stopping them costs seconds per federation, and a chapter
+    runs dozens. Measured on the book's two-core machine under load, a two-round federation
+    of three small banks: 27 s when it starts Ray, 19 s on a kept Ray with new actors (most of
+    it the actors' start and imports), 1.4 s on a kept Ray and kept actors. So the first simulation starts Ray (Flower's ``init_ray``, with ``config``'s
+    ``init_args``) and its actors, and later ones reuse both (:func:`_kept_ray_backend`:
+    an actor keeps no party between messages, so none reaches another federation); Ray
+    itself shuts everything down when the process exits (``ray._private.worker`` registers
+    ``atexit``).
 
     A runtime with other ``init_args`` (another number of CPUs), or one this module did not
     start, is shut down first, so a federation runs on the resources its config asks for;
-    a federation that fails shuts Ray down, as Flower would.
+    a federation that fails shuts Ray down (and with it the actors), as Flower would.
 
     Inside the block, Flower's ``raybackend.RayBackend`` is :func:`_kept_ray_backend`'s
     subclass (``start_vce`` imports that name when it builds the backend); it is put back
@@ -172,18 +188,28 @@ def kept_ray_runtime(config: Mapping[str, Any]) -> Iterator[None]:
 
     wanted = json.dumps(config.get("init_args", {}), sort_keys=True, default=str)
     if ray.is_initialized() and _KEPT_RAY["init_args"] != wanted:
-        ray.shutdown()
+        _shutdown_ray()
     flower_backend = raybackend.RayBackend
     raybackend.RayBackend = _kept_ray_backend()
     try:
         yield
     except BaseException:
-        ray.shutdown()
-        _KEPT_RAY["init_args"] = None
+        _shutdown_ray()
         raise
     finally:
         raybackend.RayBackend = flower_backend
-    _KEPT_RAY["init_args"] = wanted if ray.is_initialized() else None
+    if ray.is_initialized():
+        _KEPT_RAY["init_args"] = wanted
+    else:
+        _shutdown_ray()
+
+
+def _shutdown_ray() -> None:
+    """Shut Ray down and forget the runtime and its actors."""
+    import ray  # optional extra [flower]
+
+    ray.shutdown()
+    _KEPT_RAY["init_args"], _KEPT_RAY["pools"] = None, {}
 
 
 def engine_for(name: str, **options: Any) -> Engine:
