@@ -187,8 +187,8 @@ def kept_ray_runtime(config: Mapping[str, Any]) -> Iterator[None]:
     from flwr.server.superlink.fleet.vce.backend import raybackend  # optional extra [flower]
 
     wanted = json.dumps(config.get("init_args", {}), sort_keys=True, default=str)
-    if ray.is_initialized() and _KEPT_RAY["init_args"] != wanted:
-        _shutdown_ray()
+    if not ray.is_initialized() or _KEPT_RAY["init_args"] != wanted:
+        _shutdown_ray()            # also forgets the actors of a runtime someone else ended
     flower_backend = raybackend.RayBackend
     raybackend.RayBackend = _kept_ray_backend()
     try:
