@@ -20,9 +20,9 @@ from fedlib.fl.party import LogisticDPSGDTrainer, LogisticSGDTrainer, Party, Par
 from fedlib.fl.strategies import FedAvg, FitResult
 from fedlib.flower.client import party_of
 from fedlib.flower.env import OFFLINE, offline
+from fedlib.flower.ledgers import accountant_from_report
 from fedlib.flower.records import plain_config
 from fedlib.flower.server import plaintext_uploads
-from fedlib.flower.ledgers import accountant_from_report
 from fedlib.flower.state import restore_node_state, save_node_state
 from fedlib.privacy.accountants import PartyAccountant
 
