@@ -20,9 +20,10 @@ from fedlib.fl.party import LogisticDPSGDTrainer, LogisticSGDTrainer, Party, Par
 from fedlib.fl.strategies import FedAvg, FitResult
 from fedlib.flower.client import party_of
 from fedlib.flower.env import OFFLINE, offline
+from fedlib.flower.ledgers import accountant_from_report
 from fedlib.flower.records import plain_config
 from fedlib.flower.server import plaintext_uploads
-from fedlib.flower.state import accountant_from_metrics, restore_accountant, save_accountant
+from fedlib.flower.state import restore_node_state, save_node_state
 from fedlib.privacy.accountants import PartyAccountant
 
 SKIP = "Flower is optional: pip install -e '.[flower]'"
@@ -203,17 +204,19 @@ def test_a_party_ledger_is_replayed_from_its_node_state_every_message():
     """Without Flower: the accountant a party trains with is rebuilt from the node's state,
     never taken from the party object, and saved back after training."""
     party = _dp_parties()[0]
-    state = SimpleNamespace(config_records={})
+    state = SimpleNamespace(config_records={}, array_records={})
     party.party.trainer.accountant.record(noise_multiplier=9.0, sample_rate=1.0, steps=99)
-    assert restore_accountant(party, state).steps == 0      # the object's ledger is ignored
+    restore_node_state(party, state)
+    assert party.party.trainer.accountant.steps == 0       # the object's ledger is ignored
     party.fit(get_flat_params(party.model), {"round": 1, "seed": 0})
-    first = save_accountant(party, state)
+    first = save_node_state(party, state, (dict, dict))
     party.party.trainer.accountant = PartyAccountant()      # a new process: nothing kept
-    assert restore_accountant(party, state).segments == accountant_from_metrics(first).segments
+    restore_node_state(party, state)
+    assert party.party.trainer.accountant.segments == accountant_from_report(first).segments
     party.fit(get_flat_params(party.model), {"round": 2, "seed": 1})
-    second = accountant_from_metrics(save_accountant(party, state))
-    assert second.steps > accountant_from_metrics(first).steps > 0
-    assert save_accountant(_parties()[0], state) == {}      # no DP, no ledger
+    second = accountant_from_report(save_node_state(party, state, (dict, dict)))
+    assert second.steps > accountant_from_report(first).steps > 0
+    assert save_node_state(_parties()[0], state, (dict, dict)) == {}   # no DP, no ledger
 
 
 def test_dp_accountants_on_flower_compose_every_round_as_the_local_engine(flwr):
@@ -236,7 +239,7 @@ def test_dp_accountants_on_flower_compose_every_round_as_the_local_engine(flwr):
 
     np.testing.assert_array_equal(run.parameters, local.parameters)
     for party in local_parties:
-        ledgers = [accountant_from_metrics(r.fit_metrics[party.name]) for r in run.history]
+        ledgers = [accountant_from_report(r.fit_metrics[party.name]) for r in run.history]
         assert [a.steps for a in ledgers] == sorted({a.steps for a in ledgers})  # growing
         ours, theirs = ledgers[-1], party.party.trainer.accountant
         assert ours.segments == theirs.segments

@@ -2,7 +2,7 @@
 
 An FMTL institution (:class:`~fedlib.fl.fmtl.FMTLParty`) keeps its personal model ``W_i`` and
 offset ``V_i`` from round to round; on Flower they live in the node's ``Context.state``
-(:mod:`fedlib.flower.party_state`). The first tests check the protocol and the record
+(:mod:`fedlib.flower.state`). The first tests check the protocol and the record
 conversion with the project's packages alone; the others need the optional extra
 (``pip install -e '.[flower]'``) and skip without it.
 """
@@ -21,15 +21,15 @@ from fedlib.fl.party import LogisticSGDTrainer, Party, PartyClient
 from fedlib.fl.strategies import FitResult
 from fedlib.flower.client import party_of
 from fedlib.flower.env import offline
-from fedlib.flower.party_state import (
-    STATE_ARRAYS,
-    STATE_CONFIG,
+from fedlib.flower.ledgers import accountant_from_report
+from fedlib.flower.state import (
+    NODE_ARRAYS,
+    NODE_CONFIG,
     join_state,
-    restore_party_state,
-    save_party_state,
+    restore_node_state,
+    save_node_state,
     split_state,
 )
-from fedlib.flower.state import accountant_from_metrics
 from fedlib.privacy.accountants import PartyAccountant
 
 SKIP = "Flower is optional: pip install -e '.[flower]'"
@@ -177,15 +177,16 @@ def test_restore_replaces_what_the_party_object_holds_and_save_rewrites_the_reco
     w_bar = strategy.initialize_parameters()
     records = SimpleNamespace(array_records={}, config_records={})
     party.fit(w_bar, {"seed": 1, "lam": LAM})
-    assert restore_party_state(party, records) == {}         # an empty node: a party that
+    assert restore_node_state(party, records) == {}          # an empty node: a party that
     assert party.state() == {"fmtl": False}                  # never trained, whatever it held
     party.fit(w_bar, {"seed": 1, "lam": LAM})
-    saved = save_party_state(party, records, (dict, dict))
-    assert set(records.array_records[STATE_ARRAYS]) == {"params", "offset"}
-    assert records.config_records[STATE_CONFIG] == {"fmtl": True}
+    saved = party.state()
+    assert save_node_state(party, records, (dict, dict)) == {}   # no DP: nothing to report
+    assert set(records.array_records[NODE_ARRAYS]) == {"party.params", "party.offset"}
+    assert records.config_records[NODE_CONFIG] == {"party.fmtl": True}
     party.load_state({})
-    restored = restore_party_state(party, records)
-    np.testing.assert_array_equal(restored["offset"], saved["offset"])
+    restored = restore_node_state(party, records)
+    np.testing.assert_array_equal(restored["party.offset"], saved["offset"])
     np.testing.assert_array_equal(party.personal_parameters(w_bar), w_bar + saved["offset"])
 
 
@@ -207,9 +208,9 @@ def test_a_party_that_keeps_no_state_is_left_alone():
                               LogisticSGDTrainer(epochs=1, lr=0.1, batch_size=None)),
                         LogisticRegression(2, seed=0))
     records = SimpleNamespace(array_records={}, config_records={})
-    assert restore_party_state(party, records) is None
-    assert save_party_state(party, records, (dict, dict)) is None
-    assert records.array_records == {} and records.config_records == {}
+    assert restore_node_state(party, records) == {}
+    assert save_node_state(party, records, (dict, dict)) == {}
+    assert records.array_records[NODE_ARRAYS] == records.config_records[NODE_CONFIG] == {}
 
 
 # -- the real ClientApp and Context, without Ray -----------------------------------------------
@@ -234,7 +235,7 @@ def test_the_client_app_trains_and_evaluates_with_its_nodes_state_not_the_party_
     from flwr.app import Context, MessageType, RecordDict
 
     from fedlib.flower.client import party_client_app
-    from fedlib.flower.readback import READOUT, add_state_readout, load_kept_state
+    from fedlib.flower.node_readout import READOUT, add_state_readout, load_kept_state
     from fedlib.flower.records import pack, unpack_metrics, unpack_vector
 
     strategy, kept = fmtl_federation(_clients(), **_settings())
@@ -254,7 +255,7 @@ def test_the_client_app_trains_and_evaluates_with_its_nodes_state_not_the_party_
         np.testing.assert_array_equal(unpack_vector(reply.content), expected.parameters)
         if rnd > 1:                                # V_i ≠ 0 from round 2 on: the state matters
             assert not np.array_equal(unpack_vector(amnesiac.content), expected.parameters)
-    np.testing.assert_array_equal(node.state.array_records[STATE_ARRAYS]["offset"].numpy(),
+    np.testing.assert_array_equal(node.state.array_records[NODE_ARRAYS]["party.offset"].numpy(),
                                   kept[1].offset)
     app = party_client_app(fmtl_federation(_clients(), **_settings())[1])
     evaluated = app(_instruction(pack(vector=w_bar, config={}), 9, MessageType.EVALUATE, 9),
@@ -321,7 +322,7 @@ def test_dp_fmtl_on_flower_composes_the_local_engines_epsilon(flwr):
 
     np.testing.assert_array_equal(run.parameters, local[-1]["global"])
     for client in local_clients:
-        ledgers = [accountant_from_metrics(r.fit_metrics[client.name]) for r in run.history]
+        ledgers = [accountant_from_report(r.fit_metrics[client.name]) for r in run.history]
         assert [a.steps for a in ledgers] == sorted({a.steps for a in ledgers})  # growing
         assert ledgers[-1].segments == client.accountant.segments
         assert ledgers[-1].epsilon(delta=delta) == client.accountant.epsilon(delta=delta)

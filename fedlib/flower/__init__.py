@@ -10,9 +10,9 @@ nodes encrypting their own updates) and :mod:`fedlib.flower.installed` checks fo
 without importing it;
 :mod:`fedlib.flower.secagg` runs a round with Flower's SecAgg+ as its protection and
 :mod:`fedlib.flower.dropouts` makes chosen parties drop out; :mod:`fedlib.flower.state`
-keeps a DP party's accountant in its node's ``Context.state`` and
-:mod:`fedlib.flower.party_state` any other state a party keeps between rounds (an FMTL
-institution's personal model); :mod:`fedlib.flower.readback` reads that state back after a
+keeps what a party keeps between rounds (an FMTL institution's personal model, its
+accountants' ledgers as numbers from :mod:`fedlib.flower.ledgers`) in its node's
+``Context.state``; :mod:`fedlib.flower.readback` reads that state back after a
 simulated run for the book's evaluation; :mod:`fedlib.flower.deployment` writes the book's
 Flower App for a SuperLink and SuperNodes and :mod:`fedlib.flower.certificates` the TLS
 certificates and SuperNode keys a loopback test or demo of that deployment needs. Nothing is

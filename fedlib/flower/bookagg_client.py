@@ -11,8 +11,9 @@ its own handler (:func:`add_bookagg_handlers`):
     the roster; replies with one encrypted share pair per peer.
 ``train.bookagg_masked``
     the shares the server relayed, the global parameters and the fit config: the node
-    decrypts its shares, trains its party (``party.fit``, the DP ledger kept in the node's
-    state as :mod:`fedlib.flower.client` does), forms its FedAvg contribution as the local
+    decrypts its shares, trains its party (:func:`~fedlib.flower.client.fit_on_node`, with
+    the party's state and ledgers kept in the node's state as on every path), forms its
+    FedAvg contribution as the local
     engine does (:func:`~fedlib.fl.strategies.contribution`), encodes it
     (:class:`~fedlib.crypto.fixedpoint.FixedPointCodec`) and replies with its masked vector
     ``y_u`` (``uint64``) and its fit metrics.
@@ -66,12 +67,17 @@ from fedlib.flower.bookagg_wire import (
     survivors_from_record,
     unmask_record,
 )
-from fedlib.flower.client import PARTITION_ID, node_client_app, party_of
+from fedlib.flower.client import (
+    PARTITION_ID,
+    fit_on_node,
+    initial_states,
+    node_client_app,
+    party_of,
+)
 from fedlib.flower.dropouts import SimulatedDropout, drops, normalise_plan
 from fedlib.flower.env import offline
 from fedlib.flower.records import ARRAYS, CONFIG, METRICS, plain_config, unpack_metrics
 from fedlib.flower.secagg import WEIGHT_IN_UPLOAD
-from fedlib.flower.state import restore_accountant, save_accountant
 
 __all__ = ["add_bookagg_handlers", "bookagg_client_app", "bookagg_dropout_mod",
            "masked_reply"]
@@ -97,11 +103,12 @@ def _restore(context: Any, fields: Any, name: str) -> SecAggClient:
     return client
 
 
-def add_bookagg_handlers(app: Any, resolve: Resolve) -> Any:
+def add_bookagg_handlers(app: Any, resolve: Resolve, *,
+                         initial: Sequence[Mapping[str, Any]] | None = None) -> Any:
     """Register the four phases' handlers on ``app`` (a Flower ``ClientApp``) and return it.
 
-    ``resolve(context)`` gives the node's party, as for
-    :func:`~fedlib.flower.client.node_client_app`.
+    ``resolve(context)`` gives the node's party and ``initial`` what each node starts from,
+    as for :func:`~fedlib.flower.client.node_client_app`.
     """
     offline()
     from flwr.app import ConfigRecord, Message, RecordDict  # optional extra [flower]
@@ -135,13 +142,14 @@ def add_bookagg_handlers(app: Any, resolve: Resolve) -> Any:
 
     @app.train(ACTION["masked"])
     def masked(msg: Any, context: Any) -> Any:
-        _, party = resolve(context)
+        index, party = resolve(context)
         fields = _protocol(msg)
         client = _restore(context, fields, party.name)
         client.receive_shares(shares_from_record(fields))
-        content = masked_reply(party, client, msg.content, context.state,
+        content = masked_reply(party, client, msg.content, context,
                                FixedPointCodec(frac_bits=int(fields["frac_bits"]),
-                                               clip=float(fields["clip"])))
+                                               clip=float(fields["clip"])),
+                               initial=None if initial is None else initial[index])
         save(context, client)
         return Message(content, reply_to=msg)
 
@@ -157,30 +165,29 @@ def add_bookagg_handlers(app: Any, resolve: Resolve) -> Any:
     return app
 
 
-def masked_reply(party: FederatedParty, client: SecAggClient, content: Any, state: Any,
-                 codec: FixedPointCodec) -> Any:
+def masked_reply(party: FederatedParty, client: SecAggClient, content: Any, context: Any,
+                 codec: FixedPointCodec, *, initial: Mapping[str, Any] | None = None) -> Any:
     """Train ``party`` on the message's parameters and return its masked contribution.
 
-    The reply's ``arrays`` record holds ``y_u`` (``uint64``); its ``metrics`` hold the party's
-    fit metrics, ``num_examples``, ``clipped`` (coordinates of the contribution outside the
-    codec's ``[-clip, clip]``, saturated when encoded) and the DP ledger, as the plain path
-    reports them.
+    The party trains as on every path, with its node's state restored and saved
+    (:func:`~fedlib.flower.client.fit_on_node`, ``context`` the node's ``Context``, ``initial``
+    as there). The reply's ``arrays`` record holds ``y_u`` (``uint64``); its ``metrics`` hold
+    the party's fit metrics, ``num_examples``, the ledgers' report and ``clipped``
+    (coordinates of the contribution outside the codec's ``[-clip, clip]``, saturated when
+    encoded), as the plain path reports them.
     """
     offline()
-    from flwr.app import ArrayRecord, ConfigRecord, MetricRecord, RecordDict  # optional
+    from flwr.app import ArrayRecord, MetricRecord, RecordDict  # optional extra [flower]
 
     (parameters,) = content[ARRAYS].to_numpy_ndarrays()
     config = unpack_metrics(content, CONFIG)
     in_band = bool(config.pop(WEIGHT_IN_UPLOAD))
-    restore_accountant(party, state)                 # a DP party's ledger, from the node
-    result = party.fit(parameters, config)
-    ledger = save_accountant(party, state, ConfigRecord)
+    result = fit_on_node(party, parameters, config, context, initial=initial)
     upload = contribution(np.asarray(result.parameters, dtype=np.float64), config["weight"],
                           weight_in_upload=in_band)
     clipped = codec.count_clipped(upload)
     masked = client.masked_input(codec.encode(upload, on_clip="ignore"))
-    metrics = plain_config({**result.metrics, "num_examples": int(result.num_examples),
-                            "clipped": clipped, **ledger})
+    metrics = plain_config({**result.metrics, "clipped": clipped})
     return RecordDict({ARRAYS: ArrayRecord([masked.y]), METRICS: MetricRecord(metrics)})
 
 
@@ -212,13 +219,16 @@ def bookagg_client_app(parties: Sequence[FederatedParty], *,
 
     The node answers the book's ``query``, ``train`` and ``evaluate``
     (:func:`~fedlib.flower.client.node_client_app`) and the four phases
-    (:func:`add_bookagg_handlers`); ``dropouts`` (round → phase → names) makes those parties
-    fail that phase (:func:`bookagg_dropout_mod`).
+    (:func:`add_bookagg_handlers`), each starting from its party's state as it is now
+    (:func:`~fedlib.flower.client.initial_states`); ``dropouts`` (round → phase → names) makes
+    those parties fail that phase (:func:`bookagg_dropout_mod`).
     """
     parties = list(parties)
+    initial = initial_states(parties)
 
     def resolve(context: Any) -> tuple[int, FederatedParty]:
         return party_of(parties, context.node_config)
 
     mods = [bookagg_dropout_mod(dropouts, [p.name for p in parties])] if dropouts else []
-    return add_bookagg_handlers(node_client_app(resolve, mods=mods), resolve)
+    return add_bookagg_handlers(node_client_app(resolve, mods=mods, initial=initial), resolve,
+                                initial=initial)

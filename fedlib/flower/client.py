@@ -20,28 +20,33 @@ SuperNode would be given only its own party):
 
 Nothing of a party object outlives a message on Flower (a SuperNode starts a new process per
 message; the simulation gives a node's messages to any free Ray actor, each with its own copy
-of the parties). A DP party's accountant is therefore kept in the node's ``Context.state``
-and replayed into the party before it trains (:mod:`fedlib.flower.state`); its ledger also
-goes back in the fit metrics. A party that keeps other state between rounds (an FMTL
-institution's personal model, :class:`~fedlib.fl.fmtl.FMTLParty`) has it restored from the
-node's ``Context.state`` before ``train`` and ``evaluate`` and saved after ``train``
-(:mod:`fedlib.flower.party_state`); it never goes to the server.
+of the parties). So what a party keeps between rounds — its privacy accountants' ledgers and
+its own state (an FMTL institution's personal model, :class:`~fedlib.fl.fmtl.FMTLParty`) —
+lives in the node's ``Context.state`` (:mod:`fedlib.flower.state`). :func:`fit_on_node` is
+the one body of every way a node trains (this ``train``, SecAgg+'s masked stage in
+:mod:`fedlib.flower.secagg`, the book's masked phase in :mod:`fedlib.flower.bookagg_client`):
+restore the node's state into the party, fit, save it back, and reply with the fit metrics
+and the ledgers' report (:mod:`fedlib.flower.ledgers`: what the server may see of the
+accountants). ``evaluate`` restores the party's own state only (FMTL evaluates its personal
+model).
 
 References: Beutel et al. 2020 (Flower); Flower 1.4x ``ClientApp`` (Message API).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from fedlib.fl.strategies import FederatedParty
-from fedlib.flower.env import offline
-from fedlib.flower.party_state import restore_party_state, save_party_state
-from fedlib.flower.records import CONFIG, pack, unpack_metrics, unpack_vector
-from fedlib.flower.state import restore_accountant, save_accountant
+import numpy as np
 
-__all__ = ["PARTITION_ID", "node_client_app", "party_client_app", "party_of", "roster_entry"]
+from fedlib.fl.strategies import FederatedParty, FitResult
+from fedlib.flower.env import offline
+from fedlib.flower.records import CONFIG, pack, plain_config, unpack_metrics, unpack_vector
+from fedlib.flower.state import node_state, restore_node_state, save_node_state
+
+__all__ = ["PARTITION_ID", "fit_on_node", "initial_states", "node_client_app",
+           "party_client_app", "party_of", "roster_entry"]
 
 #: The node config key naming which party a node runs (Flower's simulation sets it).
 PARTITION_ID = "partition-id"
@@ -72,8 +77,57 @@ def roster_entry(index: int, party: FederatedParty) -> dict[str, Any]:
             "private": bool(party.private)}
 
 
+def initial_states(parties: Sequence[FederatedParty]) -> list[dict[str, Any]]:
+    """Each party's state now (:func:`~fedlib.flower.state.node_state`), by position.
+
+    A ``ClientApp`` built over party objects takes this snapshot when it is built: it is what
+    a node starts from before it has saved anything (so a caller's accountant that already
+    held steps goes on composing, as on the local engine), and it cannot be changed by what
+    happens to the party objects afterwards.
+    """
+    return [node_state(p) for p in parties]
+
+
+def fit_on_node(party: FederatedParty, parameters: np.ndarray, config: Mapping[str, Any],
+                context: Any, *, initial: Mapping[str, Any] | None = None) -> FitResult:
+    """Restore the node's state into ``party``, fit it, save the state back: one ``train``.
+
+    The one body of every way a node trains: a plain ``train`` (:func:`node_client_app`),
+    SecAgg+'s masked stage (:func:`fedlib.flower.secagg.masked_stage_reply`) and the book's
+    masked phase (:func:`fedlib.flower.bookagg_client.masked_reply`).
+
+    Parameters
+    ----------
+    party
+        The node's party (a fresh or stale object: its state is replaced by the node's).
+    parameters, config
+        The global parameters and the fit config of the message.
+    context
+        Flower's ``Context`` of the node; its ``state`` holds what the node keeps
+        (:mod:`fedlib.flower.state`).
+    initial
+        What the node starts from if it has saved nothing yet (:func:`initial_states`;
+        ``None``: a party that never trained).
+
+    Returns
+    -------
+    FitResult
+        The party's new parameters and ``num_examples``; its ``metrics`` are the party's fit
+        metrics with ``num_examples`` and the ledgers' report
+        (:func:`~fedlib.flower.ledgers.ledger_report`), as Flower's records hold them.
+    """
+    restore_node_state(party, context.state, initial)
+    result = party.fit(parameters, dict(config))
+    report = save_node_state(party, context.state)
+    metrics = plain_config({**result.metrics, "num_examples": int(result.num_examples),
+                            **report})
+    return FitResult(result.parameters, int(result.num_examples), metrics)
+
+
 def party_client_app(parties: Sequence[FederatedParty], *, mods: Sequence[Any] = ()) -> Any:
     """A Flower ``ClientApp`` whose node ``k`` is ``parties[k]``.
+
+    Each node starts from its party's state as it is now (:func:`initial_states`).
 
     Parameters
     ----------
@@ -87,27 +141,33 @@ def party_client_app(parties: Sequence[FederatedParty], *, mods: Sequence[Any] =
     flwr.clientapp.ClientApp
     """
     parties = list(parties)
-    return node_client_app(lambda context: party_of(parties, context.node_config), mods=mods)
+    return node_client_app(lambda context: party_of(parties, context.node_config), mods=mods,
+                           initial=initial_states(parties))
 
 
 def node_client_app(resolve: Callable[[Any], tuple[int, FederatedParty]], *,
-                    mods: Sequence[Any] = ()) -> Any:
+                    mods: Sequence[Any] = (),
+                    initial: Sequence[Mapping[str, Any]] | None = None) -> Any:
     """A Flower ``ClientApp`` whose node runs the party ``resolve(context)`` names.
 
     ``resolve`` receives Flower's ``Context`` (its ``node_config`` and ``run_config``) and
     returns the party's position and the party; :func:`party_client_app` picks it from a
     list, :func:`fedlib.flower.deployment.deployed_client_app` loads it from the node's own
-    data file.
+    data file. ``initial[k]`` is what node ``k`` starts from (:func:`initial_states`;
+    ``None``: every node starts empty, as a party loaded afresh is).
 
     Returns
     -------
     flwr.clientapp.ClientApp
     """
     offline()
-    from flwr.app import ConfigRecord, Message  # optional extra [flower]
+    from flwr.app import Message  # optional extra [flower]
     from flwr.clientapp import ClientApp  # optional extra [flower]
 
     app = ClientApp(mods=list(mods))
+
+    def start(index: int) -> Mapping[str, Any] | None:
+        return None if initial is None else initial[index]
 
     @app.query()
     def roster(msg: Message, context: Any) -> Message:
@@ -115,19 +175,16 @@ def node_client_app(resolve: Callable[[Any], tuple[int, FederatedParty]], *,
 
     @app.train()
     def train(msg: Message, context: Any) -> Message:
-        _, party = resolve(context)
-        restore_accountant(party, context.state)     # a DP party's ledger, from the node
-        restore_party_state(party, context.state)    # its personal state (FMTL), from the node
-        result = party.fit(unpack_vector(msg.content), unpack_metrics(msg.content, CONFIG))
-        ledger = save_accountant(party, context.state, ConfigRecord)
-        save_party_state(party, context.state)
-        metrics = {"num_examples": int(result.num_examples), **result.metrics, **ledger}
-        return Message(pack(vector=result.parameters, metrics=metrics), reply_to=msg)
+        index, party = resolve(context)
+        result = fit_on_node(party, unpack_vector(msg.content),
+                             unpack_metrics(msg.content, CONFIG), context, initial=start(index))
+        return Message(pack(vector=result.parameters, metrics=result.metrics), reply_to=msg)
 
     @app.evaluate()
     def evaluate(msg: Message, context: Any) -> Message:
-        _, party = resolve(context)
-        restore_party_state(party, context.state)    # FMTL evaluates its personal model
+        index, party = resolve(context)
+        # FMTL evaluates its personal model; the ledgers play no part here.
+        restore_node_state(party, context.state, start(index), ledgers=False)
         metrics = party.evaluate(unpack_vector(msg.content), unpack_metrics(msg.content, CONFIG))
         return Message(pack(metrics=metrics or {}), reply_to=msg)
 

@@ -30,15 +30,13 @@ is the one the deployment uses too):
   key, so one of them decrypts; here that bank's decryption is the local engine's call. A
   TenSEAL context cannot be pickled, so no node is given one: a node gets the public context
   as bytes.
-- :func:`trainer_state_mod` — **state the book reads after a run**. Nothing of a party object
-  outlives a message on Flower (:mod:`fedlib.flower.state`). The DP accountants a chapter
-  reads after training (``accountant``, ``dp_accountant``, ``bdp_accountant`` and the BDP
-  ``distances`` of a trainer: :data:`STATE_ATTRS`) are kept in the node's ``Context.state``
-  between messages and come back with every ``train`` reply, where the engine copies them
-  into the trainer of the party object in this process. They travel pickled: on the
-  simulation the nodes run copies of this process's own party objects (Ray pickled them to
-  start with), which is why only :class:`FlowerEngine`'s server unpickles them; the
-  deployment (:mod:`fedlib.flower.deployment`) carries no such mod.
+- **State the book reads after a run.** Nothing of a party object outlives a message on
+  Flower; what a party keeps between rounds lives in its node's ``Context.state``
+  (:mod:`fedlib.flower.state`), and every ``train`` reply carries the report of its privacy
+  accountants in its fit metrics (:mod:`fedlib.flower.ledgers`: a DP accountant's segments,
+  a Bayesian accountant's ε per order; numbers only, never pickled, so a node cannot make
+  the server run code). :func:`report_mirror` loads each report into the party object of
+  this process, where the chapter reads its ε after the run.
 
 Simulated dropouts. A federation's ``dropout_rate`` is drawn by the loop's generator after
 the replies arrived, as on the local engine, so a party that "drops" has already answered and
@@ -69,8 +67,9 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import pickle
-from collections.abc import Callable, Collection, Mapping, Sequence
+import json
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -94,17 +93,12 @@ from fedlib.flower.dropouts import dropout_mod
 from fedlib.flower.env import offline
 from fedlib.flower.installed import ENGINES, FLOWER_MISSING, flower_available
 from fedlib.flower.node_readout import add_state_readout, load_kept_state, read_node_states
-from fedlib.flower.records import CONFIG, pack_payload, unpack_metrics, unpack_vector
+from fedlib.flower.records import CONFIG, METRICS, pack_payload, unpack_metrics, unpack_vector
 from fedlib.flower.server import FlowerRun, FlowerTransport, RemoteParty, run_loop, server_app
+from fedlib.flower.state import mirror_report
 
-__all__ = ["STATE_ATTRS", "TRAINER_STATE", "FlowerEngine", "NodeEncryptor", "backend_config",
-           "engine_for", "node_parties", "protect_mod", "run_apps", "trainer_state",
-           "trainer_state_mod"]
-
-#: The trainer attributes a node keeps between messages and sends back (DP and BDP ledgers).
-STATE_ATTRS = ("accountant", "dp_accountant", "bdp_accountant", "distances")
-#: The ``ConfigRecord`` (of ``Context.state`` and of a ``train`` reply) that holds them.
-TRAINER_STATE = "fedlib.trainer_state"
+__all__ = ["FlowerEngine", "NodeEncryptor", "backend_config", "engine_for", "kept_ray_runtime",
+           "node_parties", "protect_mod", "report_mirror", "run_apps"]
 
 
 def backend_config(*, cpus: int = 1, cpus_per_party: float = 1.0) -> dict[str, Any]:
@@ -122,15 +116,109 @@ def run_apps(server: Any, client: Any, *, num_nodes: int,
              backend: dict[str, Any] | None = None, verbose: bool = False) -> None:
     """Run a ``ServerApp`` and a ``ClientApp`` on ``num_nodes`` virtual nodes (Ray).
 
-    Flower's ``run_simulation`` starts Ray, runs the server's ``main`` to its end (an
-    exception there is raised again here) and shuts Ray down again.
+    Flower's ``run_simulation`` runs the server's ``main`` to its end (an exception there is
+    raised again here) with new Ray actors for the nodes, on the Ray runtime this process
+    keeps across federations (:func:`kept_ray_runtime`).
     """
     offline()
     from flwr.simulation import run_simulation  # optional extra [flower]
 
-    run_simulation(server_app=server, client_app=client, num_supernodes=num_nodes,
-                   backend_config=backend_config() if backend is None else backend,
-                   verbose_logging=verbose)
+    config = backend_config() if backend is None else backend
+    with kept_ray_runtime(config):
+        run_simulation(server_app=server, client_app=client, num_supernodes=num_nodes,
+                       backend_config=config, verbose_logging=verbose)
+
+
+#: The Ray runtime this process keeps: its ``init_args`` (JSON) and its idle actor pools by
+#: client resources (JSON); ``init_args`` is ``None`` when there is none.
+_KEPT_RAY: dict[str, Any] = {"init_args": None, "pools": {}}
+
+
+def _kept_ray_backend() -> type:
+    """Flower's Ray backend, except that Ray and the actors outlive a federation.
+
+    Flower 1.42's ``RayBackend`` (flwr/server/superlink/fleet/vce/backend/raybackend.py)
+    starts Ray in ``init_ray`` only ``if not ray.is_initialized()``, makes a new
+    ``BasicActorPool`` in ``build`` and ends every run in ``terminate`` with the actors'
+    ``terminate`` and ``ray.shutdown()``. Here ``build`` takes the idle pool an earlier
+    federation left for the same client resources (else makes one, as Flower does) and
+    ``terminate`` leaves the pool, and Ray, for the next one.
+
+    Why an actor may serve several federations: it keeps no party. ``process_message``
+    sends every message with the run's ``ClientApp`` (``a.run.remote(a_fn, mssg, cid,
+    state)``) and ``ClientAppActor.run`` calls that ``client_app_fn()`` for each message
+    (flwr/simulation/ray_transport/ray_actor.py), so an actor unpickles a new copy of the
+    run's parties for every message, within a run as across runs. What it does keep is its
+    process: Python, Ray and the imported modules, which take most of a federation's time to
+    start (seconds per actor under load).
+    """
+    from flwr.server.superlink.fleet.vce.backend.raybackend import RayBackend  # optional
+
+    class KeptRayBackend(RayBackend):
+        def build(self, app_fn: Callable[[], Any]) -> None:
+            key = json.dumps(self.client_resources, sort_keys=True)
+            pool = _KEPT_RAY["pools"].pop(key, None)
+            if pool is None or len(pool.pool) != pool.num_actors:
+                super().build(app_fn)                 # new actors, as Flower makes them
+            else:
+                self.pool, self.app_fn = pool, app_fn
+            self._kept_key = key
+
+        def terminate(self) -> None:
+            if self.pool is not None:                 # idle once a run ended: keep them
+                _KEPT_RAY["pools"][self._kept_key] = self.pool
+
+    return KeptRayBackend
+
+
+@contextmanager
+def kept_ray_runtime(config: Mapping[str, Any]) -> Iterator[None]:
+    """Run one Flower simulation on the Ray runtime this process keeps.
+
+    Starting Ray and its actors and stopping them costs seconds per federation, and a chapter
+    runs dozens. Measured on the book's two-core machine under load, a two-round federation
+    of three small banks: 27 s when it starts Ray, 19 s on a kept Ray with new actors (most of
+    it the actors' start and imports), 1.4 s on a kept Ray and kept actors. So the first simulation starts Ray (Flower's ``init_ray``, with ``config``'s
+    ``init_args``) and its actors, and later ones reuse both (:func:`_kept_ray_backend`:
+    an actor keeps no party between messages, so none reaches another federation); Ray
+    itself shuts everything down when the process exits (``ray._private.worker`` registers
+    ``atexit``).
+
+    A runtime with other ``init_args`` (another number of CPUs), or one this module did not
+    start, is shut down first, so a federation runs on the resources its config asks for;
+    a federation that fails shuts Ray down (and with it the actors), as Flower would.
+
+    Inside the block, Flower's ``raybackend.RayBackend`` is :func:`_kept_ray_backend`'s
+    subclass (``start_vce`` imports that name when it builds the backend); it is put back
+    afterwards.
+    """
+    import ray  # optional extra [flower]
+    from flwr.server.superlink.fleet.vce.backend import raybackend  # optional extra [flower]
+
+    wanted = json.dumps(config.get("init_args", {}), sort_keys=True, default=str)
+    if not ray.is_initialized() or _KEPT_RAY["init_args"] != wanted:
+        _shutdown_ray()            # also forgets the actors of a runtime someone else ended
+    flower_backend = raybackend.RayBackend
+    raybackend.RayBackend = _kept_ray_backend()
+    try:
+        yield
+    except BaseException:
+        _shutdown_ray()
+        raise
+    finally:
+        raybackend.RayBackend = flower_backend
+    if ray.is_initialized():
+        _KEPT_RAY["init_args"] = wanted
+    else:
+        _shutdown_ray()
+
+
+def _shutdown_ray() -> None:
+    """Shut Ray down and forget the runtime and its actors."""
+    import ray  # optional extra [flower]
+
+    ray.shutdown()
+    _KEPT_RAY["init_args"], _KEPT_RAY["pools"] = None, {}
 
 
 def engine_for(name: str, **options: Any) -> Engine:
@@ -171,52 +259,20 @@ class NodeEncryptor:
             raise type(exc)(f"party {party!r}: {exc}") from exc
 
 
-def _trainer(party: Any) -> Any | None:
-    """The trainer of a book party (:class:`~fedlib.fl.party.PartyClient` or ``Party``)."""
-    return getattr(getattr(party, "party", party), "trainer", None)
+def report_mirror(parties: Sequence[FederatedParty]) -> Callable[[str, Any], None]:
+    """The server's ``on_reply``: a node's ledgers report into this process's party object.
 
-
-def trainer_state(trainer: Any) -> dict[str, Any]:
-    """The :data:`STATE_ATTRS` a trainer has (its DP / BDP ledgers), by name."""
-    return {a: getattr(trainer, a) for a in STATE_ATTRS if getattr(trainer, a, None) is not None}
-
-
-def _restore(trainer: Any, blob: bytes) -> None:
-    for attr, value in pickle.loads(blob).items():
-        setattr(trainer, attr, value)
-
-
-def trainer_state_mod(parties: Sequence[FederatedParty]) -> Callable:
-    """A client mod that keeps each party's trainer state in its node's ``Context.state``.
-
-    Before a ``train`` message the trainer's :data:`STATE_ATTRS` are restored from the node's
-    state (in the first round, from a copy of the trainer's own); after it they are saved there and added to the reply
-    (:data:`TRAINER_STATE`), for the server to mirror into its party objects.
+    Each ``train`` reply's fit metrics carry what the server may see of the party's
+    accountants (:func:`~fedlib.flower.ledgers.ledger_report`: numbers only);
+    :func:`~fedlib.flower.state.mirror_report` gives them to the party named, so the chapter
+    reads the same ε after a Flower run as after a local one.
     """
-    parties = list(parties)
+    by_name = {p.name: p for p in parties}
 
-    def mod(msg: Any, context: Any, call_next: Any) -> Any:
-        if msg.metadata.message_type != "train":
-            return call_next(msg, context)
-        from flwr.app import ConfigRecord  # optional extra [flower]
+    def mirror(name: str, content: Any) -> None:
+        mirror_report(by_name[name], unpack_metrics(content, METRICS))
 
-        trainer = _trainer(party_of(parties, context.node_config)[1])
-        kept = context.state.config_records.get(TRAINER_STATE)
-        if trainer is not None:
-            # First message: a fresh copy of the trainer's own state, because Ray hands the
-            # actor NumPy arrays as read-only views of its object store.
-            _restore(trainer, bytes(kept["pickle"]) if kept is not None
-                     else pickle.dumps(trainer_state(trainer), protocol=4))
-        reply = call_next(msg, context)
-        state = trainer_state(trainer) if trainer is not None else {}
-        if state and reply.has_content():
-            # Protocol 4: protocol 5 would unpickle NumPy arrays as read-only views of the blob.
-            blob = pickle.dumps(state, protocol=4)
-            context.state.config_records[TRAINER_STATE] = ConfigRecord({"pickle": blob})
-            reply.content[TRAINER_STATE] = ConfigRecord({"pickle": blob})
-        return reply
-
-    return mod
+    return mirror
 
 
 def protect_mod(encryptors: Mapping[str, NodeEncryptor], names: Sequence[str], *,
@@ -320,8 +376,7 @@ class FlowerEngine:
                       if isinstance(p, CKKSProtection)}
         nodes = node_parties(loop.parties)
         mods = [dropout_mod(self.dropouts, names)] if self.dropouts else []
-        mods += [trainer_state_mod(nodes),
-                 protect_mod(encryptors, names,
+        mods += [protect_mod(encryptors, names,
                              weight_in_upload=bool(loop.strategy.weight_in_upload))]
         return party_client_app(nodes, mods=mods)
 
@@ -331,12 +386,7 @@ class FlowerEngine:
         Each reply's trainer state is copied into this process's party (see the module
         docstring); without a node failure plan a failing node stops the run (``strict``).
         """
-        by_name = {p.name: p for p in loop.parties}
-
-        def mirror(name: str, content: Any) -> None:
-            trainer = _trainer(by_name[name])
-            if trainer is not None and TRAINER_STATE in content:
-                _restore(trainer, bytes(content[TRAINER_STATE]["pickle"]))
+        mirror = report_mirror(loop.parties)    # the nodes' ledgers reports (module doc)
 
         return FlowerTransport(grid, roster, timeout=self.timeout, on_reply=mirror,
                                strict=self.dropouts is None)

@@ -3,17 +3,15 @@
 After a run on the local engine the book reads its party objects: an FMTL institution's
 personal model (``W̄ + V_i``, paper 000 eq. 1) and its client's DP accountant. On Flower the
 party objects of the caller's process never train (the nodes train copies) and what a node
-keeps between rounds lives in its ``Context.state`` (:mod:`fedlib.flower.party_state`,
-:mod:`fedlib.flower.state`). So the engine's ``ServerApp`` ends with one ``query.party_state``
+keeps between rounds lives in its ``Context.state`` (:mod:`fedlib.flower.state`). So the engine's ``ServerApp`` ends with one ``query.party_state``
 message per node, answered with the node's kept records (:func:`add_state_readout`), and the
 engine loads them into the caller's party objects (:func:`load_kept_state`), which then look
 as after the local engine's run.
 
-Why a module of its own. :mod:`fedlib.flower.readback` has the same three steps around
-:func:`~fedlib.flower.readback.simulate_with_state`, but it imports the simulation, which
-imports the engine; the engine needs the steps too, and imports may not form a cycle
-(``tests/test_layers.py``). The message type and the records are the same, so a node answers
-both callers alike.
+Why a module of its own. Both the engine and :func:`~fedlib.flower.readback.simulate_with_state`
+(a strategy over parties, outside the round loop) end with these three steps; ``readback``
+imports the simulation, which imports the engine, so the steps live here, below both
+(imports may not form a cycle: ``tests/test_layers.py``).
 
 This readout is the book's evaluation, not FMTL's protocol (paper 000 §4.1: the personal
 model never leaves the institution); only the simulation registers it.
@@ -27,16 +25,15 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fedlib.flower.env import offline
-from fedlib.flower.party_state import STATE_ARRAYS, STATE_CONFIG, restore_party_state
-from fedlib.flower.state import ACCOUNTANT_RECORD, restore_accountant
+from fedlib.flower.state import NODE_ARRAYS, NODE_CONFIG, restore_node_state
 
 __all__ = ["KEPT_RECORDS", "READOUT", "add_state_readout", "load_kept_state",
            "read_node_states"]
 
 #: The message type of the readout (a ``query`` with its own action).
 READOUT = "query.party_state"
-#: The records of a node's ``Context.state`` the readout returns (party state, DP ledger).
-KEPT_RECORDS = (STATE_ARRAYS, STATE_CONFIG, ACCOUNTANT_RECORD)
+#: The records of a node's ``Context.state`` the readout returns (party state and ledgers).
+KEPT_RECORDS = (NODE_ARRAYS, NODE_CONFIG)
 
 
 def add_state_readout(app: Any) -> Any:
@@ -75,7 +72,6 @@ def read_node_states(grid: Any, nodes: Mapping[str, int], timeout: float) -> dic
 
 
 def load_kept_state(parties: Sequence[Any], kept: Mapping[str, Any]) -> None:
-    """Load each party's kept records into the party object: its state and its DP ledger."""
+    """Load each party's kept records into the party object (its state and its ledgers)."""
     for party in parties:
-        restore_party_state(party, kept[party.name])
-        restore_accountant(party, kept[party.name])
+        restore_node_state(party, kept[party.name])

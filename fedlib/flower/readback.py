@@ -4,9 +4,10 @@ On the local engine the book evaluates chapter 1's institutions by reading each 
 after the run: its personal model (:meth:`~fedlib.fl.fmtl.FMTLParty.personal_parameters`,
 ``W̄ + V_i``) and its client's DP accountant. On Flower the parties' objects in the caller's
 process never train (the nodes train copies), and what a node keeps between rounds lives in
-its ``Context.state`` (:mod:`fedlib.flower.party_state`, :mod:`fedlib.flower.state`).
+its ``Context.state`` (:mod:`fedlib.flower.state`).
 :func:`simulate_with_state` therefore ends the run with one more message per node, a
-``query.party_state`` that :func:`add_state_readout` answers with the node's kept records,
+``query.party_state`` that :func:`~fedlib.flower.node_readout.add_state_readout` answers
+with the node's kept records,
 and loads them into the caller's party objects, which then look as they would after the
 local engine's run.
 
@@ -16,8 +17,12 @@ caller is the study that evaluates every institution on its test rows, as the lo
 reads its party objects. The deployed App (:mod:`fedlib.flower.deployment`) does not
 register it; there an institution would evaluate its personal model on its own node.
 
-Each node's ledger starts with the run (its ``Context`` is the run's), so a caller's
-accountant that already held earlier runs' steps is replaced by this run's alone.
+What is read back is everything the node kept, its ledgers' full form included (a Bayesian
+accountant's step inputs, not only the ε its node reported to the server): the caller here is
+the study in the process that built the parties. A node starts from its party's state when
+the ``ClientApp`` was built (:func:`~fedlib.flower.client.initial_states`), so a caller's
+accountant that already held earlier runs' steps ends with those and this run's, as on the
+local engine.
 
 References: Beutel et al. 2020 (Flower); paper 000 (Nagaraj 2024) §4.1.
 """
@@ -30,67 +35,11 @@ from typing import Any
 from fedlib.fl.strategies import FederatedParty, Strategy
 from fedlib.flower.client import party_client_app
 from fedlib.flower.dropouts import dropout_mod
-from fedlib.flower.env import offline
-from fedlib.flower.party_state import STATE_ARRAYS, STATE_CONFIG, restore_party_state
-from fedlib.flower.server import FlowerRun, RemoteParty, run_strategy, server_app
+from fedlib.flower.node_readout import add_state_readout, load_kept_state, read_node_states
+from fedlib.flower.server import FlowerRun, run_strategy, server_app
 from fedlib.flower.simulation import run_apps
-from fedlib.flower.state import ACCOUNTANT_RECORD, restore_accountant
 
-__all__ = ["KEPT_RECORDS", "READOUT", "add_state_readout", "load_kept_state",
-           "read_node_states", "simulate_with_state"]
-
-#: The message type of the readout (a ``query`` with its own action).
-READOUT = "query.party_state"
-#: The records of a node's ``Context.state`` that the readout returns.
-KEPT_RECORDS = (STATE_ARRAYS, STATE_CONFIG, ACCOUNTANT_RECORD)
-
-
-def add_state_readout(app: Any) -> Any:
-    """Register on a ``ClientApp`` the answer to :data:`READOUT`: the node's kept records.
-
-    The reply holds the records of :data:`KEPT_RECORDS` the node's state has, under the same
-    keys, so that :func:`load_kept_state` reads it as it would read the state. Returns
-    ``app``.
-    """
-    offline()
-    from flwr.app import Message, RecordDict  # optional extra [flower]
-
-    @app.query(READOUT.split(".", 1)[1])
-    def readout(msg: Message, context: Any) -> Message:
-        kept = RecordDict()
-        for key in KEPT_RECORDS:
-            if key in context.state:
-                kept[key] = context.state[key]
-        return Message(kept, reply_to=msg)
-
-    return app
-
-
-def read_node_states(grid: Any, roster: Sequence[RemoteParty], timeout: float
-                     ) -> dict[str, Any]:
-    """Ask every node of ``roster`` for its kept records; party name → ``RecordDict``.
-
-    A node that does not answer is an error naming it: its party's state would be missing
-    from the evaluation.
-    """
-    offline()
-    from flwr.app import Message, RecordDict  # optional extra [flower]
-
-    replies = grid.send_and_receive([Message(RecordDict(), p.node_id, READOUT) for p in roster],
-                                    timeout=timeout)
-    by_node = {m.metadata.src_node_id: m for m in replies if not m.has_error()}
-    missing = [p.name for p in roster if p.node_id not in by_node]
-    if missing:
-        raise RuntimeError(f"parties {missing} did not return their kept state")
-    return {p.name: by_node[p.node_id].content for p in roster}
-
-
-def load_kept_state(parties: Sequence[FederatedParty], kept: Mapping[str, Any]) -> None:
-    """Load each party's kept records into the party object (its state and its ledger)."""
-    for party in parties:
-        restore_party_state(party, kept[party.name])
-        restore_accountant(party, kept[party.name])
-
+__all__ = ["simulate_with_state"]
 
 def simulate_with_state(strategy: Strategy, parties: Sequence[FederatedParty], *, rounds: int,
                         seed: int, dropouts: Mapping[int, Mapping[str, Collection[str]]]
@@ -126,7 +75,7 @@ def simulate_with_state(strategy: Strategy, parties: Sequence[FederatedParty], *
     def main(grid: Any, context: Any) -> None:
         run_strategy(grid, strategy, num_parties=len(parties), rounds=rounds, seed=seed,
                      run=run, timeout=timeout)
-        kept.update(read_node_states(grid, run.roster, timeout))
+        kept.update(read_node_states(grid, {p.name: p.node_id for p in run.roster}, timeout))
 
     all_mods = [dropout_mod(dropouts, [p.name for p in parties])] if dropouts else []
     client = add_state_readout(party_client_app(parties, mods=[*all_mods, *mods]))

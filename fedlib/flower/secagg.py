@@ -64,14 +64,13 @@ from typing import Any
 import numpy as np
 
 from fedlib.fl.strategies import FederatedParty, FitInstruction, Strategy, Uploads, contribution
-from fedlib.flower.client import party_of, roster_entry
+from fedlib.flower.client import fit_on_node, initial_states, party_of, roster_entry
 from fedlib.flower.dropouts import dropout_mod
 from fedlib.flower.env import offline
 from fedlib.flower.metering import MeteredGrid
 from fedlib.flower.records import pack, plain_config
 from fedlib.flower.server import FlowerRound, FlowerRun, RemoteParty, query_roster, server_app
 from fedlib.flower.simulation import run_apps
-from fedlib.flower.state import restore_accountant, save_accountant
 
 __all__ = ["WEIGHT_IN_UPLOAD", "LegacyBridge", "SecAggPlus", "masked_stage_reply",
            "run_secaggplus", "secaggplus_client_app", "secaggplus_node_client_app",
@@ -156,22 +155,26 @@ def secaggplus_client_app(parties: Sequence[FederatedParty], *,
     ``query`` answers the roster entry (:func:`~fedlib.flower.client.roster_entry`);
     ``train`` (reached only in SecAgg+'s masked-vector stage) trains the party and returns
     its contribution with ``num_examples = 1`` for SecAgg+ to mask. ``dropouts`` (round →
-    phase → names) makes those parties fail that stage (:mod:`fedlib.flower.dropouts`).
+    phase → names) makes those parties fail that stage (:mod:`fedlib.flower.dropouts`). Each
+    node starts from its party's state as it is now
+    (:func:`~fedlib.flower.client.initial_states`).
     """
     parties = list(parties)
     mods = [dropout_mod(dropouts, [p.name for p in parties])] if dropouts else []
     return secaggplus_node_client_app(lambda context: party_of(parties, context.node_config),
-                                      mods=mods)
+                                      mods=mods, initial=initial_states(parties))
 
 
 def secaggplus_node_client_app(resolve: Callable[[Any], tuple[int, FederatedParty]], *,
-                               mods: Sequence[Any] = ()) -> Any:
+                               mods: Sequence[Any] = (),
+                               initial: Sequence[Mapping[str, Any]] | None = None) -> Any:
     """A SecAgg+ ``ClientApp`` whose node runs the party ``resolve(context)`` names.
 
     As :func:`secaggplus_client_app`, with the party found as
     :func:`~fedlib.flower.client.node_client_app` finds it: from a list (the simulation) or
     from the node's own data file (:func:`fedlib.flower.deployment.deployed_client_app`).
-    ``mods`` run outside Flower's ``secaggplus_mod``.
+    ``mods`` run outside Flower's ``secaggplus_mod``; ``initial`` as for
+    :func:`~fedlib.flower.client.node_client_app`.
     """
     offline()
     from flwr.app import Message  # optional extra [flower]
@@ -186,21 +189,25 @@ def secaggplus_node_client_app(resolve: Callable[[Any], tuple[int, FederatedPart
 
     @app.train()
     def train(msg: Message, context: Any) -> Message:
-        _, party = resolve(context)
-        return Message(masked_stage_reply(party, msg.content, context), reply_to=msg)
+        index, party = resolve(context)
+        start = None if initial is None else initial[index]
+        return Message(masked_stage_reply(party, msg.content, context, initial=start),
+                       reply_to=msg)
 
     return app
 
 
-def masked_stage_reply(party: FederatedParty, content: Any, context: Any) -> Any:
+def masked_stage_reply(party: FederatedParty, content: Any, context: Any, *,
+                       initial: Mapping[str, Any] | None = None) -> Any:
     """The node's ``FitRes`` for SecAgg+: its contribution with ``num_examples = 1``.
 
-    Its metrics are the party's own, ``num_examples``, and ``clipped`` (the coordinates outside
-    ``[-c, c]``).
+    The party trains as on every path, with its node's state restored and saved
+    (:func:`~fedlib.flower.client.fit_on_node`; ``initial`` as there). The metrics are the
+    party's own, ``num_examples``, the ledgers' report and ``clipped`` (the coordinates
+    outside ``[-c, c]``).
     """
     offline()
     import flwr.compat.common.recorddict_compat as compat  # optional extra [flower]
-    from flwr.app import ConfigRecord  # optional extra [flower]
     from flwr.common import (  # optional extra [flower]
         Code,
         FitRes,
@@ -215,13 +222,10 @@ def masked_stage_reply(party: FederatedParty, content: Any, context: Any) -> Any
     in_band = bool(config.pop(WEIGHT_IN_UPLOAD))
     # SecAgg+'s mod keeps the setup stage's settings in the node's state between stages.
     clip = float(context.state.config_records[_SECAGG_STATE]["clipping_range"])
-    restore_accountant(party, context.state)         # a DP party's ledger, from the node
-    result = party.fit(vector, config)
-    ledger = save_accountant(party, context.state, ConfigRecord)
+    result = fit_on_node(party, vector, config, context, initial=initial)
     upload = contribution(np.asarray(result.parameters, dtype=np.float64), config["weight"],
                           weight_in_upload=in_band)
-    metrics = plain_config({**result.metrics, "num_examples": int(result.num_examples),
-                            "clipped": int(np.count_nonzero(np.abs(upload) > clip)), **ledger})
+    metrics = {**result.metrics, "clipped": int(np.count_nonzero(np.abs(upload) > clip))}
     fitres = FitRes(Status(Code.OK, ""), ndarrays_to_parameters([upload]), 1, metrics)
     return compat.fitres_to_recorddict(fitres, keep_input=True)
 

@@ -31,10 +31,11 @@ Same seed, same numbers: the loop draws samples, training seeds and dropouts as 
 masks cancel exactly mod 2^64, so the decoded sum equals the local one bit for bit (both
 encode the same contributions with the same codec).
 
-Personal state and ledgers. The masked phase's handler trains the node's party and keeps
-its DP ledger; :func:`bookagg_state_mod` restores the party's personal state (FMTL's ``W_i``,
-``V_i``: :mod:`fedlib.flower.party_state`) before it and saves it after, as the plain
-``train`` handler does, and the engine reads both back after the run.
+Personal state and ledgers. The masked phase's handler trains the node's party through
+:func:`~fedlib.flower.client.fit_on_node`, as the plain ``train`` handler does: it restores
+the party's personal state (FMTL's ``W_i``, ``V_i``) and its DP ledger from the node's
+``Context.state`` (:mod:`fedlib.flower.state`) before and saves them after, and the engine
+reads both back after the run.
 
 Dropouts. The loop draws who drops in which phase, as locally, after every party "trained"
 (locally they all have). On Flower the server tells a dropping party in that phase's
@@ -84,15 +85,14 @@ from fedlib.flower.bookagg import (
 )
 from fedlib.flower.bookagg_client import add_bookagg_handlers
 from fedlib.flower.bookagg_wire import PHASE_OF_MESSAGE_TYPE
-from fedlib.flower.client import node_client_app, party_of
+from fedlib.flower.client import initial_states, node_client_app, party_of
 from fedlib.flower.engine import FlowerEngine, node_parties
 from fedlib.flower.installed import ENGINES
-from fedlib.flower.party_state import restore_party_state, save_party_state
 from fedlib.flower.records import METRICS, unpack_metrics
 from fedlib.flower.server import RemoteParty
 
 __all__ = ["FLOWER_DROPOUT_PHASES", "DeferredTransport", "GridSecAggRound",
-           "GridSecureAggregation", "SecureFlowerEngine", "bookagg_state_mod", "engine_for",
+           "GridSecureAggregation", "SecureFlowerEngine", "bookagg_drop_mod", "engine_for",
            "secure_client_app"]
 
 #: The dropout phases a secure run may draw on Flower (see the module docstring).
@@ -255,34 +255,29 @@ class GridSecureAggregation:
                                else self.protection.transcript)
 
 
-def bookagg_state_mod(parties: Sequence[FederatedParty]) -> Callable:
-    """A client mod for the protocol's messages: personal state, and simulated dropouts.
+def bookagg_drop_mod(parties: Sequence[FederatedParty]) -> Callable:
+    """A client mod for the protocol's messages: a party that drops out after its phase's work.
 
-    Around ``train.bookagg_masked`` (where the party trains) it restores the party's personal
-    state from the node's ``Context.state`` and saves it after. A phase message carrying
-    :data:`~fedlib.flower.bookagg.DROP_RECORD` is handled, then answered with an error: the
-    party drops out after doing that phase's work. The error is returned, not raised, because
-    Flower keeps a node's ``Context`` only from a ``ClientApp`` that returned.
+    A phase message carrying :data:`~fedlib.flower.bookagg.DROP_RECORD` is handled, then
+    answered with an error: the party drops out after doing that phase's work (in the masked
+    phase it has trained, as on the local engine). The error is returned, not raised, because
+    Flower keeps a node's ``Context`` only from a ``ClientApp`` that returned. The party's
+    personal state and ledgers are restored and saved by the masked phase's handler itself
+    (:func:`~fedlib.flower.client.fit_on_node`).
     """
     parties = list(parties)
 
     def mod(msg: Any, context: Any, call_next: Any) -> Any:
         phase = PHASE_OF_MESSAGE_TYPE.get(msg.metadata.message_type)
-        if phase is None:
-            return call_next(msg, context)
+        reply = call_next(msg, context)
+        if phase is None or DROP_RECORD not in msg.content.config_records:
+            return reply
         from flwr.app import Error, Message  # optional extra [flower]
 
-        party = party_of(parties, context.node_config)[1]
-        if phase == "masked":
-            restore_party_state(party, context.state)
-        reply = call_next(msg, context)
-        if phase == "masked" and reply.has_content():
-            save_party_state(party, context.state)
-        if DROP_RECORD in msg.content.config_records:
-            return Message(Error(code=0, reason=f"{party.name} drops out in round "
-                                                f"{msg.metadata.group_id}, phase {phase!r}"),
-                           reply_to=msg)
-        return reply
+        name = party_of(parties, context.node_config)[1].name
+        return Message(Error(code=0, reason=f"{name} drops out in round "
+                                            f"{msg.metadata.group_id}, phase {phase!r}"),
+                       reply_to=msg)
 
     return mod
 
@@ -292,15 +287,17 @@ def secure_client_app(parties: Sequence[FederatedParty]) -> Any:
 
     The plain handlers (:func:`~fedlib.flower.client.node_client_app`), the four phases
     (:func:`~fedlib.flower.bookagg_client.add_bookagg_handlers`) and
-    :func:`bookagg_state_mod`, all resolving the same party objects.
+    :func:`bookagg_drop_mod`, all resolving the same party objects; every node starts from
+    its party's state as it is now (:func:`~fedlib.flower.client.initial_states`).
     """
     parties = list(parties)
 
     def resolve(context: Any) -> tuple[int, FederatedParty]:
         return party_of(parties, context.node_config)
 
-    return add_bookagg_handlers(node_client_app(resolve, mods=[bookagg_state_mod(parties)]),
-                                resolve)
+    initial = initial_states(parties)
+    return add_bookagg_handlers(node_client_app(resolve, mods=[bookagg_drop_mod(parties)],
+                                                initial=initial), resolve, initial=initial)
 
 
 def _secure(loop: RoundLoop) -> SecureAggregation | None:

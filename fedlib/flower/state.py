@@ -1,125 +1,202 @@
-"""A party's DP accountant kept in its node's ``Context.state`` between messages.
+"""What a node keeps for its party between messages, in its ``Context.state``.
 
-On the local engine a DP party keeps one :class:`~fedlib.privacy.accountants.PartyAccountant`
-for the whole run, so the ε it reports composes every round. On Flower nothing of a party
-object outlives a message: a 1.42 SuperNode starts a new ``ClientApp`` process for every
-message, and the simulation hands a node's messages to whichever Ray actor is free, each
-holding its own copy of the parties. What Flower does keep per node is the ``Context``'s
-``state`` (a ``RecordDict``), which travels with every message of that node and comes back
-with the reply. So before a party trains, :func:`restore_accountant` gives its trainer a
-fresh accountant replayed from the node's state (an empty one in the first round), and after
-it trained :func:`save_accountant` writes the accountant's segments (noise multiplier,
-sample rate, steps) back. The party's in-memory accountant is never trusted across
-messages, so a run composes the same ε as the local engine only if Flower did carry the
-state. Other state a party keeps (an FMTL institution's personal model) travels the same way
-through :mod:`fedlib.flower.party_state`.
+Why ``Context.state``. On the local engine a party is one object for the whole run: its DP
+accountant composes every round and an FMTL institution (:class:`~fedlib.fl.fmtl.FMTLParty`,
+paper 000 eq. 1) keeps its personal model ``W_i`` and offset ``V_i``. On Flower nothing of a
+party object outlives a message: a 1.42 SuperNode starts a new ``ClientApp`` process for
+every message, and the simulation hands a node's messages to whichever Ray actor is free,
+each holding its own copy of the parties, so that state would be lost or mixed between
+copies. What Flower does keep per node is the ``Context``'s ``state`` (a ``RecordDict``): it
+stays with the node, goes with every message the node handles and comes back with the
+reply, and never goes to the server.
 
-The segments also go to the server in the fit metrics, one number per metric
-(``dp_segments`` = k, then ``dp_sigma_i``, ``dp_rate_i``, ``dp_steps_i`` for i < k:
-Flower's ``MetricRecord`` holds no strings and its legacy ``FitRes``, which SecAgg+ uses, no
-lists; :func:`accountant_metrics`, :func:`accountant_from_metrics`): the noise multiplier,
-sampling rate and step count are the public facts an ε is computed from, not private data.
+What a node keeps (:func:`node_state`), one flat dict of NumPy arrays and plain scalars:
 
-Flower is never imported here: a ``RecordDict`` is passed in, and a ``ConfigRecord`` is made
-with the class of the record already there or handed in.
+- the party's own state, if it keeps one (:class:`StatefulParty`: ``state()`` /
+  ``load_state(state)``, e.g. FMTL's ``W_i``, ``V_i``), under ``party.<key>``;
+- the ledgers of its privacy accountants (:mod:`fedlib.flower.ledgers`: DP segments, the
+  Bayesian accountant's step inputs, the BDP distances), under ``<attribute>.<field>``.
 
->>> from fedlib.privacy.accountants import PartyAccountant
->>> acc = PartyAccountant("a"); acc.record(noise_multiplier=1.1, sample_rate=0.5, steps=4)
->>> accountant_from_metrics(accountant_metrics(acc)).segments == acc.segments
-True
+It is written to two records of ``Context.state``: the arrays to the ``ArrayRecord``
+:data:`NODE_ARRAYS` (``np.save`` bytes, so a float64 vector comes back bit for bit) and the
+scalars to the ``ConfigRecord`` :data:`NODE_CONFIG`. Every way a node trains
+(:func:`fedlib.flower.client.fit_on_node`: a plain ``train``, SecAgg+'s masked stage, the
+book's secure aggregation's masked phase) calls :func:`restore_node_state` before the
+party trains and :func:`save_node_state` after; ``evaluate`` restores the party's own state
+only. The party object is never trusted across messages: a node that has saved nothing yet
+starts from the state the party had when its ``ClientApp`` was built (its *initial* state;
+``{}`` when none is given: a party that never trained), so a run equals the local engine
+only if Flower did carry the state.
+
+What the server sees is the ledgers' report (:func:`~fedlib.flower.ledgers.ledger_report`,
+scalar fit metrics: a DP accountant's segments, a Bayesian accountant's ε per order), never
+the party's own state nor anything pickled.
+
+Flower is imported only by :func:`write_node_state` when no record types are handed in, so
+the conversions work (and are tested) without it.
+
+>>> arrays, scalars = split_state({"party.params": np.arange(3.0), "party.fmtl": True})
+>>> sorted(arrays), scalars
+(['party.params'], {'party.fmtl': True})
+>>> join_state(arrays, scalars)["party.params"].tolist()
+[0.0, 1.0, 2.0]
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
-from fedlib.privacy.accountants import PartyAccountant
+import numpy as np
 
-__all__ = ["ACCOUNTANT_RECORD", "accountant_from_metrics", "accountant_metrics",
-           "restore_accountant", "save_accountant", "trainer_of"]
+from fedlib.flower.env import offline
+from fedlib.flower.ledgers import (
+    ledger_holder,
+    ledger_report,
+    ledger_state,
+    load_ledger_report,
+    load_ledger_state,
+)
 
-#: The ``ConfigRecord`` of a node's ``Context.state`` that holds its party's DP ledger.
-ACCOUNTANT_RECORD = "fedlib.accountant"
-_KEYS = ("noise_multipliers", "sample_rates", "steps")
+__all__ = ["NODE_ARRAYS", "NODE_CONFIG", "PARTY", "StatefulParty", "join_state",
+           "load_node_state", "mirror_report", "node_state", "read_node_state",
+           "restore_node_state", "save_node_state", "split_state", "write_node_state"]
+
+#: The ``ArrayRecord`` of a node's ``Context.state`` that holds the arrays of its party's state.
+NODE_ARRAYS = "fedlib.node.arrays"
+#: The ``ConfigRecord`` of a node's ``Context.state`` that holds the scalars.
+NODE_CONFIG = "fedlib.node.config"
+#: The prefix of the party's own entries (the rest are its ledgers).
+PARTY = "party."
+_SCALARS = (bool, int, float, str)
 
 
-def trainer_of(party: Any) -> Any | None:
-    """What keeps a book party's :class:`PartyAccountant` (its ``accountant``), else ``None``.
+@runtime_checkable
+class StatefulParty(Protocol):
+    """A party whose own state must survive from one round to the next."""
 
-    The DP trainer of a :class:`~fedlib.fl.party.PartyClient` or a
-    :class:`~fedlib.fl.party.Party`, or the :class:`~fedlib.fl.fmtl.FMTLClient` of an
-    :class:`~fedlib.fl.fmtl.FMTLParty` (chapter 1: the accountant belongs to the
-    institution).
+    def state(self) -> dict[str, Any]:
+        """The state as NumPy arrays and bool, int, float or str values."""
+
+    def load_state(self, state: Mapping[str, Any]) -> None:
+        """Replace the state by ``state`` (as :meth:`state` gives it; ``{}``: none yet)."""
+
+
+def split_state(state: Mapping[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """A node's state as its arrays and its scalars (what the two Flower records hold).
+
+    NumPy scalars become Python ones; anything else (``None``, a list, an object) is an error
+    naming the entry, before anything is written.
     """
-    inner = getattr(party, "party", party)
-    for holder in (getattr(inner, "trainer", None), getattr(party, "client", None)):
-        if isinstance(getattr(holder, "accountant", None), PartyAccountant):
-            return holder
-    return None
+    arrays, scalars = {}, {}
+    for key, value in state.items():
+        if not isinstance(key, str):
+            raise TypeError(f"node state keys must be str, got {key!r}")
+        if isinstance(value, np.ndarray):
+            arrays[key] = value
+            continue
+        if isinstance(value, np.generic):
+            value = value.item()
+        if not isinstance(value, _SCALARS):
+            raise TypeError(f"state[{key!r}] = {value!r}: a party's state holds NumPy arrays "
+                            "and bool, int, float or str values (leave out what it does not "
+                            "have yet)")
+        scalars[key] = value
+    return arrays, scalars
 
 
-def _ledger(accountant: PartyAccountant) -> dict[str, list]:
-    """The ledger as three lists (σ, q, steps per segment), as a ``ConfigRecord`` holds it."""
-    segments = accountant.segments
-    return {_KEYS[0]: [float(s.noise_multiplier) for s in segments],
-            _KEYS[1]: [float(s.sample_rate) for s in segments],
-            _KEYS[2]: [int(s.steps) for s in segments]}
+def join_state(arrays: Mapping[str, Any], scalars: Mapping[str, Any]) -> dict[str, Any]:
+    """The node's state from its two records (inverse of :func:`split_state`).
 
-
-def _replay(ledger: Mapping[str, Any], party: str) -> PartyAccountant:
-    accountant = PartyAccountant(party=party)
-    sigmas, rates, steps = (list(ledger.get(k, [])) for k in _KEYS)
-    if not len(sigmas) == len(rates) == len(steps):
-        raise ValueError(f"a DP ledger needs as many noise multipliers, rates and step counts, "
-                         f"got {len(sigmas)}, {len(rates)}, {len(steps)}")
-    for sigma, rate, n in zip(sigmas, rates, steps, strict=True):
-        accountant.record(noise_multiplier=float(sigma), sample_rate=float(rate), steps=int(n))
-    return accountant
-
-
-def accountant_metrics(accountant: PartyAccountant) -> dict[str, int | float]:
-    """The fit metrics that carry the ledger: ``dp_segments`` and σ, q, steps of each."""
-    out: dict[str, int | float] = {"dp_segments": len(accountant.segments)}
-    for i, s in enumerate(accountant.segments):
-        out |= {f"dp_sigma_{i}": float(s.noise_multiplier), f"dp_rate_{i}": float(s.sample_rate),
-                f"dp_steps_{i}": int(s.steps)}
-    return out
-
-
-def accountant_from_metrics(metrics: Mapping[str, Any], party: str = "") -> PartyAccountant:
-    """A :class:`PartyAccountant` replayed from :func:`accountant_metrics` (empty if absent)."""
-    k = range(int(metrics.get("dp_segments", 0)))
-    return _replay({_KEYS[0]: [metrics[f"dp_sigma_{i}"] for i in k],
-                    _KEYS[1]: [metrics[f"dp_rate_{i}"] for i in k],
-                    _KEYS[2]: [metrics[f"dp_steps_{i}"] for i in k]}, party)
-
-
-def restore_accountant(party: Any, state: Any) -> PartyAccountant | None:
-    """Give the party's DP trainer the accountant its node's ``state`` holds.
-
-    A new, empty accountant if the state has none; ``None`` for a party without a DP accountant.
+    ``arrays`` may hold Flower ``Array`` objects (their ``numpy()``) or NumPy arrays; every
+    array is a writable copy (Ray hands an actor read-only views of its object store).
     """
-    trainer = trainer_of(party)
-    if trainer is None:
+    both = sorted(set(arrays) & set(scalars))
+    if both:
+        raise ValueError(f"state entries {both} are both an array and a scalar")
+    out = {k: np.array(v.numpy() if hasattr(v, "numpy") else v, copy=True)
+           for k, v in arrays.items()}
+    return out | dict(scalars)
+
+
+def node_state(party: Any) -> dict[str, Any]:
+    """Everything a node keeps for ``party``: its own state (``party.*``) and its ledgers."""
+    own = party.state() if isinstance(party, StatefulParty) else {}
+    return {f"{PARTY}{k}": v for k, v in own.items()} | ledger_state(ledger_holder(party))
+
+
+def load_node_state(party: Any, state: Mapping[str, Any], *, ledgers: bool = True) -> None:
+    """Give ``party`` the state ``state`` holds (:func:`node_state`'s form); ``{}``: none.
+
+    ``ledgers=False`` loads the party's own state only (what ``evaluate`` needs; replaying a
+    Bayesian ledger costs one accounting step per recorded step).
+    """
+    if isinstance(party, StatefulParty):
+        party.load_state({k[len(PARTY):]: v for k, v in state.items() if k.startswith(PARTY)})
+    if ledgers:
+        load_ledger_state(ledger_holder(party), state)
+
+
+def read_node_state(records: Any) -> dict[str, Any] | None:
+    """The state a node's ``Context.state`` holds, or ``None`` if it has saved none yet."""
+    arrays = records.array_records.get(NODE_ARRAYS)
+    scalars = records.config_records.get(NODE_CONFIG)
+    if arrays is None and scalars is None:
         return None
-    record = state.config_records.get(ACCOUNTANT_RECORD, {})
-    trainer.accountant = _replay(record, getattr(party, "name", ""))
-    return trainer.accountant
+    return join_state(arrays or {}, scalars or {})
 
 
-def save_accountant(party: Any, state: Any, record: Callable[[dict], Any] | None = None
-                    ) -> dict[str, int | float]:
-    """Write the party's ledger into its node's ``state``; return it as fit metrics.
+def restore_node_state(party: Any, records: Any, initial: Mapping[str, Any] | None = None, *,
+                       ledgers: bool = True) -> dict[str, Any]:
+    """Load into ``party`` what its node's ``Context.state`` holds; return it.
 
-    ``record`` builds Flower's ``ConfigRecord`` from a dict (the caller, which imports
-    Flower, passes the class). A party without a DP accountant writes nothing and returns
-    ``{}``.
+    A node that has saved nothing yet gives ``initial`` (the party's state when its
+    ``ClientApp`` was built; ``None``: ``{}``). Called before every message the party
+    answers, so that what the party object happens to hold from an earlier message (in the
+    same Ray actor, or nothing in a new process) never counts.
     """
-    trainer = trainer_of(party)
-    if trainer is None:
-        return {}
-    ledger = _ledger(trainer.accountant)
-    if ledger[_KEYS[0]]:
-        state.config_records[ACCOUNTANT_RECORD] = record(ledger) if record else ledger
-    return accountant_metrics(trainer.accountant)
+    state = read_node_state(records)
+    if state is None:
+        state = join_state(*split_state(initial or {}))
+    load_node_state(party, state, ledgers=ledgers)
+    return state
+
+
+def _flower_records() -> tuple[Callable[[dict], Any], Callable[[dict], Any]]:
+    """Builders of Flower's named ``ArrayRecord`` and ``ConfigRecord``."""
+    offline()
+    from flwr.app import Array, ArrayRecord, ConfigRecord  # optional extra [flower]
+
+    return (lambda arrays: ArrayRecord({k: Array(np.asarray(v)) for k, v in arrays.items()}),
+            ConfigRecord)
+
+
+def write_node_state(records: Any, state: Mapping[str, Any],
+                     record_types: tuple[Callable[[dict], Any], Callable[[dict], Any]]
+                     | None = None) -> None:
+    """Write ``state`` into a node's ``Context.state`` (both records rewritten).
+
+    ``record_types`` builds the two records from dicts (default: Flower's ``ArrayRecord`` and
+    ``ConfigRecord``; a test without Flower passes ``(dict, dict)``).
+    """
+    arrays, scalars = split_state(state)
+    make_arrays, make_config = _flower_records() if record_types is None else record_types
+    records.array_records[NODE_ARRAYS] = make_arrays(arrays)
+    records.config_records[NODE_CONFIG] = make_config(scalars)
+
+
+def save_node_state(party: Any, records: Any,
+                    record_types: tuple[Callable[[dict], Any], Callable[[dict], Any]]
+                    | None = None) -> dict[str, int | float]:
+    """Write ``party``'s state into its node's ``Context.state``; return the ledgers' report.
+
+    The report (:func:`~fedlib.flower.ledgers.ledger_report`) is what the node adds to its fit
+    metrics for the server: ``{}`` for a party without accountants.
+    """
+    write_node_state(records, node_state(party), record_types)
+    return ledger_report(ledger_holder(party))
+
+
+def mirror_report(party: Any, metrics: Mapping[str, Any]) -> None:
+    """Give a server's party object the accountants its node reported in ``metrics``."""
+    load_ledger_report(ledger_holder(party), metrics)
