@@ -341,7 +341,7 @@ class FMTLParty:
         ``fmtl`` (whether its last round was FMTL's: the evaluated model depends on it),
         ``params`` (``W_i``) and ``offset`` (``V_i``), the last two only once they exist. An
         engine that does not keep the party object between messages (Flower:
-        :mod:`fedlib.flower.party_state`) stores it and hands it back with
+        :mod:`fedlib.flower.state`) stores it and hands it back with
         :meth:`load_state`. The DP accountant is not part of it: it belongs to the
         :class:`FMTLClient` and has its own ledger (:mod:`fedlib.flower.state`).
 
@@ -449,7 +449,7 @@ def fmtl_federation(clients: Sequence[FMTLClient], *, model_fn: Callable[[], nn.
     """The strategy and the parties of one chapter 1 run, before any round.
 
     What :func:`run_federated` puts on the local engine's round loop, and what another engine
-    (Flower: :mod:`fedlib.flower.party_state`) runs instead: :class:`FMTLStrategy` (λ of
+    (Flower: :mod:`fedlib.flower.state`) runs instead: :class:`FMTLStrategy` (λ of
     eq. 1, plain average) or :class:`~fedlib.fl.strategies.FedAvg` (n_i-weighted), both with
     the weight in the upload (paper 000 §4.3), and one :class:`FMTLParty` per client, all
     sharing one scratch model whose initial weights are the first ``W̄``. The arguments are
