@@ -28,6 +28,11 @@ interleaved repetitions. The rows
 (``model, backend, batch, plain_us, dp_us, ratio, noise_us, noise_ratio``) also go to ``bench/results/dpsgd.json``
 (:func:`fedlib.book.bench.write_bench_summary`) for the performance page's cost curve.
 
+For the hazard net at B = 16, where the DP step is closest to its goal, it also prints the
+step phase by phase (:func:`breakdown`: per-example pass, norms and clip factors, clipped
+sum, noise, then division, accountant and optimizer), each in µs, as a multiple of the plain
+step and with the number of torch calls it makes from Python: what a DP step there is made of.
+
 Run: ``.venv/bin/python bench/bench_dpsgd.py [--quick]`` (about a minute on 2 cores).
 
 References: Abadi et al. 2016, Alg. 1; paper 000 eq. 2, paper 001 §4.3, paper 002 eq. 5.
@@ -163,6 +168,107 @@ def _noise_stepper(make, batches):
     return step, lambda: None
 
 
+#: The hazard net at B = 16: where the DP step is furthest from its goal, so the bench breaks
+#: its step down.
+BREAKDOWN = ("hazard net 59-24", 16)
+
+
+def _phase_steppers(label, make, loss, batches) -> dict[str, Callable]:
+    """Cumulative prefixes of the ``linear`` backend's DP step, phase by phase.
+
+    Each stepper runs the step up to and including its phase, with the same calls as
+    :func:`~fedlib.privacy.dp_step.dp_step` and ``_dp_stepper``'s loop; the last is the
+    whole DP step. Differences of consecutive times are the phases' costs.
+    """
+    from torch._utils import _unflatten_dense_tensors
+
+    from fedlib.privacy.dp_step import _secure_noise_sum, clip_factors
+
+    model = make()
+    params = list(model.parameters())
+    gen, acc = mechanism_generator(0, seed=0), PartyAccountant()
+    B = len(batches[0][0])
+    grads_of = make_backend(model, loss, backend="linear", probe=batches[0][0],
+                            loss_grad=LOSS_GRADS.get(label))
+    opt = torch.optim.SGD(params, lr=0.01)
+    sizes = tuple(p.numel() for p in params)
+
+    def upto(k):
+        def step(i):
+            X, targets = batches[i % len(batches)]
+            h = grads_of(X, *targets)
+            if k == 0:
+                return
+            f = clip_factors(h, 1.0)
+            if k == 1:
+                return
+            flat = torch.cat([s.reshape(-1) for s in h.weighted_sum(f)])
+            if k == 2:
+                return
+            flat.add_(_secure_noise_sum(1.0, sizes, gen), alpha=0.5)
+            if k == 3:
+                return
+            flat.div_(float(B))
+            noisy = _unflatten_dense_tensors(flat, params)
+            acc.record(noise_multiplier=1.0, sample_rate=0.25, steps=1)
+            for p, g in zip(params, noisy, strict=True):
+                p.grad = g
+            opt.step()
+        return step
+
+    names = ("per-example pass", "norms + clip factors", "clipped sum", "noise",
+             "divide, accountant, optimizer")
+    return {n: (lambda k=k: (upto(k), grads_of.close)) for k, n in enumerate(names)}
+
+
+def _count_torch_calls(step) -> int:
+    """Torch functions and tensor methods called from Python by one ``step``."""
+    from torch.overrides import TorchFunctionMode
+
+    class Count(TorchFunctionMode):
+        n = 0
+
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            Count.n += 1
+            return func(*args, **(kwargs or {}))
+
+    with Count():
+        step(0)
+    return Count.n
+
+
+def breakdown(label: str, batch: int, reps: int) -> list[dict]:
+    """The DP step of ``label`` at ``batch`` phase by phase: µs, × plain, torch calls.
+
+    Phase costs are differences of best-of-``reps`` interleaved times of cumulative
+    prefixes; "noise" there is the secure-mode draw inside the step (compare the noise floor
+    measured alone). Torch calls are counted once, for the phase's own calls.
+    """
+    make, loss, _, data, _ = MODELS[label]
+    rng = np.random.default_rng(batch)
+    batches = [data(batch, rng) for _ in range(4)]
+    phases = _phase_steppers(label, make, loss, batches)
+    configs = {"plain": lambda: _plain_stepper(make, loss, batches), **phases}
+    best = dict.fromkeys(configs, float("inf"))
+    for _ in range(reps):
+        for name, stepper in configs.items():
+            best[name] = min(best[name], _time(stepper))
+    plain = best.pop("plain")
+    rows, prev_t, prev_n = [], 0.0, 0
+    for name, stepper in phases.items():
+        step, close = stepper()
+        step(0)                                  # warm: the first call may build caches
+        calls = _count_torch_calls(step)
+        close()
+        rows.append({"phase": name, "us": round((best[name] - prev_t) * 1e6, 1),
+                     "of_plain": round((best[name] - prev_t) / plain, 2),
+                     "torch_calls": calls - prev_n})
+        prev_t, prev_n = best[name], calls
+    rows.append({"phase": "DP step", "us": round(prev_t * 1e6, 1),
+                 "of_plain": round(prev_t / plain, 2), "torch_calls": prev_n})
+    return rows
+
+
 def _time(stepper) -> float:
     """CPU seconds per step: 3 warm-up steps, then as many as fit in BUDGET_S (3 to 400).
 
@@ -238,6 +344,12 @@ def main() -> None:
             print(f"{label:<18}{batch:>6}{'noise floor':>20}{r['plain_us']:>10.0f}"
                   f"{r['noise_us']:>10.0f}{r['noise_ratio']:>10.2f}  noise floor: "
                   f"{r['noise_ratio']:.2f}× plain step (secure-mode noise alone)")
+    if BREAKDOWN[1] in batches:
+        label, batch = BREAKDOWN
+        parts = breakdown(label, batch, reps)
+        print(f"{label}, batch {batch}, DP step by phase (µs, × plain step, torch calls): "
+              + "; ".join(f"{r['phase']} {r['us']:.0f} µs = {r['of_plain']:.2f}× "
+                          f"({r['torch_calls']} calls)" for r in parts))
     print(f"total {time.perf_counter() - t0:.1f} s; load average at end: "
           f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if not args.no_write:
