@@ -28,9 +28,10 @@ interleaved repetitions. The rows
 (``model, backend, batch, plain_us, dp_us, ratio, noise_us, noise_ratio``) also go to ``bench/results/dpsgd.json``
 (:func:`fedlib.book.bench.write_bench_summary`) for the performance page's cost curve.
 
-For the hazard net at B = 16, where the DP step is closest to its goal, it also prints the
+For the hazard net at B = 16, where the DP step is furthest from its goal, it also prints the
 step phase by phase (:func:`breakdown`: per-example pass, norms and clip factors, clipped
-sum, noise, then division, accountant and optimizer), each in µs, as a multiple of the plain
+sum, noise, then division, accountant and optimizer; each timed inside the whole step), in
+µs, as a multiple of the plain
 step and with the number of torch calls it makes from Python: what a DP step there is made of.
 
 Run: ``.venv/bin/python bench/bench_dpsgd.py [--quick]`` (about a minute on 2 cores).
@@ -173,12 +174,17 @@ def _noise_stepper(make, batches):
 BREAKDOWN = ("hazard net 59-24", 16)
 
 
-def _phase_steppers(label, make, loss, batches) -> dict[str, Callable]:
-    """Cumulative prefixes of the ``linear`` backend's DP step, phase by phase.
+PHASES = ("per-example pass", "norms + clip factors", "clipped sum", "noise",
+          "divide, accountant, optimizer")
 
-    Each stepper runs the step up to and including its phase, with the same calls as
-    :func:`~fedlib.privacy.dp_step.dp_step` and ``_dp_stepper``'s loop; the last is the
-    whole DP step. Differences of consecutive times are the phases' costs.
+
+def _phased_step(label, make, loss, batches):
+    """The ``linear`` backend's DP step, cut into :data:`PHASES`.
+
+    ``step(i, clock)`` makes exactly the calls of :func:`~fedlib.privacy.dp_step.dp_step`
+    and ``_dp_stepper``'s loop, calling ``clock(k)`` after phase ``k``; ``clock`` may be a
+    no-op (to count calls) or read the process's CPU time (to time the phases in the step,
+    where each runs after the others, as it does in training).
     """
     from torch._utils import _unflatten_dense_tensors
 
@@ -193,79 +199,88 @@ def _phase_steppers(label, make, loss, batches) -> dict[str, Callable]:
     opt = torch.optim.SGD(params, lr=0.01)
     sizes = tuple(p.numel() for p in params)
 
-    def upto(k):
-        def step(i):
-            X, targets = batches[i % len(batches)]
-            h = grads_of(X, *targets)
-            if k == 0:
-                return
-            f = clip_factors(h, 1.0)
-            if k == 1:
-                return
-            flat = torch.cat([s.reshape(-1) for s in h.weighted_sum(f)])
-            if k == 2:
-                return
-            flat.add_(_secure_noise_sum(1.0, sizes, gen), alpha=0.5)
-            if k == 3:
-                return
-            flat.div_(float(B))
-            noisy = _unflatten_dense_tensors(flat, params)
-            acc.record(noise_multiplier=1.0, sample_rate=0.25, steps=1)
-            for p, g in zip(params, noisy, strict=True):
-                p.grad = g
-            opt.step()
-        return step
+    def step(i, clock):
+        X, targets = batches[i % len(batches)]
+        h = grads_of(X, *targets)
+        clock(0)
+        f = clip_factors(h, 1.0)
+        clock(1)
+        flat = torch.cat([s.reshape(-1) for s in h.weighted_sum(f)])
+        clock(2)
+        flat.add_(_secure_noise_sum(1.0, sizes, gen), alpha=0.5)
+        clock(3)
+        flat.div_(float(B))
+        noisy = _unflatten_dense_tensors(flat, params)
+        acc.record(noise_multiplier=1.0, sample_rate=0.25, steps=1)
+        for p, g in zip(params, noisy, strict=True):
+            p.grad = g
+        opt.step()
+        clock(4)
 
-    names = ("per-example pass", "norms + clip factors", "clipped sum", "noise",
-             "divide, accountant, optimizer")
-    return {n: (lambda k=k: (upto(k), grads_of.close)) for k, n in enumerate(names)}
+    return step
 
 
 def _count_torch_calls(step) -> int:
-    """Torch functions and tensor methods called from Python by one ``step``."""
+    """Torch functions and tensor methods called from Python by ``step()``.
+
+    The running count is ``_count_torch_calls.n`` (read by a phase's clock mid-step).
+    """
     from torch.overrides import TorchFunctionMode
 
     class Count(TorchFunctionMode):
-        n = 0
-
         def __torch_function__(self, func, types, args=(), kwargs=None):
-            Count.n += 1
+            _count_torch_calls.n += 1
             return func(*args, **(kwargs or {}))
 
+    _count_torch_calls.n = 0
     with Count():
-        step(0)
-    return Count.n
+        step()
+    return _count_torch_calls.n
 
 
-def breakdown(label: str, batch: int, reps: int) -> list[dict]:
+def breakdown(label: str, batch: int, reps: int, steps: int = 400) -> list[dict]:
     """The DP step of ``label`` at ``batch`` phase by phase: µs, × plain, torch calls.
 
-    Phase costs are differences of best-of-``reps`` interleaved times of cumulative
-    prefixes; "noise" there is the secure-mode draw inside the step (compare the noise floor
-    measured alone). Torch calls are counted once, for the phase's own calls.
+    Each phase is timed inside the whole step (CPU time read after every phase, 5 reads a
+    step, a few µs in all), over ``steps`` steps; of ``reps`` repetitions interleaved with
+    a plain step's, the one with the least total time is kept. Torch calls are counted once,
+    per phase.
     """
     make, loss, _, data, _ = MODELS[label]
     rng = np.random.default_rng(batch)
     batches = [data(batch, rng) for _ in range(4)]
-    phases = _phase_steppers(label, make, loss, batches)
-    configs = {"plain": lambda: _plain_stepper(make, loss, batches), **phases}
-    best = dict.fromkeys(configs, float("inf"))
+    step = _phased_step(label, make, loss, batches)
+    clock = time.process_time
+    best, plain = None, float("inf")
     for _ in range(reps):
-        for name, stepper in configs.items():
-            best[name] = min(best[name], _time(stepper))
-    plain = best.pop("plain")
-    rows, prev_t, prev_n = [], 0.0, 0
-    for name, stepper in phases.items():
-        step, close = stepper()
-        step(0)                                  # warm: the first call may build caches
-        calls = _count_torch_calls(step)
-        close()
-        rows.append({"phase": name, "us": round((best[name] - prev_t) * 1e6, 1),
-                     "of_plain": round((best[name] - prev_t) / plain, 2),
-                     "torch_calls": calls - prev_n})
-        prev_t, prev_n = best[name], calls
-    rows.append({"phase": "DP step", "us": round(prev_t * 1e6, 1),
-                 "of_plain": round(prev_t / plain, 2), "torch_calls": prev_n})
+        plain = min(plain, _time(lambda: _plain_stepper(make, loss, batches)))
+        spent = [0.0] * len(PHASES)
+        for i in range(3):
+            step(i, lambda k: None)
+        for i in range(steps):
+            t = [clock()]
+
+            def mark(k, t=t, spent=spent):
+                now = clock()
+                spent[k] += now - t[0]
+                t[0] = now
+
+            step(i, mark)
+        if best is None or sum(spent) < sum(best):
+            best = spent
+    calls = [0] * len(PHASES)
+    seen = [0]
+
+    def count(k):
+        calls[k] = _count_torch_calls.n - seen[0]
+        seen[0] = _count_torch_calls.n
+
+    _count_torch_calls(lambda: step(0, count))
+    rows = [{"phase": n, "us": round(t / steps * 1e6, 1), "of_plain": round(t / steps / plain, 2),
+             "torch_calls": c} for n, t, c in zip(PHASES, best, calls, strict=True)]
+    total = sum(best) / steps
+    rows.append({"phase": "DP step", "us": round(total * 1e6, 1),
+                 "of_plain": round(total / plain, 2), "torch_calls": sum(calls)})
     return rows
 
 
