@@ -31,8 +31,8 @@ interleaved repetitions. The rows
 For the hazard net at B = 16, where the DP step is furthest from its goal, it also prints the
 step phase by phase (:func:`breakdown`: per-example pass, norms and clip factors, clipped
 sum, noise, then division, accountant and optimizer; each timed inside the whole step), in
-µs, as a multiple of the plain
-step and with the number of torch calls it makes from Python: what a DP step there is made of.
+µs, as a multiple of the plain step and with the number of torch calls it makes from
+Python: what a DP step there is made of.
 
 Run: ``.venv/bin/python bench/bench_dpsgd.py [--quick]`` (about a minute on 2 cores).
 
