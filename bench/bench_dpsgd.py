@@ -28,6 +28,12 @@ interleaved repetitions. The rows
 (``model, backend, batch, plain_us, dp_us, ratio, noise_us, noise_ratio``) also go to ``bench/results/dpsgd.json``
 (:func:`fedlib.book.bench.write_bench_summary`) for the performance page's cost curve.
 
+For the hazard net at B = 16, where the DP step is furthest from its goal, it also prints the
+step phase by phase (:func:`breakdown`: per-example pass, norms and clip factors, clipped
+sum, noise, then division, accountant and optimizer; each timed inside the whole step), in
+µs, as a multiple of the plain step and with the number of torch calls it makes from
+Python: what a DP step there is made of.
+
 Run: ``.venv/bin/python bench/bench_dpsgd.py [--quick]`` (about a minute on 2 cores).
 
 References: Abadi et al. 2016, Alg. 1; paper 000 eq. 2, paper 001 §4.3, paper 002 eq. 5.
@@ -163,6 +169,121 @@ def _noise_stepper(make, batches):
     return step, lambda: None
 
 
+#: The hazard net at B = 16: where the DP step is furthest from its goal, so the bench breaks
+#: its step down.
+BREAKDOWN = ("hazard net 59-24", 16)
+
+
+PHASES = ("per-example pass", "norms + clip factors", "clipped sum", "noise",
+          "divide, accountant, optimizer")
+
+
+def _phased_step(label, make, loss, batches):
+    """The ``linear`` backend's DP step, cut into :data:`PHASES`.
+
+    ``step(i, clock)`` makes exactly the calls of :func:`~fedlib.privacy.dp_step.dp_step`
+    and ``_dp_stepper``'s loop, calling ``clock(k)`` after phase ``k``; ``clock`` may be a
+    no-op (to count calls) or read the process's CPU time (to time the phases in the step,
+    where each runs after the others, as it does in training).
+    """
+    from torch._utils import _unflatten_dense_tensors
+
+    from fedlib.privacy.dp_step import _secure_noise_sum, clip_factors
+
+    model = make()
+    params = list(model.parameters())
+    gen, acc = mechanism_generator(0, seed=0), PartyAccountant()
+    B = len(batches[0][0])
+    grads_of = make_backend(model, loss, backend="linear", probe=batches[0][0],
+                            loss_grad=LOSS_GRADS.get(label))
+    opt = torch.optim.SGD(params, lr=0.01)
+    sizes = tuple(p.numel() for p in params)
+
+    def step(i, clock):
+        X, targets = batches[i % len(batches)]
+        h = grads_of(X, *targets)
+        clock(0)
+        f = clip_factors(h, 1.0)
+        clock(1)
+        flat = torch.cat([s.reshape(-1) for s in h.weighted_sum(f)])
+        clock(2)
+        flat.add_(_secure_noise_sum(1.0, sizes, gen), alpha=0.5)
+        clock(3)
+        flat.div_(float(B))
+        noisy = _unflatten_dense_tensors(flat, params)
+        acc.record(noise_multiplier=1.0, sample_rate=0.25, steps=1)
+        for p, g in zip(params, noisy, strict=True):
+            p.grad = g
+        opt.step()
+        clock(4)
+
+    return step
+
+
+def _count_torch_calls(step) -> int:
+    """Torch functions and tensor methods called from Python by ``step()``.
+
+    The running count is ``_count_torch_calls.n`` (read by a phase's clock mid-step).
+    """
+    from torch.overrides import TorchFunctionMode
+
+    class Count(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            _count_torch_calls.n += 1
+            return func(*args, **(kwargs or {}))
+
+    _count_torch_calls.n = 0
+    with Count():
+        step()
+    return _count_torch_calls.n
+
+
+def breakdown(label: str, batch: int, reps: int, steps: int = 400) -> list[dict]:
+    """The DP step of ``label`` at ``batch`` phase by phase: µs, × plain, torch calls.
+
+    Each phase is timed inside the whole step (CPU time read after every phase, 5 reads a
+    step, a few µs in all), over ``steps`` steps; of ``reps`` repetitions interleaved with
+    a plain step's, the one with the least total time is kept. Torch calls are counted once,
+    per phase.
+    """
+    make, loss, _, data, _ = MODELS[label]
+    rng = np.random.default_rng(batch)
+    batches = [data(batch, rng) for _ in range(4)]
+    step = _phased_step(label, make, loss, batches)
+    clock = time.process_time
+    best, plain = None, float("inf")
+    for _ in range(reps):
+        plain = min(plain, _time(lambda: _plain_stepper(make, loss, batches)))
+        spent = [0.0] * len(PHASES)
+        for i in range(3):
+            step(i, lambda k: None)
+        for i in range(steps):
+            t = [clock()]
+
+            def mark(k, t=t, spent=spent):
+                now = clock()
+                spent[k] += now - t[0]
+                t[0] = now
+
+            step(i, mark)
+        if best is None or sum(spent) < sum(best):
+            best = spent
+    calls = [0] * len(PHASES)
+    seen = [0]
+
+    def count(k):
+        calls[k] = _count_torch_calls.n - seen[0]
+        seen[0] = _count_torch_calls.n
+
+    _count_torch_calls(lambda: step(0, count))
+    rows = [{"phase": n, "us": round(t / steps * 1e6, 1), "of_plain": round(t / steps / plain, 2),
+             "torch_calls": c} for n, t, c in zip(PHASES, best, calls, strict=True)]
+    total = sum(best) / steps
+    rows.append({"phase": "DP step", "us": round(total * 1e6, 1),
+                 "of_plain": round(total / plain, 2), "torch_calls": sum(calls)})
+    return rows
+
+
 def _time(stepper) -> float:
     """CPU seconds per step: 3 warm-up steps, then as many as fit in BUDGET_S (3 to 400).
 
@@ -238,6 +359,12 @@ def main() -> None:
             print(f"{label:<18}{batch:>6}{'noise floor':>20}{r['plain_us']:>10.0f}"
                   f"{r['noise_us']:>10.0f}{r['noise_ratio']:>10.2f}  noise floor: "
                   f"{r['noise_ratio']:.2f}× plain step (secure-mode noise alone)")
+    if BREAKDOWN[1] in batches:
+        label, batch = BREAKDOWN
+        parts = breakdown(label, batch, reps)
+        print(f"{label}, batch {batch}, DP step by phase (µs, × plain step, torch calls): "
+              + "; ".join(f"{r['phase']} {r['us']:.0f} µs = {r['of_plain']:.2f}× "
+                          f"({r['torch_calls']} calls)" for r in parts))
     print(f"total {time.perf_counter() - t0:.1f} s; load average at end: "
           f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if not args.no_write:

@@ -367,3 +367,23 @@ def test_the_hazard_loss_gradient_without_autograd_is_autograds_to_the_bit():
     inputs, deltas = _autograd_factors(list(model.net), _nll_sum, X, ss[:30], sf[:30])
     assert all(torch.equal(a, b) for a, b in zip(got.inputs + got.deltas, inputs + deltas,
                                                   strict=True))
+
+
+@pytest.mark.parametrize("rows", [1, 7, 16, 33, 257])
+def test_stacked_ghost_norms_are_the_per_layer_loop_to_the_bit(rows):
+    """``LinearFactors.sq_norms`` (terms stacked, weighted in two ops, added row after row)
+    equals the loop over layers it replaces, to the bit, with and without biases."""
+    torch.manual_seed(rows)
+    net = nn.Sequential(nn.Linear(5, 7), nn.Tanh(), nn.Linear(7, 4, bias=False), nn.SELU(),
+                        nn.Linear(4, 2))
+    X, y = torch.randn(rows, 5) * 3, torch.randn(rows, 2)
+    got = make_backend(net, lambda o, t: ((o - t) ** 2).sum(), backend="linear", probe=X)(X, y)
+    loop = None
+    for a, d, b in zip(got.inputs, got.deltas, got.has_bias, strict=True):
+        t = torch.linalg.vecdot(a, a)
+        if b:
+            t += 1.0
+        t *= torch.linalg.vecdot(d, d)
+        loop = t if loop is None else loop.add_(t)
+    assert got.has_bias == [True, False, True]
+    assert torch.equal(got.sq_norms(), loop)

@@ -171,7 +171,7 @@ def dp_step(grads: PerExampleGradients | torch.Tensor | None, params: Sequence[t
     if std > 0:
         # Opacus: p.grad = summed + noise, noise = (((n1 + n2) + n3) + n4) / 2 (the halving
         # is exact, so adding half the sum is the same number).
-        flat = torch.add(flat, _secure_noise_sum(std, sizes, generator), alpha=0.5)
+        flat.add_(_secure_noise_sum(std, sizes, generator), alpha=0.5)
     flat.div_(float(expected_batch_size))
     # Views of the vector shaped like the parameters, made in one C++ call (torch's helper
     # for flattened gradient buckets) rather than a Python loop of splits and views.

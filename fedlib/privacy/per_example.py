@@ -215,16 +215,25 @@ class LinearFactors:
         return self.inputs[0].shape[0]
 
     def sq_norms(self) -> torch.Tensor:
-        """``||g_i||^2 = sum_l (||a_i||^2 + 1[bias]) ||delta_i||^2`` — no ``g_i`` formed."""
-        total = None
-        for a, d, b in zip(self.inputs, self.deltas, self.has_bias, strict=True):
-            # in place (a step's allocations are a visible part of its cost); the same
-            # operations in the same order, so the same numbers
-            t = torch.linalg.vecdot(a, a)
-            if b:
-                t += 1.0
-            t *= torch.linalg.vecdot(d, d)
-            total = t if total is None else total.add_(t)
+        """``||g_i||^2 = sum_l (||a_i||^2 + 1[bias]) ||delta_i||^2`` — no ``g_i`` formed.
+
+        The per-layer terms are stacked into ``[L, n]`` and weighted in two ops (a step's op
+        count is a visible part of its cost on a small network), then added layer after
+        layer as a loop over layers adds them (``sum(0)`` would not: ATen's reduction
+        reorders the additions, and the last bit changes). The same operations in the same
+        order, so the same numbers (tests/test_dp_backends.py checks them against the loop).
+        """
+        sa = torch.stack([torch.linalg.vecdot(a, a) for a in self.inputs])
+        sd = torch.stack([torch.linalg.vecdot(d, d) for d in self.deltas])
+        if all(self.has_bias):
+            sa += 1.0
+        elif any(self.has_bias):
+            sa += torch.tensor([[float(b)] for b in self.has_bias], dtype=sa.dtype)
+        sa *= sd
+        rows = sa.unbind(0)
+        total = rows[0]
+        for t in rows[1:]:
+            total = total + t
         return total
 
     def norms(self) -> torch.Tensor:
@@ -485,6 +494,12 @@ def _activation_backward(m: nn.Module, pre: torch.Tensor, post: torch.Tensor,
     return out
 
 
+#: The function a non-in-place activation module's ``forward`` calls, called directly (a
+#: module call's hooks machinery is a visible part of a small network's step).
+_ACTIVATION_FORWARD = {nn.SELU: torch.selu, nn.ReLU: torch.relu, nn.Tanh: torch.tanh,
+                       nn.Sigmoid: torch.sigmoid}
+
+
 class _LinearBackend(_Backend):
     """Per-layer factors of a ``Linear`` / element-wise stack, forward and backward by hand.
 
@@ -512,6 +527,11 @@ class _LinearBackend(_Backend):
         self.loss_grad = loss_grad
         self.linear_at = [i for i, m in enumerate(layers) if type(m) is nn.Linear]
         self.has_bias = [layers[i].bias is not None for i in self.linear_at]
+        # forward[i]: None for a Linear layer, else the function applied (the activation's
+        # own, called without the module; :data:`ELEMENTWISE` activations take no options
+        # other than ``inplace``, which linear_stack refused)
+        self.forward = [None if type(m) is nn.Linear else _ACTIVATION_FORWARD.get(type(m), m)
+                        for m in layers]
 
     def __call__(self, X, *targets) -> LinearFactors:
         """The factors of one forward and one backward pass over ``X``.
@@ -523,13 +543,13 @@ class _LinearBackend(_Backend):
         inputs, seen = [], []          # seen[i]: (input, output) of layer i
         h = X
         with torch.no_grad():
-            for m in layers:
+            for m, fn in zip(layers, self.forward, strict=True):
                 x = h
-                if type(m) is nn.Linear:
+                if fn is None:
                     inputs.append(x)
                     h = F.linear(x, m.weight, m.bias)
                 else:
-                    h = m(x)
+                    h = fn(x)
                 seen.append((x, h))
             if self.loss_grad is not None:
                 g = self.loss_grad(h.reshape(h.shape[0], *self.tail), *targets).reshape(h.shape)
@@ -545,7 +565,7 @@ class _LinearBackend(_Backend):
             j = len(self.linear_at)
             for i in range(len(layers) - 1, first - 1, -1):
                 m = layers[i]
-                if type(m) is nn.Linear:
+                if self.forward[i] is None:
                     j -= 1
                     deltas[j] = g
                     if i > first:
