@@ -19,20 +19,12 @@ from fedlib.fl.models import LogisticRegression, get_flat_params
 from fedlib.fl.party import LogisticDPSGDTrainer, LogisticSGDTrainer, Party, PartyClient
 from fedlib.fl.strategies import FedAvg, FitResult
 from fedlib.flower.client import party_of
-from fedlib.flower.env import OFFLINE, offline
+from fedlib.flower.env import OFFLINE
 from fedlib.flower.ledgers import accountant_from_report
 from fedlib.flower.records import plain_config
 from fedlib.flower.server import plaintext_uploads
 from fedlib.flower.state import restore_node_state, save_node_state
 from fedlib.privacy.accountants import PartyAccountant
-
-SKIP = "Flower is optional: pip install -e '.[flower]'"
-
-
-@pytest.fixture(scope="module")
-def flwr():
-    offline()                              # before the first import: no telemetry, no update check
-    return pytest.importorskip("flwr", reason=SKIP)
 
 
 def _parties(seed: int = 0, n: int = 60, d: int = 4) -> list[Party]:

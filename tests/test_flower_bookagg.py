@@ -40,17 +40,10 @@ from fedlib.flower.bookagg_wire import (
     unmask_record,
 )
 from fedlib.flower.dropouts import SimulatedDropout
-from fedlib.flower.env import offline
 from fedlib.flower.server import plaintext_uploads
 
-SKIP = "Flower is optional: pip install -e '.[flower]'"
 CODEC = FixedPointCodec(frac_bits=20, clip=16.0)
 
-
-@pytest.fixture(scope="module")
-def flwr():
-    offline()                              # before the first import: no telemetry, no update check
-    return pytest.importorskip("flwr", reason=SKIP)
 
 
 # -- (c) a client's state between messages ---------------------------------------------------

@@ -19,18 +19,11 @@ from fedlib.crypto.secagg import SecureAggregation
 from fedlib.fl.fmtl import make_clients, run_federated
 from fedlib.fl.loop import LocalEngine
 from fedlib.fl.models import MLP
-from fedlib.flower.env import offline
 
-SKIP = "Flower is optional: pip install -e '.[flower]'"
 ROUNDS, SEED, DELTA = 3, 11, 1e-5
 #: The fields of a RoundLog that are wall-clock timings (the only ones allowed to differ).
 TIMING = ("client_seconds", "server_seconds")
 
-
-@pytest.fixture(scope="module")
-def flwr():
-    offline()                              # before the first import: no telemetry, no update check
-    return pytest.importorskip("flwr", reason=SKIP)
 
 
 class Institution(SimpleNamespace):

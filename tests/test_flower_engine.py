@@ -25,19 +25,12 @@ from fedlib.fl.loop import LocalEngine, RoundLoop
 from fedlib.fl.models import LogisticRegression
 from fedlib.fl.strategies import FedAvg
 from fedlib.flower import installed
-from fedlib.flower.env import offline
 from fedlib.flower.installed import FLOWER_MISSING, check_fl_engine
 from fedlib.papers.p02_dp_vs_ckks.params import Chapter02Params
 from fedlib.papers.p03_fsl_bdp.params import Chapter03Params
 
-SKIP = "Flower is optional: pip install -e '.[flower]'"
 D, ROUNDS, SEED = 4, 2, 7
 
-
-@pytest.fixture(scope="module")
-def flwr():
-    offline()                              # before the first import: no telemetry, no update check
-    return pytest.importorskip("flwr", reason=SKIP)
 
 
 def _banks(seed: int = 0) -> list[PartyRows]:

@@ -20,7 +20,6 @@ from fedlib.fl.models import MLP, LogisticRegression, get_flat_params
 from fedlib.fl.party import LogisticSGDTrainer, Party, PartyClient
 from fedlib.fl.strategies import FitResult
 from fedlib.flower.client import party_of
-from fedlib.flower.env import offline
 from fedlib.flower.ledgers import accountant_from_report
 from fedlib.flower.state import (
     NODE_ARRAYS,
@@ -32,14 +31,8 @@ from fedlib.flower.state import (
 )
 from fedlib.privacy.accountants import PartyAccountant
 
-SKIP = "Flower is optional: pip install -e '.[flower]'"
 ROUNDS, SEED, LAM = 3, 5, 0.5
 
-
-@pytest.fixture(scope="module")
-def flwr():
-    offline()                              # before the first import: no telemetry, no update check
-    return pytest.importorskip("flwr", reason=SKIP)
 
 
 class Institution(SimpleNamespace):

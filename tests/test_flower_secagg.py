@@ -16,17 +16,8 @@ from fedlib.fl.models import LogisticRegression, get_flat_params
 from fedlib.fl.party import LogisticSGDTrainer, Party, PartyClient
 from fedlib.fl.strategies import FedAvg
 from fedlib.flower.dropouts import SimulatedDropout, dropout_mod, normalise_plan
-from fedlib.flower.env import offline
 from fedlib.flower.secagg import SecAggPlus
 from fedlib.flower.server import plaintext_uploads
-
-SKIP = "Flower is optional: pip install -e '.[flower]'"
-
-
-@pytest.fixture(scope="module")
-def flwr():
-    offline()                              # before the first import: no telemetry, no update check
-    return pytest.importorskip("flwr", reason=SKIP)
 
 
 def _parties(seed: int = 0, k: int = 6, d: int = 4) -> list[PartyClient]:

@@ -23,7 +23,6 @@ from fedlib.fl.models import MLP, LogisticRegression, get_flat_params
 from fedlib.fl.party import LogisticDPSGDTrainer, Party, PartyClient
 from fedlib.fl.strategies import FedAvg, FitResult
 from fedlib.flower.client import party_of
-from fedlib.flower.env import offline
 from fedlib.flower.ledgers import (
     ReplayableBayesianAccountant,
     ReportedBayesianAccountant,
@@ -39,14 +38,8 @@ from fedlib.privacy.bdp import BOUNDS, COMPOSITIONS, BayesianAccountant, Bayesia
 from fedlib.survival.federated import SurvivalTrainer, make_model
 from fedlib.survival.labels import interval_grid, survival_targets
 
-SKIP = "Flower is optional: pip install -e '.[flower]'"
 RULES = [(b, c) for b in BOUNDS for c in COMPOSITIONS if (b, c) != ("hoeffding", "per_step")]
 
-
-@pytest.fixture(scope="module")
-def flwr():
-    offline()                              # before the first import: no telemetry, no update check
-    return pytest.importorskip("flwr", reason=SKIP)
 
 
 # -- the ledgers, without Flower -----------------------------------------------------------------
