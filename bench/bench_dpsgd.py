@@ -54,7 +54,7 @@ from torch import nn
 from fedlib.book.bench import write_bench_summary
 from fedlib.fl.models import MLP, LogisticRegression
 from fedlib.privacy.accountants import PartyAccountant
-from fedlib.privacy.dp_step import dp_step
+from fedlib.privacy.dp_step import _secure_noise_sum, clip_factors, dp_step
 from fedlib.privacy.per_example import make_backend, resolve_backend
 from fedlib.privacy.randomness import mechanism_generator
 from fedlib.survival.federated import make_model, nll_sum_gradient
@@ -187,8 +187,6 @@ def _phased_step(label, make, loss, batches):
     where each runs after the others, as it does in training).
     """
     from torch._utils import _unflatten_dense_tensors
-
-    from fedlib.privacy.dp_step import _secure_noise_sum, clip_factors
 
     model = make()
     params = list(model.parameters())

@@ -89,11 +89,11 @@ CH2_MODES = {
 }
 
 
-def ch2_summary(case: str, ckks, *, engine: str = "closed_form",
+def ch2_summary(case: str, ckks, *, dp_backend: str = "closed_form",
                 sample_fraction: float = 1.0) -> dict:
     data = _ch2_data()
     parties = build_parties(data, CH2_MODES[case], epochs=2, lr=0.5, batch_size=16, delta=1e-3,
-                            noise_seed=7, ckks=ckks, engine=engine)
+                            noise_seed=7, ckks=ckks, dp_backend=dp_backend)
     run = run_federation(parties, model_fn=lambda: LogisticRegression(4, seed=0), rounds=2,
                          seed=3, evaluate=lambda m: {}, sample_fraction=sample_fraction)
     fed = run.federation
@@ -467,7 +467,7 @@ CH4 = {'screened': {'final': '<f8[5]:9b3b0d141dcff44d',
 @pytest.mark.parametrize("case", sorted(CH2))
 def test_chapter2_federation_is_pinned(case, ckks):
     mode = {"dp_opacus": "dp", "sampled": "plaintext"}.get(case, case)
-    got = ch2_summary(mode, ckks, engine="opacus" if case == "dp_opacus" else "closed_form",
+    got = ch2_summary(mode, ckks, dp_backend="opacus" if case == "dp_opacus" else "closed_form",
                       sample_fraction=0.67 if case == "sampled" else 1.0)
     want = dict(CH2[case])
     if case == "mixed_ckks":
