@@ -12,11 +12,12 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from flower_parties import dp_banks
 
 from fedlib.fl.federation import Federation
 from fedlib.fl.loop import LocalTransport, RoundLoop, run_rounds
 from fedlib.fl.models import LogisticRegression, get_flat_params
-from fedlib.fl.party import LogisticDPSGDTrainer, LogisticSGDTrainer, Party, PartyClient
+from fedlib.fl.party import LogisticSGDTrainer, Party, PartyClient
 from fedlib.fl.strategies import FedAvg, FitResult
 from fedlib.flower.client import party_of
 from fedlib.flower.env import OFFLINE
@@ -177,25 +178,10 @@ def test_fedavg_on_flower_simulation_equals_the_local_engine(flwr):
           f"{np.mean(per_round):.4f} s/round ({flower_seconds:.1f} s with Ray start-up)")
 
 
-def _dp_parties(seed: int = 0, n: int = 60, d: int = 4) -> list[PartyClient]:
-    """Three DP banks (closed-form DP-SGD, Poisson batches), each with its own accountant."""
-    rng = np.random.default_rng(seed)
-    model = LogisticRegression(d, seed=0)
-    out = []
-    for k in range(3):
-        X = rng.normal(size=(n + 20 * k, d)).astype(np.float32)
-        y = (X[:, 0] + rng.normal(0, 0.5, len(X)) > 0).astype(np.float32)
-        trainer = LogisticDPSGDTrainer(epochs=2, lr=0.5, batch_size=16, noise_multiplier=1.1,
-                                       clip_norm=1.0, accountant=PartyAccountant(f"bank-{k}"),
-                                       noise_seed=100 + k)
-        out.append(PartyClient(Party(f"bank-{k + 1}", X, y, trainer), model))
-    return out
-
-
 def test_a_party_ledger_is_replayed_from_its_node_state_every_message():
     """Without Flower: the accountant a party trains with is rebuilt from the node's state,
     never taken from the party object, and saved back after training."""
-    party = _dp_parties()[0]
+    party = dp_banks()[0]
     state = SimpleNamespace(config_records={}, array_records={})
     party.party.trainer.accountant.record(noise_multiplier=9.0, sample_rate=1.0, steps=99)
     restore_node_state(party, state)
@@ -222,11 +208,11 @@ def test_dp_accountants_on_flower_compose_every_round_as_the_local_engine(flwr):
     from fedlib.flower.simulation import backend_config, simulate
 
     rounds, seed, delta = 3, 4, 1e-5
-    local_parties = _dp_parties()
+    local_parties = dp_banks()
     initial = get_flat_params(local_parties[0].model)
     local = run_rounds(FedAvg(initial, sample_fraction=1.0), local_parties, rounds=rounds,
                        seed=seed)
-    run = simulate(FedAvg(initial, sample_fraction=1.0), _dp_parties(), rounds=rounds,
+    run = simulate(FedAvg(initial, sample_fraction=1.0), dp_banks(), rounds=rounds,
                    seed=seed, backend=backend_config(cpus=2, cpus_per_party=1.0))
 
     np.testing.assert_array_equal(run.parameters, local.parameters)

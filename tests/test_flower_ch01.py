@@ -10,10 +10,9 @@ optional extra and skip without it; the validation tests run anywhere.
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import numpy as np
 import pytest
+from flower_parties import Institution
 
 from fedlib.crypto.secagg import SecureAggregation
 from fedlib.fl.fmtl import make_clients, run_federated
@@ -24,14 +23,6 @@ ROUNDS, SEED, DELTA = 3, 11, 1e-5
 #: The fields of a RoundLog that are wall-clock timings (the only ones allowed to differ).
 TIMING = ("client_seconds", "server_seconds")
 
-
-
-class Institution(SimpleNamespace):
-    """What :func:`make_clients` reads of a prepared institution (PartyData)."""
-
-    @property
-    def n_rows(self) -> int:
-        return len(self.X)
 
 
 def _institutions() -> list[Institution]:

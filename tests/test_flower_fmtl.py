@@ -14,6 +14,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from flower_parties import Institution
 
 from fedlib.fl.fmtl import FMTLClient, fmtl_federation, make_clients, run_federated
 from fedlib.fl.models import MLP, LogisticRegression, get_flat_params
@@ -33,14 +34,6 @@ from fedlib.privacy.accountants import PartyAccountant
 
 ROUNDS, SEED, LAM = 3, 5, 0.5
 
-
-
-class Institution(SimpleNamespace):
-    """The part of a prepared institution that :func:`make_clients` reads (PartyData)."""
-
-    @property
-    def n_rows(self) -> int:
-        return len(self.X)
 
 
 def _institutions(seed: int = 0) -> list[Institution]:

@@ -17,10 +17,11 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
+from flower_parties import Institution, dp_banks
 
 from fedlib.fl.fmtl import make_clients
-from fedlib.fl.models import MLP, LogisticRegression, get_flat_params
-from fedlib.fl.party import LogisticDPSGDTrainer, Party, PartyClient
+from fedlib.fl.models import MLP, get_flat_params
+from fedlib.fl.party import Party, PartyClient
 from fedlib.fl.strategies import FedAvg, FitResult
 from fedlib.flower.client import party_of
 from fedlib.flower.ledgers import (
@@ -146,7 +147,7 @@ def test_an_accountant_whose_steps_cannot_be_carried_is_refused_naming_it():
 def test_a_node_starts_from_the_initial_state_then_from_what_it_saved():
     """``initial`` (the party when its ``ClientApp`` was built) counts only while the node
     has saved nothing; what the party object holds never counts."""
-    party = _dp_banks()[0]
+    party = dp_banks()[0]
     party.party.trainer.accountant.record(noise_multiplier=1.0, sample_rate=0.5, steps=3)
     initial = node_state(party)                    # a caller's accountant with earlier steps
     party.party.trainer.accountant.record(noise_multiplier=9.0, sample_rate=1.0, steps=99)
@@ -157,20 +158,6 @@ def test_a_node_starts_from_the_initial_state_then_from_what_it_saved():
     records.config_records["fedlib.node.config"] = {}
     restore_node_state(party, records, initial)      # the node saved an empty ledger
     assert party.party.trainer.accountant.steps == 0
-
-
-def _dp_banks(seed: int = 0, n: int = 60, d: int = 4) -> list[PartyClient]:
-    rng = np.random.default_rng(seed)
-    model = LogisticRegression(d, seed=0)
-    out = []
-    for k in range(3):
-        X = rng.normal(size=(n + 20 * k, d)).astype(np.float32)
-        y = (X[:, 0] + rng.normal(0, 0.5, len(X)) > 0).astype(np.float32)
-        trainer = LogisticDPSGDTrainer(epochs=2, lr=0.5, batch_size=16, noise_multiplier=1.1,
-                                       clip_norm=1.0, accountant=PartyAccountant(f"bank-{k}"),
-                                       noise_seed=100 + k)
-        out.append(PartyClient(Party(f"bank-{k + 1}", X, y, trainer), model))
-    return out
 
 
 # -- no pickle: what a node replies and keeps ----------------------------------------------------
@@ -285,14 +272,6 @@ def test_the_engine_restores_dp_and_bdp_epsilon_from_numbers(flwr):
 # -- FMTL's personal state through SecAgg+ and the book's protocol -------------------------------
 
 ROUNDS, SEED, LAM = 3, 5, 0.5
-
-
-class Institution(SimpleNamespace):
-    """The part of a prepared institution that :func:`make_clients` reads (PartyData)."""
-
-    @property
-    def n_rows(self) -> int:
-        return len(self.X)
 
 
 def _clients():
@@ -456,7 +435,7 @@ class WhereTrained(PartyClient):
 
 
 def _banks(seed: int) -> list[WhereTrained]:
-    return [WhereTrained(p.party, p.model) for p in _dp_banks(seed)]
+    return [WhereTrained(p.party, p.model) for p in dp_banks(seed)]
 
 
 def test_federations_share_one_ray_runtime_and_its_actors_but_never_parties(flwr):
